@@ -1,0 +1,132 @@
+/*
+ * libdemi: queue operations of PDPIX (a POSIX extension for kernel-bypass I/O).
+ *
+ * Source-compatible with Demikernel's <demi/libos.h>. Every function returns
+ * 0 on success or a positive errno; none of them blocks (accept, connect,
+ * push and pop hand back a queue token, completed later by demi_wait*()).
+ * Every call is checked: NULL pointers, unknown queue descriptors and bogus
+ * sizes give an error, never a crash. See the man pages in man/man3.
+ */
+#ifndef DEMI_LIBOS_H_IS_INCLUDED
+#define DEMI_LIBOS_H_IS_INCLUDED
+
+#include <demi/types.h>
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * Initialises libdemi for the calling thread: reads the configuration
+ * (CONFIG_PATH, the environment), picks the network libOS (LIBOS, default
+ * catnap) and sets up its scheduler and heap. Each thread that makes demi_*
+ * calls initialises its own instance; instances share nothing.
+ *
+ * @param args May be NULL. argv is never parsed.
+ * @return 0, EEXIST if this thread is already initialised, EINVAL for a bad
+ *         configuration (one log line names the key), ENOTSUP for a libOS
+ *         this build or machine cannot run.
+ */
+extern int demi_init(const struct demi_args *args);
+
+/**
+ * Creates a socket queue.
+ *
+ * @param sockqd_out Receives the new queue descriptor.
+ * @param domain     AF_INET.
+ * @param type       SOCK_STREAM (TCP) or SOCK_DGRAM (UDP).
+ * @param protocol   0, or IPPROTO_TCP / IPPROTO_UDP matching @p type.
+ * @return 0, or EAFNOSUPPORT, EPROTONOSUPPORT, EINVAL, EMFILE, ENOMEM.
+ */
+extern int demi_socket(int *sockqd_out, int domain, int type, int protocol);
+
+/**
+ * Makes a TCP socket queue passive.
+ *
+ * @param sockqd  Socket queue, bound or not (an unbound one gets an ephemeral port).
+ * @param backlog Maximum pending connections (>= 0).
+ * @return 0, or EBADF, EOPNOTSUPP (not TCP), EINVAL (negative backlog,
+ *         already connected).
+ */
+extern int demi_listen(int sockqd, int backlog);
+
+/**
+ * Binds a local address. INADDR_ANY and port 0 (an ephemeral port, see
+ * demi_getsockname()) are allowed.
+ *
+ * @return 0, or EBADF, EINVAL, EADDRINUSE, EADDRNOTAVAIL, EAFNOSUPPORT.
+ */
+extern int demi_bind(int sockqd, const struct sockaddr *addr, socklen_t size);
+
+/**
+ * Asynchronously accepts a connection. The result (DEMI_OPC_ACCEPT) carries
+ * the new queue descriptor and the peer's address in qr_value.ares.
+ *
+ * @return 0 and a token in @p qt_out, or EBADF, EINVAL (not listening).
+ */
+extern int demi_accept(demi_qtoken_t *qt_out, int sockqd);
+
+/**
+ * Asynchronously connects. Completes as DEMI_OPC_CONNECT, or DEMI_OPC_FAILED
+ * with ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH, ... in qr_ret.
+ */
+extern int demi_connect(demi_qtoken_t *qt_out, int sockqd, const struct sockaddr *addr, socklen_t size);
+
+/**
+ * Closes a queue descriptor at once. Operations still pending on it complete
+ * as DEMI_OPC_FAILED with ECANCELED; their tokens stay valid for demi_wait*().
+ *
+ * @return 0, or EBADF.
+ */
+extern int demi_close(int qd);
+
+/**
+ * Asynchronously pushes a scatter-gather array (all its segments, in order).
+ * libdemi takes its own reference on every heap buffer in @p sga, so the
+ * application may call demi_sgafree() right after this returns: the data on
+ * the wire is unaffected. Memory that is not from libdemi's heap is copied.
+ *
+ * @return 0 and a token, or EBADF, EINVAL (empty or malformed array),
+ *         EDESTADDRREQ (unconnected UDP socket), ENOTCONN.
+ */
+extern int demi_push(demi_qtoken_t *qt_out, int qd, const demi_sgarray_t *sga);
+
+/**
+ * Asynchronously sends a datagram to @p dest_addr (UDP). On a TCP socket the
+ * address is ignored and this behaves as demi_push().
+ */
+extern int demi_pushto(demi_qtoken_t *qt_out, int sockqd, const demi_sgarray_t *sga, const struct sockaddr *dest_addr,
+                       socklen_t size);
+
+/**
+ * Asynchronously pops data. The result's qr_value.sga is owned by the
+ * application (free it with demi_sgafree()); for UDP, sga_addr holds the
+ * sender. A TCP peer's orderly close completes the pop with an empty array
+ * (sga_numsegs == 0); a reset completes it as DEMI_OPC_FAILED, ECONNRESET.
+ */
+extern int demi_pop(demi_qtoken_t *qt_out, int qd);
+
+/**
+ * Sets a socket option (EINVAL for a NULL or short @p optval). Supported: SOL_SOCKET SO_REUSEADDR, SO_REUSEPORT,
+ * SO_LINGER, SO_KEEPALIVE, SO_RCVBUF, SO_SNDBUF; IPPROTO_TCP TCP_NODELAY,
+ * TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT. Others give ENOPROTOOPT.
+ */
+extern int demi_setsockopt(int qd, int level, int optname, const void *optval, socklen_t optlen);
+
+/** Gets a socket option (the ones demi_setsockopt() takes, and SO_ERROR, SO_TYPE). */
+extern int demi_getsockopt(int qd, int level, int optname, void *optval, socklen_t *optlen);
+
+/** Returns the address of the connected peer (ENOTCONN if none). */
+extern int demi_getpeername(int qd, struct sockaddr *addr, socklen_t *addrlen);
+
+/** Returns the local address, including the port chosen for a port-0 bind. */
+extern int demi_getsockname(int qd, struct sockaddr *addr, socklen_t *addrlen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DEMI_LIBOS_H_IS_INCLUDED */

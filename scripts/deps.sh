@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs every Debian package that libdemi's build, tests, demo and benches
+# need. Idempotent: does nothing when all are present.
+#   scripts/deps.sh           install what is missing
+#   scripts/deps.sh --check   exit 0 if nothing is missing, 1 otherwise
+set -euo pipefail
+
+PKGS=(
+  build-essential g++ make cmake pkg-config   # toolchain
+  libyaml-dev                                 # configuration parser
+  python3                                     # test and bench helpers
+  gnuplot-nox                                 # bench plots
+  util-linux procps                           # taskset, timeout, pgrep
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [[ ${1:-} == --check ]]; then
+  [[ ${#missing[@]} -eq 0 ]]
+  exit
+fi
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+SUDO=
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null; then SUDO=sudo; else
+    echo "deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Runs libdemi's test suite: every program listed in tests/suite.txt, each
+# under `timeout`, each with its own log. Exit 0 pass, 77 skip, else fail.
+#   tests/run.sh BUILD_DIR [FILTER]
+# DEMI_NO_SKIP=1 turns skips into failures (CI sets it: a skipped test
+# proves nothing). DEMI_SANITIZED=1 triples the timeouts.
+set -uo pipefail
+
+build=${1:-build}
+filter=${2:-}
+here=$(cd "$(dirname "$0")" && pwd)
+logs="$build/test-logs"
+mkdir -p "$logs"
+scale=1
+[[ ${DEMI_SANITIZED:-0} == 1 ]] && scale=3
+
+pass=0 fail=0 skip=0
+failed=() skipped=()
+start_all=$(date +%s)
+
+# Every built test program must be listed: nothing is silently left out.
+listed=$(grep -v '^\s*#' "$here/suite.txt" | awk 'NF {print $1}' | sort -u)
+for exe in $(cd "$build/tests" 2>/dev/null && find . -type f -name 'test_*' -perm -u+x | sed 's|^\./||' | sort); do
+  if ! grep -qx "$exe" <<<"$listed"; then
+    echo "FAIL  $exe  (built but not listed in tests/suite.txt)"
+    fail=$((fail + 1)); failed+=("$exe")
+  fi
+done
+
+while read -r name tmo envs; do
+  [[ -z $name || $name == \#* ]] && continue
+  [[ -n $filter && $name != *$filter* ]] && continue
+  # Programs are built into BUILD/tests; scripts (*.sh) run from the source tree.
+  if [[ $name == *.sh ]]; then exe="$here/$name"; else exe="$build/tests/$name"; fi
+  log="$logs/${name//\//_}.log"
+  if [[ ! -x $exe ]]; then
+    echo "FAIL  $name  (not built: $exe)"
+    fail=$((fail + 1)); failed+=("$name"); continue
+  fi
+  t0=$(date +%s%N)
+  # shellcheck disable=SC2086
+  env DEMI_BUILD="$build" $envs timeout -k 5 $((tmo * scale)) "$exe" >"$log" 2>&1
+  rc=$?
+  ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  dt="$((ms / 1000)).$((ms % 1000 / 100))"
+  case $rc in
+    0) echo "PASS  $name  (${dt}s)"; pass=$((pass + 1)) ;;
+    77)
+      reason=$(grep -m1 -i 'skip' "$log" || true)
+      if [[ ${DEMI_NO_SKIP:-0} == 1 ]]; then
+        echo "FAIL  $name  (skipped, and DEMI_NO_SKIP=1: $reason)"
+        fail=$((fail + 1)); failed+=("$name")
+      else
+        echo "SKIP  $name  ($reason)"; skip=$((skip + 1)); skipped+=("$name")
+      fi ;;
+    124|137) echo "FAIL  $name  (timed out after $((tmo * scale))s; log: $log)"; fail=$((fail + 1)); failed+=("$name") ;;
+    *) echo "FAIL  $name  (exit $rc; log: $log)"; fail=$((fail + 1)); failed+=("$name") ;;
+  esac
+  if [[ $rc -ne 0 && $rc -ne 77 ]]; then
+    tail -n 20 "$log" | sed 's/^/      | /'
+  fi
+done <"$here/suite.txt"
+
+echo "----"
+echo "tests: $pass passed, $fail failed, $skip skipped in $(( $(date +%s) - start_all ))s ($build)"
+[[ $skip -gt 0 ]] && echo "skipped: ${skipped[*]}"
+[[ $fail -gt 0 ]] && { echo "failed: ${failed[*]}"; exit 1; }
+exit 0
