@@ -1,0 +1,92 @@
+/*
+ * The DMA-capable heap: the only allocator of I/O memory. One contiguous
+ * virtual reservation per heap, carved into 2 MiB chunks that are mapped on
+ * demand (hugepages when available). A chunk serves one size class (64 B to
+ * 1 MiB, powers of two) or is part of a large allocation. Any interior
+ * pointer maps back to its block in O(1): (p - base) >> 21 names the chunk,
+ * the class shift names the block. Block metadata lives outside the data.
+ *
+ * Every block carries a reference count (0 = free) and an allocation tag
+ * (non-zero while the application holds the block through an sga). Heaps
+ * belong to one runtime instance and one thread, so counts are plain
+ * integers: no atomics on the data path.
+ */
+#ifndef DEMI_MEM_HEAP_H
+#define DEMI_MEM_HEAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HEAP_CHUNK_SHIFT 21
+#define HEAP_CHUNK       ((size_t)1 << HEAP_CHUNK_SHIFT)
+#define HEAP_MIN_SHIFT   6
+#define HEAP_MAX_SHIFT   20
+#define HEAP_NCLASSES    (HEAP_MAX_SHIFT - HEAP_MIN_SHIFT + 1)
+#define HEAP_MAX_SMALL   ((size_t)1 << HEAP_MAX_SHIFT)
+
+enum heap_huge { HEAP_HUGE_AUTO = 0, HEAP_HUGE_ON, HEAP_HUGE_OFF };
+
+struct heap_blk {
+    uint32_t refs;  /* 0: free */
+    uint32_t tag;   /* non-zero: owned by the application's sga with this tag */
+    uint32_t chunk; /* owning chunk */
+    uint32_t next;  /* free list: block index + 1, 0 ends */
+};
+
+struct heap_stats {
+    uint64_t allocs;
+    uint64_t frees;
+    uint64_t failed; /* ENOMEM */
+    uint64_t bytes_in_use;
+    uint64_t chunks_mapped;
+    uint64_t huge_chunks;
+    uint64_t copied_bytes; /* foreign memory copied into the heap (push) */
+};
+
+/* Called for every newly mapped range (devices register DMA memory here). */
+typedef int (*heap_map_fn)(void *arg, void *addr, size_t len);
+
+struct heap;
+
+/* Reserves @size bytes (rounded up to 2 MiB) of address space. Returns 0,
+ * EINVAL (size < 2 MiB), or ENOMEM. */
+int heap_create(struct heap **out, size_t size, int huge_mode);
+void heap_destroy(struct heap *h);
+
+/* A block of at least @size bytes with refs = 1 and no tag. NULL with errno
+ * ENOMEM (heap full) or EINVAL (size 0). */
+struct heap_blk *heap_alloc(struct heap *h, size_t size);
+
+/* The live block holding [p, p + len), or NULL if that range is not inside
+ * one allocated block of this heap. */
+struct heap_blk *heap_find(const struct heap *h, const void *p, size_t len);
+
+void *heap_blk_data(const struct heap *h, const struct heap_blk *b);
+size_t heap_blk_cap(const struct heap *h, const struct heap_blk *b);
+
+static inline void heap_ref(struct heap_blk *b)
+{
+    b->refs++;
+}
+
+void heap_free_blk(struct heap *h, struct heap_blk *b);
+
+/* Drops one reference; the block is freed when none are left. */
+static inline void heap_unref(struct heap *h, struct heap_blk *b)
+{
+    if (--b->refs == 0)
+        heap_free_blk(h, b);
+}
+
+/* A fresh non-zero allocation tag. */
+uint32_t heap_new_tag(struct heap *h);
+
+const struct heap_stats *heap_stats(const struct heap *h);
+struct heap_stats *heap_stats_mut(struct heap *h);
+bool heap_is_huge(const struct heap *h);
+void heap_set_map_hook(struct heap *h, heap_map_fn fn, void *arg);
+/* Start and length of the reservation (for devices that register it whole). */
+void heap_range(const struct heap *h, void **base, size_t *len);
+
+#endif

@@ -1,0 +1,147 @@
+/*
+ * Heap and sga ownership: size classes from 64 B to 1 MiB and large
+ * blocks, interior-pointer lookup, refcounts (a pushed buffer survives the
+ * application's free), tags (double free and foreign arrays are EINVAL),
+ * multi-segment arrays over 16 MiB, chunk reuse, and exhaustion (ENOMEM,
+ * with the heap still usable afterwards).
+ */
+#include "mem/heap.h"
+#include "mem/sga.h"
+#include "tcheck.h"
+
+#include <errno.h>
+
+int main(void)
+{
+    struct heap *h;
+    CHECK_EQ(heap_create(&h, (size_t)64 << 20, HEAP_HUGE_AUTO), 0);
+    CHECK_EQ(heap_create(&h, 1000, HEAP_HUGE_AUTO) == EINVAL, 1);
+
+    /* Every class, and the block found from any interior pointer. */
+    for (size_t size = 1; size <= ((size_t)4 << 20); size = size * 3 + 1) {
+        struct heap_blk *b = heap_alloc(h, size);
+        CHECK(b);
+        CHECK(heap_blk_cap(h, b) >= size);
+        uint8_t *p = heap_blk_data(h, b);
+        memset(p, 0xab, size);
+        CHECK(heap_find(h, p, size) == b);
+        CHECK(heap_find(h, p + size / 2, size - size / 2) == b);
+        CHECK(heap_find(h, p, heap_blk_cap(h, b) + 1) == NULL); /* crosses the block's end */
+        heap_unref(h, b);
+        CHECK(heap_find(h, p, 1) == NULL); /* freed */
+    }
+    int stack;
+    CHECK(heap_find(h, &stack, sizeof(stack)) == NULL);
+    CHECK(heap_find(h, NULL, 1) == NULL);
+    errno = 0;
+    CHECK(heap_alloc(h, 0) == NULL && errno == EINVAL);
+
+    /* Refcount: a second reference keeps the block alive and unmoved. */
+    struct heap_blk *b = heap_alloc(h, 100);
+    uint8_t *p = heap_blk_data(h, b);
+    memcpy(p, "hello", 6);
+    heap_ref(b);
+    heap_unref(h, b);
+    CHECK(heap_find(h, p, 6) == b);
+    struct heap_blk *other = heap_alloc(h, 100);
+    CHECK(other != b);
+    CHECK(memcmp(p, "hello", 6) == 0);
+    heap_unref(h, b);
+    heap_unref(h, other);
+
+    /* sga: alloc, free, double free, foreign, edited segments. */
+    demi_sgarray_t sga;
+    CHECK_EQ(mem_sga_alloc(h, 0, &sga), 0);
+    CHECK_EQ(sga.sga_numsegs, 0);
+    CHECK(sga.sga_buf == NULL);
+    CHECK_EQ(mem_sga_free(h, &sga), 0);
+    CHECK_EQ(mem_sga_alloc(h, 1000, &sga), 0);
+    CHECK_EQ(sga.sga_numsegs, 1);
+    CHECK_EQ(sga.sga_segs[0].sgaseg_len, 1000);
+    demi_sgarray_t edited = sga;
+    edited.sga_segs[0].sgaseg_buf = (uint8_t *)sga.sga_segs[0].sgaseg_buf + 10; /* app consumed a header */
+    edited.sga_segs[0].sgaseg_len = 990;
+    demi_sgarray_t forged = sga;
+    forged.sga_buf = (void *)(uintptr_t)0x1234;
+    CHECK_EQ(mem_sga_free(h, &forged), EINVAL);
+    CHECK_EQ(mem_sga_free(h, NULL), EINVAL);
+    CHECK_EQ(mem_sga_free(h, &edited), 0);
+    CHECK_EQ(mem_sga_free(h, &sga), EINVAL); /* double free */
+    /* Double free after the block was handed out again. */
+    demi_sgarray_t again;
+    CHECK_EQ(mem_sga_alloc(h, 1000, &again), 0);
+    CHECK_EQ(mem_sga_free(h, &sga), EINVAL);
+    CHECK_EQ(mem_sga_free(h, &again), 0);
+    /* An array naming memory that is not from the heap. */
+    demi_sgarray_t fake;
+    CHECK_EQ(mem_sga_alloc(h, 10, &fake), 0);
+    demi_sgarray_t fake2 = fake;
+    fake2.sga_segs[0].sgaseg_buf = &stack;
+    CHECK_EQ(mem_sga_free(h, &fake2), EINVAL);
+    CHECK_EQ(mem_sga_free(h, &fake), 0);
+
+    /* Free after push: the libOS's reference keeps the data. */
+    CHECK_EQ(mem_sga_alloc(h, 4096, &sga), 0);
+    memset(sga.sga_segs[0].sgaseg_buf, 0x5a, 4096);
+    struct heap_blk *pushed = mem_seg_blk(h, &sga.sga_segs[0]);
+    heap_ref(pushed); /* what push does */
+    CHECK_EQ(mem_sga_free(h, &sga), 0);
+    for (int i = 0; i < 100; i++) { /* new allocations must not land on it */
+        demi_sgarray_t n;
+        CHECK_EQ(mem_sga_alloc(h, 4096, &n), 0);
+        CHECK(n.sga_segs[0].sgaseg_buf != sga.sga_segs[0].sgaseg_buf);
+        memset(n.sga_segs[0].sgaseg_buf, 0xee, 4096);
+        CHECK_EQ(mem_sga_free(h, &n), 0);
+    }
+    for (int i = 0; i < 4096; i++)
+        CHECK_EQ(((uint8_t *)sga.sga_segs[0].sgaseg_buf)[i], 0x5a);
+    heap_unref(h, pushed); /* the device is done */
+    CHECK(heap_find(h, sga.sga_segs[0].sgaseg_buf, 1) == NULL);
+
+    /* 16 MiB is one segment; more is split into 16 MiB segments. */
+    heap_destroy(h);
+    CHECK_EQ(heap_create(&h, (size_t)256 << 20, HEAP_HUGE_AUTO), 0);
+    CHECK_EQ(mem_sga_alloc(h, (size_t)16 << 20, &sga), 0);
+    CHECK_EQ(sga.sga_numsegs, 1);
+    CHECK_EQ(sga.sga_segs[0].sgaseg_len, 16u << 20);
+    memset(sga.sga_segs[0].sgaseg_buf, 1, (size_t)16 << 20);
+    CHECK_EQ(mem_sga_free(h, &sga), 0);
+    CHECK_EQ(mem_sga_alloc(h, ((size_t)40 << 20) + 3, &sga), 0);
+    CHECK_EQ(sga.sga_numsegs, 3);
+    CHECK_EQ(sga.sga_segs[2].sgaseg_len, (8u << 20) + 3);
+    CHECK_EQ(mem_sga_len(&sga), ((int64_t)40 << 20) + 3);
+    CHECK_EQ(mem_sga_free(h, &sga), 0);
+    CHECK_EQ(mem_sga_alloc(h, (size_t)300 << 20, &sga), EINVAL); /* more than 16 segments */
+
+    /* Exhaustion: ENOMEM, nothing leaks, and the heap recovers. */
+    enum { MAXB = 4096 };
+    static struct heap_blk *blks[MAXB];
+    int n = 0;
+    for (; n < MAXB; n++) {
+        errno = 0;
+        blks[n] = heap_alloc(h, (size_t)1 << 20);
+        if (!blks[n])
+            break;
+    }
+    CHECK(n > 0 && n < MAXB);
+    CHECK_EQ(errno, ENOMEM);
+    CHECK_EQ(mem_sga_alloc(h, 64, &sga), ENOMEM); /* no free chunk for a new class */
+    CHECK(heap_stats(h)->failed >= 2);
+    for (int i = 0; i < n; i++)
+        heap_unref(h, blks[i]);
+    CHECK_EQ(heap_stats(h)->bytes_in_use, 0);
+    CHECK_EQ(mem_sga_alloc(h, (size_t)100 << 20, &sga), 0); /* large runs are available again */
+    CHECK_EQ(mem_sga_free(h, &sga), 0);
+
+    /* Churn in one class: empty chunks go back, counts balance. */
+    static struct heap_blk *small[70000];
+    for (int i = 0; i < 70000; i++)
+        CHECK((small[i] = heap_alloc(h, 64)));
+    for (int i = 0; i < 70000; i++)
+        heap_unref(h, small[i]);
+    CHECK_EQ(heap_stats(h)->bytes_in_use, 0);
+    CHECK(heap_stats(h)->chunks_mapped <= 2);
+    heap_destroy(h);
+    printf("heap: ok\n");
+    return 0;
+}
