@@ -1,0 +1,136 @@
+/*
+ * Configuration: defaults, then a YAML file in Demikernel's layout, then
+ * environment variables (every key also as an upper-case variable, which
+ * wins over the file). Parsing never aborts: a bad value gives EINVAL and
+ * one line naming the key and the problem.
+ *
+ * Layout (all sections optional; unknown top-level sections such as an
+ * application's own "client:"/"server:" are ignored):
+ *
+ *   demikernel:
+ *     local_ipv4_addr: 10.0.0.1          # LOCAL_IPV4_ADDR
+ *     local_link_addr: "02:00:00:00:00:01"  # LOCAL_LINK_ADDR
+ *   raw_socket:
+ *     linux_interface_name: veth0        # LINUX_INTERFACE_NAME
+ *   dpdk:
+ *     eal_init: ["--no-pci", "--vdev=net_memif0"]  # EAL_INIT (space-separated)
+ *   tcp_socket_options:
+ *     keepalive: {enabled: false, time_millis: 7200000, interval: 75000}
+ *                                        # KEEPALIVE, KEEPALIVE_TIME_MILLIS, KEEPALIVE_INTERVAL
+ *     linger: {enabled: false, time_seconds: 0}   # LINGER (seconds; setting it enables)
+ *     nodelay: true                      # NODELAY
+ *   inetstack_config:
+ *     mtu: 1500                          # MTU
+ *     mss: 1460                          # MSS
+ *     enable_jumbo_frames: false         # ENABLE_JUMBO_FRAMES
+ *     tcp_checksum_offload: false        # TCP_CHECKSUM_OFFLOAD
+ *     udp_checksum_offload: false        # UDP_CHECKSUM_OFFLOAD
+ *     arp_cache_ttl: 15                  # ARP_CACHE_TTL (duration)
+ *     arp_request_timeout: 1             # ARP_REQUEST_TIMEOUT (duration)
+ *     arp_request_retries: 5             # ARP_REQUEST_RETRIES
+ *     arp_table: {"02:00:00:00:00:02": "10.0.0.2"}   # ARP_TABLE="mac=ip,mac=ip"
+ *   libdemi:                             # ours
+ *     libos: catnap                      # LIBOS
+ *     heap_size: 4G                      # HEAP_SIZE (bytes; K, M, G suffixes)
+ *     hugepages: auto                    # HUGEPAGES: auto | on | off
+ *     spin_us: 1000                      # SPIN_US: busy-poll this long before a
+ *                                        #   libOS that can block (catnap) sleeps
+ *
+ * A duration is a number of seconds (fractions allowed) or a number with a
+ * unit: ns, us, ms, s.
+ */
+#ifndef DEMI_CORE_CONFIG_H
+#define DEMI_CORE_CONFIG_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_ARP  64
+#define CONFIG_MAX_EAL  64
+#define CONFIG_IFNAMSIZ 16
+
+enum config_huge { CONFIG_HUGE_AUTO = 0, CONFIG_HUGE_ON, CONFIG_HUGE_OFF };
+
+struct config_arp {
+    struct in_addr ip;
+    uint8_t mac[6];
+};
+
+struct config {
+    /* libdemi */
+    char libos[32];
+    uint64_t heap_size;
+    int hugepages; /* enum config_huge */
+    uint32_t spin_us;
+
+    /* demikernel */
+    bool has_local_ipv4_addr;
+    struct in_addr local_ipv4_addr;
+    bool has_local_link_addr;
+    uint8_t local_link_addr[6];
+
+    /* raw_socket */
+    char linux_interface_name[CONFIG_IFNAMSIZ];
+
+    /* dpdk: eal_argv[i] are heap strings owned by the config. */
+    int eal_argc;
+    char *eal_argv[CONFIG_MAX_EAL];
+
+    /* tcp_socket_options */
+    bool keepalive;
+    uint32_t keepalive_time_ms;
+    uint32_t keepalive_interval_ms;
+    bool linger;
+    uint32_t linger_secs;
+    bool nodelay;
+
+    /* inetstack_config */
+    uint32_t mtu;
+    uint32_t mss;
+    bool mss_set; /* MSS given by file or environment; otherwise it follows MTU - 40. */
+    bool enable_jumbo_frames;
+    bool tcp_checksum_offload;
+    bool udp_checksum_offload;
+    uint64_t arp_cache_ttl_ns;
+    uint64_t arp_request_timeout_ns;
+    uint32_t arp_request_retries;
+    int n_arp;
+    struct config_arp arp_table[CONFIG_MAX_ARP];
+};
+
+/* Fills in the defaults (catnap, 4 GiB heap, hugepages auto, spin 1000 us,
+ * nodelay on, MTU 1500, MSS 1460, ARP TTL 15 s, timeout 1 s, 5 retries). */
+void config_defaults(struct config *c);
+
+/*
+ * Full load: defaults, then the file at @path (NULL: the file named by
+ * CONFIG_PATH, or none if that is unset), then the environment, then
+ * validation. Returns 0, EINVAL (bad value: @err names the key), or the
+ * errno of opening the file (ENOENT, EACCES: @err names the path).
+ */
+int config_load(struct config *c, const char *path, char *err, size_t errlen);
+
+/* Parses YAML text over what @c holds already (no environment, no final
+ * validation). For config_load() and for tests. */
+int config_parse_yaml(struct config *c, const char *text, size_t len, char *err, size_t errlen);
+
+/* Applies environment variables over what @c holds. */
+int config_apply_env(struct config *c, char *err, size_t errlen);
+
+/* Cross-field checks (known libOS name, MTU range, MSS <= MTU - 40, ...). */
+int config_validate(const struct config *c, char *err, size_t errlen);
+
+/* Frees what the config owns (EAL strings). Safe on a defaulted config. */
+void config_free(struct config *c);
+
+/* Value parsers, shared with tools and tests. Return 0 or EINVAL. */
+int config_parse_ipv4(const char *s, struct in_addr *out);
+int config_parse_mac(const char *s, uint8_t out[6]);
+int config_parse_bool(const char *s, bool *out);
+int config_parse_u64(const char *s, uint64_t *out);  /* decimal, no sign */
+int config_parse_size(const char *s, uint64_t *out); /* bytes with K/M/G suffix */
+int config_parse_duration(const char *s, uint64_t *out_ns);
+
+#endif
