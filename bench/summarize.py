@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""Helpers for bench/run.sh: check each echo client's JSON line, merge a
+protocol's runs into one results file with ratios, label plot curves and
+print the closing table. Python 3 standard library only.
+
+It never invents a figure: every number it writes comes from a client's
+output, and anything missing or malformed is an error (exit 1), not a gap.
+
+  summarize.py check CLIENT_STDOUT OUT_JSON --proto P --size S --iters N
+                     --clients C --libos NAME|any
+  summarize.py cdf CDF_FILE
+  summarize.py label RUN_JSON NAME
+  summarize.py merge OUT_JSON --proto P --size S --iters N --warmup W
+                     --clients C --server-cpu A --client-cpu B
+                     NAME=RUN_JSON[=BINARY] ...
+  summarize.py table RESULTS_JSON ...
+  summarize.py json FILE          (one JSON object on stdout of a bench)
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import sys
+
+KEYS = ("libos", "proto", "size", "clients", "n", "p50_us", "p99_us",
+        "p999_us", "mean_us", "min_us", "max_us", "rps")
+LATENCY = ("p50", "p99", "p999", "mean")
+BASELINES = ("linux-blocking", "linux-busypoll")
+
+
+def fail(msg):
+    print(f"summarize: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        fail(f"{path}: {e}")
+
+
+def last_json_line(path):
+    try:
+        with open(path) as f:
+            lines = [ln.strip() for ln in f if ln.strip()]
+    except OSError as e:
+        fail(f"{path}: {e}")
+    if not lines:
+        fail(f"{path}: the client printed nothing on stdout")
+    try:
+        obj = json.loads(lines[-1])
+    except ValueError as e:
+        fail(f"{path}: the client's last line is not JSON ({e}): {lines[-1][:200]!r}")
+    if not isinstance(obj, dict):
+        fail(f"{path}: the client's last line is not a JSON object")
+    return obj
+
+
+def is_num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def cmd_check(a):
+    r = last_json_line(a.stdout)
+    where = f"{a.stdout}"
+    missing = [k for k in KEYS if k not in r]
+    if missing:
+        fail(f"{where}: missing key(s) {', '.join(missing)} in {json.dumps(r)}")
+    for k in KEYS[4:]:
+        if not is_num(r[k]) or r[k] < 0:
+            fail(f"{where}: {k} is not a non-negative number: {r[k]!r}")
+    if r["proto"] != a.proto:
+        fail(f"{where}: proto is {r['proto']!r}, expected {a.proto!r}")
+    if r["size"] != a.size:
+        fail(f"{where}: size is {r['size']!r}, expected {a.size}")
+    if r["clients"] != a.clients:
+        fail(f"{where}: clients is {r['clients']!r}, expected {a.clients}")
+    if r["n"] != a.iters * a.clients:
+        fail(f"{where}: n is {r['n']!r}, expected {a.iters * a.clients} measured round trips")
+    if a.libos != "any" and r["libos"] != a.libos:
+        fail(f"{where}: libos is {r['libos']!r}, expected {a.libos!r}")
+    if not (0 < r["min_us"] <= r["p50_us"] <= r["p99_us"] <= r["p999_us"] <= r["max_us"]):
+        fail(f"{where}: percentiles are not ordered min <= p50 <= p99 <= p99.9 <= max: "
+             f"{json.dumps(r)}")
+    if r["rps"] <= 0:
+        fail(f"{where}: rps is not positive: {r['rps']!r}")
+    with open(a.out, "w") as f:
+        json.dump(r, f)
+        f.write("\n")
+
+
+def cmd_cdf(a):
+    """A CDF file must hold ascending "<us> <fraction>" lines ending at 1."""
+    prev_x, prev_y, rows = 0.0, 0.0, 0
+    try:
+        with open(a.file) as f:
+            for i, ln in enumerate(f, 1):
+                if not ln.strip():
+                    continue
+                try:
+                    x, y = (float(v) for v in ln.split())
+                except ValueError:
+                    fail(f"{a.file}:{i}: not '<latency_us> <fraction>': {ln.strip()!r}")
+                if x < prev_x or y < prev_y or y > 1.000001 or x <= 0:
+                    fail(f"{a.file}:{i}: not an ascending CDF: {ln.strip()!r}")
+                prev_x, prev_y, rows = x, y, rows + 1
+    except OSError as e:
+        fail(f"{a.file}: {e}")
+    if rows == 0:
+        fail(f"{a.file}: empty CDF")
+    if abs(prev_y - 1.0) > 1e-3:
+        fail(f"{a.file}: CDF ends at {prev_y}, not 1")
+
+
+def cmd_label(a):
+    r = load(a.run)
+    name = a.name
+    if a.name == "catnap" and r.get("libos") != "catnap":
+        name = f"catnap* (DEMI_ECHO test: ran {r.get('libos')})"
+    print(f"{name}: p50 {r['p50_us']:.1f}, p99 {r['p99_us']:.1f}, "
+          f"p99.9 {r['p999_us']:.1f} µs")
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for ln in f:
+                if ln.startswith("model name"):
+                    return ln.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def ratio(num, den):
+    return round(num / den, 3) if den else None
+
+
+def cmd_merge(a):
+    runs, binaries = {}, {}
+    for spec in a.runs:
+        parts = spec.split("=", 2)
+        if len(parts) < 2:
+            fail(f"bad run spec {spec!r}: expected NAME=RUN_JSON[=BINARY]")
+        runs[parts[0]] = load(parts[1])
+        if len(parts) == 3:
+            binaries[parts[0]] = parts[2]
+    out = {
+        "benchmark": "echo",
+        "proto": a.proto,
+        "size": a.size,
+        "iters": a.iters,
+        "warmup": a.warmup,
+        "clients": a.clients,
+        "address": "127.0.0.1",
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": {
+            "nproc": a.nproc,
+            "cpu_model": cpu_model(),
+            "kernel": platform.release(),
+        },
+        "cpus": {"server": a.server_cpu, "client": a.client_cpu},
+        "runs": runs,
+        "binaries": binaries,
+        "ratios": {},
+        "notes": [],
+    }
+    ratios = out["ratios"]
+    if "catnap" in runs:
+        c = runs["catnap"]
+        for b in BASELINES:
+            if b not in runs:
+                continue
+            base = runs[b]
+            tag = b.replace("-", "_")
+            for m in LATENCY:
+                ratios[f"catnap_{m}/{tag}_{m}"] = ratio(c[f"{m}_us"], base[f"{m}_us"])
+            ratios[f"catnap_rps/{tag}_rps"] = ratio(c["rps"], base["rps"])
+        if c.get("libos") != "catnap":
+            out["notes"].append(
+                f"The 'catnap' run reported libos {c.get('libos')!r}: DEMI_ECHO pointed at "
+                f"{binaries.get('catnap', '?')}, not demi-echo on catnap. Its figures and "
+                f"ratios test the script, they are not catnap's.")
+    out["notes"].append(
+        "Latency ratios below 1 mean catnap is faster than that Linux baseline; "
+        "the rps ratio above 1 means catnap completes more round trips per second.")
+    tmp = a.out + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(out, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, a.out)
+
+
+def cmd_table(a):
+    res = [load(p) for p in a.results]
+    if not res:
+        return
+    r0 = res[0]
+    print(f"\necho round trips: {r0['size']} B, {r0['iters']} measured (+{r0['warmup']} warm-up), "
+          f"{r0['clients']} client(s), 127.0.0.1, server cpu {r0['cpus']['server']}, "
+          f"client cpu {r0['cpus']['client']}")
+    print(f"machine: {r0['machine']['nproc']} CPUs, {r0['machine']['cpu_model']}, "
+          f"kernel {r0['machine']['kernel']}\n")
+    hdr = f"{'proto':<6}{'run':<16}{'p50 µs':>10}{'p99 µs':>10}{'p99.9 µs':>10}{'mean µs':>10}{'rps':>11}"
+    print(hdr)
+    print("-" * len(hdr))
+    for r in res:
+        for name, run in r["runs"].items():
+            label = name if name != "catnap" or run.get("libos") == "catnap" else "catnap*"
+            print(f"{r['proto']:<6}{label:<16}{run['p50_us']:>10.1f}{run['p99_us']:>10.1f}"
+                  f"{run['p999_us']:>10.1f}{run['mean_us']:>10.1f}{run['rps']:>11.0f}")
+        for b in BASELINES:
+            tag = b.replace("-", "_")
+            if f"catnap_p50/{tag}_p50" not in r["ratios"]:
+                continue
+            q = [r["ratios"][f"catnap_{m}/{tag}_{m}"] for m in ("p50", "p99", "p999")]
+            print(f"{'':<6}catnap / {b}: p50 {q[0]:.2f}x  p99 {q[1]:.2f}x  p99.9 {q[2]:.2f}x")
+        print()
+    if any(r["runs"].get("catnap", {}).get("libos", "catnap") != "catnap" for r in res):
+        print("* DEMI_ECHO override: the catnap slot ran another program; "
+              "those rows and ratios are not catnap's figures.\n")
+    print("Latency ratios < 1: catnap faster than that baseline. Figures are reported, not judged.")
+
+
+def cmd_json(a):
+    try:
+        with open(a.file) as f:
+            text = f.read()
+        obj = json.loads(text)
+    except (OSError, ValueError) as e:
+        fail(f"{a.file}: not one JSON object: {e}")
+    if not isinstance(obj, dict):
+        fail(f"{a.file}: not a JSON object")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    c = sub.add_parser("check")
+    c.add_argument("stdout")
+    c.add_argument("out")
+    c.add_argument("--proto", required=True, choices=("tcp", "udp"))
+    c.add_argument("--size", type=int, required=True)
+    c.add_argument("--iters", type=int, required=True)
+    c.add_argument("--clients", type=int, default=1)
+    c.add_argument("--libos", required=True)
+    c.set_defaults(fn=cmd_check)
+
+    c = sub.add_parser("cdf")
+    c.add_argument("file")
+    c.set_defaults(fn=cmd_cdf)
+
+    c = sub.add_parser("label")
+    c.add_argument("run")
+    c.add_argument("name")
+    c.set_defaults(fn=cmd_label)
+
+    c = sub.add_parser("merge")
+    c.add_argument("out")
+    c.add_argument("runs", nargs="+")
+    c.add_argument("--proto", required=True)
+    c.add_argument("--size", type=int, required=True)
+    c.add_argument("--iters", type=int, required=True)
+    c.add_argument("--warmup", type=int, required=True)
+    c.add_argument("--clients", type=int, default=1)
+    c.add_argument("--server-cpu", type=int, required=True)
+    c.add_argument("--client-cpu", type=int, required=True)
+    c.add_argument("--nproc", type=int, default=os.cpu_count())
+    c.set_defaults(fn=cmd_merge)
+
+    c = sub.add_parser("table")
+    c.add_argument("results", nargs="+")
+    c.set_defaults(fn=cmd_table)
+
+    c = sub.add_parser("json")
+    c.add_argument("file")
+    c.set_defaults(fn=cmd_json)
+
+    a = p.parse_args()
+    a.fn(a)
+
+
+if __name__ == "__main__":
+    main()
