@@ -105,8 +105,9 @@ int demi_init(const struct demi_args *args)
     pthread_once(&key_once, make_key);
     pthread_setspecific(rt_key, rt);
     tls_rt = rt;
-    log_info("initialised %s on thread %d (heap %s)", rt->cfg.libos, (int)gettid(),
-             heap_is_huge(rt->heap) ? "on hugepages" : "on 4 KiB pages");
+    static const char *const huge[] = {"auto", "on", "off"};
+    log_info("initialised %s on thread %d (heap %llu MiB reserved, hugepages %s)", rt->cfg.libos, (int)gettid(),
+             (unsigned long long)(rt->cfg.heap_size >> 20), huge[rt->cfg.hugepages]);
     return 0;
 }
 
