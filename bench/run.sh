@@ -15,6 +15,11 @@
 #   BENCH_ITERS=100000      measured round trips per run
 #   BENCH_SIZE=64           message bytes
 #   BENCH_WARMUP=1000       unmeasured round trips first
+#   BENCH_ROUNDS=3          rounds; each round runs every configuration once,
+#                           interleaved, and each configuration reports its
+#                           median round by p50 (this machine flips between
+#                           latency modes from one run to the next, for Linux
+#                           and libdemi alike: interleaving exposes both to it)
 #   BENCH_PROTOS="tcp udp"  protocols to run
 #   BENCH_SERVER_CPU=1      CPU for every server   (taskset -c)
 #   BENCH_CLIENT_CPU=0      CPU for every client
@@ -50,6 +55,7 @@ fi
 iters=${BENCH_ITERS:-100000}
 size=${BENCH_SIZE:-64}
 warmup=${BENCH_WARMUP:-1000}
+rounds=${BENCH_ROUNDS:-3}
 protos=${BENCH_PROTOS:-tcp udp}
 server_cpu=${BENCH_SERVER_CPU:-1}
 client_cpu=${BENCH_CLIENT_CPU:-0}
@@ -66,6 +72,7 @@ is_pos() { [[ $1 =~ ^[1-9][0-9]*$ ]]; }
 is_pos "$iters" || die "BENCH_ITERS='$iters' is not a positive integer"
 is_pos "$size" || die "BENCH_SIZE='$size' is not a positive integer"
 is_uint "$warmup" || die "BENCH_WARMUP='$warmup' is not a non-negative integer"
+is_pos "$rounds" || die "BENCH_ROUNDS='$rounds' is not a positive integer"
 is_uint "$server_cpu" || die "BENCH_SERVER_CPU='$server_cpu' is not a CPU number"
 is_uint "$client_cpu" || die "BENCH_CLIENT_CPU='$client_cpu' is not a CPU number"
 is_pos "$client_timeout" || die "BENCH_TIMEOUT='$client_timeout' is not a positive integer"
@@ -191,17 +198,17 @@ stop_server() {
     fi
 }
 
-# run_echo NAME PROTO EXPECTED_LIBOS BINARY [ARGS...]: one measured run;
-# leaves $tmp/NAME.PROTO.json (checked result) and .cdf.
+# run_echo NAME PROTO ROUND EXPECTED_LIBOS BINARY [ARGS...]: one measured
+# run; leaves $tmp/NAME.PROTO.ROUND.json (checked result) and .cdf.
 run_echo() {
-    local name=$1 proto=$2 libos=$3 bin=$4
-    shift 4
-    local tag=$name.$proto udp=()
+    local name=$1 proto=$2 round=$3 libos=$4 bin=$5
+    shift 5
+    local tag=$name.$proto.$round udp=()
     [[ $proto == udp ]] && udp=(--udp)
     local envs=(env -u LIBOS)
     [[ $name == catnap ]] && envs=(env LIBOS=catnap)
 
-    echo "bench: $proto $name: $bin $* (server cpu $server_cpu, client cpu $client_cpu)" >&2
+    echo "bench: $proto $name, round $round: $bin $* (server cpu $server_cpu, client cpu $client_cpu)" >&2
     start_server "$tag" -- "${envs[@]}" "$bin" server "${udp[@]}" --addr 127.0.0.1:0 --size "$size" "$@"
 
     # In the background and waited for, so that a signal to this script
@@ -241,9 +248,15 @@ catnap_libos=catnap
 
 outputs=()
 for proto in $protos; do
-    run_echo catnap "$proto" "$catnap_libos" "$demi_echo" "${demi_echo_args[@]}"
-    run_echo linux-blocking "$proto" linux-blocking "$linux_echo" --mode blocking
-    run_echo linux-busypoll "$proto" linux-busypoll "$linux_echo" --mode busypoll
+    for ((r = 1; r <= rounds; r++)); do
+        run_echo catnap "$proto" "$r" "$catnap_libos" "$demi_echo" "${demi_echo_args[@]}"
+        run_echo linux-blocking "$proto" "$r" linux-blocking "$linux_echo" --mode blocking
+        run_echo linux-busypoll "$proto" "$r" linux-busypoll "$linux_echo" --mode busypoll
+    done
+    for name in catnap linux-blocking linux-busypoll; do
+        "${summarize[@]}" median "$tmp/$name.$proto" "$rounds" ||
+            die "$proto $name: could not pick the median round"
+    done
 
     json=$results/echo_$proto.json
     "${summarize[@]}" merge "$json" --proto "$proto" --size "$size" --iters "$iters" \
@@ -252,6 +265,8 @@ for proto in $protos; do
         "linux-blocking=$tmp/linux-blocking.$proto.json=$linux_echo" \
         "linux-busypoll=$tmp/linux-busypoll.$proto.json=$linux_echo" ||
         die "$proto: could not write $json"
+    "${summarize[@]}" rounds "$json" "$tmp" "$proto" "$rounds" catnap linux-blocking linux-busypoll ||
+        die "$proto: could not record the rounds in $json"
     outputs+=("$json")
 
     plot_args=()

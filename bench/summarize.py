@@ -15,6 +15,10 @@ output, and anything missing or malformed is an error (exit 1), not a gap.
                      NAME=RUN_JSON[=BINARY] ...
   summarize.py table RESULTS_JSON ...
   summarize.py json FILE          (one JSON object on stdout of a bench)
+  summarize.py median PREFIX ROUNDS   copy the round with the median p50,
+                     PREFIX.K.json/.cdf for K in 1..ROUNDS, to PREFIX.json/.cdf
+  summarize.py rounds RESULTS_JSON TMPDIR PROTO ROUNDS NAME...
+                     record every round's p50/p99 per run in RESULTS_JSON
 """
 
 import argparse
@@ -238,6 +242,31 @@ def cmd_json(a):
         fail(f"{a.file}: not a JSON object")
 
 
+def cmd_median(a):
+    runs = []
+    for k in range(1, a.rounds + 1):
+        r = load(f"{a.prefix}.{k}.json")
+        runs.append((r["p50_us"], k))
+    runs.sort()
+    k = runs[(len(runs) - 1) // 2][1]
+    for ext in ("json", "cdf"):
+        with open(f"{a.prefix}.{k}.{ext}") as src, open(f"{a.prefix}.{ext}", "w") as dst:
+            dst.write(src.read())
+
+
+def cmd_rounds(a):
+    res = load(a.results)
+    res["rounds"] = {"count": a.rounds, "chosen": "median round by p50", "runs": {}}
+    for name in a.names:
+        res["rounds"]["runs"][name] = [
+            {k: load(f"{a.tmp}/{name}.{a.proto}.{r}.json")[k] for k in ("p50_us", "p99_us", "p999_us")}
+            for r in range(1, a.rounds + 1)]
+    with open(a.results + ".tmp", "w") as f:
+        json.dump(res, f, indent=2)
+        f.write("\n")
+    os.replace(a.results + ".tmp", a.results)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -282,6 +311,19 @@ def main():
     c = sub.add_parser("json")
     c.add_argument("file")
     c.set_defaults(fn=cmd_json)
+
+    c = sub.add_parser("median")
+    c.add_argument("prefix")
+    c.add_argument("rounds", type=int)
+    c.set_defaults(fn=cmd_median)
+
+    c = sub.add_parser("rounds")
+    c.add_argument("results")
+    c.add_argument("tmp")
+    c.add_argument("proto")
+    c.add_argument("rounds", type=int)
+    c.add_argument("names", nargs="+")
+    c.set_defaults(fn=cmd_rounds)
 
     a = p.parse_args()
     a.fn(a)

@@ -169,9 +169,38 @@ struct sched_task *sched_lookup(struct sched *s, demi_qtoken_t qt)
     return t;
 }
 
+void sched_copy_sga(demi_sgarray_t *dst, const demi_sgarray_t *src)
+{
+    uint32_t n = src->sga_numsegs <= DEMI_SGARRAY_MAXSIZE ? src->sga_numsegs : DEMI_SGARRAY_MAXSIZE;
+    dst->sga_buf = src->sga_buf;
+    dst->sga_numsegs = src->sga_numsegs;
+    for (uint32_t i = 0; i < n; i++)
+        dst->sga_segs[i] = src->sga_segs[i];
+    if (n == 0)
+        dst->sga_segs[0] = src->sga_segs[0]; /* an empty array still reads as segs[0].len == 0 */
+    dst->sga_addr = src->sga_addr;
+}
+
 void sched_harvest(struct sched *s, struct sched_task *t, demi_qresult_t *out)
 {
-    *out = t->qr;
+    /* Copy what the result uses, not the whole 300-byte struct: this is
+     * on every operation's path. */
+    out->qr_opcode = t->qr.qr_opcode;
+    out->qr_qd = t->qr.qr_qd;
+    out->qr_qt = t->qr.qr_qt;
+    out->qr_ret = t->qr.qr_ret;
+    switch (t->qr.qr_opcode) {
+    case DEMI_OPC_POP:
+    case DEMI_OPC_PUSH:
+        sched_copy_sga(&out->qr_value.sga, &t->qr.qr_value.sga);
+        break;
+    case DEMI_OPC_ACCEPT:
+        out->qr_value.ares = t->qr.qr_value.ares;
+        break;
+    default:
+        memset(&out->qr_value, 0, sizeof(out->qr_value));
+        break;
+    }
     tlist_remove(t);
     sched_free(s, t);
 }

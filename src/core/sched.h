@@ -106,6 +106,9 @@ static inline demi_qtoken_t sched_qtoken(const struct sched_task *t)
 /* The live qtoken task named by @qt, or NULL if it is stale or unknown. */
 struct sched_task *sched_lookup(struct sched *s, demi_qtoken_t qt);
 
+/* Copies an array's header and used segments (not all DEMI_SGARRAY_MAXSIZE). */
+void sched_copy_sga(demi_sgarray_t *dst, const demi_sgarray_t *src);
+
 /* Copies the result of a done task out, then frees its slot. */
 void sched_harvest(struct sched *s, struct sched_task *t, demi_qresult_t *out);
 

@@ -443,21 +443,22 @@ static void push_done(struct catnap *n, struct sched_task *t)
     finish(n, t);
 }
 
-/* Sends what is left of @p. Returns 0 when all is sent, EAGAIN to wait, or
- * an errno. */
-static int push_send(struct nap_queue *q, struct nap_push *p)
+/* Sends what is left of @seg[0..nsegs) after *@off bytes, to @to (or the
+ * connected peer). Returns 0 when all is sent, EAGAIN to wait, or an errno. */
+static int send_segs(struct nap_queue *q, const demi_sgaseg_t *seg, uint32_t nsegs, uint64_t *off,
+                     const struct sockaddr_in *to)
 {
     struct iovec iov[DEMI_SGARRAY_MAXSIZE];
     for (;;) {
         int niov = 0;
-        uint64_t skip = p->off;
-        for (uint32_t i = 0; i < p->nsegs; i++) {
-            uint64_t len = p->seg[i].sgaseg_len;
+        uint64_t skip = *off;
+        for (uint32_t i = 0; i < nsegs; i++) {
+            uint64_t len = seg[i].sgaseg_len;
             if (skip >= len) {
                 skip -= len;
                 continue;
             }
-            iov[niov].iov_base = (uint8_t *)p->seg[i].sgaseg_buf + skip;
+            iov[niov].iov_base = (uint8_t *)seg[i].sgaseg_buf + skip;
             iov[niov].iov_len = len - skip;
             niov++;
             skip = 0;
@@ -467,13 +468,13 @@ static int push_send(struct nap_queue *q, struct nap_push *p)
         ssize_t k;
         if (niov == 1) {
             /* send/sendto: no msghdr or iovec to import, measurably cheaper. */
-            k = sendto(q->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT,
-                       p->has_to ? (const struct sockaddr *)&p->to : NULL, p->has_to ? sizeof(p->to) : 0);
+            k = sendto(q->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT, (const struct sockaddr *)to,
+                       to ? sizeof(*to) : 0);
         } else {
             struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
-            if (p->has_to) {
-                mh.msg_name = &p->to;
-                mh.msg_namelen = sizeof(p->to);
+            if (to) {
+                mh.msg_name = (void *)to;
+                mh.msg_namelen = sizeof(*to);
             }
             k = sendmsg(q->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
         }
@@ -482,10 +483,15 @@ static int push_send(struct nap_queue *q, struct nap_push *p)
                 continue;
             return errno == EWOULDBLOCK ? EAGAIN : errno;
         }
-        p->off += (uint64_t)k;
+        *off += (uint64_t)k;
         if (q->type == SOCK_DGRAM)
             return 0; /* a datagram goes whole or not at all */
     }
+}
+
+static int push_send(struct nap_queue *q, struct nap_push *p)
+{
+    return send_segs(q, p->seg, p->nsegs, &p->off, p->has_to ? &p->to : NULL);
 }
 
 static int push_poll(struct sched *s, struct sched_task *t)
@@ -505,6 +511,18 @@ static int push_poll(struct sched *s, struct sched_task *t)
         push_done(q->nap, t);
     }
     return SCHED_PENDING;
+}
+
+/* Out of memory for a push that must wait. Nothing sent yet: refuse the
+ * call. Part of it sent: the push has started, so it completes as failed
+ * (the stream now holds a partial message; the application must treat the
+ * connection as broken). */
+static int push_nomem(struct catnap *n, struct sched_task *t, uint64_t sent)
+{
+    if (sent == 0)
+        return ENOMEM;
+    sched_fail(sched_of(n), t, ENOMEM);
+    return 0;
 }
 
 static int nap_push(struct libos *l, void *qv, const demi_sgarray_t *sga, const struct sockaddr_in *to,
@@ -528,21 +546,13 @@ static int nap_push(struct libos *l, void *qv, const demi_sgarray_t *sga, const 
     /* The result reports the array the application pushed. */
     t->owner = q;
     t->kind = OP_PUSH;
-    t->qr.qr_value.sga = *sga;
+    sched_copy_sga(&t->qr.qr_value.sga, sga);
 
-    struct nap_push stack;
-    struct nap_push *p = &stack;
-    p->nsegs = sga->sga_numsegs;
-    p->off = 0;
-    p->has_to = to != NULL;
-    if (to)
-        p->to = *to;
-    memcpy(p->seg, sga->sga_segs, sizeof(p->seg[0]) * p->nsegs);
-
+    uint64_t off = 0;
     int e = EAGAIN;
     if (!q->writers.head)
-        e = push_send(q, p); /* run to completion: try now */
-    if (e == 0 || e != EAGAIN) {
+        e = send_segs(q, sga->sga_segs, sga->sga_numsegs, &off, to); /* run to completion: try now */
+    if (e != EAGAIN) {
         t->qr.qr_opcode = e ? DEMI_OPC_FAILED : DEMI_OPC_PUSH;
         t->qr.qr_ret = e;
         sched_complete(sched_of(n), t);
@@ -551,10 +561,15 @@ static int nap_push(struct libos *l, void *qv, const demi_sgarray_t *sga, const 
 
     /* Must wait: keep the data alive. Heap buffers get a reference; other
      * memory is copied into the heap, since the caller may reuse it. */
-    p = malloc(sizeof(*p));
+    struct nap_push *p = malloc(sizeof(*p));
     if (!p)
-        return ENOMEM;
-    *p = stack;
+        return push_nomem(n, t, off);
+    p->nsegs = sga->sga_numsegs;
+    p->off = off;
+    p->has_to = to != NULL;
+    if (to)
+        p->to = *to;
+    memcpy(p->seg, sga->sga_segs, sizeof(p->seg[0]) * p->nsegs);
     for (uint32_t i = 0; i < p->nsegs; i++) {
         p->blk[i] = NULL;
         if (p->seg[i].sgaseg_len == 0)
@@ -568,7 +583,7 @@ static int nap_push(struct libos *l, void *qv, const demi_sgarray_t *sga, const 
                 p->nsegs = i;
                 t->arg[0] = (uintptr_t)p;
                 push_release(n, t);
-                return ENOMEM;
+                return push_nomem(n, t, off);
             }
             memcpy(heap_blk_data(h, b), p->seg[i].sgaseg_buf, p->seg[i].sgaseg_len);
             heap_stats_mut(h)->copied_bytes += p->seg[i].sgaseg_len;
