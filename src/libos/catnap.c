@@ -17,7 +17,10 @@
  * costs what it costs a busy-polling Linux program: one recv and one send.
  * With more waiters, or for accepts and connects, it polls epoll instead.
  * A TCP socket known to be drained (the last recv came back short) waits
- * for its next edge instead of trying at once.
+ * for its next edge instead of trying at once. Sockets join the epoll set
+ * only while something needs their edges (a waiting accept or connect,
+ * epoll mode, or sleeping): a registered socket makes every packet that
+ * reaches it run epoll's wakeup callback, on the sender's CPU.
  *
  * The kernel copies every byte (that is what catnap measures); pops copy
  * small messages once more from a 64 KiB receive buffer into a right-sized
@@ -49,7 +52,9 @@ struct catnap {
     struct sched_task *poller;
     uint32_t waiting; /* tasks waiting in some FIFO */
     uint32_t ndirect; /* queues with waiting pops or pushes (the direct list) */
+    uint32_t nother;  /* waiting accepts and connects */
     uint32_t pass;
+    bool degraded; /* an epoll_ctl failed: also poll unregistered queues directly */
     struct nap_queue *direct;
     uint32_t nqueues;
     struct nap_queue *all; /* every open queue, for destroy */
@@ -63,7 +68,9 @@ struct nap_queue {
     int fd;
     int type;
     bool bound, listening, connecting, connected, has_peer;
-    bool drained;                    /* TCP: the last recv emptied the socket; wait for an edge */
+    bool drained; /* TCP: the last recv emptied the socket; wait for an edge */
+    bool in_epoll;
+    uint32_t nwait;                  /* waiting tasks of any kind */
     uint32_t ndata;                  /* waiting pops and pushes */
     struct nap_queue *dprev, *dnext; /* on the direct list while ndata > 0 */
     struct task_list readers;
@@ -102,6 +109,37 @@ static bool is_data(const struct sched_task *t)
     return t->kind == OP_POP || t->kind == OP_PUSH;
 }
 
+/* Adds @q to the epoll set (edge-triggered; if it is ready now, the kernel
+ * reports that at once, so no edge is lost by joining late). */
+static int epoll_join(struct catnap *n, struct nap_queue *q)
+{
+    if (q->in_epoll)
+        return 0;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = q};
+    if (epoll_ctl(n->epfd, EPOLL_CTL_ADD, q->fd, &ev) < 0) {
+        int e = errno;
+        if (!n->degraded)
+            log_warn("catnap: epoll_ctl(ADD): %s; polling such sockets directly", strerror(e));
+        n->degraded = true;
+        return e;
+    }
+    q->in_epoll = true;
+    return 0;
+}
+
+static void epoll_leave(struct catnap *n, struct nap_queue *q)
+{
+    if (q->in_epoll && epoll_ctl(n->epfd, EPOLL_CTL_DEL, q->fd, NULL) == 0)
+        q->in_epoll = false;
+}
+
+/* Epoll mode: every queue with waiting pops or pushes must be registered. */
+static void join_direct_list(struct catnap *n)
+{
+    for (struct nap_queue *q = n->direct; q; q = q->dnext)
+        epoll_join(n, q);
+}
+
 /* Waiting bookkeeping: every task in a FIFO counts in n->waiting; queues
  * with waiting pops or pushes are on the direct list. */
 static void wait_add(struct catnap *n, struct task_list *l, struct sched_task *t)
@@ -109,13 +147,20 @@ static void wait_add(struct catnap *n, struct task_list *l, struct sched_task *t
     struct nap_queue *q = t->owner;
     tlist_push(l, t);
     n->waiting++;
-    if (is_data(t) && q->ndata++ == 0) {
+    q->nwait++;
+    if (!is_data(t)) {
+        n->nother++;
+        epoll_join(n, q); /* accepts and connects always wait for edges */
+    } else if (q->ndata++ == 0) {
         q->dprev = NULL;
         q->dnext = n->direct;
         if (n->direct)
             n->direct->dprev = q;
         n->direct = q;
-        n->ndirect++;
+        if (++n->ndirect == NAP_DIRECT_MAX + 1)
+            join_direct_list(n); /* entering epoll mode */
+        else if (n->ndirect > NAP_DIRECT_MAX)
+            epoll_join(n, q);
     }
 }
 
@@ -124,7 +169,10 @@ static void wait_del(struct catnap *n, struct sched_task *t)
     struct nap_queue *q = t->owner;
     tlist_remove(t);
     n->waiting--;
-    if (is_data(t) && --q->ndata == 0) {
+    q->nwait--;
+    if (!is_data(t))
+        n->nother--;
+    else if (--q->ndata == 0) {
         if (q->dprev)
             q->dprev->dnext = q->dnext;
         else
@@ -150,8 +198,13 @@ static void enqueue(struct catnap *n, struct task_list *l, struct sched_task *t)
 static void finish(struct catnap *n, struct sched_task *t)
 {
     struct task_list *l = t->list;
+    struct nap_queue *q = t->owner;
     if (l)
         wait_del(n, t);
+    /* Data moves on a queue polled directly: it no longer needs epoll
+     * (it joined for epoll mode or to sleep). */
+    if (q->in_epoll && q->nwait == q->ndata && is_data(t) && n->ndirect <= NAP_DIRECT_MAX)
+        epoll_leave(n, q);
     sched_complete(sched_of(n), t);
     if (l)
         wake_head(n, l);
@@ -180,17 +233,24 @@ static void push_release(struct catnap *n, struct sched_task *t)
 /* Wakes the heads of the FIFOs whose direction became ready. */
 static void handle_events(struct catnap *n, int k)
 {
+    bool woke = false;
     for (int i = 0; i < k; i++) {
         struct nap_queue *q = n->ev[i].data.ptr;
         uint32_t e = n->ev[i].events;
         if (e & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
             q->drained = false;
+            woke |= q->readers.head != NULL;
             wake_head(n, &q->readers);
         }
-        if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+        if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+            woke |= q->writers.head != NULL;
             wake_head(n, &q->writers);
+        }
     }
-    if (k > 0)
+    /* Only an edge that woke someone is progress: a socket that joins the
+     * set reports itself writable at once, and that must not keep the
+     * wait loop from sleeping. */
+    if (woke)
         n->base.rt->activity++;
 }
 
@@ -205,15 +265,17 @@ static int poll_task(struct sched *s, struct sched_task *t)
     if (!n->waiting)
         return SCHED_YIELD;
     bool direct = n->ndirect && n->ndirect <= NAP_DIRECT_MAX;
-    if (direct) {
+    if (direct || n->degraded) {
         for (struct nap_queue *q = n->direct; q; q = q->dnext) {
+            if (!direct && q->in_epoll)
+                continue;
             if (q->readers.head && is_data(q->readers.head))
                 sched_wake(sched_of(n), q->readers.head);
             if (q->writers.head && is_data(q->writers.head))
                 sched_wake(sched_of(n), q->writers.head);
         }
     }
-    if (!direct || (n->waiting > n->ndirect && ++n->pass % NAP_EPOLL_EVERY == 0)) {
+    if (!direct || (n->nother && ++n->pass % NAP_EPOLL_EVERY == 0)) {
         int k = epoll_wait(n->epfd, n->ev, NAP_EVENTS, 0);
         if (k > 0)
             handle_events(n, k);
@@ -224,6 +286,10 @@ static int poll_task(struct sched *s, struct sched_task *t)
 static void idle(void *arg, uint64_t timeout_ns)
 {
     struct catnap *n = arg;
+    /* Sleeping needs every waiting queue's edges. */
+    for (struct nap_queue *q = n->direct; q; q = q->dnext)
+        if (epoll_join(n, q))
+            return; /* cannot sleep on it: keep polling */
     struct timespec ts, *tsp = NULL;
     if (timeout_ns != UINT64_MAX) {
         ts.tv_sec = (time_t)(timeout_ns / 1000000000u);
@@ -245,12 +311,6 @@ static int new_queue(struct catnap *n, int fd, int type, struct nap_queue **out)
     q->nap = n;
     q->fd = fd;
     q->type = type;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = q};
-    if (epoll_ctl(n->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-        int e = errno;
-        free(q);
-        return e;
-    }
     if (type == SOCK_STREAM) {
         int on = n->base.rt->cfg.nodelay ? 1 : 0;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));

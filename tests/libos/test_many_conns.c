@@ -1,13 +1,17 @@
 /*
  * 1000 concurrent TCP connections: all connects in flight at once
  * (collected with demi_wait_any, swapping finished tokens out), then one
- * distinct message per connection echoed concurrently and checked, then
- * all closed.
+ * distinct message per connection echoed concurrently and checked; then a
+ * churn phase where 1 to 5 connections are busy at once, with pauses long
+ * enough for the server to go to sleep in between (catnap switches between
+ * polling sockets directly, epoll, and sleeping: nothing may be lost at the
+ * seams); then all closed.
  */
 #include "pair.h"
 #include "tcheck.h"
 
 #include <errno.h>
+#include <unistd.h>
 
 enum { N = 1000 };
 
@@ -80,6 +84,52 @@ static int client(struct pair *p)
                 CHECK_EQ(demi_pop(&qt, qds[i]), 0);
             }
         }
+    }
+    /* Churn: k connections busy at once, k = 1..5, with sleeps. */
+    for (int round = 0; round < 60; round++) {
+        int k = round % 5 + 1;
+        for (int j = 0; j < k; j++) {
+            int i = (round * 7 + j * 13) % N;
+            demi_sgarray_t sga = demi_sgaalloc(32);
+            pair_fill(sga.sga_segs[0].sgaseg_buf, 32, (uint64_t)(round * 10 + j), 0);
+            demi_qtoken_t qt;
+            CHECK_EQ(demi_push(&qt, qds[i], &sga), 0);
+            CHECK_EQ(demi_sgafree(&sga), 0);
+            CHECK_EQ(demi_pop(&qt, qds[i]), 0);
+            got[i] = 0;
+        }
+        int left = k;
+        while (left) {
+            int n;
+            struct timespec ts = {20, 0};
+            CHECK_EQ(demi_wait_next_n(rs, 64, &n, &ts), 0);
+            for (int r = 0; r < n; r++) {
+                if (rs[r].qr_opcode == DEMI_OPC_PUSH)
+                    continue;
+                CHECK_EQ(rs[r].qr_opcode, DEMI_OPC_POP);
+                int i = conn_of[rs[r].qr_qd];
+                int j = -1;
+                for (int x = 0; x < k; x++)
+                    if ((round * 7 + x * 13) % N == i)
+                        j = x;
+                CHECK(j >= 0);
+                demi_sgarray_t *g = &rs[r].qr_value.sga;
+                for (uint32_t s = 0; s < g->sga_numsegs; s++) {
+                    CHECK(pair_check(g->sga_segs[s].sgaseg_buf, g->sga_segs[s].sgaseg_len, (uint64_t)(round * 10 + j),
+                                     got[i]));
+                    got[i] += g->sga_segs[s].sgaseg_len;
+                }
+                CHECK_EQ(demi_sgafree(g), 0);
+                if (got[i] == 32) {
+                    left--;
+                } else {
+                    demi_qtoken_t qt;
+                    CHECK_EQ(demi_pop(&qt, qds[i]), 0);
+                }
+            }
+        }
+        if (round % 6 == 5)
+            usleep(5000); /* longer than SPIN_US: the server sleeps */
     }
     for (int i = 0; i < N; i++)
         CHECK_EQ(demi_close(qds[i]), 0);
