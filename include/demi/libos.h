@@ -5,7 +5,8 @@
  * 0 on success or a positive errno; none of them blocks (accept, connect,
  * push and pop hand back a queue token, completed later by demi_wait*()).
  * Every call is checked: NULL pointers, unknown queue descriptors and bogus
- * sizes give an error, never a crash. See the man pages in man/man3.
+ * sizes give an error, never a crash. Any call made on a thread that has not
+ * called demi_init() returns EPERM. See the man pages in man/man3.
  */
 #ifndef DEMI_LIBOS_H_IS_INCLUDED
 #define DEMI_LIBOS_H_IS_INCLUDED
@@ -27,8 +28,9 @@ extern "C" {
  *
  * @param args May be NULL. argv is never parsed.
  * @return 0, EEXIST if this thread is already initialised, EINVAL for a bad
- *         configuration (one log line names the key), ENOTSUP for a libOS
- *         this build or machine cannot run.
+ *         configuration or an unknown LIBOS (one log line names the key),
+ *         ENOENT/EACCES for an unreadable CONFIG_PATH file, ENOTSUP for a
+ *         libOS this build or machine cannot run, ENOMEM.
  */
 extern int demi_init(const struct demi_args *args);
 
@@ -39,7 +41,8 @@ extern int demi_init(const struct demi_args *args);
  * @param domain     AF_INET.
  * @param type       SOCK_STREAM (TCP) or SOCK_DGRAM (UDP).
  * @param protocol   0, or IPPROTO_TCP / IPPROTO_UDP matching @p type.
- * @return 0, or EAFNOSUPPORT, EPROTONOSUPPORT, EINVAL, EMFILE, ENOMEM.
+ * @return 0, or EINVAL (NULL @p sockqd_out), EAFNOSUPPORT (not AF_INET),
+ *         ESOCKTNOSUPPORT (other types), EPROTONOSUPPORT, EMFILE, ENOMEM.
  */
 extern int demi_socket(int *sockqd_out, int domain, int type, int protocol);
 
@@ -71,7 +74,11 @@ extern int demi_accept(demi_qtoken_t *qt_out, int sockqd);
 
 /**
  * Asynchronously connects. Completes as DEMI_OPC_CONNECT, or DEMI_OPC_FAILED
- * with ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH, ... in qr_ret.
+ * with ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH, ... in qr_ret. On UDP it sets
+ * the default destination and completes at once.
+ *
+ * @return 0 and a token, or EBADF, EINVAL (NULL pointers, short @p size, a
+ *         listening socket), EAFNOSUPPORT, EISCONN, EALREADY.
  */
 extern int demi_connect(demi_qtoken_t *qt_out, int sockqd, const struct sockaddr *addr, socklen_t size);
 
@@ -89,14 +96,21 @@ extern int demi_close(int qd);
  * application may call demi_sgafree() right after this returns: the data on
  * the wire is unaffected. Memory that is not from libdemi's heap is copied.
  *
- * @return 0 and a token, or EBADF, EINVAL (empty or malformed array),
- *         EDESTADDRREQ (unconnected UDP socket), ENOTCONN.
+ * The result (DEMI_OPC_PUSH) reports the pushed array in qr_value.sga for
+ * bookkeeping only: it carries no ownership.
+ *
+ * @return 0 and a token, or EBADF, EINVAL (NULL pointers, empty or malformed
+ *         array, a listening socket), EDESTADDRREQ (unconnected UDP socket),
+ *         ENOTCONN, EMSGSIZE (UDP datagram over 65507 bytes).
  */
 extern int demi_push(demi_qtoken_t *qt_out, int qd, const demi_sgarray_t *sga);
 
 /**
  * Asynchronously sends a datagram to @p dest_addr (UDP). On a TCP socket the
  * address is ignored and this behaves as demi_push().
+ *
+ * @return as demi_push(), and EINVAL for a NULL address or short @p size,
+ *         EAFNOSUPPORT for a non-AF_INET address.
  */
 extern int demi_pushto(demi_qtoken_t *qt_out, int sockqd, const demi_sgarray_t *sga, const struct sockaddr *dest_addr,
                        socklen_t size);
@@ -106,6 +120,10 @@ extern int demi_pushto(demi_qtoken_t *qt_out, int sockqd, const demi_sgarray_t *
  * application (free it with demi_sgafree()); for UDP, sga_addr holds the
  * sender. A TCP peer's orderly close completes the pop with an empty array
  * (sga_numsegs == 0); a reset completes it as DEMI_OPC_FAILED, ECONNRESET.
+ * A TCP pop returns what has arrived, up to 64 KiB.
+ *
+ * @return 0 and a token, or EBADF, EINVAL (NULL @p qt_out, a listening
+ *         socket), ENOTCONN (TCP not connected).
  */
 extern int demi_pop(demi_qtoken_t *qt_out, int qd);
 
@@ -119,10 +137,13 @@ extern int demi_setsockopt(int qd, int level, int optname, const void *optval, s
 /** Gets a socket option (the ones demi_setsockopt() takes, and SO_ERROR, SO_TYPE). */
 extern int demi_getsockopt(int qd, int level, int optname, void *optval, socklen_t *optlen);
 
-/** Returns the address of the connected peer (ENOTCONN if none). */
+/** Returns the address of the connected peer: 0, or EBADF, EINVAL (NULL
+ *  pointers), ENOTCONN. *addrlen is value-result; a short buffer gets a
+ *  truncated address, as in POSIX. */
 extern int demi_getpeername(int qd, struct sockaddr *addr, socklen_t *addrlen);
 
-/** Returns the local address, including the port chosen for a port-0 bind. */
+/** Returns the local address, including the port chosen for a port-0 bind:
+ *  0, or EBADF, EINVAL. *addrlen is value-result, as for demi_getpeername(). */
 extern int demi_getsockname(int qd, struct sockaddr *addr, socklen_t *addrlen);
 
 #ifdef __cplusplus
