@@ -39,17 +39,22 @@ struct sim_link {
     uint64_t rate_bps;    /* serialization rate (0: infinite) */
 };
 
+/* Per device. Egress counters (sent, lost, too_big, duplicated, reordered,
+ * corrupted, no_receiver, tapped) are the sender's; delivered, ring_full and
+ * rx_alloc_fail are the receiver's, so a broadcast counts once per receiver.
+ * too_big also counts frames over the sender's own MTU, which tx_burst takes
+ * and drops: the stack must never send one. */
 struct sim_stats {
-    uint64_t sent;         /* frames the device transmitted */
-    uint64_t delivered;    /* copies put into a receiver's ring */
-    uint64_t lost;         /* dropped by loss_ppm */
-    uint64_t too_big;      /* dropped by the link MTU */
-    uint64_t duplicated;   /* extra copies made */
-    uint64_t reordered;    /* frames held back */
-    uint64_t corrupted;    /* frames with a flipped bit */
-    uint64_t ring_full;    /* dropped at the receiver: ring full */
-    uint64_t no_receiver;  /* unicast to a MAC nobody has */
-    uint64_t tapped;       /* dropped by the tap */
+    uint64_t sent;          /* frames the device transmitted */
+    uint64_t delivered;     /* copies put into a receiver's ring */
+    uint64_t lost;          /* dropped by loss_ppm */
+    uint64_t too_big;       /* dropped by the link or device MTU */
+    uint64_t duplicated;    /* extra copies made */
+    uint64_t reordered;     /* frames held back */
+    uint64_t corrupted;     /* frames with a flipped bit */
+    uint64_t ring_full;     /* dropped at the receiver: ring full */
+    uint64_t no_receiver;   /* unicast to a MAC nobody has */
+    uint64_t tapped;        /* dropped by the tap */
     uint64_t rx_alloc_fail; /* receiver heap full */
 };
 
@@ -57,13 +62,16 @@ struct sim_stats {
  * nonzero to drop it (counted as tapped). May read but not keep @frame. */
 typedef int (*sim_tap_fn)(void *arg, struct netdev *from, const uint8_t *frame, uint32_t len);
 
+/* @cfg NULL means all defaults. Returns 0, EINVAL, ENOMEM, or the error
+ * opening cfg->pcap_path. */
 int simnet_create(struct simnet **out, const struct simnet_config *cfg);
 /* Destroys the network; its devices must be destroyed first. */
 void simnet_destroy(struct simnet *net);
 
 /* Attaches a new device: received frames are copied into blocks of @heap.
  * @mtu is the device's IP MTU. offloads: none (the stack computes and
- * checks every checksum). */
+ * checks every checksum). Returns 0, EINVAL (mtu 0, or a group address),
+ * EEXIST (the MAC is taken) or ENOMEM. */
 int simnet_attach(struct simnet *net, struct heap *heap, const uint8_t mac[6], uint32_t mtu, struct netdev **out);
 
 void simnet_set_link(struct simnet *net, struct netdev *dev, const struct sim_link *link);
@@ -78,7 +86,8 @@ uint64_t simnet_next_event(const struct simnet *net);
 void simnet_advance(struct simnet *net, uint64_t t_ns);
 
 /* Puts a hand-built frame (starting with its Ethernet header) straight
- * into @to's ring now, as if it had arrived. Returns 0 or ENOMEM/ENOBUFS. */
+ * into @to's ring now, as if it had arrived. Returns 0, ENOMEM (@to's heap
+ * is full), ENOBUFS (its ring is full) or EINVAL (@to is not on @net). */
 int simnet_inject(struct simnet *net, struct netdev *to, const void *frame, uint32_t len);
 
 const struct sim_stats *simnet_stats(const struct netdev *dev);
