@@ -1,0 +1,266 @@
+/*
+ * The stack instance: configuration, the device fast-path task (receive a
+ * burst, dispatch by EtherType, flush owed ACKs and batched transmits), the
+ * timer-woken background task (retransmissions, delayed ACKs, probes,
+ * TIME_WAIT), and the output helpers every protocol shares.
+ *
+ * Must never block or wait: a full device drops what it refuses (TCP
+ * retransmits; the drop is counted).
+ */
+#include "inet/inet_int.h"
+
+#include <stdlib.h>
+#include <sys/random.h>
+
+extern const struct libos_ops inet_ops;
+
+void inet_config_init(struct inet_config *ic, const struct config *cfg)
+{
+    memset(ic, 0, sizeof(*ic));
+    ic->addr = cfg->local_ipv4_addr;
+    ic->mtu = cfg->mtu;
+    ic->mss = cfg->mss;
+    ic->rx_csum_skip = true;
+    ic->arp_ttl_ns = cfg->arp_cache_ttl_ns;
+    ic->arp_timeout_ns = cfg->arp_request_timeout_ns;
+    ic->arp_retries = cfg->arp_request_retries;
+    ic->n_arp_static = cfg->n_arp;
+    ic->arp_static = cfg->arp_table;
+    ic->tcp_rcvbuf = 4u << 20;
+    ic->tcp_sndbuf = 4u << 20;
+    ic->tcp_nodelay = cfg->nodelay;
+    ic->tcp_delack_ns = 0;
+    ic->tcp_cc = INET_CC_CUBIC;
+    ic->tcp_sack = true;
+    ic->tcp_timestamps = true;
+    ic->tcp_wscale = true;
+    ic->tcp_rto_init_ns = 1000000000ull;
+    ic->tcp_rto_min_ns = 200000000ull;
+    ic->tcp_rto_max_ns = 60000000000ull;
+    ic->tcp_syn_retries = 6;
+    ic->tcp_synack_retries = 5;
+    ic->tcp_retries2 = 15;
+    ic->tcp_msl_ns = 30000000000ull;
+    ic->tcp_fin_timeout_ns = 60000000000ull;
+    ic->tcp_keepalive = cfg->keepalive;
+    ic->tcp_keepidle_ns = (uint64_t)cfg->keepalive_time_ms * 1000000u;
+    ic->tcp_keepintvl_ns = (uint64_t)cfg->keepalive_interval_ms * 1000000u;
+    ic->tcp_keepcnt = 9;
+    ic->tcp_challenge_ack_limit = 1000;
+    ic->tcp_backlog_max = 4096;
+}
+
+const struct inet_stats *inet_stats(const struct inet *in)
+{
+    return &in->st;
+}
+
+struct libos *inet_libos(struct inet *in)
+{
+    return &in->base;
+}
+
+struct inet *inet_of(struct libos *l)
+{
+    return (struct inet *)l;
+}
+
+/* ---- transmit ---- */
+
+struct heap_blk *inet_hdr_alloc(struct inet *in, uint8_t **data)
+{
+    struct heap_blk *b = heap_alloc(in->heap, INET_HDR_BLOCK);
+    if (b)
+        *data = heap_blk_data(in->heap, b);
+    return b;
+}
+
+void inet_flush(struct inet *in)
+{
+    int n = in->ntx, done = 0;
+    while (done < n) {
+        int k = in->dev->ops->tx_burst(in->dev, in->txq + done, n - done);
+        if (k <= 0)
+            break;
+        done += k;
+    }
+    for (int i = done; i < n; i++) {
+        pkt_release(in->heap, &in->txq[i]);
+        in->st.tx_full_drops++;
+    }
+    in->ntx = 0;
+}
+
+void eth_xmit(struct inet *in, struct pkt *p)
+{
+    in->txq[in->ntx++] = *p;
+    p->nseg = 0; /* the references moved to the queue */
+    if (in->ntx == INET_TXQ)
+        inet_flush(in);
+}
+
+int ip_output(struct inet *in, struct pkt *p, uint32_t dst, uint8_t proto)
+{
+    struct ip_hdr *ip = (struct ip_hdr *)(p->seg[0].data + ETH_HDR_LEN);
+    ip->vihl = 0x45;
+    ip->tos = 0;
+    ip->len = htons((uint16_t)(p->len - ETH_HDR_LEN));
+    ip->id = htons(in->ip_id++);
+    ip->frag = htons(IP_DF);
+    ip->ttl = 64;
+    ip->proto = proto;
+    ip->csum = 0;
+    ip->src = in->ip;
+    ip->dst = dst;
+    p->l3_off = ETH_HDR_LEN;
+    p->l4_off = ETH_HDR_LEN + 20;
+    if (in->dev->offloads & NETDEV_TX_IPV4_CSUM)
+        p->flags |= PKT_TX_IPV4_CSUM;
+    else
+        ip->csum = csum_fold(csum_add(0, ip, 20));
+    in->st.ip_tx++;
+    return arp_output(in, p, dst);
+}
+
+/* ---- receive ---- */
+
+static void eth_input(struct inet *in, struct rxframe *f)
+{
+    in->st.eth_rx++;
+    if (f->len < ETH_HDR_LEN || (f->flags & PKT_RX_CSUM_BAD)) {
+        in->st.eth_rx_bad++;
+        heap_unref(in->heap, f->blk);
+        return;
+    }
+    const struct eth_hdr *eh = (const struct eth_hdr *)f->data;
+    static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    if (memcmp(eh->dst, in->mac, 6) != 0 && memcmp(eh->dst, bcast, 6) != 0) {
+        in->st.eth_rx_not_ours++;
+        heap_unref(in->heap, f->blk);
+        return;
+    }
+    switch (ntohs(eh->type)) {
+    case ETH_P_IPV4:
+        ip_input(in, f);
+        break;
+    case ETH_P_ARP:
+        arp_input(in, f);
+        break;
+    default:
+        in->st.eth_rx_other_type++;
+        heap_unref(in->heap, f->blk);
+        break;
+    }
+}
+
+/* The fast path: owed ACKs from the last pass first (the application has
+ * had its chance to piggyback them on data), then one receive burst, then
+ * everything queued for the device. */
+static int poll_task(struct sched *s, struct sched_task *t)
+{
+    (void)s;
+    struct inet *in = t->owner;
+    if (in->acklist)
+        tcp_flush_acks(in);
+    int n = in->dev->ops->rx_burst(in->dev, in->rx, INET_RX_BURST);
+    for (int i = 0; i < n; i++)
+        eth_input(in, &in->rx[i]);
+    if (n > 0)
+        in->rt->activity++;
+    if (in->ntx)
+        inet_flush(in);
+    return SCHED_YIELD;
+}
+
+/* Background work woken by timers (see tcp_do_work). */
+static int bg_task(struct sched *s, struct sched_task *t)
+{
+    (void)s;
+    struct inet *in = t->owner;
+    tcp_do_work(in);
+    if (in->ntx)
+        inet_flush(in);
+    return SCHED_PENDING;
+}
+
+int inet_create(struct runtime *rt, struct netdev *dev, const struct inet_config *cfg, struct inet **out)
+{
+    if (cfg->addr.s_addr == 0 || cfg->mtu < 104 || cfg->mtu > dev->mtu || cfg->mss < 64 || cfg->mss > cfg->mtu - 40) {
+        log_error("inet: bad configuration (address %s, MTU %u of device MTU %u, MSS %u)", inet_ntoa(cfg->addr),
+                  cfg->mtu, dev->mtu, cfg->mss);
+        return EINVAL;
+    }
+    struct inet *in = calloc(1, sizeof(*in));
+    if (!in)
+        return ENOMEM;
+    in->base.ops = &inet_ops;
+    in->base.rt = rt;
+    in->rt = rt;
+    in->dev = dev;
+    in->heap = dev->heap;
+    in->cfg = *cfg;
+    memcpy(in->mac, dev->mac, 6);
+    in->ip = cfg->addr.s_addr;
+    if (cfg->seed) {
+        in->rng = cfg->seed;
+    } else if (getrandom(&in->rng, sizeof(in->rng), 0) != sizeof(in->rng)) {
+        in->rng = clock_mono_ns() ^ (uintptr_t)in;
+    }
+    /* RFC 6528: a secret key for the ISN hash, fresh per stack. */
+    in->isn_key[0] = inet_rand(in);
+    in->isn_key[1] = inet_rand(in);
+    in->ip_id = (uint16_t)inet_rand(in);
+    in->conns_mask = 1023;
+    in->conns = calloc(in->conns_mask + 1, sizeof(*in->conns));
+    in->tcp_listeners = calloc(65536, sizeof(*in->tcp_listeners));
+    in->tcp_port_users = calloc(65536, sizeof(*in->tcp_port_users));
+    in->udp_ports = calloc(65536, sizeof(*in->udp_ports));
+    in->poller = sched_alloc(&rt->sched, poll_task, in);
+    in->bg = sched_alloc(&rt->sched, bg_task, in);
+    if (!in->conns || !in->tcp_listeners || !in->tcp_port_users || !in->udp_ports || !in->poller || !in->bg) {
+        if (in->poller)
+            sched_free(&rt->sched, in->poller);
+        if (in->bg)
+            sched_free(&rt->sched, in->bg);
+        free(in->conns);
+        free(in->tcp_listeners);
+        free(in->tcp_port_users);
+        free(in->udp_ports);
+        free(in);
+        return ENOMEM;
+    }
+    in->poller->background = 1;
+    in->bg->background = 1;
+    sched_wake(&rt->sched, in->poller);
+    arp_init(in);
+    *out = in;
+    return 0;
+}
+
+void inet_destroy(struct inet *in)
+{
+    if (!in)
+        return;
+    /* Sockets still open are closed without results (their runtime is
+     * going away), then what is left of TCP: orphaned connections. */
+    while (in->socks) {
+        struct inet_sock *s = in->socks;
+        if (s->type == SOCK_DGRAM)
+            udp_close(in, s, false);
+        else
+            tcp_close(in, s, false);
+        sock_free(in, s);
+    }
+    tcp_fini(in);
+    arp_fini(in);
+    for (int i = 0; i < in->ntx; i++)
+        pkt_release(in->heap, &in->txq[i]);
+    in->ntx = 0;
+    sched_free(&in->rt->sched, in->poller);
+    sched_free(&in->rt->sched, in->bg);
+    free(in->conns);
+    free(in->tcp_listeners);
+    free(in->tcp_port_users);
+    free(in->udp_ports);
+    free(in);
+}

@@ -1,0 +1,113 @@
+/*
+ * src/inet: libdemi's device-independent TCP/IP stack (Ethernet II, ARP,
+ * IPv4, ICMP echo, UDP, TCP per RFC 9293). One stack instance runs on one
+ * device and one runtime; it is itself a libOS (its PDPIX face is
+ * inet_libos()), so catnip and catpowder are a device constructor plus
+ * inet_create(). Tests run it on dev/sim with a virtual clock.
+ *
+ * The stack never blocks, never allocates on the per-packet path except
+ * heap blocks for headers and frames, and never copies payload it can
+ * reference instead.
+ */
+#ifndef DEMI_INET_INET_H
+#define DEMI_INET_INET_H
+
+#include "core/config.h"
+#include "core/runtime.h"
+#include "dev/netdev.h"
+#include "libos/libos.h"
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum inet_cc { INET_CC_CUBIC = 0, INET_CC_NEWRENO = 1 };
+
+struct inet_config {
+    struct in_addr addr; /* our IPv4 address */
+    uint32_t mtu;        /* IP MTU we send (<= the device's) */
+    uint32_t mss;        /* MSS we advertise (<= mtu - 40) */
+    bool rx_csum_skip;   /* trust PKT_RX_CSUM_GOOD from the device */
+
+    /* ARP */
+    uint64_t arp_ttl_ns;
+    uint64_t arp_timeout_ns; /* per request */
+    uint32_t arp_retries;
+    int n_arp_static;
+    const struct config_arp *arp_static;
+
+    /* TCP */
+    uint32_t tcp_rcvbuf;    /* receive window in bytes (up to 1 GiB) */
+    uint32_t tcp_sndbuf;    /* unsent bytes a connection queues before pushes wait */
+    bool tcp_nodelay;       /* Nagle off (the default) */
+    uint64_t tcp_delack_ns; /* 0: acknowledge at the end of the poll pass */
+    int tcp_cc;             /* enum inet_cc */
+    bool tcp_sack;          /* RFC 2018 / 6675 */
+    bool tcp_timestamps;    /* RFC 7323 */
+    bool tcp_wscale;        /* RFC 7323 */
+    uint64_t tcp_rto_init_ns;
+    uint64_t tcp_rto_min_ns;
+    uint64_t tcp_rto_max_ns;
+    uint32_t tcp_syn_retries;
+    uint32_t tcp_synack_retries;
+    uint32_t tcp_retries2;       /* RTOs before an established connection gives up */
+    uint64_t tcp_msl_ns;         /* TIME_WAIT lasts 2 * MSL */
+    uint64_t tcp_fin_timeout_ns; /* orphaned FIN_WAIT_2 */
+    bool tcp_keepalive;
+    uint64_t tcp_keepidle_ns;
+    uint64_t tcp_keepintvl_ns;
+    uint32_t tcp_keepcnt;
+    uint32_t tcp_challenge_ack_limit; /* per second (RFC 5961) */
+    uint32_t tcp_backlog_max;
+
+    /* Determinism for tests: 0 draws from getrandom(). */
+    uint64_t seed;
+};
+
+/* Defaults (RFC values and latency-first choices), then the keys of
+ * @cfg that apply (local address, MTU, MSS, ARP settings, TCP options). */
+void inet_config_init(struct inet_config *ic, const struct config *cfg);
+
+struct inet;
+
+/* Creates a stack on @dev: registers its fast-path poll task on @rt. The
+ * device stays the caller's (destroy it after the stack). */
+int inet_create(struct runtime *rt, struct netdev *dev, const struct inet_config *cfg, struct inet **out);
+void inet_destroy(struct inet *in);
+struct libos *inet_libos(struct inet *in);
+struct inet *inet_of(struct libos *l);
+
+struct inet_stats {
+    uint64_t eth_rx, eth_rx_bad, eth_rx_other_type, eth_rx_not_ours;
+    uint64_t arp_rx, arp_rx_bad, arp_req_sent, arp_reply_sent, arp_timeouts, arp_queue_drops;
+    uint64_t ip_rx, ip_rx_bad_hdr, ip_rx_bad_csum, ip_rx_frag_dropped, ip_rx_not_ours, ip_rx_other_proto;
+    uint64_t ip_tx, ip_tx_no_route, tx_full_drops;
+    uint64_t icmp_rx, icmp_rx_bad, icmp_echo_replies, icmp_unreach_sent;
+    uint64_t udp_rx, udp_rx_bad, udp_rx_bad_csum, udp_rx_no_port, udp_rx_queue_full, udp_tx;
+    uint64_t tcp_rx, tcp_rx_bad_hdr, tcp_rx_bad_csum, tcp_rx_bad_opt, tcp_rx_no_conn;
+    uint64_t tcp_rst_sent, tcp_rx_out_of_window, tcp_challenge_acks, tcp_paws_drops;
+    uint64_t tcp_syn_dropped, tcp_conns_opened, tcp_conns_accepted, tcp_conns_freed;
+    uint64_t tcp_tx_segs, tcp_retrans_segs;
+};
+
+const struct inet_stats *inet_stats(const struct inet *in);
+
+/* Per-connection counters, for tests and benchmarks. */
+struct tcp_conn_stats {
+    uint64_t segs_out, segs_in;
+    uint64_t bytes_sent, bytes_acked, bytes_received;
+    uint64_t retrans_segs, retrans_bytes;
+    uint64_t rto_expiries, fast_retransmits, sack_recoveries, newreno_recoveries;
+    uint64_t dupacks_in, ooo_segs, ooo_bytes, dup_segs_in;
+    uint64_t zero_window_probes, keepalive_probes;
+    uint32_t max_inflight; /* most bytes ever outstanding */
+    uint32_t cwnd, ssthresh, srtt_us, rto_us, snd_wnd, rcv_wnd, mss;
+    uint8_t state;
+    bool sack_ok, ts_ok, wscale_ok;
+    uint8_t snd_wscale, rcv_wscale;
+};
+
+/* Counters of the TCP connection behind queue @q of this stack's libOS. */
+int inet_tcp_conn_stats(struct libos *l, void *q, struct tcp_conn_stats *out);
+
+#endif

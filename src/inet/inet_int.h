@@ -1,0 +1,441 @@
+/*
+ * Private structures of the stack, shared by its protocol files. Nothing
+ * outside src/inet includes this.
+ *
+ * Byte order: IPv4 addresses are kept in network order (as on the wire
+ * and in struct in_addr); ports and sequence numbers in host order.
+ */
+#ifndef DEMI_INET_INET_INT_H
+#define DEMI_INET_INET_INT_H
+
+#include "core/common.h"
+#include "core/log.h"
+#include "inet/inet.h"
+#include "mem/heap.h"
+#include "mem/sga.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+
+#define INET_TXQ       32  /* packets batched before a tx_burst */
+#define INET_RX_BURST  32  /* frames per rx_burst */
+#define INET_HDR_BLOCK 192 /* header block: Ethernet + IPv4 + TCP with 40 B of options, rounded */
+#define ARP_SLOTS      256
+#define ARP_QUEUE      16 /* packets held per unresolved address */
+#define EPHEMERAL_LO   49152u
+#define EPHEMERAL_HI   65535u
+
+/* ---- wire formats (all packed, network order) ---- */
+
+struct eth_hdr {
+    uint8_t dst[6];
+    uint8_t src[6];
+    uint16_t type;
+} __attribute__((packed));
+
+#define ETH_P_IPV4 0x0800
+#define ETH_P_ARP  0x0806
+
+struct arp_pkt {
+    uint16_t htype, ptype;
+    uint8_t hlen, plen;
+    uint16_t op;
+    uint8_t sha[6];
+    uint32_t spa;
+    uint8_t tha[6];
+    uint32_t tpa;
+} __attribute__((packed));
+
+struct ip_hdr {
+    uint8_t vihl;
+    uint8_t tos;
+    uint16_t len;
+    uint16_t id;
+    uint16_t frag;
+    uint8_t ttl;
+    uint8_t proto;
+    uint16_t csum;
+    uint32_t src;
+    uint32_t dst;
+} __attribute__((packed));
+
+#define IP_MF      0x2000
+#define IP_DF      0x4000
+#define IP_OFFMASK 0x1fff
+
+struct udp_hdr {
+    uint16_t sport, dport, len, csum;
+} __attribute__((packed));
+
+struct icmp_hdr {
+    uint8_t type, code;
+    uint16_t csum;
+    uint16_t id, seq;
+} __attribute__((packed));
+
+struct tcp_hdr {
+    uint16_t sport, dport;
+    uint32_t seq, ack;
+    uint8_t off; /* data offset in the high nibble */
+    uint8_t flags;
+    uint16_t win, csum, urp;
+} __attribute__((packed));
+
+enum { TH_FIN = 0x01, TH_SYN = 0x02, TH_RST = 0x04, TH_PSH = 0x08, TH_ACK = 0x10, TH_URG = 0x20 };
+
+/* ---- checksums (csum.c) ---- */
+
+/* One's-complement sum of @len bytes, folded to 32 bits, added to @sum. */
+uint32_t csum_add(uint32_t sum, const void *data, size_t len);
+uint16_t csum_fold(uint32_t sum);
+/* Pseudo-header sum for TCP/UDP over IPv4. */
+uint32_t csum_pseudo(uint32_t src, uint32_t dst, uint8_t proto, uint16_t len);
+/* Sum of packet bytes [from, p->len), across segments of any length. */
+uint32_t csum_pkt(const struct pkt *p, uint32_t from);
+
+/* Appends to @p views of [@buf, @buf + @len) from the application: a
+ * reference on the heap block holding it, or a copy into a new block for
+ * memory not from the heap. Returns 0, E2BIG (out of segments) or ENOMEM. */
+int pkt_attach(struct inet *in, struct pkt *p, void *buf, uint32_t len);
+
+/* ---- frames received (views of device frames) ---- */
+
+/* A run of received bytes: a view into a frame the stack holds a reference to. */
+struct rxbuf {
+    struct heap_blk *blk;
+    uint8_t *data;
+    uint32_t len;
+};
+
+/* ---- ARP ---- */
+
+enum { ARP_FREE = 0, ARP_PENDING, ARP_RESOLVED, ARP_FAILED, ARP_STATIC };
+
+struct arp_entry {
+    uint32_t ip;
+    uint8_t mac[6];
+    uint8_t state;
+    uint8_t tries;
+    uint64_t expires; /* RESOLVED: TTL end; FAILED: when to forget */
+    struct timer tm;  /* PENDING: next retry */
+    struct inet *in;
+    uint16_t nq;
+    struct pkt *q[ARP_QUEUE]; /* packets waiting for the address (malloc'd) */
+};
+
+/* ---- sockets and TCP ---- */
+
+enum sock_state { SS_FRESH = 0, SS_BOUND, SS_LISTEN, SS_CONN, SS_CLOSED };
+
+enum tcp_state {
+    TCPS_CLOSED = 0,
+    TCPS_LISTEN,
+    TCPS_SYN_SENT,
+    TCPS_SYN_RCVD,
+    TCPS_ESTABLISHED,
+    TCPS_FIN_WAIT_1,
+    TCPS_FIN_WAIT_2,
+    TCPS_CLOSE_WAIT,
+    TCPS_CLOSING,
+    TCPS_LAST_ACK,
+    TCPS_TIME_WAIT,
+};
+
+struct tcp_pcb;
+
+/* A received UDP datagram waiting for a pop. */
+struct udp_dgram {
+    struct udp_dgram *next;
+    struct rxbuf b;
+    struct sockaddr_in from;
+};
+
+struct tcp_listen {
+    uint32_t backlog;
+    uint32_t nsyn;   /* half-open (SYN_RCVD) children */
+    uint32_t nready; /* established, waiting for demi_accept */
+    struct tcp_pcb *ready_head, *ready_tail;
+    struct task_list accepts;
+};
+
+struct inet_sock {
+    struct inet *in;
+    uint8_t type;  /* SOCK_STREAM or SOCK_DGRAM */
+    uint8_t state; /* enum sock_state */
+    bool reuseaddr, reuseport, keepalive, nodelay;
+    int32_t linger; /* -1: off; else seconds (0: abort on close) */
+    uint32_t rcvbuf, sndbuf;
+    uint64_t keepidle_ns, keepintvl_ns;
+    uint32_t keepcnt;
+    uint32_t lip; /* bound address (INADDR_ANY or ours) */
+    uint16_t lport;
+    /* UDP */
+    uint32_t rip; /* default peer (connected UDP) */
+    uint16_t rport;
+    bool has_peer;
+    struct inet_sock *hnext; /* UDP port table chain */
+    struct udp_dgram *rx_head, *rx_tail;
+    uint32_t rx_bytes;
+    struct task_list pops;
+    /* TCP */
+    struct inet_sock *sprev, *snext; /* in->socks */
+    struct tcp_pcb *pcb;             /* SS_CONN */
+    struct tcp_listen *lst;          /* SS_LISTEN */
+    struct sched_task *connect_task;
+};
+
+/* Unacknowledged or unsent bytes of the send queue: views of the
+ * application's buffers, each holding a reference. */
+struct sndseg {
+    struct heap_blk *blk;
+    uint8_t *data;
+    uint32_t len;
+    uint32_t seq; /* sequence number of data[0] */
+};
+
+/* A SACKed range above snd_una (RFC 2018 scoreboard). */
+struct sack_range {
+    uint32_t start, end;
+};
+
+#define TCP_MAX_SACK 32
+#define TCP_OOO_MAX  4096 /* out-of-order runs held per connection */
+
+/* Out-of-order received run. */
+struct ooo_seg {
+    struct rxbuf b;
+    uint32_t seq;
+};
+
+enum { TT_RTO = 1, TT_DELACK = 2, TT_KEEP = 4, TT_PERSIST = 8, TT_TW = 16, TT_FIN2 = 32 };
+
+struct tcp_pcb {
+    struct inet *in;
+    struct inet_sock *sock;    /* NULL: orphaned (closed by the application) or not accepted yet */
+    struct tcp_pcb *hnext;     /* connection hash chain */
+    struct tcp_listen *parent; /* the listener, until accepted */
+    struct inet_sock *lsock;   /* the listening socket, until accepted */
+    struct tcp_pcb *qnext;     /* listener's ready queue */
+    struct tcp_pcb *work_next; /* in->work */
+    struct tcp_pcb *ack_next;  /* in->acklist */
+    uint32_t rip;
+    uint16_t lport, rport;
+    uint8_t state;
+    uint8_t timer_events; /* TT_* fired, for the background task */
+    bool on_work, on_acklist;
+    bool ack_now; /* an ACK is owed (sent by the next segment, or at the end of the pass) */
+    /* Socket options the connection uses (from its socket or listener). */
+    bool nodelay, keepalive;
+    uint64_t keepidle_ns, keepintvl_ns;
+    uint32_t keepcnt;
+
+    /* Options negotiated. */
+    bool ts_ok, sack_ok, wscale_ok;
+    uint8_t snd_wscale, rcv_wscale;
+    uint16_t mss; /* payload per segment we send, before option space */
+    uint32_t ts_recent;
+    uint64_t ts_recent_age;
+
+    /* Send side (RFC 9293 3.3.1). */
+    uint32_t iss, snd_una, snd_nxt, snd_max, snd_wnd, snd_wl1, snd_wl2, max_snd_wnd;
+    struct sndseg *sq; /* ring of queued bytes, ordered by seq */
+    uint32_t sq_cap, sq_head, sq_n;
+    uint32_t snd_end; /* sequence number after the last queued byte (FIN excluded) */
+    bool fin_pending; /* send a FIN after the queued bytes */
+    bool fin_sent;
+    uint32_t fin_seq;
+    struct task_list pushes; /* each waits until snd_max reaches its arg[0] */
+
+    /* Receive side. */
+    uint32_t irs, rcv_nxt, rcv_adv; /* rcv_adv: right edge we advertised */
+    uint32_t rcv_buf;               /* window capacity */
+    struct rxbuf *rq;               /* ring of in-order bytes not popped yet */
+    uint32_t rq_cap, rq_head, rq_n, rq_bytes;
+    struct ooo_seg *ooo; /* sorted by seq, non-overlapping */
+    uint32_t ooo_n, ooo_cap, ooo_bytes;
+    uint32_t last_ooo_seq; /* for SACK block order */
+    bool fin_rcvd;
+    struct task_list pops;
+    int err; /* sticky: ECONNRESET, ETIMEDOUT, ECONNREFUSED, EHOSTUNREACH */
+
+    /* RTT and retransmission (RFC 6298). */
+    uint64_t srtt, rttvar, rto; /* ns */
+    bool rtt_valid;
+    bool rtt_timing;
+    uint32_t rtt_seq;
+    uint64_t rtt_start;
+    uint32_t rto_backoff; /* consecutive expiries */
+    uint32_t syn_tries;
+
+    /* Congestion control (RFC 5681, 6582, 9438) and loss recovery (RFC 6675). */
+    uint32_t cwnd, ssthresh;
+    uint32_t dupacks;
+    bool in_recovery;
+    uint32_t recover; /* RecoveryPoint */
+    uint32_t high_rxt;
+    uint32_t rxt_dupacks; /* duplicate ACKs since the hole at snd_una was resent */
+    bool rto_recovery;    /* resending after an RTO */
+    struct sack_range sack[TCP_MAX_SACK];
+    uint32_t nsack;
+    uint32_t sacked_bytes;
+    /* CUBIC */
+    double cu_wmax, cu_k, cu_west;
+    uint64_t cu_epoch;
+    uint32_t cu_ack_cnt;
+
+    /* Timers. */
+    struct timer rto_tm, delack_tm, keep_tm, persist_tm, tw_tm;
+    uint32_t persist_backoff;
+    uint32_t keep_probes;
+    uint64_t last_rx; /* for keep-alive */
+    uint32_t segs_since_ack;
+
+    struct tcp_conn_stats st;
+};
+
+/* ---- the stack ---- */
+
+struct inet {
+    struct libos base; /* first: an inet is a libOS */
+    struct runtime *rt;
+    struct netdev *dev;
+    struct heap *heap;
+    struct inet_config cfg;
+    bool owns_dev; /* destroy the device with the libOS (catnip, catpowder) */
+    uint8_t mac[6];
+    uint32_t ip;
+    uint16_t ip_id;
+    uint64_t rng;
+    uint64_t isn_key[2];
+    struct sched_task *poller; /* device fast path */
+    struct sched_task *bg;     /* timer-woken background work */
+    struct pkt txq[INET_TXQ];
+    int ntx;
+    struct rxframe rx[INET_RX_BURST];
+
+    struct arp_entry arp[ARP_SLOTS];
+
+    /* UDP: bound sockets by port. */
+    struct inet_sock **udp_ports; /* 65536 chains, allocated on first use */
+
+    /* TCP. */
+    struct tcp_pcb **conns; /* hash of connections by 4-tuple */
+    uint32_t conns_mask, nconns;
+    struct inet_sock **tcp_listeners; /* 65536, by port; NULL: none */
+    uint16_t *tcp_port_users;         /* sockets and connections using each local port */
+    struct tcp_pcb *work;             /* connections with timer events */
+    struct tcp_pcb *acklist;          /* connections owing an ACK */
+    uint64_t last_unreach;            /* ICMP unreachable rate limit */
+    struct inet_sock *socks;          /* every socket, for destroy */
+    uint64_t challenge_window;        /* second of the current challenge-ACK budget */
+    uint32_t challenge_count;
+
+    struct inet_stats st;
+};
+
+static inline uint64_t inet_now(const struct inet *in)
+{
+    return in->rt->now;
+}
+
+static inline uint64_t inet_rand(struct inet *in)
+{
+    uint64_t z = (in->rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* ---- output path (eth.c) ---- */
+
+/* A header block with room for Ethernet + IPv4 + L4 headers; the caller
+ * fills bytes [ETH_HDR_LEN + 20, ...). NULL when the heap is full. */
+struct heap_blk *inet_hdr_alloc(struct inet *in, uint8_t **data);
+/* Completes and sends an IPv4 packet: @p's first segment starts with room
+ * for the Ethernet and IPv4 headers (filled here); resolves @dst by ARP.
+ * Consumes @p's references in every case. Returns 0, or EHOSTUNREACH
+ * when the address is known to be unreachable. */
+int ip_output(struct inet *in, struct pkt *p, uint32_t dst, uint8_t proto);
+/* Queues a complete frame for the device (flushed at the end of the pass). */
+void eth_xmit(struct inet *in, struct pkt *p);
+void inet_flush(struct inet *in);
+
+/* ---- protocols ---- */
+
+void arp_init(struct inet *in);
+void arp_fini(struct inet *in);
+void arp_input(struct inet *in, struct rxframe *f);
+/* Sends @p to @ip's MAC, resolving it first if needed (consumes @p). */
+int arp_output(struct inet *in, struct pkt *p, uint32_t ip);
+
+void ip_input(struct inet *in, struct rxframe *f);
+void icmp_input(struct inet *in, struct rxframe *f, struct ip_hdr *ip, uint8_t *l4, uint32_t l4len);
+/* ICMP destination unreachable (code) about the datagram at @ip. */
+void icmp_send_unreach(struct inet *in, const struct ip_hdr *ip, uint32_t iplen, uint8_t code);
+
+void udp_input(struct inet *in, struct rxframe *f, struct ip_hdr *ip, uint8_t *l4, uint32_t l4len);
+void tcp_input(struct inet *in, struct rxframe *f, struct ip_hdr *ip, uint8_t *l4, uint32_t l4len);
+
+/* ---- sockets (sock.c, udp.c, tcp*.c) ---- */
+
+struct inet_sock *sock_new(struct inet *in, int type);
+void sock_free(struct inet *in, struct inet_sock *s);
+
+int udp_bind_port(struct inet *in, struct inet_sock *s, uint16_t port);
+void udp_unbind(struct inet *in, struct inet_sock *s);
+int udp_push(struct inet *in, struct inet_sock *s, const demi_sgarray_t *sga, const struct sockaddr_in *to,
+             struct sched_task *t);
+int udp_pop(struct inet *in, struct inet_sock *s, struct sched_task *t);
+void udp_close(struct inet *in, struct inet_sock *s, bool deliver);
+
+int tcp_port_take(struct inet *in, uint16_t port, bool reuse);
+uint16_t tcp_port_ephemeral(struct inet *in);
+void tcp_port_release(struct inet *in, uint16_t port);
+int tcp_listen(struct inet *in, struct inet_sock *s, int backlog);
+int tcp_accept(struct inet *in, struct inet_sock *s, struct sched_task *t);
+int tcp_connect(struct inet *in, struct inet_sock *s, const struct sockaddr_in *to, struct sched_task *t);
+int tcp_push(struct inet *in, struct inet_sock *s, const demi_sgarray_t *sga, struct sched_task *t);
+int tcp_pop(struct inet *in, struct inet_sock *s, struct sched_task *t);
+void tcp_close(struct inet *in, struct inet_sock *s, bool deliver);
+void tcp_fini(struct inet *in);
+void tcp_flush_acks(struct inet *in);
+void tcp_do_work(struct inet *in);
+void tcp_arp_failed(struct inet *in, uint32_t ip);
+
+/* Wakes the background task to run timer work. */
+static inline void inet_kick_bg(struct inet *in)
+{
+    sched_wake(&in->rt->sched, in->bg);
+}
+
+/* Sequence arithmetic (RFC 9293 3.4): modulo 2^32. */
+static inline bool seq_lt(uint32_t a, uint32_t b)
+{
+    return (int32_t)(a - b) < 0;
+}
+static inline bool seq_le(uint32_t a, uint32_t b)
+{
+    return (int32_t)(a - b) <= 0;
+}
+static inline bool seq_gt(uint32_t a, uint32_t b)
+{
+    return (int32_t)(a - b) > 0;
+}
+static inline bool seq_ge(uint32_t a, uint32_t b)
+{
+    return (int32_t)(a - b) >= 0;
+}
+static inline uint32_t seq_max(uint32_t a, uint32_t b)
+{
+    return seq_gt(a, b) ? a : b;
+}
+static inline uint32_t seq_min(uint32_t a, uint32_t b)
+{
+    return seq_lt(a, b) ? a : b;
+}
+
+/* SipHash-2-4 of @len bytes under @key (RFC 6528 ISNs). */
+uint64_t siphash24(const uint64_t key[2], const void *data, size_t len);
+
+#endif

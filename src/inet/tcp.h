@@ -1,0 +1,45 @@
+/*
+ * Declarations shared by tcp.c (input, state machine, socket operations)
+ * and tcp_out.c (output, timers, RTT, congestion control, SACK recovery).
+ */
+#ifndef DEMI_INET_TCP_H
+#define DEMI_INET_TCP_H
+
+#include "inet/inet_int.h"
+
+/* Options of a received segment. */
+struct tcp_opts {
+    bool has_mss, has_wscale, sack_ok, has_ts;
+    uint16_t mss;
+    uint8_t wscale;
+    uint32_t tsval, tsecr;
+    uint32_t nsack;
+    struct sack_range sack[4];
+};
+
+/* tcp.c */
+void pcb_drop(struct inet *in, struct tcp_pcb *pcb, int err);
+void tcp_deliver_accept(struct inet *in, struct inet_sock *ls, struct tcp_pcb *pcb, struct sched_task *t);
+
+/* tcp_out.c */
+void tcp_timers_init(struct tcp_pcb *pcb);
+void tcp_timers_cancel(struct tcp_pcb *pcb);
+int tcp_sq_append(struct inet *in, struct tcp_pcb *pcb, const demi_sgarray_t *sga);
+void tcp_sq_truncate(struct inet *in, struct tcp_pcb *pcb, uint32_t end);
+void tcp_sq_release(struct inet *in, struct tcp_pcb *pcb, uint32_t n);
+void tcp_send_raw(struct inet *in, uint32_t rip, uint16_t rport, uint16_t lport, uint32_t seq, uint32_t ack,
+                  uint8_t flags);
+void tcp_send_syn(struct inet *in, struct tcp_pcb *pcb);
+void tcp_send_ack(struct inet *in, struct tcp_pcb *pcb);
+uint32_t tcp_acceptable_seq(const struct tcp_pcb *pcb);
+void tcp_ack_later(struct inet *in, struct tcp_pcb *pcb, uint32_t bytes);
+void tcp_window_update(struct inet *in, struct tcp_pcb *pcb);
+void tcp_window_opened(struct inet *in, struct tcp_pcb *pcb);
+void tcp_output(struct inet *in, struct tcp_pcb *pcb);
+void tcp_ack_advance(struct inet *in, struct tcp_pcb *pcb, uint32_t ack);
+void tcp_dupack(struct inet *in, struct tcp_pcb *pcb);
+void tcp_sack_update(struct tcp_pcb *pcb, const struct tcp_opts *o);
+void tcp_cc_init(struct tcp_pcb *pcb);
+void tcp_keep_arm(struct inet *in, struct tcp_pcb *pcb);
+
+#endif

@@ -1,0 +1,1125 @@
+/*
+ * TCP output and everything driven by time: building segments (headers in
+ * a small heap block, payload as referenced views of the application's
+ * buffers, so a retransmission is a new packet over the same bytes), the
+ * send loop with flow control, Nagle (off by default) and sender-side SWS
+ * avoidance, RTT estimation and the retransmission timer (RFC 6298, Karn's
+ * rule, backoff), fast retransmit and recovery (RFC 5681 / NewReno RFC
+ * 6582), SACK-based loss recovery (RFC 6675), CUBIC (RFC 9438), delayed
+ * ACKs, zero-window probes, keep-alive, TIME_WAIT.
+ *
+ * Timers only mark the connection and wake the stack's background task
+ * (tcp_do_work), which does the work: nothing heavy runs inside the wheel.
+ */
+#include "inet/tcp.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#define DUPTHRESH 3
+
+/* ---- send queue ---- */
+
+static struct sndseg *sq_at(struct tcp_pcb *pcb, uint32_t i)
+{
+    return &pcb->sq[(pcb->sq_head + i) % pcb->sq_cap];
+}
+
+static int sq_grow(struct tcp_pcb *pcb)
+{
+    uint32_t cap = pcb->sq_cap ? pcb->sq_cap * 2 : 32;
+    struct sndseg *n = malloc(cap * sizeof(*n));
+    if (!n)
+        return ENOMEM;
+    for (uint32_t i = 0; i < pcb->sq_n; i++)
+        n[i] = *sq_at(pcb, i);
+    free(pcb->sq);
+    pcb->sq = n;
+    pcb->sq_cap = cap;
+    pcb->sq_head = 0;
+    return 0;
+}
+
+int tcp_sq_append(struct inet *in, struct tcp_pcb *pcb, const demi_sgarray_t *sga)
+{
+    /* All or nothing: take every reference first. */
+    uint32_t need = sga->sga_numsegs;
+    while (pcb->sq_cap - pcb->sq_n < need)
+        if (sq_grow(pcb))
+            return ENOMEM;
+    uint32_t added = 0;
+    uint32_t seq = pcb->snd_end;
+    for (uint32_t i = 0; i < sga->sga_numsegs; i++) {
+        uint8_t *buf = sga->sga_segs[i].sgaseg_buf;
+        uint32_t len = sga->sga_segs[i].sgaseg_len;
+        if (len == 0)
+            continue;
+        struct heap_blk *b = heap_find(in->heap, buf, len);
+        if (b) {
+            heap_ref(b); /* held until acknowledged: use-after-free protection */
+        } else {
+            /* Not heap memory: copied, the caller may reuse it at once. */
+            b = heap_alloc(in->heap, len);
+            if (!b) {
+                for (uint32_t k = 0; k < added; k++)
+                    heap_unref(in->heap, sq_at(pcb, pcb->sq_n + k)->blk);
+                return ENOMEM;
+            }
+            memcpy(heap_blk_data(in->heap, b), buf, len);
+            heap_stats_mut(in->heap)->copied_bytes += len;
+            buf = heap_blk_data(in->heap, b);
+        }
+        *sq_at(pcb, pcb->sq_n + added) = (struct sndseg){b, buf, len, seq};
+        seq += len;
+        added++;
+    }
+    pcb->sq_n += added;
+    pcb->snd_end = seq;
+    return 0;
+}
+
+void tcp_sq_release(struct inet *in, struct tcp_pcb *pcb, uint32_t n)
+{
+    for (uint32_t i = 0; i < n && pcb->sq_n; i++) {
+        heap_unref(in->heap, sq_at(pcb, 0)->blk);
+        pcb->sq_head = (pcb->sq_head + 1) % pcb->sq_cap;
+        pcb->sq_n--;
+    }
+}
+
+/* Drops queued bytes from @end on (unsent data of cancelled pushes). */
+void tcp_sq_truncate(struct inet *in, struct tcp_pcb *pcb, uint32_t end)
+{
+    while (pcb->sq_n) {
+        struct sndseg *s = sq_at(pcb, pcb->sq_n - 1);
+        if (seq_ge(s->seq, end)) {
+            heap_unref(in->heap, s->blk);
+            pcb->sq_n--;
+        } else {
+            if (seq_gt(s->seq + s->len, end))
+                s->len = end - s->seq;
+            break;
+        }
+    }
+    if (seq_gt(pcb->snd_end, end))
+        pcb->snd_end = end;
+}
+
+/* Releases data below @ack. */
+static uint32_t sq_ack(struct inet *in, struct tcp_pcb *pcb, uint32_t ack)
+{
+    uint32_t freed = 0;
+    while (pcb->sq_n) {
+        struct sndseg *s = sq_at(pcb, 0);
+        if (seq_le(s->seq + s->len, ack)) {
+            freed += s->len;
+            heap_unref(in->heap, s->blk);
+            pcb->sq_head = (pcb->sq_head + 1) % pcb->sq_cap;
+            pcb->sq_n--;
+            continue;
+        }
+        if (seq_gt(ack, s->seq)) {
+            uint32_t cut = ack - s->seq;
+            s->data += cut;
+            s->len -= cut;
+            s->seq = ack;
+            freed += cut;
+        }
+        break;
+    }
+    return freed;
+}
+
+/* Index of the queued run holding @seq (which must be queued). */
+static uint32_t sq_find(struct tcp_pcb *pcb, uint32_t seq)
+{
+    uint32_t lo = 0, hi = pcb->sq_n;
+    while (hi - lo > 1) {
+        uint32_t mid = (lo + hi) / 2;
+        if (seq_le(sq_at(pcb, mid)->seq, seq))
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* ---- segments ---- */
+
+static uint32_t rcv_space(const struct tcp_pcb *pcb)
+{
+    uint32_t held = pcb->rq_bytes + pcb->ooo_bytes;
+    return pcb->rcv_buf > held ? pcb->rcv_buf - held : 0;
+}
+
+/* The window to advertise (RFC 9293 3.8.6.2.2): never shrink what was
+ * offered, and do not open by less than an MSS (receiver SWS avoidance). */
+static uint32_t window_to_offer(struct tcp_pcb *pcb)
+{
+    uint32_t space = rcv_space(pcb);
+    uint32_t offered = seq_gt(pcb->rcv_adv, pcb->rcv_nxt) ? pcb->rcv_adv - pcb->rcv_nxt : 0;
+    if (space < offered)
+        return offered;
+    if (space - offered < pcb->mss && space < pcb->rcv_buf / 2 && offered > 0)
+        return offered;
+    uint32_t max = (uint32_t)65535 << pcb->rcv_wscale;
+    return space > max ? max : space;
+}
+
+static uint32_t put_ts(uint8_t *o, struct tcp_pcb *pcb, uint64_t now)
+{
+    uint32_t tsval = htonl((uint32_t)(now / 1000000)); /* millisecond ticks (RFC 7323 5.4) */
+    uint32_t tsecr = htonl(pcb->ts_recent);
+    o[0] = 1;
+    o[1] = 1;
+    o[2] = 8;
+    o[3] = 10;
+    memcpy(o + 4, &tsval, 4);
+    memcpy(o + 8, &tsecr, 4);
+    return 12;
+}
+
+/* SACK blocks (RFC 2018 4): the run holding the newest out-of-order
+ * segment first, then the others. */
+static uint32_t put_sack(uint8_t *o, struct tcp_pcb *pcb, uint32_t room)
+{
+    uint32_t max = (room - 4) / 8;
+    if (max == 0 || pcb->ooo_n == 0)
+        return 0;
+    /* Coalesce adjacent runs into blocks. */
+    struct sack_range blk[TCP_MAX_SACK];
+    uint32_t nb = 0;
+    for (uint32_t i = 0; i < pcb->ooo_n && nb < TCP_MAX_SACK; i++) {
+        uint32_t s = pcb->ooo[i].seq, e = s + pcb->ooo[i].b.len;
+        if (nb && blk[nb - 1].end == s)
+            blk[nb - 1].end = e;
+        else
+            blk[nb++] = (struct sack_range){s, e};
+    }
+    uint32_t first = 0;
+    for (uint32_t i = 0; i < nb; i++)
+        if (seq_le(blk[i].start, pcb->last_ooo_seq) && seq_lt(pcb->last_ooo_seq, blk[i].end))
+            first = i;
+    uint32_t n = nb < max ? nb : max;
+    o[0] = 1;
+    o[1] = 1;
+    o[2] = 5;
+    o[3] = (uint8_t)(2 + 8 * n);
+    uint8_t *p = o + 4;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t i = (first + k) % nb;
+        uint32_t s = htonl(blk[i].start), e = htonl(blk[i].end);
+        memcpy(p, &s, 4);
+        memcpy(p + 4, &e, 4);
+        p += 8;
+    }
+    return 4 + 8 * n;
+}
+
+static void finish_and_send(struct inet *in, struct pkt *p, struct tcp_hdr *th, uint32_t rip)
+{
+    uint32_t tcplen = p->len - ETH_HDR_LEN - 20;
+    th->csum = 0;
+    if (in->dev->offloads & NETDEV_TX_L4_CSUM) {
+        p->flags |= PKT_TX_L4_CSUM;
+    } else {
+        uint64_t acc =
+            (uint64_t)csum_pseudo(in->ip, rip, IPPROTO_TCP, (uint16_t)tcplen) + csum_pkt(p, ETH_HDR_LEN + 20);
+        acc = (acc & 0xffffffffu) + (acc >> 32);
+        th->csum = csum_fold((uint32_t)acc);
+    }
+    in->st.tcp_tx_segs++;
+    ip_output(in, p, rip, IPPROTO_TCP);
+}
+
+/* Sends one segment: @flags, sequence @seq and up to @len payload bytes of
+ * the send queue from @seq. Returns the payload bytes sent (fewer than
+ * @len when they span more buffers than a packet holds), or -1. */
+static int xmit(struct inet *in, struct tcp_pcb *pcb, uint8_t flags, uint32_t seq, uint32_t len)
+{
+    uint8_t *d;
+    struct heap_blk *hb = inet_hdr_alloc(in, &d);
+    if (!hb)
+        return -1;
+    uint64_t now = inet_now(in);
+    struct tcp_hdr *th = (struct tcp_hdr *)(d + ETH_HDR_LEN + 20);
+    uint8_t *o = (uint8_t *)(th + 1);
+    uint32_t olen = 0;
+    if (pcb->ts_ok)
+        olen += put_ts(o, pcb, now);
+    if (pcb->sack_ok && pcb->ooo_n)
+        olen += put_sack(o + olen, pcb, 40 - olen);
+    uint32_t hlen = 20 + olen;
+    struct pkt p = {.len = ETH_HDR_LEN + 20 + hlen, .nseg = 1};
+    p.seg[0] = (struct pkt_seg){hb, d, p.len};
+    /* Options take their room from the payload (RFC 6691): header, options
+     * and data must fit the MSS plus 20, or the frame exceeds the MTU. */
+    if (len > pcb->mss - olen)
+        len = pcb->mss - olen;
+    uint32_t sent = 0;
+    if (len) {
+        uint32_t i = sq_find(pcb, seq);
+        uint32_t off = seq - sq_at(pcb, i)->seq;
+        while (sent < len && p.nseg < PKT_MAX_SEGS && i < pcb->sq_n) {
+            struct sndseg *s = sq_at(pcb, i);
+            uint32_t take = MIN(s->len - off, len - sent);
+            heap_ref(s->blk); /* the device's reference, for this transmission */
+            p.seg[p.nseg++] = (struct pkt_seg){s->blk, s->data + off, take};
+            p.len += take;
+            sent += take;
+            off = 0;
+            i++;
+        }
+    }
+    if (sent < len)
+        flags &= (uint8_t)~TH_FIN; /* the FIN rides only with the last byte */
+    uint32_t wnd = window_to_offer(pcb);
+    th->sport = htons(pcb->lport);
+    th->dport = htons(pcb->rport);
+    th->seq = htonl(seq);
+    th->ack = htonl((flags & TH_ACK) ? pcb->rcv_nxt : 0);
+    th->off = (uint8_t)((hlen / 4) << 4);
+    th->flags = flags;
+    th->win = htons((uint16_t)MIN(wnd >> pcb->rcv_wscale, 65535u));
+    th->urp = 0;
+    if (flags & TH_ACK) {
+        pcb->rcv_adv = pcb->rcv_nxt + (MIN(wnd >> pcb->rcv_wscale, 65535u) << pcb->rcv_wscale);
+        pcb->ack_now = false;
+        pcb->segs_since_ack = 0;
+        timer_cancel(&in->rt->timers, &pcb->delack_tm);
+    }
+    pcb->st.segs_out++;
+    finish_and_send(in, &p, th, pcb->rip);
+    return (int)sent;
+}
+
+void tcp_send_raw(struct inet *in, uint32_t rip, uint16_t rport, uint16_t lport, uint32_t seq, uint32_t ack,
+                  uint8_t flags)
+{
+    uint8_t *d;
+    struct heap_blk *hb = inet_hdr_alloc(in, &d);
+    if (!hb)
+        return;
+    struct tcp_hdr *th = (struct tcp_hdr *)(d + ETH_HDR_LEN + 20);
+    memset(th, 0, sizeof(*th));
+    th->sport = htons(lport);
+    th->dport = htons(rport);
+    th->seq = htonl(seq);
+    th->ack = htonl(ack);
+    th->off = 5 << 4;
+    th->flags = flags;
+    struct pkt p = {.len = ETH_HDR_LEN + 40, .nseg = 1};
+    p.seg[0] = (struct pkt_seg){hb, d, p.len};
+    if (flags & TH_RST)
+        in->st.tcp_rst_sent++;
+    finish_and_send(in, &p, th, rip);
+}
+
+static void rto_arm(struct inet *in, struct tcp_pcb *pcb)
+{
+    uint64_t rto = pcb->rto;
+    for (uint32_t i = 0; i < pcb->rto_backoff && rto < in->cfg.tcp_rto_max_ns; i++)
+        rto *= 2;
+    if (rto > in->cfg.tcp_rto_max_ns)
+        rto = in->cfg.tcp_rto_max_ns;
+    timer_arm(&in->rt->timers, &pcb->rto_tm, inet_now(in) + rto);
+}
+
+void tcp_send_syn(struct inet *in, struct tcp_pcb *pcb)
+{
+    uint8_t *d;
+    struct heap_blk *hb = inet_hdr_alloc(in, &d);
+    if (!hb)
+        return;
+    bool synack = pcb->state == TCPS_SYN_RCVD;
+    bool offer_ws = synack ? pcb->wscale_ok : in->cfg.tcp_wscale;
+    bool offer_sack = synack ? pcb->sack_ok : in->cfg.tcp_sack;
+    bool offer_ts = synack ? pcb->ts_ok : in->cfg.tcp_timestamps;
+    struct tcp_hdr *th = (struct tcp_hdr *)(d + ETH_HDR_LEN + 20);
+    uint8_t *o = (uint8_t *)(th + 1);
+    uint32_t olen = 0;
+    uint16_t mss = htons((uint16_t)MIN(in->cfg.mss, in->cfg.mtu - 40));
+    o[olen++] = 2;
+    o[olen++] = 4;
+    memcpy(o + olen, &mss, 2);
+    olen += 2;
+    if (offer_sack && offer_ts) {
+        o[olen++] = 4;
+        o[olen++] = 2;
+        uint32_t tsval = htonl((uint32_t)(inet_now(in) / 1000000)), tsecr = htonl(synack ? pcb->ts_recent : 0);
+        o[olen++] = 8;
+        o[olen++] = 10;
+        memcpy(o + olen, &tsval, 4);
+        memcpy(o + olen + 4, &tsecr, 4);
+        olen += 8;
+    } else if (offer_ts) {
+        olen += put_ts(o + olen, pcb, inet_now(in));
+    } else if (offer_sack) {
+        o[olen++] = 1;
+        o[olen++] = 1;
+        o[olen++] = 4;
+        o[olen++] = 2;
+    }
+    if (offer_ws) {
+        o[olen++] = 1;
+        o[olen++] = 3;
+        o[olen++] = 3;
+        o[olen++] = pcb->rcv_wscale;
+    }
+    uint32_t hlen = 20 + olen;
+    uint32_t wnd = MIN(rcv_space(pcb), 65535u); /* a SYN's window is never scaled */
+    th->sport = htons(pcb->lport);
+    th->dport = htons(pcb->rport);
+    th->seq = htonl(pcb->iss);
+    th->ack = htonl(synack ? pcb->rcv_nxt : 0);
+    th->off = (uint8_t)((hlen / 4) << 4);
+    th->flags = synack ? (TH_SYN | TH_ACK) : TH_SYN;
+    th->win = htons((uint16_t)wnd);
+    th->urp = 0;
+    pcb->rcv_adv = pcb->rcv_nxt + wnd;
+    struct pkt p = {.len = ETH_HDR_LEN + 20 + hlen, .nseg = 1};
+    p.seg[0] = (struct pkt_seg){hb, d, p.len};
+    if (pcb->syn_tries == 0 && !pcb->rtt_timing) {
+        pcb->rtt_timing = true;
+        pcb->rtt_seq = pcb->iss;
+        pcb->rtt_start = inet_now(in);
+    } else {
+        pcb->rtt_timing = false; /* Karn: never time a retransmission */
+        pcb->st.retrans_segs++;
+        in->st.tcp_retrans_segs++;
+    }
+    pcb->snd_nxt = pcb->iss + 1;
+    pcb->snd_max = seq_max(pcb->snd_max, pcb->snd_nxt);
+    pcb->st.segs_out++;
+    rto_arm(in, pcb);
+    finish_and_send(in, &p, th, pcb->rip);
+}
+
+uint32_t tcp_acceptable_seq(const struct tcp_pcb *pcb)
+{
+    /* Not snd_nxt: after a timeout it is rewound to resend old data, and
+     * a pure ACK carrying it would look like an old duplicate to the peer,
+     * which then ignores its ACK field (RFC 9293 3.10.7.4) - a deadlock
+     * when both sides are recovering. The highest sequence sent, clipped to
+     * the peer's window, is always acceptable. */
+    uint32_t right = pcb->snd_una + pcb->snd_wnd;
+    return seq_gt(pcb->snd_max, right) ? right : pcb->snd_max;
+}
+
+void tcp_send_ack(struct inet *in, struct tcp_pcb *pcb)
+{
+    if (pcb->state == TCPS_CLOSED || pcb->state == TCPS_SYN_SENT)
+        return;
+    xmit(in, pcb, TH_ACK, tcp_acceptable_seq(pcb), 0);
+}
+
+void tcp_ack_later(struct inet *in, struct tcp_pcb *pcb, uint32_t bytes)
+{
+    pcb->ack_now = true;
+    if (in->cfg.tcp_delack_ns) {
+        /* RFC 1122 4.2.3.2 / RFC 5681 4.2: every second full segment at
+         * once, otherwise within the delay. */
+        if (bytes >= pcb->mss && ++pcb->segs_since_ack >= 2) {
+            tcp_send_ack(in, pcb);
+            return;
+        }
+        if (!timer_armed(&pcb->delack_tm))
+            timer_arm(&in->rt->timers, &pcb->delack_tm, inet_now(in) + in->cfg.tcp_delack_ns);
+        return;
+    }
+    /* Latency first: owe the ACK until the end of this pass, so a reply
+     * the application sends meanwhile carries it. */
+    if (!pcb->on_acklist) {
+        pcb->on_acklist = true;
+        pcb->ack_next = in->acklist;
+        in->acklist = pcb;
+    }
+}
+
+void tcp_flush_acks(struct inet *in)
+{
+    struct tcp_pcb *p = in->acklist;
+    in->acklist = NULL;
+    while (p) {
+        struct tcp_pcb *next = p->ack_next;
+        p->ack_next = NULL;
+        p->on_acklist = false;
+        if (p->ack_now)
+            tcp_send_ack(in, p);
+        p = next;
+    }
+}
+
+void tcp_window_update(struct inet *in, struct tcp_pcb *pcb)
+{
+    uint32_t offered = seq_gt(pcb->rcv_adv, pcb->rcv_nxt) ? pcb->rcv_adv - pcb->rcv_nxt : 0;
+    uint32_t space = rcv_space(pcb);
+    /* Tell the sender when the window opened by two segments or half the
+     * buffer, and always when it had been (nearly) closed. */
+    if (space >= offered + 2u * pcb->mss || space >= offered + pcb->rcv_buf / 2 ||
+        (offered < pcb->mss && space >= pcb->mss))
+        tcp_ack_later(in, pcb, 0);
+}
+
+/* ---- RTT (RFC 6298) ---- */
+
+static void rtt_sample(struct inet *in, struct tcp_pcb *pcb, uint64_t r)
+{
+    if (!pcb->rtt_valid) {
+        pcb->srtt = r;
+        pcb->rttvar = r / 2;
+        pcb->rtt_valid = true;
+    } else {
+        uint64_t delta = pcb->srtt > r ? pcb->srtt - r : r - pcb->srtt;
+        pcb->rttvar = (3 * pcb->rttvar + delta) / 4;
+        pcb->srtt = (7 * pcb->srtt + r) / 8;
+    }
+    uint64_t k = 4 * pcb->rttvar;
+    uint64_t rto = pcb->srtt + (k > 1000 ? k : 1000); /* G: 1 us */
+    if (rto < in->cfg.tcp_rto_min_ns)
+        rto = in->cfg.tcp_rto_min_ns;
+    if (rto > in->cfg.tcp_rto_max_ns)
+        rto = in->cfg.tcp_rto_max_ns;
+    pcb->rto = rto;
+}
+
+/* ---- congestion control ---- */
+
+#define CUBIC_C    0.4
+#define CUBIC_BETA 0.7
+
+void tcp_cc_init(struct tcp_pcb *pcb)
+{
+    /* RFC 6928: initial window of ten segments, within 14600 bytes. */
+    uint32_t mss = pcb->mss;
+    uint32_t iw = MIN(10 * mss, MAX(2 * mss, 14600u));
+    pcb->cwnd = iw;
+    pcb->ssthresh = 0x7fffffff;
+    pcb->cu_wmax = 0;
+    pcb->cu_epoch = 0;
+}
+
+static uint32_t eff_mss(const struct tcp_pcb *pcb)
+{
+    return pcb->mss - (pcb->ts_ok ? 12 : 0);
+}
+
+static uint32_t flight_size(const struct tcp_pcb *pcb)
+{
+    return pcb->snd_max - pcb->snd_una;
+}
+
+/* ssthresh after a loss, and CUBIC's memory of where it happened. */
+static uint32_t cc_loss(struct inet *in, struct tcp_pcb *pcb)
+{
+    uint32_t mss = eff_mss(pcb);
+    if (in->cfg.tcp_cc == INET_CC_CUBIC) {
+        double w = (double)pcb->cwnd / mss;
+        /* RFC 9438 4.7: fast convergence. */
+        if (w < pcb->cu_wmax)
+            pcb->cu_wmax = w * (1.0 + CUBIC_BETA) / 2.0;
+        else
+            pcb->cu_wmax = w;
+        pcb->cu_epoch = 0;
+        uint32_t ss = (uint32_t)(pcb->cwnd * CUBIC_BETA);
+        return MAX(ss, 2 * mss);
+    }
+    return MAX(flight_size(pcb) / 2, 2 * mss); /* RFC 5681 (4) */
+}
+
+static void cc_on_ack(struct inet *in, struct tcp_pcb *pcb, uint32_t acked)
+{
+    uint32_t mss = eff_mss(pcb);
+    if (acked == 0)
+        return;
+    if (pcb->cwnd < pcb->ssthresh) {
+        /* Slow start, with appropriate byte counting (RFC 3465, L = 2). */
+        pcb->cwnd += MIN(acked, 2 * mss);
+        return;
+    }
+    if (in->cfg.tcp_cc == INET_CC_CUBIC) {
+        uint64_t now = inet_now(in);
+        double cwnd = (double)pcb->cwnd / mss;
+        if (pcb->cu_epoch == 0) {
+            pcb->cu_epoch = now;
+            if (pcb->cu_wmax < cwnd) {
+                pcb->cu_k = 0;
+                pcb->cu_wmax = cwnd;
+            } else {
+                pcb->cu_k = cbrt((pcb->cu_wmax - cwnd) / CUBIC_C);
+            }
+            pcb->cu_west = cwnd;
+        }
+        double rtt = pcb->rtt_valid ? (double)pcb->srtt / 1e9 : 0.1;
+        double t = (double)(now - pcb->cu_epoch) / 1e9;
+        double dt = t + rtt - pcb->cu_k;
+        double target = CUBIC_C * dt * dt * dt + pcb->cu_wmax;
+        if (target > 1.5 * cwnd)
+            target = 1.5 * cwnd;
+        /* Reno-friendly estimate (RFC 9438 4.3). */
+        double alpha = 3.0 * (1.0 - CUBIC_BETA) / (1.0 + CUBIC_BETA);
+        pcb->cu_west += alpha * ((double)acked / mss) / cwnd;
+        if (pcb->cu_west > target)
+            target = pcb->cu_west;
+        if (target > cwnd) {
+            double inc = (target - cwnd) / cwnd * ((double)acked / mss);
+            pcb->cwnd += (uint32_t)(inc * mss) ? (uint32_t)(inc * mss) : 1;
+        }
+        return;
+    }
+    /* NewReno congestion avoidance: one segment per window of data. */
+    pcb->cu_ack_cnt += acked;
+    if (pcb->cu_ack_cnt >= pcb->cwnd) {
+        pcb->cu_ack_cnt -= pcb->cwnd;
+        pcb->cwnd += mss;
+    }
+}
+
+/* ---- SACK scoreboard (RFC 2018, RFC 6675) ---- */
+
+static void sack_recount(struct tcp_pcb *pcb)
+{
+    uint32_t b = 0;
+    for (uint32_t i = 0; i < pcb->nsack; i++)
+        b += pcb->sack[i].end - pcb->sack[i].start;
+    pcb->sacked_bytes = b;
+}
+
+void tcp_sack_update(struct tcp_pcb *pcb, const struct tcp_opts *o)
+{
+    for (uint32_t k = 0; k < o->nsack; k++) {
+        uint32_t s = o->sack[k].start, e = o->sack[k].end;
+        /* Ignore blocks that are empty, stale or beyond what was sent
+         * (RFC 2883 D-SACKs included). */
+        if (!seq_lt(s, e) || seq_le(e, pcb->snd_una) || seq_gt(e, pcb->snd_max))
+            continue;
+        if (seq_lt(s, pcb->snd_una))
+            s = pcb->snd_una;
+        /* Merge into the sorted, disjoint ranges. */
+        struct sack_range r = {s, e};
+        struct sack_range out[TCP_MAX_SACK + 1];
+        uint32_t n = 0;
+        bool placed = false;
+        for (uint32_t i = 0; i < pcb->nsack; i++) {
+            struct sack_range c = pcb->sack[i];
+            if (seq_lt(c.end, r.start)) {
+                out[n++] = c;
+            } else if (seq_lt(r.end, c.start)) {
+                if (!placed) {
+                    out[n++] = r;
+                    placed = true;
+                }
+                out[n++] = c;
+            } else {
+                r.start = seq_min(r.start, c.start);
+                r.end = seq_max(r.end, c.end);
+            }
+        }
+        if (!placed)
+            out[n++] = r;
+        if (n > TCP_MAX_SACK)
+            n = TCP_MAX_SACK; /* keep the lowest ranges: they matter for recovery */
+        memcpy(pcb->sack, out, n * sizeof(out[0]));
+        pcb->nsack = n;
+    }
+    sack_recount(pcb);
+}
+
+static void sack_trim(struct tcp_pcb *pcb)
+{
+    uint32_t i = 0;
+    while (i < pcb->nsack && seq_le(pcb->sack[i].end, pcb->snd_una))
+        i++;
+    if (i) {
+        memmove(pcb->sack, pcb->sack + i, (pcb->nsack - i) * sizeof(pcb->sack[0]));
+        pcb->nsack -= i;
+    }
+    if (pcb->nsack && seq_lt(pcb->sack[0].start, pcb->snd_una))
+        pcb->sack[0].start = pcb->snd_una;
+    sack_recount(pcb);
+}
+
+/* SACKed bytes above @seq. */
+static uint32_t sacked_above(const struct tcp_pcb *pcb, uint32_t seq)
+{
+    uint32_t b = 0;
+    for (uint32_t i = 0; i < pcb->nsack; i++) {
+        const struct sack_range *r = &pcb->sack[i];
+        if (seq_ge(r->start, seq))
+            b += r->end - r->start;
+        else if (seq_gt(r->end, seq))
+            b += r->end - seq;
+    }
+    return b;
+}
+
+/* RFC 6675 IsLost: DupThresh segments' worth SACKed above @seq. */
+static bool is_lost(const struct tcp_pcb *pcb, uint32_t seq)
+{
+    return sacked_above(pcb, seq) >= (DUPTHRESH - 1) * eff_mss(pcb) + 1;
+}
+
+/* RFC 6675 pipe, by holes: unSACKed bytes below HighRxt were retransmitted
+ * (in flight again); above it they count unless deemed lost. */
+static uint32_t pipe_bytes(const struct tcp_pcb *pcb)
+{
+    if (!pcb->sack_ok)
+        return pcb->snd_nxt - pcb->snd_una;
+    uint32_t pipe = 0, at = pcb->snd_una;
+    for (uint32_t i = 0; i <= pcb->nsack; i++) {
+        uint32_t hole_end = i < pcb->nsack ? pcb->sack[i].start : pcb->snd_nxt;
+        if (seq_gt(hole_end, pcb->snd_nxt))
+            hole_end = pcb->snd_nxt;
+        if (seq_lt(at, hole_end)) {
+            uint32_t lo = at, hi = hole_end;
+            if (pcb->in_recovery && seq_lt(lo, pcb->high_rxt)) {
+                uint32_t rx_end = seq_min(hi, pcb->high_rxt);
+                pipe += rx_end - lo;
+                lo = rx_end;
+            }
+            if (seq_lt(lo, hi) && !(pcb->in_recovery && is_lost(pcb, lo)))
+                pipe += hi - lo;
+        }
+        if (i < pcb->nsack)
+            at = seq_max(at, pcb->sack[i].end);
+    }
+    return pipe;
+}
+
+/* RFC 6675 NextSeg rule 1: the first unSACKed, lost byte at or above
+ * HighRxt, below the recovery point; 0 length if none. */
+static uint32_t next_hole(const struct tcp_pcb *pcb, uint32_t *len)
+{
+    uint32_t at = seq_max(pcb->high_rxt, pcb->snd_una);
+    for (uint32_t i = 0; i <= pcb->nsack; i++) {
+        uint32_t hole_end = i < pcb->nsack ? pcb->sack[i].start : pcb->recover;
+        if (i < pcb->nsack && seq_le(pcb->sack[i].end, at))
+            continue;
+        if (i < pcb->nsack && seq_le(pcb->sack[i].start, at)) {
+            at = pcb->sack[i].end;
+            continue;
+        }
+        if (seq_gt(hole_end, pcb->recover))
+            hole_end = pcb->recover;
+        if (seq_lt(at, hole_end) && is_lost(pcb, at)) {
+            *len = hole_end - at;
+            return at;
+        }
+        return (*len = 0);
+    }
+    return (*len = 0);
+}
+
+/* ---- the send loop ---- */
+
+static void complete_pushes(struct inet *in, struct tcp_pcb *pcb)
+{
+    struct sched_task *t;
+    while ((t = pcb->pushes.head) && seq_ge(pcb->snd_max, (uint32_t)t->arg[0])) {
+        tlist_remove(t);
+        sched_complete(&in->rt->sched, t);
+    }
+}
+
+static void note_sent(struct inet *in, struct tcp_pcb *pcb, uint32_t seq, int n, bool rexmit)
+{
+    if (rexmit) {
+        pcb->st.retrans_segs++;
+        pcb->st.retrans_bytes += (uint64_t)n;
+        in->st.tcp_retrans_segs++;
+        if (pcb->rtt_timing && seq_le(seq, pcb->rtt_seq) && seq_lt(pcb->rtt_seq, seq + (uint32_t)n + 1))
+            pcb->rtt_timing = false; /* Karn: the timed segment was resent */
+    } else {
+        pcb->st.bytes_sent += (uint64_t)n;
+        if (!pcb->rtt_timing && n > 0) {
+            pcb->rtt_timing = true;
+            pcb->rtt_seq = seq;
+            pcb->rtt_start = inet_now(in);
+        }
+    }
+    if (pcb->snd_max - pcb->snd_una > pcb->st.max_inflight)
+        pcb->st.max_inflight = pcb->snd_max - pcb->snd_una;
+    if (!timer_armed(&pcb->rto_tm))
+        rto_arm(in, pcb);
+}
+
+/* SACK recovery: resend lost holes while the pipe has room. */
+static void sack_recovery_send(struct inet *in, struct tcp_pcb *pcb)
+{
+    uint32_t mss = eff_mss(pcb);
+    for (;;) {
+        if (pipe_bytes(pcb) + mss > pcb->cwnd)
+            return;
+        uint32_t len;
+        uint32_t seq = next_hole(pcb, &len);
+        if (len == 0)
+            return;
+        int n = xmit(in, pcb, TH_ACK, seq, MIN(len, mss));
+        if (n <= 0)
+            return;
+        pcb->high_rxt = seq + (uint32_t)n;
+        note_sent(in, pcb, seq, n, true);
+    }
+}
+
+static bool can_send(struct tcp_pcb *pcb)
+{
+    switch (pcb->state) {
+    case TCPS_ESTABLISHED:
+    case TCPS_CLOSE_WAIT:
+    case TCPS_FIN_WAIT_1:
+    case TCPS_CLOSING:
+    case TCPS_LAST_ACK:
+        return true;
+    default:
+        return false;
+    }
+}
+
+void tcp_output(struct inet *in, struct tcp_pcb *pcb)
+{
+    if (!can_send(pcb))
+        return;
+    uint32_t mss = eff_mss(pcb);
+    if (pcb->in_recovery && pcb->sack_ok)
+        sack_recovery_send(in, pcb);
+    for (;;) {
+        /* Going back after a timeout: skip what the receiver SACKed. */
+        uint32_t sack_stop = 0;
+        bool stop_at_sack = false;
+        for (uint32_t i = 0; i < pcb->nsack && seq_lt(pcb->snd_nxt, pcb->snd_max); i++) {
+            struct sack_range *r = &pcb->sack[i];
+            if (seq_le(r->start, pcb->snd_nxt) && seq_lt(pcb->snd_nxt, r->end)) {
+                pcb->snd_nxt = r->end;
+            } else if (seq_gt(r->start, pcb->snd_nxt)) {
+                sack_stop = r->start;
+                stop_at_sack = true;
+                break;
+            }
+        }
+        uint32_t unsent = pcb->snd_end - pcb->snd_nxt;
+        if (seq_ge(pcb->snd_nxt, pcb->snd_end) || unsent == 0)
+            break;
+        if (stop_at_sack && seq_lt(sack_stop - pcb->snd_nxt, unsent) && sack_stop != pcb->snd_nxt)
+            unsent = sack_stop - pcb->snd_nxt;
+        uint32_t flight = pcb->sack_ok ? pipe_bytes(pcb) : pcb->snd_nxt - pcb->snd_una;
+        uint32_t cw = pcb->cwnd > flight ? pcb->cwnd - flight : 0;
+        uint32_t right = pcb->snd_una + pcb->snd_wnd;
+        uint32_t rw = seq_gt(right, pcb->snd_nxt) ? right - pcb->snd_nxt : 0;
+        uint32_t len = MIN(MIN(unsent, mss), MIN(cw, rw));
+        if (len == 0)
+            break;
+        /* Sender SWS avoidance (RFC 9293 3.8.6.2.1): a short segment only
+         * when it is all there is, or half the largest window seen. */
+        if (len < mss && len < unsent && len < pcb->max_snd_wnd / 2)
+            break;
+        /* Nagle (RFC 9293 3.7.4), when enabled: one short segment in flight. */
+        if (!pcb->nodelay && len < mss && pcb->snd_nxt != pcb->snd_una && !pcb->fin_pending)
+            break;
+        bool rexmit = seq_lt(pcb->snd_nxt, pcb->snd_max);
+        uint8_t flags = TH_ACK;
+        if (len == unsent)
+            flags |= TH_PSH;
+        if (pcb->fin_pending && pcb->snd_nxt + len == pcb->fin_seq)
+            flags |= TH_FIN;
+        uint32_t seq = pcb->snd_nxt;
+        int n = xmit(in, pcb, flags, seq, len);
+        if (n <= 0)
+            break;
+        pcb->snd_nxt += (uint32_t)n;
+        if ((flags & TH_FIN) && (uint32_t)n == len) {
+            pcb->snd_nxt++;
+            pcb->fin_sent = true;
+        }
+        pcb->snd_max = seq_max(pcb->snd_max, pcb->snd_nxt);
+        note_sent(in, pcb, seq, n, rexmit);
+    }
+    /* A FIN on its own, once every byte before it has gone. */
+    if (pcb->fin_pending && pcb->snd_nxt == pcb->fin_seq) {
+        bool rexmit = pcb->fin_sent;
+        if (xmit(in, pcb, TH_ACK | TH_FIN, pcb->fin_seq, 0) >= 0) {
+            pcb->snd_nxt = pcb->fin_seq + 1;
+            pcb->fin_sent = true;
+            pcb->snd_max = seq_max(pcb->snd_max, pcb->snd_nxt);
+            note_sent(in, pcb, pcb->fin_seq, 0, rexmit);
+        }
+    }
+    /* Zero window with data waiting and nothing in flight: probe. */
+    if (seq_lt(pcb->snd_nxt, pcb->snd_end) && pcb->snd_una == pcb->snd_max && !timer_armed(&pcb->rto_tm) &&
+        !timer_armed(&pcb->persist_tm)) {
+        uint64_t d = pcb->rto;
+        for (uint32_t i = 0; i < pcb->persist_backoff && d < in->cfg.tcp_rto_max_ns; i++)
+            d *= 2;
+        timer_arm(&in->rt->timers, &pcb->persist_tm, inet_now(in) + MIN(d, in->cfg.tcp_rto_max_ns));
+    }
+    complete_pushes(in, pcb);
+}
+
+void tcp_window_opened(struct inet *in, struct tcp_pcb *pcb)
+{
+    timer_cancel(&in->rt->timers, &pcb->persist_tm);
+    pcb->persist_backoff = 0;
+    (void)in;
+}
+
+/* ---- ACK processing ---- */
+
+void tcp_ack_advance(struct inet *in, struct tcp_pcb *pcb, uint32_t ack)
+{
+    uint32_t acked = ack - pcb->snd_una;
+    if (pcb->rtt_timing && seq_gt(ack, pcb->rtt_seq)) {
+        rtt_sample(in, pcb, inet_now(in) - pcb->rtt_start);
+        pcb->rtt_timing = false;
+    }
+    if (pcb->snd_una == pcb->iss && acked)
+        acked--; /* the SYN */
+    if (pcb->fin_sent && seq_gt(ack, pcb->fin_seq) && seq_le(pcb->snd_una, pcb->fin_seq) && acked)
+        acked--; /* the FIN */
+    sq_ack(in, pcb, ack);
+    pcb->snd_una = ack;
+    if (seq_lt(pcb->snd_nxt, ack))
+        pcb->snd_nxt = ack;
+    pcb->st.bytes_acked += acked;
+    sack_trim(pcb);
+    if (pcb->in_recovery) {
+        if (seq_ge(ack, pcb->recover)) {
+            /* Full acknowledgment: leave recovery (RFC 6582 3.2 step 3). */
+            pcb->in_recovery = false;
+            pcb->cwnd = MIN(pcb->ssthresh, MAX(flight_size(pcb), eff_mss(pcb)) + eff_mss(pcb));
+        } else if (!pcb->sack_ok) {
+            /* Partial acknowledgment: resend the next hole, deflate. */
+            uint32_t mss = eff_mss(pcb);
+            int n = xmit(in, pcb, TH_ACK, pcb->snd_una, MIN(mss, pcb->snd_max - pcb->snd_una));
+            if (n > 0)
+                note_sent(in, pcb, pcb->snd_una, n, true);
+            pcb->cwnd = pcb->cwnd > acked ? pcb->cwnd - acked : mss;
+            if (acked >= mss)
+                pcb->cwnd += mss;
+            rto_arm(in, pcb);
+        } else {
+            pcb->high_rxt = seq_max(pcb->high_rxt, ack);
+            pcb->rxt_dupacks = 0;
+        }
+    } else {
+        cc_on_ack(in, pcb, acked);
+    }
+    pcb->dupacks = 0;
+    pcb->rto_backoff = 0;
+    if (pcb->snd_una == pcb->snd_max)
+        timer_cancel(&in->rt->timers, &pcb->rto_tm);
+    else
+        rto_arm(in, pcb); /* RFC 6298 5.3 */
+    if (pcb->snd_wnd)
+        tcp_window_opened(in, pcb);
+}
+
+void tcp_dupack(struct inet *in, struct tcp_pcb *pcb)
+{
+    pcb->dupacks++;
+    pcb->st.dupacks_in++;
+    if (pcb->in_recovery) {
+        if (!pcb->sack_ok) {
+            pcb->cwnd += eff_mss(pcb); /* inflate: a segment left the network */
+        } else if (++pcb->rxt_dupacks >= 2 * DUPTHRESH && seq_gt(pcb->high_rxt, pcb->snd_una)) {
+            /* The retransmission of the hole at snd_una was lost too:
+             * twice DupThresh more segments got through after it. Start a
+             * new round of retransmissions rather than wait for the RTO
+             * (the idea of RFC 8985's RACK, kept simple). */
+            pcb->high_rxt = pcb->snd_una;
+            pcb->rxt_dupacks = 0;
+        }
+        return;
+    }
+    bool enter = pcb->dupacks >= DUPTHRESH || (pcb->sack_ok && is_lost(pcb, pcb->snd_una));
+    if (!enter)
+        return;
+    /* RFC 6582 4.1: not again for losses from before the last recovery. */
+    if (!pcb->sack_ok && pcb->recover && seq_le(pcb->snd_una, pcb->recover) && pcb->st.newreno_recoveries)
+        return;
+    uint32_t mss = eff_mss(pcb);
+    pcb->ssthresh = cc_loss(in, pcb);
+    pcb->recover = pcb->snd_max;
+    pcb->in_recovery = true;
+    pcb->high_rxt = pcb->snd_una;
+    pcb->rxt_dupacks = 0;
+    pcb->st.fast_retransmits++;
+    if (pcb->sack_ok) {
+        pcb->cwnd = pcb->ssthresh;
+        pcb->st.sack_recoveries++;
+    } else {
+        pcb->cwnd = pcb->ssthresh + DUPTHRESH * mss;
+        pcb->st.newreno_recoveries++;
+    }
+    /* Fast retransmit: the first unacknowledged segment. */
+    int n = xmit(in, pcb, TH_ACK, pcb->snd_una, MIN(mss, pcb->snd_max - pcb->snd_una));
+    if (n > 0) {
+        pcb->high_rxt = pcb->snd_una + (uint32_t)n;
+        note_sent(in, pcb, pcb->snd_una, n, true);
+    }
+}
+
+/* ---- timers ---- */
+
+static void mark(struct tcp_pcb *pcb, uint8_t ev)
+{
+    struct inet *in = pcb->in;
+    pcb->timer_events |= ev;
+    if (!pcb->on_work) {
+        pcb->on_work = true;
+        pcb->work_next = in->work;
+        in->work = pcb;
+    }
+    inet_kick_bg(in);
+}
+
+static void rto_fire(struct timer *t)
+{
+    mark(container_of(t, struct tcp_pcb, rto_tm), TT_RTO);
+}
+static void delack_fire(struct timer *t)
+{
+    mark(container_of(t, struct tcp_pcb, delack_tm), TT_DELACK);
+}
+static void keep_fire(struct timer *t)
+{
+    mark(container_of(t, struct tcp_pcb, keep_tm), TT_KEEP);
+}
+static void persist_fire(struct timer *t)
+{
+    mark(container_of(t, struct tcp_pcb, persist_tm), TT_PERSIST);
+}
+static void tw_fire(struct timer *t)
+{
+    mark(container_of(t, struct tcp_pcb, tw_tm), TT_TW);
+}
+
+void tcp_timers_init(struct tcp_pcb *pcb)
+{
+    timer_init(&pcb->rto_tm, rto_fire);
+    timer_init(&pcb->delack_tm, delack_fire);
+    timer_init(&pcb->keep_tm, keep_fire);
+    timer_init(&pcb->persist_tm, persist_fire);
+    timer_init(&pcb->tw_tm, tw_fire);
+}
+
+void tcp_timers_cancel(struct tcp_pcb *pcb)
+{
+    struct timer_wheel *w = &pcb->in->rt->timers;
+    timer_cancel(w, &pcb->rto_tm);
+    timer_cancel(w, &pcb->delack_tm);
+    timer_cancel(w, &pcb->keep_tm);
+    timer_cancel(w, &pcb->persist_tm);
+    timer_cancel(w, &pcb->tw_tm);
+}
+
+void tcp_keep_arm(struct inet *in, struct tcp_pcb *pcb)
+{
+    if (pcb->keepalive && pcb->keepidle_ns)
+        timer_arm(&in->rt->timers, &pcb->keep_tm, pcb->last_rx + pcb->keepidle_ns);
+}
+
+/* Returns false if the connection is gone. */
+static bool rto_expired(struct inet *in, struct tcp_pcb *pcb)
+{
+    pcb->st.rto_expiries++;
+    if (pcb->state == TCPS_SYN_SENT || pcb->state == TCPS_SYN_RCVD) {
+        uint32_t max = pcb->state == TCPS_SYN_SENT ? in->cfg.tcp_syn_retries : in->cfg.tcp_synack_retries;
+        if (++pcb->syn_tries > max) {
+            pcb_drop(in, pcb, pcb->parent ? 0 : ETIMEDOUT);
+            return false;
+        }
+        pcb->rto_backoff++;
+        tcp_send_syn(in, pcb);
+        return true;
+    }
+    if (pcb->snd_una == pcb->snd_max)
+        return true;
+    if (++pcb->rto_backoff > in->cfg.tcp_retries2) {
+        tcp_send_raw(in, pcb->rip, pcb->rport, pcb->lport, tcp_acceptable_seq(pcb), 0, TH_RST);
+        pcb_drop(in, pcb, ETIMEDOUT);
+        return false;
+    }
+    /* RFC 5681 (4) and (5): one segment, go back to snd_una. */
+    pcb->ssthresh = cc_loss(in, pcb);
+    pcb->cwnd = eff_mss(pcb);
+    pcb->in_recovery = false;
+    pcb->dupacks = 0;
+    pcb->recover = pcb->snd_max;
+    if (pcb->rto_backoff > 1) {
+        /* RFC 2018 8: the receiver may have reneged on what it SACKed; a
+         * second timeout in a row forgets the scoreboard and resends all.
+         * (After the first, SACKed data is skipped, as RFC 6675 5.1 allows.) */
+        pcb->nsack = 0;
+        pcb->sacked_bytes = 0;
+    }
+    pcb->snd_nxt = pcb->snd_una;
+    pcb->rtt_timing = false;
+    tcp_output(in, pcb);
+    rto_arm(in, pcb);
+    return true;
+}
+
+static void persist_expired(struct inet *in, struct tcp_pcb *pcb)
+{
+    if (!(seq_lt(pcb->snd_nxt, pcb->snd_end) && pcb->snd_una == pcb->snd_max) || !can_send(pcb))
+        return;
+    if (pcb->snd_wnd) {
+        tcp_output(in, pcb); /* the window opened meanwhile */
+        return;
+    }
+    /* A window probe: an old sequence number the peer must acknowledge. */
+    pcb->st.zero_window_probes++;
+    xmit(in, pcb, TH_ACK, pcb->snd_una - 1, 0);
+    pcb->persist_backoff++;
+    uint64_t d = pcb->rto;
+    for (uint32_t i = 0; i < pcb->persist_backoff && d < in->cfg.tcp_rto_max_ns; i++)
+        d *= 2;
+    timer_arm(&in->rt->timers, &pcb->persist_tm, inet_now(in) + MIN(d, in->cfg.tcp_rto_max_ns));
+}
+
+static bool keep_expired(struct inet *in, struct tcp_pcb *pcb)
+{
+    if (!pcb->keepalive || pcb->state != TCPS_ESTABLISHED)
+        return true;
+    uint64_t now = inet_now(in);
+    if (now < pcb->last_rx + pcb->keepidle_ns && pcb->keep_probes == 0) {
+        tcp_keep_arm(in, pcb);
+        return true;
+    }
+    if (pcb->keep_probes >= pcb->keepcnt) {
+        tcp_send_raw(in, pcb->rip, pcb->rport, pcb->lport, tcp_acceptable_seq(pcb), 0, TH_RST);
+        pcb_drop(in, pcb, ETIMEDOUT);
+        return false;
+    }
+    pcb->keep_probes++;
+    pcb->st.keepalive_probes++;
+    xmit(in, pcb, TH_ACK, pcb->snd_una - 1, 0);
+    timer_arm(&in->rt->timers, &pcb->keep_tm, now + pcb->keepintvl_ns);
+    return true;
+}
+
+void tcp_do_work(struct inet *in)
+{
+    while (in->work) {
+        struct tcp_pcb *pcb = in->work;
+        in->work = pcb->work_next;
+        pcb->work_next = NULL;
+        pcb->on_work = false;
+        uint8_t ev = pcb->timer_events;
+        pcb->timer_events = 0;
+        if (pcb->state == TCPS_CLOSED)
+            continue;
+        if (ev & TT_TW) {
+            pcb_drop(in, pcb, 0); /* TIME_WAIT over, or orphaned FIN_WAIT_2 timed out */
+            continue;
+        }
+        if ((ev & TT_RTO) && !rto_expired(in, pcb))
+            continue;
+        if ((ev & TT_KEEP) && !keep_expired(in, pcb))
+            continue;
+        if (ev & TT_PERSIST)
+            persist_expired(in, pcb);
+        if ((ev & TT_DELACK) && pcb->ack_now)
+            tcp_send_ack(in, pcb);
+    }
+}
