@@ -274,8 +274,8 @@ struct tcp_pcb {
     bool in_recovery;
     uint32_t recover; /* RecoveryPoint */
     uint32_t high_rxt;
-    uint32_t rxt_dupacks; /* duplicate ACKs since the hole at snd_una was resent */
-    bool rto_recovery;    /* resending after an RTO */
+    uint32_t rxt_mark; /* snd_max when this round of retransmissions began */
+    bool rto_recovery; /* resending after an RTO */
     struct sack_range sack[TCP_MAX_SACK];
     uint32_t nsack;
     uint32_t sacked_bytes;
@@ -287,6 +287,7 @@ struct tcp_pcb {
     /* Timers. */
     struct timer rto_tm, delack_tm, keep_tm, persist_tm, tw_tm;
     uint32_t persist_backoff;
+    bool sws_override; /* the persist timer fired: send what fits, however small */
     uint32_t keep_probes;
     uint64_t last_rx; /* for keep-alive */
     uint32_t segs_since_ack;

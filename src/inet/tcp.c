@@ -1127,27 +1127,25 @@ void tcp_close(struct inet *in, struct inet_sock *s, bool deliver)
             sched_fail(&in->rt->sched, s->connect_task, ECANCELED);
         s->connect_task = NULL;
     }
+    /* Nobody can read any more: pops are cancelled. */
     while ((t = tlist_pop(&pcb->pops)))
         if (deliver)
             sched_fail(&in->rt->sched, t, ECANCELED);
-    /* Pushes not fully sent: their unsent bytes are withdrawn. */
-    while ((t = tlist_pop(&pcb->pushes)))
-        if (deliver)
-            sched_fail(&in->rt->sched, t, ECANCELED);
-    tcp_sq_truncate(in, pcb, pcb->snd_max);
     pcb->sock = NULL;
-    if (pcb->state == TCPS_CLOSED) {
-        pcb_drop(in, pcb, 0);
-        return;
-    }
     bool abort_now = s->linger == 0 || pcb->rq_bytes > 0 || pcb->ooo_n > 0 || pcb->state == TCPS_SYN_SENT ||
-                     !deliver; /* tearing the stack down */
+                     pcb->state == TCPS_CLOSED || !deliver; /* tearing the stack down */
     if (abort_now) {
-        if (pcb->state != TCPS_SYN_SENT && pcb->state != TCPS_TIME_WAIT)
+        /* An abortive close: RST, and pushes not yet sent fail. */
+        while ((t = tlist_pop(&pcb->pushes)))
+            if (deliver)
+                sched_fail(&in->rt->sched, t, ECANCELED);
+        if (pcb->state != TCPS_SYN_SENT && pcb->state != TCPS_TIME_WAIT && pcb->state != TCPS_CLOSED)
             tcp_send_raw(in, pcb->rip, pcb->rport, pcb->lport, tcp_acceptable_seq(pcb), 0, TH_RST);
         pcb_drop(in, pcb, 0);
         return;
     }
+    /* A graceful close: every byte already pushed goes out before the FIN,
+     * and those pushes complete as usual (or fail if the connection dies). */
     switch (pcb->state) {
     case TCPS_SYN_RCVD:
     case TCPS_ESTABLISHED:

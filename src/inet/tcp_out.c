@@ -419,7 +419,7 @@ void tcp_ack_later(struct inet *in, struct tcp_pcb *pcb, uint32_t bytes)
     if (in->cfg.tcp_delack_ns) {
         /* RFC 1122 4.2.3.2 / RFC 5681 4.2: every second full segment at
          * once, otherwise within the delay. */
-        if (bytes >= pcb->mss && ++pcb->segs_since_ack >= 2) {
+        if (bytes >= pcb->mss - (pcb->ts_ok ? 12u : 0u) && ++pcb->segs_since_ack >= 2) {
             tcp_send_ack(in, pcb);
             return;
         }
@@ -758,6 +758,7 @@ static void sack_recovery_send(struct inet *in, struct tcp_pcb *pcb)
         if (n <= 0)
             return;
         pcb->high_rxt = seq + (uint32_t)n;
+        pcb->rxt_mark = pcb->snd_max; /* only data sent after this can show it lost */
         note_sent(in, pcb, seq, n, true);
     }
 }
@@ -811,7 +812,7 @@ void tcp_output(struct inet *in, struct tcp_pcb *pcb)
             break;
         /* Sender SWS avoidance (RFC 9293 3.8.6.2.1): a short segment only
          * when it is all there is, or half the largest window seen. */
-        if (len < mss && len < unsent && len < pcb->max_snd_wnd / 2)
+        if (len < mss && len < unsent && len < pcb->max_snd_wnd / 2 && !pcb->sws_override)
             break;
         /* Nagle (RFC 9293 3.7.4), when enabled: one short segment in flight. */
         if (!pcb->nodelay && len < mss && pcb->snd_nxt != pcb->snd_una && !pcb->fin_pending)
@@ -898,7 +899,6 @@ void tcp_ack_advance(struct inet *in, struct tcp_pcb *pcb, uint32_t ack)
             rto_arm(in, pcb);
         } else {
             pcb->high_rxt = seq_max(pcb->high_rxt, ack);
-            pcb->rxt_dupacks = 0;
         }
     } else {
         cc_on_ack(in, pcb, acked);
@@ -920,13 +920,16 @@ void tcp_dupack(struct inet *in, struct tcp_pcb *pcb)
     if (pcb->in_recovery) {
         if (!pcb->sack_ok) {
             pcb->cwnd += eff_mss(pcb); /* inflate: a segment left the network */
-        } else if (++pcb->rxt_dupacks >= 2 * DUPTHRESH && seq_gt(pcb->high_rxt, pcb->snd_una)) {
-            /* The retransmission of the hole at snd_una was lost too:
-             * twice DupThresh more segments got through after it. Start a
-             * new round of retransmissions rather than wait for the RTO
-             * (the idea of RFC 8985's RACK, kept simple). */
+        } else if (seq_gt(pcb->high_rxt, pcb->snd_una) && seq_gt(pcb->snd_max, pcb->rxt_mark) &&
+                   sacked_above(pcb, pcb->rxt_mark) >= DUPTHRESH * eff_mss(pcb)) {
+            /* Data sent after this round's retransmissions has arrived
+             * (DupThresh segments of it are SACKed) while the hole at
+             * snd_una is still open: its retransmission was lost too.
+             * Start a new round rather than wait for the RTO (the time
+             * order argument of RFC 8985's RACK, with sequence order
+             * standing in for time). */
             pcb->high_rxt = pcb->snd_una;
-            pcb->rxt_dupacks = 0;
+            pcb->rxt_mark = pcb->snd_max;
         }
         return;
     }
@@ -941,7 +944,7 @@ void tcp_dupack(struct inet *in, struct tcp_pcb *pcb)
     pcb->recover = pcb->snd_max;
     pcb->in_recovery = true;
     pcb->high_rxt = pcb->snd_una;
-    pcb->rxt_dupacks = 0;
+    pcb->rxt_mark = pcb->snd_max;
     pcb->st.fast_retransmits++;
     if (pcb->sack_ok) {
         pcb->cwnd = pcb->ssthresh;
@@ -1064,8 +1067,13 @@ static void persist_expired(struct inet *in, struct tcp_pcb *pcb)
     if (!(seq_lt(pcb->snd_nxt, pcb->snd_end) && pcb->snd_una == pcb->snd_max) || !can_send(pcb))
         return;
     if (pcb->snd_wnd) {
-        tcp_output(in, pcb); /* the window opened meanwhile */
-        return;
+        /* A window too small for the SWS rules: RFC 9293 3.8.6.2.1's
+         * override timeout, send what fits. */
+        pcb->sws_override = true;
+        tcp_output(in, pcb);
+        pcb->sws_override = false;
+        if (pcb->snd_una != pcb->snd_max)
+            return;
     }
     /* A window probe: an old sequence number the peer must acknowledge. */
     pcb->st.zero_window_probes++;

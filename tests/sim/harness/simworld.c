@@ -272,3 +272,43 @@ struct tcp_conn_stats sw_tcp_stats(struct simnode *n, void *q)
     inet_tcp_conn_stats(n->l, q, &st);
     return st;
 }
+
+bool sw_parse(const uint8_t *f, uint32_t len, struct sw_seg *o)
+{
+    memset(o, 0, sizeof(*o));
+    if (len < 14)
+        return false;
+    uint16_t type = (uint16_t)(f[12] << 8 | f[13]);
+    if (type == 0x0806) {
+        o->arp = true;
+        return true;
+    }
+    if (type != 0x0800 || len < 34)
+        return false;
+    const struct ip_hdr *ip = (const struct ip_hdr *)(f + 14);
+    uint32_t ihl = (uint32_t)(ip->vihl & 0xf) * 4, tot = ntohs(ip->len);
+    if (ihl < 20 || tot < ihl || 14 + tot > len)
+        return false;
+    o->ip = true;
+    o->src = ip->src;
+    o->dst = ip->dst;
+    const uint8_t *l4 = f + 14 + ihl;
+    uint32_t l4len = tot - ihl;
+    if (ip->proto == IPPROTO_TCP && l4len >= 20) {
+        const struct tcp_hdr *th = (const struct tcp_hdr *)l4;
+        o->tcp = true;
+        o->sport = ntohs(th->sport);
+        o->dport = ntohs(th->dport);
+        o->seq = ntohl(th->seq);
+        o->ack = ntohl(th->ack);
+        o->flags = th->flags;
+        o->hlen = (uint32_t)(th->off >> 4) * 4;
+        o->dlen = l4len > o->hlen ? l4len - o->hlen : 0;
+    } else if (ip->proto == IPPROTO_UDP && l4len >= 8) {
+        o->udp = true;
+        o->sport = (uint16_t)(l4[0] << 8 | l4[1]);
+        o->dport = (uint16_t)(l4[2] << 8 | l4[3]);
+        o->dlen = l4len - 8;
+    }
+    return true;
+}

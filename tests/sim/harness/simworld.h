@@ -76,6 +76,19 @@ uint8_t sw_byte(uint64_t seed, size_t off);
 
 struct tcp_conn_stats sw_tcp_stats(struct simnode *n, void *q);
 
+/* A transmitted frame, parsed for taps (network byte order undone). */
+struct sw_seg {
+    bool ip, tcp, udp, arp;
+    uint32_t src, dst; /* network order */
+    uint16_t sport, dport;
+    uint32_t seq, ack;
+    uint8_t flags;
+    uint32_t dlen; /* TCP/UDP payload bytes */
+    uint32_t hlen; /* TCP header length */
+};
+
+bool sw_parse(const uint8_t *frame, uint32_t len, struct sw_seg *out);
+
 #define SEC  1000000000ull
 #define MSEC 1000000ull
 #define USEC 1000ull
