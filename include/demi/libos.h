@@ -83,8 +83,12 @@ extern int demi_accept(demi_qtoken_t *qt_out, int sockqd);
 extern int demi_connect(demi_qtoken_t *qt_out, int sockqd, const struct sockaddr *addr, socklen_t size);
 
 /**
- * Closes a queue descriptor at once. Operations still pending on it complete
- * as DEMI_OPC_FAILED with ECANCELED; their tokens stay valid for demi_wait*().
+ * Closes a queue descriptor at once. On a connected TCP queue the close is
+ * graceful: pushes already made are still sent before the FIN and complete
+ * as usual (SO_LINGER with a zero timeout, or unread received data, makes
+ * it abortive: RST). Other pending operations (pops, accepts, connects)
+ * complete as DEMI_OPC_FAILED with ECANCELED; their tokens stay valid for
+ * demi_wait*().
  *
  * @return 0, or EBADF.
  */

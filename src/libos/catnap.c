@@ -69,6 +69,7 @@ struct nap_queue {
     int type;
     bool bound, listening, connecting, connected, has_peer;
     bool drained; /* TCP: the last recv emptied the socket; wait for an edge */
+    bool closing; /* closed by the application; open until its pushes drain */
     bool in_epoll;
     uint32_t nwait;                  /* waiting tasks of any kind */
     uint32_t ndata;                  /* waiting pops and pushes */
@@ -194,6 +195,8 @@ static void enqueue(struct catnap *n, struct task_list *l, struct sched_task *t)
         sched_wake(sched_of(n), t);
 }
 
+static void queue_free(struct catnap *n, struct nap_queue *q, bool deliver);
+
 /* Completes the head task of its FIFO and lets the next one run. */
 static void finish(struct catnap *n, struct sched_task *t)
 {
@@ -208,6 +211,8 @@ static void finish(struct catnap *n, struct sched_task *t)
     sched_complete(sched_of(n), t);
     if (l)
         wake_head(n, l);
+    if (q->closing && !q->writers.head)
+        queue_free(n, q, true); /* the last push of a closed queue is done */
 }
 
 static void fail(struct catnap *n, struct sched_task *t, int err)
@@ -768,7 +773,17 @@ static void queue_free(struct catnap *n, struct nap_queue *q, bool deliver)
 
 static int nap_close(struct libos *l, void *qv)
 {
-    queue_free(nap_of(l), qv, true);
+    struct catnap *n = nap_of(l);
+    struct nap_queue *q = qv;
+    if (q->type == SOCK_STREAM && q->writers.head && q->writers.head->kind == OP_PUSH) {
+        /* A graceful close: pushes already made still go out (their
+         * tokens complete as usual); the socket is closed after the last.
+         * Nobody can read any more: pops are cancelled now. */
+        cancel_all(n, &q->readers, true);
+        q->closing = true;
+        return 0;
+    }
+    queue_free(n, q, true);
     return 0;
 }
 

@@ -6,7 +6,9 @@
  *     token is still valid for demi_wait;
  *  4. connect to a port nobody listens on: ECONNREFUSED;
  *  5. the server closes its listening queue with an accept pending:
- *     ECANCELED.
+ *     ECANCELED;
+ *  6. a graceful close right after a push too large to leave at once:
+ *     every byte still arrives, then EOF, and the push completes.
  */
 #include "pair.h"
 #include "tcheck.h"
@@ -69,6 +71,24 @@ static int server(struct pair *p)
     if (qr.qr_opcode == DEMI_OPC_POP)
         CHECK_EQ(qr.qr_value.sga.sga_numsegs, 0);
     CHECK_EQ(demi_close(c3), 0);
+
+    /* 6. The client pushes 8 MiB and closes at once: all of it, then EOF. */
+    int c6 = accept_one(lqd);
+    size_t got = 0;
+    for (;;) {
+        CHECK_EQ(demi_pop(&qt, c6), 0);
+        pair_wait(&qr, qt, 30);
+        CHECK_EQ(qr.qr_opcode, DEMI_OPC_POP);
+        if (qr.qr_value.sga.sga_numsegs == 0)
+            break;
+        for (uint32_t s = 0; s < qr.qr_value.sga.sga_numsegs; s++) {
+            CHECK(pair_check(qr.qr_value.sga.sga_segs[s].sgaseg_buf, qr.qr_value.sga.sga_segs[s].sgaseg_len, 66, got));
+            got += qr.qr_value.sga.sga_segs[s].sgaseg_len;
+        }
+        CHECK_EQ(demi_sgafree(&qr.qr_value.sga), 0);
+    }
+    CHECK_EQ(got, 8u << 20);
+    CHECK_EQ(demi_close(c6), 0);
 
     /* 5. Close the listening queue with an accept pending. */
     CHECK_EQ(demi_accept(&qt, lqd), 0);
@@ -142,6 +162,17 @@ static int client(struct pair *p)
     CHECK_EQ(qr.qr_opcode, DEMI_OPC_FAILED);
     CHECK_EQ(qr.qr_ret, ECONNREFUSED);
     CHECK_EQ(demi_close(c4), 0);
+
+    /* 6 */
+    int c6 = connect_to(p);
+    demi_sgarray_t big = demi_sgaalloc(8u << 20);
+    pair_fill(big.sga_segs[0].sgaseg_buf, 8u << 20, 66, 0);
+    demi_qtoken_t push;
+    CHECK_EQ(demi_push(&push, c6, &big), 0);
+    CHECK_EQ(demi_sgafree(&big), 0);
+    CHECK_EQ(demi_close(c6), 0);
+    pair_wait(&qr, push, 30);
+    CHECK_EQ(qr.qr_opcode, DEMI_OPC_PUSH);
     printf("close and reset: ok\n");
     return 0;
 }
