@@ -40,6 +40,7 @@
 static const char *const libos_names[] = {"catnap", "catnip", "catpowder", "catmint"};
 /* In enum config_huge order. */
 static const char *const huge_names[] = {"auto", "on", "off"};
+static const char *const cc_names[] = {"cubic", "newreno"};
 
 enum key_type {
     T_STR,      /* bounded string: the field is a char array */
@@ -53,6 +54,7 @@ enum key_type {
     T_STRLIST,  /* the EAL argument list: eal_argc and eal_argv */
     T_ARPMAP,   /* the static ARP table: n_arp and arp_table */
     T_HUGE,     /* int holding an enum config_huge */
+    T_CC,       /* int holding an enum config_cc */
     T_LIBOS,    /* char array holding one of libos_names */
 };
 
@@ -98,6 +100,16 @@ static const struct key keys[] = {
     KEY("inetstack_config", "arp_request_timeout", "ARP_REQUEST_TIMEOUT", T_DURATION, arp_request_timeout_ns),
     KEY("inetstack_config", "arp_request_retries", "ARP_REQUEST_RETRIES", T_U32, arp_request_retries),
     KEY("inetstack_config", "arp_table", "ARP_TABLE", T_ARPMAP, arp_table),
+    KEY("inetstack_config", "tcp_congestion_control", "TCP_CONGESTION_CONTROL", T_CC, tcp_cc),
+    KEY("inetstack_config", "tcp_delayed_ack", "TCP_DELAYED_ACK", T_DURATION, tcp_delack_ns),
+    KEY("inetstack_config", "tcp_msl", "TCP_MSL", T_DURATION, tcp_msl_ns),
+    KEY("inetstack_config", "tcp_rcvbuf", "TCP_RCVBUF", T_SIZE, tcp_rcvbuf),
+    KEY("inetstack_config", "tcp_sndbuf", "TCP_SNDBUF", T_SIZE, tcp_sndbuf),
+    KEY("inetstack_config", "tcp_sack", "TCP_SACK", T_BOOL, tcp_sack),
+    KEY("inetstack_config", "tcp_timestamps", "TCP_TIMESTAMPS", T_BOOL, tcp_timestamps),
+    KEY("inetstack_config", "tcp_window_scale", "TCP_WINDOW_SCALE", T_BOOL, tcp_wscale),
+    KEY("inetstack_config", "tcp_rto_min", "TCP_RTO_MIN", T_DURATION, tcp_rto_min_ns),
+    KEY("inetstack_config", "tcp_syn_retries", "TCP_SYN_RETRIES", T_U32, tcp_syn_retries),
     KEY("libdemi", "libos", "LIBOS", T_LIBOS, libos),
     KEY("libdemi", "heap_size", "HEAP_SIZE", T_SIZE, heap_size),
     KEY("libdemi", "hugepages", "HUGEPAGES", T_HUGE, hugepages),
@@ -488,6 +500,11 @@ static int set_value(struct ctx *x, const struct key *k, const char *val)
             return bad_value(x, k, val, "not one of auto, on, off");
         *(int *)p = rc;
         break;
+    case T_CC:
+        if ((rc = name_index(val, cc_names, ARRAY_SIZE(cc_names))) < 0)
+            return bad_value(x, k, val, "not one of cubic, newreno");
+        *(int *)p = rc;
+        break;
     case T_LIBOS:
         if ((rc = name_index(val, libos_names, ARRAY_SIZE(libos_names))) < 0)
             return bad_value(x, k, val, "an unknown libOS (known: " KNOWN_LIBOSES ")");
@@ -835,6 +852,16 @@ int config_validate(const struct config *c, char *err, size_t errlen)
         return put_err(err, errlen, "raw_socket.linux_interface_name: not terminated within %d bytes", CONFIG_IFNAMSIZ);
     if (c->eal_argc < 0 || c->eal_argc > CONFIG_MAX_EAL)
         return put_err(err, errlen, "dpdk.eal_init: %d entries (at most %d)", c->eal_argc, CONFIG_MAX_EAL);
+    if (c->tcp_rcvbuf < 4096 || c->tcp_rcvbuf > (1u << 30))
+        return put_err(err, errlen, "inetstack_config.tcp_rcvbuf: %" PRIu64 " bytes is out of range [4K, 1G]",
+                       c->tcp_rcvbuf);
+    if (c->tcp_sndbuf < 4096 || c->tcp_sndbuf > (1u << 30))
+        return put_err(err, errlen, "inetstack_config.tcp_sndbuf: %" PRIu64 " bytes is out of range [4K, 1G]",
+                       c->tcp_sndbuf);
+    if (c->tcp_rto_min_ns < 1000000 || c->tcp_rto_min_ns > 60000000000ull)
+        return put_err(err, errlen, "inetstack_config.tcp_rto_min: out of range [1ms, 60s]");
+    if (c->tcp_msl_ns > 3600000000000ull)
+        return put_err(err, errlen, "inetstack_config.tcp_msl: more than an hour");
     if (c->n_arp < 0 || c->n_arp > CONFIG_MAX_ARP)
         return put_err(err, errlen, "inetstack_config.arp_table: %d entries (at most %d)", c->n_arp, CONFIG_MAX_ARP);
     return 0;
@@ -855,6 +882,16 @@ void config_defaults(struct config *c)
         .arp_cache_ttl_ns = 15000000000ull,
         .arp_request_timeout_ns = 1000000000ull,
         .arp_request_retries = 5,
+        .tcp_cc = CONFIG_CC_CUBIC,
+        .tcp_delack_ns = 0,
+        .tcp_msl_ns = 30000000000ull,
+        .tcp_rcvbuf = 4u << 20,
+        .tcp_sndbuf = 4u << 20,
+        .tcp_sack = true,
+        .tcp_timestamps = true,
+        .tcp_wscale = true,
+        .tcp_rto_min_ns = 200000000ull,
+        .tcp_syn_retries = 6,
     };
     if (c)
         *c = defaults;

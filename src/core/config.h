@@ -29,6 +29,16 @@
  *     arp_request_timeout: 1             # ARP_REQUEST_TIMEOUT (duration)
  *     arp_request_retries: 5             # ARP_REQUEST_RETRIES
  *     arp_table: {"02:00:00:00:00:02": "10.0.0.2"}   # ARP_TABLE="mac=ip,mac=ip"
+ *     tcp_congestion_control: cubic      # TCP_CONGESTION_CONTROL: cubic | newreno
+ *     tcp_delayed_ack: 0                 # TCP_DELAYED_ACK (duration; 0: ACK at the end of each poll pass)
+ *     tcp_msl: 30                        # TCP_MSL (duration; TIME_WAIT lasts 2 MSL)
+ *     tcp_rcvbuf: 4M                     # TCP_RCVBUF (receive window, up to 1G)
+ *     tcp_sndbuf: 4M                     # TCP_SNDBUF
+ *     tcp_sack: true                     # TCP_SACK
+ *     tcp_timestamps: true               # TCP_TIMESTAMPS
+ *     tcp_window_scale: true             # TCP_WINDOW_SCALE
+ *     tcp_rto_min: 200ms                 # TCP_RTO_MIN (duration)
+ *     tcp_syn_retries: 6                 # TCP_SYN_RETRIES
  *   libdemi:                             # ours
  *     libos: catnap                      # LIBOS
  *     heap_size: 4G                      # HEAP_SIZE (bytes; K, M, G suffixes)
@@ -52,6 +62,7 @@
 #define CONFIG_IFNAMSIZ 16
 
 enum config_huge { CONFIG_HUGE_AUTO = 0, CONFIG_HUGE_ON, CONFIG_HUGE_OFF };
+enum config_cc { CONFIG_CC_CUBIC = 0, CONFIG_CC_NEWRENO };
 
 struct config_arp {
     struct in_addr ip;
@@ -98,6 +109,16 @@ struct config {
     uint32_t arp_request_retries;
     int n_arp;
     struct config_arp arp_table[CONFIG_MAX_ARP];
+    int tcp_cc; /* enum config_cc */
+    uint64_t tcp_delack_ns;
+    uint64_t tcp_msl_ns;
+    uint64_t tcp_rcvbuf;
+    uint64_t tcp_sndbuf;
+    bool tcp_sack;
+    bool tcp_timestamps;
+    bool tcp_wscale;
+    uint64_t tcp_rto_min_ns;
+    uint32_t tcp_syn_retries;
 };
 
 /* Fills in the defaults (catnap, 4 GiB heap, hugepages auto, spin 1000 us,

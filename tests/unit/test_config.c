@@ -60,6 +60,16 @@ static const char *const env_names[] = {
     "HEAP_SIZE",
     "HUGEPAGES",
     "SPIN_US",
+    "TCP_CONGESTION_CONTROL",
+    "TCP_DELAYED_ACK",
+    "TCP_MSL",
+    "TCP_RCVBUF",
+    "TCP_SNDBUF",
+    "TCP_SACK",
+    "TCP_TIMESTAMPS",
+    "TCP_WINDOW_SCALE",
+    "TCP_RTO_MIN",
+    "TCP_SYN_RETRIES",
     "CONFIG_PATH",
 };
 
@@ -839,9 +849,40 @@ static void test_robustness(void)
     log_level_g = level;
 }
 
+/* The TCP keys of inetstack_config: defaults, file, environment, errors. */
+static void test_tcp_keys(void)
+{
+    struct config c;
+    config_defaults(&c);
+    CHECK(c.tcp_cc == CONFIG_CC_CUBIC && c.tcp_delack_ns == 0 && c.tcp_msl_ns == 30000000000ull);
+    CHECK(c.tcp_rcvbuf == 4u << 20 && c.tcp_sack && c.tcp_timestamps && c.tcp_wscale && c.tcp_syn_retries == 6);
+    CHECK(load_text(&c, "inetstack_config:\n  tcp_congestion_control: NewReno\n  tcp_delayed_ack: 40ms\n"
+                        "  tcp_msl: 5\n  tcp_rcvbuf: 16M\n  tcp_sack: no\n  tcp_rto_min: 10ms\n"
+                        "  tcp_syn_retries: 3\n") == 0);
+    CHECK(c.tcp_cc == CONFIG_CC_NEWRENO && c.tcp_delack_ns == 40000000ull && c.tcp_msl_ns == 5000000000ull);
+    CHECK(c.tcp_rcvbuf == 16u << 20 && !c.tcp_sack && c.tcp_rto_min_ns == 10000000ull && c.tcp_syn_retries == 3);
+    config_free(&c);
+    setenv("TCP_CONGESTION_CONTROL", "cubic", 1);
+    setenv("TCP_WINDOW_SCALE", "off", 1);
+    CHECK(load_text(&c, "inetstack_config: {tcp_congestion_control: newreno}\n") == 0);
+    CHECK(c.tcp_cc == CONFIG_CC_CUBIC && !c.tcp_wscale);
+    config_free(&c);
+    clear_env();
+    CHECK(load_text(&c, "inetstack_config: {tcp_congestion_control: vegas}\n") == EINVAL &&
+          has("inetstack_config.tcp_congestion_control") && has("cubic, newreno"));
+    config_free(&c);
+    CHECK(load_text(&c, "inetstack_config: {tcp_rcvbuf: 2G}\n") == EINVAL && has("inetstack_config.tcp_rcvbuf"));
+    config_free(&c);
+    setenv("TCP_RTO_MIN", "0", 1);
+    CHECK(load_text(&c, "") == EINVAL && has("tcp_rto_min"));
+    config_free(&c);
+    clear_env();
+}
+
 int main(void)
 {
     clear_env();
+    test_tcp_keys();
     test_defaults();
     test_full_file();
     test_env_over_file();
