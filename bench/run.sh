@@ -284,6 +284,22 @@ for proto in $protos; do
     echo "bench: wrote $json and $png" >&2
 done
 
+inetb=$build/bench/inet_bench
+if [[ -x $inetb ]]; then
+    echo "bench: inet_bench (the TCP/IP stack on dev/sim)" >&2
+    rc=0
+    timeout -k 5 "$client_timeout" "$inetb" >"$tmp/inet.out" 2>"$tmp/inet.err" || rc=$?
+    if ((rc != 0)); then
+        echo "bench: error: inet_bench failed (status $rc)" >&2
+        show_log "$tmp/inet.err"
+        exit 1
+    fi
+    "${summarize[@]}" json "$tmp/inet.out" || die "inet_bench did not print one JSON object"
+    cp "$tmp/inet.out" "$results/inet.json.tmp"
+    mv -f "$results/inet.json.tmp" "$results/inet.json"
+    echo "bench: wrote $results/inet.json" >&2
+fi
+
 sched=$build/bench/sched_bench
 if [[ -x $sched ]]; then
     echo "bench: sched_bench" >&2
