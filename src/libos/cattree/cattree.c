@@ -53,10 +53,12 @@
 #include <string.h>
 #include <time.h>
 
-#define TREE_SCAN_WINDOW (4u << 20)
-#define TREE_REAP        64
+#define TREE_SCAN_WINDOW  (4u << 20)
+#define TREE_PREALLOC_MIN (1ull << 20)
+#define TREE_PREALLOC_MAX (64ull << 20)
+#define TREE_REAP         64
 
-enum { IO_WRITE = 1, IO_READ, IO_FLUSH };
+enum { IO_WRITE = 1, IO_READ, IO_FLUSH, IO_ALLOC };
 enum { OP_PUSH = 1, OP_POP };
 
 struct tree_io {
@@ -65,7 +67,7 @@ struct tree_io {
     uint32_t done; /* bytes already transferred (a short transfer is resumed) */
     uint64_t off;  /* file offset; relative to the record until it is placed */
     uint8_t *buf;
-    void *owner; /* struct tree_op, or the log for IO_FLUSH */
+    void *owner; /* struct tree_op, or the log for IO_FLUSH and IO_ALLOC */
     struct tree_io *retry_next;
 };
 
@@ -107,6 +109,14 @@ struct tree_log {
     uint32_t *lens; /* payload length of every placed record */
     uint64_t lens_cap;
     uint32_t nunplaced;
+    uint64_t unplaced_bytes;
+
+    /* Preallocation: the file is extended ahead of the appends, so that
+     * writes land inside it on reserved blocks (see maybe_prealloc). */
+    uint64_t alloc_end;
+    bool allocating, alloc_failed;
+    uint64_t alloc_target;
+    struct tree_io alloc_io;
 
     struct op_list wr;            /* pushes in order, oldest first */
     struct tree_op *wr_issue;     /* first push with unissued writes */
@@ -402,6 +412,7 @@ static void place(struct tree_log *log, struct tree_op *op)
     log->end_off += op->disk_len;
     log->lens[op->seq] = op->len; /* room was reserved at push time */
     log->nunplaced--;
+    log->unplaced_bytes -= op->disk_len;
     struct logfmt_rec r = {
         .seq = op->seq, .len = op->len, .data_crc = op->data_crc, .data_off = logfmt_data_off(op->len, log->align)};
     logfmt_rec_hdr_encode(op->hdr, &r);
@@ -470,6 +481,45 @@ static void maybe_flush(struct tree_log *log)
     }
 }
 
+/* Keeps the file's size ahead of the appends. On ext4 and XFS a direct
+ * write that extends the file, or that covers a reserved block only in
+ * part, takes the inode lock exclusively and leaves io_uring's fast path
+ * for a worker thread; block-aligned writes inside the file run in
+ * parallel, at once. The reserved tail reads as zeros: the scan at open
+ * ends there and cuts it. */
+static void maybe_prealloc(struct tree_log *log)
+{
+    struct cattree *ct = log->ct;
+    if (log->allocating || log->alloc_failed || log->failing)
+        return;
+    uint64_t want = log->end_off + log->unplaced_bytes;
+    uint64_t step = log->end_off / 8;
+    step = step < TREE_PREALLOC_MIN ? TREE_PREALLOC_MIN : step > TREE_PREALLOC_MAX ? TREE_PREALLOC_MAX : step;
+    if (log->alloc_end >= want + step / 2)
+        return;
+    uint64_t target = round_up(want + step, log->align);
+    log->alloc_io.kind = IO_ALLOC;
+    log->alloc_io.owner = log;
+    if (ct->ops->allocate(log->f, log->alloc_end, target - log->alloc_end, &log->alloc_io) == 0) {
+        log->allocating = true;
+        log->alloc_target = target;
+        log->inflight++;
+    }
+}
+
+static void on_alloc(struct tree_log *log, int32_t res)
+{
+    log->allocating = false;
+    if (res == 0) {
+        log->alloc_end = log->alloc_target;
+        return;
+    }
+    /* ENOSPC, or a file system without fallocate: appends extend the file
+     * (slower, still correct) until a rewind frees space. */
+    log->alloc_failed = true;
+    log_once(LOGL_INFO, "cattree: %s: cannot preallocate (%s); appends extend the file", log->path, strerror(-res));
+}
+
 static void log_issue(struct tree_log *log)
 {
     while (log->retry) {
@@ -478,6 +528,7 @@ static void log_issue(struct tree_log *log)
         log->retry = log->retry->retry_next;
     }
     if (!log->dead) {
+        maybe_prealloc(log);
         struct tree_op *op;
         while ((op = log->wr_issue)) {
             if (!op->placed) {
@@ -523,6 +574,7 @@ static void log_die(struct tree_log *log, int err)
     }
     log->wr_issue = log->wr_unwritten = NULL;
     log->nunplaced = 0;
+    log->unplaced_bytes = 0;
     /* Writes waiting to be resumed will never be: drop them. */
     struct tree_io **pp = &log->retry;
     while (*pp) {
@@ -558,6 +610,8 @@ static void log_rewind(struct tree_log *log)
     log_warn("cattree: %s: append of record %llu failed (%s); the log is back to %llu records", log->path,
              (unsigned long long)log->fail_seq, strerror(log->fail_err), (unsigned long long)log->fail_seq);
     log->end_off = log->fail_off;
+    log->alloc_end = log->fail_off;
+    log->alloc_failed = false; /* the cut may have freed space */
     log->next_seq = log->fail_seq;
     log->failing = false;
     log->wr_issue = log->wr_unwritten = log->wr.head;
@@ -666,10 +720,13 @@ static void on_io(struct tree_log *log, struct tree_io *io, int32_t res)
 static void on_cqe(const struct stor_cqe *c)
 {
     struct tree_io *io = c->cookie;
-    struct tree_log *log = io->kind == IO_FLUSH ? io->owner : ((struct tree_op *)io->owner)->log;
+    bool own = io->kind == IO_FLUSH || io->kind == IO_ALLOC;
+    struct tree_log *log = own ? io->owner : ((struct tree_op *)io->owner)->log;
     log->inflight--;
     if (io->kind == IO_FLUSH)
         on_flush(log, c->res);
+    else if (io->kind == IO_ALLOC)
+        on_alloc(log, c->res);
     else
         on_io(log, io, c->res);
     if (log->closed && !log->inflight)
@@ -874,6 +931,7 @@ static int tree_push(struct libos *l, void *q, const demi_sgarray_t *sga, const 
     sched_copy_sga(&t->qr.qr_value.sga, sga); /* the result reports the pushed array */
     list_push(&log->wr, op);
     log->nunplaced++;
+    log->unplaced_bytes += op->disk_len;
     if (!log->wr_issue)
         log->wr_issue = op;
     if (!log->wr_unwritten)
@@ -896,6 +954,14 @@ static int lens_push(struct tree_log *log, uint32_t len)
     }
     log->lens[log->next_seq++] = len;
     return 0;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
 }
 
 struct scan_win {
@@ -927,6 +993,7 @@ static int scan(struct tree_log *log, uint64_t size)
         return ENOMEM;
     uint64_t off = LOGFMT_FILE_HDR;
     const char *why = NULL;
+    bool unused = false;
     int e = 0;
     while (off < size) {
         if (!win_has(&w, off, LOGFMT_REC_HDR) && (e = win_fill(log, &w, off)))
@@ -936,6 +1003,10 @@ static int scan(struct tree_log *log, uint64_t size)
             break;
         }
         struct logfmt_rec r;
+        if (all_zero(w.buf + (off - w.beg), LOGFMT_REC_HDR)) {
+            unused = true; /* preallocated, or a record whose header never landed */
+            break;
+        }
         if (logfmt_rec_hdr_decode(w.buf + (off - w.beg), log->next_seq, log->align, &r, &why))
             break;
         uint64_t rs = logfmt_rec_size(r.len, log->align);
@@ -972,27 +1043,25 @@ static int scan(struct tree_log *log, uint64_t size)
         return e;
     log->end_off = off;
     log->durable_seq = log->next_seq;
+    log->alloc_end = off;
     if (off == size)
         return 0;
-    log_warn("cattree: %s: record %llu at offset %llu: %s; the log keeps its first %llu records "
-             "(%llu bytes from there %s)",
-             log->path, (unsigned long long)log->next_seq, (unsigned long long)off, why ? why : "invalid",
-             (unsigned long long)log->next_seq, (unsigned long long)(size - off),
-             log->rdonly ? "ignored: opened read-only" : "truncated");
+    if (unused)
+        log_info("cattree: %s: %llu unused bytes after record %llu (preallocated, or appends that never landed)%s",
+                 log->path, (unsigned long long)(size - off), (unsigned long long)log->next_seq,
+                 log->rdonly ? "" : "; cut");
+    else
+        log_warn("cattree: %s: record %llu at offset %llu: %s; the log keeps its first %llu records "
+                 "(%llu bytes from there %s)",
+                 log->path, (unsigned long long)log->next_seq, (unsigned long long)off, why ? why : "invalid",
+                 (unsigned long long)log->next_seq, (unsigned long long)(size - off),
+                 log->rdonly ? "ignored: opened read-only" : "truncated");
     if (log->rdonly)
         return 0;
     /* Ordering: the cut must be durable before anything is appended
      * after it (see log_rewind). */
     e = log->ct->ops->truncate_sync(log->f, off);
     return e ? e : log->ct->ops->flush_sync(log->f);
-}
-
-static bool all_zero(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return false;
-    return true;
 }
 
 /* Reads the header, or writes a new one to an empty file. */
@@ -1021,8 +1090,10 @@ static int open_header(struct tree_log *log, struct stor_info *info)
         goto out;
     }
     /* Empty (or a creation that crashed before its header was durable):
-     * a new log. Records are aligned for the device's direct I/O. */
-    uint32_t a = info->direct ? info->dio_align : LOGFMT_MIN_ALIGN;
+     * a new log. Records are aligned for the device's direct I/O and to
+     * the file system's block, so that no write covers a block in part
+     * (which ext4 and XFS serialise under an exclusive inode lock). */
+    uint32_t a = info->direct ? MAX(info->dio_align, info->blksize) : LOGFMT_MIN_ALIGN;
     log->align = a < LOGFMT_MIN_ALIGN ? LOGFMT_MIN_ALIGN : a > LOGFMT_MAX_ALIGN ? LOGFMT_MAX_ALIGN : a;
     if (log->rdonly)
         goto out; /* an empty log, left as it is */
@@ -1091,6 +1162,14 @@ static int tree_open(struct libos *l, const char *path, int flags, mode_t mode, 
         free(log->path);
         free(log);
         return e;
+    }
+    if (!log->rdonly) {
+        /* The first stretch synchronously, the rest ahead of the appends. */
+        uint64_t step = TREE_PREALLOC_MIN;
+        if (ct->ops->allocate_sync(log->f, log->alloc_end, step) == 0)
+            log->alloc_end += step;
+        else
+            log->alloc_failed = true;
     }
     log_info("cattree: %s: %llu records, %s I/O, %u-byte alignment", path, (unsigned long long)log->next_seq,
              info.direct ? "direct" : "buffered", log->align);

@@ -33,6 +33,7 @@ struct stor_info {
     bool direct;        /* I/O bypasses the page cache (O_DIRECT) */
     uint32_t dio_align; /* direct: file offsets and lengths must be multiples of this */
     uint32_t mem_align; /* direct: buffer addresses must be multiples of this */
+    uint32_t blksize;   /* the file system's block: writes of whole blocks avoid locks */
 };
 
 struct stor_cqe {
@@ -62,6 +63,8 @@ struct stor_ops {
     int (*write_sync)(struct stor_file *f, const void *buf, size_t len, uint64_t off);
     int (*truncate_sync)(struct stor_file *f, uint64_t size);
     int (*flush_sync)(struct stor_file *f);
+    /* Reserves [off, off + len) and extends the file over it (zeros). */
+    int (*allocate_sync)(struct stor_file *f, uint64_t off, uint64_t len);
 
     /* Data path (never blocks). */
     unsigned (*room)(struct stor_dev *d);
@@ -70,6 +73,9 @@ struct stor_ops {
     /* Makes every write that completed before this call durable (data and
      * the metadata needed to read it back, as fdatasync). */
     int (*flush)(struct stor_file *f, void *cookie);
+    /* allocate_sync(), queued: writes inside the file's size that fill
+     * reserved blocks need no exclusive inode lock (ext4, XFS). */
+    int (*allocate)(struct stor_file *f, uint64_t off, uint64_t len, void *cookie);
     int (*submit)(struct stor_dev *d);
     unsigned (*reap)(struct stor_dev *d, struct stor_cqe *out, unsigned max);
 };

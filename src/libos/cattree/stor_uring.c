@@ -290,6 +290,7 @@ static int uring_open(struct stor_dev *d, const char *path, int flags, mode_t mo
     info->size = (uint64_t)st.st_size;
     info->direct = direct;
     info->dio_align = info->mem_align = 1;
+    info->blksize = st.st_blksize > 0 ? (uint32_t)st.st_blksize : 4096;
     if (direct)
         dio_alignment(fd, &info->dio_align, &info->mem_align);
     *out = f;
@@ -352,6 +353,11 @@ static int uring_truncate_sync(struct stor_file *f, uint64_t size)
 static int uring_flush_sync(struct stor_file *f)
 {
     return fsync(f->fd) < 0 ? errno : 0;
+}
+
+static int uring_allocate_sync(struct stor_file *f, uint64_t off, uint64_t len)
+{
+    return fallocate(f->fd, 0, (off_t)off, (off_t)len) < 0 ? errno : 0;
 }
 
 /* Data path. */
@@ -417,6 +423,17 @@ static int uring_flush(struct stor_file *f, void *cookie)
     return 0;
 }
 
+static int uring_allocate(struct stor_file *f, uint64_t off, uint64_t len, void *cookie)
+{
+    struct stor_dev *d = f->d;
+    struct io_uring_sqe *sqe = get_sqe(d);
+    if (!sqe)
+        return EAGAIN;
+    io_uring_prep_fallocate(sqe, f->fd, 0, off, len);
+    io_uring_sqe_set_data(sqe, cookie);
+    return 0;
+}
+
 static int uring_submit(struct stor_dev *d)
 {
     if (!io_uring_sq_ready(&d->ring))
@@ -453,10 +470,12 @@ const struct stor_ops stor_uring_ops = {
     .write_sync = uring_write_sync,
     .truncate_sync = uring_truncate_sync,
     .flush_sync = uring_flush_sync,
+    .allocate_sync = uring_allocate_sync,
     .room = uring_room,
     .write = uring_write,
     .read = uring_read,
     .flush = uring_flush,
+    .allocate = uring_allocate,
     .submit = uring_submit,
     .reap = uring_reap,
 };
