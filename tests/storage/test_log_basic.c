@@ -86,9 +86,10 @@ int main(void)
     CHECK_EQ(qr.qr_value.sga.sga_numsegs, 0);
     CHECK_EQ(demi_sgafree(&qr.qr_value.sga), 0);
 
-    static const uint32_t lens[] = {
-        1, 2, 100, 480, 481, 511, 512, 513, 4096, 4097, 65536, 1 << 20, (1 << 20) + 1, (3 << 20) + 17, 7, 20000, 3000};
-    const uint64_t n = sizeof(lens) / sizeof(lens[0]) - 1; /* the last one is pushed from the stack below */
+    static const uint32_t lens[] = {1,   2,     100,  480,   481,     511,           512,
+                                    513, 4096,  4097, 65536, 1 << 20, (1 << 20) + 1, (3 << 20) + 17,
+                                    7,   20000, 3000, 23384};
+    const uint64_t n = sizeof(lens) / sizeof(lens[0]) - 2; /* the last two are pushed separately below */
     for (uint64_t i = 0; i < n; i++) {
         qt = su_push_record(qd, i, lens[i], (uint32_t)(i % 4) + 1);
         qr = su_wait(qt, 30);
@@ -110,6 +111,29 @@ int main(void)
     memset(stack_rec, 0, sizeof(stack_rec)); /* the log has its own copy */
     qr = su_wait(qt, 30);
     CHECK_EQ(qr.qr_opcode, DEMI_OPC_PUSH);
+
+    /* Direct I/O with awkward segments: an aligned one with an unaligned
+     * length, then one starting 3 bytes into its block, then an aligned
+     * one (everything after the first unaligned point is staged). */
+    {
+        demi_sgarray_t p0 = demi_sgaalloc(8192), p1 = demi_sgaalloc(3000), p2 = demi_sgaalloc(16384);
+        uint8_t *b1 = (uint8_t *)p1.sga_segs[0].sgaseg_buf + 3;
+        su_fill(p0.sga_segs[0].sgaseg_buf, n + 1, 0, 5000);
+        su_fill(b1, n + 1, 5000, 2000);
+        su_fill(p2.sga_segs[0].sgaseg_buf, n + 1, 7000, 16384);
+        demi_sgarray_t odd = p0;
+        odd.sga_numsegs = 3;
+        odd.sga_segs[0].sgaseg_len = 5000;
+        odd.sga_segs[1].sgaseg_buf = b1;
+        odd.sga_segs[1].sgaseg_len = 2000;
+        odd.sga_segs[2] = p2.sga_segs[0];
+        MUST(demi_push(&qt, qd, &odd));
+        MUST(demi_sgafree(&p0));
+        MUST(demi_sgafree(&p1));
+        MUST(demi_sgafree(&p2));
+        qr = su_wait(qt, 30);
+        CHECK_EQ(qr.qr_opcode, DEMI_OPC_PUSH);
+    }
 
     /* Socket calls on a log. */
     struct sockaddr_in a = {.sin_family = AF_INET};
@@ -147,7 +171,7 @@ int main(void)
     /* Reopen read-only: the same records; pushes refused. */
     MUST(demi_open(&qd, path, O_RDONLY, 0));
     CHECK_EQ(demi_push(&qt, qd, &one), EBADF);
-    read_all(qd, n + 1, lens);
+    read_all(qd, n + 2, lens);
     MUST(demi_close(qd));
 
     /* O_TRUNC empties it. */

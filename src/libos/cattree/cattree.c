@@ -733,14 +733,8 @@ static void on_cqe(const struct stor_cqe *c)
         log_free(log);
 }
 
-/* The fast-path task: reap completions (no system call), recover, queue
- * new I/O, and submit everything this pass produced in one call. */
-static int poll_task(struct sched *s, struct sched_task *t)
+static void reap_all(struct cattree *ct)
 {
-    (void)s;
-    struct cattree *ct = t->owner;
-    if (!ct->outstanding)
-        return SCHED_YIELD;
     unsigned n;
     bool any = false;
     while ((n = ct->ops->reap(ct->dev, ct->cqe, TREE_REAP))) {
@@ -750,6 +744,17 @@ static int poll_task(struct sched *s, struct sched_task *t)
     }
     if (any)
         ct->base.rt->activity++;
+}
+
+/* The fast-path task: reap completions (no system call), recover, queue
+ * new I/O, and submit everything this pass produced in one call. */
+static int poll_task(struct sched *s, struct sched_task *t)
+{
+    (void)s;
+    struct cattree *ct = t->owner;
+    if (!ct->outstanding)
+        return SCHED_YIELD;
+    reap_all(ct);
     for (struct tree_log *log = ct->logs; log; log = log->next) {
         if (log->closed)
             continue;
@@ -1113,6 +1118,27 @@ out:
     return e;
 }
 
+static void reap_all(struct cattree *ct);
+
+/* Logs closed with I/O still in flight keep their file (and its lock)
+ * until the device gives their buffers back. An open that finds the lock
+ * taken may be racing one of ours: let those finish first (control path:
+ * this spins for as long as the device takes, at most a few seconds). */
+static void drain_closed(struct cattree *ct)
+{
+    struct clock *clk = &ct->base.rt->clock;
+    uint64_t deadline = clock_now(clk) + 10ull * 1000000000u;
+    for (;;) {
+        bool any = false;
+        for (struct tree_log *log = ct->logs; log && !any; log = log->next)
+            any = log->closed;
+        if (!any || clock_now(clk) > deadline)
+            return;
+        ct->ops->submit(ct->dev);
+        reap_all(ct);
+    }
+}
+
 static int tree_open(struct libos *l, const char *path, int flags, mode_t mode, void **q_out)
 {
     struct cattree *ct = tree_of(l);
@@ -1127,7 +1153,15 @@ static int tree_open(struct libos *l, const char *path, int flags, mode_t mode, 
         return ENOMEM;
     }
     struct stor_info info;
-    int e = ct->ops->open(ct->dev, path, flags & (O_ACCMODE | O_CREAT | O_EXCL), mode, &log->f, &info);
+    int oflags = flags & (O_ACCMODE | O_CREAT | O_EXCL);
+    int e = ct->ops->open(ct->dev, path, oflags, mode, &log->f, &info);
+    if (e == EBUSY) {
+        drain_closed(ct);
+        e = ct->ops->open(ct->dev, path, oflags, mode, &log->f, &info);
+        if (e == EBUSY)
+            log_error("cattree: %s: the log is open elsewhere (%s)", path,
+                      log->rdonly ? "by a writer" : "one writer or any number of readers at a time");
+    }
     if (e) {
         free(log->path);
         free(log);

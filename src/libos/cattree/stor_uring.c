@@ -257,12 +257,8 @@ static int uring_open(struct stor_dev *d, const char *path, int flags, mode_t mo
         log_error("cattree: %s: not a regular file", path);
         e = EINVAL;
     }
-    if (!e && flock(fd, (rdonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+    if (!e && flock(fd, (rdonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
         e = errno == EWOULDBLOCK ? EBUSY : errno;
-        if (e == EBUSY)
-            log_error("cattree: %s: the log is open elsewhere (%s)", path,
-                      rdonly ? "by a writer" : "one writer or any number of readers at a time");
-    }
     if (!e && !direct)
         log_once(LOGL_WARN,
                  "cattree: %s: the file system refuses O_DIRECT (ramfs, some FUSE or network file systems); "
