@@ -49,14 +49,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define TREE_SCAN_WINDOW  (4u << 20)
-#define TREE_PREALLOC_MIN (1ull << 20)
+#define TREE_PREALLOC_MIN (16ull << 20)
 #define TREE_PREALLOC_MAX (64ull << 20)
 #define TREE_REAP         64
+#define TREE_YIELD_NS     20000 /* see poll_task */
 
 enum { IO_WRITE = 1, IO_READ, IO_FLUSH, IO_ALLOC };
 enum { OP_PUSH = 1, OP_POP };
@@ -146,6 +148,8 @@ struct cattree {
     bool blocking;         /* holds one rt->idle_blockers */
     struct heap_blk *zeros;
     uint8_t *zero;
+    uint64_t quiet_since;      /* rt->now of the last completion seen */
+    uint64_t seen_completions; /* the scheduler's completion count then */
     struct stor_cqe cqe[TREE_REAP];
 };
 
@@ -733,7 +737,7 @@ static void on_cqe(const struct stor_cqe *c)
         log_free(log);
 }
 
-static void reap_all(struct cattree *ct)
+static bool reap_all(struct cattree *ct)
 {
     unsigned n;
     bool any = false;
@@ -744,6 +748,7 @@ static void reap_all(struct cattree *ct)
     }
     if (any)
         ct->base.rt->activity++;
+    return any;
 }
 
 /* The fast-path task: reap completions (no system call), recover, queue
@@ -754,7 +759,20 @@ static int poll_task(struct sched *s, struct sched_task *t)
     struct cattree *ct = t->owner;
     if (!ct->outstanding)
         return SCHED_YIELD;
-    reap_all(ct);
+    struct runtime *rt = ct->base.rt;
+    if (reap_all(ct) || !ct->quiet_since) {
+        ct->quiet_since = rt->now;
+    } else if (rt->now - ct->quiet_since > TREE_YIELD_NS && rt->sched.completions == ct->seen_completions) {
+        /* Nothing has completed for a while and nothing else in this
+         * runtime is making progress: give the CPU away for a moment.
+         * The kernel finishes some of our I/O in threads (the file
+         * system's completion work, io_uring's workers for fdatasync);
+         * one of them may be queued on this very CPU behind our
+         * polling, and would otherwise wait for the next tick. */
+        sched_yield();
+        ct->quiet_since = rt->now;
+    }
+    ct->seen_completions = rt->sched.completions;
     for (struct tree_log *log = ct->logs; log; log = log->next) {
         if (log->closed)
             continue;
@@ -1118,7 +1136,7 @@ out:
     return e;
 }
 
-static void reap_all(struct cattree *ct);
+static bool reap_all(struct cattree *ct);
 
 /* Logs closed with I/O still in flight keep their file (and its lock)
  * until the device gives their buffers back. An open that finds the lock
