@@ -79,7 +79,8 @@ struct tree_op {
     struct tree_log *log;
     struct sched_task *t; /* NULL once the task has its result */
     bool write;
-    bool placed; /* writes: number, offset and header assigned */
+    bool placed;    /* writes: number, offset and header assigned */
+    bool read_done; /* pops: every read is back, the result waits its turn */
     uint64_t seq, off, disk_len;
     uint32_t len, data_crc;
     uint8_t *hdr; /* the record's first block (header) */
@@ -789,7 +790,19 @@ static int poll_task(struct sched *s, struct sched_task *t)
 
 /* Pop. */
 
+static void pop_result(struct tree_log *log, struct tree_op *op);
+
+/* A pop's reads are all back. Pops complete in the order they were made
+ * (as on every queue), so one that finishes early waits for those before. */
 static void pop_finish(struct tree_log *log, struct tree_op *op)
+{
+    op->read_done = true;
+    struct tree_op *head;
+    while ((head = log->rd.head) && head->read_done)
+        pop_result(log, head);
+}
+
+static void pop_result(struct tree_log *log, struct tree_op *op)
 {
     struct cattree *ct = log->ct;
     struct heap *h = heap_of(ct);
@@ -901,7 +914,6 @@ static int tree_pop(struct libos *l, void *q, struct sched_task *t)
     }
     op->t = t;
     t->owner = op;
-    op->placed = true;
     list_push(&log->rd, op);
     if (!log->rd_issue)
         log->rd_issue = op;
