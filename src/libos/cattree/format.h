@@ -7,7 +7,8 @@
  *    8  4  version (1)
  *   12  4  header size (4096): the first record starts here
  *   16  4  align: records start at multiples of it (power of two, 512..4096),
- *          chosen at creation from the device's O_DIRECT alignment
+ *          chosen at creation from the device's O_DIRECT alignment and
+ *          the file system's block size
  *   20  4  flags (0)
  *   24  8  creation time, ns since the Unix epoch (informational)
  *   32  4  CRC32C of bytes 0..31
