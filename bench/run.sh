@@ -317,3 +317,8 @@ if [[ -x $sched ]]; then
 fi
 
 "${summarize[@]}" table "${outputs[@]}"
+
+# cattree: appends against write()+fdatasync() (bench/storage.sh).
+if [[ -x $build/bench/storage_bench ]]; then
+    "$here/storage.sh" "$build"
+fi

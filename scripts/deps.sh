@@ -11,6 +11,8 @@ PKGS=(
   python3                                     # test and bench helpers
   gnuplot-nox                                 # bench plots
   util-linux procps                           # taskset, timeout, pgrep
+  liburing-dev                                # cattree: io_uring storage backend
+  e2fsprogs mount                             # cattree tests: loop-mounted ext4 images (mkfs.ext4, mount, losetup)
 )
 
 missing=()

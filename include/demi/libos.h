@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -45,6 +46,29 @@ extern int demi_init(const struct demi_args *args);
  *         ESOCKTNOSUPPORT (other types), EPROTONOSUPPORT, EMFILE, ENOMEM.
  */
 extern int demi_socket(int *sockqd_out, int domain, int type, int protocol);
+
+/**
+ * Opens a log file as a queue (libdemi extension; the storage libOS,
+ * cattree). demi_push() on it appends one record (all segments) and
+ * completes once the record is durable; demi_pop() returns the next record
+ * from the queue's read cursor, or an empty array (sga_numsegs == 0) at the
+ * end of the log. Opening scans the log and keeps its longest valid
+ * prefix: a torn or corrupt record ends it (reported on stderr; truncated
+ * when opened O_RDWR). demi_close() closes it. See demi_open(3).
+ *
+ * @param qd_out   Receives the new queue descriptor.
+ * @param pathname The log file.
+ * @param flags    O_RDONLY or O_RDWR, optionally with O_CREAT, O_EXCL,
+ *                 O_TRUNC (these three need O_RDWR) and O_CLOEXEC (always
+ *                 in effect).
+ * @param mode     Permissions for a file that O_CREAT creates (as open(2)).
+ * @return 0, or EINVAL (NULL pointers, other flags, O_WRONLY, a bad mode,
+ *         not a regular file), ENOENT, EACCES, EISDIR, ENOTDIR, EEXIST,
+ *         ENAMETOOLONG, ... (as open(2)), EBUSY (open for writing
+ *         elsewhere), EBADMSG (not a libdemi log, or its header is
+ *         corrupt), ENOTSUP (io_uring is not available), EMFILE, ENOMEM.
+ */
+extern int demi_open(int *qd_out, const char *pathname, int flags, mode_t mode);
 
 /**
  * Makes a TCP socket queue passive.

@@ -15,6 +15,7 @@
 #include <demi/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +156,72 @@ int demi_socket(int *sockqd_out, int domain, int type, int protocol)
         return e;
     }
     *sockqd_out = qd;
+    return 0;
+}
+
+/* The thread's storage libOS, created at its first demi_open beside the
+ * network libOS (los[0]): same runtime, scheduler, heap and qd table. */
+static int storage_libos(struct runtime *rt, struct libos **out)
+{
+    for (int i = 1; i < rt->nlos; i++) {
+        if (rt->los[i]->ops->open) {
+            *out = rt->los[i];
+            return 0;
+        }
+    }
+    if (rt->nlos == RT_MAX_LIBOS)
+        return ENOMEM;
+    struct libos *l;
+    int e = cattree_create(rt, &l);
+    if (e)
+        return e;
+    rt->los[rt->nlos++] = l;
+    *out = l;
+    return 0;
+}
+
+int demi_open(int *qd_out, const char *pathname, int flags, mode_t mode)
+{
+    GET_RT(rt);
+    if (!qd_out || !pathname)
+        return EINVAL;
+    if (!*pathname)
+        return ENOENT; /* as open(2) */
+    int acc = flags & O_ACCMODE;
+    if (acc != O_RDONLY && acc != O_RDWR) {
+        log_error("demi_open: %s: the access mode must be O_RDONLY or O_RDWR (a log is read to find its end)",
+                  pathname);
+        return EINVAL;
+    }
+    int known = O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC;
+    if (flags & ~known) {
+        log_error("demi_open: %s: unsupported flags 0x%x (only O_RDONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_CLOEXEC)",
+                  pathname, (unsigned)(flags & ~known));
+        return EINVAL;
+    }
+    if ((flags & (O_CREAT | O_EXCL | O_TRUNC)) && acc != O_RDWR) {
+        log_error("demi_open: %s: O_CREAT, O_EXCL and O_TRUNC need O_RDWR", pathname);
+        return EINVAL;
+    }
+    if ((flags & O_EXCL) && !(flags & O_CREAT))
+        return EINVAL;
+    if (mode & ~(mode_t)07777)
+        return EINVAL;
+    struct libos *l;
+    int e = storage_libos(rt, &l);
+    if (e)
+        return e;
+    void *q;
+    e = l->ops->open(l, pathname, flags & ~O_CLOEXEC, mode, &q);
+    if (e)
+        return e;
+    int qd;
+    e = qtable_alloc(&rt->qtable, l, q, &qd);
+    if (e) {
+        l->ops->close(l, q);
+        return e;
+    }
+    *qd_out = qd;
     return 0;
 }
 

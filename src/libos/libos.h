@@ -18,6 +18,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 struct libos;
 
@@ -42,6 +43,10 @@ struct libos_ops {
     int (*getsockname)(struct libos *l, void *q, struct sockaddr_in *out);
     /* Closes every queue (no results are delivered) and frees the libOS. */
     void (*destroy)(struct libos *l);
+    /* Storage libOSes only (NULL elsewhere): opens the log at @path.
+     * @flags are checked by the caller: O_RDONLY or O_RDWR, and O_CREAT,
+     * O_EXCL, O_TRUNC. Socket calls on such a queue give ENOTSOCK. */
+    int (*open)(struct libos *l, const char *path, int flags, mode_t mode, void **q_out);
 };
 
 struct libos {
@@ -56,5 +61,8 @@ int libos_create(const char *name, struct runtime *rt, struct libos **out);
 
 /* Constructors, one per libOS (registry.c lists them). */
 int catnap_create(struct runtime *rt, struct libos **out);
+/* The storage libOS (a log over io_uring): created by demi_open beside the
+ * network libOS, never named by LIBOS. ENOTSUP where io_uring is off. */
+int cattree_create(struct runtime *rt, struct libos **out);
 
 #endif

@@ -30,5 +30,5 @@ int headers_c99_use(void)
     qr.qr_opcode = DEMI_OPC_FAILED;
     (void)qr.qr_value.ares.addr;
     return demi_wait(&qr, qt, &ts) + demi_wait_any(&qr, &off, &qt, 1, 0) + demi_wait_next_n(&qr, 1, &n, 0) +
-           demi_socket(&qd, AF_INET, SOCK_STREAM, 0) + demi_sgafree(&sga);
+           demi_socket(&qd, AF_INET, SOCK_STREAM, 0) + demi_sgafree(&sga) + demi_open(&qd, "log", 2, (mode_t)0600);
 }

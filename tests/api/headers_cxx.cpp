@@ -12,5 +12,7 @@ int headers_cxx_use()
 {
     demi_qresult_t qr;
     demi_qtoken_t qt = 0;
-    return demi_wait(&qr, qt, nullptr);
+    int qd = 0;
+    mode_t mode = 0600;
+    return demi_wait(&qr, qt, nullptr) + demi_open(&qd, "log", 2, mode);
 }
