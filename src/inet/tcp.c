@@ -685,6 +685,14 @@ static void conn_input(struct inet *in, struct tcp_pcb *pcb, struct rxframe *f, 
         goto done;
     }
 
+    /* The peer's SYN again in SYN_RCVD: our SYN-ACK was lost; repeat it
+     * now. (The sequence check below would take the SYN, which sits just
+     * left of the window, for an old duplicate and answer a bare ACK.) */
+    if (pcb->state == TCPS_SYN_RCVD && (fl & (TH_SYN | TH_ACK | TH_RST)) == TH_SYN && seq == pcb->irs) {
+        tcp_send_syn(in, pcb);
+        goto done;
+    }
+
     /* 1. Sequence number check. */
     if (!seq_acceptable(pcb, seq, seglen)) {
         in->st.tcp_rx_out_of_window++;
