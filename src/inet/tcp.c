@@ -815,7 +815,6 @@ static void conn_input(struct inet *in, struct tcp_pcb *pcb, struct rxframe *f, 
             /* Closed by the application: nobody will read this (RFC 9293
              * 3.6 lets us reset; Linux does the same). */
             tcp_send_raw(in, pcb->rip, pcb->rport, pcb->lport, tcp_acceptable_seq(pcb), 0, TH_RST);
-            in->st.tcp_rst_sent++;
             pcb_drop(in, pcb, 0);
             goto done;
         }
@@ -932,9 +931,7 @@ void tcp_input(struct inet *in, struct rxframe *f, struct ip_hdr *ip, uint8_t *l
         listen_input(in, ls, ip, th, &o, seglen);
     else {
         in->st.tcp_rx_no_conn++;
-        if (!(th->flags & TH_RST))
-            in->st.tcp_rst_sent++;
-        send_rst_for(in, ip, th, seglen);
+        send_rst_for(in, ip, th, seglen); /* tcp_send_raw counts the RST */
     }
     heap_unref(in->heap, f->blk);
 }
