@@ -28,6 +28,12 @@ void ip_input(struct inet *in, struct rxframe *f)
         in->st.ip_rx_bad_csum++;
         goto drop;
     }
+    /* RFC 1122 3.2.1.3, RFC 1112 4: a broadcast or multicast source is
+     * invalid (an answer to it would go to every host). */
+    if (ip->src == 0xffffffffu || (ntohl(ip->src) >> 28) == 0xe) {
+        in->st.ip_rx_bad_hdr++;
+        goto drop;
+    }
     if (ip->dst != in->ip && ip->dst != 0xffffffffu) {
         in->st.ip_rx_not_ours++;
         goto drop;
