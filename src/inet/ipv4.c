@@ -28,6 +28,12 @@ void ip_input(struct inet *in, struct rxframe *f)
         in->st.ip_rx_bad_csum++;
         goto drop;
     }
+    /* RFC 1122 3.2.1.3, RFC 1112 4: a broadcast or multicast source is
+     * invalid (an answer to it would go to every host). */
+    if (ip->src == 0xffffffffu || (ntohl(ip->src) >> 28) == 0xe) {
+        in->st.ip_rx_bad_hdr++;
+        goto drop;
+    }
     if (ip->dst != in->ip && ip->dst != 0xffffffffu) {
         in->st.ip_rx_not_ours++;
         goto drop;
@@ -82,6 +88,10 @@ void icmp_input(struct inet *in, struct rxframe *f, struct ip_hdr *ip, uint8_t *
         heap_unref(in->heap, f->blk); /* only echo requests to us need an answer */
         return;
     }
+    /* RFC 1122 3.2.2.6: a reply too big for our MTU (the request came from
+     * a larger one) is truncated to it, as we do not fragment. */
+    if (20 + l4len > in->cfg.mtu)
+        l4len = in->cfg.mtu - 20;
     /* Echo reply: the request's bytes with the type changed. The header
      * block holds up to INET_HDR_BLOCK bytes; longer requests reuse the
      * request's frame, edited in place (it is ours until we drop it). */

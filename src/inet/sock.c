@@ -73,6 +73,7 @@ static int in_bind(struct libos *l, void *q, const struct sockaddr_in *a)
     int e;
     if (s->type == SOCK_DGRAM) {
         e = udp_bind_port(in, s, port);
+        port = s->lport; /* port 0: the ephemeral port it took */
     } else if (port == 0) {
         port = tcp_port_ephemeral(in);
         e = port ? 0 : EADDRINUSE;

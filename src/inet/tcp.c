@@ -685,6 +685,14 @@ static void conn_input(struct inet *in, struct tcp_pcb *pcb, struct rxframe *f, 
         goto done;
     }
 
+    /* The peer's SYN again in SYN_RCVD: our SYN-ACK was lost; repeat it
+     * now. (The sequence check below would take the SYN, which sits just
+     * left of the window, for an old duplicate and answer a bare ACK.) */
+    if (pcb->state == TCPS_SYN_RCVD && (fl & (TH_SYN | TH_ACK | TH_RST)) == TH_SYN && seq == pcb->irs) {
+        tcp_send_syn(in, pcb);
+        goto done;
+    }
+
     /* 1. Sequence number check. */
     if (!seq_acceptable(pcb, seq, seglen)) {
         in->st.tcp_rx_out_of_window++;
@@ -807,7 +815,6 @@ static void conn_input(struct inet *in, struct tcp_pcb *pcb, struct rxframe *f, 
             /* Closed by the application: nobody will read this (RFC 9293
              * 3.6 lets us reset; Linux does the same). */
             tcp_send_raw(in, pcb->rip, pcb->rport, pcb->lport, tcp_acceptable_seq(pcb), 0, TH_RST);
-            in->st.tcp_rst_sent++;
             pcb_drop(in, pcb, 0);
             goto done;
         }
@@ -924,9 +931,7 @@ void tcp_input(struct inet *in, struct rxframe *f, struct ip_hdr *ip, uint8_t *l
         listen_input(in, ls, ip, th, &o, seglen);
     else {
         in->st.tcp_rx_no_conn++;
-        if (!(th->flags & TH_RST))
-            in->st.tcp_rst_sent++;
-        send_rst_for(in, ip, th, seglen);
+        send_rst_for(in, ip, th, seglen); /* tcp_send_raw counts the RST */
     }
     heap_unref(in->heap, f->blk);
 }
