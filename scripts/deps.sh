@@ -13,6 +13,9 @@ PKGS=(
   util-linux procps                           # taskset, timeout, pgrep
   liburing-dev                                # cattree: io_uring storage backend
   e2fsprogs mount                             # cattree tests: loop-mounted ext4 images (mkfs.ext4, mount, losetup)
+  iproute2 ethtool nftables iputils-ping      # catpowder/catnip tests: netns, veth, offloads, loss, ping
+  libxdp-dev libbpf-dev                       # catpowder: AF_XDP
+  dpdk-dev libdpdk-dev                        # catnip: DPDK 22.11
 )
 
 missing=()
