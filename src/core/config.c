@@ -83,6 +83,8 @@ static const struct key keys[] = {
     KEYF("demikernel", "local_ipv4_addr", "LOCAL_IPV4_ADDR", T_IPV4, local_ipv4_addr, has_local_ipv4_addr),
     KEYF("demikernel", "local_link_addr", "LOCAL_LINK_ADDR", T_MAC, local_link_addr, has_local_link_addr),
     KEY("raw_socket", "linux_interface_name", "LINUX_INTERFACE_NAME", T_STR, linux_interface_name),
+    KEY("raw_socket", "backend", "RAW_SOCKET_BACKEND", T_STR, raw_backend),
+    KEY("raw_socket", "xdp_native", "XDP_NATIVE", T_BOOL, xdp_native),
     KEY("dpdk", "eal_init", "EAL_INIT", T_STRLIST, eal_argv),
     KEY("tcp_socket_options", "keepalive.enabled", "KEEPALIVE", T_BOOL, keepalive),
     KEY("tcp_socket_options", "keepalive.time_millis", "KEEPALIVE_TIME_MILLIS", T_U32, keepalive_time_ms),
@@ -852,6 +854,9 @@ int config_validate(const struct config *c, char *err, size_t errlen)
         return put_err(err, errlen, "raw_socket.linux_interface_name: not terminated within %d bytes", CONFIG_IFNAMSIZ);
     if (c->eal_argc < 0 || c->eal_argc > CONFIG_MAX_EAL)
         return put_err(err, errlen, "dpdk.eal_init: %d entries (at most %d)", c->eal_argc, CONFIG_MAX_EAL);
+    if (strcmp(c->raw_backend, "auto") && strcmp(c->raw_backend, "xdp") && strcmp(c->raw_backend, "packet"))
+        return put_err(err, errlen, "raw_socket.backend: \"%.*s\" is not one of auto, xdp, packet",
+                       (int)sizeof(c->raw_backend), c->raw_backend);
     if (c->tcp_rcvbuf < 4096 || c->tcp_rcvbuf > (1u << 30))
         return put_err(err, errlen, "inetstack_config.tcp_rcvbuf: %" PRIu64 " bytes is out of range [4K, 1G]",
                        c->tcp_rcvbuf);
@@ -871,6 +876,7 @@ void config_defaults(struct config *c)
 {
     static const struct config defaults = {
         .libos = "catnap",
+        .raw_backend = "auto",
         .heap_size = 4ull << 30,
         .hugepages = CONFIG_HUGE_AUTO,
         .spin_us = 1000,

@@ -12,6 +12,8 @@
  *     local_link_addr: "02:00:00:00:00:01"  # LOCAL_LINK_ADDR
  *   raw_socket:
  *     linux_interface_name: veth0        # LINUX_INTERFACE_NAME
+ *     backend: auto                      # RAW_SOCKET_BACKEND: auto (AF_XDP, else AF_PACKET) | xdp | packet
+ *     xdp_native: false                  # XDP_NATIVE: driver-mode XDP instead of skb mode
  *   dpdk:
  *     eal_init: ["--no-pci", "--vdev=net_memif0"]  # EAL_INIT (space-separated)
  *   tcp_socket_options:
@@ -84,6 +86,8 @@ struct config {
 
     /* raw_socket */
     char linux_interface_name[CONFIG_IFNAMSIZ];
+    char raw_backend[8];
+    bool xdp_native;
 
     /* dpdk: eal_argv[i] are heap strings owned by the config. */
     int eal_argc;

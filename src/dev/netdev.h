@@ -68,6 +68,10 @@ struct netdev_ops {
     /* Transmits up to @n packets; returns how many it took (see above). */
     int (*tx_burst)(struct netdev *d, struct pkt *pkts, int n);
     void (*destroy)(struct netdev *d);
+    /* Optional: sleeps until a frame may have arrived or @timeout_ns
+     * passed (UINT64_MAX: no limit). NULL when the device can only be
+     * polled. */
+    void (*wait)(struct netdev *d, uint64_t timeout_ns);
 };
 
 struct netdev_stats {

@@ -25,6 +25,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <poll.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RING_FRAMES 4096
@@ -149,7 +151,20 @@ static void pk_destroy(struct netdev *d)
     free(p);
 }
 
-static const struct netdev_ops packet_ops = {"packet", pk_rx, pk_tx, pk_destroy};
+
+static void pk_wait(struct netdev *d, uint64_t timeout_ns)
+{
+    struct pollfd pfd = {.fd = ((struct packet_dev *)d)->fd, .events = POLLIN};
+    struct timespec ts, *tsp = NULL;
+    if (timeout_ns != UINT64_MAX) {
+        ts.tv_sec = (time_t)(timeout_ns / 1000000000u);
+        ts.tv_nsec = (long)(timeout_ns % 1000000000u);
+        tsp = &ts;
+    }
+    ppoll(&pfd, 1, tsp, NULL);
+}
+
+static const struct netdev_ops packet_ops = {"packet", pk_rx, pk_tx, pk_destroy, pk_wait};
 
 int netif_info(const char *ifname, uint8_t mac[6], uint32_t *mtu, int *ifindex)
 {

@@ -21,7 +21,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <poll.h>
+#include <time.h>
 #include <unistd.h>
+#include <bpf/libbpf.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <xdp/libxdp.h>
 #include <xdp/xsk.h>
 
 #define XDP_FRAMES 4096
@@ -147,10 +154,57 @@ static void xd_destroy(struct netdev *d)
     free(x);
 }
 
-static const struct netdev_ops xdp_ops = {"xdp", xd_rx, xd_tx, xd_destroy};
+
+static void xd_wait(struct netdev *d, uint64_t timeout_ns)
+{
+    struct pollfd pfd = {.fd = ((struct xdp_dev *)d)->fd, .events = POLLIN};
+    struct timespec ts, *tsp = NULL;
+    if (timeout_ns != UINT64_MAX) {
+        ts.tv_sec = (time_t)(timeout_ns / 1000000000u);
+        ts.tv_nsec = (long)(timeout_ns % 1000000000u);
+        tsp = &ts;
+    }
+    ppoll(&pfd, 1, tsp, NULL);
+}
+
+static const struct netdev_ops xdp_ops = {"xdp", xd_rx, xd_tx, xd_destroy, xd_wait};
+
+/* libbpf and libxdp print to stderr by default; their lines go to our log
+ * at debug level instead (errors that matter are reported by us). */
+static int quiet_print(const char *fmt, va_list ap)
+{
+    if (log_level_g >= LOGL_DEBUG) {
+        char line[256];
+        vsnprintf(line, sizeof(line), fmt, ap);
+        line[strcspn(line, "\n")] = '\0';
+        log_msg(LOGL_DEBUG, "xdp: %s", line);
+    }
+    return 0;
+}
+
+static int bpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+    (void)level;
+    return quiet_print(fmt, ap);
+}
+
+static int xdp_print(enum libxdp_print_level level, const char *fmt, va_list ap)
+{
+    (void)level;
+    return quiet_print(fmt, ap);
+}
+
+static pthread_once_t print_once = PTHREAD_ONCE_INIT;
+
+static void set_prints(void)
+{
+    libbpf_set_print(bpf_print);
+    libxdp_set_print(xdp_print);
+}
 
 int xdp_dev_create(struct heap *heap, const char *ifname, bool native, struct netdev **out)
 {
+    pthread_once(&print_once, set_prints);
     uint8_t mac[6];
     uint32_t mtu;
     int ifindex;
@@ -189,10 +243,19 @@ int xdp_dev_create(struct heap *heap, const char *ifname, bool native, struct ne
         .xdp_flags = native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE,
         .bind_flags = XDP_COPY | XDP_USE_NEED_WAKEUP,
     };
-    e = -xsk_socket__create(&x->xsk, ifname, 0, x->umem, &x->rx, &x->tx, &sc);
+    /* The kernel releases a closed AF_XDP socket's hold on the queue
+     * asynchronously: a process restarted at once can find it still busy
+     * for a moment, so EBUSY is retried for up to a second. */
+    for (int tries = 0;; tries++) {
+        e = -xsk_socket__create(&x->xsk, ifname, 0, x->umem, &x->rx, &x->tx, &sc);
+        if (e != EBUSY || tries == 20)
+            break;
+        struct timespec nap = {0, 50 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+    }
     if (e) {
-        const char *hint = e == EBUSY || e == EEXIST
-                               ? " (another XDP program is attached: 'ip link set dev IF xdp off')"
+        const char *hint = e == EBUSY ? " (queue 0 is held by another AF_XDP socket)"
+                           : e == EEXIST ? " (another XDP program is attached: 'ip link set dev IF xdp off')"
                            : e == EPERM ? " (needs CAP_NET_ADMIN and CAP_BPF: run as root)"
                            : e == EOPNOTSUPP ? " (the driver lacks this XDP mode)"
                                              : "";

@@ -65,6 +65,44 @@ struct inet *inet_of(struct libos *l)
     return (struct inet *)l;
 }
 
+void inet_own_device(struct inet *in)
+{
+    in->owns_dev = true;
+}
+
+/* A packet to our own address: gathered into one heap block and received
+ * at the next pass, as a loopback interface would (a copy, of course). */
+static void loopback(struct inet *in, struct pkt *p)
+{
+    struct eth_hdr *eh = (struct eth_hdr *)p->seg[0].data;
+    memcpy(eh->dst, in->mac, 6);
+    memcpy(eh->src, in->mac, 6);
+    eh->type = htons(ETH_P_IPV4);
+    if (in->nloop == in->loop_cap && in->loop_cap < INET_LOOP_MAX) {
+        int cap = in->loop_cap ? in->loop_cap * 2 : 256;
+        struct rxframe *n = realloc(in->loop, (size_t)cap * sizeof(*n));
+        if (n) {
+            in->loop = n;
+            in->loop_cap = cap;
+        }
+    }
+    struct heap_blk *b = in->nloop < in->loop_cap ? heap_alloc(in->heap, p->len) : NULL;
+    if (!b) {
+        in->st.loopback_drops++;
+        pkt_release(in->heap, p);
+        return;
+    }
+    uint8_t *d = heap_blk_data(in->heap, b);
+    uint32_t at = 0;
+    for (uint16_t i = 0; i < p->nseg; i++) {
+        memcpy(d + at, p->seg[i].data, p->seg[i].len);
+        at += p->seg[i].len;
+    }
+    in->loop[in->nloop++] = (struct rxframe){b, d, p->len, 0};
+    in->st.loopback++;
+    pkt_release(in->heap, p);
+}
+
 /* ---- transmit ---- */
 
 struct heap_blk *inet_hdr_alloc(struct inet *in, uint8_t **data)
@@ -118,6 +156,13 @@ int ip_output(struct inet *in, struct pkt *p, uint32_t dst, uint8_t proto)
         p->flags |= PKT_TX_IPV4_CSUM;
     else
         ip->csum = csum_fold(csum_add(0, ip, 20));
+    if (dst == in->ip) {
+        in->st.ip_tx++;
+        loopback(in, p);
+        return 0;
+    }
+    if (p->len - ETH_HDR_LEN > in->cfg.mtu)
+        return ip_output_fragments(in, p, dst, proto); /* only UDP builds these */
     in->st.ip_tx++;
     return arp_output(in, p, dst);
 }
@@ -162,6 +207,23 @@ static int poll_task(struct sched *s, struct sched_task *t)
     struct inet *in = t->owner;
     if (in->acklist)
         tcp_flush_acks(in);
+    if (in->nloop) {
+        /* Frames looped back may loop more back: take this pass's set
+         * (swap in an empty array for what they send). */
+        struct rxframe *lp = in->loop;
+        int k = in->nloop, cap = in->loop_cap;
+        in->loop = NULL;
+        in->nloop = in->loop_cap = 0;
+        for (int i = 0; i < k; i++)
+            eth_input(in, &lp[i]);
+        if (!in->loop) {
+            in->loop = lp; /* nothing new: keep the array */
+            in->loop_cap = cap;
+        } else {
+            free(lp);
+        }
+        in->rt->activity++;
+    }
     int n = in->dev->ops->rx_burst(in->dev, in->rx, INET_RX_BURST);
     for (int i = 0; i < n; i++)
         eth_input(in, &in->rx[i]);
@@ -170,6 +232,18 @@ static int poll_task(struct sched *s, struct sched_task *t)
     if (in->ntx)
         inet_flush(in);
     return SCHED_YIELD;
+}
+
+/* Sleeps in the device (after the runtime's spin period) until a frame
+ * may have arrived; only when nothing is owed or looping back. */
+static void idle(void *arg, uint64_t timeout_ns)
+{
+    struct inet *in = arg;
+    if (in->ntx)
+        inet_flush(in);
+    if (in->nloop || in->acklist)
+        return;
+    in->dev->ops->wait(in->dev, timeout_ns);
 }
 
 /* Background work woken by timers (see tcp_do_work). */
@@ -231,7 +305,10 @@ int inet_create(struct runtime *rt, struct netdev *dev, const struct inet_config
     }
     in->poller->background = 1;
     in->bg->background = 1;
+    ip_frag_init(in);
     sched_wake(&rt->sched, in->poller);
+    if (dev->ops->wait)
+        rt_set_idle(rt, idle, in);
     arp_init(in);
     *out = in;
     return 0;
@@ -252,10 +329,17 @@ void inet_destroy(struct inet *in)
         sock_free(in, s);
     }
     tcp_fini(in);
+    ip_frag_fini(in);
     arp_fini(in);
     for (int i = 0; i < in->ntx; i++)
         pkt_release(in->heap, &in->txq[i]);
     in->ntx = 0;
+    for (int i = 0; i < in->nloop; i++)
+        heap_unref(in->heap, in->loop[i].blk);
+    in->nloop = 0;
+    free(in->loop);
+    if (in->rt->idle_arg == in)
+        rt_set_idle(in->rt, NULL, NULL);
     sched_free(&in->rt->sched, in->poller);
     sched_free(&in->rt->sched, in->bg);
     free(in->conns);

@@ -75,13 +75,16 @@ struct inet;
 int inet_create(struct runtime *rt, struct netdev *dev, const struct inet_config *cfg, struct inet **out);
 void inet_destroy(struct inet *in);
 struct libos *inet_libos(struct inet *in);
+/* The libOS destroys the device with itself (catnip, catpowder). */
+void inet_own_device(struct inet *in);
 struct inet *inet_of(struct libos *l);
 
 struct inet_stats {
     uint64_t eth_rx, eth_rx_bad, eth_rx_other_type, eth_rx_not_ours;
     uint64_t arp_rx, arp_rx_bad, arp_req_sent, arp_reply_sent, arp_timeouts, arp_queue_drops;
     uint64_t ip_rx, ip_rx_bad_hdr, ip_rx_bad_csum, ip_rx_frag_dropped, ip_rx_not_ours, ip_rx_other_proto;
-    uint64_t ip_tx, ip_tx_no_route, tx_full_drops;
+    uint64_t ip_frag_reassembled, ip_frag_timeouts, ip_frag_sent;
+    uint64_t ip_tx, ip_tx_no_route, tx_full_drops, loopback, loopback_drops;
     uint64_t icmp_rx, icmp_rx_bad, icmp_echo_replies, icmp_unreach_sent;
     uint64_t udp_rx, udp_rx_bad, udp_rx_bad_csum, udp_rx_no_port, udp_rx_queue_full, udp_tx;
     uint64_t tcp_rx, tcp_rx_bad_hdr, tcp_rx_bad_csum, tcp_rx_bad_opt, tcp_rx_no_conn;

@@ -20,9 +20,10 @@
 
 #define INET_TXQ       32  /* packets batched before a tx_burst */
 #define INET_RX_BURST  32  /* frames per rx_burst */
+#define INET_LOOP_MAX  65536 /* packets to our own address awaiting the next pass, at most */
 #define INET_HDR_BLOCK 192 /* header block: Ethernet + IPv4 + TCP with 40 B of options, rounded */
 #define ARP_SLOTS      256
-#define ARP_QUEUE      16 /* packets held per unresolved address */
+#define ARP_QUEUE      64 /* packets held per unresolved address: a 64 KiB datagram's fragments */
 #define EPHEMERAL_LO   49152u
 #define EPHEMERAL_HI   65535u
 
@@ -295,6 +296,33 @@ struct tcp_pcb {
     struct tcp_conn_stats st;
 };
 
+/* ---- IPv4 fragments (ipfrag.c) ---- */
+
+#define FRAG_SLOTS 32             /* datagrams being reassembled at once */
+#define FRAG_PIECES 256           /* fragments per datagram: 65507 bytes at MTU 296 */
+#define FRAG_BYTES (4u << 20)     /* memory (frame blocks) held for reassembly, in all */
+
+struct frag_piece {
+    struct heap_blk *blk;
+    uint8_t *data;
+    uint16_t off, len;
+};
+
+struct frag_slot {
+    struct timer tm; /* forgets the datagram at the deadline */
+    struct inet *in;
+    bool used;
+    uint8_t proto;
+    uint16_t id;
+    uint32_t src, dst;
+    uint64_t deadline;
+    uint32_t total; /* datagram length, once the last fragment is in */
+    uint32_t have;  /* payload bytes in */
+    uint32_t held;  /* bytes of the frame blocks kept */
+    int n;
+    struct frag_piece piece[FRAG_PIECES];
+};
+
 /* ---- the stack ---- */
 
 struct inet {
@@ -314,6 +342,10 @@ struct inet {
     struct pkt txq[INET_TXQ];
     int ntx;
     struct rxframe rx[INET_RX_BURST];
+    struct frag_slot frag[FRAG_SLOTS];
+    uint32_t frag_bytes;
+    struct rxframe *loop; /* sent to ourselves: delivered at the next pass */
+    int nloop, loop_cap;
 
     struct arp_entry arp[ARP_SLOTS];
 
@@ -371,6 +403,13 @@ void arp_input(struct inet *in, struct rxframe *f);
 int arp_output(struct inet *in, struct pkt *p, uint32_t ip);
 
 void ip_input(struct inet *in, struct rxframe *f);
+/* Takes a fragment (and its frame's reference); delivers the datagram once whole. */
+void ip_reassemble(struct inet *in, struct rxframe *f, struct ip_hdr *ip, uint32_t hlen, uint32_t tlen);
+void ip_frag_init(struct inet *in);
+void ip_frag_fini(struct inet *in);
+/* Sends @p (headers room, transport header, payload) as fragments of at most
+ * the MTU; consumes @p. For datagrams larger than the MTU. */
+int ip_output_fragments(struct inet *in, struct pkt *p, uint32_t dst, uint8_t proto);
 void icmp_input(struct inet *in, struct rxframe *f, struct ip_hdr *ip, uint8_t *l4, uint32_t l4len);
 /* ICMP destination unreachable (code) about the datagram at @ip. */
 void icmp_send_unreach(struct inet *in, const struct ip_hdr *ip, uint32_t iplen, uint8_t code);

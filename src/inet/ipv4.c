@@ -39,8 +39,8 @@ void ip_input(struct inet *in, struct rxframe *f)
         goto drop;
     }
     if (ntohs(ip->frag) & (IP_MF | IP_OFFMASK)) {
-        in->st.ip_rx_frag_dropped++;
-        goto drop;
+        ip_reassemble(in, f, ip, hlen, tlen);
+        return;
     }
     /* Ethernet may pad short frames: trust the IP length, not the frame's. */
     uint8_t *l4 = (uint8_t *)ip + hlen;

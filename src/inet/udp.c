@@ -1,8 +1,9 @@
 /*
  * UDP (RFC 768) with Linux-style socket semantics: bind to our address or
  * INADDR_ANY, port 0 picks an ephemeral port, a connected socket has a
- * default peer and only hears from it, datagrams over the MTU are EMSGSIZE
- * (no fragmentation), a closed port answers ICMP port unreachable. Received
+ * default peer and only hears from it, datagrams over the MTU leave in IPv4
+ * fragments (up to 65507 bytes; beyond, EMSGSIZE), a closed port answers
+ * ICMP port unreachable. Received
  * datagrams are handed to pops as views of the frames they arrived in.
  */
 #include "inet/inet_int.h"
@@ -84,7 +85,7 @@ int udp_push(struct inet *in, struct inet_sock *s, const demi_sgarray_t *sga, co
         return EDESTADDRREQ;
     }
     int64_t len = mem_sga_len(sga);
-    if (len > (int64_t)in->cfg.mtu - 28)
+    if (len > 65507) /* the largest IPv4 datagram; larger ones leave in fragments */
         return EMSGSIZE;
     if (dport == 0 || dst == 0)
         return EINVAL;
@@ -112,7 +113,7 @@ int udp_push(struct inet *in, struct inet_sock *s, const demi_sgarray_t *sga, co
     uh->dport = htons(dport);
     uh->len = htons(ulen);
     uh->csum = 0;
-    if (in->dev->offloads & NETDEV_TX_L4_CSUM) {
+    if ((in->dev->offloads & NETDEV_TX_L4_CSUM) && 28 + len <= in->cfg.mtu) { /* fragments: no offload */
         p.flags |= PKT_TX_L4_CSUM;
     } else {
         uint32_t sum = csum_pseudo(in->ip, dst, IPPROTO_UDP, ulen) + (uint64_t)0;

@@ -61,6 +61,7 @@ int libos_create(const char *name, struct runtime *rt, struct libos **out);
 
 /* Constructors, one per libOS (registry.c lists them). */
 int catnap_create(struct runtime *rt, struct libos **out);
+int catpowder_create(struct runtime *rt, struct libos **out);
 /* The storage libOS (a log over io_uring): created by demi_open beside the
  * network libOS, never named by LIBOS. ENOTSUP where io_uring is off. */
 int cattree_create(struct runtime *rt, struct libos **out);

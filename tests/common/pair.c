@@ -7,6 +7,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,11 +24,41 @@ static void fail(const char *what, int err)
     exit(1);
 }
 
+/* Moves this process into the role's namespace and applies its settings. */
+static void enter_role(const char *role)
+{
+    char var[64];
+    snprintf(var, sizeof(var), "DEMI_%s_NETNS", role);
+    const char *ns = getenv(var);
+    if (ns && *ns) {
+        char path[256];
+        snprintf(path, sizeof(path), "/var/run/netns/%s", ns);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || setns(fd, CLONE_NEWNET) < 0)
+            fail(path, errno);
+        close(fd);
+    }
+    snprintf(var, sizeof(var), "DEMI_%s_ENV", role);
+    const char *env = getenv(var);
+    if (env && *env) {
+        char *copy = strdup(env), *save = NULL;
+        for (char *kv = strtok_r(copy, " ", &save); kv; kv = strtok_r(NULL, " ", &save)) {
+            char *eq = strchr(kv, '=');
+            if (!eq)
+                fail(var, EINVAL);
+            *eq = '\0';
+            setenv(kv, eq + 1, 1);
+        }
+        free(copy);
+    }
+}
+
 static void init_role(const char *cfg_var)
 {
     const char *cfg = getenv(cfg_var);
     if (cfg && *cfg)
         setenv("CONFIG_PATH", cfg, 1);
+    enter_role(cfg_var[0] == 'S' ? "SERVER" : "CLIENT");
     int e = demi_init(NULL);
     if (e == ENOTSUP) {
         fprintf(stderr, "SKIP: the libOS named by LIBOS cannot run here\n");
@@ -43,6 +75,11 @@ static void server_addr(struct sockaddr_in *a)
     a->sin_family = AF_INET;
     if (inet_pton(AF_INET, ip && *ip ? ip : "127.0.0.1", &a->sin_addr) != 1)
         fail("DEMI_TEST_SERVER_IP", EINVAL);
+}
+
+void pair_init_single(void)
+{
+    init_role("SERVER_CONFIG_PATH");
 }
 
 void pair_ready(struct pair *p, uint16_t port)

@@ -6,7 +6,11 @@
  *
  * Environment: DEMI_TEST_SERVER_IP (default 127.0.0.1) is where the client
  * connects and what the server binds; SERVER_CONFIG_PATH / CLIENT_CONFIG_PATH
- * become CONFIG_PATH in the respective process when set.
+ * become CONFIG_PATH in the respective process when set. Each role can run
+ * in its own network namespace (DEMI_SERVER_NETNS, DEMI_CLIENT_NETNS: names
+ * under /var/run/netns) with its own settings (DEMI_SERVER_ENV,
+ * DEMI_CLIENT_ENV: "KEY=VALUE KEY=VALUE", e.g. LIBOS=catpowder ...), so one
+ * side can be libdemi's stack and the other Linux's.
  */
 #ifndef DEMI_TESTS_PAIR_H
 #define DEMI_TESTS_PAIR_H
@@ -26,6 +30,10 @@ struct pair {
 };
 
 typedef int (*pair_fn)(struct pair *p);
+
+/* For single-process tests: enters the server role (namespace and
+ * settings) and calls demi_init. Exits 77 if the libOS cannot run here. */
+void pair_init_single(void);
 
 /* Runs @server in a child and @client here. Returns 0 when both return 0. */
 int pair_run(pair_fn server, pair_fn client, void *arg);

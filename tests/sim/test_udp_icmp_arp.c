@@ -6,7 +6,7 @@
  *
  * Covered: pushto/pop byte-exact with the sender's address in sga_addr;
  * bind to INADDR_ANY and port 0 (getsockname gives the port), implicit
- * binding, bind errors; EMSGSIZE above mtu - 28; connected UDP hearing only
+ * binding, bind errors; EMSGSIZE above 65507 bytes; connected UDP hearing only
  * its peer; ICMP port unreachable (type 3 code 3, quoting the IP header
  * and 8 bytes), rate-limited and never for broadcasts; zero and wrong UDP
  * checksums, bad UDP lengths; ICMP echo replies (small, odd, 1200 bytes,
@@ -14,7 +14,10 @@
  * ARP replies and learning (RFC 826), a static entry that stays, packets
  * held while resolving, malformed ARP, the cache's TTL; and an unreachable
  * destination: arp_retries + 1 requests spaced by arp_timeout, then
- * EHOSTUNREACH for datagrams and for a TCP connect.
+ * EHOSTUNREACH for datagrams and for a TCP connect. IPv4 fragments: large
+ * datagrams leave in well-formed fragments and come back whole; crafted
+ * fragments out of order, duplicated, overlapping, malformed, never
+ * completed (timed out) or too many at once.
  */
 #include "craft.h"
 #include "inet/inet_int.h"
@@ -156,8 +159,8 @@ static void test_udp_basic(void)
         CHECK(sw_check(&qr.qr_value.sga, i, 0));
         sw_free(B, &qr.qr_value.sga);
     }
-    /* One byte over mtu - 28: EMSGSIZE from the push itself. */
-    demi_sgarray_t big = sw_sga(B, 1473, 1, 0);
+    /* One byte over the largest IPv4 datagram: EMSGSIZE from the push itself. */
+    demi_sgarray_t big = sw_sga(B, 65508, 1, 0);
     struct sched_task *t;
     CHECK_EQ(pushto_addr(B, bq, &big, A->ip.s_addr, 5000, &t), EMSGSIZE);
     sw_free(B, &big);
@@ -669,6 +672,206 @@ static void test_unreachable(void)
            (unsigned long long)(ic->arp_timeout_ns / MSEC));
 }
 
+/* ---- IPv4 fragments ---- */
+
+static uint32_t get16(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 8 | p[1];
+}
+
+/* Bytes [off, off + n) of the IP payload @l4, sent by X to B as a fragment
+ * of datagram @id (@more: more fragments follow). */
+static void x_frag(const uint8_t *l4, uint32_t off, uint32_t n, bool more, uint16_t id)
+{
+    uint32_t len = craft_ipv4(fbuf, &X, B->mac, B->ip.s_addr, IPPROTO_UDP, l4 + off, n);
+    uint8_t *ip = fbuf + ETH_HDR_LEN;
+    ip[4] = (uint8_t)(id >> 8);
+    ip[5] = (uint8_t)id;
+    uint16_t frag = (uint16_t)(off / 8) | (more ? IP_MF : 0);
+    ip[6] = (uint8_t)(frag >> 8);
+    ip[7] = (uint8_t)frag;
+    craft_fix_ip(fbuf);
+    inject(fbuf, len);
+}
+
+/* A UDP datagram from X's port 4444 to B's @port: header and @n pattern
+ * bytes (seed @seed) in @buf, the checksum over the pseudo-header right. */
+static uint32_t x_datagram(uint8_t *buf, uint16_t port, uint32_t n, uint64_t seed)
+{
+    uint32_t len = 8 + n;
+    buf[0] = 4444 >> 8;
+    buf[1] = 4444 & 0xff;
+    buf[2] = (uint8_t)(port >> 8);
+    buf[3] = (uint8_t)port;
+    buf[4] = (uint8_t)(len >> 8);
+    buf[5] = (uint8_t)len;
+    buf[6] = buf[7] = 0;
+    for (uint32_t i = 0; i < n; i++)
+        buf[8 + i] = sw_byte(seed, i);
+    const uint8_t *sa = (const uint8_t *)&X.ip, *da = (const uint8_t *)&B->ip.s_addr;
+    uint32_t pseudo = get16(sa) + get16(sa + 2) + get16(da) + get16(da + 2) + IPPROTO_UDP + len;
+    uint16_t c = craft_csum(buf, len, pseudo);
+    buf[6] = (uint8_t)(c >> 8);
+    buf[7] = (uint8_t)c;
+    return len;
+}
+
+static void expect_datagram(struct sched_task *pop, uint32_t n, uint64_t seed)
+{
+    CHECK(sw_done(pop));
+    demi_qresult_t qr = sw_result(B, pop);
+    CHECK_EQ(qr.qr_opcode, DEMI_OPC_POP);
+    CHECK_EQ(qr.qr_value.sga.sga_numsegs, 1);
+    CHECK_EQ(qr.qr_value.sga.sga_segs[0].sgaseg_len, n);
+    CHECK(sw_check(&qr.qr_value.sga, seed, 0));
+    CHECK_EQ(qr.qr_value.sga.sga_addr.sin_addr.s_addr, X.ip);
+    sw_free(B, &qr.qr_value.sga);
+}
+
+static void test_fragments(void)
+{
+    void *bq = udp_socket(B, 7100);
+    void *aq = udp_socket(A, 7101);
+    /* Between real stacks: up to the largest datagram, both ways. */
+    static const size_t sizes[] = {1473, 2961, 9000, 65507};
+    for (unsigned i = 0; i < ARRAY_SIZE(sizes); i++) {
+        snap();
+        udp_exchange(A, aq, B, bq, 7100, sizes[i], 7101);
+        CHECK_EQ(DELTA(ip_frag_reassembled), 1);
+        cap_clear(&cap);
+        udp_exchange(B, bq, A, aq, 7101, sizes[i], 7100);
+        /* B's fragments: at most the MTU each, offsets in 8-byte units,
+         * one id, MF on all but the last, which ends the datagram. */
+        uint32_t step = (B->in->cfg.mtu - 20) & ~7u, nfrag = (uint32_t)(sizes[i] + 8 + step - 1) / step;
+        CHECK_EQ(DELTA(ip_frag_sent), nfrag);
+        uint32_t next = 0, seen = 0;
+        uint16_t id0 = 0;
+        for (int k = 0; k < cap.n; k++) {
+            struct ip_view v;
+            if (!craft_ip_view(cap.frame[k], cap.len[k], &v) || v.proto != IPPROTO_UDP)
+                continue; /* ARP */
+            CHECK(v.tlen <= B->in->cfg.mtu);
+            if (seen++ == 0)
+                id0 = v.id;
+            CHECK_EQ(v.id, id0);
+            CHECK_EQ((uint32_t)(v.frag & IP_OFFMASK) * 8, next);
+            CHECK_EQ(!!(v.frag & IP_MF), seen < nfrag);
+            CHECK(!(v.frag & IP_DF));
+            next += v.tlen - 20u;
+        }
+        CHECK_EQ(seen, nfrag);
+        CHECK_EQ(next, sizes[i] + 8);
+    }
+
+    /* Crafted by X: 3000 bytes in fragments of 1000, 1000 and 1008. */
+    static uint8_t dg[65544];
+    uint32_t dlen = x_datagram(dg, 7100, 3000, 31);
+    struct sched_task *pop = sw_pop(B, bq);
+    snap();
+    x_frag(dg, 2000, dlen - 2000, false, 1); /* last first */
+    x_frag(dg, 1000, 1000, true, 1);
+    CHECK(!sw_done(pop));
+    x_frag(dg, 1000, 1000, true, 1); /* a duplicate: dropped, the rest kept */
+    x_frag(dg, 0, 1000, true, 1);
+    expect_silence();
+    expect_datagram(pop, 3000, 31);
+    CHECK_EQ(DELTA(ip_frag_reassembled), 1);
+    CHECK_EQ(DELTA(ip_rx_frag_dropped), 1);
+
+    /* Overlap: the datagram is dropped; sent again, it arrives. */
+    pop = sw_pop(B, bq);
+    snap();
+    x_frag(dg, 0, 1000, true, 2);
+    x_frag(dg, 992, 1008, true, 2);
+    x_frag(dg, 2000, dlen - 2000, false, 2);
+    x_frag(dg, 1000, 1000, true, 2); /* a fresh datagram with this id, never finished */
+    CHECK(!sw_done(pop));
+    CHECK_EQ(DELTA(ip_rx_frag_dropped), 1);
+    CHECK_EQ(DELTA(ip_frag_reassembled), 0);
+    for (uint32_t off = 0; off < dlen; off += 1000)
+        x_frag(dg, off, MIN(1000u, dlen - off), off + 1000 < dlen, 3);
+    expect_datagram(pop, 3000, 31);
+
+    /* Malformed: a middle fragment off the 8-byte grid, an empty one, one
+     * past 65535, a second last fragment, a last one short of what is in. */
+    pop = sw_pop(B, bq);
+    snap();
+    x_frag(dg, 0, 1001, true, 4);
+    x_frag(dg, 0, 0, true, 5);
+    x_frag(dg, 65528, 16, false, 6);
+    x_frag(dg, 2000, dlen - 2000, false, 7);
+    x_frag(dg, 2008, dlen - 2008, false, 7);
+    x_frag(dg, 1000, 1000, true, 8);
+    x_frag(dg, 8, 8, false, 8);
+    expect_silence();
+    CHECK(!sw_done(pop));
+    CHECK_EQ(DELTA(ip_rx_frag_dropped), 5);
+
+    /* Never finished: forgotten after 30 s (datagram 2's middle piece). */
+    snap();
+    sw_run_for(&w, 29 * SEC);
+    CHECK_EQ(DELTA(ip_frag_timeouts), 0);
+    sw_run_for(&w, 2 * SEC);
+    CHECK_EQ(DELTA(ip_frag_timeouts), 1);
+
+    /* More datagrams at once than slots: the oldest gives way. */
+    snap();
+    for (uint16_t id = 100; id < 100 + FRAG_SLOTS; id++) {
+        x_frag(dg, 0, 1000, true, id);
+        sw_run_for(&w, MSEC);
+    }
+    CHECK_EQ(DELTA(ip_rx_frag_dropped), 0);
+    x_frag(dg, 0, 1000, true, 100 + FRAG_SLOTS); /* evicts 100 */
+    CHECK_EQ(DELTA(ip_rx_frag_dropped), 1);
+    x_frag(dg, 1000, 1000, true, 101); /* 101 stayed: this completes it */
+    x_frag(dg, 2000, dlen - 2000, false, 101);
+    expect_datagram(pop, 3000, 31);
+    pop = sw_pop(B, bq);
+    x_frag(dg, 1000, 1000, true, 100); /* 100 went: these start anew */
+    x_frag(dg, 2000, dlen - 2000, false, 100);
+    CHECK(!sw_done(pop));
+    sw_run_for(&w, 31 * SEC);
+    CHECK_EQ(DELTA(ip_frag_timeouts), FRAG_SLOTS);
+    CHECK_EQ(B->in->frag_bytes, 0);
+
+    /* A fragmented echo request is answered (truncated to the MTU). */
+    static uint8_t icmp[3008];
+    memset(icmp, 0, sizeof(icmp));
+    icmp[0] = 8;
+    for (uint32_t i = 8; i < sizeof(icmp); i++)
+        icmp[i] = (uint8_t)i;
+    uint16_t c = craft_csum(icmp, sizeof(icmp), 0);
+    icmp[2] = (uint8_t)(c >> 8);
+    icmp[3] = (uint8_t)c;
+    snap();
+    uint32_t len = craft_ipv4(fbuf, &X, B->mac, B->ip.s_addr, IPPROTO_ICMP, icmp + 1480, sizeof(icmp) - 1480);
+    fbuf[ETH_HDR_LEN + 4] = 0;
+    fbuf[ETH_HDR_LEN + 5] = 9;
+    fbuf[ETH_HDR_LEN + 6] = 0;
+    fbuf[ETH_HDR_LEN + 7] = 1480 / 8;
+    craft_fix_ip(fbuf);
+    inject(fbuf, len);
+    len = craft_ipv4(fbuf, &X, B->mac, B->ip.s_addr, IPPROTO_ICMP, icmp, 1480);
+    fbuf[ETH_HDR_LEN + 4] = 0;
+    fbuf[ETH_HDR_LEN + 5] = 9;
+    fbuf[ETH_HDR_LEN + 6] = IP_MF >> 8;
+    fbuf[ETH_HDR_LEN + 7] = 0;
+    craft_fix_ip(fbuf);
+    inject(fbuf, len);
+    CHECK_EQ(cap.n, 1);
+    struct ip_view v;
+    CHECK(craft_ip_view(cap.frame[0], cap.len[0], &v));
+    CHECK_EQ(v.proto, IPPROTO_ICMP);
+    CHECK_EQ(v.dst, X.ip);
+    CHECK_EQ(v.l4[0], 0);
+    CHECK_EQ(DELTA(icmp_echo_replies), 1);
+
+    sw_close(B, bq);
+    sw_close(A, aq);
+    printf("fragments: 1473..65507 bytes both ways, out of order, duplicate, overlap, malformed, timeout, "
+           "slot limit, fragmented ping\n");
+}
+
 int main(void)
 {
     X.ip = ip4(50);
@@ -687,6 +890,7 @@ int main(void)
     test_icmp_echo();
     test_arp();
     test_unreachable();
+    test_fragments();
 
     sw_run_for(&w, 5 * SEC);
     demi_qresult_t qr;

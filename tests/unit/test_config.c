@@ -60,6 +60,8 @@ static const char *const env_names[] = {
     "HEAP_SIZE",
     "HUGEPAGES",
     "SPIN_US",
+    "RAW_SOCKET_BACKEND",
+    "XDP_NATIVE",
     "TCP_CONGESTION_CONTROL",
     "TCP_DELAYED_ACK",
     "TCP_MSL",
@@ -849,6 +851,23 @@ static void test_robustness(void)
     log_level_g = level;
 }
 
+/* raw_socket.backend and xdp_native. */
+static void test_raw_socket_keys(void)
+{
+    struct config c;
+    config_defaults(&c);
+    CHECK(strcmp(c.raw_backend, "auto") == 0 && !c.xdp_native);
+    CHECK(load_text(&c, "raw_socket: {backend: packet, xdp_native: true}\n") == 0);
+    CHECK(strcmp(c.raw_backend, "packet") == 0 && c.xdp_native);
+    config_free(&c);
+    CHECK(load_text(&c, "raw_socket: {backend: netmap}\n") == EINVAL && has("raw_socket.backend"));
+    config_free(&c);
+    setenv("RAW_SOCKET_BACKEND", "xdp", 1);
+    CHECK(load_text(&c, "") == 0 && strcmp(c.raw_backend, "xdp") == 0);
+    config_free(&c);
+    clear_env();
+}
+
 /* The TCP keys of inetstack_config: defaults, file, environment, errors. */
 static void test_tcp_keys(void)
 {
@@ -883,6 +902,7 @@ int main(void)
 {
     clear_env();
     test_tcp_keys();
+    test_raw_socket_keys();
     test_defaults();
     test_full_file();
     test_env_over_file();

@@ -1,0 +1,80 @@
+/*
+ * catpowder: libdemi's TCP/IP stack (src/inet) on a Linux interface, over
+ * AF_XDP or AF_PACKET. The kernel keeps the control path (the interface,
+ * its namespace, the XDP program) and never sees our TCP or UDP: the
+ * interface has no kernel address on our side.
+ *
+ * Configuration: raw_socket.linux_interface_name, demikernel.local_ipv4_addr
+ * (both required), demikernel.local_link_addr (default: the interface's
+ * MAC; another MAC puts the interface in promiscuous mode),
+ * raw_socket.backend (auto tries AF_XDP, then AF_PACKET).
+ */
+#include "core/log.h"
+#include "dev/packet.h"
+#include "dev/xdp.h"
+#include "inet/inet.h"
+#include "libos/libos.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+
+int catpowder_create(struct runtime *rt, struct libos **out)
+{
+    const struct config *c = &rt->cfg;
+    if (!c->linux_interface_name[0]) {
+        log_error("catpowder: raw_socket.linux_interface_name (LINUX_INTERFACE_NAME) is not set");
+        return EINVAL;
+    }
+    if (!c->has_local_ipv4_addr) {
+        log_error("catpowder: demikernel.local_ipv4_addr (LOCAL_IPV4_ADDR) is not set");
+        return EINVAL;
+    }
+    uint8_t ifmac[6];
+    uint32_t ifmtu;
+    int ifindex;
+    int e = netif_info(c->linux_interface_name, ifmac, &ifmtu, &ifindex);
+    if (e) {
+        log_error("catpowder: raw_socket.linux_interface_name: '%s': %s", c->linux_interface_name,
+                  e == ENODEV ? "no such interface (in this network namespace)" : strerror(e));
+        return e;
+    }
+    bool own_mac = c->has_local_link_addr && memcmp(c->local_link_addr, ifmac, 6) != 0;
+    struct netdev *dev = NULL;
+    if (strcmp(c->raw_backend, "packet") != 0) {
+        e = xdp_dev_create(rt->heap, c->linux_interface_name, c->xdp_native, &dev);
+        if (e && strcmp(c->raw_backend, "xdp") == 0)
+            return e;
+        if (e)
+            log_info("catpowder: AF_XDP unavailable on %s (%s); using AF_PACKET", c->linux_interface_name,
+                     strerror(e));
+    }
+    if (!dev) {
+        e = packet_dev_create(rt->heap, c->linux_interface_name, own_mac, &dev);
+        if (e)
+            return e;
+    }
+    if (own_mac)
+        memcpy(dev->mac, c->local_link_addr, 6);
+    struct inet_config ic;
+    inet_config_init(&ic, c);
+    if (ic.mtu > dev->mtu) {
+        log_warn("catpowder: inetstack_config.mtu %u exceeds %s's MTU %u; using %u", ic.mtu,
+                 c->linux_interface_name, dev->mtu, dev->mtu);
+        ic.mtu = dev->mtu;
+    }
+    if (ic.mss > ic.mtu - 40)
+        ic.mss = ic.mtu - 40;
+    struct inet *in;
+    e = inet_create(rt, dev, &ic, &in);
+    if (e) {
+        dev->ops->destroy(dev);
+        return e;
+    }
+    inet_own_device(in);
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &c->local_ipv4_addr, ip, sizeof(ip));
+    log_info("catpowder: %s on %s via %s", ip, c->linux_interface_name, dev->ops->name);
+    *out = inet_libos(in);
+    return 0;
+}
