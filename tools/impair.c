@@ -27,6 +27,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/if_packet.h>
+#include <linux/virtio_net.h>
 #include <math.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -54,17 +55,18 @@
 
 /* Per-direction counters; printed as JSON, so the names are the interface. */
 struct counters {
-    uint64_t rx;           /* frames read from the input interface */
-    uint64_t forwarded;    /* copies written to the output interface (duplicates included) */
-    uint64_t lost;         /* frames dropped by --loss */
-    uint64_t duplicated;   /* extra copies made by --dup */
-    uint64_t reordered;    /* frames held back by --reorder-delay instead of --delay */
-    uint64_t delayed;      /* copies held back by --delay/--jitter (reordered ones excluded) */
-    uint64_t kernel_drops; /* frames the kernel dropped before we read them (socket buffer full) */
-    uint64_t tx_errors;    /* copies the output interface refused */
-    uint64_t oversize;     /* frames longer than MAX_FRAME, dropped */
-    uint64_t overflow;     /* frames dropped because MAX_HELD frames were already held */
-    uint64_t csum_partial; /* frames whose checksum the sender left to offload (forwarded as is) */
+    uint64_t rx;             /* frames read from the input interface */
+    uint64_t forwarded;      /* copies written to the output interface (duplicates included) */
+    uint64_t lost;           /* frames dropped by --loss */
+    uint64_t duplicated;     /* extra copies made by --dup */
+    uint64_t reordered;      /* frames held back by --reorder-delay instead of --delay */
+    uint64_t delayed;        /* copies held back by --delay/--jitter (reordered ones excluded) */
+    uint64_t kernel_drops;   /* frames the kernel dropped before we read them (socket buffer full) */
+    uint64_t tx_errors;      /* copies the output interface refused */
+    uint64_t oversize;       /* frames longer than MAX_FRAME or GSO super-frames (offload on the sender), dropped */
+    uint64_t malformed;      /* runts, or a checksum offset outside the frame, dropped */
+    uint64_t overflow;       /* frames dropped because MAX_HELD frames were already held */
+    uint64_t csum_completed; /* frames whose checksum the sender left to offload, finished by us */
 };
 
 struct dir {
@@ -172,9 +174,10 @@ static void print_counters(const struct counters *c)
 {
     printf("{\"rx\":%" PRIu64 ",\"forwarded\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"duplicated\":%" PRIu64
            ",\"reordered\":%" PRIu64 ",\"delayed\":%" PRIu64 ",\"kernel_drops\":%" PRIu64 ",\"tx_errors\":%" PRIu64
-           ",\"oversize\":%" PRIu64 ",\"overflow\":%" PRIu64 ",\"csum_partial\":%" PRIu64 "}",
+           ",\"oversize\":%" PRIu64 ",\"malformed\":%" PRIu64 ",\"overflow\":%" PRIu64 ",\"csum_completed\":%" PRIu64
+           "}",
            c->rx, c->forwarded, c->lost, c->duplicated, c->reordered, c->delayed, c->kernel_drops, c->tx_errors,
-           c->oversize, c->overflow, c->csum_partial);
+           c->oversize, c->malformed, c->overflow, c->csum_completed);
 }
 
 /* Adds the kernel's drop count for a socket (PACKET_STATISTICS resets on every read). */
@@ -372,6 +375,7 @@ static int open_port(const char *ifname)
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0)
         (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)) != 0 ||
         setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) != 0 ||
         bind(fd, (struct sockaddr *)&sll, sizeof(sll)) != 0) {
         fprintf(stderr, "impair: setting up %s: %s\n", ifname, strerror(errno));
@@ -435,14 +439,43 @@ static void admit(struct dir *d, const struct opts *o, const uint8_t *data, uint
 }
 
 /*
- * Reads up to RX_BURST frames from one direction's input. A VLAN tag the
- * kernel took out of the frame (into auxdata) is put back, so the frame
- * leaves as it arrived.
+ * Finishes a checksum the sender left to offload (CHECKSUM_PARTIAL: a veth
+ * with "tx on" hands such frames over). The field already holds the folded
+ * pseudo-header sum, so the checksum is the complement of the sum from
+ * csum_start to the end of the frame, as skb_checksum_help() computes it.
+ * Returns false if the offsets do not fit the frame.
+ */
+static bool complete_csum(uint8_t *frame, size_t len, size_t start, size_t offset)
+{
+    if (start >= len || offset + 2 > len - start)
+        return false;
+    uint64_t sum = 0;
+    size_t i = start;
+    for (; i + 1 < len; i += 2)
+        sum += (uint32_t)frame[i] << 8 | frame[i + 1];
+    if (i < len)
+        sum += (uint32_t)frame[i] << 8;
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    uint16_t csum = (uint16_t)~sum;
+    if (csum == 0)
+        csum = 0xffff; /* as the kernel does: 0 means "no checksum" to UDP */
+    frame[start + offset] = (uint8_t)(csum >> 8);
+    frame[start + offset + 1] = (uint8_t)csum;
+    return true;
+}
+
+/*
+ * Reads up to RX_BURST frames from one direction's input. Each arrives after
+ * a virtio_net_hdr (PACKET_VNET_HDR), which says whether the sender left the
+ * checksum to offload; impair finishes it, like a wire would see it. A VLAN
+ * tag the kernel took out of the frame (into auxdata) is put back, so the
+ * frame leaves as it arrived.
  */
 static void receive(struct dir *d, const struct opts *o)
 {
     static uint8_t buf[VLAN_TAG_LEN + MAX_FRAME];
-    static bool warned_csum;
+    static bool warned_gso;
     union {
         struct cmsghdr h;
         uint8_t space[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
@@ -450,17 +483,21 @@ static void receive(struct dir *d, const struct opts *o)
 
     for (int n = 0; n < RX_BURST; n++) {
         struct sockaddr_ll from;
-        struct iovec iov = {.iov_base = buf + VLAN_TAG_LEN, .iov_len = MAX_FRAME};
+        struct virtio_net_hdr vh;
+        struct iovec iov[2] = {
+            {.iov_base = &vh, .iov_len = sizeof(vh)},
+            {.iov_base = buf + VLAN_TAG_LEN, .iov_len = MAX_FRAME},
+        };
         struct msghdr msg = {
             .msg_name = &from,
             .msg_namelen = sizeof(from),
-            .msg_iov = &iov,
-            .msg_iovlen = 1,
+            .msg_iov = iov,
+            .msg_iovlen = 2,
             .msg_control = ctl.space,
             .msg_controllen = sizeof(ctl.space),
         };
-        ssize_t len = recvmsg(d->in_fd, &msg, MSG_DONTWAIT | MSG_TRUNC);
-        if (len < 0) {
+        ssize_t got = recvmsg(d->in_fd, &msg, MSG_DONTWAIT | MSG_TRUNC);
+        if (got < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
                 fprintf(stderr, "impair: recv on %s: %s\n", d->in_if, strerror(errno));
             return;
@@ -469,27 +506,36 @@ static void receive(struct dir *d, const struct opts *o)
             continue;
         uint64_t now = now_ns();
         d->c.rx++;
-        if (len > MAX_FRAME || len < ETH_HLEN) {
+        if (got < (ssize_t)(sizeof(vh) + ETH_HLEN)) {
+            d->c.malformed++;
+            continue;
+        }
+        size_t len = (size_t)got - sizeof(vh);
+        if (len > MAX_FRAME || vh.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+            if (vh.gso_type != VIRTIO_NET_HDR_GSO_NONE && !warned_gso) {
+                warned_gso = true;
+                fprintf(stderr,
+                        "impair: %s delivers GSO super-frames, which impair drops: turn segmentation "
+                        "offload off on the sender (ethtool -K DEV tso off gso off)\n",
+                        d->in_if);
+            }
             d->c.oversize++;
             continue;
         }
         uint8_t *frame = buf + VLAN_TAG_LEN;
+        /* af_packet writes a legacy virtio header: its fields are in host byte order. */
+        if (vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+            if (!complete_csum(frame, len, vh.csum_start, vh.csum_offset)) {
+                d->c.malformed++;
+                continue;
+            }
+            d->c.csum_completed++;
+        }
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
             if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA)
                 continue;
             struct tpacket_auxdata aux;
             memcpy(&aux, CMSG_DATA(c), sizeof(aux));
-            if (aux.tp_status & TP_STATUS_CSUMNOTREADY) {
-                d->c.csum_partial++;
-                if (!warned_csum) {
-                    warned_csum = true;
-                    fprintf(stderr,
-                            "impair: %s delivers frames with unfinished checksums (offload); they are "
-                            "forwarded as is and will fail at the receiver: turn it off on the sender "
-                            "(ethtool -K DEV tx off tso off gso off)\n",
-                            d->in_if);
-                }
-            }
             if (aux.tp_status & TP_STATUS_VLAN_VALID) {
                 uint16_t tpid = (aux.tp_status & TP_STATUS_VLAN_TPID_VALID) ? aux.tp_vlan_tpid : ETH_P_8021Q;
                 uint16_t tag[2] = {htons(tpid), htons(aux.tp_vlan_tci)};
@@ -533,7 +579,11 @@ static uint64_t send_due(void)
         }
         struct frame *f = heap_pop();
         struct dir *d = f->dir;
-        if (send(d->out_fd, f->data, f->len, 0) == (ssize_t)f->len) {
+        /* The socket has PACKET_VNET_HDR set, so a send starts with one too: all zero, a finished frame. */
+        struct virtio_net_hdr vh = {0};
+        struct iovec iov[2] = {{.iov_base = &vh, .iov_len = sizeof(vh)}, {.iov_base = f->data, .iov_len = f->len}};
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+        if (sendmsg(d->out_fd, &msg, 0) == (ssize_t)(sizeof(vh) + f->len)) {
             d->c.forwarded++;
         } else {
             if (d->c.tx_errors == 0)
