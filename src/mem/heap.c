@@ -31,6 +31,8 @@ struct heap_chunk {
     uint32_t free_head;
     uint32_t next_partial, prev_partial; /* chunk index + 1, 0 ends */
     struct heap_blk *blk;
+    heap_release_fn release; /* carved: where its blocks go back */
+    void *release_arg;
 };
 
 struct heap {
@@ -44,8 +46,12 @@ struct heap {
     bool huge_failed;
     uint32_t next_tag;
     struct heap_stats stats;
-    heap_map_fn map_fn;
-    void *map_arg;
+    struct {
+        heap_map_fn map;
+        heap_unmap_fn unmap;
+        void *arg;
+    } hook[HEAP_MAX_HOOKS];
+    int nhooks;
 };
 
 int heap_create(struct heap **out, size_t size, int huge_mode)
@@ -97,10 +103,42 @@ void heap_destroy(struct heap *h)
     free(h);
 }
 
-void heap_set_map_hook(struct heap *h, heap_map_fn fn, void *arg)
+int heap_add_hook(struct heap *h, heap_map_fn map, heap_unmap_fn unmap, void *arg)
 {
-    h->map_fn = fn;
-    h->map_arg = arg;
+    if (!h || !map)
+        return EINVAL;
+    if (h->nhooks == HEAP_MAX_HOOKS)
+        return ENOSPC;
+    /* Tell it what is mapped already: runs of chunks in use. */
+    for (uint32_t i = 0; i < h->nchunks;) {
+        if (h->chunk[i].kind == CHUNK_FREE) {
+            i++;
+            continue;
+        }
+        uint32_t j = i;
+        while (j < h->nchunks && h->chunk[j].kind != CHUNK_FREE)
+            j++;
+        int err = map(arg, h->base + (size_t)i * HEAP_CHUNK, (size_t)(j - i) * HEAP_CHUNK);
+        if (err)
+            return err;
+        i = j;
+    }
+    h->hook[h->nhooks].map = map;
+    h->hook[h->nhooks].unmap = unmap;
+    h->hook[h->nhooks].arg = arg;
+    h->nhooks++;
+    return 0;
+}
+
+void heap_remove_hook(struct heap *h, void *arg)
+{
+    for (int i = 0; i < h->nhooks; i++) {
+        if (h->hook[i].arg == arg) {
+            memmove(&h->hook[i], &h->hook[i + 1], (size_t)(h->nhooks - i - 1) * sizeof(h->hook[0]));
+            h->nhooks--;
+            return;
+        }
+    }
 }
 
 void heap_range(const struct heap *h, void **base, size_t *len)
@@ -156,9 +194,12 @@ static int map_chunks(struct heap *h, uint32_t first, uint32_t n, uint8_t *huge)
     if (mmap(addr, len, PROT_READ | PROT_WRITE, flags, -1, 0) == MAP_FAILED)
         return ENOMEM;
 mapped:
-    if (h->map_fn) {
-        int err = h->map_fn(h->map_arg, addr, len);
+    for (int i = 0; i < h->nhooks; i++) {
+        int err = h->hook[i].map(h->hook[i].arg, addr, len);
         if (err) {
+            while (i-- > 0)
+                if (h->hook[i].unmap)
+                    h->hook[i].unmap(h->hook[i].arg, addr, len);
             mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
             return err;
         }
@@ -173,6 +214,9 @@ static void unmap_chunks(struct heap *h, uint32_t first, uint32_t n)
 {
     void *addr = h->base + (size_t)first * HEAP_CHUNK;
     size_t len = (size_t)n * HEAP_CHUNK;
+    for (int i = 0; i < h->nhooks; i++)
+        if (h->hook[i].unmap)
+            h->hook[i].unmap(h->hook[i].arg, addr, len);
     /* Replacing the mapping returns the memory and keeps the reservation. */
     mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
     h->stats.chunks_mapped -= n;
@@ -318,6 +362,10 @@ void heap_free_blk(struct heap *h, struct heap_blk *b)
     uint32_t ci = b->chunk;
     struct heap_chunk *c = &h->chunk[ci];
     b->tag = 0;
+    if (c->release) {
+        c->release(c->release_arg, b); /* carved: back to its device */
+        return;
+    }
     h->stats.frees++;
     if (c->kind == CHUNK_LARGE) {
         uint32_t n = c->span;
@@ -387,4 +435,62 @@ size_t heap_blk_cap(const struct heap *h, const struct heap_blk *b)
     if (c->kind == CHUNK_LARGE)
         return (size_t)c->span * HEAP_CHUNK;
     return (size_t)1 << (HEAP_MIN_SHIFT + c->cls);
+}
+
+void *heap_carve(struct heap *h, unsigned shift, heap_release_fn release, void *arg)
+{
+    if (!h || !release || shift < HEAP_MIN_SHIFT || shift > HEAP_MAX_SHIFT) {
+        errno = EINVAL;
+        return NULL;
+    }
+    unsigned cls = shift - HEAP_MIN_SHIFT;
+    if (new_small_chunk(h, cls)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    /* new_small_chunk put it first on the class's partial list: take it
+     * off, and hand every block to the device at once. */
+    uint32_t ci = h->partial[cls] - 1;
+    struct heap_chunk *c = &h->chunk[ci];
+    partial_remove(h, ci);
+    h->class_chunks[cls]--;
+    c->nfree = 0;
+    c->bump = c->nblocks;
+    c->release = release;
+    c->release_arg = arg;
+    return h->base + (size_t)ci * HEAP_CHUNK;
+}
+
+struct heap_blk *heap_carved_blk(const struct heap *h, const void *p)
+{
+    uintptr_t off = (uintptr_t)p - (uintptr_t)h->base;
+    if (off >= h->size)
+        return NULL;
+    const struct heap_chunk *c = &h->chunk[off >> HEAP_CHUNK_SHIFT];
+    if (c->kind != CHUNK_SMALL || !c->release)
+        return NULL;
+    return &c->blk[(off & (HEAP_CHUNK - 1)) >> (HEAP_MIN_SHIFT + c->cls)];
+}
+
+uint32_t heap_blk_index(const struct heap *h, const struct heap_blk *b)
+{
+    return (uint32_t)(b - h->chunk[b->chunk].blk);
+}
+
+int heap_uncarve(struct heap *h, void *chunk)
+{
+    uintptr_t off = (uintptr_t)chunk - (uintptr_t)h->base;
+    if (off >= h->size || (off & (HEAP_CHUNK - 1)))
+        return EINVAL;
+    uint32_t ci = (uint32_t)(off >> HEAP_CHUNK_SHIFT);
+    struct heap_chunk *c = &h->chunk[ci];
+    if (c->kind != CHUNK_SMALL || !c->release)
+        return EINVAL;
+    for (uint32_t i = 0; i < c->nblocks; i++)
+        if (c->blk[i].refs)
+            return EBUSY;
+    unmap_chunks(h, ci, 1);
+    free(c->blk);
+    memset(c, 0, sizeof(*c));
+    return 0;
 }

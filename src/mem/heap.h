@@ -44,8 +44,16 @@ struct heap_stats {
     uint64_t copied_bytes; /* foreign memory copied into the heap (push) */
 };
 
-/* Called for every newly mapped range (devices register DMA memory here). */
+/* Devices that must know the heap's memory (to register it for DMA) hook
+ * in: map is called for every range mapped from then on, and may refuse
+ * it (the allocation then fails); unmap, if set, just before a range goes. */
 typedef int (*heap_map_fn)(void *arg, void *addr, size_t len);
+typedef void (*heap_unmap_fn)(void *arg, void *addr, size_t len);
+
+#define HEAP_MAX_HOOKS 4
+
+/* A carved block's last reference went: its owner takes it back. */
+typedef void (*heap_release_fn)(void *arg, struct heap_blk *b);
 
 struct heap;
 
@@ -85,7 +93,32 @@ uint32_t heap_new_tag(struct heap *h);
 const struct heap_stats *heap_stats(const struct heap *h);
 struct heap_stats *heap_stats_mut(struct heap *h);
 bool heap_is_huge(const struct heap *h);
-void heap_set_map_hook(struct heap *h, heap_map_fn fn, void *arg);
+/* Adds a hook (ENOSPC beyond HEAP_MAX_HOOKS) and calls @map for every
+ * range already mapped; if one fails, the hook is not added and its error
+ * returned. heap_remove_hook takes it away (no unmap calls). */
+int heap_add_hook(struct heap *h, heap_map_fn map, heap_unmap_fn unmap, void *arg);
+void heap_remove_hook(struct heap *h, void *arg);
+
+/* Carving: a fresh chunk of blocks of 2^@shift bytes (HEAP_MIN_SHIFT to
+ * HEAP_MAX_SHIFT), all owned by a device (a DMA pool it fills by itself).
+ * Such a block is free (refs 0) while the device holds it; the device
+ * hands it out with heap_carved_take (refs 1), and when its last
+ * reference goes it returns to the device through @release instead of to
+ * the heap. Carved bytes do not count in bytes_in_use. Returns the
+ * chunk's first byte, or NULL (errno ENOMEM or EINVAL). */
+void *heap_carve(struct heap *h, unsigned shift, heap_release_fn release, void *arg);
+/* The carved block at @p, or NULL if @p is not in a carved chunk. */
+struct heap_blk *heap_carved_blk(const struct heap *h, const void *p);
+static inline void heap_carved_take(struct heap_blk *b)
+{
+    b->refs = 1;
+    b->tag = 0;
+}
+/* The block's index in its chunk (for the owner's own tables). */
+uint32_t heap_blk_index(const struct heap *h, const struct heap_blk *b);
+/* Gives a carved chunk back; EBUSY while a block of it is handed out. */
+int heap_uncarve(struct heap *h, void *chunk);
+
 /* Start and length of the reservation (for devices that register it whole). */
 void heap_range(const struct heap *h, void **base, size_t *len);
 

@@ -11,8 +11,119 @@
 
 #include <errno.h>
 
+/* Hooks: what a device registering memory for DMA would see. */
+struct hook_log {
+    size_t mapped, unmapped; /* bytes */
+    int refuse;              /* the next map call fails with this */
+};
+
+static int hook_map(void *arg, void *addr, size_t len)
+{
+    struct hook_log *l = arg;
+    CHECK(((uintptr_t)addr & (HEAP_CHUNK - 1)) == 0);
+    if (l->refuse) {
+        int e = l->refuse;
+        l->refuse = 0;
+        return e;
+    }
+    l->mapped += len;
+    return 0;
+}
+
+static void hook_unmap(void *arg, void *addr, size_t len)
+{
+    (void)addr;
+    ((struct hook_log *)arg)->unmapped += len;
+}
+
+/* Carving: the device's pool and its release callback. */
+struct pool {
+    int released;
+    struct heap_blk *last;
+};
+
+static void pool_release(void *arg, struct heap_blk *b)
+{
+    struct pool *p = arg;
+    p->released++;
+    p->last = b;
+}
+
+static void test_hooks_and_carving(void)
+{
+    struct heap *h;
+    CHECK_EQ(heap_create(&h, (size_t)64 << 20, HEAP_HUGE_OFF), 0);
+    struct heap_blk *early = heap_alloc(h, 100);
+    struct hook_log a = {0}, b = {0};
+    /* Added late: told about the chunk already mapped. */
+    CHECK_EQ(heap_add_hook(h, hook_map, hook_unmap, &a), 0);
+    CHECK_EQ(a.mapped, HEAP_CHUNK);
+    CHECK_EQ(heap_add_hook(h, hook_map, NULL, &b), 0);
+    struct heap_blk *big = heap_alloc(h, (size_t)3 << 20); /* two chunks */
+    CHECK_EQ(a.mapped, 3 * HEAP_CHUNK);
+    CHECK_EQ(b.mapped, 3 * HEAP_CHUNK);
+    heap_unref(h, big);
+    CHECK_EQ(a.unmapped, 2 * HEAP_CHUNK);
+    /* A hook refusing a range fails the allocation; the others hear unmap. */
+    b.refuse = EIO;
+    errno = 0;
+    CHECK(heap_alloc(h, (size_t)3 << 20) == NULL && errno == ENOMEM);
+    CHECK_EQ(a.unmapped, 4 * HEAP_CHUNK);
+    struct hook_log c = {.refuse = EPERM}, d = {0}, e = {0};
+    CHECK_EQ(heap_add_hook(h, hook_map, NULL, &c), EPERM); /* refused at once: not added */
+    CHECK_EQ(heap_add_hook(h, hook_map, NULL, &c), 0);
+    CHECK_EQ(heap_add_hook(h, hook_map, NULL, &d), 0);
+    CHECK_EQ(heap_add_hook(h, hook_map, NULL, &e), ENOSPC);
+    heap_remove_hook(h, &c);
+    heap_remove_hook(h, &d);
+    heap_remove_hook(h, &b);
+    size_t before = b.mapped;
+    big = heap_alloc(h, (size_t)3 << 20);
+    CHECK_EQ(b.mapped, before); /* removed */
+    heap_unref(h, big);
+
+    /* Carving 2 KiB blocks. */
+    struct pool pl = {0};
+    errno = 0;
+    CHECK(heap_carve(h, 5, pool_release, &pl) == NULL && errno == EINVAL);
+    size_t in_use = heap_stats(h)->bytes_in_use;
+    uint8_t *base = heap_carve(h, 11, pool_release, &pl);
+    CHECK(base);
+    CHECK_EQ(a.mapped, 8 * HEAP_CHUNK); /* 1 + 2 + 2 (refused) + 2 + the carved one */
+    CHECK_EQ(heap_stats(h)->bytes_in_use, in_use);
+    struct heap_blk *cb = heap_carved_blk(h, base + 5 * 2048 + 100);
+    CHECK(cb);
+    CHECK_EQ(heap_blk_index(h, cb), 5);
+    CHECK(heap_blk_data(h, cb) == base + 5 * 2048);
+    CHECK(heap_find(h, base + 5 * 2048, 10) == NULL); /* the device's: not live */
+    CHECK(heap_carved_blk(h, heap_blk_data(h, early)) == NULL);
+    heap_carved_take(cb);
+    CHECK(heap_find(h, base + 5 * 2048 + 100, 10) == cb);
+    heap_ref(cb);
+    heap_unref(h, cb);
+    CHECK_EQ(pl.released, 0);
+    /* Regular allocations never land in a carved chunk. */
+    for (int i = 0; i < 2000; i++) {
+        struct heap_blk *x = heap_alloc(h, 2048);
+        CHECK(heap_carved_blk(h, heap_blk_data(h, x)) == NULL);
+        heap_unref(h, x);
+    }
+    CHECK_EQ(heap_uncarve(h, base), EBUSY); /* one block is out */
+    heap_unref(h, cb);
+    CHECK_EQ(pl.released, 1);
+    CHECK(pl.last == cb);
+    CHECK(heap_find(h, base + 5 * 2048, 10) == NULL);
+    CHECK_EQ(heap_uncarve(h, base + 1), EINVAL);
+    CHECK_EQ(heap_uncarve(h, base), 0);
+    CHECK(heap_carved_blk(h, base) == NULL);
+    heap_unref(h, early);
+    CHECK_EQ(heap_stats(h)->bytes_in_use, 0);
+    heap_destroy(h);
+}
+
 int main(void)
 {
+    test_hooks_and_carving();
     struct heap *h;
     CHECK_EQ(heap_create(&h, (size_t)64 << 20, HEAP_HUGE_AUTO), 0);
     CHECK_EQ(heap_create(&h, 1000, HEAP_HUGE_AUTO) == EINVAL, 1);

@@ -144,8 +144,9 @@ static int uring_create(struct runtime *rt, struct stor_dev **out)
         log_once(LOGL_WARN, "cattree: io_uring has no registered-buffer table; using plain reads and writes");
     }
     /* The hook sees every chunk mapped from now on (see the file comment). */
-    heap_set_map_hook(rt->heap, map_hook, d);
-    d->hooked = true;
+    d->hooked = heap_add_hook(rt->heap, map_hook, NULL, d) == 0;
+    if (!d->hooked)
+        log_warn("cattree: the heap has no room for another memory hook; new chunks register lazily");
     *out = d;
     return 0;
 }
@@ -170,7 +171,7 @@ static void uring_destroy(struct stor_dev *d)
     if (d->inflight)
         log_warn("cattree: %u storage operations still in flight at exit", d->inflight);
     if (d->hooked)
-        heap_set_map_hook(d->heap, NULL, NULL);
+        heap_remove_hook(d->heap, d);
     io_uring_queue_exit(&d->ring);
     free(d->slot);
     free(d);
