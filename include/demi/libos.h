@@ -174,6 +174,27 @@ extern int demi_getpeername(int qd, struct sockaddr *addr, socklen_t *addrlen);
  *  0, or EBADF, EINVAL. *addrlen is value-result, as for demi_getpeername(). */
 extern int demi_getsockname(int qd, struct sockaddr *addr, socklen_t *addrlen);
 
+/**
+ * libdemi extension: data-path counters of the calling thread's libOSes,
+ * since its demi_init.
+ */
+typedef struct demi_stats {
+    /** Bytes libdemi itself copied between buffers on the data path:
+     *  pushed memory that was not from libdemi's heap, and frames a device
+     *  had to copy into or out of buffers of its own (AF_PACKET and AF_XDP
+     *  always; a DPDK port that cannot chain buffers or receive into
+     *  libdemi's). 0 on catnip's zero-copy paths. */
+    uint64_t copied_bytes;
+    /** Frames and bytes through the network device (catnip, catpowder;
+     *  0 on catnap, where the kernel has the device). */
+    uint64_t rx_frames, rx_bytes, tx_frames, tx_bytes;
+    /** I/O memory allocated (heap bytes in use, in whole blocks). */
+    uint64_t heap_bytes_in_use;
+} demi_stats_t;
+
+/** Fills @p stats: 0, or EINVAL (NULL), EPERM (no demi_init on this thread). */
+extern int demi_get_stats(demi_stats_t *stats);
+
 #ifdef __cplusplus
 }
 #endif

@@ -562,3 +562,18 @@ int demi_wait_next_n(demi_qresult_t *qr_out, int num_qrs, int *num_qrs_out, cons
     *num_qrs_out = n;
     return 0;
 }
+
+int demi_get_stats(demi_stats_t *st)
+{
+    GET_RT(rt);
+    if (!st)
+        return EINVAL;
+    memset(st, 0, sizeof(*st));
+    const struct heap_stats *hs = heap_stats(rt->heap);
+    st->copied_bytes = hs->copied_bytes;
+    st->heap_bytes_in_use = hs->bytes_in_use;
+    for (int i = 0; i < rt->nlos; i++)
+        if (rt->los[i]->ops->stats)
+            rt->los[i]->ops->stats(rt->los[i], st);
+    return 0;
+}

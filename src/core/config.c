@@ -86,6 +86,9 @@ static const struct key keys[] = {
     KEY("raw_socket", "backend", "RAW_SOCKET_BACKEND", T_STR, raw_backend),
     KEY("raw_socket", "xdp_native", "XDP_NATIVE", T_BOOL, xdp_native),
     KEY("dpdk", "eal_init", "EAL_INIT", T_STRLIST, eal_argv),
+    KEY("dpdk", "mbufs", "DPDK_MBUFS", T_U32, dpdk_mbufs),
+    KEY("dpdk", "rx_ring", "DPDK_RX_RING", T_U32, dpdk_rx_ring),
+    KEY("dpdk", "tx_ring", "DPDK_TX_RING", T_U32, dpdk_tx_ring),
     KEY("tcp_socket_options", "keepalive.enabled", "KEEPALIVE", T_BOOL, keepalive),
     KEY("tcp_socket_options", "keepalive.time_millis", "KEEPALIVE_TIME_MILLIS", T_U32, keepalive_time_ms),
     KEY("tcp_socket_options", "keepalive.interval", "KEEPALIVE_INTERVAL", T_U32, keepalive_interval_ms),
@@ -854,6 +857,14 @@ int config_validate(const struct config *c, char *err, size_t errlen)
         return put_err(err, errlen, "raw_socket.linux_interface_name: not terminated within %d bytes", CONFIG_IFNAMSIZ);
     if (c->eal_argc < 0 || c->eal_argc > CONFIG_MAX_EAL)
         return put_err(err, errlen, "dpdk.eal_init: %d entries (at most %d)", c->eal_argc, CONFIG_MAX_EAL);
+    if (c->dpdk_mbufs < 1024 || c->dpdk_mbufs > (1u << 20))
+        return put_err(err, errlen, "dpdk.mbufs: %u is out of range [1024, 1048576]", c->dpdk_mbufs);
+    if (c->dpdk_rx_ring < 64 || c->dpdk_rx_ring > 16384 || c->dpdk_tx_ring < 64 || c->dpdk_tx_ring > 16384)
+        return put_err(err, errlen, "dpdk.rx_ring/tx_ring: %u/%u: each must be in [64, 16384]", c->dpdk_rx_ring,
+                       c->dpdk_tx_ring);
+    if (c->dpdk_rx_ring + 512 > c->dpdk_mbufs)
+        return put_err(err, errlen, "dpdk.mbufs: %u cannot fill a %u-descriptor receive ring and leave 512 to the stack",
+                       c->dpdk_mbufs, c->dpdk_rx_ring);
     if (strcmp(c->raw_backend, "auto") && strcmp(c->raw_backend, "xdp") && strcmp(c->raw_backend, "packet"))
         return put_err(err, errlen, "raw_socket.backend: \"%.*s\" is not one of auto, xdp, packet",
                        (int)sizeof(c->raw_backend), c->raw_backend);
@@ -877,6 +888,9 @@ void config_defaults(struct config *c)
     static const struct config defaults = {
         .libos = "catnap",
         .raw_backend = "auto",
+        .dpdk_mbufs = 8192,
+        .dpdk_rx_ring = 1024,
+        .dpdk_tx_ring = 1024,
         .heap_size = 4ull << 30,
         .hugepages = CONFIG_HUGE_AUTO,
         .spin_us = 1000,

@@ -16,6 +16,9 @@
  *     xdp_native: false                  # XDP_NATIVE: driver-mode XDP instead of skb mode
  *   dpdk:
  *     eal_init: ["--no-pci", "--vdev=net_memif0"]  # EAL_INIT (space-separated)
+ *     mbufs: 8192                        # DPDK_MBUFS: receive buffers (and as many for transmit)
+ *     rx_ring: 1024                      # DPDK_RX_RING: receive descriptors
+ *     tx_ring: 1024                      # DPDK_TX_RING: transmit descriptors
  *   tcp_socket_options:
  *     keepalive: {enabled: false, time_millis: 7200000, interval: 75000}
  *                                        # KEEPALIVE, KEEPALIVE_TIME_MILLIS, KEEPALIVE_INTERVAL
@@ -92,6 +95,9 @@ struct config {
     /* dpdk: eal_argv[i] are heap strings owned by the config. */
     int eal_argc;
     char *eal_argv[CONFIG_MAX_EAL];
+    uint32_t dpdk_mbufs;
+    uint32_t dpdk_rx_ring;
+    uint32_t dpdk_tx_ring;
 
     /* tcp_socket_options */
     bool keepalive;

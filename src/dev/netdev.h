@@ -76,6 +76,7 @@ struct netdev_ops {
 
 struct netdev_stats {
     uint64_t rx_frames, rx_bytes, tx_frames, tx_bytes, tx_full; /* tx_full: packets refused */
+    uint64_t copied_bytes; /* bytes the device copied between heap blocks and its own buffers */
 };
 
 struct netdev {

@@ -86,6 +86,7 @@ static int pk_rx(struct netdev *d, struct rxframe *out, int max)
             if (b) {
                 uint8_t *dst = heap_blk_data(d->heap, b);
                 memcpy(dst, (uint8_t *)h + h->tp_mac, len); /* forced: the ring frame goes back now */
+                d->stats.copied_bytes += len;
                 out[n++] = (struct rxframe){b, dst, len, 0};
                 d->stats.rx_frames++;
                 d->stats.rx_bytes += len;
@@ -128,6 +129,7 @@ static int pk_tx(struct netdev *d, struct pkt *pkts, int n)
             dst += k->seg[i].len;
         }
         h->tp_len = k->len;
+        d->stats.copied_bytes += k->len;
         d->stats.tx_frames++;
         d->stats.tx_bytes += k->len;
         pkt_release(d->heap, k);

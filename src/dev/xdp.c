@@ -82,6 +82,7 @@ static int xd_rx(struct netdev *d, struct rxframe *out, int max)
         if (b) {
             uint8_t *dst = heap_blk_data(d->heap, b);
             memcpy(dst, src, desc->len); /* the UMEM frame goes back to the fill ring now */
+            d->stats.copied_bytes += desc->len;
             out[got++] = (struct rxframe){b, dst, desc->len, 0};
             d->stats.rx_frames++;
             d->stats.rx_bytes += desc->len;
@@ -122,6 +123,7 @@ static int xd_tx(struct netdev *d, struct pkt *pkts, int n)
         uint8_t *dst = x->umem_area + addr;
         for (uint16_t s = 0; s < p->nseg; s++) {
             memcpy(dst, p->seg[s].data, p->seg[s].len); /* into the UMEM frame the kernel sends from */
+            d->stats.copied_bytes += p->seg[s].len;
             dst += p->seg[s].len;
         }
         struct xdp_desc *desc = xsk_ring_prod__tx_desc(&x->tx, idx);

@@ -388,7 +388,18 @@ static void in_destroy(struct libos *l)
         dev->ops->destroy(dev);
 }
 
+static void in_stats(struct libos *l, demi_stats_t *st)
+{
+    const struct netdev_stats *ds = &inet_of(l)->dev->stats;
+    st->copied_bytes += ds->copied_bytes;
+    st->rx_frames += ds->rx_frames;
+    st->rx_bytes += ds->rx_bytes;
+    st->tx_frames += ds->tx_frames;
+    st->tx_bytes += ds->tx_bytes;
+}
+
 const struct libos_ops inet_ops = {
+    .stats = in_stats,
     .name = "inet",
     .socket = in_socket,
     .bind = in_bind,

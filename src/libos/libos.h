@@ -14,6 +14,7 @@
 
 #include "core/runtime.h"
 
+#include <demi/libos.h>
 #include <demi/types.h>
 
 #include <netinet/in.h>
@@ -47,6 +48,8 @@ struct libos_ops {
      * @flags are checked by the caller: O_RDONLY or O_RDWR, and O_CREAT,
      * O_EXCL, O_TRUNC. Socket calls on such a queue give ENOTSOCK. */
     int (*open)(struct libos *l, const char *path, int flags, mode_t mode, void **q_out);
+    /* Optional: adds the libOS's device counters to @st. */
+    void (*stats)(struct libos *l, demi_stats_t *st);
 };
 
 struct libos {
@@ -62,6 +65,7 @@ int libos_create(const char *name, struct runtime *rt, struct libos **out);
 /* Constructors, one per libOS (registry.c lists them). */
 int catnap_create(struct runtime *rt, struct libos **out);
 int catpowder_create(struct runtime *rt, struct libos **out);
+int catnip_create(struct runtime *rt, struct libos **out);
 /* The storage libOS (a log over io_uring): created by demi_open beside the
  * network libOS, never named by LIBOS. ENOTSUP where io_uring is off. */
 int cattree_create(struct runtime *rt, struct libos **out);

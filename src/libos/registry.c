@@ -17,7 +17,7 @@ struct libos_desc {
 
 static const struct libos_desc registry[] = {
     {"catnap", catnap_create, NULL},
-    {"catnip", NULL, "catnip (DPDK + libdemi's TCP/IP stack) is not implemented yet; use LIBOS=catnap"},
+    {"catnip", catnip_create, NULL},
     {"catpowder", catpowder_create, NULL},
     {"catmint", NULL,
      "catmint needs an RDMA NIC and rdma-core; it is not implemented, and this machine has no RDMA device"},

@@ -232,6 +232,23 @@ int pair_tcp_echo_server(struct pair *p)
         }
     }
     demi_close(lqd);
+    return pair_check_copies("tcp echo server");
+}
+
+int pair_check_copies(const char *who)
+{
+    demi_stats_t st;
+    int e = demi_get_stats(&st);
+    if (e)
+        fail("demi_get_stats", e);
+    printf("%s: %llu bytes copied on the data path; %llu frames in, %llu out\n", who,
+           (unsigned long long)st.copied_bytes, (unsigned long long)st.rx_frames, (unsigned long long)st.tx_frames);
+    const char *zc = getenv("DEMI_TEST_ZERO_COPY");
+    if (zc && *zc == '1' && st.copied_bytes) {
+        fprintf(stderr, "%s: zero copy expected (DEMI_TEST_ZERO_COPY=1), but %llu bytes were copied\n", who,
+                (unsigned long long)st.copied_bytes);
+        return 1;
+    }
     return 0;
 }
 

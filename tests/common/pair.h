@@ -49,6 +49,10 @@ void pair_wait(demi_qresult_t *qr, demi_qtoken_t qt, int seconds);
 int pair_tcp_echo_server(struct pair *p);
 int pair_udp_echo_server(struct pair *p);
 
+/* Prints the role's data-path copy count (demi_get_stats); with
+ * DEMI_TEST_ZERO_COPY=1, returns 1 (with a message) if anything was copied. */
+int pair_check_copies(const char *who);
+
 /* Fills/checks a deterministic pattern. */
 void pair_fill(uint8_t *p, size_t len, uint64_t seed, size_t off);
 bool pair_check(const uint8_t *p, size_t len, uint64_t seed, size_t off);

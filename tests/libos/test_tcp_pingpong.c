@@ -61,7 +61,7 @@ static int client(struct pair *p)
     }
     CHECK_EQ(demi_close(qd), 0);
     printf("tcp ping-pong: 10000 messages, %llu bytes each way, all checked\n", (unsigned long long)bytes);
-    return 0;
+    return pair_check_copies("tcp client");
 }
 
 int main(void)

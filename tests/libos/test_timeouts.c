@@ -59,9 +59,13 @@ int main(void)
     CHECK(took < 5000000000u);
 
     /* A long wait does not burn the CPU: catnap spins for SPIN_US, then
-     * sleeps in epoll until the deadline. */
-    const char *spin = getenv("SPIN_US");
-    if (!spin || atoi(spin) < 100000) {
+     * sleeps in epoll until the deadline (catpowder: in poll on its
+     * socket). catnip polls its DPDK port by design: the suite runs it
+     * with DEMI_TEST_POLLING=1, and this check is skipped. */
+    const char *spin = getenv("SPIN_US"), *polling = getenv("DEMI_TEST_POLLING");
+    if (polling && *polling == '1') {
+        printf("400 ms wait: not measured (a polling libOS)\n");
+    } else if (!spin || atoi(spin) < 100000) {
         struct timespec ms400 = {0, 400000000};
         uint64_t c0 = cpu_ns();
         CHECK_EQ(demi_wait(&qr, pop, &ms400), ETIMEDOUT);

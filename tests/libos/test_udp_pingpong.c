@@ -50,7 +50,7 @@ static int client(struct pair *p)
     CHECK_EQ(demi_sgafree(&big), 0);
     CHECK_EQ(demi_close(qd), 0);
     printf("udp ping-pong: 10000 datagrams, %llu bytes each way, all checked\n", (unsigned long long)bytes);
-    return 0;
+    return pair_check_copies("udp client");
 }
 
 int main(void)

@@ -1,0 +1,675 @@
+/*
+ * DPDK port device (see dpdk.h).
+ *
+ * Ownership of a received buffer: DPDK fills an mbuf of the receive pool,
+ * whose data buffer is one carved 2 KiB heap block. rx_burst takes the
+ * block (refs 1) and notes which mbuf holds it; the stack and the
+ * application ref and unref the block as they like; the last unref calls
+ * rx_release, which frees the mbuf back to the pool (where the block
+ * waits, refs 0, for the next frame). Nothing is freed twice: the mbuf is
+ * freed only there, and the block never goes back to the heap.
+ *
+ * Ownership of a transmitted segment: tx_burst attaches the segment's
+ * bytes to an mbuf of the attach pool as an external buffer whose shared
+ * info (in the mbuf's private area) points at the heap block; the packet's
+ * reference moves to the mbuf, and DPDK's free callback (tx_detached)
+ * drops it when the PMD is done with the bytes.
+ */
+#include "dev/dpdk.h"
+
+#include "core/log.h"
+
+#include <rte_dev.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_lcore.h>
+#include <rte_log.h>
+#include <rte_mbuf.h>
+#include <rte_memory.h>
+#include <rte_mempool.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RX_BUF_SHIFT 11 /* receive buffers: 2 KiB heap blocks */
+#define RX_BUF_SIZE  (1u << RX_BUF_SHIFT)
+#define RX_BURST_MAX 64
+#define POOL_CACHE   256
+
+struct tx_priv {
+    struct rte_mbuf_ext_shared_info shinfo;
+    struct heap *heap;
+    struct heap_blk *blk;
+};
+
+struct dpdk_dev {
+    struct netdev nd;
+    uint16_t port;
+    bool started;
+    bool multiseg; /* the port takes chained mbufs */
+    bool rx_zc;    /* receive pool made of carved heap blocks */
+    bool dma;      /* map heap chunks for the device's DMA */
+    bool hooked;
+    struct rte_device *rte_dev;
+    struct rte_mempool *rx_pool;   /* receive: external buffers in the heap (or DPDK's, rx_zc false) */
+    struct rte_mempool *tx_pool;   /* transmit: mbufs without data, for attaching heap bytes */
+    struct rte_mempool *copy_pool; /* transmit copies (ports without chained mbufs) */
+    void **carved;                 /* carved chunks */
+    uint32_t ncarved;
+    uint32_t *slot_of_chunk; /* heap chunk index -> carved slot + 1 (0: not ours) */
+    uint32_t nheap_chunks;
+    struct rte_mbuf **holder; /* carved slot * per_chunk + block index -> its mbuf */
+    uint32_t per_chunk;
+    struct rte_mbuf *burst[RX_BURST_MAX];
+};
+
+static struct dpdk_dev *to_dpdk(struct netdev *d)
+{
+    return (struct dpdk_dev *)d;
+}
+
+/* ---- the EAL: once per process ---- */
+
+static struct {
+    pthread_mutex_t mu;
+    int state; /* 0: not tried; 1: up; > 0: the errno it failed with */
+    bool used[RTE_MAX_ETHPORTS];
+    bool no_shconf;
+    char rundir[256]; /* a run-time directory we made DPDK create, removed at exit */
+} eal = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* DPDK's log lines go to ours: errors and warnings as such, the rest at debug. */
+static ssize_t log_write(void *cookie, const char *buf, size_t len)
+{
+    (void)cookie;
+    int lvl = rte_log_cur_msg_loglevel();
+    int ours = lvl <= (int)RTE_LOG_ERR ? LOGL_ERROR : lvl == (int)RTE_LOG_WARNING ? LOGL_WARN : LOGL_DEBUG;
+    size_t n = len;
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    /* We start the EAL without shared files (no multi-process), and PMDs
+     * warn that they cannot offer it: expected, so not a warning. */
+    if (ours == LOGL_WARN && eal.no_shconf && memmem(buf, n, "mp action", 9))
+        ours = LOGL_DEBUG;
+    if (n)
+        log_at(ours, "dpdk: %.*s", (int)n, buf);
+    return (ssize_t)len;
+}
+
+static bool has_arg(const struct config *c, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 0; i < c->eal_argc; i++)
+        if (strncmp(c->eal_argv[i], name, n) == 0 && (c->eal_argv[i][n] == '\0' || c->eal_argv[i][n] == '='))
+            return true;
+    return false;
+}
+
+static void remove_rundir(void)
+{
+    if (!eal.rundir[0])
+        return;
+    DIR *dir = opendir(eal.rundir);
+    if (dir) {
+        struct dirent *e;
+        while ((e = readdir(dir)))
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+                unlinkat(dirfd(dir), e->d_name, 0);
+        closedir(dir);
+    }
+    rmdir(eal.rundir);
+}
+
+static void eal_exit(void)
+{
+    rte_eal_cleanup();
+}
+
+static int eal_init(const struct config *c)
+{
+    if (eal.state)
+        return eal.state == 1 ? 0 : eal.state;
+    /* argv: ours, the config's, then defaults for what it leaves out. */
+    char *argv[CONFIG_MAX_EAL + 8];
+    char prefix[64];
+    int argc = 0;
+    argv[argc++] = "libdemi";
+    for (int i = 0; i < c->eal_argc; i++)
+        argv[argc++] = c->eal_argv[i];
+    bool no_huge = has_arg(c, "--no-huge");
+    if (!has_arg(c, "--in-memory") && !has_arg(c, "--file-prefix")) {
+        if (no_huge) {
+            /* --in-memory needs hugepages: instead, no shared files and a
+             * private prefix whose directory goes at exit. */
+            snprintf(prefix, sizeof(prefix), "--file-prefix=demi%d", (int)getpid());
+            argv[argc++] = prefix;
+            if (!has_arg(c, "--no-shconf"))
+                argv[argc++] = "--no-shconf";
+            eal.no_shconf = true;
+            const char *base = getuid() == 0 ? "/var/run/dpdk" : getenv("XDG_RUNTIME_DIR");
+            if (base)
+                snprintf(eal.rundir, sizeof(eal.rundir), "%s%s/demi%d", base, getuid() == 0 ? "" : "/dpdk",
+                         (int)getpid());
+        } else {
+            argv[argc++] = "--in-memory";
+        }
+    }
+    if (!has_arg(c, "--no-telemetry") && !has_arg(c, "--telemetry"))
+        argv[argc++] = "--no-telemetry";
+    argv[argc] = NULL;
+
+    char line[1024];
+    size_t at = 0;
+    for (int i = 1; i < argc && at < sizeof(line); i++)
+        at += (size_t)snprintf(line + at, sizeof(line) - at, "%s%s", i > 1 ? " " : "", argv[i]);
+    log_info("catnip: EAL arguments: %s", line);
+
+    static cookie_io_functions_t fns = {.write = log_write};
+    FILE *logf = fopencookie(NULL, "w", fns);
+    if (logf) {
+        setvbuf(logf, NULL, _IOLBF, 0);
+        rte_openlog_stream(logf);
+    }
+    /* The EAL pins the calling thread to its main lcore; unless the
+     * config chose lcores, the application keeps the CPUs it had. */
+    cpu_set_t cpus;
+    bool restore = !has_arg(c, "-l") && !has_arg(c, "-c") && !has_arg(c, "--lcores") &&
+                   sched_getaffinity(0, sizeof(cpus), &cpus) == 0;
+    char *copy[CONFIG_MAX_EAL + 8]; /* rte_eal_init permutes its argv */
+    memcpy(copy, argv, sizeof(char *) * (size_t)(argc + 1));
+    int r = rte_eal_init(argc, copy);
+    if (restore)
+        sched_setaffinity(0, sizeof(cpus), &cpus);
+    if (r < 0) {
+        int e = rte_errno;
+        log_error("catnip: DPDK EAL initialisation failed: %s (dpdk.eal_init: %s)", rte_strerror(e), line);
+        eal.state = e == EALREADY ? ENOTSUP : e == ENOMEM ? ENOMEM : e == EACCES ? EPERM : EINVAL;
+        remove_rundir();
+        return eal.state;
+    }
+    eal.state = 1;
+    /* With no shared files, nothing in our run-time directory is used
+     * after initialisation: remove it now, so that even a process that
+     * ends in _exit or a signal leaves nothing behind. */
+    remove_rundir();
+    atexit(eal_exit);
+    log_info("catnip: DPDK memory: %s, IOVA as %s", rte_eal_has_hugepages() ? "hugepages" : "4 KiB pages (--no-huge)",
+             rte_eal_iova_mode() == RTE_IOVA_VA ? "VA" : "PA");
+    return 0;
+}
+
+/* ---- receive buffers ---- */
+
+static uint32_t holder_index(struct dpdk_dev *d, const struct heap_blk *b)
+{
+    uint32_t slot = d->slot_of_chunk[b->chunk] - 1;
+    return slot * d->per_chunk + heap_blk_index(d->nd.heap, b);
+}
+
+/* The last reference to a received buffer went: its mbuf goes back. */
+static void rx_release(void *arg, struct heap_blk *b)
+{
+    struct dpdk_dev *d = arg;
+    uint32_t i = holder_index(d, b);
+    struct rte_mbuf *m = d->holder[i];
+    d->holder[i] = NULL;
+    if (m)
+        rte_pktmbuf_free(m);
+}
+
+static int make_rx_pool(struct dpdk_dev *d, const struct config *c, int socket)
+{
+    char name[RTE_MEMPOOL_NAMESIZE];
+    snprintf(name, sizeof(name), "demi_rx%u", d->port);
+    uint32_t n = c->dpdk_mbufs;
+    if (!d->rx_zc) {
+        d->rx_pool = rte_pktmbuf_pool_create(name, n, POOL_CACHE, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+        return d->rx_pool ? 0 : ENOMEM;
+    }
+    d->per_chunk = (uint32_t)(HEAP_CHUNK >> RX_BUF_SHIFT);
+    d->ncarved = (n + d->per_chunk - 1) / d->per_chunk;
+    void *base;
+    size_t hlen;
+    heap_range(d->nd.heap, &base, &hlen);
+    d->nheap_chunks = (uint32_t)(hlen / HEAP_CHUNK);
+    d->carved = calloc(d->ncarved, sizeof(*d->carved));
+    d->slot_of_chunk = calloc(d->nheap_chunks, sizeof(*d->slot_of_chunk));
+    d->holder = calloc((size_t)d->ncarved * d->per_chunk, sizeof(*d->holder));
+    struct rte_pktmbuf_extmem *ext = calloc(d->ncarved, sizeof(*ext));
+    if (!d->carved || !d->slot_of_chunk || !d->holder || !ext) {
+        free(ext);
+        return ENOMEM;
+    }
+    for (uint32_t i = 0; i < d->ncarved; i++) {
+        uint8_t *chunk = heap_carve(d->nd.heap, RX_BUF_SHIFT, rx_release, d);
+        if (!chunk) {
+            log_error("catnip: no heap memory for %u receive buffers (dpdk.mbufs; libdemi.heap_size)", n);
+            free(ext);
+            return ENOMEM;
+        }
+        d->carved[i] = chunk;
+        d->slot_of_chunk[(size_t)(chunk - (uint8_t *)base) / HEAP_CHUNK] = i + 1;
+        ext[i].buf_ptr = chunk;
+        ext[i].buf_iova = rte_eal_iova_mode() == RTE_IOVA_VA ? (rte_iova_t)(uintptr_t)chunk : RTE_BAD_IOVA;
+        ext[i].buf_len = HEAP_CHUNK;
+        ext[i].elt_size = RX_BUF_SIZE;
+    }
+    d->rx_pool = rte_pktmbuf_pool_create_extbuf(name, d->ncarved * d->per_chunk, POOL_CACHE, 0, RX_BUF_SIZE,
+                                                socket, ext, d->ncarved);
+    free(ext);
+    return d->rx_pool ? 0 : ENOMEM;
+}
+
+static int dpdk_rx_burst(struct netdev *nd, struct rxframe *out, int max)
+{
+    struct dpdk_dev *d = to_dpdk(nd);
+    if (max > RX_BURST_MAX)
+        max = RX_BURST_MAX;
+    uint16_t n = rte_eth_rx_burst(d->port, 0, d->burst, (uint16_t)max);
+    int k = 0;
+    for (uint16_t i = 0; i < n; i++) {
+        struct rte_mbuf *m = d->burst[i];
+        uint32_t len = rte_pktmbuf_pkt_len(m);
+        uint32_t flags = 0;
+        uint64_t ol = m->ol_flags;
+        if ((ol & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD ||
+            (ol & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_BAD)
+            flags = PKT_RX_CSUM_BAD;
+        else if ((ol & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD &&
+                 (ol & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+            flags = PKT_RX_CSUM_GOOD;
+        if (d->rx_zc && m->nb_segs == 1) {
+            struct heap_blk *b = heap_carved_blk(nd->heap, m->buf_addr);
+            if (b) {
+                heap_carved_take(b);
+                d->holder[holder_index(d, b)] = m;
+                out[k++] = (struct rxframe){b, rte_pktmbuf_mtod(m, uint8_t *), len, flags};
+                nd->stats.rx_frames++;
+                nd->stats.rx_bytes += len;
+                continue;
+            }
+        }
+        /* Copy mode (a PMD with its own buffers, or a chained frame). */
+        struct heap_blk *b = heap_alloc(nd->heap, len ? len : 1);
+        if (!b) {
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        uint8_t *p = heap_blk_data(nd->heap, b);
+        const void *src = rte_pktmbuf_read(m, 0, len, p);
+        if (src != p)
+            memcpy(p, src, len);
+        nd->stats.copied_bytes += len;
+        rte_pktmbuf_free(m);
+        out[k++] = (struct rxframe){b, p, len, flags};
+        nd->stats.rx_frames++;
+        nd->stats.rx_bytes += len;
+    }
+    return k;
+}
+
+/* ---- transmit ---- */
+
+static void tx_detached(void *addr, void *opaque)
+{
+    (void)addr;
+    struct tx_priv *tp = opaque;
+    heap_unref(tp->heap, tp->blk);
+}
+
+/* One mbuf viewing @s (the packet's reference is not taken: see tx_burst). */
+static struct rte_mbuf *attach(struct dpdk_dev *d, const struct pkt_seg *s)
+{
+    struct rte_mbuf *m = rte_pktmbuf_alloc(d->tx_pool);
+    if (!m)
+        return NULL;
+    struct tx_priv *tp = rte_mbuf_to_priv(m);
+    tp->heap = d->nd.heap;
+    tp->blk = s->blk;
+    tp->shinfo.free_cb = tx_detached;
+    tp->shinfo.fcb_opaque = tp;
+    rte_mbuf_ext_refcnt_set(&tp->shinfo, 1);
+    rte_iova_t iova = rte_eal_iova_mode() == RTE_IOVA_VA ? (rte_iova_t)(uintptr_t)s->data : RTE_BAD_IOVA;
+    rte_pktmbuf_attach_extbuf(m, s->data, iova, (uint16_t)s->len, &tp->shinfo);
+    m->data_len = (uint16_t)s->len;
+    m->pkt_len = s->len;
+    return m;
+}
+
+/* @p as mbufs: attached views, or one copy where the port needs it. */
+static struct rte_mbuf *build(struct dpdk_dev *d, const struct pkt *p, bool *copied)
+{
+    *copied = false;
+    if (p->nseg == 1 || d->multiseg) { /* PKT_MAX_SEGS is far below RTE_MBUF_MAX_NB_SEGS */
+        bool ok = true;
+        for (uint16_t i = 0; i < p->nseg; i++)
+            ok = ok && p->seg[i].blk && p->seg[i].len <= UINT16_MAX;
+        if (ok) {
+            struct rte_mbuf *head = NULL, *tail = NULL;
+            for (uint16_t i = 0; i < p->nseg; i++) {
+                if (!p->seg[i].len)
+                    continue;
+                struct rte_mbuf *m = attach(d, &p->seg[i]);
+                if (!m) {
+                    /* Give back the views made so far, keeping the refs. */
+                    for (struct rte_mbuf *x = head; x; x = x->next)
+                        heap_ref(((struct tx_priv *)rte_mbuf_to_priv(x))->blk);
+                    rte_pktmbuf_free(head);
+                    return NULL;
+                }
+                if (!head) {
+                    head = m;
+                } else {
+                    tail->next = m;
+                    head->nb_segs++;
+                    head->pkt_len += m->data_len;
+                }
+                tail = m;
+            }
+            return head;
+        }
+    }
+    struct rte_mbuf *m = rte_pktmbuf_alloc(d->copy_pool);
+    if (!m)
+        return NULL;
+    uint8_t *w = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)p->len);
+    if (!w) {
+        rte_pktmbuf_free(m);
+        return NULL;
+    }
+    for (uint16_t i = 0; i < p->nseg; i++) {
+        memcpy(w, p->seg[i].data, p->seg[i].len);
+        w += p->seg[i].len;
+    }
+    *copied = true;
+    return m;
+}
+
+static void offload(struct dpdk_dev *d, struct rte_mbuf *m, const struct pkt *p)
+{
+    if (!(p->flags & (PKT_TX_IPV4_CSUM | PKT_TX_L4_CSUM)))
+        return;
+    (void)d;
+    m->l2_len = p->l3_off;
+    m->l3_len = (uint64_t)(p->l4_off - p->l3_off);
+    m->ol_flags |= RTE_MBUF_F_TX_IPV4;
+    if (p->flags & PKT_TX_IPV4_CSUM)
+        m->ol_flags |= RTE_MBUF_F_TX_IP_CKSUM;
+    if (p->flags & PKT_TX_L4_CSUM) {
+        /* The headers are in the first segment; DPDK wants the
+         * pseudo-header's sum in the checksum field. */
+        struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(p->seg[0].data + p->l3_off);
+        uint8_t *l4 = p->seg[0].data + p->l4_off;
+        if (ip->next_proto_id == IPPROTO_TCP) {
+            m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;
+            uint16_t ph = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+            memcpy(l4 + 16, &ph, 2);
+        } else if (ip->next_proto_id == IPPROTO_UDP) {
+            m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
+            uint16_t ph = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+            memcpy(l4 + 6, &ph, 2);
+        }
+    }
+}
+
+static int dpdk_tx_burst(struct netdev *nd, struct pkt *pkts, int n)
+{
+    struct dpdk_dev *d = to_dpdk(nd);
+    struct rte_mbuf *ms[64];
+    bool copied[64];
+    if (n > 64)
+        n = 64;
+    int built = 0;
+    for (; built < n; built++) {
+        ms[built] = build(d, &pkts[built], &copied[built]);
+        if (!ms[built])
+            break;
+        offload(d, ms[built], &pkts[built]);
+    }
+    uint16_t sent = built ? rte_eth_tx_burst(d->port, 0, ms, (uint16_t)built) : 0;
+    for (int i = 0; i < sent; i++) {
+        /* Attached views: the references went to the mbufs. Copies: the
+         * packet's references are done with. */
+        if (copied[i]) {
+            nd->stats.copied_bytes += pkts[i].len;
+            pkt_release(nd->heap, &pkts[i]);
+        } else
+            pkts[i].nseg = 0;
+        nd->stats.tx_frames++;
+        nd->stats.tx_bytes += pkts[i].len;
+    }
+    for (int i = sent; i < built; i++) {
+        /* Refused: the packet keeps its references (the free callbacks
+         * drop the ones the views would have taken). */
+        if (!copied[i])
+            for (struct rte_mbuf *x = ms[i]; x; x = x->next)
+                heap_ref(((struct tx_priv *)rte_mbuf_to_priv(x))->blk);
+        rte_pktmbuf_free(ms[i]);
+    }
+    if (sent < n)
+        nd->stats.tx_full += (uint64_t)(n - sent);
+    return sent;
+}
+
+/* ---- DMA mapping of the heap (real NICs; virtual ports say ENOTSUP) ---- */
+
+static int dma_map(void *arg, void *addr, size_t len)
+{
+    struct dpdk_dev *d = arg;
+    if (!d->dma)
+        return 0;
+    if (rte_dev_dma_map(d->rte_dev, addr, (uint64_t)(uintptr_t)addr, len) == 0)
+        return 0;
+    if (rte_errno == ENOTSUP || rte_errno == EINVAL) {
+        d->dma = false; /* a virtual device: it never DMAs */
+        return 0;
+    }
+    log_error("catnip: mapping heap memory for the device's DMA failed: %s", rte_strerror(rte_errno));
+    return EIO;
+}
+
+static void dma_unmap(void *arg, void *addr, size_t len)
+{
+    struct dpdk_dev *d = arg;
+    if (d->dma)
+        rte_dev_dma_unmap(d->rte_dev, addr, (uint64_t)(uintptr_t)addr, len);
+}
+
+/* ---- create / destroy ---- */
+
+static void dpdk_destroy(struct netdev *nd)
+{
+    if (!nd)
+        return;
+    struct dpdk_dev *d = to_dpdk(nd);
+    if (d->started) {
+        rte_eth_dev_stop(d->port);
+        rte_eth_dev_close(d->port); /* frees the mbufs in its rings */
+    }
+    if (d->hooked)
+        heap_remove_hook(nd->heap, d);
+    if (d->rx_pool)
+        rte_mempool_free(d->rx_pool);
+    if (d->tx_pool)
+        rte_mempool_free(d->tx_pool);
+    if (d->copy_pool)
+        rte_mempool_free(d->copy_pool);
+    for (uint32_t i = 0; i < d->ncarved; i++) {
+        if (d->carved[i] && heap_uncarve(nd->heap, d->carved[i]) == EBUSY)
+            log_warn("catnip: receive buffers still held at exit; their memory stays reserved");
+    }
+    free(d->carved);
+    free(d->slot_of_chunk);
+    free(d->holder);
+    pthread_mutex_lock(&eal.mu);
+    eal.used[d->port] = false;
+    pthread_mutex_unlock(&eal.mu);
+    free(d);
+}
+
+static const struct netdev_ops dpdk_ops = {
+    .name = "dpdk",
+    .rx_burst = dpdk_rx_burst,
+    .tx_burst = dpdk_tx_burst,
+    .destroy = dpdk_destroy,
+};
+
+/* The port to use: the one with our MAC, else the first free one. */
+static int pick_port(const struct config *c, uint16_t *out)
+{
+    uint16_t first = RTE_MAX_ETHPORTS, p;
+    RTE_ETH_FOREACH_DEV(p)
+    {
+        if (eal.used[p])
+            continue;
+        if (first == RTE_MAX_ETHPORTS)
+            first = p;
+        struct rte_ether_addr mac;
+        if (c->has_local_link_addr && rte_eth_macaddr_get(p, &mac) == 0 &&
+            memcmp(mac.addr_bytes, c->local_link_addr, 6) == 0) {
+            *out = p;
+            return 0;
+        }
+    }
+    if (first == RTE_MAX_ETHPORTS)
+        return rte_eth_dev_count_avail() ? EBUSY : ENODEV;
+    *out = first;
+    return 0;
+}
+
+static int setup(struct dpdk_dev *d, const struct config *c)
+{
+    struct rte_eth_dev_info info;
+    int r = rte_eth_dev_info_get(d->port, &info);
+    if (r)
+        return -r;
+    d->rte_dev = info.device;
+    const char *drv = info.driver_name ? info.driver_name : "?";
+    /* net_af_xdp builds its UMEM from the pool's own memory: it cannot
+     * receive into external buffers. */
+    d->rx_zc = strcmp(drv, "net_af_xdp") != 0;
+    d->multiseg = (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0;
+    int socket = rte_eth_dev_socket_id(d->port);
+    if (socket < 0)
+        socket = (int)rte_socket_id();
+
+    struct rte_eth_conf conf;
+    memset(&conf, 0, sizeof(conf));
+    if (d->multiseg)
+        conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+    const uint64_t rx_csum = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+    if ((info.rx_offload_capa & rx_csum) == rx_csum) {
+        conf.rxmode.offloads |= rx_csum;
+        d->nd.offloads |= NETDEV_RX_CSUM;
+    }
+    if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) {
+        conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
+        d->nd.offloads |= NETDEV_TX_IPV4_CSUM;
+    }
+    const uint64_t tx_l4 = RTE_ETH_TX_OFFLOAD_TCP_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+    if ((info.tx_offload_capa & tx_l4) == tx_l4 && (d->nd.offloads & NETDEV_TX_IPV4_CSUM)) {
+        conf.txmode.offloads |= tx_l4;
+        d->nd.offloads |= NETDEV_TX_L4_CSUM;
+    }
+    if ((r = rte_eth_dev_configure(d->port, 1, 1, &conf)) != 0) {
+        log_error("catnip: configuring port %u (%s): %s", d->port, drv, rte_strerror(-r));
+        return -r;
+    }
+    uint16_t nrx = (uint16_t)c->dpdk_rx_ring, ntx = (uint16_t)c->dpdk_tx_ring;
+    rte_eth_dev_adjust_nb_rx_tx_desc(d->port, &nrx, &ntx);
+
+    int e = make_rx_pool(d, c, socket);
+    if (e) {
+        if (!d->rx_pool && e == ENOMEM)
+            log_error("catnip: no DPDK memory for the receive pool (%s); with --no-huge, raise -m",
+                      rte_strerror(rte_errno));
+        return e;
+    }
+    char name[RTE_MEMPOOL_NAMESIZE];
+    snprintf(name, sizeof(name), "demi_tx%u", d->port);
+    uint16_t priv = (uint16_t)RTE_ALIGN(sizeof(struct tx_priv), RTE_MBUF_PRIV_ALIGN);
+    d->tx_pool = rte_pktmbuf_pool_create(name, c->dpdk_mbufs, POOL_CACHE, priv, 0, socket);
+    snprintf(name, sizeof(name), "demi_cp%u", d->port);
+    d->copy_pool = rte_pktmbuf_pool_create(name, 2047, POOL_CACHE, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    if (!d->tx_pool || !d->copy_pool) {
+        log_error("catnip: no DPDK memory for the transmit pools (%s); with --no-huge, raise -m",
+                  rte_strerror(rte_errno));
+        return ENOMEM;
+    }
+    if ((r = rte_eth_rx_queue_setup(d->port, 0, nrx, (unsigned)socket, NULL, d->rx_pool)) != 0 ||
+        (r = rte_eth_tx_queue_setup(d->port, 0, ntx, (unsigned)socket, NULL)) != 0) {
+        log_error("catnip: setting up port %u's queues: %s", d->port, rte_strerror(-r));
+        return -r;
+    }
+    if ((r = rte_eth_dev_start(d->port)) != 0) {
+        log_error("catnip: starting port %u (%s): %s", d->port, drv, rte_strerror(-r));
+        return -r;
+    }
+    d->started = true;
+
+    struct rte_ether_addr mac;
+    rte_eth_macaddr_get(d->port, &mac);
+    memcpy(d->nd.mac, mac.addr_bytes, 6);
+    if (c->has_local_link_addr && memcmp(mac.addr_bytes, c->local_link_addr, 6) != 0) {
+        memcpy(d->nd.mac, c->local_link_addr, 6);
+        rte_eth_promiscuous_enable(d->port); /* frames to our own MAC must reach us */
+    }
+    uint16_t mtu = 1500;
+    rte_eth_dev_get_mtu(d->port, &mtu);
+    uint32_t room = (d->rx_zc ? RX_BUF_SIZE : RTE_MBUF_DEFAULT_BUF_SIZE) - RTE_PKTMBUF_HEADROOM - 14;
+    d->nd.mtu = mtu < room ? mtu : room;
+
+    /* Heap memory for the device's DMA (chunks mapped later too). */
+    d->dma = rte_eal_iova_mode() == RTE_IOVA_VA;
+    d->hooked = heap_add_hook(d->nd.heap, dma_map, dma_unmap, d) == 0;
+    log_info("catnip: port %u (%s), MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u, %s receive, %s transmit%s", d->port,
+             drv, d->nd.mac[0], d->nd.mac[1], d->nd.mac[2], d->nd.mac[3], d->nd.mac[4], d->nd.mac[5], d->nd.mtu,
+             d->rx_zc ? "zero-copy" : "copying", d->multiseg ? "zero-copy" : "copying (no chained mbufs)",
+             d->nd.offloads ? ", checksum offloads" : "");
+    return 0;
+}
+
+int dpdk_dev_create(struct heap *heap, const struct config *c, struct netdev **out)
+{
+    pthread_mutex_lock(&eal.mu);
+    int e = eal_init(c);
+    uint16_t port = 0;
+    if (!e) {
+        e = pick_port(c, &port);
+        if (e == ENODEV)
+            log_error("catnip: DPDK found no port: give a --vdev or a device in dpdk.eal_init");
+        else if (e == EBUSY)
+            log_error("catnip: every DPDK port is in use by another runtime (or was closed by one)");
+        else
+            eal.used[port] = true;
+    }
+    pthread_mutex_unlock(&eal.mu);
+    if (e)
+        return e;
+    struct dpdk_dev *d = calloc(1, sizeof(*d));
+    if (!d) {
+        pthread_mutex_lock(&eal.mu);
+        eal.used[port] = false;
+        pthread_mutex_unlock(&eal.mu);
+        return ENOMEM;
+    }
+    d->nd.ops = &dpdk_ops;
+    d->nd.heap = heap;
+    d->port = port;
+    e = setup(d, c);
+    if (e) {
+        dpdk_destroy(&d->nd);
+        return e > 0 ? e : EINVAL;
+    }
+    *out = &d->nd;
+    return 0;
+}
