@@ -11,6 +11,7 @@ PKGS=(
   python3                                     # test and bench helpers
   gnuplot-nox                                 # bench plots
   util-linux procps                           # taskset, timeout, pgrep
+  clang libclang-rt-14-dev                    # libFuzzer target of demi-kv's RESP parser
 )
 
 missing=()
