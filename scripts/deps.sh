@@ -12,6 +12,7 @@ PKGS=(
   gnuplot-nox                                 # bench plots
   util-linux procps                           # taskset, timeout, pgrep
   clang libclang-rt-14-dev                    # libFuzzer target of demi-kv's RESP parser
+  redis-tools redis-server                    # demi-kv tests (redis-cli, redis-benchmark, redis-server)
 )
 
 missing=()
