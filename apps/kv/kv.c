@@ -247,8 +247,15 @@ static void conn_input(struct conn *c, const uint8_t *data, size_t len)
 
 static void conn_popped(struct conn *c, demi_sgarray_t *sga)
 {
-    if (sga->sga_numsegs == 0) { /* the client closed */
-        conn_close(c);
+    if (sga->sga_numsegs == 0) {
+        /* The client is done sending (it closed or shut down its side).
+         * Replies still on their way go out first, and the last push's
+         * completion closes the connection. (Redis 7.0 frees such a client
+         * at once and drops the replies it has not written yet; a client
+         * that half-closes and then reads gets them all from demi-kv.) */
+        c->closing = true;
+        if (c->pushes == 0)
+            conn_close(c);
         return;
     }
     reply_target(&out, conn_push, c);

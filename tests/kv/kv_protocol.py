@@ -195,6 +195,23 @@ def test_resets(port):
         check(c.cmd("STRLEN", "r") == 100000, "value intact after the resets")
 
 
+def test_half_close(port):
+    # A client that sends its commands, shuts down its sending side and
+    # then reads gets every reply, even replies too large to go out at once.
+    with Conn(port, timeout=30) as c:
+        val = b"h" * (3 << 20)
+        check(c.cmd("SET", "half", val) == "OK", "SET half")
+        c.raw(Conn.encode("GET", "half") * 8 + b"PING\r\n")
+        c.sock.shutdown(socket.SHUT_WR)
+        for i in range(8):
+            check(c.read_reply() == val, f"GET #{i} after the client's half-close")
+        check(c.read_reply() == "PONG", "PING after the client's half-close")
+        c.sock.settimeout(5)
+        check(c.sock.recv(1) == b"", "the server closes once the replies are out")
+    with Conn(port) as c:
+        c.cmd("DEL", "half")
+
+
 def test_expiry(port):
     with Conn(port) as c:
         c.cmd("FLUSHALL")
@@ -226,6 +243,7 @@ def run():
     test_many_clients(port)
     test_malformed(port)
     test_resets(port)
+    test_half_close(port)
     test_expiry(port)
     check(kv.alive(), "demi-kv died")
     kv.stop()  # SIGINT: must exit 0 (and, under ASan, without leaks)
