@@ -171,6 +171,41 @@ static bool store_copy(struct ctx *x, int key, const uint8_t *p, size_t n, int64
     return true;
 }
 
+/* Looks key i up (lazy expiry included) and gives its hash for put(). */
+static struct kv_entry *lookup_h(struct ctx *x, int i, uint64_t *h)
+{
+    *h = kv_hash(&x->s->store, A(x, i), L(x, i));
+    return kv_find(&x->s->store, A(x, i), L(x, i), *h, x->now);
+}
+
+/* Stores @v at key i, found as @e by lookup_h (NULL: absent, hash @h),
+ * taking over the reference. With keep_ttl an existing key keeps its time
+ * to live, else it gets @expire (-1: none). false, after an OOM reply,
+ * when out of memory. */
+static bool put(struct ctx *x, int i, struct kv_entry *e, uint64_t h, struct kv_val *v, int64_t expire, bool keep_ttl)
+{
+    if (e) {
+        if (keep_ttl || kv_set_expire(&x->s->store, e, expire) == 0) {
+            kv_replace(&x->s->store, e, v);
+            return true;
+        }
+    } else if (kv_insert(&x->s->store, A(x, i), L(x, i), h, v, expire)) {
+        return true;
+    }
+    kv_val_unref(v);
+    err_oom(x);
+    return false;
+}
+
+/* A copy of [p, p + n) as a value; NULL after an OOM reply. */
+static struct kv_val *new_value(struct ctx *x, const void *p, size_t n)
+{
+    struct kv_val *v = kv_val_new(p, n, n);
+    if (!v)
+        err_oom(x);
+    return v;
+}
+
 /* Reads a stored value as Redis's strict integer. */
 static bool val_ll(const struct kv_val *v, long long *out)
 {
@@ -361,7 +396,8 @@ static void cmd_set(struct ctx *x)
     long long when = -1;
     if (exp_arg && !set_expire_ms(x, exp_arg, flags, &when))
         return;
-    struct kv_entry *e = lookup(x, 1);
+    uint64_t h;
+    struct kv_entry *e = lookup_h(x, 1, &h);
     if (flags & SET_GET) {
         /* The reply holds its own reference: the old value may be
          * replaced below and must outlive that. */
@@ -375,7 +411,8 @@ static void cmd_set(struct ctx *x)
             reply_null(x->r);
         return;
     }
-    if (!store_copy(x, 1, A(x, 2), L(x, 2), when, flags & SET_KEEPTTL))
+    struct kv_val *v = new_value(x, A(x, 2), L(x, 2));
+    if (!v || !put(x, 1, e, h, v, when, flags & SET_KEEPTTL))
         return;
     if (!(flags & SET_GET))
         reply_status(x->r, "OK");
@@ -383,12 +420,15 @@ static void cmd_set(struct ctx *x)
 
 static void cmd_getset(struct ctx *x)
 {
-    struct kv_entry *e = lookup(x, 1);
+    uint64_t h;
+    struct kv_entry *e = lookup_h(x, 1, &h);
     if (e)
         reply_value(x->r, e->val);
     else
         reply_null(x->r);
-    store_copy(x, 1, A(x, 2), L(x, 2), -1, false);
+    struct kv_val *v = new_value(x, A(x, 2), L(x, 2));
+    if (v)
+        put(x, 1, e, h, v, -1, false);
 }
 
 static void cmd_mget(struct ctx *x)
@@ -417,7 +457,8 @@ static void cmd_mset(struct ctx *x)
 
 static void incr_by(struct ctx *x, long long incr)
 {
-    struct kv_entry *e = lookup(x, 1);
+    uint64_t h;
+    struct kv_entry *e = lookup_h(x, 1, &h);
     long long v = 0;
     if (e && !val_ll(e->val, &v)) {
         err_int(x);
@@ -430,19 +471,10 @@ static void incr_by(struct ctx *x, long long incr)
     v += incr;
     char buf[24];
     size_t n = reply_fmt_ll(buf, v);
-    struct kv_val *nv = kv_val_new(buf, n, n);
-    if (!nv) {
-        err_oom(x);
-        return;
-    }
-    if (e) {
-        kv_replace(&x->s->store, e, nv); /* keeps the time to live, as Redis */
-    } else if (!kv_set(&x->s->store, A(x, 1), L(x, 1), nv, -1, false)) {
-        kv_val_unref(nv);
-        err_oom(x);
-        return;
-    }
-    reply_int(x->r, v);
+    struct kv_val *nv = new_value(x, buf, n);
+    /* An existing key keeps its time to live, as in Redis. */
+    if (nv && put(x, 1, e, h, nv, -1, true))
+        reply_int(x->r, v);
 }
 
 static void cmd_incr(struct ctx *x)
@@ -476,9 +508,11 @@ static void cmd_decrby(struct ctx *x)
 
 static void cmd_append(struct ctx *x)
 {
-    struct kv_entry *e = lookup(x, 1);
+    uint64_t h;
+    struct kv_entry *e = lookup_h(x, 1, &h);
     if (!e) {
-        if (store_copy(x, 1, A(x, 2), L(x, 2), -1, false))
+        struct kv_val *v = new_value(x, A(x, 2), L(x, 2));
+        if (v && put(x, 1, NULL, h, v, -1, false))
             reply_int(x->r, (long long)L(x, 2));
         return;
     }

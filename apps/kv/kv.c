@@ -57,6 +57,14 @@ static struct reply out;
 static struct conn **conns; /* indexed by qd */
 static size_t nconns_cap;
 static int listen_qd = -1;
+/* The time commands see: read once per popped batch (and for each active
+ * expiry round), not once per command. */
+static int64_t batch_now;
+
+static int64_t batch_clock(void)
+{
+    return batch_now;
+}
 
 static void on_signal(int sig)
 {
@@ -259,6 +267,7 @@ static void conn_popped(struct conn *c, demi_sgarray_t *sga)
         return;
     }
     reply_target(&out, conn_push, c);
+    batch_now = kv_now_ms();
     for (uint32_t i = 0; i < sga->sga_numsegs && !c->closing; i++)
         conn_input(c, sga->sga_segs[i].sgaseg_buf, sga->sga_segs[i].sgaseg_len);
     int e = reply_flush(&out);
@@ -363,6 +372,8 @@ int main(int argc, char **argv)
         die("init", e);
     const char *libos = getenv("LIBOS");
     srv.libos = libos && *libos ? libos : "catnap";
+    srv.clock_ms = batch_clock;
+    batch_now = kv_now_ms();
     reply_init(&out);
 
     if ((e = demi_socket(&listen_qd, AF_INET, SOCK_STREAM, 0)))
@@ -399,6 +410,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++)
             handle(&qr[i]);
         if (mono_ns() >= next_expire) {
+            batch_now = kv_now_ms();
             kv_active_expire(&srv, EXPIRE_BUDGET_US);
             next_expire = mono_ns() + EXPIRE_PERIOD_NS;
         }

@@ -266,9 +266,9 @@ void reply_value(struct reply *r, struct kv_val *v)
         return;
     if (v->framed) {
         /* The stored buffer holds the whole reply: one segment. */
-        const struct kv_seg *sg = &v->seg[0];
+        uint8_t *frame = (uint8_t *)(v + 1);
         close_run(r);
-        add_seg(r, sg->buf, (size_t)(sg->data - sg->buf) + sg->len + 2);
+        add_seg(r, frame, (size_t)(v->one.data - frame) + v->one.len + 2);
         hold(r, v);
         return;
     }

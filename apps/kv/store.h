@@ -39,8 +39,9 @@ struct kv_seg {
 
 /*
  * A string value. Small ones (up to KV_FRAME_MAX) are framed: their one
- * buffer holds the whole RESP bulk reply, "$<len>\r\n" <bytes> "\r\n", so
- * that a GET pushes one segment and sixteen pipelined GETs fit one push.
+ * buffer holds this struct and then the whole RESP bulk reply,
+ * "$<len>\r\n" <bytes> "\r\n" (from (struct kv_val *)v + 1), so that a GET
+ * pushes one segment and sixteen pipelined GETs fit one push.
  * Framed values are never changed; APPEND makes a new one. Larger values
  * hold just their bytes (GET adds the header and trailer from the reply's
  * own buffer) and grow in place, past their end, so APPEND stays O(1).
@@ -113,6 +114,16 @@ int kv_store_flush(struct kv_store *s);
 /* The live entry for the key, or NULL. An entry whose time has passed
  * (now > expire) is deleted on the way (lazy expiry). */
 struct kv_entry *kv_lookup(struct kv_store *s, const uint8_t *key, size_t klen, int64_t now);
+
+/* The hash of a key, for kv_find and kv_insert (a lookup followed by an
+ * insertion then hashes the key once). */
+uint64_t kv_hash(const struct kv_store *s, const uint8_t *key, size_t klen);
+/* kv_lookup with the key's hash already known. */
+struct kv_entry *kv_find(struct kv_store *s, const uint8_t *key, size_t klen, uint64_t h, int64_t now);
+/* Adds a key known to be absent (a kv_find just missed it), taking over the
+ * caller's reference on @v. NULL with errno ENOMEM (the caller keeps it). */
+struct kv_entry *kv_insert(struct kv_store *s, const uint8_t *key, size_t klen, uint64_t h, struct kv_val *v,
+                           int64_t expire);
 
 /* Sets the key to @v, taking over the caller's reference. With
  * keep_ttl the key keeps its time to live, else it gets @expire (-1 for

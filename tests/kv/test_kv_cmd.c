@@ -384,8 +384,11 @@ static void test_zero_copy(void)
     reply_flush(&rep);
     CHECK_EQ(sink.pushes, 1);
     CHECK_EQ(sink.last.sga_numsegs, 1);
-    /* The one segment is the stored, framed buffer itself. */
-    CHECK(sink.last.sga_segs[0].sgaseg_buf == e->val->seg[0].buf);
+    /* The one segment is in the stored, framed buffer itself, right after
+     * the value's own header. */
+    const uint8_t *seg0 = sink.last.sga_segs[0].sgaseg_buf;
+    CHECK(seg0 == (const uint8_t *)(e->val + 1));
+    CHECK(seg0 > e->val->seg[0].buf && seg0 + 11 <= e->val->seg[0].buf + e->val->seg[0].size);
     CHECK(sink.len == 11 && memcmp(sink.buf, "$5\r\nvalue\r\n", 11) == 0);
 
     /* Sixteen pipelined GETs: one push of sixteen segments. */
