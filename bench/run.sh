@@ -301,3 +301,9 @@ if [[ -x $sched ]]; then
 fi
 
 "${summarize[@]}" table "${outputs[@]}"
+
+# demi-kv against redis-server with redis-benchmark (bench/kv.sh, issue 7);
+# BENCH_KV=0 skips it.
+if [[ ${BENCH_KV:-1} != 0 ]]; then
+    "$here/kv.sh" "$build"
+fi
