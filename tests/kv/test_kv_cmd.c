@@ -567,6 +567,141 @@ static void test_model(void)
     T("FLUSHALL\r\n", "+OK\r\n");
 }
 
+/*
+ * Random argument vectors built from command names, options, boundary
+ * numbers and random bytes: nothing may crash (the sanitizer build checks
+ * memory), every command must get exactly one well-formed reply, and the
+ * keyspace must stay consistent with DBSIZE and KEYS.
+ */
+static size_t resp_skip(const uint8_t *p, size_t n, size_t off)
+{
+    CHECK(off < n);
+    uint8_t t = p[off];
+    const uint8_t *nl = memchr(p + off, '\n', n - off);
+    CHECK(nl && nl > p + off && nl[-1] == '\r');
+    size_t line_end = (size_t)(nl - p) + 1;
+    long long v = 0;
+    if (t == '$' || t == '*' || t == ':') {
+        CHECK(resp_str2ll(p + off + 1, line_end - off - 3, &v));
+    } else {
+        CHECK(t == '+' || t == '-');
+        for (size_t i = off + 1; i < line_end - 2; i++)
+            CHECK(p[i] != '\r' && p[i] != '\n');
+    }
+    if (t == '$' && v >= 0) {
+        CHECK(line_end + (size_t)v + 2 <= n);
+        CHECK(p[line_end + v] == '\r' && p[line_end + v + 1] == '\n');
+        return line_end + (size_t)v + 2;
+    }
+    if (t == '*')
+        for (long long i = 0; i < v; i++)
+            line_end = resp_skip(p, n, line_end);
+    return line_end;
+}
+
+static void test_random_commands(void)
+{
+    static const char *const names[] = {
+        "get",    "set",     "getset", "del",    "exists", "incr",    "decr",     "incrby", "decrby",
+        "append", "strlen",  "mget",   "mset",   "expire", "pexpire", "ttl",      "pttl",   "persist",
+        "dbsize", "flushdb", "keys",   "select", "echo",   "ping",    "info",     "config", "command",
+        "client", "nosuch",  "SET",    "GET",    "Incr",   "quit",    "flushall",
+    };
+    static const char *const words[] = {
+        "k",
+        "k1",
+        "k2",
+        "*",
+        "k?",
+        "[k]*",
+        "\\",
+        "nx",
+        "xx",
+        "gt",
+        "lt",
+        "get",
+        "keepttl",
+        "ex",
+        "px",
+        "exat",
+        "pxat",
+        "0",
+        "1",
+        "-1",
+        "10",
+        "100",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "9223372036854775808",
+        "1.5",
+        "",
+        " ",
+        "save",
+        "setname",
+        "getname",
+        "id",
+        "help",
+        "count",
+        "list",
+        "docs",
+        "info",
+        "all",
+        "keyspace",
+        "resetstat",
+        "sync",
+        "async",
+    };
+    const size_t nn = sizeof(names) / sizeof(names[0]), nw = sizeof(words) / sizeof(words[0]);
+    uint64_t seed = 99;
+    static struct resp_arg argv[12];
+    static uint8_t bytes[12][64];
+    int commands = 0;
+    for (int batch = 0; batch < 3000; batch++) {
+        sink_reset();
+        int nc = 1 + (int)(trand(&seed) % 12);
+        for (int c = 0; c < nc; c++) {
+            int argc = 1 + (int)(trand(&seed) % 6);
+            for (int i = 0; i < argc; i++) {
+                const char *w = i == 0 ? names[trand(&seed) % nn] : words[trand(&seed) % nw];
+                size_t len = strlen(w);
+                if (i > 0 && trand(&seed) % 8 == 0) { /* random bytes */
+                    len = trand(&seed) % sizeof(bytes[i]);
+                    for (size_t k = 0; k < len; k++)
+                        bytes[i][k] = (uint8_t)trand(&seed);
+                } else {
+                    memcpy(bytes[i], w, len);
+                }
+                argv[i].ptr = bytes[i];
+                argv[i].len = len;
+            }
+            if (trand(&seed) % 16 == 0)
+                fake_now += (int64_t)(trand(&seed) % 200000);
+            kv_exec(&srv, &cl, argc, argv, &rep);
+            cl.close_after_reply = false;
+            commands++;
+        }
+        CHECK_EQ(reply_flush(&rep), 0);
+        /* One well-formed reply per command. */
+        size_t off = 0;
+        for (int c = 0; c < nc; c++)
+            off = resp_skip(sink.buf, sink.len, off);
+        CHECK_EQ(off, sink.len);
+        if (batch % 100 == 0)
+            kv_active_expire(&srv, 1000);
+    }
+    /* DBSIZE counts what KEYS * lists plus keys expired but not yet gone. */
+    sink_reset();
+    struct resp_arg ka[2] = {{(const uint8_t *)"KEYS", 4, 0}, {(const uint8_t *)"*", 1, 0}};
+    kv_exec(&srv, &cl, 2, ka, &rep);
+    reply_flush(&rep);
+    long long listed = strtoll((const char *)sink.buf + 1, NULL, 10);
+    CHECK(listed >= 0 && (size_t)listed <= kv_size(&srv.store));
+    CHECK(commands > 10000);
+    T("FLUSHALL\r\n", "+OK\r\n");
+    CHECK_EQ(kv_size(&srv.store), 0);
+    CHECK_EQ(kv_expiring(&srv.store), 0);
+}
+
 int main(void)
 {
     int e = demi_init(NULL);
@@ -585,6 +720,7 @@ int main(void)
     test_keys();
     test_zero_copy();
     test_model();
+    test_random_commands();
 
     reply_free(&rep);
     kv_client_free(&cl);
