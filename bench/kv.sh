@@ -175,16 +175,15 @@ done
 mkdir -p "$results"
 bench_version=$(redis-benchmark --version | head -n 1)
 server_version=$("$redis_server" --version | head -n 1)
-python3 "$here/kv_summary.py" "$tmp" "$results/kv.json" "$results/kv.dat" --rounds "$rounds" \
+python3 "$here/kv_summary.py" "$tmp" "$results/kv.json" "$tmp/kv.dat" --rounds "$rounds" \
     --server-cpu "$server_cpu" --client-cpu "$client_cpu" --nproc "$(nproc)" --keyspace "$keyspace" \
     --size "$size" --n1 "$n1" --n50 "$n50" --np "$np" --bench-version "$bench_version" \
     --server-version "$server_version" --demi-kv "$demi_kv" || die "could not summarize the runs"
 title="redis-benchmark -t set,get, 127.0.0.1, server cpu $server_cpu / client cpu $client_cpu"
-gnuplot -c "$here/plot_kv.gp" "$results/kv.png.tmp" "$title" "$results/kv.dat" 2>"$tmp/gnuplot.err" || {
+gnuplot -c "$here/plot_kv.gp" "$results/kv.png.tmp" "$title" "$tmp/kv.dat" 2>"$tmp/gnuplot.err" || {
     show_log "$tmp/gnuplot.err"
     die "gnuplot failed"
 }
-rm -f "$results/kv.dat"
 [[ -s $results/kv.png.tmp ]] || die "gnuplot wrote no image"
 mv -f "$results/kv.png.tmp" "$results/kv.png"
 echo "bench/kv: wrote $results/kv.json and $results/kv.png" >&2
