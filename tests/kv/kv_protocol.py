@@ -47,11 +47,13 @@ def test_split(port):
 def test_large(port):
     rnd = random.Random(1)
     with Conn(port, timeout=60) as c:
-        for size in (16 * 1024, 16 * 1024 + 1, 200000, 5 << 20, (20 << 20) + 3):
+        # Up to over 256 MiB: more than 16 heap segments of 16 MiB, more
+        # than one demi_sgaalloc can give, and a GET of several pushes.
+        for size in (16 * 1024, 16 * 1024 + 1, 200000, 5 << 20, (260 << 20) + 5, (20 << 20) + 3):
             val = bytes(rnd.getrandbits(8) for _ in range(min(size, 4096))) * (size // 4096 + 1)
             val = val[:size]
             # Sent in uneven pieces so the bulk spans many pops.
-            data = Conn.encode("SET", "big", val)
+            data = memoryview(Conn.encode("SET", "big", val))
             pos = 0
             while pos < len(data):
                 k = rnd.randint(1, 300000)

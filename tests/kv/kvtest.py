@@ -157,7 +157,7 @@ class Conn:
     def __init__(self, port, timeout=10):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
+        self.buf = bytearray()  # appended in place: large replies stay linear
 
     def __enter__(self):
         return self
@@ -192,10 +192,13 @@ class Conn:
         self.buf += b
 
     def _line(self):
-        while b"\r\n" not in self.buf:
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                line = bytes(self.buf[:i])
+                del self.buf[:i + 2]
+                return line
             self._fill()
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
 
     def read_reply(self):
         """Decoded reply: str (status), RespError, int, bytes/None (bulk), list."""
@@ -213,7 +216,8 @@ class Conn:
                 return None
             while len(self.buf) < n + 2:
                 self._fill()
-            data, self.buf = self.buf[:n], self.buf[n + 2:]
+            data = bytes(self.buf[:n])
+            del self.buf[:n + 2]
             return data
         if t == b"*":
             n = int(rest)
@@ -224,14 +228,15 @@ class Conn:
         """Exactly n reply bytes, undecoded."""
         while len(self.buf) < n:
             self._fill()
-        data, self.buf = self.buf[:n], self.buf[n:]
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
         return data
 
     def read_until_close(self, timeout=5):
         """Every byte until the server closes the connection."""
         self.sock.settimeout(timeout)
-        out = self.buf
-        self.buf = b""
+        out = bytes(self.buf)
+        self.buf = bytearray()
         while True:
             try:
                 b = self.sock.recv(1 << 16)
