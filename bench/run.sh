@@ -322,3 +322,9 @@ fi
 if [[ -x $build/bench/storage_bench ]]; then
     "$here/storage.sh" "$build"
 fi
+
+# demi-kv against redis-server with redis-benchmark (bench/kv.sh, issue 7);
+# BENCH_KV=0 skips it.
+if [[ ${BENCH_KV:-1} != 0 ]]; then
+    "$here/kv.sh" "$build"
+fi

@@ -16,6 +16,8 @@ PKGS=(
   iproute2 ethtool nftables iputils-ping      # catpowder/catnip tests: netns, veth, offloads, loss, ping
   libxdp-dev libbpf-dev                       # catpowder: AF_XDP
   dpdk-dev libdpdk-dev                        # catnip: DPDK 22.11
+  clang libclang-rt-14-dev                    # libFuzzer target of demi-kv's RESP parser
+  redis-tools redis-server                    # demi-kv tests (redis-cli, redis-benchmark, redis-server)
 )
 
 missing=()
