@@ -323,6 +323,12 @@ if [[ -x $build/bench/storage_bench ]]; then
     "$here/storage.sh" "$build"
 fi
 
+# catnip over DPDK net_memif against Linux over loopback (bench/catnip.sh;
+# it needs root, and says so and skips without it). BENCH_CATNIP=0 skips it.
+if [[ ${BENCH_CATNIP:-1} != 0 ]]; then
+    "$here/catnip.sh" "$build"
+fi
+
 # demi-kv against redis-server with redis-benchmark (bench/kv.sh, issue 7);
 # BENCH_KV=0 skips it.
 if [[ ${BENCH_KV:-1} != 0 ]]; then

@@ -177,8 +177,10 @@ static void parse(int argc, char **argv, struct opts *o)
 
 static const char *libos_name(void)
 {
-    const char *l = getenv("LIBOS");
-    return l && *l ? l : "catnap";
+    static demi_stats_t st;
+    if (demi_get_stats(&st) != 0)
+        return "unknown";
+    return st.libos;
 }
 
 /* ---- server ---- */

@@ -190,6 +190,8 @@ typedef struct demi_stats {
     uint64_t rx_frames, rx_bytes, tx_frames, tx_bytes;
     /** I/O memory allocated (heap bytes in use, in whole blocks). */
     uint64_t heap_bytes_in_use;
+    /** The network libOS running: "catnap", "catnip", "catpowder". */
+    char libos[16];
 } demi_stats_t;
 
 /** Fills @p stats: 0, or EINVAL (NULL), EPERM (no demi_init on this thread). */

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# catnip over DPDK net_memif (two processes, shared memory, no kernel on
+# the packet path) against Linux over 127.0.0.1, in the same run:
+#   - the floor: raw 64 B frames ping-ponged over memif (bench/dpdk_l2);
+#   - 64 B echo round trips, TCP and UDP: demi-echo on catnip vs
+#     bench/linux_echo (blocking and busy-poll);
+#   - bulk: 64 KiB echoes over one TCP connection for a few seconds, as
+#     bytes per second each way: catnip vs linux_echo busy-poll.
+# Server on one CPU, client on the other; BENCH_ROUNDS rounds, each running
+# every configuration once, interleaved (this VM flips between latency
+# modes); each configuration reports its median round by p50 (bulk: by
+# rate). Writes bench/results/catnip.json and prints a table. It reports,
+# never judges; it fails only when a run fails.
+#
+#   bench/catnip.sh [BUILD]
+# Environment: BENCH_ROUNDS=3 BENCH_ITERS=100000 BENCH_WARMUP=1000
+#   BENCH_BULK_SECONDS=3 BENCH_SERVER_CPU=1 BENCH_CLIENT_CPU=0 BENCH_RESULTS=<repo>/bench/results
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+build=${1:-build}
+[[ $build == /* ]] || build=$(cd "$build" 2>/dev/null && pwd || echo "$repo/$build")
+rounds=${BENCH_ROUNDS:-3}
+iters=${BENCH_ITERS:-100000}
+warmup=${BENCH_WARMUP:-1000}
+bulk_secs=${BENCH_BULK_SECONDS:-3}
+scpu=${BENCH_SERVER_CPU:-1}
+ccpu=${BENCH_CLIENT_CPU:-0}
+results=${BENCH_RESULTS:-$repo/bench/results}
+
+die() { echo "bench/catnip: error: $*" >&2; exit 1; }
+if [[ $(id -u) -ne 0 ]]; then
+    echo "bench/catnip: skipped: DPDK's memif needs root here (run as root for catnip figures)" >&2
+    exit 0
+fi
+for b in demi-echo bench/linux_echo bench/dpdk_l2; do
+    [[ -x $build/$b ]] || die "$build/$b not built (make build)"
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/demi-catnip-bench.XXXXXX")
+spid=
+cleanup() {
+    if [[ -n $spid ]]; then kill -TERM "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true; fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+config() { # ROLE IP MAC SOCKET
+    cat <<EOF
+demikernel:
+  local_ipv4_addr: $2
+dpdk:
+  eal_init: ["--no-pci", "--no-huge", "-m", "256",
+             "--vdev=net_memif0,role=$1,socket=$4,socket-abstract=no,mac=$3"]
+libdemi:
+  libos: catnip
+EOF
+}
+
+n=0
+# run TAG SERVER_ARGS -- CLIENT_ARGS: the server in the background on the
+# server CPU (waits for its "ready" line), the client on the client CPU; the
+# client's JSON line goes to $tmp/TAG.json. Servers stop on SIGINT and must
+# exit 0 (dpdk_l2's server stops by itself at the client's goodbye).
+run() {
+    local tag=$1; shift
+    local sargs=() cargs=()
+    while [[ $1 != -- ]]; do sargs+=("$1"); shift; done
+    shift
+    cargs=("$@")
+    n=$((n + 1))
+    taskset -c "$scpu" "${sargs[@]}" >"$tmp/$tag.sout" 2>"$tmp/$tag.serr" &
+    spid=$!
+    for _ in $(seq 200); do
+        grep -q '^ready' "$tmp/$tag.sout" 2>/dev/null && break
+        kill -0 "$spid" 2>/dev/null || { cat "$tmp/$tag.serr" >&2; die "$tag: the server exited early"; }
+        sleep 0.05
+    done
+    grep -q '^ready' "$tmp/$tag.sout" || die "$tag: the server never said ready"
+    if ! timeout 600 taskset -c "$ccpu" "${cargs[@]}" >"$tmp/$tag.cout" 2>"$tmp/$tag.cerr"; then
+        tail -20 "$tmp/$tag.cerr" >&2
+        die "$tag: the client failed"
+    fi
+    if [[ ${sargs[0]} != *dpdk_l2 ]]; then kill -INT "$spid" 2>/dev/null || true; fi
+    local rc=0
+    wait "$spid" || rc=$?
+    spid=
+    ((rc == 0)) || { tail -20 "$tmp/$tag.serr" >&2; die "$tag: the server exited with $rc"; }
+    grep '^{' "$tmp/$tag.cout" | tail -1 >"$tmp/$tag.json"
+    [[ -s $tmp/$tag.json ]] || die "$tag: no JSON result from the client"
+    echo "bench/catnip: $tag: $(cat "$tmp/$tag.json")" >&2
+}
+
+echo_args=(--iters "$iters" --warmup "$warmup" --size 64)
+for ((r = 1; r <= rounds; r++)); do
+    sock=$tmp/l2.$r.sock
+    run "l2.$r" "$build/bench/dpdk_l2" server --socket "$sock" -- \
+        "$build/bench/dpdk_l2" client --socket "$sock" --iters "$iters" --warmup "$warmup"
+    for proto in tcp udp; do
+        udp=()
+        [[ $proto == udp ]] && udp=(--udp)
+        sock=$tmp/$proto.$r.sock
+        config server 10.77.0.1 02:00:00:00:77:01 "$sock" >"$tmp/s.yaml"
+        config client 10.77.0.2 02:00:00:00:77:02 "$sock" >"$tmp/c.yaml"
+        run "catnip-$proto.$r" env CONFIG_PATH="$tmp/s.yaml" "$build/demi-echo" server "${udp[@]}" \
+            --addr 10.77.0.1:7000 -- \
+            env CONFIG_PATH="$tmp/c.yaml" "$build/demi-echo" client "${udp[@]}" --addr 10.77.0.1:7000 "${echo_args[@]}"
+        for mode in blocking busypoll; do
+            port=$((7100 + n))
+            run "linux-$mode-$proto.$r" "$build/bench/linux_echo" server "${udp[@]}" --mode "$mode" \
+                --addr "127.0.0.1:$port" -- \
+                "$build/bench/linux_echo" client "${udp[@]}" --mode "$mode" --addr "127.0.0.1:$port" "${echo_args[@]}"
+        done
+    done
+    sock=$tmp/bulk.$r.sock
+    config server 10.77.0.1 02:00:00:00:77:01 "$sock" >"$tmp/s.yaml"
+    config client 10.77.0.2 02:00:00:00:77:02 "$sock" >"$tmp/c.yaml"
+    run "catnip-bulk.$r" env CONFIG_PATH="$tmp/s.yaml" "$build/demi-echo" server --addr 10.77.0.1:7000 -- \
+        env CONFIG_PATH="$tmp/c.yaml" "$build/demi-echo" client --addr 10.77.0.1:7000 --size 65536 \
+        --seconds "$bulk_secs" --warmup 100
+    port=$((7100 + n))
+    run "linux-busypoll-bulk.$r" "$build/bench/linux_echo" server --mode busypoll --addr "127.0.0.1:$port" -- \
+        "$build/bench/linux_echo" client --mode busypoll --addr "127.0.0.1:$port" --size 65536 \
+        --seconds "$bulk_secs" --warmup 100
+done
+
+mkdir -p "$results"
+python3 - "$tmp" "$rounds" "$results/catnip.json" "$scpu" "$ccpu" <<'PY'
+import datetime, json, platform, sys
+tmp, rounds, out, scpu, ccpu = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+def rounds_of(name):
+    return [json.load(open(f"{tmp}/{name}.{r}.json")) for r in range(1, rounds + 1)]
+def median(runs, key, reverse=False):
+    return sorted(runs, key=lambda x: x[key], reverse=reverse)[(len(runs) - 1) // 2]
+res = {"benchmark": "catnip over net_memif vs Linux over 127.0.0.1",
+       "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+       "machine": {"kernel": platform.release()}, "cpus": {"server": scpu, "client": ccpu},
+       "rounds": rounds, "chosen": "median round by p50 (bulk: by rate)", "runs": {}, "all_rounds": {},
+       "ratios": {}}
+names = ["l2"] + [f"{n}-{p}" for p in ("tcp", "udp") for n in ("catnip", "linux-blocking", "linux-busypoll")]
+for n in names:
+    rs = rounds_of(n)
+    res["runs"][n] = median(rs, "p50_us")
+    res["all_rounds"][n] = [{k: x[k] for k in ("p50_us", "p99_us", "p999_us")} for x in rs]
+for n in ("catnip-bulk", "linux-busypoll-bulk"):
+    rs = rounds_of(n)
+    for x in rs:
+        x["bytes_per_s_each_way"] = x["rps"] * x["size"]
+    res["runs"][n] = median(rs, "bytes_per_s_each_way", reverse=True)
+    res["all_rounds"][n] = [x["bytes_per_s_each_way"] for x in rs]
+R, rat = res["runs"], res["ratios"]
+for p in ("tcp", "udp"):
+    c = R[f"catnip-{p}"]
+    for b in ("linux-blocking", "linux-busypoll"):
+        for m in ("p50", "p99", "p999"):
+            rat[f"{b}_{p}_{m}/catnip_{p}_{m}"] = round(R[f"{b}-{p}"][f"{m}_us"] / c[f"{m}_us"], 2)
+    rat[f"catnip_{p}_p50-l2_p50_us"] = round(c["p50_us"] - R["l2"]["p50_us"], 3)
+    # Four stack passes per round trip (client out, server in, server out, client in).
+    rat[f"catnip_{p}_libos_us_per_io"] = round((c["p50_us"] - R["l2"]["p50_us"]) / 4, 3)
+rat["catnip_bulk/linux_busypoll_bulk"] = round(R["catnip-bulk"]["bytes_per_s_each_way"] /
+                                              R["linux-busypoll-bulk"]["bytes_per_s_each_way"], 2)
+with open(out, "w") as f:
+    json.dump(res, f, indent=2)
+    f.write("\n")
+print(f"\ncatnip over net_memif vs Linux over 127.0.0.1 (median of {rounds} rounds; server cpu {scpu}, client cpu {ccpu})")
+print(f"{'run':<24}{'p50 µs':>9}{'p99 µs':>9}{'p99.9 µs':>10}")
+for n in names:
+    x = R[n]
+    print(f"{n:<24}{x['p50_us']:>9.2f}{x['p99_us']:>9.2f}{x['p999_us']:>10.2f}")
+for p in ("tcp", "udp"):
+    print(f"{p}: Linux blocking / catnip p50 {rat[f'linux-blocking_{p}_p50/catnip_{p}_p50']}x, "
+          f"busy-poll / catnip p50 {rat[f'linux-busypoll_{p}_p50/catnip_{p}_p50']}x; "
+          f"catnip - floor {rat[f'catnip_{p}_p50-l2_p50_us']} µs, about {rat[f'catnip_{p}_libos_us_per_io']} µs of libOS work per I/O")
+for n in ("catnip-bulk", "linux-busypoll-bulk"):
+    print(f"{n:<24}{R[n]['bytes_per_s_each_way'] * 8 / 1e9:>9.2f} Gbit/s each way (64 KiB echoes)")
+print(f"bulk: catnip / Linux busy-poll {rat['catnip_bulk/linux_busypoll_bulk']}x\nwrote {out}")
+PY
