@@ -17,6 +17,7 @@
  */
 #include "dev/dpdk.h"
 
+#include "core/common.h"
 #include "core/log.h"
 
 #include <rte_dev.h>
@@ -40,8 +41,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define RX_BUF_SHIFT 11 /* receive buffers: 2 KiB heap blocks */
-#define RX_BUF_SIZE  (1u << RX_BUF_SHIFT)
+#define RX_BUF_SHIFT 11 /* receive buffers: 2 KiB heap blocks, or the next size up a PMD needs */
 #define RX_BURST_MAX 64
 #define POOL_CACHE   256
 
@@ -59,6 +59,8 @@ struct dpdk_dev {
     bool rx_zc;    /* receive pool made of carved heap blocks */
     bool dma;      /* map heap chunks for the device's DMA */
     bool hooked;
+    bool af_packet;  /* net_af_packet: its fanout reassembles IP fragments */
+    bool warned_cut; /* said once that a frame came cut short */
     struct rte_device *rte_dev;
     struct rte_mempool *rx_pool;   /* receive: external buffers in the heap (or DPDK's, rx_zc false) */
     struct rte_mempool *tx_pool;   /* transmit: mbufs without data, for attaching heap bytes */
@@ -69,6 +71,7 @@ struct dpdk_dev {
     uint32_t nheap_chunks;
     struct rte_mbuf **holder; /* carved slot * per_chunk + block index -> its mbuf */
     uint32_t per_chunk;
+    unsigned rx_shift; /* receive buffer size: 1 << rx_shift */
     struct rte_mbuf *burst[RX_BURST_MAX];
 };
 
@@ -235,7 +238,7 @@ static int make_rx_pool(struct dpdk_dev *d, const struct config *c, int socket)
         d->rx_pool = rte_pktmbuf_pool_create(name, n, POOL_CACHE, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
         return d->rx_pool ? 0 : ENOMEM;
     }
-    d->per_chunk = (uint32_t)(HEAP_CHUNK >> RX_BUF_SHIFT);
+    d->per_chunk = (uint32_t)(HEAP_CHUNK >> d->rx_shift);
     d->ncarved = (n + d->per_chunk - 1) / d->per_chunk;
     void *base;
     size_t hlen;
@@ -250,7 +253,7 @@ static int make_rx_pool(struct dpdk_dev *d, const struct config *c, int socket)
         return ENOMEM;
     }
     for (uint32_t i = 0; i < d->ncarved; i++) {
-        uint8_t *chunk = heap_carve(d->nd.heap, RX_BUF_SHIFT, rx_release, d);
+        uint8_t *chunk = heap_carve(d->nd.heap, d->rx_shift, rx_release, d);
         if (!chunk) {
             log_error("catnip: no heap memory for %u receive buffers (dpdk.mbufs; libdemi.heap_size)", n);
             free(ext);
@@ -261,10 +264,10 @@ static int make_rx_pool(struct dpdk_dev *d, const struct config *c, int socket)
         ext[i].buf_ptr = chunk;
         ext[i].buf_iova = rte_eal_iova_mode() == RTE_IOVA_VA ? (rte_iova_t)(uintptr_t)chunk : RTE_BAD_IOVA;
         ext[i].buf_len = HEAP_CHUNK;
-        ext[i].elt_size = RX_BUF_SIZE;
+        ext[i].elt_size = (uint16_t)(1u << d->rx_shift);
     }
-    d->rx_pool = rte_pktmbuf_pool_create_extbuf(name, d->ncarved * d->per_chunk, POOL_CACHE, 0, RX_BUF_SIZE,
-                                                socket, ext, d->ncarved);
+    d->rx_pool = rte_pktmbuf_pool_create_extbuf(name, d->ncarved * d->per_chunk, POOL_CACHE, 0,
+                                                (uint16_t)(1u << d->rx_shift), socket, ext, d->ncarved);
     free(ext);
     return d->rx_pool ? 0 : ENOMEM;
 }
@@ -280,6 +283,15 @@ static int dpdk_rx_burst(struct netdev *nd, struct rxframe *out, int max)
         struct rte_mbuf *m = d->burst[i];
         uint32_t len = rte_pktmbuf_pkt_len(m);
         uint32_t flags = 0;
+        if (unlikely(d->af_packet) && !d->warned_cut && len >= 34 && rte_pktmbuf_data_len(m) >= 34) {
+            const uint8_t *f = rte_pktmbuf_mtod(m, const uint8_t *);
+            if (f[12] == 0x08 && f[13] == 0x00 && 14u + ((uint32_t)f[16] << 8 | f[17]) > len) {
+                d->warned_cut = true;
+                log_warn("catnip: net_af_packet handed over an IPv4 packet cut to %u bytes: its socket fanout "
+                         "reassembles IP fragments into one ring frame, so UDP datagrams that Linux sends in "
+                         "fragments cannot pass it (use net_af_xdp or net_memif for those)", len);
+            }
+        }
         uint64_t ol = m->ol_flags;
         if ((ol & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD ||
             (ol & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_BAD)
@@ -557,7 +569,17 @@ static int setup(struct dpdk_dev *d, const struct config *c)
     /* net_af_xdp builds its UMEM from the pool's own memory: it cannot
      * receive into external buffers. */
     d->rx_zc = strcmp(drv, "net_af_xdp") != 0;
+    d->af_packet = strcmp(drv, "net_af_packet") == 0;
     d->multiseg = (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0;
+    /* A buffer holds a whole frame after the headroom. net_af_packet
+     * insists on room for its ring's whole frame (framesz, 2048 by
+     * default, less its header): 4 KiB blocks for it. */
+    uint32_t need = 1514;
+    if (strcmp(drv, "net_af_packet") == 0)
+        need = 4096 - RTE_PKTMBUF_HEADROOM;
+    d->rx_shift = RX_BUF_SHIFT;
+    while ((1u << d->rx_shift) < need + RTE_PKTMBUF_HEADROOM && d->rx_shift < 16)
+        d->rx_shift++;
     int socket = rte_eth_dev_socket_id(d->port);
     if (socket < 0)
         socket = (int)rte_socket_id();
@@ -625,7 +647,7 @@ static int setup(struct dpdk_dev *d, const struct config *c)
     }
     uint16_t mtu = 1500;
     rte_eth_dev_get_mtu(d->port, &mtu);
-    uint32_t room = (d->rx_zc ? RX_BUF_SIZE : RTE_MBUF_DEFAULT_BUF_SIZE) - RTE_PKTMBUF_HEADROOM - 14;
+    uint32_t room = (d->rx_zc ? 1u << d->rx_shift : RTE_MBUF_DEFAULT_BUF_SIZE) - RTE_PKTMBUF_HEADROOM - 14;
     d->nd.mtu = mtu < room ? mtu : room;
 
     /* Heap memory for the device's DMA (chunks mapped later too). */
