@@ -21,17 +21,31 @@ static bool tsc_invariant(void)
     return (d >> 8) & 1; /* CPUID.80000007H:EDX[8] = invariant TSC */
 }
 
+/* One TSC read between two monotonic reads; of a few tries, the one with
+ * the tightest bracket (a VM may be preempted between any two reads). */
+static void sample(uint64_t *ns, uint64_t *tsc)
+{
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 8; i++) {
+        uint64_t a = clock_mono_ns(), t = __rdtsc(), b = clock_mono_ns();
+        if (b - a < best) {
+            best = b - a;
+            *ns = a + (b - a) / 2;
+            *tsc = t;
+        }
+    }
+}
+
 static void calibrate(void)
 {
     if (!tsc_invariant())
         return;
-    /* Two samples 2 ms apart; each pairs a TSC read with a monotonic read. */
-    uint64_t n0 = clock_mono_ns(), t0 = __rdtsc();
-    uint64_t n1, t1;
-    do {
-        n1 = clock_mono_ns();
-        t1 = __rdtsc();
-    } while (n1 - n0 < 2000000);
+    /* Two bracketed samples 10 ms apart. */
+    uint64_t n0, t0, n1, t1;
+    sample(&n0, &t0);
+    do
+        sample(&n1, &t1);
+    while (n1 - n0 < 10000000);
     if (t1 <= t0)
         return;
     tsc_hz_g = (uint64_t)((double)(t1 - t0) * 1e9 / (double)(n1 - n0));

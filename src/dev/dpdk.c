@@ -103,6 +103,9 @@ static ssize_t log_write(void *cookie, const char *buf, size_t len)
      * warn that they cannot offer it: expected, so not a warning. */
     if (ours == LOGL_WARN && eal.no_shconf && memmem(buf, n, "mp action", 9))
         ours = LOGL_DEBUG;
+    /* Nor is the absence of hugepage sizes nobody asked for (1 GiB). */
+    if (ours == LOGL_WARN && memmem(buf, n, "No free ", 8) && memmem(buf, n, "hugepages reported", 18))
+        ours = LOGL_DEBUG;
     if (n)
         log_at(ours, "dpdk: %.*s", (int)n, buf);
     return (ssize_t)len;
@@ -163,7 +166,8 @@ static int eal_init(const struct config *c)
                 snprintf(eal.rundir, sizeof(eal.rundir), "%s%s/demi%d", base, getuid() == 0 ? "" : "/dpdk",
                          (int)getpid());
         } else {
-            argv[argc++] = "--in-memory";
+            argv[argc++] = "--in-memory"; /* implies no shared files */
+            eal.no_shconf = true;
         }
     }
     if (!has_arg(c, "--no-telemetry") && !has_arg(c, "--telemetry"))

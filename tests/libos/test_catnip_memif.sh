@@ -40,4 +40,33 @@ for t in test_tcp_pingpong test_udp_pingpong test_many_conns test_wait_any test_
     fail=1
   fi
 done
+# Once more with hugepages (the EAL's default memory, --in-memory): as root,
+# reserve 2 MiB pages for the run if too few are free, and give back exactly
+# what was added.
+nr=/proc/sys/vm/nr_hugepages
+free_pages() { awk '/HugePages_Free/ {print $2}' /proc/meminfo; }
+if [[ -w $nr ]]; then
+  before=$(cat "$nr") added=0
+  if (($(free_pages) < 256)); then
+    echo $((before + 256)) >"$nr" || true
+    added=$(($(cat "$nr") - before))
+  fi
+  if (($(free_pages) >= 256)); then
+    role_config server 10.77.0.1 02:00:00:00:77:01 "$tmp/huge.sock" | sed 's/"--no-huge", "-m", "256",//' >"$tmp/server.yaml"
+    role_config client 10.77.0.2 02:00:00:00:77:02 "$tmp/huge.sock" | sed 's/"--no-huge", "-m", "256",//' >"$tmp/client.yaml"
+    if DEMI_LOG=info HEAP_SIZE=512M timeout -k 5 $((120 * scale)) "$build/tests/libos/test_tcp_pingpong" \
+      >"$tmp/huge.log" 2>&1 && grep -q "DPDK memory: hugepages" "$tmp/huge.log"; then
+      echo "catnip/memif with hugepages test_tcp_pingpong: ok: $(grep -v '^libdemi: ' "$tmp/huge.log" | tail -1)"
+    else
+      echo "catnip/memif with hugepages test_tcp_pingpong: FAILED (or did not run on hugepages)"
+      sed 's/^/    | /' "$tmp/huge.log" | tail -30
+      fail=1
+    fi
+  else
+    echo "catnip/memif with hugepages: not run (the kernel could not reserve 256 free 2 MiB pages)"
+  fi
+  ((added > 0)) && echo $(($(cat "$nr") - added)) >"$nr"
+else
+  echo "catnip/memif with hugepages: not run (not root: cannot reserve hugepages)"
+fi
 exit $fail
