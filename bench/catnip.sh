@@ -47,15 +47,7 @@ cleanup() {
 trap cleanup EXIT
 
 config() { # ROLE IP MAC SOCKET
-    cat <<EOF
-demikernel:
-  local_ipv4_addr: $2
-dpdk:
-  eal_init: ["--no-pci", "--no-huge", "-m", "256",
-             "--vdev=net_memif0,role=$1,socket=$4,socket-abstract=no,mac=$3"]
-libdemi:
-  libos: catnip
-EOF
+    "$repo/scripts/memif-config.sh" "$@"
 }
 
 n=0

@@ -58,15 +58,7 @@ fi
 tmp=$(mktemp -d)
 trap 'cleanup; rm -rf "$tmp"' EXIT
 conf() { # ROLE IP MAC
-  cat <<EOF
-demikernel:
-  local_ipv4_addr: $2
-dpdk:
-  eal_init: ["--no-pci", "--no-huge", "-m", "256",
-             "--vdev=net_memif0,role=$1,socket=$tmp/memif.sock,socket-abstract=no,mac=$3"]
-libdemi:
-  libos: catnip
-EOF
+  "$(dirname "$0")/memif-config.sh" "$1" "$2" "$3" "$tmp/memif.sock"
 }
 conf server 10.77.0.1 02:00:00:00:77:01 >"$tmp/server.yaml"
 conf client 10.77.0.2 02:00:00:00:77:02 >"$tmp/client.yaml"

@@ -70,6 +70,31 @@ void inet_own_device(struct inet *in)
     in->owns_dev = true;
 }
 
+int inet_libos_create(struct runtime *rt, struct netdev *dev, const char *who, const char *where, struct libos **out)
+{
+    const struct config *c = &rt->cfg;
+    struct inet_config ic;
+    inet_config_init(&ic, c);
+    if (ic.mtu > dev->mtu) {
+        log_warn("%s: inetstack_config.mtu %u exceeds %s's MTU %u; using %u", who, ic.mtu, where, dev->mtu, dev->mtu);
+        ic.mtu = dev->mtu;
+    }
+    if (ic.mss > ic.mtu - 40)
+        ic.mss = ic.mtu - 40;
+    struct inet *in;
+    int e = inet_create(rt, dev, &ic, &in);
+    if (e) {
+        dev->ops->destroy(dev);
+        return e;
+    }
+    inet_own_device(in);
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &c->local_ipv4_addr, ip, sizeof(ip));
+    log_info("%s: %s on %s via %s", who, ip, where, dev->ops->name);
+    *out = inet_libos(in);
+    return 0;
+}
+
 /* A packet to our own address: gathered into one heap block and received
  * at the next pass, as a loopback interface would (a copy, of course). */
 static void loopback(struct inet *in, struct pkt *p)

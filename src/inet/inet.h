@@ -77,6 +77,12 @@ void inet_destroy(struct inet *in);
 struct libos *inet_libos(struct inet *in);
 /* The libOS destroys the device with itself (catnip, catpowder). */
 void inet_own_device(struct inet *in);
+/* The libOS of a device libOS (catnip, catpowder): the stack, configured
+ * from @rt's config with the MTU clamped to the device's, on @dev, which it
+ * then owns (destroyed here if the stack cannot start). @who names the
+ * libOS and @where the device in log lines. */
+int inet_libos_create(struct runtime *rt, struct netdev *dev, const char *who, const char *where,
+                      struct libos **out);
 struct inet *inet_of(struct libos *l);
 
 struct inet_stats {

@@ -13,7 +13,6 @@
 #include "inet/inet.h"
 #include "libos/libos.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 
 int catnip_create(struct runtime *rt, struct libos **out)
@@ -32,24 +31,5 @@ int catnip_create(struct runtime *rt, struct libos **out)
     int e = dpdk_dev_create(rt->heap, c, &dev);
     if (e)
         return e;
-    struct inet_config ic;
-    inet_config_init(&ic, c);
-    if (ic.mtu > dev->mtu) {
-        log_warn("catnip: inetstack_config.mtu %u exceeds the port's MTU %u; using %u", ic.mtu, dev->mtu, dev->mtu);
-        ic.mtu = dev->mtu;
-    }
-    if (ic.mss > ic.mtu - 40)
-        ic.mss = ic.mtu - 40;
-    struct inet *in;
-    e = inet_create(rt, dev, &ic, &in);
-    if (e) {
-        dev->ops->destroy(dev);
-        return e;
-    }
-    inet_own_device(in);
-    char ip[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &c->local_ipv4_addr, ip, sizeof(ip));
-    log_info("catnip: %s on a DPDK port", ip);
-    *out = inet_libos(in);
-    return 0;
+    return inet_libos_create(rt, dev, "catnip", "the DPDK port", out);
 }

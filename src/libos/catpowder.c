@@ -56,25 +56,5 @@ int catpowder_create(struct runtime *rt, struct libos **out)
     }
     if (own_mac)
         memcpy(dev->mac, c->local_link_addr, 6);
-    struct inet_config ic;
-    inet_config_init(&ic, c);
-    if (ic.mtu > dev->mtu) {
-        log_warn("catpowder: inetstack_config.mtu %u exceeds %s's MTU %u; using %u", ic.mtu,
-                 c->linux_interface_name, dev->mtu, dev->mtu);
-        ic.mtu = dev->mtu;
-    }
-    if (ic.mss > ic.mtu - 40)
-        ic.mss = ic.mtu - 40;
-    struct inet *in;
-    e = inet_create(rt, dev, &ic, &in);
-    if (e) {
-        dev->ops->destroy(dev);
-        return e;
-    }
-    inet_own_device(in);
-    char ip[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &c->local_ipv4_addr, ip, sizeof(ip));
-    log_info("catpowder: %s on %s via %s", ip, c->linux_interface_name, dev->ops->name);
-    *out = inet_libos(in);
-    return 0;
+    return inet_libos_create(rt, dev, "catpowder", c->linux_interface_name, out);
 }

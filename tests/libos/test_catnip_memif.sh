@@ -10,15 +10,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 role_config() { # ROLE IP MAC SOCKET
-  cat <<EOF
-demikernel:
-  local_ipv4_addr: $2
-dpdk:
-  eal_init: ["--no-pci", "--no-huge", "-m", "256",
-             "--vdev=net_memif0,role=$1,socket=$4,socket-abstract=no,mac=$3"]
-libdemi:
-  libos: catnip
-EOF
+  "$(dirname "$0")/../../scripts/memif-config.sh" "$@"
 }
 export SERVER_CONFIG_PATH=$tmp/server.yaml CLIENT_CONFIG_PATH=$tmp/client.yaml
 export DEMI_TEST_SERVER_IP=10.77.0.1 DEMI_TEST_POLLING=1 DEMI_TEST_ZERO_COPY=1
@@ -52,8 +44,8 @@ if [[ -w $nr ]]; then
     added=$(($(cat "$nr") - before))
   fi
   if (($(free_pages) >= 256)); then
-    role_config server 10.77.0.1 02:00:00:00:77:01 "$tmp/huge.sock" | sed 's/"--no-huge", "-m", "256",//' >"$tmp/server.yaml"
-    role_config client 10.77.0.2 02:00:00:00:77:02 "$tmp/huge.sock" | sed 's/"--no-huge", "-m", "256",//' >"$tmp/client.yaml"
+    HUGE=1 role_config server 10.77.0.1 02:00:00:00:77:01 "$tmp/huge.sock" >"$tmp/server.yaml"
+    HUGE=1 role_config client 10.77.0.2 02:00:00:00:77:02 "$tmp/huge.sock" >"$tmp/client.yaml"
     if DEMI_LOG=info HEAP_SIZE=512M timeout -k 5 $((120 * scale)) "$build/tests/libos/test_tcp_pingpong" \
       >"$tmp/huge.log" 2>&1 && grep -q "DPDK memory: hugepages" "$tmp/huge.log"; then
       echo "catnip/memif with hugepages test_tcp_pingpong: ok: $(grep -v '^libdemi: ' "$tmp/huge.log" | tail -1)"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Prints a catnip configuration (YAML) for one end of a DPDK net_memif link
+# between two processes: the memif server or client, on socket file SOCKET,
+# with libdemi's stack at IP and the port's MAC set to MAC. Memory: 256 MiB
+# of 4 KiB pages (--no-huge), unless HUGE=1 leaves the EAL its default
+# (hugepages, --in-memory). Used by the tests, the benches and the demo.
+#   scripts/memif-config.sh server|client IP MAC SOCKET
+set -euo pipefail
+[[ $# -eq 4 && ($1 == server || $1 == client) ]] || {
+  echo "usage: $0 server|client IP MAC SOCKET" >&2
+  exit 2
+}
+mem='"--no-huge", "-m", "256", '
+[[ ${HUGE:-0} == 1 ]] && mem=
+cat <<YAML
+demikernel:
+  local_ipv4_addr: $2
+dpdk:
+  eal_init: ["--no-pci", $mem"--vdev=net_memif0,role=$1,socket=$4,socket-abstract=no,mac=$3"]
+libdemi:
+  libos: catnip
+YAML
