@@ -46,13 +46,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# catnip's processes are pinned by their EAL (-l CPU: the polling thread on
+# CPU), not by taskset: with taskset the EAL's interrupt thread shares the
+# polling thread's only CPU, and DPDK 22.11's memif PMD, which unmaps the
+# shared memory from that thread when the peer leaves, can then pull it
+# from under a receive burst it preempted (a crash at the end of a run).
 config() { # ROLE IP MAC SOCKET
-    "$repo/scripts/memif-config.sh" "$@"
+    local cpu=$scpu
+    [[ $1 == client ]] && cpu=$ccpu
+    EAL_EXTRA="-l $cpu" "$repo/scripts/memif-config.sh" "$@"
 }
 
 n=0
 # run TAG SERVER_ARGS -- CLIENT_ARGS: the server in the background on the
-# server CPU (waits for its "ready" line), the client on the client CPU; the
+# server CPU (waits for its "ready" line), the client on the client CPU
+# (catnip's processes are placed by their EAL's -l instead: see below); the
 # client's JSON line goes to $tmp/TAG.json. Servers stop on SIGINT and must
 # exit 0 (dpdk_l2's server stops by itself at the client's goodbye).
 run() {
@@ -62,7 +70,9 @@ run() {
     shift
     cargs=("$@")
     n=$((n + 1))
-    taskset -c "$scpu" "${sargs[@]}" >"$tmp/$tag.sout" 2>"$tmp/$tag.serr" &
+    local spin=(taskset -c "$scpu") cpin=(taskset -c "$ccpu")
+    if [[ $tag == catnip* ]]; then spin=(); cpin=(); fi
+    "${spin[@]}" "${sargs[@]}" >"$tmp/$tag.sout" 2>"$tmp/$tag.serr" &
     spid=$!
     for _ in $(seq 200); do
         grep -q '^ready' "$tmp/$tag.sout" 2>/dev/null && break
@@ -70,7 +80,7 @@ run() {
         sleep 0.05
     done
     grep -q '^ready' "$tmp/$tag.sout" || die "$tag: the server never said ready"
-    if ! timeout 600 taskset -c "$ccpu" "${cargs[@]}" >"$tmp/$tag.cout" 2>"$tmp/$tag.cerr"; then
+    if ! timeout 600 "${cpin[@]}" "${cargs[@]}" >"$tmp/$tag.cout" 2>"$tmp/$tag.cerr"; then
         tail -20 "$tmp/$tag.cerr" >&2
         die "$tag: the client failed"
     fi

@@ -3,7 +3,9 @@
 # between two processes: the memif server or client, on socket file SOCKET,
 # with libdemi's stack at IP and the port's MAC set to MAC. Memory: 256 MiB
 # of 4 KiB pages (--no-huge), unless HUGE=1 leaves the EAL its default
-# (hugepages, --in-memory). Used by the tests, the benches and the demo.
+# (hugepages, --in-memory). EAL_EXTRA adds EAL arguments (e.g. "-l 1": the
+# main lcore, which pins the polling thread to CPU 1 and keeps the EAL's
+# interrupt thread off it). Used by the tests, the benches and the demo.
 #   scripts/memif-config.sh server|client IP MAC SOCKET
 set -euo pipefail
 [[ $# -eq 4 && ($1 == server || $1 == client) ]] || {
@@ -12,6 +14,7 @@ set -euo pipefail
 }
 mem='"--no-huge", "-m", "256", '
 [[ ${HUGE:-0} == 1 ]] && mem=
+for a in ${EAL_EXTRA:-}; do mem+="\"$a\", "; done
 cat <<YAML
 demikernel:
   local_ipv4_addr: $2
