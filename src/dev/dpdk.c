@@ -135,6 +135,21 @@ static void remove_rundir(void)
     rmdir(eal.rundir);
 }
 
+/* Free 2 MiB hugepages, from /proc/meminfo (0 if it cannot be read). */
+static unsigned long hugepages_free(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return 0;
+    char l[128];
+    unsigned long n = 0;
+    while (fgets(l, sizeof(l), f))
+        if (sscanf(l, "HugePages_Free: %lu", &n) == 1)
+            break;
+    fclose(f);
+    return n;
+}
+
 static void eal_exit(void)
 {
     rte_eal_cleanup();
@@ -193,13 +208,32 @@ static int eal_init(const struct config *c)
                    sched_getaffinity(0, sizeof(cpus), &cpus) == 0;
     char *copy[CONFIG_MAX_EAL + 8]; /* rte_eal_init permutes its argv */
     memcpy(copy, argv, sizeof(char *) * (size_t)(argc + 1));
+    /* A bad argument makes the EAL print its whole usage on stdout: the
+     * application's output is not the place; our one line says it all. */
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO), null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (saved >= 0 && null >= 0)
+        dup2(null, STDOUT_FILENO);
     int r = rte_eal_init(argc, copy);
+    fflush(stdout);
+    if (saved >= 0 && null >= 0)
+        dup2(saved, STDOUT_FILENO);
+    if (saved >= 0)
+        close(saved);
+    if (null >= 0)
+        close(null);
     if (restore)
         sched_setaffinity(0, sizeof(cpus), &cpus);
     if (r < 0) {
         int e = rte_errno;
-        log_error("catnip: DPDK EAL initialisation failed: %s (dpdk.eal_init: %s)", rte_strerror(e), line);
-        eal.state = e == EALREADY ? ENOTSUP : e == ENOMEM ? ENOMEM : e == EACCES ? EPERM : EINVAL;
+        if (e == EACCES && !no_huge && !hugepages_free()) { /* "Cannot get hugepage information" */
+            log_error("catnip: DPDK found no free hugepages: reserve some (scripts/hugepages.sh) or add "
+                      "\"--no-huge\" (and \"-m\", \"256\") to dpdk.eal_init");
+            eal.state = ENOMEM;
+        } else {
+            log_error("catnip: DPDK EAL initialisation failed: %s (dpdk.eal_init: %s)", rte_strerror(e), line);
+            eal.state = e == EALREADY ? ENOTSUP : e == ENOMEM ? ENOMEM : e == EACCES ? EPERM : EINVAL;
+        }
         remove_rundir();
         return eal.state;
     }
