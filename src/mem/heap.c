@@ -13,6 +13,18 @@
 #include <string.h>
 #include <sys/mman.h>
 
+/* Under AddressSanitizer a free block is poisoned, so a use after free of
+ * heap memory (a freed sga, a block a device still read) is reported, not
+ * silently read from a recycled block. */
+#if defined(DEMI_SANITIZE) && defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n)   ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 #ifndef MAP_HUGE_2MB
 #define MAP_HUGE_2MB (21 << 26)
 #endif
@@ -99,6 +111,7 @@ void heap_destroy(struct heap *h)
     for (uint32_t i = 0; i < h->nchunks; i++)
         free(h->chunk[i].blk);
     free(h->chunk);
+    UNPOISON(h->base, h->size);
     munmap(h->base, h->size);
     free(h);
 }
@@ -194,6 +207,7 @@ static int map_chunks(struct heap *h, uint32_t first, uint32_t n, uint8_t *huge)
     if (mmap(addr, len, PROT_READ | PROT_WRITE, flags, -1, 0) == MAP_FAILED)
         return ENOMEM;
 mapped:
+    UNPOISON(addr, len);
     for (int i = 0; i < h->nhooks; i++) {
         int err = h->hook[i].map(h->hook[i].arg, addr, len);
         if (err) {
@@ -217,6 +231,7 @@ static void unmap_chunks(struct heap *h, uint32_t first, uint32_t n)
     for (int i = 0; i < h->nhooks; i++)
         if (h->hook[i].unmap)
             h->hook[i].unmap(h->hook[i].arg, addr, len);
+    UNPOISON(addr, len);
     /* Replacing the mapping returns the memory and keeps the reservation. */
     mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
     h->stats.chunks_mapped -= n;
@@ -323,6 +338,7 @@ static int new_small_chunk(struct heap *h, unsigned cls)
     c->blk = blk;
     for (uint32_t i = 0; i < nblocks; i++)
         blk[i].chunk = ci;
+    POISON(h->base + (size_t)ci * HEAP_CHUNK, HEAP_CHUNK); /* each block is unpoisoned when handed out */
     h->class_chunks[cls]++;
     partial_push(h, ci);
     return 0;
@@ -352,6 +368,7 @@ struct heap_blk *heap_alloc(struct heap *h, size_t size)
     b->refs = 1;
     b->tag = 0;
     b->next = 0;
+    UNPOISON(h->base + (size_t)ci * HEAP_CHUNK + ((size_t)bi << (HEAP_MIN_SHIFT + cls)), (size_t)1 << (HEAP_MIN_SHIFT + cls));
     h->stats.allocs++;
     h->stats.bytes_in_use += (size_t)1 << (HEAP_MIN_SHIFT + cls);
     return b;
@@ -378,6 +395,8 @@ void heap_free_blk(struct heap *h, struct heap_blk *b)
     }
     h->stats.bytes_in_use -= (size_t)1 << (HEAP_MIN_SHIFT + c->cls);
     uint32_t bi = (uint32_t)(b - c->blk);
+    POISON(h->base + (size_t)ci * HEAP_CHUNK + ((size_t)bi << (HEAP_MIN_SHIFT + c->cls)),
+           (size_t)1 << (HEAP_MIN_SHIFT + c->cls));
     b->next = c->free_head;
     c->free_head = bi + 1;
     if (c->nfree++ == 0)
@@ -458,6 +477,7 @@ void *heap_carve(struct heap *h, unsigned shift, heap_release_fn release, void *
     c->bump = c->nblocks;
     c->release = release;
     c->release_arg = arg;
+    UNPOISON(h->base + (size_t)ci * HEAP_CHUNK, HEAP_CHUNK); /* a device's buffers */
     return h->base + (size_t)ci * HEAP_CHUNK;
 }
 
