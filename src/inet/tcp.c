@@ -762,16 +762,23 @@ static void conn_input(struct inet *in, struct tcp_pcb *pcb, struct rxframe *f, 
         }
     } else {
         uint32_t wnd = (uint32_t)ntohs(th->win) << pcb->snd_wscale;
+        bool acks_new = seq_gt(ack, pcb->snd_una);
         if (pcb->sack_ok && o->nsack)
             tcp_sack_update(pcb, o);
-        if (seq_gt(ack, pcb->snd_una)) {
+        if (acks_new) {
             tcp_ack_advance(in, pcb, ack);
         } else if (ack == pcb->snd_una && dlen == 0 && !(fl & TH_FIN) && wnd == pcb->snd_wnd &&
                    pcb->snd_max != pcb->snd_una) {
             tcp_dupack(in, pcb);
         }
-        /* Window update (3.10.7.4, fifth check): from the newest segment. */
-        if (seq_lt(pcb->snd_wl1, seq) || (pcb->snd_wl1 == seq && seq_le(pcb->snd_wl2, ack))) {
+        /* Window update (3.10.7.4, fifth check): from the newest segment.
+         * A segment that acknowledges new data is newer than any window we
+         * hold, whatever its sequence number: a retransmission filling a
+         * hole below snd_wl1 carries the peer's current ACK and window.
+         * Taking its ACK but not its window would move our right edge
+         * forward by what it acknowledged, past the peer's (as Linux's
+         * tcp_may_update_window, after Jacobson). */
+        if (acks_new || seq_lt(pcb->snd_wl1, seq) || (pcb->snd_wl1 == seq && seq_le(pcb->snd_wl2, ack))) {
             bool opened = wnd > pcb->snd_wnd;
             pcb->snd_wnd = wnd;
             pcb->snd_wl1 = seq;
