@@ -17,7 +17,8 @@
  * closed ports (RFC 9293 3.10.7.1); an exact RST failing a pending pop
  * with ECONNRESET; out-of-order data answered by SACK blocks, then filled;
  * a window probe; a hole-filling retransmission whose ACK shrinks the
- * window (B sends nothing beyond the new right edge); a FIN from X ending
+ * window (B sends nothing beyond the new right edge); SACKed duplicate
+ * ACKs with a changing window (fast retransmit, no RTO); a FIN from X ending
  * pops with an empty array; the IPv4
  * and Ethernet checks below TCP. Finally a deterministic fuzz of random
  * and mutated frames, after which B must still accept connections and
@@ -850,6 +851,60 @@ static void test_window_hole_fill(void *ls)
     printf("window: a hole-filling segment's ACK brings its window; nothing sent beyond the right edge\n");
 }
 
+/* Duplicate ACKs whose window differs each time: a Linux receiver's
+ * window grows as its application reads, so nearly every ACK it sends
+ * carries a new one. RFC 5681's duplicate ACK needs an unchanged window;
+ * with SACK, RFC 6675 (2) counts any ACK that SACKs new data. B used to
+ * count none of these, and so waited for the RTO (200 ms and more) after
+ * every loss; it must retransmit the hole at once. */
+static void test_sack_dupacks(void *ls)
+{
+    struct xconn c;
+    x_init(&c, 40004, B_PORT, 88888, O_MSS | O_SACK); /* windows in bytes, unscaled */
+    x_win = 30000;
+    x_open(&c, sw_accept(B, ls), true);
+    uint64_t seed = c.port + 1000u;
+    demi_sgarray_t s = sw_sga(B, 12000, seed, 0);
+    cap_clear(&cap);
+    struct sched_task *t = sw_push(B, c.q, &s);
+    sw_free(B, &s);
+    settle();
+    uint32_t una = c.rcv_nxt;
+    CHECK_EQ(b_within(&c, una + 30000), 12000);
+    struct tcp_conn_stats cs0 = sw_tcp_stats(B, c.q);
+    /* The first segment is lost; X SACKs the next three, one ACK each,
+     * its window a little larger every time. */
+    for (uint32_t k = 1; k <= 3; k++) {
+        struct tcp_optbuf o = {.n = 0};
+        uint32_t edges[2] = {una + 1200, una + 1200 + 1200 * k};
+        opt_sack(&o, edges, 1);
+        x_win = (uint16_t)(30000 + k);
+        x_send(&c, TH_ACK, c.snd_nxt, una, 0, &o);
+        if (k < 3)
+            expect_silence();
+    }
+    /* The third: the hole is lost (RFC 6675 IsLost), resent at once. */
+    CHECK_EQ(cap.n, 1);
+    struct tcp_view v = tcp_at(0);
+    CHECK_EQ(v.seq, una);
+    CHECK_EQ(v.dlen, 1200);
+    for (uint32_t k = 0; k < v.dlen; k++)
+        CHECK_EQ(v.data[k], sw_byte(seed, k));
+    struct tcp_conn_stats cs = sw_tcp_stats(B, c.q);
+    CHECK_EQ(cs.fast_retransmits, cs0.fast_retransmits + 1);
+    CHECK_EQ(cs.rto_expiries, cs0.rto_expiries);
+    x_win = 30000;
+    x_send(&c, TH_ACK, c.snd_nxt, una + 12000, 0, NULL);
+    CHECK(sw_done(t));
+    CHECK_EQ(sw_result(B, t).qr_opcode, DEMI_OPC_PUSH);
+    x_win = X_WIN;
+    x_send(&c, TH_RST, c.snd_nxt, 0, 0, NULL);
+    CHECK(sw_done(c.pop));
+    CHECK_EQ(sw_result(B, c.pop).qr_ret, ECONNRESET);
+    sw_close(B, c.q);
+    printf("SACK: ACKs with new SACK blocks count as duplicates, whatever their window\n");
+}
+
 /* RFC 5961 7: at most tcp_challenge_ack_limit challenge ACKs a second. */
 static void test_challenge_limit(struct xconn *c)
 {
@@ -1579,6 +1634,7 @@ int main(void)
     test_ooo_sack(&c1);
     test_window_probe(&c1);
     test_window_hole_fill(ls);
+    test_sack_dupacks(ls);
     test_exact_rst(&c2);
     test_challenge_limit(&c1);
     test_fin(&c1);
