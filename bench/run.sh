@@ -322,3 +322,9 @@ fi
 if [[ -x $build/bench/storage_bench ]]; then
     "$here/storage.sh" "$build"
 fi
+
+# catpowder over veth against Linux (bench/catpowder.sh): needs root, and
+# says so and does nothing without it.
+if [[ -x $build/bench/catpowder_cost ]]; then
+    "$here/catpowder.sh" "$build"
+fi
