@@ -334,3 +334,9 @@ fi
 if [[ ${BENCH_KV:-1} != 0 ]]; then
     "$here/kv.sh" "$build"
 fi
+
+# catpowder over veth against Linux (bench/catpowder.sh): needs root, and
+# says so and does nothing without it.
+if [[ -x $build/bench/catpowder_cost ]]; then
+    "$here/catpowder.sh" "$build"
+fi

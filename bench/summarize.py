@@ -19,6 +19,9 @@ output, and anything missing or malformed is an error (exit 1), not a gap.
                      PREFIX.K.json/.cdf for K in 1..ROUNDS, to PREFIX.json/.cdf
   summarize.py rounds RESULTS_JSON TMPDIR PROTO ROUNDS NAME...
                      record every round's p50/p99 per run in RESULTS_JSON
+  summarize.py catpowder OUT_JSON --echo PROTO=MERGED_JSON ... --tmp DIR --rounds N
+                     [--bulk-names "NAME ..." --bulk-size B] [--cost-backends "xdp packet"]
+                     bench/catpowder.sh's results: echo, bulk, cost, the targets
 """
 
 import argparse
@@ -161,7 +164,7 @@ def cmd_merge(a):
         "iters": a.iters,
         "warmup": a.warmup,
         "clients": a.clients,
-        "address": "127.0.0.1",
+        "address": a.address,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": {
             "nproc": a.nproc,
@@ -175,24 +178,30 @@ def cmd_merge(a):
         "notes": [],
     }
     ratios = out["ratios"]
-    if "catnap" in runs:
-        c = runs["catnap"]
+    # Every run that is not a baseline, against each baseline.
+    for name, c in runs.items():
+        if name in BASELINES:
+            continue
+        me = name.replace("-", "_")
         for b in BASELINES:
             if b not in runs:
                 continue
             base = runs[b]
             tag = b.replace("-", "_")
             for m in LATENCY:
-                ratios[f"catnap_{m}/{tag}_{m}"] = ratio(c[f"{m}_us"], base[f"{m}_us"])
-            ratios[f"catnap_rps/{tag}_rps"] = ratio(c["rps"], base["rps"])
+                ratios[f"{me}_{m}/{tag}_{m}"] = ratio(c[f"{m}_us"], base[f"{m}_us"])
+            ratios[f"{me}_rps/{tag}_rps"] = ratio(c["rps"], base["rps"])
+    if "catnap" in runs:
+        c = runs["catnap"]
         if c.get("libos") != "catnap":
             out["notes"].append(
                 f"The 'catnap' run reported libos {c.get('libos')!r}: DEMI_ECHO pointed at "
                 f"{binaries.get('catnap', '?')}, not demi-echo on catnap. Its figures and "
                 f"ratios test the script, they are not catnap's.")
+    subject = a.subject or "catnap"
     out["notes"].append(
-        "Latency ratios below 1 mean catnap is faster than that Linux baseline; "
-        "the rps ratio above 1 means catnap completes more round trips per second.")
+        f"Latency ratios below 1 mean {subject} is faster than that Linux baseline; "
+        f"the rps ratio above 1 means {subject} completes more round trips per second.")
     tmp = a.out + ".tmp"
     with open(tmp, "w") as f:
         json.dump(out, f, indent=2)
@@ -206,29 +215,31 @@ def cmd_table(a):
         return
     r0 = res[0]
     print(f"\necho round trips: {r0['size']} B, {r0['iters']} measured (+{r0['warmup']} warm-up), "
-          f"{r0['clients']} client(s), 127.0.0.1, server cpu {r0['cpus']['server']}, "
+          f"{r0['clients']} client(s), {r0.get('address', '127.0.0.1')}, server cpu {r0['cpus']['server']}, "
           f"client cpu {r0['cpus']['client']}")
     print(f"machine: {r0['machine']['nproc']} CPUs, {r0['machine']['cpu_model']}, "
           f"kernel {r0['machine']['kernel']}\n")
-    hdr = f"{'proto':<6}{'run':<16}{'p50 µs':>10}{'p99 µs':>10}{'p99.9 µs':>10}{'mean µs':>10}{'rps':>11}"
+    hdr = f"{'proto':<6}{'run':<18}{'p50 µs':>10}{'p99 µs':>10}{'p99.9 µs':>10}{'mean µs':>10}{'rps':>11}"
     print(hdr)
     print("-" * len(hdr))
     for r in res:
         for name, run in r["runs"].items():
             label = name if name != "catnap" or run.get("libos") == "catnap" else "catnap*"
-            print(f"{r['proto']:<6}{label:<16}{run['p50_us']:>10.1f}{run['p99_us']:>10.1f}"
+            print(f"{r['proto']:<6}{label:<18}{run['p50_us']:>10.1f}{run['p99_us']:>10.1f}"
                   f"{run['p999_us']:>10.1f}{run['mean_us']:>10.1f}{run['rps']:>11.0f}")
-        for b in BASELINES:
-            tag = b.replace("-", "_")
-            if f"catnap_p50/{tag}_p50" not in r["ratios"]:
-                continue
-            q = [r["ratios"][f"catnap_{m}/{tag}_{m}"] for m in ("p50", "p99", "p999")]
-            print(f"{'':<6}catnap / {b}: p50 {q[0]:.2f}x  p99 {q[1]:.2f}x  p99.9 {q[2]:.2f}x")
+        for name in r["runs"]:
+            me = name.replace("-", "_")
+            for b in BASELINES:
+                tag = b.replace("-", "_")
+                if f"{me}_p50/{tag}_p50" not in r["ratios"]:
+                    continue
+                q = [r["ratios"][f"{me}_{m}/{tag}_{m}"] for m in ("p50", "p99", "p999")]
+                print(f"{'':<6}{name} / {b}: p50 {q[0]:.2f}x  p99 {q[1]:.2f}x  p99.9 {q[2]:.2f}x")
         print()
     if any(r["runs"].get("catnap", {}).get("libos", "catnap") != "catnap" for r in res):
         print("* DEMI_ECHO override: the catnap slot ran another program; "
               "those rows and ratios are not catnap's figures.\n")
-    print("Latency ratios < 1: catnap faster than that baseline. Figures are reported, not judged.")
+    print("Latency ratios < 1: faster than that baseline. Figures are reported, not judged.")
 
 
 def cmd_json(a):
@@ -267,6 +278,98 @@ def cmd_rounds(a):
     os.replace(a.results + ".tmp", a.results)
 
 
+def median_by(items, key):
+    """The item with the median value of key (the lower middle for an even count)."""
+    items = sorted(items, key=key)
+    return items[(len(items) - 1) // 2]
+
+
+def cmd_catpowder(a):
+    """bench/catpowder.sh's results file: the echo files merge wrote, plus
+    the bulk and cost rounds, their medians, ratios, and the issue's targets
+    (reported as met or not: never a pass or fail)."""
+    out = {"benchmark": "catpowder", "date": datetime.datetime.now(datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"), "machine": {"nproc": os.cpu_count(), "cpu_model": cpu_model(),
+                                           "kernel": platform.release()},
+        "echo": {}, "bulk": {}, "cost": {}, "targets": {}, "notes": a.note or []}
+    for spec in a.echo:
+        proto, path = spec.split("=", 1)
+        out["echo"][proto] = load(path)
+    # Bulk: the linux_echo client's rps with --size BULK is round trips of
+    # BULK bytes each way; report Mbit/s each way, median round.
+    names = a.bulk_names.split() if a.bulk_names else []
+    for name in names:
+        rounds = []
+        for r in range(1, a.rounds + 1):
+            j = load(f"{a.tmp}/bulk.{name}.{r}.json")
+            rounds.append({"mbit_s_each_way": round(j["size"] * 8 * j["rps"] / 1e6, 1), "n": j["n"]})
+        med = median_by(rounds, lambda x: x["mbit_s_each_way"])
+        out["bulk"][name] = {"mbit_s_each_way": med["mbit_s_each_way"], "rounds": rounds}
+    if out["bulk"]:
+        out["bulk_size"] = a.bulk_size
+        base = out["bulk"].get("linux-busypoll", {}).get("mbit_s_each_way")
+        out["bulk_ratios"] = {f"{n.replace('-', '_')}/linux_busypoll": ratio(v["mbit_s_each_way"], base)
+                              for n, v in out["bulk"].items() if n != "linux-busypoll" and base}
+    # Cost: catpowder_cost's JSON per round; median round by its median per-I/O figure.
+    for be in (a.cost_backends.split() if a.cost_backends else []):
+        for proto in a.protos.split():
+            rounds = [load(f"{a.tmp}/cost.{be}.{proto}.{r}.json") for r in range(1, a.rounds + 1)]
+            for j in rounds:
+                for k in ("echoed", "stack_ns_per_io_median", "stack_ns_per_io_mean", "device_ns_per_message_mean",
+                          "device_ns_per_message_median"):
+                    if not is_num(j.get(k)) or j[k] < 0:
+                        fail(f"cost {be} {proto}: bad {k} in {json.dumps(j)}")
+                if j["echoed"] < 1000:
+                    fail(f"cost {be} {proto}: only {j['echoed']} messages echoed")
+            med = median_by(rounds, lambda x: x["stack_ns_per_io_median"])
+            out["cost"].setdefault(proto, {})[be] = {
+                "stack_ns_per_io_median": med["stack_ns_per_io_median"],
+                "stack_ns_per_io_mean": med["stack_ns_per_io_mean"],
+                "device_ns_per_io_median": round(med["device_ns_per_message_median"] / 2, 1),
+                "device_ns_per_io_mean": round(med["device_ns_per_message_mean"] / 2, 1),
+                "rounds": [{k: j[k] for k in ("stack_ns_per_io_median", "stack_ns_per_io_mean",
+                                              "device_ns_per_message_median", "device_ns_per_message_mean",
+                                              "echoed")} for j in rounds]}
+    # Targets (issue 4): catpowder's p50 and p99 at most half of Linux
+    # busy-poll's on the same veth; under 1 µs of libOS work per I/O.
+    t = out["targets"]
+    for proto, e in out["echo"].items():
+        for name, run in e["runs"].items():
+            if not name.startswith("catpowder") or "linux-busypoll" not in e["runs"]:
+                continue
+            base = e["runs"]["linux-busypoll"]
+            for m in ("p50", "p99"):
+                q = ratio(run[f"{m}_us"], base[f"{m}_us"])
+                t[f"{proto} {name} {m} <= 0.5 x linux-busypoll"] = {"ratio": q, "met": q is not None and q <= 0.5}
+    for proto, bes in out["cost"].items():
+        for be, c in bes.items():
+            t[f"{proto} catpowder-{be} libOS work per I/O < 1 us (stack, median)"] = {
+                "ns": c["stack_ns_per_io_median"], "met": c["stack_ns_per_io_median"] < 1000}
+            both = c["stack_ns_per_io_median"] + c["device_ns_per_io_median"]
+            t[f"{proto} catpowder-{be} work per I/O < 1 us (stack and device calls, medians)"] = {
+                "ns": round(both, 1), "met": both < 1000}
+    tmp = a.out + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(out, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, a.out)
+    if out["bulk"]:
+        print(f"\nbulk TCP echo, {a.bulk_size >> 20} MiB messages, median of {a.rounds} rounds:")
+        for n, v in out["bulk"].items():
+            print(f"  {n:<18}{v['mbit_s_each_way']:>9.0f} Mbit/s each way")
+    if out["cost"]:
+        print("\nlibOS and stack work per I/O (catpowder_cost; device calls apart):")
+        for proto, bes in out["cost"].items():
+            for be, c in bes.items():
+                print(f"  {proto} {be:<7} stack {c['stack_ns_per_io_median']:>6.0f} ns median, "
+                      f"{c['stack_ns_per_io_mean']:>6.0f} ns mean; device calls "
+                      f"{c['device_ns_per_io_median']:>6.0f} ns median, {c['device_ns_per_io_mean']:>6.0f} ns mean")
+    print("\ntargets (reported, not asserted):")
+    for k, v in t.items():
+        fig = f"{v['ratio']:.2f}x" if "ratio" in v else f"{v['ns']:.0f} ns"
+        print(f"  {'met    ' if v['met'] else 'not met'}  {k}: {fig}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -302,6 +405,8 @@ def main():
     c.add_argument("--server-cpu", type=int, required=True)
     c.add_argument("--client-cpu", type=int, required=True)
     c.add_argument("--nproc", type=int, default=os.cpu_count())
+    c.add_argument("--address", default="127.0.0.1")
+    c.add_argument("--subject", default=None, help="what the ratios are about (notes)")
     c.set_defaults(fn=cmd_merge)
 
     c = sub.add_parser("table")
@@ -324,6 +429,18 @@ def main():
     c.add_argument("rounds", type=int)
     c.add_argument("names", nargs="+")
     c.set_defaults(fn=cmd_rounds)
+
+    c = sub.add_parser("catpowder")
+    c.add_argument("out")
+    c.add_argument("--echo", action="append", default=[], help="PROTO=MERGED_JSON")
+    c.add_argument("--tmp", required=True)
+    c.add_argument("--rounds", type=int, required=True)
+    c.add_argument("--protos", default="tcp udp")
+    c.add_argument("--bulk-names", default="")
+    c.add_argument("--bulk-size", type=int, default=0)
+    c.add_argument("--cost-backends", default="")
+    c.add_argument("--note", action="append")
+    c.set_defaults(fn=cmd_catpowder)
 
     a = p.parse_args()
     a.fn(a)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs libdemi's test suite: every program listed in tests/suite.txt, each
 # under `timeout`, each with its own log. Exit 0 pass, 77 skip, else fail.
+# A line is "PROGRAM TIMEOUT [ARG | ENV=VALUE ...]".
 #   tests/run.sh BUILD_DIR [FILTER]
 # DEMI_NO_SKIP=1 turns skips into failures (CI sets it: a skipped test
 # proves nothing). DEMI_SANITIZED=1 triples the timeouts.
@@ -27,34 +28,40 @@ for exe in $(cd "$build/tests" 2>/dev/null && find . -type f -name 'test_*' -per
   fi
 done
 
-while read -r name tmo envs; do
+while read -r name tmo rest; do
   [[ -z $name || $name == \#* ]] && continue
-  [[ -n $filter && $name != *$filter* ]] && continue
+  # After the timeout: ENV=VALUE words set the environment, other words are
+  # arguments; a test listed with several argument sets runs once for each.
+  args=() envs=()
+  for w in $rest; do
+    if [[ $w == *=* ]]; then envs+=("$w"); else args+=("$w"); fi
+  done
+  label=$name${args[*]:+ ${args[*]}}
+  [[ -n $filter && $label != *$filter* ]] && continue
   # Programs are built into BUILD/tests; scripts (*.sh) run from the source tree.
   if [[ $name == *.sh ]]; then exe="$here/$name"; else exe="$build/tests/$name"; fi
-  log="$logs/${name//\//_}.log"
+  log="$logs/${label//[\/ ]/_}.log"
   if [[ ! -x $exe ]]; then
-    echo "FAIL  $name  (not built: $exe)"
-    fail=$((fail + 1)); failed+=("$name"); continue
+    echo "FAIL  $label  (not built: $exe)"
+    fail=$((fail + 1)); failed+=("$label"); continue
   fi
   t0=$(date +%s%N)
-  # shellcheck disable=SC2086
-  env DEMI_BUILD="$build" $envs timeout -k 5 $((tmo * scale)) "$exe" >"$log" 2>&1
+  env DEMI_BUILD="$build" "${envs[@]}" timeout -k 5 $((tmo * scale)) "$exe" "${args[@]}" >"$log" 2>&1
   rc=$?
   ms=$(( ($(date +%s%N) - t0) / 1000000 ))
   dt="$((ms / 1000)).$((ms % 1000 / 100))"
   case $rc in
-    0) echo "PASS  $name  (${dt}s)"; pass=$((pass + 1)) ;;
+    0) echo "PASS  $label  (${dt}s)"; pass=$((pass + 1)) ;;
     77)
       reason=$(grep -m1 -i 'skip' "$log" || true)
       if [[ ${DEMI_NO_SKIP:-0} == 1 ]]; then
-        echo "FAIL  $name  (skipped, and DEMI_NO_SKIP=1: $reason)"
-        fail=$((fail + 1)); failed+=("$name")
+        echo "FAIL  $label  (skipped, and DEMI_NO_SKIP=1: $reason)"
+        fail=$((fail + 1)); failed+=("$label")
       else
-        echo "SKIP  $name  ($reason)"; skip=$((skip + 1)); skipped+=("$name")
+        echo "SKIP  $label  ($reason)"; skip=$((skip + 1)); skipped+=("$label")
       fi ;;
-    124|137) echo "FAIL  $name  (timed out after $((tmo * scale))s; log: $log)"; fail=$((fail + 1)); failed+=("$name") ;;
-    *) echo "FAIL  $name  (exit $rc; log: $log)"; fail=$((fail + 1)); failed+=("$name") ;;
+    124|137) echo "FAIL  $label  (timed out after $((tmo * scale))s; log: $log)"; fail=$((fail + 1)); failed+=("$label") ;;
+    *) echo "FAIL  $label  (exit $rc; log: $log)"; fail=$((fail + 1)); failed+=("$label") ;;
   esac
   if [[ $rc -ne 0 && $rc -ne 77 ]]; then
     tail -n 20 "$log" | sed 's/^/      | /'

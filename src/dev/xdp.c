@@ -147,6 +147,16 @@ static int xd_tx(struct netdev *d, struct pkt *pkts, int n)
 static void xd_destroy(struct netdev *d)
 {
     struct xdp_dev *x = (struct xdp_dev *)d;
+    /* What the kernel dropped on its side of the rings, which our own
+     * counters cannot see (DEMI_LOG=info; tests read it). */
+    struct xdp_statistics st;
+    socklen_t len = sizeof(st);
+    if (log_level_g >= LOGL_INFO && x->xsk && getsockopt(x->fd, SOL_XDP, XDP_STATISTICS, &st, &len) == 0)
+        log_info("xdp: kernel: rx_dropped=%llu rx_ring_full=%llu rx_fill_ring_empty=%llu rx_invalid=%llu "
+                 "tx_invalid=%llu tx_ring_empty=%llu",
+                 (unsigned long long)st.rx_dropped, (unsigned long long)st.rx_ring_full,
+                 (unsigned long long)st.rx_fill_ring_empty_descs, (unsigned long long)st.rx_invalid_descs,
+                 (unsigned long long)st.tx_invalid_descs, (unsigned long long)st.tx_ring_empty_descs);
     if (x->xsk)
         xsk_socket__delete(x->xsk); /* also detaches libxdp's program */
     if (x->umem)

@@ -9,6 +9,7 @@
  */
 #include "inet/inet_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
 
@@ -339,10 +340,52 @@ int inet_create(struct runtime *rt, struct netdev *dev, const struct inet_config
     return 0;
 }
 
+/* DEMI_LOG=info: the counters that are not zero, when the stack goes away,
+ * for programs that see the stack only through the public API (the interop
+ * tests read retransmissions and reassemblies from here). A few lines: a
+ * log line holds under 512 bytes. */
+static void log_counters(const struct inet *in)
+{
+    static const char *const names[] = {
+#define INET_STAT_NAME(name) #name,
+        INET_STATS(INET_STAT_NAME)
+#undef INET_STAT_NAME
+    };
+    const uint64_t val[] = {
+#define INET_STAT_VAL(name) in->st.name,
+        INET_STATS(INET_STAT_VAL)
+#undef INET_STAT_VAL
+    };
+    if (log_level_g < LOGL_INFO)
+        return;
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &in->ip, ip, sizeof(ip));
+    const struct netdev_stats *ds = &in->dev->stats;
+    log_info("inet %s: device %s: rx_frames=%llu tx_frames=%llu tx_full=%llu", ip, in->dev->ops->name,
+             (unsigned long long)ds->rx_frames, (unsigned long long)ds->tx_frames, (unsigned long long)ds->tx_full);
+    char line[360];
+    size_t len = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        if (!val[i])
+            continue;
+        if (len > sizeof(line) - 48) {
+            log_info("inet %s: counters: %s", ip, line);
+            len = 0;
+        }
+        int n =
+            snprintf(line + len, sizeof(line) - len, "%s%s=%llu", len ? " " : "", names[i], (unsigned long long)val[i]);
+        if (n > 0)
+            len += (size_t)n;
+    }
+    if (len)
+        log_info("inet %s: counters: %s", ip, line);
+}
+
 void inet_destroy(struct inet *in)
 {
     if (!in)
         return;
+    log_counters(in);
     /* Sockets still open are closed without results (their runtime is
      * going away), then what is left of TCP: orphaned connections. */
     while (in->socks) {

@@ -85,18 +85,27 @@ int inet_libos_create(struct runtime *rt, struct netdev *dev, const char *who, c
                       struct libos **out);
 struct inet *inet_of(struct libos *l);
 
+/* The stack's counters, one X(name) each: the struct below, and the names
+ * inet_destroy logs them under (DEMI_LOG=info). */
+/* clang-format off */
+#define INET_STATS(X) \
+    X(eth_rx) X(eth_rx_bad) X(eth_rx_other_type) X(eth_rx_not_ours) \
+    X(arp_rx) X(arp_rx_bad) X(arp_req_sent) X(arp_reply_sent) X(arp_timeouts) X(arp_queue_drops) \
+    X(ip_rx) X(ip_rx_bad_hdr) X(ip_rx_bad_csum) X(ip_rx_frag_dropped) X(ip_rx_not_ours) X(ip_rx_other_proto) \
+    X(ip_frag_reassembled) X(ip_frag_timeouts) X(ip_frag_sent) \
+    X(ip_tx) X(ip_tx_no_route) X(tx_full_drops) X(loopback) X(loopback_drops) \
+    X(icmp_rx) X(icmp_rx_bad) X(icmp_echo_replies) X(icmp_unreach_sent) \
+    X(udp_rx) X(udp_rx_bad) X(udp_rx_bad_csum) X(udp_rx_no_port) X(udp_rx_queue_full) X(udp_tx) \
+    X(tcp_rx) X(tcp_rx_bad_hdr) X(tcp_rx_bad_csum) X(tcp_rx_bad_opt) X(tcp_rx_no_conn) \
+    X(tcp_rst_sent) X(tcp_rx_out_of_window) X(tcp_challenge_acks) X(tcp_paws_drops) \
+    X(tcp_syn_dropped) X(tcp_conns_opened) X(tcp_conns_accepted) X(tcp_conns_freed) \
+    X(tcp_tx_segs) X(tcp_retrans_segs)
+/* clang-format on */
+
 struct inet_stats {
-    uint64_t eth_rx, eth_rx_bad, eth_rx_other_type, eth_rx_not_ours;
-    uint64_t arp_rx, arp_rx_bad, arp_req_sent, arp_reply_sent, arp_timeouts, arp_queue_drops;
-    uint64_t ip_rx, ip_rx_bad_hdr, ip_rx_bad_csum, ip_rx_frag_dropped, ip_rx_not_ours, ip_rx_other_proto;
-    uint64_t ip_frag_reassembled, ip_frag_timeouts, ip_frag_sent;
-    uint64_t ip_tx, ip_tx_no_route, tx_full_drops, loopback, loopback_drops;
-    uint64_t icmp_rx, icmp_rx_bad, icmp_echo_replies, icmp_unreach_sent;
-    uint64_t udp_rx, udp_rx_bad, udp_rx_bad_csum, udp_rx_no_port, udp_rx_queue_full, udp_tx;
-    uint64_t tcp_rx, tcp_rx_bad_hdr, tcp_rx_bad_csum, tcp_rx_bad_opt, tcp_rx_no_conn;
-    uint64_t tcp_rst_sent, tcp_rx_out_of_window, tcp_challenge_acks, tcp_paws_drops;
-    uint64_t tcp_syn_dropped, tcp_conns_opened, tcp_conns_accepted, tcp_conns_freed;
-    uint64_t tcp_tx_segs, tcp_retrans_segs;
+#define INET_STAT_FIELD(name) uint64_t name;
+    INET_STATS(INET_STAT_FIELD)
+#undef INET_STAT_FIELD
 };
 
 const struct inet_stats *inet_stats(const struct inet *in);

@@ -88,10 +88,9 @@ void icmp_input(struct inet *in, struct rxframe *f, struct ip_hdr *ip, uint8_t *
         heap_unref(in->heap, f->blk); /* only echo requests to us need an answer */
         return;
     }
-    /* RFC 1122 3.2.2.6: a reply too big for our MTU (the request came from
-     * a larger one) is truncated to it, as we do not fragment. */
-    if (20 + l4len > in->cfg.mtu)
-        l4len = in->cfg.mtu - 20;
+    /* RFC 1122 3.2.2.6: the reply carries all the request's data. One
+     * larger than our MTU (a reassembled request, or one from a larger
+     * MTU) leaves in fragments: ip_output fragments what exceeds the MTU. */
     /* Echo reply: the request's bytes with the type changed. The header
      * block holds up to INET_HDR_BLOCK bytes; longer requests reuse the
      * request's frame, edited in place (it is ours until we drop it). */

@@ -762,16 +762,31 @@ static void conn_input(struct inet *in, struct tcp_pcb *pcb, struct rxframe *f, 
         }
     } else {
         uint32_t wnd = (uint32_t)ntohs(th->win) << pcb->snd_wscale;
-        if (pcb->sack_ok && o->nsack)
+        bool acks_new = seq_gt(ack, pcb->snd_una), sacks_new = false;
+        if (pcb->sack_ok && o->nsack) {
+            uint32_t sacked = pcb->sacked_bytes;
             tcp_sack_update(pcb, o);
-        if (seq_gt(ack, pcb->snd_una)) {
+            sacks_new = pcb->sacked_bytes > sacked;
+        }
+        /* A duplicate ACK: RFC 5681 (2)'s, or with SACK RFC 6675 (2)'s, an
+         * ACK that SACKs new data, whatever its window and payload (a Linux
+         * receiver's window changes with nearly every ACK as its reader
+         * drains it: by RFC 5681 alone no loss would ever be repaired
+         * before the RTO). */
+        if (acks_new) {
             tcp_ack_advance(in, pcb, ack);
-        } else if (ack == pcb->snd_una && dlen == 0 && !(fl & TH_FIN) && wnd == pcb->snd_wnd &&
-                   pcb->snd_max != pcb->snd_una) {
+        } else if (ack == pcb->snd_una && pcb->snd_max != pcb->snd_una &&
+                   (sacks_new || (dlen == 0 && !(fl & TH_FIN) && wnd == pcb->snd_wnd))) {
             tcp_dupack(in, pcb);
         }
-        /* Window update (3.10.7.4, fifth check): from the newest segment. */
-        if (seq_lt(pcb->snd_wl1, seq) || (pcb->snd_wl1 == seq && seq_le(pcb->snd_wl2, ack))) {
+        /* Window update (3.10.7.4, fifth check): from the newest segment.
+         * A segment that acknowledges new data is newer than any window we
+         * hold, whatever its sequence number: a retransmission filling a
+         * hole below snd_wl1 carries the peer's current ACK and window.
+         * Taking its ACK but not its window would move our right edge
+         * forward by what it acknowledged, past the peer's (as Linux's
+         * tcp_may_update_window, after Jacobson). */
+        if (acks_new || seq_lt(pcb->snd_wl1, seq) || (pcb->snd_wl1 == seq && seq_le(pcb->snd_wl2, ack))) {
             bool opened = wnd > pcb->snd_wnd;
             pcb->snd_wnd = wnd;
             pcb->snd_wl1 = seq;

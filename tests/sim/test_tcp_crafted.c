@@ -16,7 +16,10 @@
  * truncated headers and bad data offsets; bogus option lengths; RSTs for
  * closed ports (RFC 9293 3.10.7.1); an exact RST failing a pending pop
  * with ECONNRESET; out-of-order data answered by SACK blocks, then filled;
- * a window probe; a FIN from X ending pops with an empty array; the IPv4
+ * a window probe; a hole-filling retransmission whose ACK shrinks the
+ * window (B sends nothing beyond the new right edge); SACKed duplicate
+ * ACKs with a changing window (fast retransmit, no RTO); a FIN from X ending
+ * pops with an empty array; the IPv4
  * and Ethernet checks below TCP. Finally a deterministic fuzz of random
  * and mutated frames, after which B must still accept connections and
  * move data byte-exact, and give every heap block back.
@@ -39,7 +42,8 @@ static struct capture cap;
 static struct craft_host X = {{0x02, 0, 0, 0, 0, 0x99}, 0};
 static struct config_arp x_arp;
 static uint8_t fbuf[CRAFT_FRAME_MAX];
-static struct inet_stats s0; /* counters at the start of a check */
+static struct inet_stats s0;   /* counters at the start of a check */
+static uint16_t x_win = X_WIN; /* the window X advertises (test_window_shrink changes it) */
 
 static void tweak(struct inet_config *ic)
 {
@@ -160,7 +164,7 @@ static uint32_t x_build(struct xconn *c, uint8_t *buf, uint8_t flags, uint32_t s
                          .seq = seq,
                          .ack = ack,
                          .flags = flags,
-                         .win = X_WIN,
+                         .win = x_win,
                          .opt = o.n ? &o : NULL,
                          .data = data,
                          .dlen = n};
@@ -772,6 +776,133 @@ static void test_window_probe(struct xconn *c)
     expect_ack(c, c->snd_nxt, false);
     CHECK(!sw_done(c->pop));
     printf("window probe: answered\n");
+}
+
+/* Every data segment B just sent on @c ends at or before @right, the right
+ * edge of the window X last advertised; returns the bytes they carry. */
+static uint32_t b_within(struct xconn *c, uint32_t right)
+{
+    uint32_t bytes = 0;
+    for (int i = 0; i < cap.n; i++) {
+        struct tcp_view v = tcp_at(i);
+        if (v.dport != c->port || v.dlen == 0)
+            continue;
+        if (seq_gt(v.seq + v.dlen, right))
+            fprintf(stderr, "B sent [%u, %u), beyond X's right edge %u\n", v.seq - c->b_iss - 1,
+                    v.seq + v.dlen - c->b_iss - 1, right - c->b_iss - 1);
+        CHECK(seq_le(v.seq + v.dlen, right));
+        CHECK_EQ(v.seq, c->rcv_nxt);
+        c->rcv_nxt += v.dlen;
+        bytes += v.dlen;
+    }
+    return bytes;
+}
+
+/* X's retransmission that fills a hole carries X's newest ACK and window,
+ * but a sequence number below the segment after the hole, which already
+ * updated B's window (snd_wl1). RFC 9293's window check (3.10.7.4) passes
+ * the segment over; B used to take its ACK all the same and keep the old
+ * window, moving its right edge forward by what was acknowledged: beyond
+ * X's (Linux drops such segments and counts them in TcpExtBeyondWindow;
+ * seen with XDP receive drops making holes). An ACK of new data is newer
+ * than any window B holds, so B must take its window too. */
+static void test_window_hole_fill(void *ls)
+{
+    struct xconn c;
+    x_init(&c, 40003, B_PORT, 77777, O_MSS); /* MSS 1200; windows in bytes, unscaled */
+    x_win = 6000;
+    x_open(&c, sw_accept(B, ls), true);
+    CHECK_EQ(sw_tcp_stats(B, c.q).snd_wnd, 6000);
+    uint64_t seed = c.port + 1000u;
+    demi_sgarray_t s = sw_sga(B, 12000, seed, 0);
+    cap_clear(&cap);
+    struct sched_task *t = sw_push(B, c.q, &s);
+    sw_free(B, &s);
+    settle();
+    uint32_t una = c.rcv_nxt;
+    CHECK_EQ(b_within(&c, una + 6000), 6000); /* the whole window, in flight */
+    /* X's data after a hole (the segment before it was lost): B takes its
+     * window, snd_wl1 moves past the hole. */
+    x_send(&c, TH_ACK, c.snd_nxt + 100, una, 100, NULL);
+    CHECK_EQ(b_within(&c, una + 6000), 0);
+    /* X resends the lost segment with its current state: two of B's
+     * segments acknowledged, the window down to one segment. The right
+     * edge moves from una + 6000 to una + 3600, left of what is in flight:
+     * B must send nothing. */
+    x_win = 1200;
+    x_send(&c, TH_ACK, c.snd_nxt, una + 2400, 100, NULL);
+    c.snd_nxt += 200;
+    CHECK_EQ(b_within(&c, una + 3600), 0);
+    CHECK_EQ(sw_tcp_stats(B, c.q).snd_wnd, 1200);
+    /* Everything in flight acknowledged, the window open again: the rest. */
+    x_win = 6000;
+    x_send(&c, TH_ACK, c.snd_nxt, una + 6000, 0, NULL);
+    CHECK_EQ(b_within(&c, una + 12000), 6000);
+    x_send(&c, TH_ACK, c.snd_nxt, una + 12000, 0, NULL);
+    expect_silence();
+    CHECK(sw_done(t));
+    CHECK_EQ(sw_result(B, t).qr_opcode, DEMI_OPC_PUSH);
+    expect_pop(&c, 200);
+    x_win = X_WIN;
+    x_send(&c, TH_RST, c.snd_nxt, 0, 0, NULL);
+    CHECK(sw_done(c.pop));
+    CHECK_EQ(sw_result(B, c.pop).qr_ret, ECONNRESET);
+    sw_close(B, c.q);
+    printf("window: a hole-filling segment's ACK brings its window; nothing sent beyond the right edge\n");
+}
+
+/* Duplicate ACKs whose window differs each time: a Linux receiver's
+ * window grows as its application reads, so nearly every ACK it sends
+ * carries a new one. RFC 5681's duplicate ACK needs an unchanged window;
+ * with SACK, RFC 6675 (2) counts any ACK that SACKs new data. B used to
+ * count none of these, and so waited for the RTO (200 ms and more) after
+ * every loss; it must retransmit the hole at once. */
+static void test_sack_dupacks(void *ls)
+{
+    struct xconn c;
+    x_init(&c, 40004, B_PORT, 88888, O_MSS | O_SACK); /* windows in bytes, unscaled */
+    x_win = 30000;
+    x_open(&c, sw_accept(B, ls), true);
+    uint64_t seed = c.port + 1000u;
+    demi_sgarray_t s = sw_sga(B, 12000, seed, 0);
+    cap_clear(&cap);
+    struct sched_task *t = sw_push(B, c.q, &s);
+    sw_free(B, &s);
+    settle();
+    uint32_t una = c.rcv_nxt;
+    CHECK_EQ(b_within(&c, una + 30000), 12000);
+    struct tcp_conn_stats cs0 = sw_tcp_stats(B, c.q);
+    /* The first segment is lost; X SACKs the next three, one ACK each,
+     * its window a little larger every time. */
+    for (uint32_t k = 1; k <= 3; k++) {
+        struct tcp_optbuf o = {.n = 0};
+        uint32_t edges[2] = {una + 1200, una + 1200 + 1200 * k};
+        opt_sack(&o, edges, 1);
+        x_win = (uint16_t)(30000 + k);
+        x_send(&c, TH_ACK, c.snd_nxt, una, 0, &o);
+        if (k < 3)
+            expect_silence();
+    }
+    /* The third: the hole is lost (RFC 6675 IsLost), resent at once. */
+    CHECK_EQ(cap.n, 1);
+    struct tcp_view v = tcp_at(0);
+    CHECK_EQ(v.seq, una);
+    CHECK_EQ(v.dlen, 1200);
+    for (uint32_t k = 0; k < v.dlen; k++)
+        CHECK_EQ(v.data[k], sw_byte(seed, k));
+    struct tcp_conn_stats cs = sw_tcp_stats(B, c.q);
+    CHECK_EQ(cs.fast_retransmits, cs0.fast_retransmits + 1);
+    CHECK_EQ(cs.rto_expiries, cs0.rto_expiries);
+    x_win = 30000;
+    x_send(&c, TH_ACK, c.snd_nxt, una + 12000, 0, NULL);
+    CHECK(sw_done(t));
+    CHECK_EQ(sw_result(B, t).qr_opcode, DEMI_OPC_PUSH);
+    x_win = X_WIN;
+    x_send(&c, TH_RST, c.snd_nxt, 0, 0, NULL);
+    CHECK(sw_done(c.pop));
+    CHECK_EQ(sw_result(B, c.pop).qr_ret, ECONNRESET);
+    sw_close(B, c.q);
+    printf("SACK: ACKs with new SACK blocks count as duplicates, whatever their window\n");
 }
 
 /* RFC 5961 7: at most tcp_challenge_ack_limit challenge ACKs a second. */
@@ -1502,6 +1633,8 @@ int main(void)
     test_bad_options(&c1);
     test_ooo_sack(&c1);
     test_window_probe(&c1);
+    test_window_hole_fill(ls);
+    test_sack_dupacks(ls);
     test_exact_rst(&c2);
     test_challenge_limit(&c1);
     test_fin(&c1);

@@ -10,7 +10,8 @@
  * its peer; ICMP port unreachable (type 3 code 3, quoting the IP header
  * and 8 bytes), rate-limited and never for broadcasts; zero and wrong UDP
  * checksums, bad UDP lengths; ICMP echo replies (small, odd, 1200 bytes,
- * the MTU's worth, larger than the MTU, after IP options) and bad ICMP;
+ * the MTU's worth, larger than the MTU in fragments, after IP options) and
+ * bad ICMP;
  * ARP replies and learning (RFC 826), a static entry that stays, packets
  * held while resolving, malformed ARP, the cache's TTL; and an unreachable
  * destination: arp_retries + 1 requests spaced by arp_timeout, then
@@ -250,18 +251,38 @@ static void test_connected_udp(void)
 /* The one ICMP message B sent to X; returns its bytes and length. */
 static const uint8_t *only_icmp(uint32_t *len)
 {
-    CHECK_EQ(cap.n, 1);
-    struct ip_view v;
-    CHECK(craft_ip_view(cap.frame[0], cap.len[0], &v));
-    CHECK(memcmp(v.eth_dst, X.mac, 6) == 0);
-    CHECK(memcmp(v.eth_src, B->mac, 6) == 0);
-    CHECK_EQ(v.src, B->ip.s_addr);
-    CHECK_EQ(v.dst, X.ip);
-    CHECK_EQ(v.proto, IPPROTO_ICMP);
-    CHECK(v.l4len >= 8);
-    CHECK_EQ(craft_csum(v.l4, v.l4len, 0), 0);
-    *len = v.l4len;
-    return v.l4;
+    /* B's one ICMP message to X: one frame, or fragments of one datagram
+     * (each within the MTU, in order, contiguous, MF on all but the last),
+     * gathered here; its checksum covers the whole message. */
+    static uint8_t msg[65536];
+    uint32_t at = 0;
+    bool more = true;
+    uint16_t id = 0;
+    CHECK(cap.n >= 1);
+    for (int k = 0; k < cap.n; k++) {
+        struct ip_view v;
+        CHECK(craft_ip_view(cap.frame[k], cap.len[k], &v));
+        CHECK(memcmp(v.eth_dst, X.mac, 6) == 0);
+        CHECK(memcmp(v.eth_src, B->mac, 6) == 0);
+        CHECK_EQ(v.src, B->ip.s_addr);
+        CHECK_EQ(v.dst, X.ip);
+        CHECK_EQ(v.proto, IPPROTO_ICMP);
+        CHECK(v.tlen <= B->in->cfg.mtu);
+        CHECK(more); /* nothing after the last fragment */
+        if (k == 0)
+            id = v.id;
+        CHECK_EQ(v.id, id);
+        CHECK_EQ((uint32_t)(v.frag & IP_OFFMASK) * 8, at);
+        more = (v.frag & IP_MF) != 0;
+        CHECK(at + v.l4len <= sizeof(msg));
+        memcpy(msg + at, v.l4, v.l4len);
+        at += v.l4len;
+    }
+    CHECK(!more);
+    CHECK(at >= 8);
+    CHECK_EQ(craft_csum(msg, at, 0), 0);
+    *len = at;
+    return msg;
 }
 
 /* Port unreachable for the datagram in fbuf: type 3 code 3, four zero
@@ -398,9 +419,11 @@ static void test_icmp_echo(void)
     echo(0xbeef, 5, 1472, 1472, NULL, 0); /* the MTU's worth */
     echo(0xbeef, 6, 56, 56, opts, 8);     /* IP options: a plain header back */
     echo(0xbeef, 7, 1200, 1200, opts, 8);
-    /* Larger than our MTU (the sender's is larger): the reply is cut to
-     * the MTU (RFC 1122 3.2.2.6), never sent too big. */
-    echo(0xcafe, 8, 1558, 1472, NULL, 0);
+    /* Larger than our MTU (the sender's is larger): all of it comes back
+     * (RFC 1122 3.2.2.6), in two fragments, never in a frame too big. */
+    echo(0xcafe, 8, 1558, 1558, NULL, 0);
+    CHECK_EQ(cap.n, 2);
+    CHECK_EQ(DELTA(ip_frag_sent), 2);
     CHECK_EQ(DELTA(icmp_echo_replies), 8);
     CHECK_EQ(simnet_stats(B->dev)->too_big, 0);
     /* A bad checksum, a message shorter than its header: dropped. */
@@ -834,7 +857,7 @@ static void test_fragments(void)
     CHECK_EQ(DELTA(ip_frag_timeouts), FRAG_SLOTS);
     CHECK_EQ(B->in->frag_bytes, 0);
 
-    /* A fragmented echo request is answered (truncated to the MTU). */
+    /* A fragmented echo request is answered in full, in fragments. */
     static uint8_t icmp[3008];
     memset(icmp, 0, sizeof(icmp));
     icmp[0] = 8;
@@ -858,13 +881,14 @@ static void test_fragments(void)
     fbuf[ETH_HDR_LEN + 7] = 0;
     craft_fix_ip(fbuf);
     inject(fbuf, len);
-    CHECK_EQ(cap.n, 1);
-    struct ip_view v;
-    CHECK(craft_ip_view(cap.frame[0], cap.len[0], &v));
-    CHECK_EQ(v.proto, IPPROTO_ICMP);
-    CHECK_EQ(v.dst, X.ip);
-    CHECK_EQ(v.l4[0], 0);
+    CHECK_EQ(cap.n, 3);
+    uint32_t rlen;
+    const uint8_t *reply = only_icmp(&rlen);
+    CHECK_EQ(rlen, sizeof(icmp));
+    CHECK_EQ(reply[0], 0);
+    CHECK(memcmp(reply + 4, icmp + 4, sizeof(icmp) - 4) == 0);
     CHECK_EQ(DELTA(icmp_echo_replies), 1);
+    CHECK_EQ(DELTA(ip_frag_sent), 3);
 
     sw_close(B, bq);
     sw_close(A, aq);
