@@ -541,6 +541,12 @@ static void dpdk_destroy(struct netdev *nd)
     if (!nd)
         return;
     struct dpdk_dev *d = to_dpdk(nd);
+    struct rte_eth_stats es;
+    if (d->started && rte_eth_stats_get(d->port, &es) == 0)
+        log_info("dpdk: kernel: rx_dropped=%llu rx_nombuf=%llu rx_errors=%llu tx_errors=%llu (the port's counters: "
+                 "frames lost before our ring)",
+                 (unsigned long long)es.imissed, (unsigned long long)es.rx_nombuf, (unsigned long long)es.ierrors,
+                 (unsigned long long)es.oerrors);
     if (d->started) {
         rte_eth_dev_stop(d->port);
         rte_eth_dev_close(d->port); /* frees the mbufs in its rings */
