@@ -111,6 +111,7 @@ static const struct key keys[] = {
     KEY("inetstack_config", "tcp_rcvbuf", "TCP_RCVBUF", T_SIZE, tcp_rcvbuf),
     KEY("inetstack_config", "tcp_sndbuf", "TCP_SNDBUF", T_SIZE, tcp_sndbuf),
     KEY("inetstack_config", "tcp_sack", "TCP_SACK", T_BOOL, tcp_sack),
+    KEY("inetstack_config", "tcp_tail_loss_probe", "TCP_TAIL_LOSS_PROBE", T_BOOL, tcp_tlp),
     KEY("inetstack_config", "tcp_timestamps", "TCP_TIMESTAMPS", T_BOOL, tcp_timestamps),
     KEY("inetstack_config", "tcp_window_scale", "TCP_WINDOW_SCALE", T_BOOL, tcp_wscale),
     KEY("inetstack_config", "tcp_rto_min", "TCP_RTO_MIN", T_DURATION, tcp_rto_min_ns),
@@ -863,7 +864,8 @@ int config_validate(const struct config *c, char *err, size_t errlen)
         return put_err(err, errlen, "dpdk.rx_ring/tx_ring: %u/%u: each must be in [64, 16384]", c->dpdk_rx_ring,
                        c->dpdk_tx_ring);
     if (c->dpdk_rx_ring + 512 > c->dpdk_mbufs)
-        return put_err(err, errlen, "dpdk.mbufs: %u cannot fill a %u-descriptor receive ring and leave 512 to the stack",
+        return put_err(err, errlen,
+                       "dpdk.mbufs: %u cannot fill a %u-descriptor receive ring and leave 512 to the stack",
                        c->dpdk_mbufs, c->dpdk_rx_ring);
     if (strcmp(c->raw_backend, "auto") && strcmp(c->raw_backend, "xdp") && strcmp(c->raw_backend, "packet"))
         return put_err(err, errlen, "raw_socket.backend: \"%.*s\" is not one of auto, xdp, packet",
@@ -908,6 +910,7 @@ void config_defaults(struct config *c)
         .tcp_rcvbuf = 4u << 20,
         .tcp_sndbuf = 4u << 20,
         .tcp_sack = true,
+        .tcp_tlp = true,
         .tcp_timestamps = true,
         .tcp_wscale = true,
         .tcp_rto_min_ns = 200000000ull,

@@ -40,6 +40,7 @@
  *     tcp_rcvbuf: 4M                     # TCP_RCVBUF (receive window, up to 1G)
  *     tcp_sndbuf: 4M                     # TCP_SNDBUF
  *     tcp_sack: true                     # TCP_SACK
+ *     tcp_tail_loss_probe: true          # TCP_TAIL_LOSS_PROBE (RFC 8985 7)
  *     tcp_timestamps: true               # TCP_TIMESTAMPS
  *     tcp_window_scale: true             # TCP_WINDOW_SCALE
  *     tcp_rto_min: 200ms                 # TCP_RTO_MIN (duration)
@@ -125,6 +126,7 @@ struct config {
     uint64_t tcp_rcvbuf;
     uint64_t tcp_sndbuf;
     bool tcp_sack;
+    bool tcp_tlp;
     bool tcp_timestamps;
     bool tcp_wscale;
     uint64_t tcp_rto_min_ns;

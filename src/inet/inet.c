@@ -33,6 +33,7 @@ void inet_config_init(struct inet_config *ic, const struct config *cfg)
     ic->tcp_delack_ns = cfg->tcp_delack_ns;
     ic->tcp_cc = cfg->tcp_cc == CONFIG_CC_NEWRENO ? INET_CC_NEWRENO : INET_CC_CUBIC;
     ic->tcp_sack = cfg->tcp_sack;
+    ic->tcp_tlp = cfg->tcp_tlp;
     ic->tcp_timestamps = cfg->tcp_timestamps;
     ic->tcp_wscale = cfg->tcp_wscale;
     ic->tcp_rto_init_ns = 1000000000ull; /* RFC 6298 2.1 */

@@ -43,6 +43,7 @@ struct inet_config {
     uint64_t tcp_delack_ns; /* 0: acknowledge at the end of the poll pass */
     int tcp_cc;             /* enum inet_cc */
     bool tcp_sack;          /* RFC 2018 / 6675 */
+    bool tcp_tlp;           /* tail loss probes (RFC 8985 7), with SACK */
     bool tcp_timestamps;    /* RFC 7323 */
     bool tcp_wscale;        /* RFC 7323 */
     uint64_t tcp_rto_init_ns;
@@ -81,8 +82,7 @@ void inet_own_device(struct inet *in);
  * from @rt's config with the MTU clamped to the device's, on @dev, which it
  * then owns (destroyed here if the stack cannot start). @who names the
  * libOS and @where the device in log lines. */
-int inet_libos_create(struct runtime *rt, struct netdev *dev, const char *who, const char *where,
-                      struct libos **out);
+int inet_libos_create(struct runtime *rt, struct netdev *dev, const char *who, const char *where, struct libos **out);
 struct inet *inet_of(struct libos *l);
 
 /* The stack's counters, one X(name) each: the struct below, and the names
@@ -99,7 +99,7 @@ struct inet *inet_of(struct libos *l);
     X(tcp_rx) X(tcp_rx_bad_hdr) X(tcp_rx_bad_csum) X(tcp_rx_bad_opt) X(tcp_rx_no_conn) \
     X(tcp_rst_sent) X(tcp_rx_out_of_window) X(tcp_challenge_acks) X(tcp_paws_drops) \
     X(tcp_syn_dropped) X(tcp_conns_opened) X(tcp_conns_accepted) X(tcp_conns_freed) \
-    X(tcp_tx_segs) X(tcp_retrans_segs)
+    X(tcp_tx_segs) X(tcp_retrans_segs) X(tcp_rto_expiries) X(tcp_fast_retransmits) X(tcp_tlp_probes)
 /* clang-format on */
 
 struct inet_stats {
@@ -115,7 +115,7 @@ struct tcp_conn_stats {
     uint64_t segs_out, segs_in;
     uint64_t bytes_sent, bytes_acked, bytes_received;
     uint64_t retrans_segs, retrans_bytes;
-    uint64_t rto_expiries, fast_retransmits, sack_recoveries, newreno_recoveries;
+    uint64_t rto_expiries, fast_retransmits, sack_recoveries, newreno_recoveries, tlp_probes;
     uint64_t dupacks_in, ooo_segs, ooo_bytes, dup_segs_in;
     uint64_t zero_window_probes, keepalive_probes;
     uint32_t max_inflight; /* most bytes ever outstanding */

@@ -18,10 +18,10 @@
 #include <errno.h>
 #include <string.h>
 
-#define INET_TXQ       32  /* packets batched before a tx_burst */
-#define INET_RX_BURST  32  /* frames per rx_burst */
+#define INET_TXQ       32    /* packets batched before a tx_burst */
+#define INET_RX_BURST  32    /* frames per rx_burst */
 #define INET_LOOP_MAX  65536 /* packets to our own address awaiting the next pass, at most */
-#define INET_HDR_BLOCK 192 /* header block: Ethernet + IPv4 + TCP with 40 B of options, rounded */
+#define INET_HDR_BLOCK 192   /* header block: Ethernet + IPv4 + TCP with 40 B of options, rounded */
 #define ARP_SLOTS      256
 #define ARP_QUEUE      64 /* packets held per unresolved address: a 64 KiB datagram's fragments */
 #define EPHEMERAL_LO   49152u
@@ -275,8 +275,13 @@ struct tcp_pcb {
     bool in_recovery;
     uint32_t recover; /* RecoveryPoint */
     uint32_t high_rxt;
-    uint32_t rxt_mark; /* snd_max when this round of retransmissions began */
-    bool rto_recovery; /* resending after an RTO */
+    uint32_t rxt_mark;   /* snd_max when this round of retransmissions began */
+    bool rto_recovery;   /* resending after an RTO */
+    bool tlp_armed;      /* rto_tm is set for a tail loss probe, not the RTO */
+    bool tlp_out;        /* a probe went out; none again until an ACK advances */
+    uint32_t tlp_seq;    /* where the probe began */
+    bool lost_below_on;  /* everything unSACKed below lost_below is lost: */
+    uint32_t lost_below; /* the probe was SACKed, and it was sent last */
     struct sack_range sack[TCP_MAX_SACK];
     uint32_t nsack;
     uint32_t sacked_bytes;
@@ -298,9 +303,9 @@ struct tcp_pcb {
 
 /* ---- IPv4 fragments (ipfrag.c) ---- */
 
-#define FRAG_SLOTS 32             /* datagrams being reassembled at once */
-#define FRAG_PIECES 256           /* fragments per datagram: 65507 bytes at MTU 296 */
-#define FRAG_BYTES (4u << 20)     /* memory (frame blocks) held for reassembly, in all */
+#define FRAG_SLOTS  32         /* datagrams being reassembled at once */
+#define FRAG_PIECES 256        /* fragments per datagram: 65507 bytes at MTU 296 */
+#define FRAG_BYTES  (4u << 20) /* memory (frame blocks) held for reassembly, in all */
 
 struct frag_piece {
     struct heap_blk *blk;

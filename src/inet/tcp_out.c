@@ -315,6 +315,24 @@ void tcp_send_raw(struct inet *in, uint32_t rip, uint16_t rport, uint16_t lport,
     finish_and_send(in, &p, th, rip);
 }
 
+static uint32_t eff_mss(const struct tcp_pcb *pcb);
+
+/* A tail loss probe (RFC 8985 7) may stand in for the RTO: an open
+ * connection with SACK, everything sent once, no probe out since the last
+ * ACK that advanced. */
+static bool tlp_eligible(const struct inet *in, const struct tcp_pcb *pcb)
+{
+    return in->cfg.tcp_tlp && pcb->sack_ok && pcb->rtt_valid && !pcb->in_recovery && !pcb->tlp_out &&
+           pcb->rto_backoff == 0 && !pcb->fin_sent && pcb->snd_nxt == pcb->snd_max &&
+           (pcb->state == TCPS_ESTABLISHED || pcb->state == TCPS_CLOSE_WAIT);
+}
+
+/* RFC 8985 7.2's WCDelAckT: a lone segment may wait for the receiver's
+ * delayed ACK. The RFC suggests 200 ms, which makes the probe no faster
+ * than the RTO; 40 ms is what Linux waits before acknowledging a lone
+ * segment, and a peer that waits longer costs one duplicate segment. */
+#define TLP_DELACK_NS 40000000ull
+
 static void rto_arm(struct inet *in, struct tcp_pcb *pcb)
 {
     uint64_t rto = pcb->rto;
@@ -322,6 +340,18 @@ static void rto_arm(struct inet *in, struct tcp_pcb *pcb)
         rto *= 2;
     if (rto > in->cfg.tcp_rto_max_ns)
         rto = in->cfg.tcp_rto_max_ns;
+    pcb->tlp_armed = false;
+    if (pcb->snd_una != pcb->snd_max && tlp_eligible(in, pcb)) {
+        /* PTO = 2 SRTT, no less than a twentieth of the minimum RTO (10 ms
+         * by default: a peer's ACKs can lag its reads by that much). */
+        uint64_t pto = MAX(2 * pcb->srtt, in->cfg.tcp_rto_min_ns / 20);
+        if (pcb->snd_max - pcb->snd_una <= eff_mss(pcb))
+            pto += TLP_DELACK_NS;
+        if (pto < rto) {
+            rto = pto;
+            pcb->tlp_armed = true;
+        }
+    }
     timer_arm(&in->rt->timers, &pcb->rto_tm, inet_now(in) + rto);
 }
 
@@ -656,6 +686,8 @@ static uint32_t sacked_above(const struct tcp_pcb *pcb, uint32_t seq)
 /* RFC 6675 IsLost: DupThresh segments' worth SACKed above @seq. */
 static bool is_lost(const struct tcp_pcb *pcb, uint32_t seq)
 {
+    if (pcb->lost_below_on && seq_lt(seq, pcb->lost_below))
+        return true;
     return sacked_above(pcb, seq) >= (DUPTHRESH - 1) * eff_mss(pcb) + 1;
 }
 
@@ -741,6 +773,9 @@ static void note_sent(struct inet *in, struct tcp_pcb *pcb, uint32_t seq, int n,
         pcb->st.max_inflight = pcb->snd_max - pcb->snd_una;
     if (!timer_armed(&pcb->rto_tm))
         rto_arm(in, pcb);
+    else if (!rexmit && flight_size(pcb) > eff_mss(pcb) &&
+             (!pcb->tlp_armed || flight_size(pcb) - (uint32_t)n <= eff_mss(pcb)) && tlp_eligible(in, pcb))
+        rto_arm(in, pcb); /* armed for a lone segment, which may wait for a delayed ACK: re-arm, sooner */
 }
 
 /* SACK recovery: resend lost holes while the pipe has room. */
@@ -886,6 +921,7 @@ void tcp_ack_advance(struct inet *in, struct tcp_pcb *pcb, uint32_t ack)
         if (seq_ge(ack, pcb->recover)) {
             /* Full acknowledgment: leave recovery (RFC 6582 3.2 step 3). */
             pcb->in_recovery = false;
+            pcb->lost_below_on = false;
             pcb->cwnd = MIN(pcb->ssthresh, MAX(flight_size(pcb), eff_mss(pcb)) + eff_mss(pcb));
         } else if (!pcb->sack_ok) {
             /* Partial acknowledgment: resend the next hole, deflate. */
@@ -905,6 +941,9 @@ void tcp_ack_advance(struct inet *in, struct tcp_pcb *pcb, uint32_t ack)
     }
     pcb->dupacks = 0;
     pcb->rto_backoff = 0;
+    pcb->tlp_out = false;
+    if (pcb->lost_below_on && seq_ge(ack, pcb->lost_below) && !pcb->in_recovery)
+        pcb->lost_below_on = false;
     if (pcb->snd_una == pcb->snd_max)
         timer_cancel(&in->rt->timers, &pcb->rto_tm);
     else
@@ -933,6 +972,14 @@ void tcp_dupack(struct inet *in, struct tcp_pcb *pcb)
         }
         return;
     }
+    if (pcb->tlp_out && pcb->sack_ok && sacked_above(pcb, pcb->tlp_seq)) {
+        /* The probe, the last thing sent, arrived: whatever was sent before
+         * it and is still unSACKed is lost (RFC 8985's time order; no
+         * reordering window). Without this, two or three lost at the tail
+         * would wait for the RTO, too few for DupThresh. */
+        pcb->lost_below = pcb->tlp_seq;
+        pcb->lost_below_on = true;
+    }
     bool enter = pcb->dupacks >= DUPTHRESH || (pcb->sack_ok && is_lost(pcb, pcb->snd_una));
     if (!enter)
         return;
@@ -946,6 +993,7 @@ void tcp_dupack(struct inet *in, struct tcp_pcb *pcb)
     pcb->high_rxt = pcb->snd_una;
     pcb->rxt_mark = pcb->snd_max;
     pcb->st.fast_retransmits++;
+    in->st.tcp_fast_retransmits++;
     if (pcb->sack_ok) {
         pcb->cwnd = pcb->ssthresh;
         pcb->st.sack_recoveries++;
@@ -1021,10 +1069,38 @@ void tcp_keep_arm(struct inet *in, struct tcp_pcb *pcb)
         timer_arm(&in->rt->timers, &pcb->keep_tm, pcb->last_rx + pcb->keepidle_ns);
 }
 
+/* The probe (RFC 8985 7.3): the last segment sent, again. A receiver must
+ * acknowledge a duplicate at once, so the probe ends a stall behind a
+ * delayed ACK, repairs a lost last segment, and its SACK exposes a loss
+ * among the last few that DupThresh could not. (The RFC prefers a new
+ * segment when there is one; a peer that holds its ACKs back while its
+ * application reads slowly would hold that one back too.) */
+static void tlp_send(struct inet *in, struct tcp_pcb *pcb)
+{
+    uint32_t len = MIN(eff_mss(pcb), pcb->snd_max - pcb->snd_una);
+    uint32_t seq = pcb->snd_max - len;
+    pcb->tlp_out = true;
+    pcb->tlp_seq = seq;
+    pcb->st.tlp_probes++;
+    in->st.tcp_tlp_probes++;
+    int n = xmit(in, pcb, TH_ACK, seq, len);
+    if (n > 0)
+        note_sent(in, pcb, seq, n, true);
+    rto_arm(in, pcb); /* the real RTO, from now */
+}
+
 /* Returns false if the connection is gone. */
 static bool rto_expired(struct inet *in, struct tcp_pcb *pcb)
 {
+    if (pcb->tlp_armed) {
+        pcb->tlp_armed = false;
+        if (pcb->snd_una != pcb->snd_max && tlp_eligible(in, pcb)) {
+            tlp_send(in, pcb);
+            return true;
+        }
+    }
     pcb->st.rto_expiries++;
+    in->st.tcp_rto_expiries++;
     if (pcb->state == TCPS_SYN_SENT || pcb->state == TCPS_SYN_RCVD) {
         uint32_t max = pcb->state == TCPS_SYN_SENT ? in->cfg.tcp_syn_retries : in->cfg.tcp_synack_retries;
         if (++pcb->syn_tries > max) {
@@ -1037,6 +1113,11 @@ static bool rto_expired(struct inet *in, struct tcp_pcb *pcb)
     }
     if (pcb->snd_una == pcb->snd_max)
         return true;
+    log_debug("tcp %u->%u: RTO: flight %u, %u SACK blocks (%u bytes), cwnd %u, %s, backoff %u, rto %llu us, srtt %llu "
+              "us, tlp_out %d, snd_nxt-una %u",
+              pcb->lport, pcb->rport, pcb->snd_max - pcb->snd_una, pcb->nsack, pcb->sacked_bytes, pcb->cwnd,
+              pcb->in_recovery ? "in recovery" : "open", pcb->rto_backoff, (unsigned long long)(pcb->rto / 1000),
+              (unsigned long long)(pcb->srtt / 1000), pcb->tlp_out, pcb->snd_nxt - pcb->snd_una);
     if (++pcb->rto_backoff > in->cfg.tcp_retries2) {
         tcp_send_raw(in, pcb->rip, pcb->rport, pcb->lport, tcp_acceptable_seq(pcb), 0, TH_RST);
         pcb_drop(in, pcb, ETIMEDOUT);
@@ -1046,6 +1127,7 @@ static bool rto_expired(struct inet *in, struct tcp_pcb *pcb)
     pcb->ssthresh = cc_loss(in, pcb);
     pcb->cwnd = eff_mss(pcb);
     pcb->in_recovery = false;
+    pcb->lost_below_on = false;
     pcb->dupacks = 0;
     pcb->recover = pcb->snd_max;
     if (pcb->rto_backoff > 1) {

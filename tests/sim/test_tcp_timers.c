@@ -1,7 +1,11 @@
 /*
  * TCP's timers on dev/sim:
- *  - RTO backoff (RFC 6298 5.5): with the path black-holed, retransmissions
- *    come at doubling intervals; when the path heals the data gets through;
+ *  - RTO backoff (RFC 6298 5.5): with the path black-holed, a tail loss
+ *    probe and then retransmissions at doubling intervals; when the path
+ *    heals the data gets through;
+ *  - tail loss probes (RFC 8985 7): the last segment of a burst lost, or
+ *    the last three, is repaired by the probe and what its SACK shows, with
+ *    no timeout, within 60 ms; with probes off, by the RTO 200 ms later;
  *  - zero window and persist: a receiver that does not read closes its
  *    window; the sender probes (with backoff) instead of giving up, and
  *    everything arrives once the receiver reads;
@@ -57,12 +61,18 @@ static void rto_backoff(void)
     sw_run(&w, flow_pred, &f, 30 * SEC);
     CHECK(!f.done);
     CHECK(bh.n >= 6);
-    /* The first burst is the original send; then one retransmission per
-     * expiry, each interval twice the last (200 ms minimum RTO). */
+    /* The first burst is the original send; then the tail loss probe,
+     * 10 ms later (RFC 8985 7.2: 2 SRTT, at least rto_min / 20); then one
+     * retransmission per expiry, the first 200 ms (the minimum RTO) after
+     * the probe, each interval twice the last. */
     int first_rxt = 1;
     while (first_rxt < bh.n && bh.times[first_rxt] == bh.times[0])
         first_rxt++;
-    uint64_t gap = bh.times[first_rxt] - bh.times[0];
+    uint64_t pto = bh.times[first_rxt] - bh.times[0];
+    CHECK(pto >= 10 * MSEC && pto < 12 * MSEC);
+    CHECK_EQ(sw_tcp_stats(a, aq).tlp_probes, 1);
+    first_rxt++;
+    uint64_t gap = bh.times[first_rxt] - bh.times[first_rxt - 1];
     CHECK(gap >= 200 * MSEC && gap < 400 * MSEC);
     for (int i = first_rxt + 1; i < bh.n; i++) {
         uint64_t g = bh.times[i] - bh.times[i - 1];
@@ -255,9 +265,101 @@ static void delayed_acks(void)
     CHECK(counts[1] >= segs * 4 / 10 && counts[1] <= segs * 6 / 10);
 }
 
+/* Drops the data segments from byte offset @tail.from on, once each. */
+static struct {
+    uint32_t iss, mss, from, nseg;
+    bool have_iss;
+    int dropped;
+} tail;
+
+static int tail_tap(void *arg, struct netdev *from, const uint8_t *f, uint32_t len)
+{
+    struct simnode *a = arg;
+    struct sw_seg s;
+    if (from != a->dev || !sw_parse(f, len, &s) || !s.tcp)
+        return 0;
+    if (s.flags & TH_SYN) {
+        tail.iss = s.seq;
+        tail.have_iss = true;
+        return 0;
+    }
+    if (!s.dlen || !tail.have_iss)
+        return 0;
+    if (s.seq - tail.iss - 1 >= tail.from && tail.dropped < (int)tail.nseg) {
+        tail.dropped++;
+        return 1;
+    }
+    return 0;
+}
+
+static bool tlp_on;
+static void tlp_tweak(struct inet_config *ic)
+{
+    ic->tcp_tlp = tlp_on;
+}
+
+static struct tcp_conn_stats tail_loss(bool tlp, uint32_t nlost, uint64_t *virt_ns)
+{
+    tlp_on = tlp;
+    memset(&tail, 0, sizeof(tail));
+    struct simworld w;
+    sw_init(&w, 605, NULL);
+    struct simnode *a = sw_node(&w, tlp_tweak), *b = sw_node(&w, tlp_tweak);
+    sw_link(&w, a, &(struct sim_link){.delay_ns = 50 * USEC});
+    sw_link(&w, b, &(struct sim_link){.delay_ns = 50 * USEC});
+    tail.from = UINT32_MAX;
+    simnet_set_tap(w.net, tail_tap, a); /* sees the SYN: sequence offsets from here */
+    void *aq, *bq;
+    sw_pair(&w, a, b, 80, &aq, &bq);
+    /* Warm up: a few round trips give an SRTT, so the PTO is 2 SRTT's floor. */
+    struct flow f;
+    flow_init(&f, a, aq, b, bq, 4096, 11);
+    CHECK_EQ(sw_run(&w, flow_pred, &f, 10 * SEC), 0);
+    /* Ten segments in one push; the last @nlost are lost. */
+    tail.mss = sw_tcp_stats(a, aq).mss - 12;
+    tail.from = 4096 + (10 - nlost) * tail.mss;
+    tail.nseg = nlost;
+    flow_init(&f, a, aq, b, bq, 10 * tail.mss, 12);
+    struct tcp_conn_stats st0 = sw_tcp_stats(a, aq);
+    uint64_t t0 = w.now;
+    CHECK_EQ(sw_run(&w, flow_pred, &f, 10 * SEC), 0);
+    *virt_ns = w.now - t0;
+    CHECK_EQ(tail.dropped, (int)nlost);
+    struct tcp_conn_stats st = sw_tcp_stats(a, aq);
+    st.rto_expiries -= st0.rto_expiries;
+    st.tlp_probes -= st0.tlp_probes;
+    st.retrans_segs -= st0.retrans_segs;
+    simnet_set_tap(w.net, NULL, NULL);
+    sw_close(a, aq);
+    sw_close(b, bq);
+    sw_fini(&w);
+    return st;
+}
+
+static void tail_loss_probe(void)
+{
+    uint64_t t;
+    for (uint32_t nlost = 1; nlost <= 3; nlost++) {
+        struct tcp_conn_stats s = tail_loss(true, nlost, &t);
+        printf("tail loss of %u, probes on: %llu probe(s), %llu timeouts, %llu retransmitted, %.1f ms\n", nlost,
+               (unsigned long long)s.tlp_probes, (unsigned long long)s.rto_expiries, (unsigned long long)s.retrans_segs,
+               (double)t / 1e6);
+        CHECK_EQ(s.tlp_probes, 1);
+        CHECK_EQ(s.rto_expiries, 0);
+        CHECK(t < 60 * MSEC); /* a probe within 2 SRTT + 40 ms (one segment left) */
+        s = tail_loss(false, nlost, &t);
+        printf("tail loss of %u, probes off: %llu timeouts, %.1f ms\n", nlost, (unsigned long long)s.rto_expiries,
+               (double)t / 1e6);
+        CHECK_EQ(s.tlp_probes, 0);
+        CHECK(s.rto_expiries >= 1);
+        CHECK(t >= 200 * MSEC);
+    }
+}
+
 int main(void)
 {
     rto_backoff();
+    tail_loss_probe();
     zero_window();
     window_scaling();
     keepalive();
