@@ -59,8 +59,10 @@ struct dpdk_dev {
     bool rx_zc;    /* receive pool made of carved heap blocks */
     bool dma;      /* map heap chunks for the device's DMA */
     bool hooked;
-    bool af_packet;  /* net_af_packet: its fanout reassembles IP fragments */
-    bool warned_cut; /* said once that a frame came cut short */
+    bool af_packet;        /* net_af_packet: its fanout reassembles IP fragments */
+    bool warned_cut;       /* said once that a frame came cut short */
+    bool warned_low;       /* said once that the receive pool ran low */
+    uint32_t rx_n, rx_low; /* receive mbufs, and how few free ones make rx_burst copy */
     struct rte_device *rte_dev;
     struct rte_mempool *rx_pool;   /* receive: external buffers in the heap (or DPDK's, rx_zc false) */
     struct rte_mempool *tx_pool;   /* transmit: mbufs without data, for attaching heap bytes */
@@ -304,8 +306,10 @@ static int make_rx_pool(struct dpdk_dev *d, const struct config *c, int socket)
         ext[i].buf_len = HEAP_CHUNK;
         ext[i].elt_size = (uint16_t)(1u << d->rx_shift);
     }
-    d->rx_pool = rte_pktmbuf_pool_create_extbuf(name, d->ncarved * d->per_chunk, POOL_CACHE, 0,
-                                                (uint16_t)(1u << d->rx_shift), socket, ext, d->ncarved);
+    d->rx_n = d->ncarved * d->per_chunk;
+    d->rx_low = MAX(d->rx_n / 8, 4u * RX_BURST_MAX);
+    d->rx_pool = rte_pktmbuf_pool_create_extbuf(name, d->rx_n, POOL_CACHE, 0, (uint16_t)(1u << d->rx_shift), socket,
+                                                ext, d->ncarved);
     free(ext);
     return d->rx_pool ? 0 : ENOMEM;
 }
@@ -317,6 +321,22 @@ static int dpdk_rx_burst(struct netdev *nd, struct rxframe *out, int max)
         max = RX_BURST_MAX;
     uint16_t n = rte_eth_rx_burst(d->port, 0, d->burst, (uint16_t)max);
     int k = 0;
+    /* Receive-pool pressure: the stack and the application hold many
+     * received buffers (a peer that stops acknowledging fills our send
+     * queue with echoed views, say). Were the pool to run dry the port
+     * would stop receiving, ACKs included, and nothing would ever be
+     * released: copy frames out and give their mbufs straight back until
+     * the pool recovers. */
+    bool take = d->rx_zc;
+    if (take && n && rte_mempool_avail_count(d->rx_pool) < d->rx_low) {
+        take = false;
+        if (!d->warned_low) {
+            d->warned_low = true;
+            log_warn("catnip: receive pool low (%u of %u mbufs free): copying received frames while the stack "
+                     "and the application hold so many (raise dpdk.mbufs to avoid it)",
+                     rte_mempool_avail_count(d->rx_pool), d->rx_n);
+        }
+    }
     for (uint16_t i = 0; i < n; i++) {
         struct rte_mbuf *m = d->burst[i];
         uint32_t len = rte_pktmbuf_pkt_len(m);
@@ -327,7 +347,8 @@ static int dpdk_rx_burst(struct netdev *nd, struct rxframe *out, int max)
                 d->warned_cut = true;
                 log_warn("catnip: net_af_packet handed over an IPv4 packet cut to %u bytes: its socket fanout "
                          "reassembles IP fragments into one ring frame, so UDP datagrams that Linux sends in "
-                         "fragments cannot pass it (use net_af_xdp or net_memif for those)", len);
+                         "fragments cannot pass it (use net_af_xdp or net_memif for those)",
+                         len);
             }
         }
         uint64_t ol = m->ol_flags;
@@ -337,7 +358,7 @@ static int dpdk_rx_burst(struct netdev *nd, struct rxframe *out, int max)
         else if ((ol & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD &&
                  (ol & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
             flags = PKT_RX_CSUM_GOOD;
-        if (d->rx_zc && m->nb_segs == 1) {
+        if (take && m->nb_segs == 1) {
             struct heap_blk *b = heap_carved_blk(nd->heap, m->buf_addr);
             if (b) {
                 heap_carved_take(b);
@@ -632,7 +653,8 @@ static int setup(struct dpdk_dev *d, const struct config *c)
     memset(&conf, 0, sizeof(conf));
     if (d->multiseg)
         conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
-    const uint64_t rx_csum = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+    const uint64_t rx_csum =
+        RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
     if ((info.rx_offload_capa & rx_csum) == rx_csum) {
         conf.rxmode.offloads |= rx_csum;
         d->nd.offloads |= NETDEV_RX_CSUM;
@@ -697,8 +719,8 @@ static int setup(struct dpdk_dev *d, const struct config *c)
     /* Heap memory for the device's DMA (chunks mapped later too). */
     d->dma = rte_eal_iova_mode() == RTE_IOVA_VA;
     d->hooked = heap_add_hook(d->nd.heap, dma_map, dma_unmap, d) == 0;
-    log_info("catnip: port %u (%s), MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u, %s receive, %s transmit%s", d->port,
-             drv, d->nd.mac[0], d->nd.mac[1], d->nd.mac[2], d->nd.mac[3], d->nd.mac[4], d->nd.mac[5], d->nd.mtu,
+    log_info("catnip: port %u (%s), MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u, %s receive, %s transmit%s", d->port, drv,
+             d->nd.mac[0], d->nd.mac[1], d->nd.mac[2], d->nd.mac[3], d->nd.mac[4], d->nd.mac[5], d->nd.mtu,
              d->rx_zc ? "zero-copy" : "copying", d->multiseg ? "zero-copy" : "copying (no chained mbufs)",
              d->nd.offloads ? ", checksum offloads" : "");
     return 0;
