@@ -220,6 +220,27 @@ ours() {
     echo "${v:-0}"
 }
 
+# cpu_snap: the client's and the server's CPU lines of /proc/stat.
+cpu_snap() {
+    awk -v c="cpu$client_cpu" -v s="cpu$server_cpu" '$1 == c || $1 == s' /proc/stat
+}
+# cpu_busy BEFORE AFTER CPU: the fraction of CPU's time not idle between
+# two snapshots (user, system, interrupts and softirqs of every process:
+# on veth, a frame's receive work runs on the sending CPU).
+cpu_busy() {
+    awk -v c="cpu$3" '$1 == c { t = 0; for (i = 2; i <= 9; i++) t += $i; idle = $5 + $6
+        if (n++ == 0) { t0 = t; i0 = idle } else { printf "%.3f", (t - t0) ? 1 - (idle - i0) / (t - t0) : 0 } }' \
+        <(echo "$1") <(echo "$2")
+}
+
+# child_cpu_ms: user + system CPU time of every child this shell has waited
+# for so far, in ms (in $ms: `times` must run in this shell, not a subshell).
+child_cpu_ms() {
+    times >"$tmp/times"
+    ms=$(awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60000 + a[2] * 1000 }
+        printf "%d", t }' "$tmp/times")
+}
+
 configs=(c1 c50 c50p16)
 config_args() {
     case $1 in
@@ -237,6 +258,9 @@ for ((r = 1; r <= rounds; r++)); do
             echo "bench/kv_bypass: round $r, $cfg, $name: redis-benchmark ${args[*]} -t set,get -r $keyspace -d $size" >&2
             start_server "$name" "$tag"
             l0=$(linux_retrans)
+            snap0=$(cpu_snap)
+            child_cpu_ms
+            cpu0=$ms t0=$(date +%s%N)
             rc=0
             timeout -k 5 "$timeout_s" ip netns exec "$ns_b" taskset -c "$client_cpu" redis-benchmark -h "$ip_a" \
                 -p "$port" -t set,get -r "$keyspace" -d "$size" "${args[@]}" --csv >"$tmp/$tag.csv" \
@@ -246,6 +270,9 @@ for ((r = 1; r <= rounds; r++)); do
                 show_log "$tmp/$tag.err"
                 die "redis-benchmark against $name ($cfg, round $r) failed with status $rc"
             fi
+            snap1=$(cpu_snap)
+            child_cpu_ms
+            cpu1=$ms t1=$(date +%s%N)
             l1=$(linux_retrans)
             stop_server "$name" "$tag"
             if [[ $name == demi-kv-* ]]; then
@@ -257,8 +284,10 @@ for ((r = 1; r <= rounds; r++)); do
             else
                 o=null d=null
             fi
-            printf '{"linux_retrans": %d, "server_retrans": %s, "server_kernel_rx_dropped": %s}\n' \
-                $((l1 - l0)) "$o" "$d" >"$tmp/$tag.counters"
+            printf '{"linux_retrans": %d, "server_retrans": %s, "server_kernel_rx_dropped": %s, "client_cpu_busy": %s, "server_cpu_busy": %s, "client_process_cpu": %s}\n' \
+                $((l1 - l0)) "$o" "$d" "$(cpu_busy "$snap0" "$snap1" "$client_cpu")" "$(cpu_busy "$snap0" "$snap1" "$server_cpu")" \
+                "$(awk -v c=$((cpu1 - cpu0)) -v t=$(((t1 - t0) / 1000000)) 'BEGIN { printf "%.3f", t ? c / t : 0 }')" \
+                >"$tmp/$tag.counters"
         done
     done
 done

@@ -98,7 +98,10 @@ def summarize(a):
                 x = per_round[k][0][t]
                 entry[t] = {"rps": x["rps"], "p50_ms": x["p50_latency_ms"], "p99_ms": x["p99_latency_ms"],
                             "avg_ms": x["avg_latency_ms"], "p95_ms": x["p95_latency_ms"],
-                            "max_ms": x["max_latency_ms"], "round": k + 1}
+                            "max_ms": x["max_latency_ms"], "round": k + 1,
+                            "client_cpu_busy": per_round[k][1].get("client_cpu_busy"),
+                            "server_cpu_busy": per_round[k][1].get("server_cpu_busy"),
+                            "client_process_cpu": per_round[k][1].get("client_process_cpu")}
                 rr[t] = [{"rps": p[0][t]["rps"], "p50_ms": p[0][t]["p50_latency_ms"],
                           "p99_ms": p[0][t]["p99_latency_ms"]} for p in per_round]
             rr["counters"] = [p[1] for p in per_round]
@@ -148,7 +151,11 @@ def summarize(a):
             "Latencies are redis-benchmark's, in ms, measured by the client for every server alike.",
             "ratios: demi-kv / redis-server. rps above 1: demi-kv serves more; p50/p99 below 1: demi-kv is faster.",
             "rounds.*.counters: TCP segments retransmitted by Linux (client side) and by demi-kv's stack, "
-            "and frames the kernel dropped before demi-kv's ring, per round.",
+            "and frames the kernel dropped before demi-kv's ring, per round; client_cpu_busy and "
+            "server_cpu_busy: the fraction of the client's and the server's CPU not idle during the run "
+            "(/proc/stat, every process: on veth a frame's receive work runs on the sending CPU; other work on "
+            "the machine shows here too); client_process_cpu: redis-benchmark's own user+system CPU time "
+            "over the run's wall time (1.0: its CPU was saturated by the client alone).",
         ],
     }
     tmp = a.out + ".tmp"
@@ -156,6 +163,10 @@ def summarize(a):
         json.dump(out, f, indent=2)
         f.write("\n")
     os.replace(tmp, a.out)
+
+
+def busy(v):
+    return "-" if v is None else f"{v * 100:.0f}%"
 
 
 def table(path):
@@ -166,13 +177,13 @@ def table(path):
         fail(f"{path}: {e}")
     servers = list(r["servers"])
     print(f"{'config':<12} {'test':<4} {'server':<18} {'ops/s':>10} {'p50 ms':>8} {'p99 ms':>8}   "
-          f"{'x ops/s':>7} {'x p50':>6} {'x p99':>6}")
+          f"{'bench CPU':>9} {'CPU0 busy':>9}   {'x ops/s':>7} {'x p50':>6} {'x p99':>6}")
     for cfg in CONFIGS:
         for t in TESTS:
             for name in servers:
                 x = r["runs"][cfg][name][t]
                 line = (f"{LABELS[cfg]:<12} {t:<4} {name:<18} {x['rps']:>10.0f} {x['p50_ms']:>8.3f} "
-                        f"{x['p99_ms']:>8.3f}")
+                        f"{x['p99_ms']:>8.3f} {busy(x.get('client_process_cpu')):>9} {busy(x.get('client_cpu_busy')):>9}")
                 if name != BASELINE:
                     q = r["ratios"][cfg][name][t]
                     line += f"   {q['rps']:>7.2f} {q['p50']:>6.2f} {q['p99']:>6.2f}"
