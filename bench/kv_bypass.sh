@@ -281,11 +281,13 @@ for ((r = 1; r <= rounds; r++)); do
                     die "$name logged no stack counters as it exited"
                 }
                 o=$(ours "$tag" tcp_retrans_segs) d=$(ours "$tag" kernel_rx_dropped)
+                # The device's own loss counters as logged (AF_XDP: ring full, fill ring empty, ...).
+                k=\"$(grep -E '(xdp|packet|dpdk): kernel:' "$tmp/$tag.err" | sed 's/.*kernel: //; s/ (.*//' | tr -d '"')\"
             else
-                o=null d=null
+                o=null d=null k=null
             fi
-            printf '{"linux_retrans": %d, "server_retrans": %s, "server_kernel_rx_dropped": %s, "client_cpu_busy": %s, "server_cpu_busy": %s, "client_process_cpu": %s}\n' \
-                $((l1 - l0)) "$o" "$d" "$(cpu_busy "$snap0" "$snap1" "$client_cpu")" "$(cpu_busy "$snap0" "$snap1" "$server_cpu")" \
+            printf '{"linux_retrans": %d, "server_retrans": %s, "server_kernel_rx_dropped": %s, "server_device": %s, "client_cpu_busy": %s, "server_cpu_busy": %s, "client_process_cpu": %s}\n' \
+                $((l1 - l0)) "$o" "$d" "$k" "$(cpu_busy "$snap0" "$snap1" "$client_cpu")" "$(cpu_busy "$snap0" "$snap1" "$server_cpu")" \
                 "$(awk -v c=$((cpu1 - cpu0)) -v t=$(((t1 - t0) / 1000000)) 'BEGIN { printf "%.3f", t ? c / t : 0 }')" \
                 >"$tmp/$tag.counters"
         done

@@ -151,7 +151,8 @@ def summarize(a):
             "Latencies are redis-benchmark's, in ms, measured by the client for every server alike.",
             "ratios: demi-kv / redis-server. rps above 1: demi-kv serves more; p50/p99 below 1: demi-kv is faster.",
             "rounds.*.counters: TCP segments retransmitted by Linux (client side) and by demi-kv's stack, "
-            "and frames the kernel dropped before demi-kv's ring, per round; client_cpu_busy and "
+            "and frames the kernel dropped before demi-kv's ring (server_device: the device's loss counters as "
+            "demi-kv logged them), per round; client_cpu_busy and "
             "server_cpu_busy: the fraction of the client's and the server's CPU not idle during the run "
             "(/proc/stat, every process: on veth a frame's receive work runs on the sending CPU; other work on "
             "the machine shows here too); client_process_cpu: redis-benchmark's own user+system CPU time "
