@@ -108,9 +108,6 @@ done < <("$netns" up "$id")
 [[ -n ${ns_a:-} && -n ${ip_a:-} ]] || fail "scripts/netns.sh up $id printed no topology"
 port=6379
 read -r -a ours <<<"$(bypass_env "$mode" "$if_a" "$ip_a" "$tmp")"
-# Under AddressSanitizer: DPDK's net_af_xdp PMD leaks libxdp's UMEM handle
-# (tests/common/lsan-dpdk.supp says why); nothing else is suppressed.
-[[ $mode == catnip-afxdp ]] && ours+=("LSAN_OPTIONS=suppressions=$src/tests/common/lsan-dpdk.supp")
 echo "mode $mode: demi-kv on $ip_a:$port in $ns_a (${ours[*]}), clients in $ns_b"
 
 ip netns exec "$ns_a" env "${ours[@]}" DEMI_LOG=info "$kv" --addr "$ip_a:$port" >"$tmp/kv.out" 2>"$tmp/kv.err" &
