@@ -340,3 +340,10 @@ fi
 if [[ -x $build/bench/catpowder_cost ]]; then
     "$here/catpowder.sh" "$build"
 fi
+
+# demi-kv on catpowder and catnip against redis-server over veth
+# (bench/kv_bypass.sh, issue 7): needs root, and says so and does nothing
+# without it. BENCH_KV_BYPASS=0 skips it.
+if [[ ${BENCH_KV_BYPASS:-1} != 0 ]]; then
+    "$here/kv_bypass.sh" "$build"
+fi

@@ -45,6 +45,8 @@ demi_peer=$build/tests/interop/demi_peer
 impair=$build/tools/impair
 netns=$src/scripts/netns.sh
 suite=$src/tests/suite.txt
+# shellcheck source=../../scripts/bypass.sh
+. "$src/scripts/bypass.sh"
 
 mode=${1:-}
 shift || true
@@ -74,8 +76,8 @@ skip() {
 # ---- modes: how our side runs ------------------------------------------
 # A mode names its two topology IDs (distinct per mode, so that modes never
 # share namespaces), the socket family it needs, and our process's
-# environment on a topology. Adding a mode (catnip-afpacket, ...) is a case
-# in each of the two functions below.
+# environment on a topology (scripts/bypass.sh). Adding a mode is a case
+# below and one in scripts/bypass.sh.
 
 # mode_setup: sets ids and needs for $mode, or fails for an unknown mode.
 mode_setup() {
@@ -103,21 +105,10 @@ mode_setup() {
 }
 
 # our_env: KEY=VALUE words for a libdemi process on the bypass side of the
-# current topology ($if_a, $ip_a).
+# current topology ($if_a, $ip_a): scripts/bypass.sh, shared with the kv
+# tests and benchmarks.
 our_env() {
-  case $mode in
-  catpowder-xdp) echo "LIBOS=catpowder LINUX_INTERFACE_NAME=$if_a LOCAL_IPV4_ADDR=$ip_a RAW_SOCKET_BACKEND=xdp" ;;
-  catpowder-packet) echo "LIBOS=catpowder LINUX_INTERFACE_NAME=$if_a LOCAL_IPV4_ADDR=$ip_a RAW_SOCKET_BACKEND=packet" ;;
-  catnip-*)
-    # The EAL's arguments have spaces: a config file per interface. catnip
-    # polls its port without sleeping (DEMI_TEST_POLLING for test_timeouts).
-    local vdev=net_af_xdp0,iface=$if_a,start_queue=0,queue_count=1 conf=$tmp/catnip-$if_a.yaml
-    [[ $mode == catnip-afpacket ]] && vdev=net_af_packet0,iface=$if_a
-    printf 'demikernel:\n  local_ipv4_addr: %s\ndpdk:\n  eal_init: ["--no-pci", "--no-huge", "-m", "256", "--vdev=%s"]\nlibdemi:\n  libos: catnip\n' \
-      "$ip_a" "$vdev" >"$conf"
-    echo "LIBOS=catnip CONFIG_PATH=$conf DEMI_TEST_POLLING=1"
-    ;;
-  esac
+  bypass_env "$mode" "$if_a" "$ip_a" "$tmp"
 }
 
 # need_socket FAMILY NAME: skip unless the kernel can make a raw socket of

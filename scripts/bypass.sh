@@ -1,0 +1,78 @@
+# shellcheck shell=bash
+# Sourced, not run: how a libdemi program runs on the bypass side of a
+# scripts/netns.sh topology, one "mode" per way of running our stack.
+# Shared by tests/interop/test_linux_interop.sh, tests/kv/test_kv_bypass.sh
+# and bench/kv_bypass.sh, so that every one of them runs a mode alike.
+#
+#   catpowder-xdp      LIBOS=catpowder over AF_XDP (copy mode on veth)
+#   catpowder-packet   LIBOS=catpowder over AF_PACKET (TPACKET_V2)
+#   catnip-afxdp       LIBOS=catnip, DPDK's net_af_xdp vdev on the interface
+#   catnip-afpacket    LIBOS=catnip, DPDK's net_af_packet vdev
+#
+# bypass_modes                       the modes, one word each
+# bypass_family MODE                 prints the socket family MODE needs: xdp | packet
+# bypass_env MODE IF IP DIR [CPU]    prints KEY=VALUE words for a libdemi process
+#     owning IP on interface IF. catnip's EAL arguments go into a config
+#     file written in DIR (catnip-IF.yaml); with CPU, catnip's EAL puts its
+#     polling thread on CPU (-l CPU; pin catpowder with taskset instead:
+#     catnip's EAL would undo a taskset, and its interrupt thread must not
+#     share the polling thread's CPU, see bench/catnip.sh).
+# bypass_socket_check MODE           0 if the kernel can make MODE's raw
+#     socket; 2 if it lacks the family altogether (EAFNOSUPPORT: the caller
+#     skips); 1 on any other error. The reason is in $bypass_why.
+
+bypass_modes() {
+  echo "catpowder-xdp catpowder-packet catnip-afxdp catnip-afpacket"
+}
+
+bypass_family() {
+  case $1 in
+  catpowder-xdp | catnip-afxdp) echo xdp ;;
+  catpowder-packet | catnip-afpacket) echo packet ;;
+  *) return 1 ;;
+  esac
+}
+
+bypass_env() {
+  local mode=$1 ifname=$2 ip=$3 dir=$4 cpu=${5:-}
+  case $mode in
+  catpowder-xdp | catpowder-packet)
+    echo "LIBOS=catpowder LINUX_INTERFACE_NAME=$ifname LOCAL_IPV4_ADDR=$ip RAW_SOCKET_BACKEND=${mode#catpowder-}"
+    ;;
+  catnip-afxdp | catnip-afpacket)
+    # The EAL's arguments have spaces: a config file per interface. catnip
+    # polls its port without sleeping (DEMI_TEST_POLLING for test_timeouts).
+    local vdev=net_af_xdp0,iface=$ifname,start_queue=0,queue_count=1 conf=$dir/catnip-$ifname.yaml lcores=
+    [[ $mode == catnip-afpacket ]] && vdev=net_af_packet0,iface=$ifname
+    [[ -n $cpu ]] && lcores=", \"-l\", \"$cpu\""
+    printf 'demikernel:\n  local_ipv4_addr: %s\ndpdk:\n  eal_init: ["--no-pci", "--no-huge", "-m", "256"%s, "--vdev=%s"]\nlibdemi:\n  libos: catnip\n' \
+      "$ip" "$lcores" "$vdev" >"$conf"
+    # Under AddressSanitizer: DPDK 22.11's net_af_xdp leaks libxdp's UMEM
+    # handle (tests/common/lsan-dpdk.supp says why; nothing else is
+    # suppressed). Without ASan the variable is ignored.
+    local supp=
+    [[ $mode == catnip-afxdp ]] &&
+      supp=" LSAN_OPTIONS=suppressions=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/common/lsan-dpdk.supp"
+    echo "LIBOS=catnip CONFIG_PATH=$conf DEMI_TEST_POLLING=1$supp"
+    ;;
+  *) return 1 ;;
+  esac
+}
+
+bypass_why=
+bypass_socket_check() {
+  local fam
+  case $(bypass_family "$1") in
+  xdp) fam=44 ;;
+  packet) fam=17 ;;
+  *)
+    bypass_why="unknown mode '$1'"
+    return 1
+    ;;
+  esac
+  if ! bypass_why=$(python3 -c "import socket; socket.socket($fam, socket.SOCK_RAW, 0).close()" 2>&1); then
+    [[ $bypass_why == *"Address family not supported"* ]] && return 2
+    return 1
+  fi
+  return 0
+}
