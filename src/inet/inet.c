@@ -278,6 +278,16 @@ static int bg_task(struct sched *s, struct sched_task *t)
 {
     (void)s;
     struct inet *in = t->owner;
+    /* Frames already waiting first: after the process was descheduled, the
+     * ACKs in the ring must be seen before a retransmission timer decides
+     * that data is lost (and resends what the peer has). */
+    for (int b = 0; b < 8; b++) {
+        int n = in->dev->ops->rx_burst(in->dev, in->rx, INET_RX_BURST);
+        for (int i = 0; i < n; i++)
+            eth_input(in, &in->rx[i]);
+        if (n < INET_RX_BURST)
+            break;
+    }
     tcp_do_work(in);
     if (in->ntx)
         inet_flush(in);

@@ -1099,6 +1099,8 @@ static bool rto_expired(struct inet *in, struct tcp_pcb *pcb)
             return true;
         }
     }
+    if (pcb->snd_una == pcb->snd_max && pcb->state != TCPS_SYN_SENT && pcb->state != TCPS_SYN_RCVD)
+        return true; /* everything was acknowledged meanwhile */
     pcb->st.rto_expiries++;
     in->st.tcp_rto_expiries++;
     if (pcb->state == TCPS_SYN_SENT || pcb->state == TCPS_SYN_RCVD) {
@@ -1203,7 +1205,8 @@ void tcp_do_work(struct inet *in)
             pcb_drop(in, pcb, 0); /* TIME_WAIT over, or orphaned FIN_WAIT_2 timed out */
             continue;
         }
-        if ((ev & TT_RTO) && !rto_expired(in, pcb))
+        /* Stale if an ACK processed since the timer fired re-armed it. */
+        if ((ev & TT_RTO) && !timer_armed(&pcb->rto_tm) && !rto_expired(in, pcb))
             continue;
         if ((ev & TT_KEEP) && !keep_expired(in, pcb))
             continue;
