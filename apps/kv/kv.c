@@ -315,7 +315,12 @@ static void conn_release(struct conn *c, uint64_t failed_from)
         e = send_copy(c, buf + sent, upto - sent);
     if (e) {
         free(buf);
-        conn_close(c);
+        c->nspans = 0;
+        wait_unlink(c);
+        if (c == exec_conn)
+            c->closing = true; /* its commands are running: conn_popped closes it */
+        else
+            conn_close(c);
         return;
     }
     /* Keep what must still wait, at the start of the buffer. */
@@ -334,7 +339,7 @@ static void conn_release(struct conn *c, uint64_t failed_from)
         c->spans[i].off -= upto;
     if (c->hold_len == 0) {
         wait_unlink(c);
-        if (c->closing && conn_idle(c))
+        if (c->closing && conn_idle(c) && c != exec_conn)
             conn_close(c);
     }
 }
@@ -570,6 +575,7 @@ static void conn_popped(struct conn *c, demi_sgarray_t *sga)
     for (uint32_t i = 0; i < sga->sga_numsegs && !c->closing; i++)
         conn_input(c, sga->sga_segs[i].sgaseg_buf, sga->sga_segs[i].sgaseg_len);
     int e = reply_flush(&out);
+    exec_conn = NULL;
     demi_sgafree(sga);
     if (e) {
         conn_close(c); /* a push was refused, or no heap left for the reply */
