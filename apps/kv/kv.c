@@ -715,8 +715,9 @@ int main(int argc, char **argv)
                     aof_path, msg, (unsigned long long)ncmd, (unsigned long long)nrec);
             exit(1);
         }
-        printf("aof: replayed %llu commands from %llu records of %s, %zu keys\n", (unsigned long long)ncmd,
-               (unsigned long long)nrec, aof_path, kv_size(&srv.store));
+        /* On stderr: "ready" stays the first line on stdout. */
+        fprintf(stderr, "aof: replayed %llu commands from %llu records of %s, %zu keys\n", (unsigned long long)ncmd,
+                (unsigned long long)nrec, aof_path, kv_size(&srv.store));
         srv.write_hook = write_hook;
         batch_now = kv_now_ms();
     }

@@ -41,11 +41,14 @@ class Kv:
             if not line:
                 self.errf.seek(0)
                 fail(f"demi-kv exited before ready: {self.errf.read().decode(errors='replace')}")
-            if line.startswith("aof: replayed "):
-                self.replayed = int(line.split()[2])
             if line.startswith("ready 127.0.0.1:"):
                 self.port = int(line.strip().rsplit(":", 1)[1])
                 break
+        # "aof: replayed N commands ..." is on stderr, before "ready".
+        self.errf.seek(0)
+        for line in self.errf.read().decode(errors="replace").splitlines():
+            if line.startswith("aof: replayed "):
+                self.replayed = int(line.split()[2])
 
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)

@@ -56,9 +56,9 @@ stop() {
     ((rc == 0)) || { bad "demi-kv exited with $rc on SIGTERM"; cat "$tmp/err"; }
 }
 
-# replayed: the count on the "aof: replayed N commands" line.
+# replayed: the count on the "aof: replayed N commands" line (stderr).
 replayed() {
-    sed -n 's/^aof: replayed \([0-9]*\) commands.*/\1/p' "$tmp/out"
+    sed -n 's/^aof: replayed \([0-9]*\) commands.*/\1/p' "$tmp/err"
 }
 
 cli() { timeout 10 redis-cli -h 127.0.0.1 -p "$port" "$@" 2>&1; }
@@ -129,6 +129,20 @@ PY
 out=$(timeout 30 redis-cli -h 127.0.0.1 -p "$port" --pipe <"$tmp/pipe.resp" 2>&1)
 grep -q 'errors: 0, replies: 6000' <<<"$out" || bad "--pipe: $out"
 expect 500 GET pipecount
+# A value over 16 MiB (a record of several segments), grown by APPEND; a
+# command over 256 MiB (one record's limit) is refused and not run.
+python3 - "$port" "$(cd "$(dirname "$0")" && pwd)" <<'PY' || bad "large values"
+import sys
+sys.path.insert(0, sys.argv[2])
+from kvtest import Conn, RespError
+with Conn(int(sys.argv[1]), timeout=120) as c:
+    big = bytes(range(256)) * ((20 << 20) // 256) + b"end"
+    assert c.cmd("SET", "big20", big) == "OK"
+    assert c.cmd("APPEND", "big20", "tail") == len(big) + 4
+    r = c.cmd("SET", "huge", b"h" * ((256 << 20) + 1))
+    assert isinstance(r, RespError) and str(r).startswith("ERR command too large"), r
+    assert c.cmd("GET", "huge") is None
+PY
 stop
 
 # ---- second run: replay ----
@@ -156,6 +170,16 @@ expect -1 TTL plain
 expect 100000 STRLEN big
 expect value-34993 GET mass:4999
 expect 500 GET pipecount
+python3 - "$port" "$(cd "$(dirname "$0")" && pwd)" <<'PY' || bad "large value after the restart"
+import sys
+sys.path.insert(0, sys.argv[2])
+from kvtest import Conn
+with Conn(int(sys.argv[1]), timeout=120) as c:
+    want = bytes(range(256)) * ((20 << 20) // 256) + b"endtail"
+    got = c.cmd("GET", "big20")
+    assert got == want, f"big20: {len(got) if got else got} bytes, different"
+    assert c.cmd("EXISTS", "huge") == 0
+PY
 # TTLs keep their absolute time: about 1.6 s and more have passed.
 in_range "TTL withex" "$(cli TTL withex)" 990 999
 in_range "PTTL withpx" "$(cli PTTL withpx)" 990000 998500
