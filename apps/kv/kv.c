@@ -702,7 +702,8 @@ int main(int argc, char **argv)
     if (aof_path) {
         /* Replay before listening: no client sees a partial keyspace. */
         if ((e = aof_open(&aof, aof_path, &srv.aof))) {
-            fprintf(stderr, "demi-kv: --aof %s: %s\n", aof_path, strerror(e));
+            fprintf(stderr, "demi-kv: --aof %s: %s%s\n", aof_path, strerror(e),
+                    e == EBUSY ? " (another process has the log open)" : "");
             exit(1);
         }
         aof_on = true;
