@@ -6,7 +6,8 @@
 # redis-benchmark on another, -c 1 and -c 50 -P 16 (and -c 50). Each round
 # runs every configuration on both servers, interleaved, each on a fresh
 # server with an empty log; each figure is the round with the median ops/s.
-# Writes bench/results/kv_aof.json and prints a table. Reports, never
+# Writes bench/results/kv_aof.json (kv_aof_unpinned.json with
+# BENCH_SERVER_CPU=none) and prints a table. Reports, never
 # judges; stops only the processes it started, by PID.
 #
 #   bench/kv_aof.sh [BUILD]         (BUILD defaults to "build")
@@ -18,7 +19,7 @@
 #   BENCH_KV_NP=400000           requests with -c 50 -P 16
 #   BENCH_KV_KEYSPACE=100000     -r
 #   BENCH_KV_SIZE=3              -d
-#   BENCH_SERVER_CPU=1 / BENCH_CLIENT_CPU=0
+#   BENCH_SERVER_CPU=1 / BENCH_CLIENT_CPU=0   (BENCH_SERVER_CPU=none: servers unpinned)
 #   BENCH_AOF_DIR=$TMPDIR        where both logs are written (same file system)
 #   BENCH_RESULTS=<repo>/bench/results
 set -euo pipefail
@@ -42,6 +43,7 @@ server_cpu=${BENCH_SERVER_CPU:-1}
 client_cpu=${BENCH_CLIENT_CPU:-0}
 results=${BENCH_RESULTS:-$repo/bench/results}
 demi_kv=$build/demi-kv
+if [[ $server_cpu == none ]]; then pin=(); else pin=(taskset -c "$server_cpu"); fi
 for v in rounds n1 n50 np keyspace size; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v='${!v}' is not a positive integer"
 done
@@ -72,7 +74,7 @@ start_server() {
     mkdir -p "$tmp/$tag.dir"
     port=
     if [[ $name == demi-kv ]]; then
-        LIBOS=catnap taskset -c "$server_cpu" "$demi_kv" --addr 127.0.0.1:0 --aof "$tmp/$tag.dir/kv.aof" \
+        LIBOS=catnap "${pin[@]}" "$demi_kv" --addr 127.0.0.1:0 --aof "$tmp/$tag.dir/kv.aof" \
             >"$tmp/$tag.out" 2>"$tmp/$tag.err" &
         server_pid=$!
         for _ in $(seq 200); do
@@ -83,7 +85,7 @@ start_server() {
         port=$(sed -n 's/^ready 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/$tag.out")
     else
         port=$(free_port)
-        taskset -c "$server_cpu" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly yes \
+        "${pin[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly yes \
             --appendfsync always --dir "$tmp/$tag.dir" --daemonize no >"$tmp/$tag.out" 2>"$tmp/$tag.err" &
         server_pid=$!
     fi
@@ -130,14 +132,16 @@ for ((r = 1; r <= rounds; r++)); do
 done
 
 mkdir -p "$results"
+out_name=kv_aof.json
+[[ $server_cpu == none ]] && out_name=kv_aof_unpinned.json
 fs=$(df -T "$tmp" | awk 'NR == 2 {print $2 " on " $1}')
-python3 - "$tmp" "$results/kv_aof.json" "$rounds" "$fs" "$server_cpu" "$client_cpu" <<'PY'
+python3 - "$tmp" "$results/$out_name" "$rounds" "$fs" "$server_cpu" "$client_cpu" <<'PY'
 import csv, json, os, statistics, sys, time, platform
 tmp, out, rounds, fs, scpu, ccpu = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 cfgs = {"c1": "-c 1", "c50": "-c 50", "c50p16": "-c 50 -P 16"}
 res = {"bench": "kv_aof", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
        "machine": platform.node(), "cpus": os.cpu_count(), "filesystem": fs,
-       "server_cpu": int(scpu), "client_cpu": int(ccpu), "rounds": rounds,
+       "server_cpu": None if scpu == "none" else int(scpu), "client_cpu": int(ccpu), "rounds": rounds,
        "redis_server": "appendonly yes, appendfsync always", "demi_kv": "--aof (cattree log)", "configs": {}}
 rows = []
 for cfg, label in cfgs.items():
@@ -164,11 +168,11 @@ for cfg, label in cfgs.items():
     rows.append((label, d, rs, entry["ratios"]))
 with open(out, "w") as f:
     json.dump(res, f, indent=1)
-print(f"durable SET, logs on {fs}; median of {rounds} rounds")
+print(f"durable SET, logs on {fs}; server cpu {scpu}, client cpu {ccpu}; median of {rounds} rounds")
 print("| redis-benchmark -t set | ops/s demi-kv / redis-server | p50 ms | p99 ms | commands per record |")
 print("|---|---|---|---|---|")
 for label, d, rs, ra in rows:
     print(f"| `{label}` | {d['rps']:.0f} / {rs['rps']:.0f} ({ra['rps']:.2f}x) | {d['p50_ms']:.3f} / {rs['p50_ms']:.3f}"
           f" | {d['p99_ms']:.3f} / {rs['p99_ms']:.3f} | {d.get('commands_per_record')} |")
 PY
-echo "bench/kv_aof: wrote $results/kv_aof.json" >&2
+echo "bench/kv_aof: wrote $results/$out_name" >&2
