@@ -168,6 +168,7 @@ static bool store_copy(struct ctx *x, int key, const uint8_t *p, size_t n, int64
         err_oom(x);
         return false;
     }
+    x->s->dirty++;
     return true;
 }
 
@@ -187,9 +188,11 @@ static bool put(struct ctx *x, int i, struct kv_entry *e, uint64_t h, struct kv_
     if (e) {
         if (keep_ttl || kv_set_expire(&x->s->store, e, expire) == 0) {
             kv_replace(&x->s->store, e, v);
+            x->s->dirty++;
             return true;
         }
     } else if (kv_insert(&x->s->store, A(x, i), L(x, i), h, v, expire)) {
+        x->s->dirty++;
         return true;
     }
     kv_val_unref(v);
@@ -524,6 +527,7 @@ static void cmd_append(struct ctx *x)
         err_oom(x);
         return;
     }
+    x->s->dirty++;
     reply_int(x->r, (long long)e->val->len);
 }
 
@@ -545,6 +549,7 @@ static void cmd_del(struct ctx *x)
             n++;
         }
     }
+    x->s->dirty += (uint64_t)n;
     reply_int(x->r, n);
 }
 
@@ -620,6 +625,7 @@ static void expire_generic(struct ctx *x, bool secs)
         err_oom(x);
         return;
     }
+    x->s->dirty++;
     reply_int(x->r, 1);
 }
 
@@ -668,6 +674,7 @@ static void cmd_persist(struct ctx *x)
         return;
     }
     kv_set_expire(&x->s->store, e, -1);
+    x->s->dirty++;
     reply_int(x->r, 1);
 }
 
@@ -683,6 +690,7 @@ static void cmd_flushall(struct ctx *x)
         return;
     }
     kv_store_flush(&x->s->store);
+    x->s->dirty++; /* even when empty: Redis propagates every FLUSHALL */
     reply_status(x->r, "OK");
 }
 
@@ -741,7 +749,7 @@ static void cmd_config_get(struct ctx *x)
 {
     struct config_param p[] = {
         {"save", ""},
-        {"appendonly", "no"},
+        {"appendonly", ""},
         {"databases", "1"},
         {"port", ""},
         {"bind", ""},
@@ -753,6 +761,7 @@ static void cmd_config_get(struct ctx *x)
         {"client-query-buffer-limit", "1073741824"},
     };
     const size_t np = sizeof(p) / sizeof(p[0]);
+    snprintf(p[1].value, sizeof(p[1].value), "%s", x->s->aof.enabled ? "yes" : "no");
     snprintf(p[3].value, sizeof(p[3].value), "%u", x->s->port);
     snprintf(p[4].value, sizeof(p[4].value), "%s", x->s->bind);
     bool match[sizeof(p) / sizeof(p[0])] = {false};
@@ -880,7 +889,16 @@ static void cmd_info(struct ctx *x)
     }
     if (info_wants(x, "persistence")) {
         info_section(&b, &n, "Persistence");
-        info_add(&b, "loading:0\r\naof_enabled:0\r\nrdb_changes_since_last_save:0\r\n");
+        const struct kv_aof_info *a = &s->aof;
+        info_add(&b, "loading:0\r\naof_enabled:%d\r\nrdb_changes_since_last_save:0\r\n", a->enabled ? 1 : 0);
+        if (a->enabled)
+            info_add(&b,
+                     "aof_last_write_status:%s\r\naof_last_write_error:%s\r\naof_current_size:%llu\r\n"
+                     "aof_records_written:%llu\r\naof_commands_logged:%llu\r\naof_write_failures:%llu\r\n"
+                     "aof_commands_replayed:%llu\r\n",
+                     a->last_err ? "err" : "ok", a->last_err ? strerror(a->last_err) : "none",
+                     (unsigned long long)a->bytes, (unsigned long long)a->records, (unsigned long long)a->commands,
+                     (unsigned long long)a->failures, (unsigned long long)a->replayed);
     }
     if (info_wants(x, "stats")) {
         const struct kv_stats *st = &s->store.stats;
@@ -1316,6 +1334,14 @@ void kv_exec(struct kv_server *s, struct kv_client *c, int argc, const struct re
     if ((cmd->arity > 0 && cmd->arity != argc) || argc < -cmd->arity || !cmd->fn) {
         err_arity(&x);
         return;
+    }
+    /* Every command that can change the keyspace is flagged "write" first. */
+    if (s->write_hook && strncmp(cmd->flags, "write", 5) == 0) {
+        const char *err = s->write_hook(s->write_hook_arg, argc, argv);
+        if (err) {
+            reply_error(r, err);
+            return;
+        }
     }
     x.now = s->clock_ms();
     cmd->fn(&x);

@@ -27,6 +27,25 @@ struct kv_client {
 
 struct kv_cmd_slot;
 
+/*
+ * Called before a command that may change the keyspace runs (the commands
+ * flagged "write"), when set: the append-only log's hook (kv.c). Returns
+ * NULL to let the command run, or an error text ("MISCONF ...") that
+ * becomes the command's reply instead.
+ */
+typedef const char *(*kv_write_hook)(void *arg, int argc, const struct resp_arg *argv);
+
+/* The append-only log, as INFO persistence reports it (kept by kv.c). */
+struct kv_aof_info {
+    bool enabled;
+    int last_err;      /* 0, or the errno of the last failed append (writes refused) */
+    uint64_t records;  /* records appended since start */
+    uint64_t commands; /* commands in them */
+    uint64_t bytes;    /* payload bytes in the log, replayed ones included */
+    uint64_t failures; /* appends that failed */
+    uint64_t replayed; /* commands replayed at start */
+};
+
 struct kv_server {
     struct kv_store store;
     int64_t (*clock_ms)(void); /* unix time in ms; tests may replace it */
@@ -37,6 +56,13 @@ struct kv_server {
     uint64_t connected_clients;
     uint64_t pushes;
     uint64_t commands;
+    /* Changes to the keyspace so far (Redis's server.dirty): a command
+     * that leaves it unchanged (a failed SET NX, DEL of missing keys, an
+     * error) does not count. The log records only commands that do. */
+    uint64_t dirty;
+    kv_write_hook write_hook;
+    void *write_hook_arg;
+    struct kv_aof_info aof;
     uint16_t port;
     char bind[16];
     const char *libos;

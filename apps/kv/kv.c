@@ -2,7 +2,12 @@
  * demi-kv: a Redis-protocol (RESP2) key-value server on PDPIX, one thread,
  * any libOS (LIBOS=...). Uses only libdemi's public API.
  *
- *   demi-kv [--addr IP:PORT]      (default 127.0.0.1:6379; port 0 picks one)
+ *   demi-kv [--addr IP:PORT] [--aof PATH]
+ *
+ * --addr defaults to 127.0.0.1:6379 (port 0 picks one). --aof keeps an
+ * append-only file on a cattree log (aof.h): the log is replayed before
+ * the server listens, and from then on every command that changes the
+ * keyspace is appended to it before its reply goes out.
  *
  * Prints "ready IP:PORT" once it listens; SIGINT or SIGTERM stop it (exit
  * status 0). The loop keeps one pop outstanding per connection and waits
@@ -13,7 +18,19 @@
  * as few pushes as the 16-segment limit allows, with GET's values pointing
  * at the stored heap buffers (zero copy). Expired keys go lazily on access
  * and actively, by sampling, every 100 ms.
+ *
+ * With --aof, a write's reply, and every later reply of the same
+ * connection, is held (copied out of the reply builder into the
+ * connection's hold buffer: the builder's buffers are reused before the
+ * log is done) until the log record holding the write is durable; other
+ * connections' replies are not delayed. If the append fails, the writes
+ * that were not durable get "-MISCONF Errors writing to the AOF file: ..."
+ * instead of their replies, later writes are refused with the same error
+ * (reads still work), and the failed records are appended again every
+ * second; the first success ends the refusal. Their commands stay applied
+ * in memory meanwhile, as in Redis.
  */
+#include "aof.h"
 #include "cmd.h"
 #include "reply.h"
 #include "resp.h"
@@ -40,6 +57,14 @@
 /* Active expiry: every 100 ms (Redis's hz 10), for at most 1 ms. */
 #define EXPIRE_PERIOD_NS (100 * 1000 * 1000LL)
 #define EXPIRE_BUDGET_US 1000
+/* After a failed append, the log is tried again this often. */
+#define AOF_RETRY_NS (1000 * 1000 * 1000LL)
+
+/* A write's reply in a connection's hold buffer, waiting for record seq. */
+struct span {
+    size_t off, len;
+    uint64_t seq;
+};
 
 struct conn {
     int qd;
@@ -49,6 +74,16 @@ struct conn {
     size_t in_len, in_cap;
     uint32_t pushes; /* pushes not yet completed */
     bool closing;    /* close once the pushes complete; no more pops */
+    /* --aof: replies not yet sent because a write before them is not yet
+     * durable, in order; spans says where the writes' own replies are. */
+    uint8_t *hold;
+    size_t hold_len, hold_cap;
+    struct span *spans;
+    size_t nspans, capspans;
+    bool in_write;              /* a write command is running: replies go to hold */
+    size_t write_off;           /* where its reply starts in hold */
+    struct conn *wprev, *wnext; /* on the waiting list while hold_len > 0 */
+    bool waiting;
 };
 
 static volatile sig_atomic_t stop;
@@ -57,6 +92,13 @@ static struct reply out;
 static struct conn **conns; /* indexed by qd */
 static size_t nconns_cap;
 static int listen_qd = -1;
+static bool aof_on;
+static struct aof aof;
+static struct conn *waiting;   /* connections with held replies */
+static struct conn *exec_conn; /* the connection whose command runs */
+static uint64_t dirty_before;
+static char misconf[128];
+static int64_t next_retry; /* after a failed append: when to try again */
 /* The time commands see: read once per popped batch (and for each active
  * expiry round), not once per command. */
 static int64_t batch_now;
@@ -78,10 +120,16 @@ static void die(const char *what, int err)
     exit(1);
 }
 
-static void usage(void)
+static void usage(FILE *f, int status)
 {
-    fprintf(stderr, "usage: demi-kv [--addr IP:PORT]   (default 127.0.0.1:6379)\n");
-    exit(2);
+    fprintf(f, "usage: demi-kv [--addr IP:PORT] [--aof PATH]\n"
+               "  --addr IP:PORT  listen there (default 127.0.0.1:6379; port 0 picks a free port)\n"
+               "  --aof PATH      append-only persistence on a cattree log at PATH (created if\n"
+               "                  missing): replayed at start; every write is durable before its\n"
+               "                  reply (group commit), as Redis's appendfsync always\n"
+               "  --help          this text\n"
+               "LIBOS picks the network libOS (default catnap).\n");
+    exit(status);
 }
 
 static int parse_addr(const char *s, struct sockaddr_in *out_addr)
@@ -116,8 +164,43 @@ static struct conn *conn_of(int qd)
     return qd >= 0 && (size_t)qd < nconns_cap ? conns[qd] : NULL;
 }
 
+static void wait_unlink(struct conn *c)
+{
+    if (!c->waiting)
+        return;
+    if (c->wprev)
+        c->wprev->wnext = c->wnext;
+    else
+        waiting = c->wnext;
+    if (c->wnext)
+        c->wnext->wprev = c->wprev;
+    c->wprev = c->wnext = NULL;
+    c->waiting = false;
+}
+
+static void wait_link(struct conn *c)
+{
+    if (c->waiting)
+        return;
+    c->wprev = NULL;
+    c->wnext = waiting;
+    if (waiting)
+        waiting->wprev = c;
+    waiting = c;
+    c->waiting = true;
+}
+
+/* Nothing is left to send: a closing connection can go. */
+static bool conn_idle(const struct conn *c)
+{
+    return c->pushes == 0 && c->hold_len == 0;
+}
+
 static void conn_close(struct conn *c)
 {
+    wait_unlink(c);
+    free(c->hold);
+    free(c->spans);
     /* Cancels the pending pop and pushes: their ECANCELED results find no
      * connection and are ignored. */
     demi_close(c->qd);
@@ -129,9 +212,42 @@ static void conn_close(struct conn *c)
     srv.connected_clients--;
 }
 
+static bool hold_reserve(struct conn *c, size_t more)
+{
+    if (c->hold_len + more <= c->hold_cap)
+        return true;
+    size_t cap = c->hold_cap ? c->hold_cap : 1024;
+    while (cap < c->hold_len + more)
+        cap *= 2;
+    uint8_t *p = realloc(c->hold, cap);
+    if (!p)
+        return false;
+    c->hold = p;
+    c->hold_cap = cap;
+    return true;
+}
+
+/* Replies that must wait: copied, because the builder reuses its buffers
+ * (and drops its references on values) as soon as this returns. */
+static int hold_sga(struct conn *c, const demi_sgarray_t *sga)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < sga->sga_numsegs; i++)
+        n += sga->sga_segs[i].sgaseg_len;
+    if (!hold_reserve(c, n))
+        return ENOMEM;
+    for (uint32_t i = 0; i < sga->sga_numsegs; i++) {
+        memcpy(c->hold + c->hold_len, sga->sga_segs[i].sgaseg_buf, sga->sga_segs[i].sgaseg_len);
+        c->hold_len += sga->sga_segs[i].sgaseg_len;
+    }
+    return 0;
+}
+
 static int conn_push(void *arg, const demi_sgarray_t *sga)
 {
     struct conn *c = arg;
+    if (c->in_write || c->hold_len > 0)
+        return hold_sga(c, sga);
     demi_qtoken_t qt;
     int e = demi_push(&qt, c->qd, sga);
     if (e)
@@ -139,6 +255,191 @@ static int conn_push(void *arg, const demi_sgarray_t *sga)
     c->pushes++;
     srv.pushes++;
     return 0;
+}
+
+/* Copies [p, p + n) into heap buffers and pushes them to the client. */
+static int send_copy(struct conn *c, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        size_t k = n < KV_SEG_MAX ? n : KV_SEG_MAX;
+        demi_sgarray_t sga = demi_sgaalloc(k);
+        if (sga.sga_numsegs != 1) {
+            if (sga.sga_numsegs)
+                demi_sgafree(&sga);
+            return ENOMEM;
+        }
+        memcpy(sga.sga_segs[0].sgaseg_buf, p, k);
+        sga.sga_segs[0].sgaseg_len = (uint32_t)k;
+        int e = conn_push(c, &sga); /* hold_len is 0 or in_write is off here: a real push */
+        demi_sgafree(&sga);         /* the push holds its own reference */
+        if (e)
+            return e;
+        p += k;
+        n -= k;
+    }
+    return 0;
+}
+
+/*
+ * Sends the held replies that may go now: everything up to the first write
+ * whose record is not durable. Writes in records from @failed_from on get
+ * the MISCONF error instead of their reply. Closes the connection if it
+ * cannot send.
+ */
+static void conn_release(struct conn *c, uint64_t failed_from)
+{
+    size_t sent = 0, k = 0;
+    uint8_t *buf = c->hold;
+    size_t len = c->hold_len;
+    /* Take the buffer: the pushes below must not be held again. */
+    c->hold = NULL;
+    c->hold_len = c->hold_cap = 0;
+    int e = 0;
+    for (; k < c->nspans && !e; k++) {
+        struct span *sp = &c->spans[k];
+        if (sp->seq <= aof.durable)
+            continue;
+        if (sp->seq < failed_from)
+            break; /* still on its way to the log */
+        /* The write failed: its reply becomes the error. */
+        e = send_copy(c, buf + sent, sp->off - sent);
+        if (!e) {
+            char err[sizeof(misconf) + 4];
+            int n = snprintf(err, sizeof(err), "-%s\r\n", misconf);
+            e = send_copy(c, (const uint8_t *)err, (size_t)n);
+        }
+        sent = sp->off + sp->len;
+    }
+    size_t upto = k < c->nspans ? c->spans[k].off : len;
+    if (!e)
+        e = send_copy(c, buf + sent, upto - sent);
+    if (e) {
+        free(buf);
+        c->nspans = 0;
+        wait_unlink(c);
+        if (c == exec_conn)
+            c->closing = true; /* its commands are running: conn_popped closes it */
+        else
+            conn_close(c);
+        return;
+    }
+    /* Keep what must still wait, at the start of the buffer. */
+    memmove(buf, buf + upto, len - upto);
+    c->hold = buf;
+    c->hold_len = len - upto;
+    c->hold_cap = len;
+    if (c->hold_len == 0) {
+        free(buf);
+        c->hold = NULL;
+        c->hold_cap = 0;
+    }
+    memmove(c->spans, c->spans + k, (c->nspans - k) * sizeof(*c->spans));
+    c->nspans -= k;
+    for (size_t i = 0; i < c->nspans; i++)
+        c->spans[i].off -= upto;
+    if (c->hold_len == 0) {
+        wait_unlink(c);
+        if (c->closing && conn_idle(c) && c != exec_conn)
+            conn_close(c);
+    }
+}
+
+/* A record completed (or failed): wakes the connections waiting for it. */
+static void release_all(uint64_t failed_from)
+{
+    for (struct conn *c = waiting, *next; c; c = next) {
+        next = c->wnext;
+        if (failed_from != UINT64_MAX || c->nspans == 0 || c->spans[0].seq <= aof.durable)
+            conn_release(c, failed_from);
+    }
+}
+
+static void aof_fail(int err)
+{
+    bool first = aof.err == 0;
+    uint64_t from = aof_failed(&aof, err);
+    next_retry = mono_ns() + AOF_RETRY_NS;
+    snprintf(misconf, sizeof(misconf), "MISCONF Errors writing to the AOF file: %s", strerror(aof.err));
+    if (first)
+        fprintf(stderr,
+                "demi-kv: aof: append failed: %s; the writes not yet durable get -MISCONF, new writes are "
+                "refused until a retry (every second) succeeds\n",
+                strerror(aof.err));
+    release_all(from);
+}
+
+/* The log's answer to the record being appended. */
+static void aof_result(const demi_qresult_t *r)
+{
+    if (r->qr_opcode == DEMI_OPC_PUSH) {
+        bool was_err = aof.err != 0;
+        aof_completed(&aof);
+        if (was_err)
+            fprintf(stderr, "demi-kv: aof: appends succeed again; writes are accepted\n");
+        release_all(UINT64_MAX);
+    } else {
+        aof_fail(r->qr_ret ? (int)r->qr_ret : EIO);
+    }
+}
+
+/* Called by kv_exec before a command flagged "write" runs. */
+static const char *write_hook(void *arg, int argc, const struct resp_arg *argv)
+{
+    (void)arg;
+    if (aof.err)
+        return misconf;
+    if (aof_cmd_size(argc, argv) + 64 > AOF_RECORD_MAX)
+        return "ERR command too large for the append-only file (256 MiB a record)";
+    struct conn *c = exec_conn;
+    /* Earlier replies go out now (or join the held ones): only this
+     * write's reply, and what follows it, waits for the log. */
+    reply_flush(&out);
+    c->in_write = true;
+    c->write_off = c->hold_len;
+    dirty_before = srv.dirty;
+    return NULL;
+}
+
+/* After a write command ran: logs it if it changed the keyspace, and holds
+ * its reply until the log has it. */
+static void write_done(struct conn *c, int argc, const struct resp_arg *argv)
+{
+    if (srv.dirty == dirty_before) {
+        c->in_write = false; /* changed nothing: not logged, not held */
+        if (c->hold_len > 0 && c->nspans == 0)
+            conn_release(c, UINT64_MAX); /* a reply pushed mid-command */
+        return;
+    }
+    uint64_t seq;
+    int e = aof_append(&aof, batch_now, argc, argv, &seq);
+    reply_flush(&out); /* into hold: in_write is still on */
+    c->in_write = false;
+    if (e) {
+        /* The change is in memory but cannot be logged: say so. */
+        fprintf(stderr, "demi-kv: aof: cannot log a write: %s\n", strerror(e));
+        c->hold_len = c->write_off;
+        char err[160];
+        int n = snprintf(err, sizeof(err), "-MISCONF Errors writing to the AOF file: %s\r\n", strerror(e));
+        if (hold_reserve(c, (size_t)n)) {
+            memcpy(c->hold + c->hold_len, err, (size_t)n);
+            c->hold_len += (size_t)n;
+        }
+        if (c->nspans == 0)
+            conn_release(c, UINT64_MAX);
+        return;
+    }
+    if (c->nspans == c->capspans) {
+        size_t cap = c->capspans ? c->capspans * 2 : 16;
+        struct span *sp = realloc(c->spans, cap * sizeof(*sp));
+        if (!sp) {
+            c->closing = true; /* cannot track the reply: drop the client */
+            return;
+        }
+        c->spans = sp;
+        c->capspans = cap;
+    }
+    c->spans[c->nspans++] = (struct span){c->write_off, c->hold_len - c->write_off, seq};
+    wait_link(c);
 }
 
 static void conn_new(int qd)
@@ -205,6 +506,8 @@ static size_t run_commands(struct conn *c, const uint8_t *buf, size_t len)
             break;
         if (st == RESP_CMD) {
             kv_exec(&srv, &c->cl, c->p.argc, c->p.argv, &out);
+            if (c->in_write)
+                write_done(c, c->p.argc, c->p.argv);
             if (c->cl.close_after_reply)
                 c->closing = true;
         } else if (st == RESP_ERROR) {
@@ -262,22 +565,24 @@ static void conn_popped(struct conn *c, demi_sgarray_t *sga)
          * at once and drops the replies it has not written yet; a client
          * that half-closes and then reads gets them all from demi-kv.) */
         c->closing = true;
-        if (c->pushes == 0)
+        if (conn_idle(c))
             conn_close(c);
         return;
     }
     reply_target(&out, conn_push, c);
+    exec_conn = c;
     batch_now = kv_now_ms();
     for (uint32_t i = 0; i < sga->sga_numsegs && !c->closing; i++)
         conn_input(c, sga->sga_segs[i].sgaseg_buf, sga->sga_segs[i].sgaseg_len);
     int e = reply_flush(&out);
+    exec_conn = NULL;
     demi_sgafree(sga);
     if (e) {
         conn_close(c); /* a push was refused, or no heap left for the reply */
         return;
     }
     if (c->closing) {
-        if (c->pushes == 0)
+        if (conn_idle(c))
             conn_close(c);
         return; /* the last push's completion closes it */
     }
@@ -292,6 +597,10 @@ static void handle(demi_qresult_t *r)
 {
     demi_qtoken_t qt;
     int e;
+    if (aof_on && r->qr_qd == aof.qd) {
+        aof_result(r);
+        return;
+    }
     switch (r->qr_opcode) {
     case DEMI_OPC_ACCEPT:
         conn_new(r->qr_value.ares.qd);
@@ -308,7 +617,7 @@ static void handle(demi_qresult_t *r)
     }
     case DEMI_OPC_PUSH: {
         struct conn *c = conn_of(r->qr_qd);
-        if (c && c->pushes > 0 && --c->pushes == 0 && c->closing)
+        if (c && c->pushes > 0 && --c->pushes == 0 && c->closing && conn_idle(c))
             conn_close(c);
         break;
     }
@@ -342,20 +651,34 @@ static void raise_nofile(void)
 
 int main(int argc, char **argv)
 {
-    static const struct option lo[] = {
-        {"addr", required_argument, 0, 'a'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option lo[] = {{"addr", required_argument, 0, 'a'},
+                                       {"aof", required_argument, 0, 'f'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
     struct sockaddr_in addr;
     parse_addr("127.0.0.1:6379", &addr);
+    const char *aof_path = NULL;
     int opt;
     while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        if (opt != 'a' || parse_addr(optarg, &addr)) {
-            if (opt == 'a')
+        if (opt == 'a') {
+            if (parse_addr(optarg, &addr)) {
                 fprintf(stderr, "demi-kv: --addr: expected IPv4:PORT, got %s\n", optarg);
-            usage();
+                usage(stderr, 2);
+            }
+        } else if (opt == 'f') {
+            if (!*optarg) {
+                fprintf(stderr, "demi-kv: --aof: expected a file name\n");
+                usage(stderr, 2);
+            }
+            aof_path = optarg;
+        } else if (opt == 'h') {
+            usage(stdout, 0);
+        } else {
+            usage(stderr, 2);
         }
     }
     if (optind != argc)
-        usage();
+        usage(stderr, 2);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -375,6 +698,30 @@ int main(int argc, char **argv)
     srv.clock_ms = batch_clock;
     batch_now = kv_now_ms();
     reply_init(&out);
+
+    if (aof_path) {
+        /* Replay before listening: no client sees a partial keyspace. */
+        if ((e = aof_open(&aof, aof_path, &srv.aof))) {
+            fprintf(stderr, "demi-kv: --aof %s: %s%s\n", aof_path, strerror(e),
+                    e == EBUSY ? " (another process has the log open)" : "");
+            exit(1);
+        }
+        aof_on = true;
+        uint64_t ncmd, nrec;
+        char msg[256];
+        if ((e = aof_replay(&aof, &srv, &ncmd, &nrec, msg, sizeof(msg)))) {
+            fprintf(stderr,
+                    "demi-kv: --aof %s: cannot replay the log: %s; not starting (the log is left as it is, "
+                    "%llu commands of %llu records read before the error)\n",
+                    aof_path, msg, (unsigned long long)ncmd, (unsigned long long)nrec);
+            exit(1);
+        }
+        /* On stderr: "ready" stays the first line on stdout. */
+        fprintf(stderr, "aof: replayed %llu commands from %llu records of %s, %zu keys\n", (unsigned long long)ncmd,
+                (unsigned long long)nrec, aof_path, kv_size(&srv.store));
+        srv.write_hook = write_hook;
+        batch_now = kv_now_ms();
+    }
 
     if ((e = demi_socket(&listen_qd, AF_INET, SOCK_STREAM, 0)))
         die("socket", e);
@@ -409,10 +756,19 @@ int main(int argc, char **argv)
             die("wait", e);
         for (int i = 0; i < n; i++)
             handle(&qr[i]);
+        /* Group commit: the writes of this whole batch, from every
+         * client, go into one record, unless one is on its way already. */
+        if (aof_on && (e = aof_kick(&aof)))
+            aof_fail(e);
         if (mono_ns() >= next_expire) {
             batch_now = kv_now_ms();
             kv_active_expire(&srv, EXPIRE_BUDGET_US);
             next_expire = mono_ns() + EXPIRE_PERIOD_NS;
+        }
+        if (aof_on && aof.err && !aof.inflight && mono_ns() >= next_retry) {
+            if ((e = aof_retry(&aof)))
+                aof_fail(e);
+            next_retry = mono_ns() + AOF_RETRY_NS;
         }
     }
 
@@ -420,6 +776,8 @@ int main(int argc, char **argv)
         if (conns[i])
             conn_close(conns[i]);
     demi_close(listen_qd);
+    if (aof_on && (e = aof_close(&aof, 10)))
+        fprintf(stderr, "demi-kv: aof: the last writes may not be in the log: %s\n", strerror(e));
     /* Results of the operations those closes cancelled: consume them, so
      * that no popped buffer is left unaccounted for. */
     struct timespec zero = {0, 0};
