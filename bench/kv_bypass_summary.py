@@ -11,49 +11,24 @@ an error (exit 1).
 """
 
 import argparse
-import csv
 import datetime
 import json
 import os
 import platform
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kv_summary import cpu_model, read_csv  # noqa: E402  (redis-benchmark --csv, /proc/cpuinfo)
+
 BASELINE = "redis-server"
 CONFIGS = ("c1", "c50", "c50p16")
 LABELS = {"c1": "-c 1", "c50": "-c 50", "c50p16": "-c 50 -P 16"}
 TESTS = ("SET", "GET")
-FIELDS = ("rps", "avg_latency_ms", "min_latency_ms", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms",
-          "max_latency_ms")
-LIBOS = {"demi-kv-catpowder": "catpowder over AF_XDP (copy mode)",
-         "demi-kv-catnip": "catnip over DPDK net_af_xdp (copy mode)",
-         "redis-server": "Linux kernel TCP/IP"}
 
 
 def fail(msg):
     print(f"kv_bypass_summary: {msg}", file=sys.stderr)
     sys.exit(1)
-
-
-def read_csv(path):
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-    except OSError as e:
-        fail(f"{path}: {e}")
-    if not rows or rows[0] != ["test"] + list(FIELDS):
-        fail(f"{path}: not redis-benchmark 7 --csv output: {rows[:1]!r}")
-    out = {}
-    for row in rows[1:]:
-        if len(row) != len(FIELDS) + 1:
-            fail(f"{path}: bad row {row!r}")
-        try:
-            out[row[0]] = dict(zip(FIELDS, (float(v) for v in row[1:])))
-        except ValueError:
-            fail(f"{path}: bad numbers in {row!r}")
-    for t in TESTS:
-        if t not in out or out[t]["rps"] <= 0:
-            fail(f"{path}: no {t} result")
-    return out
 
 
 def read_counters(path):
@@ -62,17 +37,6 @@ def read_counters(path):
             return json.load(f)
     except (OSError, ValueError) as e:
         fail(f"{path}: {e}")
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for ln in f:
-                if ln.startswith("model name"):
-                    return ln.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def ratio(a, b):
