@@ -19,8 +19,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
-build=${1:-build}
-[[ $build == /* ]] || build=$(cd "$build" 2>/dev/null && pwd || echo "$repo/$build")
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
+build=$(bench_build_dir "${1:-build}")
 rounds=${BENCH_ROUNDS:-3}
 iters=${BENCH_ITERS:-100000}
 warmup=${BENCH_WARMUP:-1000}

@@ -30,6 +30,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 
 die() {
     echo "bench/kv: error: $*" >&2
@@ -37,13 +39,7 @@ die() {
 }
 
 build_arg=${1:-build}
-if [[ $build_arg == /* ]]; then
-    build=$build_arg
-elif [[ -d $build_arg ]]; then
-    build=$(cd "$build_arg" && pwd)
-else
-    build=$repo/$build_arg
-fi
+build=$(bench_build_dir "$build_arg")
 [[ -d $build ]] || die "build directory '$build_arg' not found; run 'make build' first"
 
 rounds=${BENCH_KV_ROUNDS:-3}

@@ -26,13 +26,14 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 die() {
     echo "bench/kv_aof: error: $*" >&2
     exit 1
 }
 
-build_arg=${1:-build}
-if [[ $build_arg == /* ]]; then build=$build_arg; elif [[ -d $build_arg ]]; then build=$(cd "$build_arg" && pwd); else build=$repo/$build_arg; fi
+build=$(bench_build_dir "${1:-build}")
 rounds=${BENCH_KV_ROUNDS:-3}
 n1=${BENCH_KV_N1:-5000}
 n50=${BENCH_KV_N50:-50000}

@@ -44,6 +44,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 # shellcheck source=../scripts/bypass.sh
 . "$repo/scripts/bypass.sh"
 
@@ -58,13 +60,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 build_arg=${1:-build}
-if [[ $build_arg == /* ]]; then
-    build=$build_arg
-elif [[ -d $build_arg ]]; then
-    build=$(cd "$build_arg" && pwd)
-else
-    build=$repo/$build_arg
-fi
+build=$(bench_build_dir "$build_arg")
 [[ -d $build ]] || die "build directory '$build_arg' not found; run 'make build' first"
 
 rounds=${BENCH_KVB_ROUNDS:-3}

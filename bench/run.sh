@@ -34,6 +34,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 summarize=(python3 "$here/summarize.py")
 
 die() {
@@ -43,13 +45,7 @@ die() {
 
 # BUILD: absolute, else relative to the current directory, else to the repo.
 build_arg=${1:-build}
-if [[ $build_arg == /* ]]; then
-    build=$build_arg
-elif [[ -d $build_arg ]]; then
-    build=$(cd "$build_arg" && pwd)
-else
-    build=$repo/$build_arg
-fi
+build=$(bench_build_dir "$build_arg")
 [[ -d $build ]] || die "build directory '$build_arg' not found (tried ./$build_arg and $repo/$build_arg); run 'make build' first"
 
 iters=${BENCH_ITERS:-100000}

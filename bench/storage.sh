@@ -17,10 +17,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
-build_arg=${1:-build}
-if [[ $build_arg == /* ]]; then build=$build_arg
-elif [[ -d $build_arg ]]; then build=$(cd "$build_arg" && pwd)
-else build=$repo/$build_arg; fi
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
+build=$(bench_build_dir "${1:-build}")
 bin=$build/bench/storage_bench
 [[ -x $bin ]] || { echo "bench: error: $bin not built (run 'make build')" >&2; exit 1; }
 
