@@ -59,10 +59,10 @@ struct dpdk_dev {
     bool rx_zc;    /* receive pool made of carved heap blocks */
     bool dma;      /* map heap chunks for the device's DMA */
     bool hooked;
-    bool af_packet;        /* net_af_packet: its fanout reassembles IP fragments */
-    bool warned_cut;       /* said once that a frame came cut short */
-    bool warned_low;       /* said once that the receive pool ran low */
-    uint32_t rx_n, rx_low; /* receive mbufs, and how few free ones make rx_burst copy */
+    bool af_packet;  /* net_af_packet: its fanout reassembles IP fragments */
+    bool warned_cut; /* said once that a frame came cut short */
+    bool warned_low; /* said once that the receive pool ran low */
+    uint32_t rx_low; /* how few free receive mbufs make rx_burst copy */
     struct rte_device *rte_dev;
     struct rte_mempool *rx_pool;   /* receive: external buffers in the heap (or DPDK's, rx_zc false) */
     struct rte_mempool *tx_pool;   /* transmit: mbufs without data, for attaching heap bytes */
@@ -306,10 +306,10 @@ static int make_rx_pool(struct dpdk_dev *d, const struct config *c, int socket)
         ext[i].buf_len = HEAP_CHUNK;
         ext[i].elt_size = (uint16_t)(1u << d->rx_shift);
     }
-    d->rx_n = d->ncarved * d->per_chunk;
-    d->rx_low = MAX(d->rx_n / 8, 4u * RX_BURST_MAX);
-    d->rx_pool = rte_pktmbuf_pool_create_extbuf(name, d->rx_n, POOL_CACHE, 0, (uint16_t)(1u << d->rx_shift), socket,
-                                                ext, d->ncarved);
+    uint32_t nbufs = d->ncarved * d->per_chunk;
+    d->rx_low = MAX(nbufs / 8, 4u * RX_BURST_MAX);
+    d->rx_pool = rte_pktmbuf_pool_create_extbuf(name, nbufs, POOL_CACHE, 0, (uint16_t)(1u << d->rx_shift), socket, ext,
+                                                d->ncarved);
     free(ext);
     return d->rx_pool ? 0 : ENOMEM;
 }
@@ -334,7 +334,7 @@ static int dpdk_rx_burst(struct netdev *nd, struct rxframe *out, int max)
             d->warned_low = true;
             log_warn("catnip: receive pool low (%u of %u mbufs free): copying received frames while the stack "
                      "and the application hold so many (raise dpdk.mbufs to avoid it)",
-                     rte_mempool_avail_count(d->rx_pool), d->rx_n);
+                     rte_mempool_avail_count(d->rx_pool), d->rx_pool->size);
         }
     }
     for (uint16_t i = 0; i < n; i++) {

@@ -225,6 +225,17 @@ static void eth_input(struct inet *in, struct rxframe *f)
     }
 }
 
+/* One receive burst through the stack; the number of frames. */
+static int rx_once(struct inet *in)
+{
+    int n = in->dev->ops->rx_burst(in->dev, in->rx, INET_RX_BURST);
+    for (int i = 0; i < n; i++)
+        eth_input(in, &in->rx[i]);
+    if (n > 0)
+        in->rt->activity++;
+    return n;
+}
+
 /* The fast path: owed ACKs from the last pass first (the application has
  * had its chance to piggyback them on data), then one receive burst, then
  * everything queued for the device. */
@@ -251,11 +262,7 @@ static int poll_task(struct sched *s, struct sched_task *t)
         }
         in->rt->activity++;
     }
-    int n = in->dev->ops->rx_burst(in->dev, in->rx, INET_RX_BURST);
-    for (int i = 0; i < n; i++)
-        eth_input(in, &in->rx[i]);
-    if (n > 0)
-        in->rt->activity++;
+    rx_once(in);
     if (in->ntx)
         inet_flush(in);
     return SCHED_YIELD;
@@ -281,13 +288,8 @@ static int bg_task(struct sched *s, struct sched_task *t)
     /* Frames already waiting first: after the process was descheduled, the
      * ACKs in the ring must be seen before a retransmission timer decides
      * that data is lost (and resends what the peer has). */
-    for (int b = 0; b < 8; b++) {
-        int n = in->dev->ops->rx_burst(in->dev, in->rx, INET_RX_BURST);
-        for (int i = 0; i < n; i++)
-            eth_input(in, &in->rx[i]);
-        if (n < INET_RX_BURST)
-            break;
-    }
+    for (int b = 0; b < 8 && rx_once(in) == INET_RX_BURST; b++)
+        ;
     tcp_do_work(in);
     if (in->ntx)
         inet_flush(in);

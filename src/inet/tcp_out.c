@@ -921,7 +921,6 @@ void tcp_ack_advance(struct inet *in, struct tcp_pcb *pcb, uint32_t ack)
         if (seq_ge(ack, pcb->recover)) {
             /* Full acknowledgment: leave recovery (RFC 6582 3.2 step 3). */
             pcb->in_recovery = false;
-            pcb->lost_below_on = false;
             pcb->cwnd = MIN(pcb->ssthresh, MAX(flight_size(pcb), eff_mss(pcb)) + eff_mss(pcb));
         } else if (!pcb->sack_ok) {
             /* Partial acknowledgment: resend the next hole, deflate. */
@@ -942,6 +941,7 @@ void tcp_ack_advance(struct inet *in, struct tcp_pcb *pcb, uint32_t ack)
     pcb->dupacks = 0;
     pcb->rto_backoff = 0;
     pcb->tlp_out = false;
+    /* Past the marked data and out of recovery (whose point lies beyond it). */
     if (pcb->lost_below_on && seq_ge(ack, pcb->lost_below) && !pcb->in_recovery)
         pcb->lost_below_on = false;
     if (pcb->snd_una == pcb->snd_max)
@@ -1113,8 +1113,6 @@ static bool rto_expired(struct inet *in, struct tcp_pcb *pcb)
         tcp_send_syn(in, pcb);
         return true;
     }
-    if (pcb->snd_una == pcb->snd_max)
-        return true;
     log_debug("tcp %u->%u: RTO: flight %u, %u SACK blocks (%u bytes), cwnd %u, %s, backoff %u, rto %llu us, srtt %llu "
               "us, tlp_out %d, snd_nxt-una %u",
               pcb->lport, pcb->rport, pcb->snd_max - pcb->snd_una, pcb->nsack, pcb->sacked_bytes, pcb->cwnd,
