@@ -20,6 +20,8 @@
 # bypass_socket_check MODE           0 if the kernel can make MODE's raw
 #     socket; 2 if it lacks the family altogether (EAFNOSUPPORT: the caller
 #     skips); 1 on any other error. The reason is in $bypass_why.
+# stop_pid PID                       stops a process this shell started:
+#     SIGTERM, then SIGKILL after 5 s, and reaps it.
 
 bypass_modes() {
   echo "catpowder-xdp catpowder-packet catnip-afxdp catnip-afpacket"
@@ -75,4 +77,15 @@ bypass_socket_check() {
     return 1
   fi
   return 0
+}
+
+stop_pid() {
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
 }

@@ -143,17 +143,6 @@ esac
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/demi-interop.XXXXXX")
 pids=() # everything started in the background, by PID
 
-stop_pid() { # PID: SIGTERM, then SIGKILL after 5 s
-  local pid=$1
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
   local pid
   for pid in "${pids[@]}"; do

@@ -76,15 +76,6 @@ esac
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/demi-kv-bypass.XXXXXX")
 pids=() # what this script started in the background, by PID
 
-stop_pid() { # PID: SIGTERM, then SIGKILL after 5 s
-  kill -TERM "$1" 2>/dev/null || return 0
-  for _ in $(seq 50); do
-    kill -0 "$1" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
 cleanup() {
   local p
   for p in "${pids[@]}"; do stop_pid "$p"; done
