@@ -71,6 +71,16 @@ extern int demi_socket(int *sockqd_out, int domain, int type, int protocol);
 extern int demi_open(int *qd_out, const char *pathname, int flags, mode_t mode);
 
 /**
+ * demi_open() flag (libdemi's own, above every O_* bit of open(2) on every
+ * Linux architecture): repair a log whose valid records continue after a
+ * damaged one, by keeping only the records before the damage (O_RDWR cuts
+ * the rest from the file; O_RDONLY only reads the records before it).
+ * Without it, such an open fails with EUCLEAN and changes nothing.
+ * See demi_open(3), "Opening and recovery".
+ */
+#define DEMI_O_REPAIR 0x40000000
+
+/**
  * Makes a TCP socket queue passive.
  *
  * @param sockqd  Socket queue, bound or not (an unbound one gets an ephemeral port).
