@@ -53,7 +53,7 @@
 #define LOGFMT_MIN_ALIGN    512u
 #define LOGFMT_MAX_ALIGN    4096u
 #define LOGFMT_MAX_RECORD   (256u << 20) /* 16 segments of 16 MiB */
-#define LOGFMT_INFLIGHT_MAX (8u << 20)   /* see above: enough to keep a device busy */
+#define LOGFMT_INFLIGHT_MAX (16u << 20)  /* see above: enough to keep a device busy */
 
 struct logfmt_rec {
     uint64_t seq;
