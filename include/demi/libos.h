@@ -53,22 +53,35 @@ extern int demi_socket(int *sockqd_out, int domain, int type, int protocol);
  * completes once the record is durable; demi_pop() returns the next record
  * from the queue's read cursor, or an empty array (sga_numsegs == 0) at the
  * end of the log. Opening scans the log and keeps its longest valid
- * prefix: a torn or corrupt record ends it (reported on stderr; truncated
- * when opened O_RDWR). demi_close() closes it. See demi_open(3).
+ * prefix: a torn record ends it (reported on stderr; truncated when opened
+ * O_RDWR). Valid records after damage that no crash leaves make the open
+ * fail with EUCLEAN, changing nothing, unless @p flags holds
+ * DEMI_O_REPAIR. demi_close() closes it. See demi_open(3).
  *
  * @param qd_out   Receives the new queue descriptor.
  * @param pathname The log file.
  * @param flags    O_RDONLY or O_RDWR, optionally with O_CREAT, O_EXCL,
- *                 O_TRUNC (these three need O_RDWR) and O_CLOEXEC (always
- *                 in effect).
+ *                 O_TRUNC (these three need O_RDWR), O_CLOEXEC (always
+ *                 in effect) and DEMI_O_REPAIR.
  * @param mode     Permissions for a file that O_CREAT creates (as open(2)).
  * @return 0, or EINVAL (NULL pointers, other flags, O_WRONLY, a bad mode,
  *         not a regular file), ENOENT, EACCES, EISDIR, ENOTDIR, EEXIST,
  *         ENAMETOOLONG, ... (as open(2)), EBUSY (open for writing
  *         elsewhere), EBADMSG (not a libdemi log, or its header is
- *         corrupt), ENOTSUP (io_uring is not available), EMFILE, ENOMEM.
+ *         corrupt), EUCLEAN (corrupt in the middle), ENOTSUP (io_uring is
+ *         not available), EMFILE, ENOMEM.
  */
 extern int demi_open(int *qd_out, const char *pathname, int flags, mode_t mode);
+
+/**
+ * demi_open() flag (libdemi's own, above every O_* bit of open(2) on every
+ * Linux architecture): repair a log whose valid records continue after a
+ * damaged one, by keeping only the records before the damage (O_RDWR cuts
+ * the rest from the file; O_RDONLY only reads the records before it).
+ * Without it, such an open fails with EUCLEAN and changes nothing.
+ * See demi_open(3), "Opening and recovery".
+ */
+#define DEMI_O_REPAIR 0x40000000
 
 /**
  * Makes a TCP socket queue passive.

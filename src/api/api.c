@@ -193,9 +193,10 @@ int demi_open(int *qd_out, const char *pathname, int flags, mode_t mode)
                   pathname);
         return EINVAL;
     }
-    int known = O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC;
+    int known = O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC | DEMI_O_REPAIR;
     if (flags & ~known) {
-        log_error("demi_open: %s: unsupported flags 0x%x (only O_RDONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_CLOEXEC)",
+        log_error("demi_open: %s: unsupported flags 0x%x (only O_RDONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_CLOEXEC, "
+                  "DEMI_O_REPAIR)",
                   pathname, (unsigned)(flags & ~known));
         return EINVAL;
     }

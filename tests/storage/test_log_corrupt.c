@@ -1,9 +1,11 @@
 /*
  * cattree corruption: one flipped byte in the payload of record 500 of
- * 1000. Opening read-only reports it and shows records 0..499 (the file is
- * left alone); opening read-write reports it, shows the same 500 records
- * and cuts the rest from the file; new appends follow record 499 and read
- * back after another reopen.
+ * 1000. A changed byte is no crash's doing, and 499 valid records follow
+ * it, so opening fails with EUCLEAN, read-only or read-write, saying so,
+ * and the file is left alone. With DEMI_O_REPAIR, opening read-only shows
+ * records 0..499 (the file still left alone); opening read-write shows the
+ * same 500 records and cuts the rest from the file; new appends follow
+ * record 499 and read back after another reopen.
  */
 #include "storage_util.h"
 
@@ -17,8 +19,9 @@ static uint32_t len_of(uint64_t i)
     return (uint32_t)(1 + (i * 37) % 3000 + (i == BAD ? 64 : 0));
 }
 
-/* Opens @path with stderr captured; returns the qd, the log text in @msg. */
-static int open_captured(const char *path, int flags, char *msg, size_t msglen)
+/* Opens @path with stderr captured; returns demi_open's result, the qd in
+ * *@qd and the log text in @msg. */
+static int try_open(const char *path, int flags, int *qd, char *msg, size_t msglen)
 {
     char tmpl[] = "/tmp/demi-corrupt-stderr.XXXXXX";
     int cap = mkstemp(tmpl);
@@ -27,8 +30,7 @@ static int open_captured(const char *path, int flags, char *msg, size_t msglen)
     fflush(stderr);
     int saved = dup(2);
     CHECK(dup2(cap, 2) == 2);
-    int qd;
-    int e = demi_open(&qd, path, flags, 0);
+    int e = demi_open(qd, path, flags, 0);
     fflush(stderr);
     dup2(saved, 2);
     close(saved);
@@ -36,7 +38,13 @@ static int open_captured(const char *path, int flags, char *msg, size_t msglen)
     msg[k > 0 ? k : 0] = '\0';
     close(cap);
     fprintf(stderr, "%s", msg); /* keep it in the test log */
-    MUST(e);
+    return e;
+}
+
+static int open_captured(const char *path, int flags, char *msg, size_t msglen)
+{
+    int qd;
+    MUST(try_open(path, flags, &qd, msg, msglen));
     return qd;
 }
 
@@ -104,18 +112,29 @@ int main(void)
     struct stat before, after;
     CHECK(stat(path, &before) == 0);
 
-    /* Read-only: reported, not cut. */
-    qd = open_captured(path, O_RDONLY, msg, sizeof(msg));
-    CHECK(strstr(msg, "record 500 ") && strstr(msg, "checksum mismatch") && strstr(msg, "read-only"));
+    /* Without repair: refused, whatever the access mode, file unchanged. */
+    CHECK_EQ(try_open(path, O_RDONLY, &qd, msg, sizeof(msg)), EUCLEAN);
+    CHECK(strstr(msg, "libdemi: error: ") && strstr(msg, "record 500 ") && strstr(msg, "checksum mismatch") &&
+          strstr(msg, "499 valid records"));
+    CHECK_EQ(try_open(path, O_RDWR, &qd, msg, sizeof(msg)), EUCLEAN);
+    CHECK(stat(path, &after) == 0);
+    CHECK_EQ(after.st_size, before.st_size);
+    CHECK(find_payload(path, BAD + 1) > 0);
+
+    /* Read-only repair: reported, not cut. */
+    qd = open_captured(path, O_RDONLY | DEMI_O_REPAIR, msg, sizeof(msg));
+    CHECK(strstr(msg, "libdemi: warn: ") && strstr(msg, "record 500 ") && strstr(msg, "checksum mismatch") &&
+          strstr(msg, "read-only"));
     CHECK_EQ(read_log(qd, N, 0), BAD);
     MUST(demi_close(qd));
     CHECK(stat(path, &after) == 0);
     CHECK_EQ(after.st_size, before.st_size);
     CHECK(find_payload(path, BAD + 1) > 0);
 
-    /* Read-write: reported and cut. */
-    qd = open_captured(path, O_RDWR, msg, sizeof(msg));
-    CHECK(strstr(msg, "record 500 ") && strstr(msg, "checksum mismatch") && strstr(msg, "truncated"));
+    /* Read-write repair: reported and cut. */
+    qd = open_captured(path, O_RDWR | DEMI_O_REPAIR, msg, sizeof(msg));
+    CHECK(strstr(msg, "libdemi: warn: ") && strstr(msg, "record 500 ") && strstr(msg, "checksum mismatch") &&
+          strstr(msg, "dropped 499 valid records"));
     CHECK_EQ(read_log(qd, N, 0), BAD);
     CHECK(find_payload(path, BAD + 1) < 0); /* the damaged tail is gone from the file */
 

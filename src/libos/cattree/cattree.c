@@ -27,13 +27,16 @@
  * headers, padding and non-heap memory are staged.
  *
  * Crash safety: a record is acknowledged only after the flush that covers
- * it. Opening a log scans it and keeps the longest valid prefix; a torn or
- * corrupt record ends it, is reported, and the rest is truncated (durably,
- * before any new append). A failed write (ENOSPC, EIO) fails that record
- * and every later one already written, waits for the writes in flight,
- * then truncates the log back to the failed record (durably) and goes on;
- * a failed flush ends the log for writing (EIO): after fdatasync fails,
- * what is on the device is unknown.
+ * it, and writes in flight stay within LOGFMT_INFLIGHT_MAX of the durable
+ * end (format.h). Opening a log scans it (logscan.c) and keeps the longest
+ * valid prefix; a torn record ends it, is reported, and the rest is
+ * truncated (durably, before any new append). Damage that a crash cannot
+ * explain, with valid records after it, is not cut: the open fails with
+ * EUCLEAN unless the caller asks for DEMI_O_REPAIR. A failed write
+ * (ENOSPC, EIO) fails that record and every later one already written,
+ * waits for the writes in flight, then truncates the log back to the
+ * failed record (durably) and goes on; a failed flush ends the log for
+ * writing (EIO): after fdatasync fails, what is on the device is unknown.
  *
  * This file must never block on the data path: the only blocking calls are
  * in demi_open (scan, header), in recovery after a failed write, and in
@@ -43,6 +46,7 @@
 #include "core/log.h"
 #include "libos/cattree/crc32c.h"
 #include "libos/cattree/format.h"
+#include "libos/cattree/logscan.h"
 #include "libos/cattree/stor.h"
 #include "libos/libos.h"
 #include "mem/sga.h"
@@ -101,14 +105,16 @@ struct tree_log {
     struct stor_file *f;
     char *path;
     bool rdonly, closed;
+    bool repair;         /* DEMI_O_REPAIR: may drop valid records after damage */
     uint32_t align;      /* record alignment, from the file header */
     uint64_t mem_mask;   /* direct I/O: buffer addresses must clear these bits */
     uint32_t len_mask;   /* direct I/O: lengths must clear these bits */
     uint32_t stage_unit; /* smallest staging block: aligned for direct I/O */
     int dead;            /* errno that ended writing (a failed flush), or 0 */
 
-    /* Records [0, next_seq) are placed; [0, durable_seq) are durable. */
-    uint64_t end_off, next_seq, durable_seq;
+    /* Records [0, next_seq) are placed; [0, durable_seq) are durable,
+     * and end at durable_off. */
+    uint64_t end_off, next_seq, durable_seq, durable_off;
     uint32_t *lens; /* payload length of every placed record */
     uint64_t lens_cap;
     uint32_t nunplaced;
@@ -128,7 +134,7 @@ struct tree_log {
     uint64_t fail_seq, fail_off;
     int fail_err;
     bool flushing;
-    uint64_t flush_target;
+    uint64_t flush_target, flush_target_off;
     struct tree_io flush_io;
 
     struct op_list rd; /* pops in flight */
@@ -457,12 +463,13 @@ static bool issue_op(struct tree_log *log, struct tree_op *op)
     return true;
 }
 
-/* Records [0, result) are all written. */
-static uint64_t written_seq(struct tree_log *log)
+/* Records [0, result) are all written; they end at *@off. */
+static uint64_t written_seq(struct tree_log *log, uint64_t *off)
 {
     struct tree_op *op;
     while ((op = log->wr_unwritten) && op->placed && op->ndone == op->nio && !op->err)
         log->wr_unwritten = op->next;
+    *off = op && op->placed ? op->off : log->end_off;
     return op && op->placed ? op->seq : log->next_seq;
 }
 
@@ -471,7 +478,8 @@ static void maybe_flush(struct tree_log *log)
     struct cattree *ct = log->ct;
     if (log->flushing || log->dead)
         return;
-    uint64_t w = written_seq(log);
+    uint64_t w_off;
+    uint64_t w = written_seq(log, &w_off);
     if (w <= log->durable_seq)
         return;
     /* Ordering: the flush is queued only after the writes of records
@@ -482,6 +490,7 @@ static void maybe_flush(struct tree_log *log)
     if (ct->ops->flush(log->f, &log->flush_io) == 0) {
         log->flushing = true;
         log->flush_target = w;
+        log->flush_target_off = w_off;
         log->inflight++;
     }
 }
@@ -539,6 +548,13 @@ static void log_issue(struct tree_log *log)
             if (!op->placed) {
                 if (log->failing)
                     break; /* nothing new lands until the log is rewound */
+                /* The writer's promise of format.h: writes in flight stay
+                 * within LOGFMT_INFLIGHT_MAX of the durable end, so that a
+                 * crash cannot leave a valid record farther than that
+                 * after a torn one. The flush under way makes room. */
+                uint64_t ahead = log->end_off - log->durable_off;
+                if (ahead && ahead + op->disk_len > LOGFMT_INFLIGHT_MAX)
+                    break;
                 place(log, op);
             } else if (log->failing && op->seq >= log->fail_seq) {
                 break;
@@ -615,6 +631,7 @@ static void log_rewind(struct tree_log *log)
     log_warn("cattree: %s: append of record %llu failed (%s); the log is back to %llu records", log->path,
              (unsigned long long)log->fail_seq, strerror(log->fail_err), (unsigned long long)log->fail_seq);
     log->end_off = log->fail_off;
+    log->durable_off = log->fail_off; /* the rewind waited for durable_seq == fail_seq */
     log->alloc_end = log->fail_off;
     log->alloc_failed = false; /* the cut may have freed space */
     log->next_seq = log->fail_seq;
@@ -664,6 +681,7 @@ static void on_flush(struct tree_log *log, int32_t res)
     }
     /* Every record below the target was written before the flush began. */
     log->durable_seq = log->flush_target;
+    log->durable_off = log->flush_target_off;
     struct tree_op *op;
     while ((op = log->wr.head) && op->placed && op->seq < log->durable_seq) {
         list_remove(&log->wr, op);
@@ -999,98 +1017,83 @@ static bool all_zero(const uint8_t *p, size_t n)
     return true;
 }
 
-struct scan_win {
-    uint8_t *buf;
-    uint64_t beg, len;
-};
-
-static int win_fill(struct tree_log *log, struct scan_win *w, uint64_t at)
+static int scan_read(void *ctx, void *buf, size_t len, uint64_t off, size_t *got)
 {
-    at &= ~(uint64_t)(log->align - 1);
-    size_t got;
-    int e = log->ct->ops->read_sync(log->f, w->buf, TREE_SCAN_WINDOW, at, &got);
-    w->beg = at;
-    w->len = e ? 0 : got;
-    return e;
+    struct tree_log *log = ctx;
+    return log->ct->ops->read_sync(log->f, buf, len, off, got);
 }
 
-static bool win_has(const struct scan_win *w, uint64_t off, uint64_t n)
+static int scan_record(void *ctx, uint32_t len)
 {
-    return off >= w->beg && off + n <= w->beg + w->len;
+    return lens_push(ctx, len);
 }
 
-/* Finds the end of the log: every record is checked (header and payload
- * checksums, number, bounds); the first that fails ends the log. */
+/* Finds the end of the log (logscan.h) and decides what happens to what
+ * lies after it:
+ *  - nothing valid after the damage: a torn tail (a crash) or preallocated
+ *    space; cut (O_RDWR), with a warning unless it is only zeros;
+ *  - valid records after damage that a crash can leave (writes in flight
+ *    land in any order, format.h): the same, the warning counts them;
+ *  - valid records after damage no crash leaves (changed bytes, or farther
+ *    than the writes in flight reach): the log is corrupt in the middle.
+ *    The open fails with EUCLEAN and touches nothing, unless the caller
+ *    asked for DEMI_O_REPAIR: then the log is the records before the
+ *    damage, and the others are dropped, saying how many. */
 static int scan(struct tree_log *log, uint64_t size)
 {
-    struct scan_win w = {.buf = aligned_alloc(LOGFMT_MAX_ALIGN, TREE_SCAN_WINDOW)};
-    if (!w.buf)
+    struct logscan s = {
+        .size = size,
+        .align = log->align,
+        .far = LOGFMT_INFLIGHT_MAX,
+        .buf = aligned_alloc(LOGFMT_MAX_ALIGN, TREE_SCAN_WINDOW),
+        .buf_len = TREE_SCAN_WINDOW,
+        .ctx = log,
+        .read = scan_read,
+        .on_record = scan_record,
+    };
+    if (!s.buf)
         return ENOMEM;
-    uint64_t off = LOGFMT_FILE_HDR;
-    const char *why = NULL;
-    bool unused = false;
-    int e = 0;
-    while (off < size) {
-        if (!win_has(&w, off, LOGFMT_REC_HDR) && (e = win_fill(log, &w, off)))
-            break;
-        if (!win_has(&w, off, LOGFMT_REC_HDR)) {
-            why = "truncated record header";
-            break;
-        }
-        struct logfmt_rec r;
-        if (all_zero(w.buf + (off - w.beg), LOGFMT_REC_HDR)) {
-            unused = true; /* preallocated, or a record whose header never landed */
-            break;
-        }
-        if (logfmt_rec_hdr_decode(w.buf + (off - w.beg), log->next_seq, log->align, &r, &why))
-            break;
-        uint64_t rs = logfmt_rec_size(r.len, log->align);
-        if (off + rs > size) {
-            why = "record runs past the end of the file (torn append)";
-            break;
-        }
-        uint32_t crc = 0;
-        uint64_t p = off + r.data_off, left = r.len;
-        while (left) {
-            if (!win_has(&w, p, 1) && (e = win_fill(log, &w, p)))
-                break;
-            if (!win_has(&w, p, 1)) {
-                why = "short read";
-                break;
-            }
-            uint64_t k = MIN(left, w.beg + w.len - p);
-            crc = crc32c(crc, w.buf + (p - w.beg), k);
-            p += k;
-            left -= k;
-        }
-        if (e || why)
-            break;
-        if (crc != r.data_crc) {
-            why = "payload checksum mismatch";
-            break;
-        }
-        if ((e = lens_push(log, r.len)))
-            break;
-        off += rs;
-    }
-    free(w.buf);
+    int e = logscan_run(&s);
+    free(s.buf);
     if (e)
         return e;
+    uint64_t off = s.end, cut = size > off ? size - off : 0;
     log->end_off = off;
+    log->durable_off = off;
     log->durable_seq = log->next_seq;
     log->alloc_end = off;
-    if (off == size)
+    if (!cut)
         return 0;
-    if (unused)
+    unsigned long long n = (unsigned long long)s.nrec, later = (unsigned long long)s.later;
+    if (s.later && (!s.torn || s.later_far)) {
+        if (!log->repair) {
+            log_error("cattree: %s: corrupt in the middle: record %llu at offset %llu: %s, and %llu valid records "
+                      "follow it (numbers %llu to %llu, the first at offset %llu); not opened, the file is unchanged "
+                      "(DEMI_O_REPAIR keeps the %llu records before the damage and drops the rest)",
+                      log->path, n, (unsigned long long)off, s.why, later, (unsigned long long)s.first_seq,
+                      (unsigned long long)s.last_seq, (unsigned long long)s.first_off, n);
+            return EUCLEAN;
+        }
+        log_warn("cattree: %s: repair: record %llu at offset %llu: %s; the log keeps its first %llu records and "
+                 "%s %llu valid records after the damage (numbers %llu to %llu; %llu bytes from offset %llu)",
+                 log->path, n, (unsigned long long)off, s.why, n,
+                 log->rdonly ? "ignores (read-only: the file is unchanged)" : "has dropped", later,
+                 (unsigned long long)s.first_seq, (unsigned long long)s.last_seq, (unsigned long long)cut,
+                 (unsigned long long)off);
+    } else if (s.later) {
+        log_warn("cattree: %s: record %llu at offset %llu: %s; the log keeps its first %llu records (%llu bytes "
+                 "from there %s, holding %llu valid records: writes in flight at a crash, never acknowledged)",
+                 log->path, n, (unsigned long long)off, s.why, n, (unsigned long long)cut,
+                 log->rdonly ? "ignored: opened read-only" : "cut", later);
+    } else if (s.unused) {
         log_info("cattree: %s: %llu unused bytes after record %llu (preallocated, or appends that never landed)%s",
-                 log->path, (unsigned long long)(size - off), (unsigned long long)log->next_seq,
-                 log->rdonly ? "" : "; cut");
-    else
-        log_warn("cattree: %s: record %llu at offset %llu: %s; the log keeps its first %llu records "
-                 "(%llu bytes from there %s)",
-                 log->path, (unsigned long long)log->next_seq, (unsigned long long)off, why ? why : "invalid",
-                 (unsigned long long)log->next_seq, (unsigned long long)(size - off),
-                 log->rdonly ? "ignored: opened read-only" : "truncated");
+                 log->path, (unsigned long long)cut, n, log->rdonly ? "" : "; cut");
+    } else {
+        log_warn("cattree: %s: record %llu at offset %llu: %s; the log keeps its first %llu records (%llu bytes "
+                 "from there %s)",
+                 log->path, n, (unsigned long long)off, s.why, n, (unsigned long long)cut,
+                 log->rdonly ? "ignored: opened read-only" : "cut");
+    }
     if (log->rdonly)
         return 0;
     /* Ordering: the cut must be durable before anything is appended
@@ -1112,6 +1115,13 @@ static int open_header(struct tree_log *log, struct stor_info *info)
         e = ct->ops->read_sync(log->f, hdr, LOGFMT_FILE_HDR, 0, &got);
     if (e)
         goto out;
+    if (info->size && info->size < LOGFMT_FILE_HDR) {
+        log_error("cattree: %s: not a libdemi log: %llu bytes, shorter than a log's %u-byte header (O_TRUNC "
+                  "starts a new log in its place)",
+                  log->path, (unsigned long long)info->size, LOGFMT_FILE_HDR);
+        e = EBADMSG;
+        goto out;
+    }
     if (got == LOGFMT_FILE_HDR && !all_zero(hdr, got)) {
         const char *why;
         e = logfmt_file_hdr_decode(hdr, got, &log->align, &why);
@@ -1119,13 +1129,18 @@ static int open_header(struct tree_log *log, struct stor_info *info)
             log_error("cattree: %s: %s", log->path, why);
         goto out;
     }
-    if (!all_zero(hdr, got)) {
-        log_error("cattree: %s: not a libdemi log (shorter than its header)", log->path);
+    if (info->size > LOGFMT_FILE_HDR) {
+        /* A creation writes the header and sets the size to it before
+         * anything else: a zeroed header with more after it is damage,
+         * never a new log to write over the records. */
+        log_error("cattree: %s: the %u-byte header is zeros but %llu bytes follow it: a log whose header was lost, "
+                  "or not a log; not opened, the file is unchanged",
+                  log->path, LOGFMT_FILE_HDR, (unsigned long long)(info->size - LOGFMT_FILE_HDR));
         e = EBADMSG;
         goto out;
     }
-    /* Empty (or a creation that crashed before its header was durable):
-     * a new log. Records are aligned for the device's direct I/O and to
+    /* Empty, or all zeros (a creation that crashed before its header was
+     * durable): a new log. Records are aligned for the device's direct I/O and to
      * the file system's block, so that no write covers a block in part
      * (which ext4 and XFS serialise under an exclusive inode lock). */
     uint32_t a = info->direct ? MAX(info->dio_align, info->blksize) : LOGFMT_MIN_ALIGN;
@@ -1177,6 +1192,7 @@ static int tree_open(struct libos *l, const char *path, int flags, mode_t mode, 
         return ENOMEM;
     log->ct = ct;
     log->rdonly = (flags & O_ACCMODE) == O_RDONLY;
+    log->repair = (flags & DEMI_O_REPAIR) != 0;
     log->path = strdup(path);
     if (!log->path) {
         free(log);

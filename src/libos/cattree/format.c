@@ -103,7 +103,17 @@ void logfmt_rec_hdr_encode(uint8_t *p, const struct logfmt_rec *r)
     put32(p + 28, crc32c(0, p, 28));
 }
 
-int logfmt_rec_hdr_decode(const uint8_t *p, uint64_t seq, uint32_t align, struct logfmt_rec *out, const char **why)
+static int check_fields(const uint8_t *p, uint32_t align, const struct logfmt_rec *r, const char **why)
+{
+    if (r->len == 0 || r->len > LOGFMT_MAX_RECORD || r->data_off != logfmt_data_off(r->len, align) ||
+        get16(p + 22) != 0 || get32(p + 24) != 0) {
+        *why = "record header has impossible values";
+        return EBADMSG;
+    }
+    return 0;
+}
+
+static int check_crc(const uint8_t *p, struct logfmt_rec *out, const char **why)
 {
     if (memcmp(p, rec_magic, sizeof(rec_magic)) != 0) {
         *why = "no record header (torn or overwritten)";
@@ -117,14 +127,23 @@ int logfmt_rec_hdr_decode(const uint8_t *p, uint64_t seq, uint32_t align, struct
     out->seq = get64(p + 8);
     out->data_crc = get32(p + 16);
     out->data_off = get16(p + 20);
+    return 0;
+}
+
+int logfmt_rec_hdr_decode(const uint8_t *p, uint64_t seq, uint32_t align, struct logfmt_rec *out, const char **why)
+{
+    int e = check_crc(p, out, why);
+    if (e)
+        return e;
     if (out->seq != seq) {
         *why = "record out of sequence (stale data from an earlier log)";
         return EBADMSG;
     }
-    if (out->len == 0 || out->len > LOGFMT_MAX_RECORD || out->data_off != logfmt_data_off(out->len, align) ||
-        get16(p + 22) != 0 || get32(p + 24) != 0) {
-        *why = "record header has impossible values";
-        return EBADMSG;
-    }
-    return 0;
+    return check_fields(p, align, out, why);
+}
+
+int logfmt_rec_hdr_check(const uint8_t *p, uint32_t align, struct logfmt_rec *out, const char **why)
+{
+    int e = check_crc(p, out, why);
+    return e ? e : check_fields(p, align, out, why);
 }

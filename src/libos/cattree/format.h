@@ -31,6 +31,14 @@
  * The log is the longest run of valid records from offset 4096, numbered
  * 0, 1, 2, ... in order; the first invalid one (bad magic, a checksum
  * mismatch, a wrong number, running past the end of the file) ends it.
+ *
+ * The writer's promise, on which recovery relies (logscan.h): records are
+ * written in place order, and no record is written while the records
+ * already placed but not yet durable span LOGFMT_INFLIGHT_MAX bytes or
+ * more past the durable end (one record larger than that is written
+ * alone). So after a crash every valid record beyond the first invalid one
+ * starts less than LOGFMT_INFLIGHT_MAX bytes after it; one further away
+ * shows the log was damaged after it was written.
  */
 #ifndef DEMI_LIBOS_CATTREE_FORMAT_H
 #define DEMI_LIBOS_CATTREE_FORMAT_H
@@ -39,12 +47,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LOGFMT_VERSION    1u
-#define LOGFMT_FILE_HDR   4096u
-#define LOGFMT_REC_HDR    32u
-#define LOGFMT_MIN_ALIGN  512u
-#define LOGFMT_MAX_ALIGN  4096u
-#define LOGFMT_MAX_RECORD (256u << 20) /* 16 segments of 16 MiB */
+#define LOGFMT_VERSION      1u
+#define LOGFMT_FILE_HDR     4096u
+#define LOGFMT_REC_HDR      32u
+#define LOGFMT_MIN_ALIGN    512u
+#define LOGFMT_MAX_ALIGN    4096u
+#define LOGFMT_MAX_RECORD   (256u << 20) /* 16 segments of 16 MiB */
+#define LOGFMT_INFLIGHT_MAX (16u << 20)  /* see above: enough to keep a device busy */
 
 struct logfmt_rec {
     uint64_t seq;
@@ -85,5 +94,9 @@ void logfmt_rec_hdr_encode(uint8_t *p, const struct logfmt_rec *r);
  * log aligned to @align. Returns 0 and the fields, or EBADMSG with *@why.
  * The payload's checksum is the caller's to check. */
 int logfmt_rec_hdr_decode(const uint8_t *p, uint64_t seq, uint32_t align, struct logfmt_rec *out, const char **why);
+
+/* logfmt_rec_hdr_decode() without the number check: for finding records
+ * after a damaged one, whatever their number. */
+int logfmt_rec_hdr_check(const uint8_t *p, uint32_t align, struct logfmt_rec *out, const char **why);
 
 #endif
