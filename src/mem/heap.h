@@ -18,6 +18,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Built with AddressSanitizer: gcc defines __SANITIZE_ADDRESS__, clang
+ * answers __has_feature(address_sanitizer) instead (and gcc before 14 has no
+ * __has_feature, hence the nesting). Freed blocks are poisoned then. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HEAP_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HEAP_ASAN 1
+#endif
+#endif
+
 #define HEAP_CHUNK_SHIFT 21
 #define HEAP_CHUNK       ((size_t)1 << HEAP_CHUNK_SHIFT)
 #define HEAP_MIN_SHIFT   6

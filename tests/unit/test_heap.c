@@ -123,10 +123,11 @@ static void test_hooks_and_carving(void)
     heap_destroy(h);
 }
 
-/* Under ASan, reading a freed block is reported (in a child, which dies). */
+/* Under ASan (gcc's or clang's), reading a freed block is reported (in a
+ * child, which dies). */
 static void test_poisoned_free(void)
 {
-#if defined(DEMI_SANITIZE) && defined(__SANITIZE_ADDRESS__)
+#ifdef HEAP_ASAN
     fflush(NULL);
     pid_t pid = fork();
     CHECK(pid >= 0);
