@@ -16,7 +16,7 @@
 /* Under AddressSanitizer a free block is poisoned, so a use after free of
  * heap memory (a freed sga, a block a device still read) is reported, not
  * silently read from a recycled block. */
-#if defined(DEMI_SANITIZE) && defined(__SANITIZE_ADDRESS__)
+#ifdef HEAP_ASAN
 #include <sanitizer/asan_interface.h>
 #define POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
 #define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
