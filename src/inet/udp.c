@@ -20,8 +20,9 @@ int pkt_attach(struct inet *in, struct pkt *p, void *buf, uint32_t len)
     if (b) {
         heap_ref(b);
     } else {
-        /* Not heap memory: copy it, so the caller may reuse it at once. */
-        b = heap_alloc(in->heap, len);
+        /* Not heap memory: copy it, so the caller may reuse it at once
+         * (the application's bytes: never from the heap's reserve). */
+        b = heap_alloc_app(in->heap, len);
         if (!b)
             return ENOMEM;
         void *copy = heap_blk_data(in->heap, b);

@@ -53,6 +53,7 @@ struct heap_stats {
     uint64_t chunks_mapped;
     uint64_t huge_chunks;
     uint64_t copied_bytes; /* foreign memory copied into the heap (push) */
+    uint64_t app_refused;  /* heap_alloc_app refused: it would eat into the reserve */
 };
 
 /* Devices that must know the heap's memory (to register it for DMA) hook
@@ -76,6 +77,17 @@ void heap_destroy(struct heap *h);
 /* A block of at least @size bytes with refs = 1 and no tag. NULL with errno
  * ENOMEM (heap full) or EINVAL (size 0). */
 struct heap_blk *heap_alloc(struct heap *h, size_t size);
+
+/* The reserve: the last @bytes of the reservation (rounded up to whole
+ * chunks) are kept for the stack. heap_alloc serves the stack's own needs
+ * (received frames, header blocks, reassembly, pool refills) and may use
+ * them; heap_alloc_app serves the application (demi_sgaalloc, copies of
+ * pushed memory from outside the heap) and fails with ENOMEM rather than
+ * map a chunk that would leave fewer than the reserve unmapped. So when one
+ * party takes all it can, it is its own allocation that fails, and the
+ * stack can still receive for every other connection. */
+void heap_set_reserve(struct heap *h, size_t bytes);
+struct heap_blk *heap_alloc_app(struct heap *h, size_t size);
 
 /* The live block holding [p, p + len), or NULL if that range is not inside
  * one allocated block of this heap. */

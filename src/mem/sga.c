@@ -112,7 +112,7 @@ int mem_sga_alloc(struct heap *h, size_t size, demi_sgarray_t *out)
     size_t left = size;
     for (size_t i = 0; i < nsegs; i++) {
         size_t n = left < MEM_SEG_MAX ? left : MEM_SEG_MAX;
-        blks[i] = heap_alloc(h, n);
+        blks[i] = heap_alloc_app(h, n);
         if (!blks[i]) {
             int err = errno;
             while (i-- > 0)
