@@ -19,8 +19,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int udp;       /* the demi socket */
-static int rx;        /* the Linux receiver */
+static int udp; /* the demi socket */
+static int rx;  /* the Linux receiver */
 static struct sockaddr_in to;
 
 static int pushto(const demi_sgarray_t *s)
