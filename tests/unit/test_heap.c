@@ -190,9 +190,46 @@ static void test_reserve(void)
     printf("heap: the reserve holds against application allocations, not the stack's\n");
 }
 
+/* What a push may read (mem_sga_check_push): device pool buffers and the
+ * stack's own blocks are refused until the application holds them. */
+static void test_push_check(void)
+{
+    struct heap *h;
+    CHECK_EQ(heap_create(&h, (size_t)16 << 20, HEAP_HUGE_OFF), 0);
+    struct pool pl = {0};
+    uint8_t *base = heap_carve(h, 11, pool_release, &pl);
+    CHECK(base);
+    demi_sgarray_t s;
+    memset(&s, 0, sizeof(s));
+    s.sga_numsegs = 1;
+    s.sga_segs[0] = (demi_sgaseg_t){base + 2048, 100};
+    CHECK_EQ(mem_sga_check_push(h, &s), EINVAL); /* in the device's pool */
+    struct heap_blk *cb = heap_carved_blk(h, base + 2048);
+    heap_carved_take(cb);
+    CHECK_EQ(mem_sga_check_push(h, &s), EINVAL); /* a frame the stack holds */
+    demi_sgarray_t popped;
+    mem_sga_begin(h, &popped);
+    mem_sga_add(h, &popped, cb, base + 2048 + 42, 58); /* handed to the application */
+    CHECK_EQ(mem_sga_check_push(h, &s), 0);
+    s.sga_segs[0].sgaseg_len = 2049;
+    CHECK_EQ(mem_sga_check_push(h, &s), EINVAL); /* into the next buffer */
+    s.sga_segs[0].sgaseg_len = 100;
+    CHECK_EQ(mem_sga_free(h, &popped), 0);
+    CHECK_EQ(pl.released, 1);
+    CHECK_EQ(mem_sga_check_push(h, &s), EINVAL); /* back in the pool */
+    struct heap_blk *umem = heap_alloc(h, 4096); /* a device's own block (an AF_XDP UMEM) */
+    s.sga_segs[0] = (demi_sgaseg_t){heap_blk_data(h, umem), 64};
+    CHECK_EQ(mem_sga_check_push(h, &s), EINVAL);
+    heap_unref(h, umem);
+    CHECK_EQ(heap_uncarve(h, base), 0);
+    heap_destroy(h);
+    printf("heap: pushes of pool buffers and the stack's blocks are refused until the application holds them\n");
+}
+
 int main(void)
 {
     test_hooks_and_carving();
+    test_push_check();
     test_poisoned_free();
     test_reserve();
     struct heap *h;
