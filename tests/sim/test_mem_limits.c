@@ -8,7 +8,9 @@
  *   allocation fails with ENOMEM, and the stack still receives: an
  *   established connection's pops complete with every byte, and a new
  *   connection is accepted and receives too (received frames, ACK headers
- *   and SYN handling come from the heap's reserve).
+ *   and SYN handling come from the heap's reserve); the application's
+ *   pushes of memory from outside the heap, which must be copied, fail
+ *   with ENOMEM like its other allocations.
  */
 #include "inet/inet_int.h"
 #include "mem/sga.h"
@@ -128,6 +130,21 @@ static void greedy_application(void)
     void *b2;
     void *a2 = accept_one(lq, &b2);
     transfer(b2, a2, 256 * 1024, 7);
+    /* Copies of the application's memory from outside the heap are its
+     * allocations too: such a push, TCP or UDP, fails at the call. */
+    static uint8_t foreign[40000];
+    demi_sgarray_t fs;
+    memset(&fs, 0, sizeof(fs));
+    fs.sga_numsegs = 1;
+    fs.sga_segs[0] = (demi_sgaseg_t){foreign, sizeof(foreign)};
+    struct sched_task *t = sched_alloc(&A->rt->sched, NULL, NULL);
+    CHECK(t);
+    CHECK_EQ(A->l->ops->push(A->l, a1, &fs, NULL, t), ENOMEM);
+    void *uq = sw_socket(A, SOCK_DGRAM);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(9), .sin_addr = B->ip};
+    CHECK_EQ(A->l->ops->push(A->l, uq, &fs, &to, t), ENOMEM);
+    sched_free(&A->rt->sched, t);
+    sw_close(A, uq);
     const struct heap_stats *hs = heap_stats(A->rt->heap);
     printf("reserve: 1 MiB and 256 KiB received after the heap was taken (%llu application allocations refused)\n",
            (unsigned long long)hs->app_refused);
