@@ -319,12 +319,13 @@ int demi_close(int qd)
     return l->ops->close(l, obj);
 }
 
-static int check_sga(const demi_sgarray_t *sga)
+/* What a push may read is checked here, once for every libOS: a segment
+ * in the heap lies inside one block the application holds, and the array
+ * is within the 256 MiB limit (see mem_sga_check_push). Below this point a
+ * libOS may hand heap segments to a device as they are. */
+static int check_sga(struct runtime *rt, const demi_sgarray_t *sga)
 {
-    if (!sga || sga->sga_numsegs == 0 || sga->sga_numsegs > DEMI_SGARRAY_MAXSIZE)
-        return EINVAL;
-    int64_t len = mem_sga_len(sga);
-    return len <= 0 ? EINVAL : 0;
+    return mem_sga_check_push(rt->heap, sga);
 }
 
 int demi_push(demi_qtoken_t *qt_out, int qd, const demi_sgarray_t *sga)
@@ -335,7 +336,7 @@ int demi_push(demi_qtoken_t *qt_out, int qd, const demi_sgarray_t *sga)
         return EINVAL;
     int e = get_queue(rt, qd, &q);
     if (!e)
-        e = check_sga(sga);
+        e = check_sga(rt, sga);
     if (e)
         return e;
     START_OP(rt, qt_out, qd, q->los->ops->push(q->los, q->q, sga, NULL, t));
@@ -351,7 +352,7 @@ int demi_pushto(demi_qtoken_t *qt_out, int sockqd, const demi_sgarray_t *sga, co
         return EINVAL;
     int e = get_queue(rt, sockqd, &q);
     if (!e)
-        e = check_sga(sga);
+        e = check_sga(rt, sga);
     if (!e)
         e = get_addr(dest_addr, size, &sin);
     if (e)

@@ -118,6 +118,7 @@ static const struct key keys[] = {
     KEY("inetstack_config", "tcp_syn_retries", "TCP_SYN_RETRIES", T_U32, tcp_syn_retries),
     KEY("libdemi", "libos", "LIBOS", T_LIBOS, libos),
     KEY("libdemi", "heap_size", "HEAP_SIZE", T_SIZE, heap_size),
+    KEYF("libdemi", "heap_reserve", "HEAP_RESERVE", T_SIZE, heap_reserve, heap_reserve_set),
     KEY("libdemi", "hugepages", "HUGEPAGES", T_HUGE, hugepages),
     KEY("libdemi", "spin_us", "SPIN_US", T_U32, spin_us),
 };
@@ -851,6 +852,10 @@ int config_validate(const struct config *c, char *err, size_t errlen)
                        c->mss, mss_max, c->mtu);
     if (c->heap_size < (16u << 20))
         return put_err(err, errlen, "libdemi.heap_size: %" PRIu64 " bytes is too small (at least 16M)", c->heap_size);
+    if (c->heap_reserve_set && c->heap_reserve > c->heap_size / 2)
+        return put_err(err, errlen,
+                       "libdemi.heap_reserve: %" PRIu64 " bytes is more than half the heap (heap_size %" PRIu64 ")",
+                       c->heap_reserve, c->heap_size);
     if (c->hugepages < CONFIG_HUGE_AUTO || c->hugepages > CONFIG_HUGE_OFF)
         return put_err(err, errlen, "libdemi.hugepages: %d is not one of auto, on, off", c->hugepages);
     /* The parsers keep these right; a config filled in by hand may not. */
@@ -946,6 +951,14 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
     if (rc)
         config_free(c);
     return rc;
+}
+
+uint64_t config_heap_reserve(const struct config *c)
+{
+    if (c->heap_reserve_set)
+        return c->heap_reserve;
+    uint64_t r = c->heap_size / 16;
+    return r < (2u << 20) ? (2u << 20) : r;
 }
 
 void config_free(struct config *c)

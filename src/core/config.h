@@ -48,6 +48,9 @@
  *   libdemi:                             # ours
  *     libos: catnap                      # LIBOS
  *     heap_size: 4G                      # HEAP_SIZE (bytes; K, M, G suffixes)
+ *     heap_reserve: 256M                 # HEAP_RESERVE: kept from the application for
+ *                                        #   the stack's receive path (default: heap_size/16,
+ *                                        #   at least 2M; 0: none; at most heap_size/2)
  *     hugepages: auto                    # HUGEPAGES: auto | on | off
  *     spin_us: 1000                      # SPIN_US: busy-poll this long before a
  *                                        #   libOS that can block (catnap) sleeps
@@ -79,6 +82,8 @@ struct config {
     /* libdemi */
     char libos[32];
     uint64_t heap_size;
+    uint64_t heap_reserve; /* see config_heap_reserve */
+    bool heap_reserve_set;
     int hugepages; /* enum config_huge */
     uint32_t spin_us;
 
@@ -157,6 +162,10 @@ int config_validate(const struct config *c, char *err, size_t errlen);
 
 /* Frees what the config owns (EAL strings). Safe on a defaulted config. */
 void config_free(struct config *c);
+
+/* The heap reserve in bytes: libdemi.heap_reserve if given, else 1/16 of
+ * the heap, at least one 2 MiB chunk. */
+uint64_t config_heap_reserve(const struct config *c);
 
 /* Value parsers, shared with tools and tests. Return 0 or EINVAL. */
 int config_parse_ipv4(const char *s, struct in_addr *out);

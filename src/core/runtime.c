@@ -33,6 +33,7 @@ int rt_create(struct runtime **out, const struct config *cfg, bool virtual_clock
         free(rt);
         return err;
     }
+    heap_set_reserve(rt->heap, config_heap_reserve(cfg));
     *out = rt;
     return 0;
 }

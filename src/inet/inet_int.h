@@ -177,7 +177,7 @@ struct inet_sock {
     bool has_peer;
     struct inet_sock *hnext; /* UDP port table chain */
     struct udp_dgram *rx_head, *rx_tail;
-    uint32_t rx_bytes;
+    uint32_t rx_bytes; /* memory the queue holds: blocks and entries, bounded by rcvbuf */
     struct task_list pops;
     /* TCP */
     struct inet_sock *sprev, *snext; /* in->socks */

@@ -58,8 +58,9 @@ int tcp_sq_append(struct inet *in, struct tcp_pcb *pcb, const demi_sgarray_t *sg
         if (b) {
             heap_ref(b); /* held until acknowledged: use-after-free protection */
         } else {
-            /* Not heap memory: copied, the caller may reuse it at once. */
-            b = heap_alloc(in->heap, len);
+            /* Not heap memory: copied, the caller may reuse it at once
+             * (the application's bytes: never from the heap's reserve). */
+            b = heap_alloc_app(in->heap, len);
             if (!b) {
                 for (uint32_t k = 0; k < added; k++)
                     heap_unref(in->heap, sq_at(pcb, pcb->sq_n + k)->blk);

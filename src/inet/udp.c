@@ -20,8 +20,9 @@ int pkt_attach(struct inet *in, struct pkt *p, void *buf, uint32_t len)
     if (b) {
         heap_ref(b);
     } else {
-        /* Not heap memory: copy it, so the caller may reuse it at once. */
-        b = heap_alloc(in->heap, len);
+        /* Not heap memory: copy it, so the caller may reuse it at once
+         * (the application's bytes: never from the heap's reserve). */
+        b = heap_alloc_app(in->heap, len);
         if (!b)
             return ENOMEM;
         void *copy = heap_blk_data(in->heap, b);
@@ -131,6 +132,15 @@ int udp_push(struct inet *in, struct inet_sock *s, const demi_sgarray_t *sga, co
     return 0;
 }
 
+/* What a queued datagram costs its socket's SO_RCVBUF: the block it pins
+ * and its queue entry, not its payload (as Linux counts an skb's
+ * truesize). Counting payload let a flood of tiny or empty datagrams pin
+ * a whole frame block each, without bound. */
+static uint32_t dgram_charge(const struct inet *in, const struct udp_dgram *dg)
+{
+    return (uint32_t)heap_blk_cap(in->heap, dg->b.blk) + (uint32_t)sizeof(*dg);
+}
+
 /* Gives @dg to the pop task @t (the frame's reference goes with it). */
 static void deliver(struct inet *in, struct sched_task *t, struct udp_dgram *dg)
 {
@@ -156,7 +166,7 @@ int udp_pop(struct inet *in, struct inet_sock *s, struct sched_task *t)
         s->rx_head = dg->next;
         if (!s->rx_head)
             s->rx_tail = NULL;
-        s->rx_bytes -= dg->b.len;
+        s->rx_bytes -= dgram_charge(in, dg);
         deliver(in, t, dg);
         free(dg);
         return 0;
@@ -199,7 +209,7 @@ void udp_input(struct inet *in, struct rxframe *f, struct ip_hdr *ip, uint8_t *l
         deliver(in, t, &tmp);
         return;
     }
-    if (s->rx_bytes + tmp.b.len > s->rcvbuf) {
+    if ((uint64_t)s->rx_bytes + dgram_charge(in, &tmp) > s->rcvbuf) {
         in->st.udp_rx_queue_full++;
         goto drop;
     }
@@ -215,7 +225,7 @@ void udp_input(struct inet *in, struct rxframe *f, struct ip_hdr *ip, uint8_t *l
     else
         s->rx_head = dg;
     s->rx_tail = dg;
-    s->rx_bytes += dg->b.len;
+    s->rx_bytes += dgram_charge(in, dg);
     return;
 drop:
     heap_unref(in->heap, f->blk);

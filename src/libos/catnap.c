@@ -643,7 +643,7 @@ static int nap_push(struct libos *l, void *qv, const demi_sgarray_t *sga, const 
         if (b) {
             heap_ref(b);
         } else {
-            b = heap_alloc(h, p->seg[i].sgaseg_len);
+            b = heap_alloc_app(h, p->seg[i].sgaseg_len); /* the application's bytes: not from the reserve */
             if (!b) {
                 p->nsegs = i;
                 t->arg[0] = (uintptr_t)p;

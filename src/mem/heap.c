@@ -16,7 +16,7 @@
 /* Under AddressSanitizer a free block is poisoned, so a use after free of
  * heap memory (a freed sga, a block a device still read) is reported, not
  * silently read from a recycled block. */
-#if defined(DEMI_SANITIZE) && defined(__SANITIZE_ADDRESS__)
+#ifdef HEAP_ASAN
 #include <sanitizer/asan_interface.h>
 #define POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
 #define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
@@ -57,6 +57,7 @@ struct heap {
     int huge_mode;
     bool huge_failed;
     uint32_t next_tag;
+    uint32_t reserve_chunks; /* left unmapped for heap_alloc (see heap_set_reserve) */
     struct heap_stats stats;
     struct {
         heap_map_fn map;
@@ -368,10 +369,41 @@ struct heap_blk *heap_alloc(struct heap *h, size_t size)
     b->refs = 1;
     b->tag = 0;
     b->next = 0;
-    UNPOISON(h->base + (size_t)ci * HEAP_CHUNK + ((size_t)bi << (HEAP_MIN_SHIFT + cls)), (size_t)1 << (HEAP_MIN_SHIFT + cls));
+    UNPOISON(h->base + (size_t)ci * HEAP_CHUNK + ((size_t)bi << (HEAP_MIN_SHIFT + cls)),
+             (size_t)1 << (HEAP_MIN_SHIFT + cls));
     h->stats.allocs++;
     h->stats.bytes_in_use += (size_t)1 << (HEAP_MIN_SHIFT + cls);
     return b;
+}
+
+void heap_set_reserve(struct heap *h, size_t bytes)
+{
+    size_t n = bytes / HEAP_CHUNK + (bytes % HEAP_CHUNK != 0);
+    h->reserve_chunks = n > h->nchunks ? h->nchunks : (uint32_t)n;
+}
+
+struct heap_blk *heap_alloc_app(struct heap *h, size_t size)
+{
+    if (size == 0)
+        return fail(h, EINVAL);
+    /* Chunks this allocation maps: none if its class has a chunk with a
+     * free block; a large one takes whole chunks (too many for the heap:
+     * heap_alloc says ENOMEM as it always did). */
+    uint64_t need;
+    if (size > HEAP_MAX_SMALL) {
+        need = size / HEAP_CHUNK + (size % HEAP_CHUNK != 0);
+    } else {
+        unsigned cls = size <= 64 ? 0 : (unsigned)(64 - __builtin_clzll(size - 1)) - HEAP_MIN_SHIFT;
+        need = h->partial[cls] ? 0 : 1;
+    }
+    uint64_t unmapped = h->nchunks - h->stats.chunks_mapped;
+    if (need && unmapped >= need && unmapped < need + h->reserve_chunks) {
+        h->stats.app_refused++;
+        log_once(LOGL_WARN, "heap: an application allocation was refused (ENOMEM): the heap is within its reserve "
+                            "(libdemi.heap_reserve) of its size (libdemi.heap_size); the rest is kept for receiving");
+        return fail(h, ENOMEM);
+    }
+    return heap_alloc(h, size);
 }
 
 void heap_free_blk(struct heap *h, struct heap_blk *b)

@@ -18,6 +18,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Built with AddressSanitizer: gcc defines __SANITIZE_ADDRESS__, clang
+ * answers __has_feature(address_sanitizer) instead (and gcc before 14 has no
+ * __has_feature, hence the nesting). Freed blocks are poisoned then. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HEAP_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HEAP_ASAN 1
+#endif
+#endif
+
 #define HEAP_CHUNK_SHIFT 21
 #define HEAP_CHUNK       ((size_t)1 << HEAP_CHUNK_SHIFT)
 #define HEAP_MIN_SHIFT   6
@@ -42,6 +53,7 @@ struct heap_stats {
     uint64_t chunks_mapped;
     uint64_t huge_chunks;
     uint64_t copied_bytes; /* foreign memory copied into the heap (push) */
+    uint64_t app_refused;  /* heap_alloc_app refused: it would eat into the reserve */
 };
 
 /* Devices that must know the heap's memory (to register it for DMA) hook
@@ -65,6 +77,17 @@ void heap_destroy(struct heap *h);
 /* A block of at least @size bytes with refs = 1 and no tag. NULL with errno
  * ENOMEM (heap full) or EINVAL (size 0). */
 struct heap_blk *heap_alloc(struct heap *h, size_t size);
+
+/* The reserve: the last @bytes of the reservation (rounded up to whole
+ * chunks) are kept for the stack. heap_alloc serves the stack's own needs
+ * (received frames, header blocks, reassembly, pool refills) and may use
+ * them; heap_alloc_app serves the application (demi_sgaalloc, copies of
+ * pushed memory from outside the heap) and fails with ENOMEM rather than
+ * map a chunk that would leave fewer than the reserve unmapped. So when one
+ * party takes all it can, it is its own allocation that fails, and the
+ * stack can still receive for every other connection. */
+void heap_set_reserve(struct heap *h, size_t bytes);
+struct heap_blk *heap_alloc_app(struct heap *h, size_t size);
 
 /* The live block holding [p, p + len), or NULL if that range is not inside
  * one allocated block of this heap. */

@@ -47,6 +47,38 @@ int64_t mem_sga_len(const demi_sgarray_t *sga)
     return total;
 }
 
+int mem_sga_check_push(const struct heap *h, const demi_sgarray_t *sga)
+{
+    if (!sga || sga->sga_numsegs == 0 || sga->sga_numsegs > DEMI_SGARRAY_MAXSIZE)
+        return EINVAL;
+    void *base;
+    size_t size;
+    heap_range(h, &base, &size);
+    uintptr_t lo = (uintptr_t)base, hi = lo + size;
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < sga->sga_numsegs; i++) {
+        const demi_sgaseg_t *s = &sga->sga_segs[i];
+        uint32_t len = s->sgaseg_len;
+        if (len == 0)
+            continue; /* nothing of it is read */
+        uintptr_t p = (uintptr_t)s->sgaseg_buf;
+        if (!p || len > MEM_PUSH_MAX || p + len < p)
+            return EINVAL;
+        total += len;
+        if (total > MEM_PUSH_MAX)
+            return EINVAL;
+        if (p + len <= lo || p >= hi)
+            continue; /* foreign memory: the libOS sends or copies it */
+        /* In the heap: one block, live, and the application's. A block
+         * with no tag is held by the stack or a device only (a frame in a
+         * receive queue, a pool buffer), or the application freed it. */
+        const struct heap_blk *b = heap_find(h, s->sgaseg_buf, len);
+        if (!b || b->tag == 0)
+            return EINVAL;
+    }
+    return total == 0 ? EINVAL : 0;
+}
+
 void mem_sga_begin(struct heap *h, demi_sgarray_t *sga)
 {
     /* Only the header and the address: segments past sga_numsegs are not
@@ -80,7 +112,7 @@ int mem_sga_alloc(struct heap *h, size_t size, demi_sgarray_t *out)
     size_t left = size;
     for (size_t i = 0; i < nsegs; i++) {
         size_t n = left < MEM_SEG_MAX ? left : MEM_SEG_MAX;
-        blks[i] = heap_alloc(h, n);
+        blks[i] = heap_alloc_app(h, n);
         if (!blks[i]) {
             int err = errno;
             while (i-- > 0)

@@ -13,6 +13,9 @@
 
 /* Largest single segment demi_sgaalloc hands out. */
 #define MEM_SEG_MAX ((size_t)16 << 20)
+/* Largest array a push takes (16 segments of 16 MiB, also a log record's
+ * limit). */
+#define MEM_PUSH_MAX ((uint64_t)DEMI_SGARRAY_MAXSIZE * MEM_SEG_MAX)
 
 /* Allocates @size bytes as segments of at most MEM_SEG_MAX. On failure @out
  * is empty and the errno is returned (ENOMEM, EINVAL for too large). */
@@ -35,5 +38,13 @@ struct heap_blk *mem_seg_blk(const struct heap *h, const demi_sgaseg_t *seg);
 /* Total bytes of @sga, or -1 if malformed (numsegs > max, NULL buffer with
  * a length). */
 int64_t mem_sga_len(const demi_sgarray_t *sga);
+
+/* Checks an array the application pushes: 1 to DEMI_SGARRAY_MAXSIZE
+ * segments, at most MEM_PUSH_MAX bytes in all and more than 0; a segment
+ * with a length has a buffer, and if its bytes touch the heap's reservation
+ * they lie inside one live block that an application array holds (so no
+ * freed block, block of another allocation, or device pool buffer is ever
+ * read). Zero-length segments are not looked at. 0 or EINVAL. */
+int mem_sga_check_push(const struct heap *h, const demi_sgarray_t *sga);
 
 #endif

@@ -58,6 +58,7 @@ static const char *const env_names[] = {
     "ARP_TABLE",
     "LIBOS",
     "HEAP_SIZE",
+    "HEAP_RESERVE",
     "HUGEPAGES",
     "SPIN_US",
     "RAW_SOCKET_BACKEND",
@@ -569,6 +570,11 @@ static void test_mtu_mss(void)
     /* Other cross-field checks. */
     CHECK(load_text(&c, "libdemi: {heap_size: 15M}\n") == EINVAL && has("libdemi.heap_size"));
     CHECK(load_text(&c, "libdemi: {heap_size: 16M}\n") == 0);
+    CHECK(config_heap_reserve(&c) == 2u << 20); /* 1/16, at least one chunk */
+    CHECK(load_text(&c, "libdemi: {heap_size: 1G}\n") == 0 && config_heap_reserve(&c) == 64u << 20);
+    CHECK(load_text(&c, "libdemi: {heap_size: 1G, heap_reserve: 0}\n") == 0 && config_heap_reserve(&c) == 0);
+    CHECK(load_text(&c, "libdemi: {heap_size: 64M, heap_reserve: 32M}\n") == 0 && config_heap_reserve(&c) == 32u << 20);
+    CHECK(load_text(&c, "libdemi: {heap_size: 64M, heap_reserve: 33M}\n") == EINVAL && has("libdemi.heap_reserve"));
     config_defaults(&c);
     strcpy(c.libos, "catfoo");
     CHECK(config_validate(&c, err, sizeof(err)) == EINVAL && has("libdemi.libos") && has("catmint"));

@@ -2,8 +2,9 @@
  * Heap and sga ownership: size classes from 64 B to 1 MiB and large
  * blocks, interior-pointer lookup, refcounts (a pushed buffer survives the
  * application's free), tags (double free and foreign arrays are EINVAL),
- * multi-segment arrays over 16 MiB, chunk reuse, and exhaustion (ENOMEM,
- * with the heap still usable afterwards).
+ * multi-segment arrays over 16 MiB, chunk reuse, exhaustion (ENOMEM,
+ * with the heap still usable afterwards), and the reserve kept from
+ * application allocations.
  */
 #include "mem/heap.h"
 #include "mem/sga.h"
@@ -123,10 +124,11 @@ static void test_hooks_and_carving(void)
     heap_destroy(h);
 }
 
-/* Under ASan, reading a freed block is reported (in a child, which dies). */
+/* Under ASan (gcc's or clang's), reading a freed block is reported (in a
+ * child, which dies). */
 static void test_poisoned_free(void)
 {
-#if defined(DEMI_SANITIZE) && defined(__SANITIZE_ADDRESS__)
+#ifdef HEAP_ASAN
     fflush(NULL);
     pid_t pid = fork();
     CHECK(pid >= 0);
@@ -148,10 +150,88 @@ static void test_poisoned_free(void)
 #endif
 }
 
+/* The reserve: application allocations stop short of it, the stack's go
+ * on into it, and a class's partly used chunk serves both. */
+static void test_reserve(void)
+{
+    struct heap *h;
+    CHECK_EQ(heap_create(&h, (size_t)16 << 20, HEAP_HUGE_OFF), 0); /* 8 chunks */
+    heap_set_reserve(h, ((size_t)3 << 20) + 1);                    /* rounded up: 2 chunks */
+    struct heap_blk *app[8], *stk[8];
+    int na = 0, ns = 0;
+    while (na < 8 && (app[na] = heap_alloc_app(h, HEAP_CHUNK)))
+        na++;
+    CHECK_EQ(na, 6);
+    CHECK_EQ(errno, ENOMEM);
+    CHECK_EQ(heap_stats(h)->app_refused, 1);
+    demi_sgarray_t sga;
+    CHECK_EQ(mem_sga_alloc(h, 64, &sga), ENOMEM); /* a new class needs a chunk too */
+    while (ns < 8 && (stk[ns] = heap_alloc(h, 100)))
+        ns++;
+    /* A 128-byte class chunk from the reserve. */
+    CHECK_EQ(ns, 8);
+    CHECK((app[na] = heap_alloc_app(h, 100)) != NULL); /* that chunk has room: no new chunk */
+    na++;
+    struct heap_blk *big = heap_alloc(h, HEAP_CHUNK);
+    CHECK(big); /* the reserve's last chunk, for the stack */
+    CHECK(heap_alloc(h, HEAP_CHUNK) == NULL);
+    CHECK(heap_alloc_app(h, HEAP_CHUNK) == NULL && errno == ENOMEM);
+    heap_unref(h, big);
+    for (int i = 0; i < na; i++)
+        heap_unref(h, app[i]);
+    for (int i = 0; i < ns; i++)
+        heap_unref(h, stk[i]);
+    CHECK_EQ(heap_stats(h)->bytes_in_use, 0);
+    heap_set_reserve(h, 0);
+    /* No reserve: all of the free run before the 128-byte class's chunk. */
+    CHECK((big = heap_alloc_app(h, (size_t)12 << 20)) != NULL);
+    heap_unref(h, big);
+    heap_destroy(h);
+    printf("heap: the reserve holds against application allocations, not the stack's\n");
+}
+
+/* What a push may read (mem_sga_check_push): device pool buffers and the
+ * stack's own blocks are refused until the application holds them. */
+static void test_push_check(void)
+{
+    struct heap *h;
+    CHECK_EQ(heap_create(&h, (size_t)16 << 20, HEAP_HUGE_OFF), 0);
+    struct pool pl = {0};
+    uint8_t *base = heap_carve(h, 11, pool_release, &pl);
+    CHECK(base);
+    demi_sgarray_t s;
+    memset(&s, 0, sizeof(s));
+    s.sga_numsegs = 1;
+    s.sga_segs[0] = (demi_sgaseg_t){base + 2048, 100};
+    CHECK_EQ(mem_sga_check_push(h, &s), EINVAL); /* in the device's pool */
+    struct heap_blk *cb = heap_carved_blk(h, base + 2048);
+    heap_carved_take(cb);
+    CHECK_EQ(mem_sga_check_push(h, &s), EINVAL); /* a frame the stack holds */
+    demi_sgarray_t popped;
+    mem_sga_begin(h, &popped);
+    mem_sga_add(h, &popped, cb, base + 2048 + 42, 58); /* handed to the application */
+    CHECK_EQ(mem_sga_check_push(h, &s), 0);
+    s.sga_segs[0].sgaseg_len = 2049;
+    CHECK_EQ(mem_sga_check_push(h, &s), EINVAL); /* into the next buffer */
+    s.sga_segs[0].sgaseg_len = 100;
+    CHECK_EQ(mem_sga_free(h, &popped), 0);
+    CHECK_EQ(pl.released, 1);
+    CHECK_EQ(mem_sga_check_push(h, &s), EINVAL); /* back in the pool */
+    struct heap_blk *umem = heap_alloc(h, 4096); /* a device's own block (an AF_XDP UMEM) */
+    s.sga_segs[0] = (demi_sgaseg_t){heap_blk_data(h, umem), 64};
+    CHECK_EQ(mem_sga_check_push(h, &s), EINVAL);
+    heap_unref(h, umem);
+    CHECK_EQ(heap_uncarve(h, base), 0);
+    heap_destroy(h);
+    printf("heap: pushes of pool buffers and the stack's blocks are refused until the application holds them\n");
+}
+
 int main(void)
 {
     test_hooks_and_carving();
+    test_push_check();
     test_poisoned_free();
+    test_reserve();
     struct heap *h;
     CHECK_EQ(heap_create(&h, (size_t)64 << 20, HEAP_HUGE_AUTO), 0);
     CHECK_EQ(heap_create(&h, 1000, HEAP_HUGE_AUTO) == EINVAL, 1);
