@@ -197,8 +197,360 @@ static void test_flood(void)
     sw_fini(&w);
 }
 
+/* ---- crafted handshakes: a fake peer X against node B ---- */
+
+static struct capture cap;
+static struct craft_host X = {{0x02, 0, 0, 0, 0, 0x99}, 0};
+static struct config_arp x_arp;
+static uint32_t cookie_mode;
+
+static void tweak_x(struct inet_config *ic)
+{
+    ic->arp_static = &x_arp;
+    ic->n_arp_static = 1;
+    ic->tcp_syncookies = cookie_mode;
+}
+
+static const struct inet_stats *bst(void)
+{
+    return inet_stats(B->in);
+}
+
+/* A segment from X to B's port 80; B's answers are then in the capture. */
+static void x_send(uint16_t port, uint8_t flags, uint32_t seq, uint32_t ack, uint16_t win,
+                   const struct tcp_optbuf *o, const void *data, uint32_t dlen)
+{
+    struct tcp_spec s = {.sport = port,
+                         .dport = B_PORT,
+                         .seq = seq,
+                         .ack = ack,
+                         .flags = flags,
+                         .win = win,
+                         .opt = o && o->n ? o : NULL,
+                         .data = data,
+                         .dlen = dlen};
+    uint32_t len = craft_tcp(fbuf, &X, B->mac, B->ip.s_addr, &s);
+    cap_clear(&cap);
+    CHECK_EQ(simnet_inject(w.net, B->dev, fbuf, len), 0);
+    sw_run(&w, NULL, NULL, 0);
+}
+
+/* B's one segment to X's @port. */
+static struct tcp_view b_seg(uint16_t port)
+{
+    for (int i = 0; i < cap.n; i++) {
+        struct tcp_view v;
+        if (craft_tcp_view(cap.frame[i], cap.len[i], &v) && v.dport == port && v.ip.dst == X.ip)
+            return v;
+    }
+    fprintf(stderr, "no segment from B to port %u (%d frames)\n", port, cap.n);
+    exit(1);
+}
+
+enum { S_MSS = 1, S_WS = 2, S_SACK = 4, S_TS = 8 };
+
+/* X's SYN from @port with @opts (MSS @mss); returns B's SYN-ACK, which
+ * must carry a cookie: B keeps no connection for it. */
+static struct tcp_view x_syn(uint16_t port, uint32_t iss, unsigned opts, uint16_t mss, uint32_t tsval)
+{
+    struct tcp_optbuf o = {.n = 0};
+    if (opts & S_MSS)
+        opt_mss(&o, mss);
+    if (opts & S_SACK)
+        opt_sack_ok(&o);
+    if (opts & S_TS)
+        opt_ts(&o, tsval, 0);
+    if (opts & S_WS)
+        opt_ws(&o, 7);
+    uint32_t nconns = B->in->nconns;
+    uint64_t sent = bst()->tcp_syncookies_sent;
+    x_send(port, TH_SYN, iss, 0, 65535, &o, NULL, 0);
+    struct tcp_view v = b_seg(port);
+    CHECK_EQ(v.flags, TH_SYN | TH_ACK);
+    CHECK_EQ(v.ack, iss + 1);
+    CHECK_EQ(B->in->nconns, nconns);
+    CHECK_EQ(bst()->tcp_syncookies_sent, sent + 1);
+    return v;
+}
+
+/* The final ACK for SYN-ACK @sa, with @dlen bytes; @ts: echo its TSval. */
+static void x_ack(uint16_t port, uint32_t iss, const struct tcp_view *sa, uint32_t ack_delta, uint16_t win, bool ts,
+                  uint32_t tsecr_xor, uint32_t dlen)
+{
+    static uint8_t data[1400];
+    for (uint32_t i = 0; i < dlen; i++)
+        data[i] = sw_byte(port, i);
+    struct tcp_optbuf o = {.n = 0};
+    if (ts)
+        opt_ts(&o, 2000, sa->tsval ^ tsecr_xor);
+    x_send(port, TH_ACK | (dlen ? TH_PSH : 0), iss + 1, sa->seq + 1 + ack_delta, win, &o, data, dlen);
+}
+
+/* A forged final ACK: B resets it (RFC 9293 3.10.7.2) and builds nothing. */
+static void expect_refused(uint16_t port, uint32_t ack, bool counted)
+{
+    struct tcp_view v = b_seg(port);
+    CHECK_EQ(v.flags, TH_RST);
+    CHECK_EQ(v.seq, ack);
+    (void)counted;
+}
+
+static void test_crafted(void)
+{
+    X.ip = htonl(0x0a000032u); /* 10.0.0.50 */
+    x_arp.ip.s_addr = X.ip;
+    memcpy(x_arp.mac, X.mac, 6);
+    cookie_mode = 2; /* always: every SYN gets a cookie */
+    sw_init(&w, 12, getenv("DEMI_PCAP"));
+    B = sw_node(&w, tweak_x);
+    cap_attach(&w, &cap, B->dev);
+    ls = sw_socket(B, SOCK_STREAM);
+    sw_bind(B, ls, B_PORT);
+    sw_listen(B, ls, BACKLOG);
+    acc = sw_accept(B, ls);
+    uint8_t b_ws = 0; /* the shift B offers for its 4 MiB window */
+    while (b_ws < 14 && ((4u << 20) >> b_ws) > 65535)
+        b_ws++;
+
+    /* Every option: MSS 1300, SACK, timestamps, window scale 7. */
+    uint32_t iss = 0x12345678;
+    struct tcp_view sa = x_syn(1001, iss, S_MSS | S_WS | S_SACK | S_TS, 1300, 1000);
+    CHECK(sa.has_mss && sa.mss == 1460);
+    CHECK(sa.sack_ok && sa.has_ts && sa.has_ws);
+    CHECK_EQ(sa.ws, b_ws);
+    CHECK_EQ(sa.tsecr, 1000);
+    CHECK_EQ(sa.tsval & 63, 7 | 16); /* the peer's shift and SACK, for the ACK to bring back */
+    CHECK(sa.tsval <= (uint32_t)(w.now / MSEC));
+    x_ack(1001, iss, &sa, 0, 1024, true, 0, 100);
+    CHECK_EQ(bst()->tcp_syncookies_ok, 1);
+    CHECK_EQ(B->in->nconns, 1);
+    CHECK(sw_done(acc));
+    demi_qresult_t qr = sw_result(B, acc);
+    CHECK_EQ(qr.qr_opcode, DEMI_OPC_ACCEPT);
+    CHECK_EQ(qr.qr_value.ares.addr.sin_addr.s_addr, X.ip);
+    CHECK_EQ(ntohs(qr.qr_value.ares.addr.sin_port), 1001);
+    void *ss = sw_accepted(B, &qr);
+    acc = sw_accept(B, ls);
+    struct tcp_conn_stats cs = sw_tcp_stats(B, ss);
+    CHECK_EQ(cs.state, TCPS_ESTABLISHED);
+    CHECK_EQ(cs.mss, 1300);
+    CHECK(cs.sack_ok && cs.ts_ok && cs.wscale_ok);
+    CHECK_EQ(cs.snd_wscale, 7);
+    CHECK_EQ(cs.rcv_wscale, b_ws);
+    CHECK_EQ(cs.snd_wnd, 1024u << 7);
+    /* X's 100 bytes arrived and are acknowledged. */
+    struct sched_task *r = sw_pop(B, ss);
+    sw_run(&w, NULL, NULL, 0);
+    CHECK(sw_done(r));
+    qr = sw_result(B, r);
+    CHECK_EQ(qr.qr_opcode, DEMI_OPC_POP);
+    CHECK_EQ(qr.qr_value.sga.sga_segs[0].sgaseg_len, 100);
+    CHECK(sw_check(&qr.qr_value.sga, 1001, 0));
+    sw_free(B, &qr.qr_value.sga);
+    /* B's data to X: full segments of the MSS from the cookie, less the
+     * timestamp option, and its window scaled by its shift. */
+    cap_clear(&cap);
+    demi_sgarray_t m = sw_sga(B, 5000, 77, 0);
+    struct sched_task *p = sw_push(B, ss, &m);
+    sw_free(B, &m);
+    sw_run(&w, NULL, NULL, 0);
+    uint32_t maxseg = 0, segs = 0;
+    for (int i = 0; i < cap.n; i++) {
+        struct tcp_view v;
+        if (!craft_tcp_view(cap.frame[i], cap.len[i], &v) || v.dport != 1001)
+            continue;
+        CHECK_EQ(v.ack, iss + 1 + 100);
+        CHECK(v.has_ts && v.tsecr == 2000);
+        CHECK_EQ(v.win, (uint16_t)MIN(((4u << 20) - 0) >> b_ws, 65535u));
+        if (v.dlen > maxseg)
+            maxseg = v.dlen;
+        if (v.dlen)
+            segs++;
+    }
+    CHECK_EQ(maxseg, 1300 - 12);
+    CHECK(segs >= 3);
+    /* SACK: X acknowledges the first segment and SACKs the third. */
+    struct tcp_optbuf o = {.n = 0};
+    opt_ts(&o, 2001, sa.tsval);
+    uint32_t e[2] = {sa.seq + 1 + 2 * 1288, sa.seq + 1 + 3 * 1288};
+    opt_sack(&o, e, 1);
+    x_send(1001, TH_ACK, iss + 101, sa.seq + 1 + 1288, 1024, &o, NULL, 0);
+    CHECK_EQ(sw_tcp_stats(B, ss).snd_wnd, 1024u << 7);
+    /* X's out-of-order bytes get a SACK block back. */
+    static uint8_t d[100];
+    o.n = 0;
+    opt_ts(&o, 2002, sa.tsval);
+    x_send(1001, TH_ACK, iss + 1 + 200, sa.seq + 1 + 1288, 1024, &o, d, 100);
+    struct tcp_view sv = b_seg(1001);
+    CHECK_EQ(sv.ack, iss + 101);
+    CHECK_EQ(sv.nsack, 1);
+    CHECK_EQ(sv.sack[0][0], iss + 1 + 200);
+    CHECK_EQ(sv.sack[0][1], iss + 1 + 300);
+    sw_close(B, ss); /* an abortive close: X's bytes were never read */
+    sw_run(&w, NULL, NULL, 0);
+    (void)p;
+
+    /* No timestamps: the SYN-ACK offers neither window scale nor SACK,
+     * whatever the SYN asked; MSS 1000 is rounded down to 536. */
+    iss = 0xfffffff0u; /* the peer's sequence numbers wrap */
+    sa = x_syn(1002, iss, S_MSS | S_WS | S_SACK, 1000, 0);
+    CHECK(sa.has_mss && !sa.has_ws && !sa.sack_ok && !sa.has_ts);
+    x_ack(1002, iss, &sa, 0, 4096, false, 0, 0);
+    CHECK_EQ(bst()->tcp_syncookies_ok, 2);
+    qr = sw_result(B, acc);
+    CHECK_EQ(qr.qr_opcode, DEMI_OPC_ACCEPT);
+    ss = sw_accepted(B, &qr);
+    acc = sw_accept(B, ls);
+    cs = sw_tcp_stats(B, ss);
+    CHECK_EQ(cs.state, TCPS_ESTABLISHED);
+    CHECK_EQ(cs.mss, 536);
+    CHECK(!cs.sack_ok && !cs.ts_ok && !cs.wscale_ok);
+    CHECK_EQ(cs.snd_wnd, 4096);
+    sw_close(B, ss);
+    sw_run(&w, NULL, NULL, 0);
+    x_send(1002, TH_RST, iss + 1, 0, 0, NULL, NULL, 0); /* X goes away */
+
+    /* Forged ACKs: each is reset, counted, and builds nothing. */
+    uint64_t failed = bst()->tcp_syncookies_failed;
+    uint32_t nconns = B->in->nconns;
+    iss = 5000;
+    sa = x_syn(1003, iss, S_MSS | S_TS | S_WS, 1460, 3000);
+    x_ack(1003, iss, &sa, 1, 1024, true, 0, 0); /* the cookie plus one */
+    expect_refused(1003, sa.seq + 2, true);
+    x_ack(1003, iss, &sa, 1u << 20, 1024, true, 0, 0); /* a bit of the hash flipped */
+    expect_refused(1003, sa.seq + 1 + (1u << 20), true);
+    x_ack(1003, iss + 7, &sa, 0, 1024, true, 0, 0); /* another ISN of the peer */
+    expect_refused(1003, sa.seq + 1, true);
+    x_ack(1003, iss, &sa, 0, 1024, true, 32, 0); /* a TSecr no cookie's SYN-ACK had */
+    expect_refused(1003, sa.seq + 1, true);
+    x_ack(1004, iss, &sa, 0, 1024, true, 0, 0); /* another port: another 4-tuple */
+    expect_refused(1004, sa.seq + 1, true);
+    CHECK_EQ(bst()->tcp_syncookies_failed, failed + 5);
+    CHECK_EQ(bst()->tcp_syncookies_ok, 2);
+    CHECK_EQ(B->in->nconns, nconns);
+    CHECK(!sw_done(acc));
+    /* The right ACK still works after all that. */
+    x_ack(1003, iss, &sa, 0, 1024, true, 0, 0);
+    CHECK_EQ(bst()->tcp_syncookies_ok, 3);
+    qr = sw_result(B, acc);
+    CHECK_EQ(qr.qr_opcode, DEMI_OPC_ACCEPT);
+    ss = sw_accepted(B, &qr);
+    acc = sw_accept(B, ls);
+    CHECK_EQ(sw_tcp_stats(B, ss).snd_wscale, 7);
+    CHECK(!sw_tcp_stats(B, ss).sack_ok);
+    sw_close(B, ss);
+    sw_run(&w, NULL, NULL, 0);
+    x_send(1003, TH_RST, iss + 1, 0, 0, NULL, NULL, 0);
+
+    /* A cookie is good for at least one period of its counter (64 s) and
+     * at most two. */
+    iss = 9000;
+    sa = x_syn(1005, iss, S_MSS, 1460, 0);
+    struct tcp_view sb = x_syn(1006, iss, S_MSS, 1460, 0);
+    sw_run_for(&w, 60 * SEC);
+    x_ack(1005, iss, &sa, 0, 1024, false, 0, 0);
+    CHECK_EQ(bst()->tcp_syncookies_ok, 4);
+    qr = sw_result(B, acc);
+    CHECK_EQ(qr.qr_opcode, DEMI_OPC_ACCEPT);
+    ss = sw_accepted(B, &qr);
+    acc = sw_accept(B, ls);
+    sw_close(B, ss);
+    sw_run(&w, NULL, NULL, 0);
+    x_send(1005, TH_RST, iss + 1, 0, 0, NULL, NULL, 0);
+    sw_run_for(&w, 70 * SEC); /* 130 s: stale */
+    x_syn(1007, iss, S_MSS, 1460, 0); /* a fresh cookie: the check is not skipped */
+    failed = bst()->tcp_syncookies_failed;
+    x_ack(1006, iss, &sb, 0, 1024, false, 0, 0);
+    expect_refused(1006, sb.seq + 1, true);
+    CHECK_EQ(bst()->tcp_syncookies_failed, failed + 1);
+    CHECK(!sw_done(acc));
+
+    sw_close(B, ls);
+    sw_run_for(&w, 1 * SEC);
+    sw_result(B, acc);
+    CHECK_EQ(B->in->nconns, 0);
+    CHECK_EQ(heap_stats(B->rt->heap)->bytes_in_use, 0);
+    sw_fini(&w);
+}
+
+/* With tcp_syncookies: 1, an ACK to a listener that sent no cookie lately
+ * is never taken for one: reset, without a cookie check. A SYN queue that
+ * fills then switches cookies on. With 0, the oldest half-open entry makes
+ * room for a new SYN. */
+static void test_modes(void)
+{
+    cookie_mode = 1;
+    sw_init(&w, 13, getenv("DEMI_PCAP"));
+    B = sw_node(&w, tweak_x);
+    cap_attach(&w, &cap, B->dev);
+    ls = sw_socket(B, SOCK_STREAM);
+    sw_bind(B, ls, B_PORT);
+    sw_listen(B, ls, 4);
+    x_send(2000, TH_ACK, 1, 12345, 1024, NULL, NULL, 0);
+    expect_refused(2000, 12345, false);
+    CHECK_EQ(bst()->tcp_syncookies_failed, 0);
+    /* Four SYNs fill the queue with half-open entries, the fifth gets a cookie. */
+    struct tcp_optbuf o = {.n = 0};
+    opt_mss(&o, 1460);
+    for (uint16_t i = 0; i < 4; i++) {
+        x_send((uint16_t)(3000 + i), TH_SYN, 100, 0, 1024, &o, NULL, 0);
+        CHECK_EQ(b_seg((uint16_t)(3000 + i)).flags, TH_SYN | TH_ACK);
+    }
+    CHECK_EQ(B->in->nconns, 4);
+    CHECK_EQ(bst()->tcp_syncookies_sent, 0);
+    struct tcp_view sa = x_syn(3004, 100, S_MSS, 1460, 0);
+    x_ack(3004, 100, &sa, 0, 1024, false, 0, 0);
+    CHECK_EQ(bst()->tcp_syncookies_ok, 1);
+    CHECK_EQ(B->in->nconns, 5);
+    x_send(2001, TH_ACK, 1, 12345, 1024, NULL, NULL, 0);
+    expect_refused(2001, 12345, true);
+    CHECK_EQ(bst()->tcp_syncookies_failed, 1);
+    /* The half-open entries time out after two SYN-ACK retries (7 s)
+     * while the queue is at least half full, not five (63 s): the last
+     * one, alone in the queue, gets all five. */
+    sw_run_for(&w, 8 * SEC);
+    CHECK_EQ(((struct inet_sock *)ls)->lst->nsyn, 1);
+    sw_run_for(&w, 60 * SEC);
+    CHECK_EQ(((struct inet_sock *)ls)->lst->nsyn, 0);
+    CHECK_EQ(B->in->nconns, 1);
+    sw_close(B, ls);
+    sw_run_for(&w, 1 * SEC);
+    CHECK_EQ(B->in->nconns, 0);
+    sw_fini(&w);
+
+    cookie_mode = 0;
+    sw_init(&w, 14, getenv("DEMI_PCAP"));
+    B = sw_node(&w, tweak_x);
+    cap_attach(&w, &cap, B->dev);
+    ls = sw_socket(B, SOCK_STREAM);
+    sw_bind(B, ls, B_PORT);
+    sw_listen(B, ls, 4);
+    for (uint16_t i = 0; i < 6; i++) {
+        x_send((uint16_t)(3000 + i), TH_SYN, 100, 0, 1024, &o, NULL, 0);
+        CHECK_EQ(b_seg((uint16_t)(3000 + i)).flags, TH_SYN | TH_ACK);
+        sw_run_for(&w, 10 * MSEC);
+    }
+    CHECK_EQ(B->in->nconns, 4);
+    CHECK_EQ(bst()->tcp_syn_evicted, 2);
+    CHECK_EQ(bst()->tcp_syncookies_sent, 0);
+    /* The two oldest went: their ACKs are reset, the newest's completes. */
+    acc = sw_accept(B, ls);
+    struct tcp_view v = {0};
+    x_send(3000, TH_ACK, 101, 1, 1024, NULL, NULL, 0);
+    v = b_seg(3000);
+    CHECK_EQ(v.flags, TH_RST);
+    sw_close(B, ls);
+    sw_run_for(&w, 1 * SEC);
+    sw_result(B, acc);
+    CHECK_EQ(B->in->nconns, 0);
+    CHECK_EQ(heap_stats(B->rt->heap)->bytes_in_use, 0);
+    sw_fini(&w);
+}
+
 int main(void)
 {
+    test_crafted();
+    test_modes();
     test_flood();
     printf("tcp syncookie: ok\n");
     return 0;
