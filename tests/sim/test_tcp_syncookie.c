@@ -16,11 +16,11 @@
 
 #define B_PORT      80
 #define BACKLOG     64
-#define STEP_NS     (1 * MSEC)
-#define SYNS_STEP   20  /* flood SYNs per step: 20,000 a second */
+#define STEP_NS     (50 * USEC) /* the flood's SYNs are spread over each millisecond */
+#define STEPS_MS    20
 #define LEGIT       100 /* legitimate connects */
 #define MSG_LEN     300
-#define CONNECT_MAX (3 * SEC) /* a connect still pending then has failed */
+#define CONNECT_MAX (1500 * MSEC) /* a connect still pending then has failed */
 
 static struct simworld w;
 static struct simnode *B, *C;
@@ -28,6 +28,8 @@ static void *ls;
 static struct sched_task *acc;
 static uint64_t rs = 0xf100d;
 static uint64_t flood_sent;
+static uint32_t syns_step;   /* flood SYNs per step */
+static uint32_t flood_mode;  /* tcp_syncookies of B */
 static uint64_t peak_heap, peak_conns, peak_nsyn;
 static uint8_t fbuf[CRAFT_FRAME_MAX];
 
@@ -56,7 +58,7 @@ static void flood(uint32_t n)
 static void step(bool flooding)
 {
     if (flooding)
-        flood(SYNS_STEP);
+        flood(syns_step);
     sw_run_for(&w, STEP_NS);
     uint64_t h = heap_stats(B->rt->heap)->bytes_in_use;
     if (h > peak_heap)
@@ -77,7 +79,8 @@ static bool wait_step(struct sched_task *t, uint64_t max_ns, bool flooding)
 }
 
 /* One legitimate client: connect, a message echoed by B, close. Returns
- * the connect latency in ns, or UINT64_MAX when the connect failed. */
+ * the time from connect to accept in ns, or UINT64_MAX when the connect
+ * failed or B did not accept within CONNECT_MAX. */
 static uint64_t legit_round(int i, bool flooding)
 {
     void *cs = sw_socket(C, SOCK_STREAM);
@@ -93,9 +96,13 @@ static uint64_t legit_round(int i, bool flooding)
         sw_close(C, cs);
         return UINT64_MAX;
     }
+    /* Connected at C, but is it at B? (A half-open entry recycled before
+     * C's ACK came gets that ACK reset.) */
+    if (!wait_step(acc, t0 + CONNECT_MAX - w.now, flooding)) {
+        sw_close(C, cs);
+        return UINT64_MAX;
+    }
     uint64_t lat = w.now - t0;
-
-    CHECK(wait_step(acc, 5 * SEC, flooding));
     qr = sw_result(B, acc);
     CHECK_EQ(qr.qr_opcode, DEMI_OPC_ACCEPT);
     CHECK_EQ(qr.qr_value.ares.addr.sin_addr.s_addr, C->ip.s_addr);
@@ -137,10 +144,21 @@ static uint64_t legit_round(int i, bool flooding)
     return lat;
 }
 
-static void test_flood(void)
+static void tweak_flood(struct inet_config *ic)
 {
+    ic->tcp_syncookies = flood_mode;
+}
+
+/* A flood of @rate SYNs per millisecond against B with tcp_syncookies
+ * @mode while C makes @legit connects; @require: at least 99% of them must
+ * complete within 1 s (else the figures are only reported). */
+static void test_flood(uint32_t mode, uint32_t rate, int legit, bool require)
+{
+    flood_mode = mode;
+    syns_step = rate / STEPS_MS;
+    flood_sent = peak_heap = peak_conns = peak_nsyn = 0;
     sw_init(&w, 11, getenv("DEMI_PCAP"));
-    B = sw_node(&w, NULL);
+    B = sw_node(&w, tweak_flood);
     C = sw_node(&w, NULL);
     struct sim_link lk = {.delay_ns = 100 * USEC};
     sw_link(&w, B, &lk);
@@ -151,11 +169,11 @@ static void test_flood(void)
     acc = sw_accept(B, ls);
 
     /* Half a second of flood first: the SYN queue is full by then. */
-    for (int i = 0; i < 500; i++)
+    for (int i = 0; i < 500 * STEPS_MS; i++)
         step(true);
     int ok = 0, fast = 0;
     uint64_t worst = 0;
-    for (int i = 0; i < LEGIT; i++) {
+    for (int i = 0; i < legit; i++) {
         uint64_t lat = legit_round(i, true);
         if (lat == UINT64_MAX)
             continue;
@@ -164,25 +182,28 @@ static void test_flood(void)
             fast++;
         if (lat > worst)
             worst = lat;
-        for (int k = 0; k < 20; k++)
+        for (int k = 0; k < 20 * STEPS_MS; k++)
             step(true);
     }
     const struct inet_stats *st = inet_stats(B->in);
-    printf("flood: %llu SYNs over %.2f s; %d/%d connects succeeded, %d within 1 s, worst %.1f ms; "
+    printf("flood (tcp_syncookies %u, %u SYNs/ms): %llu SYNs over %.2f s; %d/%d connects succeeded, %d within 1 s, "
+           "worst %.2f ms; "
            "peak %llu connections (%llu half-open), %llu heap bytes; %llu SYNs dropped\n",
-           (unsigned long long)flood_sent, (double)(w.now - 1 * SEC) / 1e9, ok, LEGIT, fast, (double)worst / 1e6,
+           mode, rate, (unsigned long long)flood_sent, (double)(w.now - 1 * SEC) / 1e9, ok, legit, fast,
+           (double)worst / 1e6,
            (unsigned long long)peak_conns, (unsigned long long)peak_nsyn, (unsigned long long)peak_heap, (unsigned long long)st->tcp_syn_dropped);
-    printf("flood: cookies sent %llu, validated %llu, failed %llu; half-open evicted %llu; ARP requests %llu\n",
+    printf("  cookies sent %llu, validated %llu, failed %llu; half-open evicted %llu; ARP requests %llu\n",
            (unsigned long long)st->tcp_syncookies_sent, (unsigned long long)st->tcp_syncookies_ok,
            (unsigned long long)st->tcp_syncookies_failed, (unsigned long long)st->tcp_syn_evicted,
            (unsigned long long)st->arp_req_sent);
     /* RFC 4987's goal, and issue 11's: >= 99% of legitimate connects
      * within 1 s during the flood. */
-    CHECK(fast >= LEGIT * 99 / 100);
+    if (require)
+        CHECK(fast >= legit * 99 / 100);
     /* Bounded state: the SYN queue, and the legitimate connections (some
      * in TIME_WAIT). */
     CHECK(peak_nsyn <= BACKLOG);
-    CHECK(peak_conns <= BACKLOG + LEGIT + 1);
+    CHECK(peak_conns <= BACKLOG + (uint64_t)legit + 1);
     CHECK(peak_heap < 64u << 20);
 
     /* The flood stops: whatever it left behind goes away. */
@@ -551,7 +572,14 @@ int main(void)
 {
     test_crafted();
     test_modes();
-    test_flood();
+    /* 20 SYNs/ms is the rate hping3 --flood reached on the wire; 500/ms
+     * puts more than a SYN queue's worth of SYNs in each round trip of
+     * the legitimate client (200 us), which defeats recycling half-open
+     * entries but not cookies. */
+    test_flood(1, 20, LEGIT, true);
+    test_flood(1, 500, LEGIT, true);
+    test_flood(0, 20, LEGIT, false);
+    test_flood(0, 500, 3, false);
     printf("tcp syncookie: ok\n");
     return 0;
 }
