@@ -1,15 +1,28 @@
 /*
- * SYN flood resistance (RFC 4987). Node B listens on port 80 with a
- * backlog of 64; a flooder that exists only as frames injected into B's
- * receive ring sends SYNs from random addresses and ports that never
- * complete the handshake (20 per millisecond of virtual time, as hping3
- * --flood --rand-source did on the wire), while node C, a real stack,
- * connects again and again, echoes a message through B and closes.
+ * SYN flood resistance (RFC 4987): SYN cookies (3.6), recycling of the
+ * oldest half-open connection (3.5) and a shorter half-open life (3.4).
  *
- * Checked: every legitimate connect completes within 1 s of virtual time
- * during the flood and its bytes come back intact; B's connections and
- * heap stay bounded during the flood, and everything the flood left is
- * gone once it stops.
+ * Crafted handshakes, a fake peer X against node B: a cookie SYN-ACK
+ * keeps no state and offers MSS, and window scale and SACK only with
+ * timestamps (their values in the TSval's low bits); the final ACK, with
+ * data, rebuilds a connection with the peer's MSS (rounded down to the
+ * table), window scale, SACK and timestamps, which then moves data both
+ * ways; without timestamps, neither option; forged ACKs (the cookie off by
+ * one, a flipped hash bit, another peer ISN, a bad TSecr, another port)
+ * and a cookie two periods old are reset and counted, and build nothing;
+ * with tcp_syncookies 1 a listener that sent no cookie lately checks none;
+ * with 0 the oldest half-open entry makes room for a new SYN.
+ *
+ * Floods: node B listens on port 80 with a backlog of 64; a flooder that
+ * exists only as frames injected into B's receive ring sends SYNs from
+ * random addresses and ports that never complete the handshake (20 per
+ * millisecond of virtual time, as hping3 --flood --rand-source did on the
+ * wire, and 500), while node C, a real stack, connects again and again,
+ * echoes a message through B and closes. With cookies every connect is
+ * accepted within 1 s (issue 11's goal: 99%); B's half-open connections
+ * and heap stay bounded, and nothing is left once the flood stops; an
+ * established bulk transfer keeps at least 80% of its rate. The figures
+ * for cookies on and off are printed.
  */
 #include "craft.h"
 #include "flow.h"
@@ -569,6 +582,27 @@ static void test_modes(void)
     sw_fini(&w);
 }
 
+/* The config key: 1 by default, 0 to 2 taken, 3 refused naming the key,
+ * and the stack takes what the config says. */
+static void test_config_key(void)
+{
+    struct config c;
+    char err[256];
+    config_defaults(&c);
+    CHECK_EQ(c.tcp_syncookies, 1);
+    const char *y = "inetstack_config:\n  tcp_syncookies: 2\n";
+    CHECK_EQ(config_parse_yaml(&c, y, strlen(y), err, sizeof(err)), 0);
+    CHECK_EQ(c.tcp_syncookies, 2);
+    CHECK_EQ(config_validate(&c, err, sizeof(err)), 0);
+    struct inet_config ic;
+    inet_config_init(&ic, &c);
+    CHECK_EQ(ic.tcp_syncookies, 2);
+    c.tcp_syncookies = 3;
+    CHECK_EQ(config_validate(&c, err, sizeof(err)), EINVAL);
+    CHECK(strstr(err, "tcp_syncookies") != NULL);
+    config_free(&c);
+}
+
 static bool flow_pred(void *arg)
 {
     return flow_step(arg);
@@ -616,6 +650,7 @@ static double flood_throughput(uint32_t rate)
 
 int main(void)
 {
+    test_config_key();
     test_crafted();
     test_modes();
     /* 20 SYNs/ms is the rate hping3 --flood reached on the wire; 500/ms
