@@ -220,7 +220,8 @@ struct tcp_pcb {
     struct tcp_listen *parent; /* the listener, until accepted */
     struct inet_sock *lsock;   /* the listening socket, until accepted */
     struct tcp_pcb *qnext;     /* listener's ready queue */
-    struct tcp_pcb *syn_prev, *syn_next; /* listener's half-open list, while SYN_RCVD */
+    /* The listener's list of half-open children, while SYN_RCVD. */
+    struct tcp_pcb *syn_prev, *syn_next;
     struct tcp_pcb *work_next; /* in->work */
     struct tcp_pcb *ack_next;  /* in->acklist */
     uint32_t rip;

@@ -42,8 +42,8 @@ static void *ls;
 static struct sched_task *acc;
 static uint64_t rs = 0xf100d;
 static uint64_t flood_sent;
-static uint32_t syns_step;   /* flood SYNs per step */
-static uint32_t flood_mode;  /* tcp_syncookies of B */
+static uint32_t syns_step;  /* flood SYNs per step */
+static uint32_t flood_mode; /* tcp_syncookies of B */
 static uint64_t peak_heap, peak_conns, peak_nsyn;
 static uint8_t fbuf[CRAFT_FRAME_MAX];
 
@@ -204,8 +204,8 @@ static void test_flood(uint32_t mode, uint32_t rate, int legit, bool require)
            "worst %.2f ms; "
            "peak %llu connections (%llu half-open), %llu heap bytes; %llu SYNs dropped\n",
            mode, rate, (unsigned long long)flood_sent, (double)(w.now - 1 * SEC) / 1e9, ok, legit, fast,
-           (double)worst / 1e6,
-           (unsigned long long)peak_conns, (unsigned long long)peak_nsyn, (unsigned long long)peak_heap, (unsigned long long)st->tcp_syn_dropped);
+           (double)worst / 1e6, (unsigned long long)peak_conns, (unsigned long long)peak_nsyn,
+           (unsigned long long)peak_heap, (unsigned long long)st->tcp_syn_dropped);
     printf("  cookies sent %llu, validated %llu, failed %llu; half-open evicted %llu; ARP requests %llu\n",
            (unsigned long long)st->tcp_syncookies_sent, (unsigned long long)st->tcp_syncookies_ok,
            (unsigned long long)st->tcp_syncookies_failed, (unsigned long long)st->tcp_syn_evicted,
@@ -252,8 +252,8 @@ static const struct inet_stats *bst(void)
 }
 
 /* A segment from X to B's port 80; B's answers are then in the capture. */
-static void x_send(uint16_t port, uint8_t flags, uint32_t seq, uint32_t ack, uint16_t win,
-                   const struct tcp_optbuf *o, const void *data, uint32_t dlen)
+static void x_send(uint16_t port, uint8_t flags, uint32_t seq, uint32_t ack, uint16_t win, const struct tcp_optbuf *o,
+                   const void *data, uint32_t dlen)
 {
     struct tcp_spec s = {.sport = port,
                          .dport = B_PORT,
@@ -492,7 +492,7 @@ static void test_crafted(void)
     sw_close(B, ss);
     sw_run(&w, NULL, NULL, 0);
     x_send(1005, TH_RST, iss + 1, 0, 0, NULL, NULL, 0);
-    sw_run_for(&w, 70 * SEC); /* 130 s: stale */
+    sw_run_for(&w, 70 * SEC);         /* 130 s: stale */
     x_syn(1007, iss, S_MSS, 1460, 0); /* a fresh cookie: the check is not skipped */
     failed = bst()->tcp_syncookies_failed;
     x_ack(1006, iss, &sb, 0, 1024, false, 0, 0);
