@@ -146,7 +146,7 @@ bool tcp_cookie_check(struct inet *in, uint32_t rip, const struct tcp_hdr *th, c
     memset(syn, 0, sizeof(*syn));
     syn->has_mss = true;
     syn->mss = mss_table[idx];
-    if (o->has_ts) {
+    if (o->has_ts && in->cfg.tcp_timestamps) { /* else our SYN-ACK offered none */
         uint32_t bits = o->tsecr & TS_BITS;
         if (bits & ~(TS_WS_MASK | TS_SACK))
             return false; /* not a TSval of a cookie's SYN-ACK */
