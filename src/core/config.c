@@ -116,6 +116,7 @@ static const struct key keys[] = {
     KEY("inetstack_config", "tcp_window_scale", "TCP_WINDOW_SCALE", T_BOOL, tcp_wscale),
     KEY("inetstack_config", "tcp_rto_min", "TCP_RTO_MIN", T_DURATION, tcp_rto_min_ns),
     KEY("inetstack_config", "tcp_syn_retries", "TCP_SYN_RETRIES", T_U32, tcp_syn_retries),
+    KEY("inetstack_config", "tcp_syncookies", "TCP_SYNCOOKIES", T_U32, tcp_syncookies),
     KEY("libdemi", "libos", "LIBOS", T_LIBOS, libos),
     KEY("libdemi", "heap_size", "HEAP_SIZE", T_SIZE, heap_size),
     KEYF("libdemi", "heap_reserve", "HEAP_RESERVE", T_SIZE, heap_reserve, heap_reserve_set),
@@ -881,6 +882,8 @@ int config_validate(const struct config *c, char *err, size_t errlen)
     if (c->tcp_sndbuf < 4096 || c->tcp_sndbuf > (1u << 30))
         return put_err(err, errlen, "inetstack_config.tcp_sndbuf: %" PRIu64 " bytes is out of range [4K, 1G]",
                        c->tcp_sndbuf);
+    if (c->tcp_syncookies > 2)
+        return put_err(err, errlen, "inetstack_config.tcp_syncookies: %" PRIu32 " is not 0, 1 or 2", c->tcp_syncookies);
     if (c->tcp_rto_min_ns < 1000000 || c->tcp_rto_min_ns > 60000000000ull)
         return put_err(err, errlen, "inetstack_config.tcp_rto_min: out of range [1ms, 60s]");
     if (c->tcp_msl_ns > 3600000000000ull)
@@ -920,6 +923,7 @@ void config_defaults(struct config *c)
         .tcp_wscale = true,
         .tcp_rto_min_ns = 200000000ull,
         .tcp_syn_retries = 6,
+        .tcp_syncookies = 1,
     };
     if (c)
         *c = defaults;

@@ -45,6 +45,8 @@
  *     tcp_window_scale: true             # TCP_WINDOW_SCALE
  *     tcp_rto_min: 200ms                 # TCP_RTO_MIN (duration)
  *     tcp_syn_retries: 6                 # TCP_SYN_RETRIES
+ *     tcp_syncookies: 1                  # TCP_SYNCOOKIES: 0 off, 1 when a listener's SYN
+ *                                        #   queue is full, 2 always (RFC 4987 3.6)
  *   libdemi:                             # ours
  *     libos: catnap                      # LIBOS
  *     heap_size: 4G                      # HEAP_SIZE (bytes; K, M, G suffixes)
@@ -136,6 +138,7 @@ struct config {
     bool tcp_wscale;
     uint64_t tcp_rto_min_ns;
     uint32_t tcp_syn_retries;
+    uint32_t tcp_syncookies; /* 0 off, 1 when the SYN queue is full, 2 always */
 };
 
 /* Fills in the defaults (catnap, 4 GiB heap, hugepages auto, spin 1000 us,

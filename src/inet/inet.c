@@ -50,6 +50,7 @@ void inet_config_init(struct inet_config *ic, const struct config *cfg)
     ic->tcp_keepcnt = 9;
     ic->tcp_challenge_ack_limit = 1000;
     ic->tcp_backlog_max = 4096;
+    ic->tcp_syncookies = cfg->tcp_syncookies;
 }
 
 const struct inet_stats *inet_stats(const struct inet *in)
@@ -322,6 +323,9 @@ int inet_create(struct runtime *rt, struct netdev *dev, const struct inet_config
     /* RFC 6528: a secret key for the ISN hash, fresh per stack. */
     in->isn_key[0] = inet_rand(in);
     in->isn_key[1] = inet_rand(in);
+    /* RFC 4987 3.6: and another for SYN cookies. */
+    in->cookie_key[0] = inet_rand(in);
+    in->cookie_key[1] = inet_rand(in);
     in->ip_id = (uint16_t)inet_rand(in);
     in->conns_mask = 1023;
     in->conns = calloc(in->conns_mask + 1, sizeof(*in->conns));

@@ -60,6 +60,7 @@ struct inet_config {
     uint32_t tcp_keepcnt;
     uint32_t tcp_challenge_ack_limit; /* per second (RFC 5961) */
     uint32_t tcp_backlog_max;
+    uint32_t tcp_syncookies; /* RFC 4987 3.6: 0 off, 1 when a SYN queue is full, 2 always */
 
     /* Determinism for tests: 0 draws from getrandom(). */
     uint64_t seed;
@@ -99,7 +100,8 @@ struct inet *inet_of(struct libos *l);
     X(tcp_rx) X(tcp_rx_bad_hdr) X(tcp_rx_bad_csum) X(tcp_rx_bad_opt) X(tcp_rx_no_conn) \
     X(tcp_rst_sent) X(tcp_rx_out_of_window) X(tcp_challenge_acks) X(tcp_paws_drops) \
     X(tcp_syn_dropped) X(tcp_conns_opened) X(tcp_conns_accepted) X(tcp_conns_freed) \
-    X(tcp_tx_segs) X(tcp_retrans_segs) X(tcp_rto_expiries) X(tcp_fast_retransmits) X(tcp_tlp_probes)
+    X(tcp_tx_segs) X(tcp_retrans_segs) X(tcp_rto_expiries) X(tcp_fast_retransmits) X(tcp_tlp_probes) \
+    X(tcp_syncookies_sent) X(tcp_syncookies_ok) X(tcp_syncookies_failed) X(tcp_syn_evicted)
 /* clang-format on */
 
 struct inet_stats {

@@ -157,6 +157,8 @@ struct tcp_listen {
     uint32_t nsyn;   /* half-open (SYN_RCVD) children */
     uint32_t nready; /* established, waiting for demi_accept */
     struct tcp_pcb *ready_head, *ready_tail;
+    struct tcp_pcb *syn_head, *syn_tail; /* the half-open children, oldest first */
+    uint64_t cookie_at;                  /* when the last SYN cookie went out (0: never) */
     struct task_list accepts;
 };
 
@@ -218,6 +220,8 @@ struct tcp_pcb {
     struct tcp_listen *parent; /* the listener, until accepted */
     struct inet_sock *lsock;   /* the listening socket, until accepted */
     struct tcp_pcb *qnext;     /* listener's ready queue */
+    /* The listener's list of half-open children, while SYN_RCVD. */
+    struct tcp_pcb *syn_prev, *syn_next;
     struct tcp_pcb *work_next; /* in->work */
     struct tcp_pcb *ack_next;  /* in->acklist */
     uint32_t rip;
@@ -342,6 +346,7 @@ struct inet {
     uint16_t ip_id;
     uint64_t rng;
     uint64_t isn_key[2];
+    uint64_t cookie_key[2];
     struct sched_task *poller; /* device fast path */
     struct sched_task *bg;     /* timer-woken background work */
     struct pkt txq[INET_TXQ];

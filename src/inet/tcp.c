@@ -184,6 +184,34 @@ static void ack_unlink(struct inet *in, struct tcp_pcb *pcb)
     }
 }
 
+/* The listener's list of half-open children, oldest first (the one an
+ * overflowing SYN queue recycles). */
+static void syn_link(struct tcp_listen *l, struct tcp_pcb *pcb)
+{
+    pcb->syn_next = NULL;
+    pcb->syn_prev = l->syn_tail;
+    if (l->syn_tail)
+        l->syn_tail->syn_next = pcb;
+    else
+        l->syn_head = pcb;
+    l->syn_tail = pcb;
+    l->nsyn++;
+}
+
+static void syn_unlink(struct tcp_listen *l, struct tcp_pcb *pcb)
+{
+    if (pcb->syn_prev)
+        pcb->syn_prev->syn_next = pcb->syn_next;
+    else
+        l->syn_head = pcb->syn_next;
+    if (pcb->syn_next)
+        pcb->syn_next->syn_prev = pcb->syn_prev;
+    else
+        l->syn_tail = pcb->syn_prev;
+    pcb->syn_prev = pcb->syn_next = NULL;
+    l->nsyn--;
+}
+
 /* Releases everything the connection holds; frees it unless a socket
  * still refers to it (it then stays, CLOSED, to report its error). */
 void pcb_drop(struct inet *in, struct tcp_pcb *pcb, int err)
@@ -206,7 +234,7 @@ void pcb_drop(struct inet *in, struct tcp_pcb *pcb, int err)
         /* Still owned by its listener: half-open or waiting to be accepted. */
         struct tcp_listen *l = pcb->parent;
         if (pcb->state == TCPS_SYN_RCVD) {
-            l->nsyn--;
+            syn_unlink(l, pcb);
         } else {
             for (struct tcp_pcb **pp = &l->ready_head; *pp; pp = &(*pp)->qnext) {
                 if (*pp == pcb) {
@@ -529,7 +557,7 @@ static void challenge_ack(struct inet *in, struct tcp_pcb *pcb)
 static void child_established(struct inet *in, struct tcp_pcb *pcb)
 {
     struct tcp_listen *l = pcb->parent;
-    l->nsyn--;
+    syn_unlink(l, pcb);
     struct sched_task *t = tlist_pop(&l->accepts);
     if (t) {
         tcp_deliver_accept(in, pcb->lsock, pcb, t);
@@ -544,6 +572,31 @@ static void child_established(struct inet *in, struct tcp_pcb *pcb)
     l->nready++;
 }
 
+/* A half-open child of listener @ls for the SYN from @rip:@rport with
+ * sequence number @irs and options @o, answered by (or, for a cookie,
+ * answered with) our SYN of sequence number @iss. */
+static struct tcp_pcb *child_new(struct inet *in, struct inet_sock *ls, uint32_t rip, uint16_t rport, uint32_t irs,
+                                 uint32_t iss, const struct tcp_opts *o)
+{
+    struct tcp_pcb *pcb = pcb_new(in, rip, rport, ls->lport, ls->rcvbuf);
+    if (!pcb)
+        return NULL;
+    pcb->state = TCPS_SYN_RCVD;
+    pcb->parent = ls->lst;
+    pcb->lsock = ls;
+    syn_link(ls->lst, pcb);
+    pcb->irs = irs;
+    pcb->rcv_nxt = pcb->irs + 1;
+    pcb->rcv_wscale = wscale_for(pcb->rcv_buf);
+    apply_syn_opts(in, pcb, o, false);
+    pcb->snd_wl1 = pcb->irs;
+    pcb->iss = iss;
+    pcb->snd_una = pcb->snd_nxt = pcb->snd_max = pcb->iss;
+    pcb->snd_end = pcb->iss + 1;
+    pcb_take_opts(pcb, ls);
+    return pcb;
+}
+
 static void listen_input(struct inet *in, struct inet_sock *ls, const struct ip_hdr *ip, const struct tcp_hdr *th,
                          const struct tcp_opts *o, uint32_t seglen)
 {
@@ -556,31 +609,73 @@ static void listen_input(struct inet *in, struct inet_sock *ls, const struct ip_
     if (!(th->flags & TH_SYN))
         return;
     struct tcp_listen *l = ls->lst;
-    if (l->nsyn + l->nready >= l->backlog) {
-        in->st.tcp_syn_dropped++; /* the peer retries its SYN */
+    if (l->nready >= l->backlog) {
+        in->st.tcp_syn_dropped++; /* nobody accepts: the peer retries its SYN */
         return;
     }
-    struct tcp_pcb *pcb = pcb_new(in, ip->src, ntohs(th->sport), ls->lport, ls->rcvbuf);
+    bool full = l->nsyn + l->nready >= l->backlog;
+    if (in->cfg.tcp_syncookies == 2 || (full && in->cfg.tcp_syncookies == 1)) {
+        l->cookie_at = inet_now(in);
+        tcp_cookie_synack(in, ip->src, th, o, wscale_for(ls->rcvbuf), MIN(ls->rcvbuf, 65535u));
+        return;
+    }
+    if (full) {
+        /* RFC 4987 3.5: recycle the oldest half-open connection rather than
+         * refuse every SYN while the queue is full. Under a flood the
+         * oldest entries are the flood's; a real peer's lives one round
+         * trip, so it survives unless a whole queue of SYNs arrives within
+         * its round trip. Refusing new SYNs instead would lock every client
+         * out for the entries' whole life (63 s). */
+        in->st.tcp_syn_evicted++;
+        pcb_drop(in, l->syn_head, 0);
+    }
+    struct tcp_pcb *pcb =
+        child_new(in, ls, ip->src, ntohs(th->sport), ntohl(th->seq), isn(in, ip->src, ntohs(th->sport), ls->lport), o);
     if (!pcb) {
         in->st.tcp_syn_dropped++;
         return;
     }
-    pcb->state = TCPS_SYN_RCVD;
-    pcb->parent = l;
-    pcb->lsock = ls;
-    l->nsyn++;
-    pcb->irs = ntohl(th->seq);
-    pcb->rcv_nxt = pcb->irs + 1;
-    pcb->rcv_wscale = wscale_for(pcb->rcv_buf);
-    apply_syn_opts(in, pcb, o, false);
     pcb->snd_wnd = ntohs(th->win); /* never scaled in a SYN */
     pcb->max_snd_wnd = pcb->snd_wnd;
-    pcb->snd_wl1 = pcb->irs;
-    pcb->iss = isn(in, pcb->rip, pcb->rport, pcb->lport);
-    pcb->snd_una = pcb->snd_nxt = pcb->snd_max = pcb->iss;
-    pcb->snd_end = pcb->iss + 1;
-    pcb_take_opts(pcb, ls);
     tcp_send_syn(in, pcb);
+}
+
+/* An ACK to a listener with no connection for it: the end of a handshake
+ * we answered with a SYN cookie (RFC 4987 3.6)? Returns the rebuilt
+ * half-open connection, for the ACK to complete as any other; NULL with
+ * *@drop false when it is no cookie's (the caller resets it, RFC 9293
+ * 3.10.7.2), NULL with *@drop true to drop the segment silently. */
+static struct tcp_pcb *cookie_child(struct inet *in, struct inet_sock *ls, const struct ip_hdr *ip,
+                                    const struct tcp_hdr *th, const struct tcp_opts *o, bool *drop)
+{
+    struct tcp_listen *l = ls->lst;
+    *drop = false;
+    /* Only while cookies are in use: then a forged ACK has its 2^-26
+     * chance, at other times none. */
+    if (!in->cfg.tcp_syncookies || !l->cookie_at || inet_now(in) - l->cookie_at > 2 * TCP_COOKIE_PERIOD_NS)
+        return NULL;
+    struct tcp_opts syn;
+    if (!tcp_cookie_check(in, ip->src, th, o, &syn)) {
+        in->st.tcp_syncookies_failed++;
+        return NULL;
+    }
+    if (l->nready >= l->backlog) {
+        /* Nobody accepts: drop it, as a SYN would be; the peer repeats
+         * it, or its data, and the cookie is still good for a while. */
+        in->st.tcp_syn_dropped++;
+        *drop = true;
+        return NULL;
+    }
+    struct tcp_pcb *pcb = child_new(in, ls, ip->src, ntohs(th->sport), ntohl(th->seq) - 1, ntohl(th->ack) - 1, &syn);
+    if (!pcb) {
+        *drop = true;
+        return NULL;
+    }
+    /* As if our SYN-ACK had just gone out: its window, unscaled. */
+    pcb->snd_nxt = pcb->snd_max = pcb->iss + 1;
+    pcb->rcv_adv = pcb->rcv_nxt + MIN(pcb->rcv_buf, 65535u);
+    in->st.tcp_syncookies_ok++;
+    return pcb;
 }
 
 static void syn_sent_input(struct inet *in, struct tcp_pcb *pcb, const struct tcp_hdr *th, const struct tcp_opts *o,
@@ -942,6 +1037,18 @@ void tcp_input(struct inet *in, struct rxframe *f, struct ip_hdr *ip, uint8_t *l
     }
     uint32_t seglen = dlen + ((th->flags & TH_SYN) ? 1 : 0) + ((th->flags & TH_FIN) ? 1 : 0);
     struct inet_sock *ls = in->tcp_listeners[dport];
+    if (ls && (th->flags & (TH_SYN | TH_RST | TH_ACK)) == TH_ACK) {
+        bool drop;
+        pcb = cookie_child(in, ls, ip, th, &o, &drop);
+        if (pcb) {
+            conn_input(in, pcb, f, th, &o, l4 + hlen, dlen);
+            return;
+        }
+        if (drop) {
+            heap_unref(in->heap, f->blk);
+            return;
+        }
+    }
     if (ls)
         listen_input(in, ls, ip, th, &o, seglen);
     else {

@@ -21,7 +21,24 @@ struct tcp_opts {
 void pcb_drop(struct inet *in, struct tcp_pcb *pcb, int err);
 void tcp_deliver_accept(struct inet *in, struct inet_sock *ls, struct tcp_pcb *pcb, struct sched_task *t);
 
+/* tcp_cookie.c: SYN cookies (RFC 4987 3.6). A cookie stays valid for one
+ * to two periods of its counter. */
+#define TCP_COOKIE_PERIOD_NS (64ull * 1000000000ull)
+/* Answers the SYN @th (options @o) from @rip with a SYN-ACK whose sequence
+ * number is a cookie, keeping no state; @rcv_wscale and @wnd are what a
+ * connection of the listener would offer. */
+void tcp_cookie_synack(struct inet *in, uint32_t rip, const struct tcp_hdr *th, const struct tcp_opts *o,
+                       uint8_t rcv_wscale, uint32_t wnd);
+/* Checks the cookie an ACK @th (options @o) from @rip returns; on success
+ * fills @syn with the options of the SYN it answered (MSS, and window
+ * scale and SACK-permitted when the timestamps carried them) and with the
+ * ACK's timestamp, and returns true. */
+bool tcp_cookie_check(struct inet *in, uint32_t rip, const struct tcp_hdr *th, const struct tcp_opts *o,
+                      struct tcp_opts *syn);
+
 /* tcp_out.c */
+/* Fills the checksum of a segment built in a header block and sends it. */
+void tcp_send_built(struct inet *in, struct pkt *p, struct tcp_hdr *th, uint32_t rip);
 void tcp_timers_init(struct tcp_pcb *pcb);
 void tcp_timers_cancel(struct tcp_pcb *pcb);
 int tcp_sq_append(struct inet *in, struct tcp_pcb *pcb, const demi_sgarray_t *sga);

@@ -233,6 +233,11 @@ static void finish_and_send(struct inet *in, struct pkt *p, struct tcp_hdr *th, 
     ip_output(in, p, rip, IPPROTO_TCP);
 }
 
+void tcp_send_built(struct inet *in, struct pkt *p, struct tcp_hdr *th, uint32_t rip)
+{
+    finish_and_send(in, p, th, rip);
+}
+
 /* Sends one segment: @flags, sequence @seq and up to @len payload bytes of
  * the send queue from @seq. Returns the payload bytes sent (fewer than
  * @len when they span more buffers than a packet holds), or -1. */
@@ -1106,6 +1111,11 @@ static bool rto_expired(struct inet *in, struct tcp_pcb *pcb)
     in->st.tcp_rto_expiries++;
     if (pcb->state == TCPS_SYN_SENT || pcb->state == TCPS_SYN_RCVD) {
         uint32_t max = pcb->state == TCPS_SYN_SENT ? in->cfg.tcp_syn_retries : in->cfg.tcp_synack_retries;
+        /* A listener whose SYN queue is half full or more is likely being
+         * flooded (RFC 4987 3.4): its half-open children get two SYN-ACK
+         * retransmissions (7 s) instead of five (63 s). */
+        if (pcb->parent && pcb->parent->nsyn * 2 >= pcb->parent->backlog)
+            max = MIN(max, 2u);
         if (++pcb->syn_tries > max) {
             pcb_drop(in, pcb, pcb->parent ? 0 : ETIMEDOUT);
             return false;
