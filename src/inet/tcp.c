@@ -752,6 +752,8 @@ static void conn_input(struct inet *in, struct tcp_pcb *pcb, struct rxframe *f, 
         pcb->snd_wl2 = ack;
         tcp_ack_advance(in, pcb, ack);
         tcp_keep_arm(in, pcb);
+        if (pcb->fin_pending) /* closed in SYN_RCVD: the queued FIN goes now */
+            pcb->state = TCPS_FIN_WAIT_1;
         if (pcb->parent)
             child_established(in, pcb);
         else if (pcb->sock && pcb->sock->connect_task) { /* simultaneous open */
@@ -1168,6 +1170,14 @@ void tcp_close(struct inet *in, struct inet_sock *s, bool deliver)
      * and those pushes complete as usual (or fail if the connection dies). */
     switch (pcb->state) {
     case TCPS_SYN_RCVD:
+        /* RFC 9293 3.10.4: the FIN is queued until ESTABLISHED. Our SYN is
+         * not acknowledged yet, and the SYN-ACK, not data, is what its
+         * retransmission timer must resend (sequence number iss is the SYN,
+         * not a byte of the empty send queue); the handshake's retry limit
+         * still bounds the orphan. */
+        pcb->fin_pending = true;
+        pcb->fin_seq = pcb->snd_end;
+        return;
     case TCPS_ESTABLISHED:
         pcb->state = TCPS_FIN_WAIT_1;
         break;

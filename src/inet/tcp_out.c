@@ -256,6 +256,11 @@ static int xmit(struct inet *in, struct tcp_pcb *pcb, uint8_t flags, uint32_t se
      * and data must fit the MSS plus 20, or the frame exceeds the MTU. */
     if (len > pcb->mss - olen)
         len = pcb->mss - olen;
+    /* Only queued bytes are payload: a SYN or FIN in the range asked for
+     * is not in the send queue (tcp_check catches the caller's slip in
+     * test builds; here it must not index an empty ring). */
+    if (pcb->sq_n == 0)
+        len = 0;
     uint32_t sent = 0;
     if (len) {
         uint32_t i = sq_find(pcb, seq);

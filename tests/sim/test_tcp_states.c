@@ -132,7 +132,13 @@ static struct tcp_pcb *pcb_of(const struct xc *c)
 static int state_of(const struct xc *c)
 {
     struct tcp_pcb *p = pcb_of(c);
-    return p ? p->state : GONE;
+    if (p)
+        return p->state;
+    /* Out of the table, but the socket still holds it to report its error. */
+    struct tcp_conn_stats st;
+    if (c->q && inet_tcp_conn_stats(B->l, c->q, &st) == 0)
+        return st.state;
+    return GONE;
 }
 
 static void x_init(struct xc *c, uint16_t xport)
@@ -359,7 +365,7 @@ static const struct scase cases[] = {
     {S_SYN_SENT, E_SYN, TCPS_SYN_RCVD, R_SA},          /* simultaneous open */
     {S_SYN_SENT, E_SYNACK, TCPS_ESTABLISHED, R_ACK},
     {S_SYN_SENT, E_ACK_BAD, TCPS_SYN_SENT, R_RST},
-    {S_SYN_SENT, E_DATA, TCPS_SYN_SENT, R_RST},        /* its ACK acknowledges nothing we sent */
+    {S_SYN_SENT, E_DATA, TCPS_SYN_SENT, R_NONE},       /* neither SYN nor RST: dropped */
     {S_SYN_SENT, E_CLOSE, GONE, R_NONE},
     {S_SYN_SENT, E_TIME, TCPS_CLOSED, R_ANY},          /* SYN retries, then ETIMEDOUT */
     /* SYN_RCVD, passive */
@@ -372,20 +378,20 @@ static const struct scase cases[] = {
     {S_SYN_RCVD_PASSIVE, E_TIME, GONE, R_ANY},
     /* SYN_RCVD, simultaneous open */
     {S_SYN_RCVD_SIMUL, E_RST, TCPS_CLOSED, R_NONE},
-    {S_SYN_RCVD_SIMUL, E_SYN, TCPS_SYN_RCVD, R_SA},    /* X's SYN again: our SYN-ACK was lost */
-    {S_SYN_RCVD_SIMUL, E_SYNACK, TCPS_ESTABLISHED, R_ANY},
+    {S_SYN_RCVD_SIMUL, E_SYN, TCPS_SYN_RCVD, R_ACK},   /* a SYN not at irs: challenge ACK (RFC 5961 4) */
+    {S_SYN_RCVD_SIMUL, E_SYNACK, TCPS_SYN_RCVD, R_ACK}, /* left of the window: ACK (3.10.7.4); X's ACK completes it */
     {S_SYN_RCVD_SIMUL, E_ACK_ALL, TCPS_ESTABLISHED, R_NONE},
     {S_SYN_RCVD_SIMUL, E_ACK_BAD, TCPS_SYN_RCVD, R_ACK},
     {S_SYN_RCVD_SIMUL, E_FIN_ALL, TCPS_CLOSE_WAIT, R_ACK},
-    {S_SYN_RCVD_SIMUL, E_DATA, TCPS_SYN_RCVD, R_RST},  /* acknowledges only the SYN-ACK's predecessor */
+    {S_SYN_RCVD_SIMUL, E_DATA, TCPS_ESTABLISHED, R_ACK}, /* its ACK completes the handshake */
     {S_SYN_RCVD_SIMUL, E_CLOSE, TCPS_SYN_RCVD, R_NONE}, /* the FIN waits for the handshake (3.10.4) */
     {S_SYN_RCVD_SIMUL, E_TIME, TCPS_CLOSED, R_ANY},
     /* ... then closed by the application (finding 1) */
     {S_SIMUL_CLOSED, E_TIME, GONE, R_ANY},
     {S_SIMUL_CLOSED, E_ACK_ALL, TCPS_FIN_WAIT_1, R_FA},
-    {S_SIMUL_CLOSED, E_FIN_ALL, TCPS_LAST_ACK, R_ANY},
+    {S_SIMUL_CLOSED, E_FIN_ALL, TCPS_CLOSING, R_ANY},   /* FIN_WAIT_1, then X's FIN */
     {S_SIMUL_CLOSED, E_RST, GONE, R_NONE},
-    {S_SIMUL_CLOSED, E_SYN, TCPS_SYN_RCVD, R_SA},
+    {S_SIMUL_CLOSED, E_SYN, TCPS_SYN_RCVD, R_ACK},
     /* ESTABLISHED */
     {S_ESTABLISHED, E_RST, TCPS_CLOSED, R_NONE},
     {S_ESTABLISHED, E_RST_OFF, TCPS_ESTABLISHED, R_ACK},
@@ -418,8 +424,8 @@ static const struct scase cases[] = {
     {S_CLOSE_WAIT, E_SYN, TCPS_CLOSE_WAIT, R_ACK},
     {S_CLOSE_WAIT, E_ACK_BAD, TCPS_CLOSE_WAIT, R_ACK},
     {S_CLOSE_WAIT, E_ACK_ALL, TCPS_CLOSE_WAIT, R_NONE},
-    {S_CLOSE_WAIT, E_FIN, TCPS_CLOSE_WAIT, R_ACK},      /* beyond X's FIN: out of window */
-    {S_CLOSE_WAIT, E_DATA, TCPS_CLOSE_WAIT, R_ACK},
+    {S_CLOSE_WAIT, E_FIN, TCPS_CLOSE_WAIT, R_NONE},     /* a second FIN, past the first: ignored */
+    {S_CLOSE_WAIT, E_DATA, TCPS_CLOSE_WAIT, R_NONE},   /* text after a FIN is ignored (3.10.7.4) */
     {S_CLOSE_WAIT, E_CLOSE, TCPS_LAST_ACK, R_FA},
     {S_CLOSE_WAIT, E_TIME, TCPS_CLOSE_WAIT, R_NONE},
     /* CLOSING */
@@ -433,14 +439,14 @@ static const struct scase cases[] = {
     {S_LAST_ACK, E_SYN, TCPS_LAST_ACK, R_ACK},
     {S_LAST_ACK, E_ACK_BAD, TCPS_LAST_ACK, R_ACK},
     {S_LAST_ACK, E_ACK_ALL, GONE, R_NONE},
-    {S_LAST_ACK, E_DATA, TCPS_LAST_ACK, R_ACK},
+    {S_LAST_ACK, E_DATA, TCPS_LAST_ACK, R_NONE},
     {S_LAST_ACK, E_TIME, GONE, R_ANY},
     /* TIME_WAIT */
     {S_TIME_WAIT, E_RST, GONE, R_NONE},
     {S_TIME_WAIT, E_SYN, TCPS_TIME_WAIT, R_ACK},
     {S_TIME_WAIT, E_ACK_BAD, TCPS_TIME_WAIT, R_ACK},
     {S_TIME_WAIT, E_ACK_ALL, TCPS_TIME_WAIT, R_NONE},
-    {S_TIME_WAIT, E_DATA, TCPS_TIME_WAIT, R_ACK},
+    {S_TIME_WAIT, E_DATA, TCPS_TIME_WAIT, R_NONE},
     {S_TIME_WAIT, E_TIME, GONE, R_NONE},
 };
 /* clang-format on */
