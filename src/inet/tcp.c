@@ -937,16 +937,22 @@ void tcp_input(struct inet *in, struct rxframe *f, struct ip_hdr *ip, uint8_t *l
     }
     uint32_t dlen = l4len - hlen;
     uint16_t sport = ntohs(th->sport), dport = ntohs(th->dport);
-    struct tcp_pcb *pcb = table_find(in, ip->src, sport, dport);
+    uint32_t rip = ip->src; /* the frame may be gone after input */
+    struct tcp_pcb *pcb = table_find(in, rip, sport, dport);
     if (pcb) {
         conn_input(in, pcb, f, th, &o, l4 + hlen, dlen);
+        /* Still in the table: not dropped (and freed) by the segment. */
+        if (TCP_INVARIANTS && (pcb = table_find(in, rip, sport, dport)))
+            tcp_check(pcb, "input");
         return;
     }
     uint32_t seglen = dlen + ((th->flags & TH_SYN) ? 1 : 0) + ((th->flags & TH_FIN) ? 1 : 0);
     struct inet_sock *ls = in->tcp_listeners[dport];
-    if (ls)
+    if (ls) {
         listen_input(in, ls, ip, th, &o, seglen);
-    else {
+        if (TCP_INVARIANTS && (pcb = table_find(in, rip, sport, dport)))
+            tcp_check(pcb, "listen input");
+    } else {
         in->st.tcp_rx_no_conn++;
         send_rst_for(in, ip, th, seglen); /* tcp_send_raw counts the RST */
     }

@@ -144,6 +144,104 @@ static uint32_t sq_find(struct tcp_pcb *pcb, uint32_t seq)
     return lo;
 }
 
+/* ---- invariants ---- */
+
+static void check_failed(const struct tcp_pcb *pcb, const char *where, const char *what)
+{
+    log_error("tcp %u->%u: invariant broken after %s: %s; state %u, iss %u snd_una %u snd_nxt %u snd_max %u "
+              "snd_end %u fin_pending %d fin_sent %d fin_seq %u, sq_n %u sq_cap %u sq_head %u, nsack %u sacked %u, "
+              "rcv_nxt %u rq_n %u rq_bytes %u ooo_n %u ooo_bytes %u",
+              pcb->lport, pcb->rport, where, what, pcb->state, pcb->iss, pcb->snd_una, pcb->snd_nxt, pcb->snd_max,
+              pcb->snd_end, pcb->fin_pending, pcb->fin_sent, pcb->fin_seq, pcb->sq_n, pcb->sq_cap, pcb->sq_head,
+              pcb->nsack, pcb->sacked_bytes, pcb->rcv_nxt, pcb->rq_n, pcb->rq_bytes, pcb->ooo_n, pcb->ooo_bytes);
+    __builtin_trap(); /* test builds only (TCP_INVARIANTS) */
+}
+
+#define INV(cond)                                                                                                      \
+    do {                                                                                                               \
+        if (!(cond))                                                                                                   \
+            check_failed(pcb, where, #cond);                                                                           \
+    } while (0)
+
+void tcp_check_pcb(const struct tcp_pcb *pcb, const char *where)
+{
+    INV(pcb->state <= TCPS_TIME_WAIT && pcb->state != TCPS_LISTEN);
+    if (pcb->state == TCPS_CLOSED) {
+        /* Dropped, held by its socket for the error: nothing left in it. */
+        INV(pcb->sq_n == 0 && pcb->rq_n == 0 && pcb->ooo_n == 0);
+        INV(!timer_armed(&pcb->rto_tm) && !timer_armed(&pcb->persist_tm) && !timer_armed(&pcb->tw_tm) &&
+            !timer_armed(&pcb->keep_tm) && !timer_armed(&pcb->delack_tm));
+        return;
+    }
+    /* The send queue: a ring of non-empty runs, contiguous, ending at
+     * snd_end and starting at the first unacknowledged data byte (after
+     * the SYN; the FIN follows snd_end). */
+    INV(pcb->sq_n <= pcb->sq_cap);
+    INV(pcb->sq_cap == 0 || pcb->sq_head < pcb->sq_cap);
+    bool syn_acked = pcb->state != TCPS_SYN_SENT && pcb->state != TCPS_SYN_RCVD;
+    INV(syn_acked == seq_gt(pcb->snd_una, pcb->iss));
+    uint32_t data_una = syn_acked ? pcb->snd_una : pcb->iss + 1;
+    bool fin_acked = pcb->fin_sent && seq_gt(pcb->snd_una, pcb->fin_seq);
+    if (fin_acked)
+        data_una = pcb->fin_seq;
+    uint32_t sum = 0;
+    for (uint32_t i = 0; i < pcb->sq_n; i++) {
+        const struct sndseg *g = &pcb->sq[(pcb->sq_head + i) % pcb->sq_cap];
+        INV(g->len > 0);
+        INV(g->seq == data_una + sum);
+        sum += g->len;
+    }
+    INV(pcb->snd_end == data_una + sum);
+    /* snd_una <= snd_nxt <= snd_max <= snd_end (+ the FIN once sent). */
+    INV(seq_le(pcb->snd_una, pcb->snd_nxt) && seq_le(pcb->snd_nxt, pcb->snd_max));
+    INV(seq_le(pcb->snd_max, pcb->snd_end + (pcb->fin_sent ? 1u : 0u)));
+    /* The FIN: queued after the last byte; sent only once closing. */
+    if (pcb->fin_pending)
+        INV(pcb->fin_seq == pcb->snd_end);
+    if (pcb->fin_sent) {
+        INV(pcb->fin_pending && pcb->snd_max == pcb->fin_seq + 1);
+        INV(pcb->state >= TCPS_FIN_WAIT_1 && pcb->state != TCPS_CLOSE_WAIT);
+    }
+    if (pcb->state == TCPS_FIN_WAIT_2 || (pcb->state == TCPS_TIME_WAIT && pcb->fin_sent))
+        INV(fin_acked);
+    if (pcb->state >= TCPS_FIN_WAIT_1 && pcb->state != TCPS_CLOSE_WAIT)
+        INV(pcb->fin_pending);
+    /* The SACK scoreboard: sorted, disjoint, within [snd_una, snd_max]. */
+    INV(pcb->nsack <= TCP_MAX_SACK);
+    sum = 0;
+    for (uint32_t i = 0; i < pcb->nsack; i++) {
+        const struct sack_range *r = &pcb->sack[i];
+        INV(seq_lt(r->start, r->end));
+        INV(seq_le(pcb->snd_una, r->start) && seq_le(r->end, pcb->snd_max));
+        if (i)
+            INV(seq_lt(pcb->sack[i - 1].end, r->start));
+        sum += r->end - r->start;
+    }
+    INV(pcb->sacked_bytes == sum);
+    /* The receive queue and the out-of-order runs above rcv_nxt. */
+    INV(pcb->rq_n <= pcb->rq_cap);
+    sum = 0;
+    for (uint32_t i = 0; i < pcb->rq_n; i++)
+        sum += pcb->rq[(pcb->rq_head + i) % pcb->rq_cap].len;
+    INV(pcb->rq_bytes == sum);
+    INV(pcb->ooo_n <= pcb->ooo_cap);
+    sum = 0;
+    for (uint32_t i = 0; i < pcb->ooo_n; i++) {
+        const struct ooo_seg *o = &pcb->ooo[i];
+        INV(o->b.len > 0);
+        INV(seq_gt(o->seq, pcb->rcv_nxt - (pcb->fin_rcvd ? 1u : 0u)));
+        if (i)
+            INV(seq_le(pcb->ooo[i - 1].seq + pcb->ooo[i - 1].b.len, o->seq));
+        sum += o->b.len;
+    }
+    INV(pcb->ooo_bytes == sum);
+    /* TIME_WAIT keeps its 2 MSL timer and nothing else. */
+    if (pcb->state == TCPS_TIME_WAIT)
+        INV(!timer_armed(&pcb->rto_tm) && !timer_armed(&pcb->persist_tm) && timer_armed(&pcb->tw_tm));
+}
+
+#undef INV
+
 /* ---- segments ---- */
 
 static uint32_t rcv_space(const struct tcp_pcb *pcb)
@@ -894,6 +992,7 @@ void tcp_output(struct inet *in, struct tcp_pcb *pcb)
         timer_arm(&in->rt->timers, &pcb->persist_tm, inet_now(in) + MIN(d, in->cfg.tcp_rto_max_ns));
     }
     complete_pushes(in, pcb);
+    tcp_check(pcb, "output");
 }
 
 void tcp_window_opened(struct inet *in, struct tcp_pcb *pcb)
@@ -1217,5 +1316,6 @@ void tcp_do_work(struct inet *in)
             persist_expired(in, pcb);
         if ((ev & TT_DELACK) && pcb->ack_now)
             tcp_send_ack(in, pcb);
+        tcp_check(pcb, "timers");
     }
 }
