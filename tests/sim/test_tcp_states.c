@@ -560,6 +560,121 @@ static void test_table(void)
     printf("state table: %zu state x event cases, each left nothing behind\n", ARRAY_SIZE(cases));
 }
 
+/* ---- zero windows (issue 11 finding 3) ---- */
+
+static struct xc *watch;
+
+static bool b_sent_something(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < cap.n; i++) {
+        struct tcp_view v;
+        if (craft_tcp_view(cap.frame[i], cap.len[i], &v) && v.dport == watch->xport)
+            return true;
+    }
+    return false;
+}
+
+/* ESTABLISHED; B pushes 5000 bytes into X's 1072-byte window, X takes
+ * them and shuts its window; the rest waits behind it. Returns the push. */
+static struct sched_task *zero_window(struct xc *c)
+{
+    established(c);
+    x_send(c, TH_ACK, c->xnxt, c->bmax, 1072, 0); /* a window update: two 536-byte segments */
+    demi_sgarray_t s = sw_sga(B, 5000, 3, 0);
+    cap_clear(&cap);
+    struct sched_task *t = sw_push(B, c->q, &s);
+    sw_free(B, &s);
+    settle();
+    absorb(c);
+    CHECK_EQ(c->bmax, c->b_iss + 1 + 1072);
+    x_send(c, TH_ACK, c->xnxt, c->bmax, 0, 0);
+    CHECK_EQ(c->answers, 0);
+    CHECK(!sw_done(t));
+    return t;
+}
+
+/* Runs with X answering every probe with window 0 (@answer) or silent,
+ * until B's connection is gone or @max_ns pass. Returns the probes seen. */
+static uint32_t probes_until_gone(struct xc *c, bool answer, uint64_t max_ns, uint64_t *took)
+{
+    uint64_t t0 = w.now;
+    uint32_t probes = 0;
+    watch = c;
+    while (w.now - t0 < max_ns && state_of(c) != GONE && state_of(c) != TCPS_CLOSED) {
+        cap_clear(&cap);
+        if (sw_run(&w, b_sent_something, NULL, max_ns - (w.now - t0)) != 0)
+            break;
+        for (int i = 0; i < cap.n; i++) {
+            struct tcp_view v;
+            if (craft_tcp_view(cap.frame[i], cap.len[i], &v) && v.dport == c->xport && !(v.flags & TH_RST) &&
+                v.dlen == 0 && v.seq == c->bmax - 1)
+                probes++;
+        }
+        if (answer && state_of(c) != GONE && state_of(c) != TCPS_CLOSED)
+            x_send(c, TH_ACK, c->xnxt, c->bmax, 0, 0);
+    }
+    *took = w.now - t0;
+    return probes;
+}
+
+static void test_zero_window(void)
+{
+    struct xc c;
+    uint64_t took;
+
+    /* Open, X gone: the probes go unanswered, the push fails ETIMEDOUT. */
+    x_init(&c, 32000);
+    struct sched_task *t = zero_window(&c);
+    uint32_t probes = probes_until_gone(&c, false, 4 * 3600 * SEC, &took);
+    CHECK_EQ(state_of(&c), TCPS_CLOSED);
+    CHECK(sw_done(t));
+    demi_qresult_t qr = sw_result(B, t);
+    CHECK_EQ(qr.qr_opcode, DEMI_OPC_FAILED);
+    CHECK_EQ(qr.qr_ret, ETIMEDOUT);
+    CHECK_EQ(probes, 15); /* tcp_retries2 */
+    printf("zero window, open, peer gone: ETIMEDOUT after %u probes, %.0f s\n", probes, (double)took / SEC);
+    expect_clean(&c, "zero window, open, peer gone");
+
+    /* Closed (FIN_WAIT_1 behind 3928 bytes), X gone. */
+    x_init(&c, 32001);
+    t = zero_window(&c);
+    b_close(&c);
+    CHECK_EQ(state_of(&c), TCPS_FIN_WAIT_1);
+    probes = probes_until_gone(&c, false, 4 * 3600 * SEC, &took);
+    CHECK_EQ(state_of(&c), GONE);
+    CHECK_EQ(probes, 8); /* tcp_orphan_retries */
+    printf("zero window, closed, peer gone: gone after %u probes, %.0f s\n", probes, (double)took / SEC);
+    expect_clean(&c, "zero window, closed, peer gone");
+
+    /* Closed, X answering every probe with window 0: bounded all the same. */
+    x_init(&c, 32002);
+    t = zero_window(&c);
+    b_close(&c);
+    probes = probes_until_gone(&c, true, 4 * 3600 * SEC, &took);
+    CHECK_EQ(state_of(&c), GONE);
+    CHECK_EQ(probes, 8);
+    printf("zero window, closed, peer answering: gone after %u probes, %.0f s\n", probes, (double)took / SEC);
+    expect_clean(&c, "zero window, closed, peer answering");
+
+    /* Open, X answering with window 0 for three hours: legal, kept; then X
+     * opens its window and the rest goes out. */
+    x_init(&c, 32003);
+    t = zero_window(&c);
+    probes = probes_until_gone(&c, true, 3 * 3600 * SEC, &took);
+    CHECK_EQ(state_of(&c), TCPS_ESTABLISHED);
+    CHECK(probes > 100);
+    CHECK(!sw_done(t));
+    x_send(&c, TH_ACK, c.xnxt, c.bmax, 65535, 0);
+    CHECK(sw_done(t));
+    qr = sw_result(B, t);
+    CHECK_EQ(qr.qr_opcode, DEMI_OPC_PUSH);
+    CHECK_EQ(c.bmax, c.b_iss + 1 + 5000);
+    x_send(&c, TH_ACK, c.xnxt, c.bmax, 65535, 0);
+    printf("zero window, open, peer answering: kept for 3 h (%u probes), then the data went\n", probes);
+    expect_clean(&c, "zero window, open, peer answering");
+}
+
 int main(void)
 {
     X.ip = htonl(0x0a000032u); /* 10.0.0.50 */
@@ -578,6 +693,7 @@ int main(void)
 
     test_simultaneous_open_close();
     test_table();
+    test_zero_window();
 
     printf("tcp states: ok\n");
     sw_fini(&w);
