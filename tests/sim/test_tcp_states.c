@@ -60,7 +60,7 @@ struct xc {
     bool fin_seen;
     uint8_t last_flags; /* of B's first answer to the last injection; 0: none */
     int answers;
-    void *q;                   /* B's queue (NULL once closed) */
+    void *q;                    /* B's queue (NULL once closed) */
     struct sched_task *connect; /* B's connect, for active opens */
 };
 
@@ -191,10 +191,17 @@ enum {
     S_SIMUL_CLOSED, /* SYN_RCVD by simultaneous open, then closed by the application */
 };
 
-static const char *const setup_name[] = {"SYN_SENT",    "SYN_RCVD(passive)", "SYN_RCVD(simultaneous)",
-                                         "ESTABLISHED", "FIN_WAIT_1",        "FIN_WAIT_2",
-                                         "CLOSE_WAIT",  "CLOSING",           "LAST_ACK",
-                                         "TIME_WAIT",   "SYN_RCVD(simultaneous)+close"};
+static const char *const setup_name[] = {"SYN_SENT",
+                                         "SYN_RCVD(passive)",
+                                         "SYN_RCVD(simultaneous)",
+                                         "ESTABLISHED",
+                                         "FIN_WAIT_1",
+                                         "FIN_WAIT_2",
+                                         "CLOSE_WAIT",
+                                         "CLOSING",
+                                         "LAST_ACK",
+                                         "TIME_WAIT",
+                                         "SYN_RCVD(simultaneous)+close"};
 
 static void syn_rcvd_passive(struct xc *c)
 {
@@ -284,17 +291,17 @@ static void reach(struct xc *c, int s)
 /* ---- events ---- */
 
 enum {
-    E_RST,       /* RST|ACK at exactly X's next sequence number */
-    E_RST_OFF,   /* RST in the window but not exact */
-    E_SYN,       /* a SYN at X's next sequence number */
-    E_SYNACK,    /* SYN|ACK answering B's SYN */
-    E_ACK_BAD,   /* an ACK of data B never sent */
-    E_ACK_ALL,   /* an ACK of everything B sent */
-    E_FIN,       /* FIN|ACK, acknowledging what X acknowledged before */
-    E_FIN_ALL,   /* FIN|ACK acknowledging everything */
-    E_DATA,      /* 100 bytes, ACK as before */
-    E_CLOSE,     /* the application closes */
-    E_TIME,      /* ten minutes, X silent */
+    E_RST,     /* RST|ACK at exactly X's next sequence number */
+    E_RST_OFF, /* RST in the window but not exact */
+    E_SYN,     /* a SYN at X's next sequence number */
+    E_SYNACK,  /* SYN|ACK answering B's SYN */
+    E_ACK_BAD, /* an ACK of data B never sent */
+    E_ACK_ALL, /* an ACK of everything B sent */
+    E_FIN,     /* FIN|ACK, acknowledging what X acknowledged before */
+    E_FIN_ALL, /* FIN|ACK acknowledging everything */
+    E_DATA,    /* 100 bytes, ACK as before */
+    E_CLOSE,   /* the application closes */
+    E_TIME,    /* ten minutes, X silent */
 };
 
 static const char *const event_name[] = {"RST",     "RST(inexact)", "SYN",  "SYN-ACK", "ACK(unsent)", "ACK(all)",
@@ -483,10 +490,12 @@ static void expect_clean(struct xc *c, const char *what)
     drain_results();
     struct tcp_pcb *p = pcb_of(c);
     if (p || B->in->nconns || B->rt->timers.armed != timers0 || heap_stats(B->rt->heap)->bytes_in_use != heap0) {
-        fprintf(stderr, "%s: left behind: pcb state %d, %u connections, %llu timers (%llu before), %llu heap bytes (%llu before)\n",
-                what, p ? p->state : -1, B->in->nconns, (unsigned long long)B->rt->timers.armed,
-                (unsigned long long)timers0, (unsigned long long)heap_stats(B->rt->heap)->bytes_in_use,
-                (unsigned long long)heap0);
+        fprintf(
+            stderr,
+            "%s: left behind: pcb state %d, %u connections, %llu timers (%llu before), %llu heap bytes (%llu before)\n",
+            what, p ? p->state : -1, B->in->nconns, (unsigned long long)B->rt->timers.armed,
+            (unsigned long long)timers0, (unsigned long long)heap_stats(B->rt->heap)->bytes_in_use,
+            (unsigned long long)heap0);
         exit(1);
     }
 }
