@@ -739,6 +739,7 @@ static void conn_input(struct inet *in, struct tcp_pcb *pcb, struct rxframe *f, 
         challenge_ack(in, pcb);
         goto done;
     }
+    pcb->persist_probes = 0; /* the peer is there: it answers window probes */
     if (pcb->state == TCPS_SYN_RCVD) {
         if (seq_le(ack, pcb->snd_una)) {
             tcp_send_raw(in, pcb->rip, pcb->rport, pcb->lport, ack, 0, TH_RST);

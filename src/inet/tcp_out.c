@@ -1193,6 +1193,18 @@ static void tlp_send(struct inet *in, struct tcp_pcb *pcb)
     rto_arm(in, pcb); /* the real RTO, from now */
 }
 
+/* Consecutive timeouts (or unanswered window probes) a connection may
+ * have before it gives up. An orphan, closed by the application, has
+ * nobody waiting for its data, so it gets fewer than an open connection:
+ * Linux's tcp_orphan_retries against tcp_retries2, and its defaults (8
+ * and 15; with the 60 s RTO cap, 8 backed-off timeouts from a 200 ms RTO
+ * last about 100 s, 15 about 8 minutes). */
+static uint32_t retries_limit(const struct inet *in, const struct tcp_pcb *pcb)
+{
+    bool orphan = !pcb->sock && !pcb->parent;
+    return orphan ? MIN(in->cfg.tcp_orphan_retries, in->cfg.tcp_retries2) : in->cfg.tcp_retries2;
+}
+
 /* Returns false if the connection is gone. */
 static bool rto_expired(struct inet *in, struct tcp_pcb *pcb)
 {
@@ -1222,7 +1234,7 @@ static bool rto_expired(struct inet *in, struct tcp_pcb *pcb)
               pcb->lport, pcb->rport, pcb->snd_max - pcb->snd_una, pcb->nsack, pcb->sacked_bytes, pcb->cwnd,
               pcb->in_recovery ? "in recovery" : "open", pcb->rto_backoff, (unsigned long long)(pcb->rto / 1000),
               (unsigned long long)(pcb->srtt / 1000), pcb->tlp_out, pcb->snd_nxt - pcb->snd_una);
-    if (++pcb->rto_backoff > in->cfg.tcp_retries2) {
+    if (++pcb->rto_backoff > retries_limit(in, pcb)) {
         tcp_send_raw(in, pcb->rip, pcb->rport, pcb->lport, tcp_acceptable_seq(pcb), 0, TH_RST);
         pcb_drop(in, pcb, ETIMEDOUT);
         return false;
@@ -1248,10 +1260,11 @@ static bool rto_expired(struct inet *in, struct tcp_pcb *pcb)
     return true;
 }
 
-static void persist_expired(struct inet *in, struct tcp_pcb *pcb)
+/* Returns false if the connection is gone. */
+static bool persist_expired(struct inet *in, struct tcp_pcb *pcb)
 {
     if (!(seq_lt(pcb->snd_nxt, pcb->snd_end) && pcb->snd_una == pcb->snd_max) || !can_send(pcb))
-        return;
+        return true;
     if (pcb->snd_wnd) {
         /* A window too small for the SWS rules: RFC 9293 3.8.6.2.1's
          * override timeout, send what fits. */
@@ -1259,16 +1272,34 @@ static void persist_expired(struct inet *in, struct tcp_pcb *pcb)
         tcp_output(in, pcb);
         pcb->sws_override = false;
         if (pcb->snd_una != pcb->snd_max)
-            return;
+            return true;
+    }
+    /* RFC 9293 3.8.6.1: probing goes on while the peer answers, however
+     * long its window stays shut. A peer that stopped answering is gone,
+     * as after retransmission timeouts: the probes count against the same
+     * limit (Linux's tcp_probe_timer does the same). An orphan is bounded
+     * even if the peer answers: nobody will ever read or push on it, and
+     * a receiver that keeps its window shut forever would pin its queued
+     * bytes forever (issue 11 finding 3). */
+    bool orphan = !pcb->sock && !pcb->parent;
+    uint32_t limit = retries_limit(in, pcb);
+    if (pcb->persist_probes >= limit || (orphan && pcb->persist_backoff >= limit)) {
+        log_debug("tcp %u->%u: window probes: %u unanswered, %u in all: giving up", pcb->lport, pcb->rport,
+                  pcb->persist_probes, pcb->persist_backoff);
+        tcp_send_raw(in, pcb->rip, pcb->rport, pcb->lport, tcp_acceptable_seq(pcb), 0, TH_RST);
+        pcb_drop(in, pcb, ETIMEDOUT);
+        return false;
     }
     /* A window probe: an old sequence number the peer must acknowledge. */
     pcb->st.zero_window_probes++;
     xmit(in, pcb, TH_ACK, pcb->snd_una - 1, 0);
+    pcb->persist_probes++;
     pcb->persist_backoff++;
     uint64_t d = pcb->rto;
     for (uint32_t i = 0; i < pcb->persist_backoff && d < in->cfg.tcp_rto_max_ns; i++)
         d *= 2;
     timer_arm(&in->rt->timers, &pcb->persist_tm, inet_now(in) + MIN(d, in->cfg.tcp_rto_max_ns));
+    return true;
 }
 
 static bool keep_expired(struct inet *in, struct tcp_pcb *pcb)
@@ -1312,8 +1343,8 @@ void tcp_do_work(struct inet *in)
             continue;
         if ((ev & TT_KEEP) && !keep_expired(in, pcb))
             continue;
-        if (ev & TT_PERSIST)
-            persist_expired(in, pcb);
+        if ((ev & TT_PERSIST) && !persist_expired(in, pcb))
+            continue;
         if ((ev & TT_DELACK) && pcb->ack_now)
             tcp_send_ack(in, pcb);
         tcp_check(pcb, "timers");
