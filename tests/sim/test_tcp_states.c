@@ -291,21 +291,26 @@ static void reach(struct xc *c, int s)
 /* ---- events ---- */
 
 enum {
-    E_RST,     /* RST|ACK at exactly X's next sequence number */
-    E_RST_OFF, /* RST in the window but not exact */
-    E_SYN,     /* a SYN at X's next sequence number */
-    E_SYNACK,  /* SYN|ACK answering B's SYN */
-    E_ACK_BAD, /* an ACK of data B never sent */
-    E_ACK_ALL, /* an ACK of everything B sent */
-    E_FIN,     /* FIN|ACK, acknowledging what X acknowledged before */
-    E_FIN_ALL, /* FIN|ACK acknowledging everything */
-    E_DATA,    /* 100 bytes, ACK as before */
-    E_CLOSE,   /* the application closes */
-    E_TIME,    /* ten minutes, X silent */
+    E_RST,      /* RST|ACK at exactly X's next sequence number */
+    E_RST_OFF,  /* RST in the window but not exact */
+    E_SYN,      /* a SYN at X's next sequence number */
+    E_SYNACK,   /* SYN|ACK answering B's SYN */
+    E_ACK_BAD,  /* an ACK of data B never sent */
+    E_ACK_ALL,  /* an ACK of everything B sent */
+    E_FIN,      /* FIN|ACK, acknowledging what X acknowledged before */
+    E_FIN_ALL,  /* FIN|ACK acknowledging everything */
+    E_DATA,     /* 100 bytes, ACK as before */
+    E_CLOSE,    /* the application closes */
+    E_TIME,     /* ten minutes, X silent */
+    E_PUSH,     /* the application pushes 3000 bytes (if it may) */
+    E_ACK_PART, /* an ACK of half of what B has outstanding */
+    E_ZERO_WIN, /* an ACK of everything, window 0 */
+    E_SHORT,    /* two seconds, X silent */
 };
 
-static const char *const event_name[] = {"RST",     "RST(inexact)", "SYN",  "SYN-ACK", "ACK(unsent)", "ACK(all)",
-                                         "FIN-ACK", "FIN-ACK(all)", "data", "close",   "time"};
+static const char *const event_name[] = {"RST",      "RST(inexact)", "SYN",          "SYN-ACK",       "ACK(unsent)",
+                                         "ACK(all)", "FIN-ACK",      "FIN-ACK(all)", "data",          "close",
+                                         "time",     "push",         "ACK(part)",    "ACK(window 0)", "2 s"};
 
 /* B's answer: R_ANY is not checked; R_NONE is silence. */
 enum { R_ANY = -1, R_NONE = 0, R_ACK = TH_ACK, R_RST = TH_RST, R_SA = TH_SYN | TH_ACK, R_FA = TH_FIN | TH_ACK };
@@ -349,9 +354,31 @@ static void apply(struct xc *c, int e)
         b_close(c);
         break;
     case E_TIME:
+    case E_SHORT:
         cap_clear(&cap);
-        sw_run_for(&w, 600 * SEC);
+        sw_run_for(&w, (e == E_TIME ? 600 : 2) * SEC);
         absorb(c);
+        break;
+    case E_PUSH: {
+        int st = state_of(c);
+        struct tcp_pcb *p = pcb_of(c);
+        if (!c->q || (st != TCPS_ESTABLISHED && st != TCPS_CLOSE_WAIT) || !p || p->err)
+            break;
+        demi_sgarray_t sga = sw_sga(B, 3000, 5, 0);
+        cap_clear(&cap);
+        sw_push(B, c->q, &sga);
+        sw_free(B, &sga);
+        settle();
+        absorb(c);
+        break;
+    }
+    case E_ACK_PART: {
+        uint32_t from = c->backed ? c->backed : c->b_iss + 1;
+        x_send(c, TH_ACK, c->xnxt, from + (c->bmax - from) / 2, 65535, 0);
+        break;
+    }
+    case E_ZERO_WIN:
+        x_send(c, TH_ACK, c->xnxt, c->bmax, 0, 0);
         break;
     default:
         CHECK(0);
@@ -476,7 +503,8 @@ static void take_accept(struct xc *c)
         return;
     demi_qresult_t qr = sw_result(B, acc);
     CHECK_EQ(qr.qr_opcode, DEMI_OPC_ACCEPT);
-    CHECK(!c->q);
+    if (c->q) /* a new connection on the same ports, after the old one ended */
+        sw_close(B, c->q);
     c->q = sw_accepted(B, &qr);
     acc = sw_accept(B, ls);
 }
@@ -567,6 +595,30 @@ static void test_table(void)
         expect_clean(&c, what);
     }
     printf("state table: %zu state x event cases, each left nothing behind\n", ARRAY_SIZE(cases));
+}
+
+/* Random walks: from each state, a few random events in a row (tcp_check
+ * watches every step in test builds), then the usual end: nothing left. */
+static void test_random_walks(void)
+{
+    uint64_t rs = 0x5747;
+    int n = 0;
+    for (int i = 0; i < 1000; i++) {
+        struct xc c;
+        x_init(&c, (uint16_t)(33000 + i));
+        reach(&c, (int)(trand(&rs) % ARRAY_SIZE(setup_name)));
+        int steps = 1 + (int)(trand(&rs) % 8);
+        for (int k = 0; k < steps; k++) {
+            int e = (int)(trand(&rs) % ARRAY_SIZE(event_name));
+            if (e == E_CLOSE && !c.q)
+                continue;
+            apply(&c, e);
+            take_accept(&c);
+            n++;
+        }
+        expect_clean(&c, "random walk");
+    }
+    printf("random walks: 1000 connections, %d events, each left nothing behind\n", n);
 }
 
 /* ---- zero windows (issue 11 finding 3) ---- */
@@ -682,6 +734,49 @@ static void test_zero_window(void)
     x_send(&c, TH_ACK, c.xnxt, c.bmax, 65535, 0);
     printf("zero window, open, peer answering: kept for 3 h (%u probes), then the data went\n", probes);
     expect_clean(&c, "zero window, open, peer answering");
+
+    /* Open, X shrinks its window to 0 over data in flight (RFC 9293
+     * 3.8.6.2.2 lets a receiver do it) and answers whatever B sends with
+     * window 0: B's retransmission timeouts become window probes, and the
+     * connection lives while X answers; then X opens its window. */
+    x_init(&c, 32004);
+    established(&c);
+    x_send(&c, TH_ACK, c.xnxt, c.bmax, 1072, 0);
+    demi_sgarray_t sga = sw_sga(B, 5000, 3, 0);
+    cap_clear(&cap);
+    t = sw_push(B, c.q, &sga);
+    sw_free(B, &sga);
+    settle();
+    absorb(&c);
+    CHECK_EQ(c.bmax, c.b_iss + 1 + 1072);
+    uint32_t half = c.b_iss + 1 + 536;
+    x_send(&c, TH_ACK, c.xnxt, half, 0, 0);
+    uint64_t t0 = w.now;
+    watch = &c;
+    uint32_t answered = 0;
+    while (w.now - t0 < 3 * 3600 * SEC && state_of(&c) == TCPS_ESTABLISHED) {
+        cap_clear(&cap);
+        if (sw_run(&w, b_sent_something, NULL, 3 * 3600 * SEC - (w.now - t0)) != 0)
+            break;
+        if (state_of(&c) != TCPS_ESTABLISHED)
+            break;
+        x_send(&c, TH_ACK, c.xnxt, half, 0, 0);
+        answered++;
+    }
+    if (state_of(&c) != TCPS_ESTABLISHED)
+        fprintf(stderr, "shrunk window: connection state %d after %.0f s, %u answers\n", state_of(&c),
+                (double)(w.now - t0) / SEC, answered);
+    CHECK_EQ(state_of(&c), TCPS_ESTABLISHED);
+    CHECK(answered > 100);
+    x_send(&c, TH_ACK, c.xnxt, half, 65535, 0);
+    CHECK(sw_done(t));
+    qr = sw_result(B, t);
+    CHECK_EQ(qr.qr_opcode, DEMI_OPC_PUSH);
+    CHECK_EQ(c.bmax, c.b_iss + 1 + 5000);
+    x_send(&c, TH_ACK, c.xnxt, c.bmax, 65535, 0);
+    printf("window shrunk to 0 over data in flight, peer answering: kept for 3 h (%u answers), then the data went\n",
+           answered);
+    expect_clean(&c, "shrunk window, peer answering");
 }
 
 int main(void)
@@ -702,6 +797,7 @@ int main(void)
 
     test_simultaneous_open_close();
     test_table();
+    test_random_walks();
     test_zero_window();
 
     printf("tcp states: ok\n");
