@@ -1234,10 +1234,23 @@ static bool rto_expired(struct inet *in, struct tcp_pcb *pcb)
               pcb->lport, pcb->rport, pcb->snd_max - pcb->snd_una, pcb->nsack, pcb->sacked_bytes, pcb->cwnd,
               pcb->in_recovery ? "in recovery" : "open", pcb->rto_backoff, (unsigned long long)(pcb->rto / 1000),
               (unsigned long long)(pcb->srtt / 1000), pcb->tlp_out, pcb->snd_nxt - pcb->snd_una);
-    if (++pcb->rto_backoff > retries_limit(in, pcb)) {
+    /* The receiver shrank its window to nothing over data in flight (RFC
+     * 9293 3.8.6.2.2 discourages it; a sender must cope). Nothing can be
+     * resent into it, so the timeout sends a window probe instead, and
+     * counts as one: the connection lives while the peer answers (RFC 9293
+     * 3.8.6.1), as Linux's tcp_retransmit_timer does. An orphan gets its
+     * usual limit, answered or not. */
+    uint32_t limit = retries_limit(in, pcb);
+    bool shut = pcb->snd_wnd == 0 && (pcb->sock || pcb->parent);
+    if (shut ? pcb->persist_probes >= limit : ++pcb->rto_backoff > limit) {
         tcp_send_raw(in, pcb->rip, pcb->rport, pcb->lport, tcp_acceptable_seq(pcb), 0, TH_RST);
         pcb_drop(in, pcb, ETIMEDOUT);
         return false;
+    }
+    if (shut) {
+        pcb->persist_probes++;
+        if (pcb->rto_backoff < limit)
+            pcb->rto_backoff++; /* still backing off, up to the cap */
     }
     /* RFC 5681 (4) and (5): one segment, go back to snd_una. */
     pcb->ssthresh = cc_loss(in, pcb);
@@ -1256,6 +1269,11 @@ static bool rto_expired(struct inet *in, struct tcp_pcb *pcb)
     pcb->snd_nxt = pcb->snd_una;
     pcb->rtt_timing = false;
     tcp_output(in, pcb);
+    if (shut && pcb->snd_nxt == pcb->snd_una) {
+        /* An old sequence number the peer must acknowledge. */
+        pcb->st.zero_window_probes++;
+        xmit(in, pcb, TH_ACK, pcb->snd_una - 1, 0);
+    }
     rto_arm(in, pcb);
     return true;
 }
