@@ -62,6 +62,10 @@ struct xc {
     int answers;
     void *q;                    /* B's queue (NULL once closed) */
     struct sched_task *connect; /* B's connect, for active opens */
+    bool opts;                  /* X offers MSS, SACK, timestamps and window scale */
+    uint32_t tsval, ts_recent;  /* X's clock; B's last timestamp */
+    uint32_t sack[2];           /* a SACK block for X's next segment, if sack_next */
+    bool sack_next;
 };
 
 /* Reads what B sent on @c since the last cap_clear. */
@@ -75,6 +79,8 @@ static void absorb(struct xc *c)
             continue;
         if (!c->answers++)
             c->last_flags = v.flags;
+        if (v.has_ts)
+            c->ts_recent = v.tsval;
         if (v.flags & TH_RST)
             continue;
         uint32_t end = v.seq + v.dlen + !!(v.flags & TH_SYN) + !!(v.flags & TH_FIN);
@@ -104,12 +110,26 @@ static void x_send(struct xc *c, uint8_t flags, uint32_t seq, uint32_t ack, uint
     static uint8_t data[1400];
     for (uint32_t i = 0; i < n; i++)
         data[i] = (uint8_t)(seq + i);
+    struct tcp_optbuf o = {.n = 0};
+    if (c->opts && (flags & TH_SYN)) {
+        opt_mss(&o, 1200);
+        opt_sack_ok(&o);
+        opt_ts(&o, c->tsval += 10, c->ts_recent);
+        opt_ws(&o, 7);
+    } else if (c->opts && !(flags & TH_RST)) {
+        opt_ts(&o, c->tsval += 10, c->ts_recent);
+    }
+    if (c->sack_next) {
+        opt_sack(&o, c->sack, 1);
+        c->sack_next = false;
+    }
     struct tcp_spec s = {.sport = c->xport,
                          .dport = c->bport,
                          .seq = seq,
                          .ack = ack,
                          .flags = flags,
                          .win = win,
+                         .opt = o.n ? &o : NULL,
                          .data = data,
                          .dlen = n};
     if (flags & TH_ACK)
@@ -306,11 +326,16 @@ enum {
     E_ACK_PART, /* an ACK of half of what B has outstanding */
     E_ZERO_WIN, /* an ACK of everything, window 0 */
     E_SHORT,    /* two seconds, X silent */
+    E_OOO,      /* 100 bytes beyond a hole */
+    E_SACK,     /* a duplicate ACK SACKing the upper half of what B has outstanding */
+    E_DUPACKS,  /* three duplicate ACKs */
 };
 
-static const char *const event_name[] = {"RST",      "RST(inexact)", "SYN",          "SYN-ACK",       "ACK(unsent)",
-                                         "ACK(all)", "FIN-ACK",      "FIN-ACK(all)", "data",          "close",
-                                         "time",     "push",         "ACK(part)",    "ACK(window 0)", "2 s"};
+static const char *const event_name[] = {
+    "RST",  "RST(inexact)", "SYN",  "SYN-ACK", "ACK(unsent)", "ACK(all)",      "FIN-ACK", "FIN-ACK(all)",
+    "data", "close",        "time", "push",    "ACK(part)",   "ACK(window 0)", "2 s",     "data(out of order)",
+    "SACK", "3 dupACKs"};
+_Static_assert(sizeof(event_name) / sizeof(event_name[0]) == E_DUPACKS + 1, "one name per event");
 
 /* B's answer: R_ANY is not checked; R_NONE is silence. */
 enum { R_ANY = -1, R_NONE = 0, R_ACK = TH_ACK, R_RST = TH_RST, R_SA = TH_SYN | TH_ACK, R_FA = TH_FIN | TH_ACK };
@@ -379,6 +404,23 @@ static void apply(struct xc *c, int e)
     }
     case E_ZERO_WIN:
         x_send(c, TH_ACK, c->xnxt, c->bmax, 0, 0);
+        break;
+    case E_OOO:
+        x_send(c, TH_ACK | TH_PSH, c->xnxt + 300, ack_now, 65535, 100);
+        break;
+    case E_SACK: {
+        uint32_t from = c->backed ? c->backed : c->b_iss + 1;
+        if (seq_lt(from, c->bmax)) {
+            c->sack[0] = from + (c->bmax - from) / 2;
+            c->sack[1] = c->bmax;
+            c->sack_next = c->sack[0] != c->sack[1];
+        }
+        x_send(c, TH_ACK, c->xnxt, from, 65535, 0);
+        break;
+    }
+    case E_DUPACKS:
+        for (int i = 0; i < 3; i++)
+            x_send(c, TH_ACK, c->xnxt, ack_now, 65535, 0);
         break;
     default:
         CHECK(0);
@@ -609,6 +651,8 @@ static void test_random_walks(void)
     for (int i = 0; i < nwalks; i++) {
         struct xc c;
         x_init(&c, (uint16_t)(33000 + i % 20000));
+        c.opts = trand(&rs) % 2;
+        c.tsval = (uint32_t)trand(&rs);
         reach(&c, (int)(trand(&rs) % ARRAY_SIZE(setup_name)));
         int steps = 1 + (int)(trand(&rs) % 8);
         for (int k = 0; k < steps; k++) {
