@@ -14,11 +14,17 @@
  * open), then the application's close, used to leave a FIN_WAIT_1 whose
  * next RTO resent its SYN as a data byte from an empty send queue (SIGFPE).
  *
- * Then zero windows (issue 11's finding 3): a peer that acknowledges with
- * window 0 and vanishes must not hold a connection, open or closed,
- * forever; an orphan whose peer answers every probe with window 0 is
- * bounded too; an open one whose peer keeps answering is kept (RFC 9293
- * 3.8.6.1).
+ * Random walks then chain random events (pushes, partial, SACKed and
+ * duplicate ACKs, out-of-order data, zero windows among them; X with or
+ * without every option) from random states; in a test build tcp_check
+ * watches every step. DEMI_WALK_SEED and DEMI_WALKS explore further.
+ *
+ * Then lifetimes (issue 11's finding 3): an orphaned FIN_WAIT_2 whose peer
+ * is silent ends after fin_timeout; a peer that acknowledges with window 0
+ * and vanishes must not hold a connection, open or closed, forever; an
+ * orphan whose peer answers every probe with window 0 is bounded too; an
+ * open one whose peer keeps answering is kept (RFC 9293 3.8.6.1), also
+ * when the peer shrank its window to 0 over data in flight.
  */
 #include "craft.h"
 #include "inet/inet_int.h"
@@ -726,6 +732,22 @@ static uint32_t probes_until_gone(struct xc *c, bool answer, uint64_t max_ns, ui
     return probes;
 }
 
+/* A closed connection whose peer acknowledged the FIN and went silent:
+ * gone after tcp_fin_timeout (60 s), memory and timers back. */
+static void test_fin_wait_2(void)
+{
+    struct xc c;
+    x_init(&c, 32100);
+    reach(&c, S_FIN_WAIT_2);
+    uint64_t t0 = w.now;
+    while (state_of(&c) == TCPS_FIN_WAIT_2 && w.now - t0 < 600 * SEC)
+        sw_run_for(&w, SEC);
+    CHECK_EQ(state_of(&c), GONE);
+    CHECK(w.now - t0 >= 59 * SEC && w.now - t0 <= 61 * SEC);
+    printf("orphaned FIN_WAIT_2, peer silent: gone after %.0f s\n", (double)(w.now - t0) / SEC);
+    expect_clean(&c, "orphaned FIN_WAIT_2");
+}
+
 static void test_zero_window(void)
 {
     struct xc c;
@@ -847,6 +869,7 @@ int main(void)
     test_simultaneous_open_close();
     test_table();
     test_random_walks();
+    test_fin_wait_2();
     test_zero_window();
 
     printf("tcp states: ok\n");
