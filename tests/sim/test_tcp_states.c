@@ -787,6 +787,35 @@ static void test_zero_window(void)
     printf("zero window, closed, peer answering: gone after %u probes, %.0f s\n", probes, (double)took / SEC);
     expect_clean(&c, "zero window, closed, peer answering");
 
+    /* Closed, X opening its window a byte at a time: each byte is progress,
+     * but a queue dripped out a byte per probe interval would pin the
+     * orphan for hours (7 h for 128 KiB); it is bounded like probing. */
+    x_init(&c, 32005);
+    t = zero_window(&c);
+    b_close(&c);
+    watch = &c;
+    uint64_t t1 = w.now;
+    uint32_t drips = 0;
+    while (state_of(&c) != GONE && w.now - t1 < 3600 * SEC) {
+        cap_clear(&cap);
+        if (sw_run(&w, b_sent_something, NULL, 3600 * SEC - (w.now - t1)) != 0)
+            break;
+        absorb(&c);
+        if (state_of(&c) == GONE)
+            break;
+        x_send(&c, TH_ACK, c.xnxt, c.bmax, 1, 0);
+        drips++;
+    }
+    took = w.now - t1;
+    if (state_of(&c) != GONE || took >= 600 * SEC)
+        fprintf(stderr, "window dripped open: state %d after %.0f s, %u segments, %u bytes sent\n", state_of(&c),
+                (double)took / SEC, drips, c.bmax - c.b_iss - 1);
+    CHECK_EQ(state_of(&c), GONE);
+    CHECK(took < 600 * SEC);
+    printf("zero window, closed, peer opening it a byte at a time: gone after %u segments, %.0f s\n", drips,
+           (double)took / SEC);
+    expect_clean(&c, "zero window, closed, window dripped open");
+
     /* Open, X answering with window 0 for three hours: legal, kept; then X
      * opens its window and the rest goes out. */
     x_init(&c, 32003);
