@@ -997,9 +997,20 @@ void tcp_output(struct inet *in, struct tcp_pcb *pcb)
 
 void tcp_window_opened(struct inet *in, struct tcp_pcb *pcb)
 {
+    /* For an orphan, the window counts as open only when a full segment
+     * (or all that is left) fits, as for Linux's tcp_ack_probe: a receiver
+     * opening it a sliver at a time would otherwise reset the probe count
+     * each time and drip the queue out for hours. Only with nothing in
+     * flight (persisting), where the probe count matters. An open
+     * connection's tiny window is the application's business, and resets it. */
+    if (!pcb->sock && !pcb->parent && pcb->snd_una == pcb->snd_max && seq_lt(pcb->snd_nxt, pcb->snd_end)) {
+        uint32_t right = pcb->snd_una + pcb->snd_wnd;
+        uint32_t usable = seq_gt(right, pcb->snd_nxt) ? right - pcb->snd_nxt : 0;
+        if (usable < MIN(eff_mss(pcb), pcb->snd_end - pcb->snd_nxt))
+            return;
+    }
     timer_cancel(&in->rt->timers, &pcb->persist_tm);
     pcb->persist_backoff = 0;
-    (void)in;
 }
 
 /* ---- ACK processing ---- */
@@ -1283,15 +1294,6 @@ static bool persist_expired(struct inet *in, struct tcp_pcb *pcb)
 {
     if (!(seq_lt(pcb->snd_nxt, pcb->snd_end) && pcb->snd_una == pcb->snd_max) || !can_send(pcb))
         return true;
-    if (pcb->snd_wnd) {
-        /* A window too small for the SWS rules: RFC 9293 3.8.6.2.1's
-         * override timeout, send what fits. */
-        pcb->sws_override = true;
-        tcp_output(in, pcb);
-        pcb->sws_override = false;
-        if (pcb->snd_una != pcb->snd_max)
-            return true;
-    }
     /* RFC 9293 3.8.6.1: probing goes on while the peer answers, however
      * long its window stays shut. A peer that stopped answering is gone,
      * as after retransmission timeouts: the probes count against the same
@@ -1307,6 +1309,19 @@ static bool persist_expired(struct inet *in, struct tcp_pcb *pcb)
         tcp_send_raw(in, pcb->rip, pcb->rport, pcb->lport, tcp_acceptable_seq(pcb), 0, TH_RST);
         pcb_drop(in, pcb, ETIMEDOUT);
         return false;
+    }
+    if (pcb->snd_wnd) {
+        /* A window too small for the SWS rules: RFC 9293 3.8.6.2.1's
+         * override timeout, send what fits. For an orphan it counts as a
+         * probe (see tcp_window_opened). */
+        pcb->sws_override = true;
+        tcp_output(in, pcb);
+        pcb->sws_override = false;
+        if (pcb->snd_una != pcb->snd_max) {
+            if (orphan)
+                pcb->persist_backoff++;
+            return true;
+        }
     }
     /* A window probe: an old sequence number the peer must acknowledge. */
     pcb->st.zero_window_probes++;
