@@ -117,6 +117,9 @@ static const struct key keys[] = {
     KEY("inetstack_config", "tcp_rto_min", "TCP_RTO_MIN", T_DURATION, tcp_rto_min_ns),
     KEY("inetstack_config", "tcp_syn_retries", "TCP_SYN_RETRIES", T_U32, tcp_syn_retries),
     KEY("inetstack_config", "tcp_syncookies", "TCP_SYNCOOKIES", T_U32, tcp_syncookies),
+    KEY("inetstack_config", "tcp_retries2", "TCP_RETRIES2", T_U32, tcp_retries2),
+    KEY("inetstack_config", "tcp_orphan_retries", "TCP_ORPHAN_RETRIES", T_U32, tcp_orphan_retries),
+    KEY("inetstack_config", "tcp_fin_timeout", "TCP_FIN_TIMEOUT", T_DURATION, tcp_fin_timeout_ns),
     KEY("libdemi", "libos", "LIBOS", T_LIBOS, libos),
     KEY("libdemi", "heap_size", "HEAP_SIZE", T_SIZE, heap_size),
     KEYF("libdemi", "heap_reserve", "HEAP_RESERVE", T_SIZE, heap_reserve, heap_reserve_set),
@@ -888,6 +891,10 @@ int config_validate(const struct config *c, char *err, size_t errlen)
         return put_err(err, errlen, "inetstack_config.tcp_rto_min: out of range [1ms, 60s]");
     if (c->tcp_msl_ns > 3600000000000ull)
         return put_err(err, errlen, "inetstack_config.tcp_msl: more than an hour");
+    if (c->tcp_retries2 < 1 || c->tcp_retries2 > 100 || c->tcp_orphan_retries < 1 || c->tcp_orphan_retries > 100)
+        return put_err(err, errlen, "inetstack_config.tcp_retries2 and tcp_orphan_retries: out of range [1, 100]");
+    if (c->tcp_fin_timeout_ns < 1000000000ull || c->tcp_fin_timeout_ns > 3600000000000ull)
+        return put_err(err, errlen, "inetstack_config.tcp_fin_timeout: out of range [1s, 1h]");
     if (c->n_arp < 0 || c->n_arp > CONFIG_MAX_ARP)
         return put_err(err, errlen, "inetstack_config.arp_table: %d entries (at most %d)", c->n_arp, CONFIG_MAX_ARP);
     return 0;
@@ -924,6 +931,9 @@ void config_defaults(struct config *c)
         .tcp_rto_min_ns = 200000000ull,
         .tcp_syn_retries = 6,
         .tcp_syncookies = 1,
+        .tcp_retries2 = 15,
+        .tcp_orphan_retries = 8,
+        .tcp_fin_timeout_ns = 60000000000ull,
     };
     if (c)
         *c = defaults;

@@ -47,6 +47,9 @@
  *     tcp_syn_retries: 6                 # TCP_SYN_RETRIES
  *     tcp_syncookies: 1                  # TCP_SYNCOOKIES: 0 off, 1 when a listener's SYN
  *                                        #   queue is full, 2 always (RFC 4987 3.6)
+ *     tcp_retries2: 15                   # TCP_RETRIES2 (timeouts or unanswered window probes before ETIMEDOUT)
+ *     tcp_orphan_retries: 8              # TCP_ORPHAN_RETRIES (the same, and all window probes, once closed)
+ *     tcp_fin_timeout: 60                # TCP_FIN_TIMEOUT (duration; a closed connection's FIN_WAIT_2)
  *   libdemi:                             # ours
  *     libos: catnap                      # LIBOS
  *     heap_size: 4G                      # HEAP_SIZE (bytes; K, M, G suffixes)
@@ -139,6 +142,9 @@ struct config {
     uint64_t tcp_rto_min_ns;
     uint32_t tcp_syn_retries;
     uint32_t tcp_syncookies; /* 0 off, 1 when the SYN queue is full, 2 always */
+    uint32_t tcp_retries2;
+    uint32_t tcp_orphan_retries;
+    uint64_t tcp_fin_timeout_ns;
 };
 
 /* Fills in the defaults (catnap, 4 GiB heap, hugepages auto, spin 1000 us,

@@ -41,9 +41,10 @@ void inet_config_init(struct inet_config *ic, const struct config *cfg)
     ic->tcp_rto_max_ns = 60000000000ull;
     ic->tcp_syn_retries = cfg->tcp_syn_retries;
     ic->tcp_synack_retries = 5;
-    ic->tcp_retries2 = 15;
+    ic->tcp_retries2 = cfg->tcp_retries2;
+    ic->tcp_orphan_retries = cfg->tcp_orphan_retries;
     ic->tcp_msl_ns = cfg->tcp_msl_ns;
-    ic->tcp_fin_timeout_ns = 60000000000ull;
+    ic->tcp_fin_timeout_ns = cfg->tcp_fin_timeout_ns;
     ic->tcp_keepalive = cfg->keepalive;
     ic->tcp_keepidle_ns = (uint64_t)cfg->keepalive_time_ms * 1000000u;
     ic->tcp_keepintvl_ns = (uint64_t)cfg->keepalive_interval_ms * 1000000u;

@@ -51,7 +51,8 @@ struct inet_config {
     uint64_t tcp_rto_max_ns;
     uint32_t tcp_syn_retries;
     uint32_t tcp_synack_retries;
-    uint32_t tcp_retries2;       /* RTOs before an established connection gives up */
+    uint32_t tcp_retries2;       /* RTOs, or unanswered window probes, before a connection gives up */
+    uint32_t tcp_orphan_retries; /* the same for a connection the application closed */
     uint64_t tcp_msl_ns;         /* TIME_WAIT lasts 2 * MSL */
     uint64_t tcp_fin_timeout_ns; /* orphaned FIN_WAIT_2 */
     bool tcp_keepalive;

@@ -296,8 +296,9 @@ struct tcp_pcb {
 
     /* Timers. */
     struct timer rto_tm, delack_tm, keep_tm, persist_tm, tw_tm;
-    uint32_t persist_backoff;
-    bool sws_override; /* the persist timer fired: send what fits, however small */
+    uint32_t persist_backoff; /* probes since the window last opened */
+    uint32_t persist_probes;  /* probes since the peer last acknowledged anything */
+    bool sws_override;        /* the persist timer fired: send what fits, however small */
     uint32_t keep_probes;
     uint64_t last_rx; /* for keep-alive */
     uint32_t segs_since_ack;

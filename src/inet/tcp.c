@@ -834,6 +834,7 @@ static void conn_input(struct inet *in, struct tcp_pcb *pcb, struct rxframe *f, 
         challenge_ack(in, pcb);
         goto done;
     }
+    pcb->persist_probes = 0; /* the peer is there: it answers window probes */
     if (pcb->state == TCPS_SYN_RCVD) {
         if (seq_le(ack, pcb->snd_una)) {
             tcp_send_raw(in, pcb->rip, pcb->rport, pcb->lport, ack, 0, TH_RST);
@@ -847,6 +848,8 @@ static void conn_input(struct inet *in, struct tcp_pcb *pcb, struct rxframe *f, 
         pcb->snd_wl2 = ack;
         tcp_ack_advance(in, pcb, ack);
         tcp_keep_arm(in, pcb);
+        if (pcb->fin_pending) /* closed in SYN_RCVD: the queued FIN goes now */
+            pcb->state = TCPS_FIN_WAIT_1;
         if (pcb->parent)
             child_established(in, pcb);
         else if (pcb->sock && pcb->sock->connect_task) { /* simultaneous open */
@@ -1030,9 +1033,13 @@ void tcp_input(struct inet *in, struct rxframe *f, struct ip_hdr *ip, uint8_t *l
     }
     uint32_t dlen = l4len - hlen;
     uint16_t sport = ntohs(th->sport), dport = ntohs(th->dport);
-    struct tcp_pcb *pcb = table_find(in, ip->src, sport, dport);
+    uint32_t rip = ip->src; /* the frame may be gone after input */
+    struct tcp_pcb *pcb = table_find(in, rip, sport, dport);
     if (pcb) {
         conn_input(in, pcb, f, th, &o, l4 + hlen, dlen);
+        /* Still in the table: not dropped (and freed) by the segment. */
+        if (TCP_INVARIANTS && (pcb = table_find(in, rip, sport, dport)))
+            tcp_check(pcb, "input");
         return;
     }
     uint32_t seglen = dlen + ((th->flags & TH_SYN) ? 1 : 0) + ((th->flags & TH_FIN) ? 1 : 0);
@@ -1042,6 +1049,8 @@ void tcp_input(struct inet *in, struct rxframe *f, struct ip_hdr *ip, uint8_t *l
         pcb = cookie_child(in, ls, ip, th, &o, &drop);
         if (pcb) {
             conn_input(in, pcb, f, th, &o, l4 + hlen, dlen);
+            if (TCP_INVARIANTS && (pcb = table_find(in, rip, sport, dport)))
+                tcp_check(pcb, "cookie input");
             return;
         }
         if (drop) {
@@ -1049,9 +1058,11 @@ void tcp_input(struct inet *in, struct rxframe *f, struct ip_hdr *ip, uint8_t *l
             return;
         }
     }
-    if (ls)
+    if (ls) {
         listen_input(in, ls, ip, th, &o, seglen);
-    else {
+        if (TCP_INVARIANTS && (pcb = table_find(in, rip, sport, dport)))
+            tcp_check(pcb, "listen input");
+    } else {
         in->st.tcp_rx_no_conn++;
         send_rst_for(in, ip, th, seglen); /* tcp_send_raw counts the RST */
     }
@@ -1275,6 +1286,14 @@ void tcp_close(struct inet *in, struct inet_sock *s, bool deliver)
      * and those pushes complete as usual (or fail if the connection dies). */
     switch (pcb->state) {
     case TCPS_SYN_RCVD:
+        /* RFC 9293 3.10.4: the FIN is queued until ESTABLISHED. Our SYN is
+         * not acknowledged yet, and the SYN-ACK, not data, is what its
+         * retransmission timer must resend (sequence number iss is the SYN,
+         * not a byte of the empty send queue); the handshake's retry limit
+         * still bounds the orphan. */
+        pcb->fin_pending = true;
+        pcb->fin_seq = pcb->snd_end;
+        return;
     case TCPS_ESTABLISHED:
         pcb->state = TCPS_FIN_WAIT_1;
         break;

@@ -17,6 +17,24 @@ struct tcp_opts {
     struct sack_range sack[4];
 };
 
+/* Control-block invariants (tcp_check_pcb in tcp_out.c): checked at the
+ * end of input, output and timer work in test builds (DEMI_SANITIZE or
+ * DEMI_INVARIANTS), where a violation logs the connection and traps. A
+ * release build compiles the calls out. */
+#if defined(DEMI_SANITIZE) || defined(DEMI_INVARIANTS)
+#define TCP_INVARIANTS 1
+#else
+#define TCP_INVARIANTS 0
+#endif
+
+void tcp_check_pcb(const struct tcp_pcb *pcb, const char *where);
+
+static inline void tcp_check(const struct tcp_pcb *pcb, const char *where)
+{
+    if (TCP_INVARIANTS)
+        tcp_check_pcb(pcb, where);
+}
+
 /* tcp.c */
 void pcb_drop(struct inet *in, struct tcp_pcb *pcb, int err);
 void tcp_deliver_accept(struct inet *in, struct inet_sock *ls, struct tcp_pcb *pcb, struct sched_task *t);

@@ -145,6 +145,104 @@ static uint32_t sq_find(struct tcp_pcb *pcb, uint32_t seq)
     return lo;
 }
 
+/* ---- invariants ---- */
+
+static void check_failed(const struct tcp_pcb *pcb, const char *where, const char *what)
+{
+    log_error("tcp %u->%u: invariant broken after %s: %s; state %u, iss %u snd_una %u snd_nxt %u snd_max %u "
+              "snd_end %u fin_pending %d fin_sent %d fin_seq %u, sq_n %u sq_cap %u sq_head %u, nsack %u sacked %u, "
+              "rcv_nxt %u rq_n %u rq_bytes %u ooo_n %u ooo_bytes %u",
+              pcb->lport, pcb->rport, where, what, pcb->state, pcb->iss, pcb->snd_una, pcb->snd_nxt, pcb->snd_max,
+              pcb->snd_end, pcb->fin_pending, pcb->fin_sent, pcb->fin_seq, pcb->sq_n, pcb->sq_cap, pcb->sq_head,
+              pcb->nsack, pcb->sacked_bytes, pcb->rcv_nxt, pcb->rq_n, pcb->rq_bytes, pcb->ooo_n, pcb->ooo_bytes);
+    __builtin_trap(); /* test builds only (TCP_INVARIANTS) */
+}
+
+#define INV(cond)                                                                                                      \
+    do {                                                                                                               \
+        if (!(cond))                                                                                                   \
+            check_failed(pcb, where, #cond);                                                                           \
+    } while (0)
+
+void tcp_check_pcb(const struct tcp_pcb *pcb, const char *where)
+{
+    INV(pcb->state <= TCPS_TIME_WAIT && pcb->state != TCPS_LISTEN);
+    if (pcb->state == TCPS_CLOSED) {
+        /* Dropped, held by its socket for the error: nothing left in it. */
+        INV(pcb->sq_n == 0 && pcb->rq_n == 0 && pcb->ooo_n == 0);
+        INV(!timer_armed(&pcb->rto_tm) && !timer_armed(&pcb->persist_tm) && !timer_armed(&pcb->tw_tm) &&
+            !timer_armed(&pcb->keep_tm) && !timer_armed(&pcb->delack_tm));
+        return;
+    }
+    /* The send queue: a ring of non-empty runs, contiguous, ending at
+     * snd_end and starting at the first unacknowledged data byte (after
+     * the SYN; the FIN follows snd_end). */
+    INV(pcb->sq_n <= pcb->sq_cap);
+    INV(pcb->sq_cap == 0 || pcb->sq_head < pcb->sq_cap);
+    bool syn_acked = pcb->state != TCPS_SYN_SENT && pcb->state != TCPS_SYN_RCVD;
+    INV(syn_acked == seq_gt(pcb->snd_una, pcb->iss));
+    uint32_t data_una = syn_acked ? pcb->snd_una : pcb->iss + 1;
+    bool fin_acked = pcb->fin_sent && seq_gt(pcb->snd_una, pcb->fin_seq);
+    if (fin_acked)
+        data_una = pcb->fin_seq;
+    uint32_t sum = 0;
+    for (uint32_t i = 0; i < pcb->sq_n; i++) {
+        const struct sndseg *g = &pcb->sq[(pcb->sq_head + i) % pcb->sq_cap];
+        INV(g->len > 0);
+        INV(g->seq == data_una + sum);
+        sum += g->len;
+    }
+    INV(pcb->snd_end == data_una + sum);
+    /* snd_una <= snd_nxt <= snd_max <= snd_end (+ the FIN once sent). */
+    INV(seq_le(pcb->snd_una, pcb->snd_nxt) && seq_le(pcb->snd_nxt, pcb->snd_max));
+    INV(seq_le(pcb->snd_max, pcb->snd_end + (pcb->fin_sent ? 1u : 0u)));
+    /* The FIN: queued after the last byte; sent only once closing. */
+    if (pcb->fin_pending)
+        INV(pcb->fin_seq == pcb->snd_end);
+    if (pcb->fin_sent) {
+        INV(pcb->fin_pending && pcb->snd_max == pcb->fin_seq + 1);
+        INV(pcb->state >= TCPS_FIN_WAIT_1 && pcb->state != TCPS_CLOSE_WAIT);
+    }
+    if (pcb->state == TCPS_FIN_WAIT_2 || (pcb->state == TCPS_TIME_WAIT && pcb->fin_sent))
+        INV(fin_acked);
+    if (pcb->state >= TCPS_FIN_WAIT_1 && pcb->state != TCPS_CLOSE_WAIT)
+        INV(pcb->fin_pending);
+    /* The SACK scoreboard: sorted, disjoint, within [snd_una, snd_max]. */
+    INV(pcb->nsack <= TCP_MAX_SACK);
+    sum = 0;
+    for (uint32_t i = 0; i < pcb->nsack; i++) {
+        const struct sack_range *r = &pcb->sack[i];
+        INV(seq_lt(r->start, r->end));
+        INV(seq_le(pcb->snd_una, r->start) && seq_le(r->end, pcb->snd_max));
+        if (i)
+            INV(seq_lt(pcb->sack[i - 1].end, r->start));
+        sum += r->end - r->start;
+    }
+    INV(pcb->sacked_bytes == sum);
+    /* The receive queue and the out-of-order runs above rcv_nxt. */
+    INV(pcb->rq_n <= pcb->rq_cap);
+    sum = 0;
+    for (uint32_t i = 0; i < pcb->rq_n; i++)
+        sum += pcb->rq[(pcb->rq_head + i) % pcb->rq_cap].len;
+    INV(pcb->rq_bytes == sum);
+    INV(pcb->ooo_n <= pcb->ooo_cap);
+    sum = 0;
+    for (uint32_t i = 0; i < pcb->ooo_n; i++) {
+        const struct ooo_seg *o = &pcb->ooo[i];
+        INV(o->b.len > 0);
+        INV(seq_gt(o->seq, pcb->rcv_nxt - (pcb->fin_rcvd ? 1u : 0u)));
+        if (i)
+            INV(seq_le(pcb->ooo[i - 1].seq + pcb->ooo[i - 1].b.len, o->seq));
+        sum += o->b.len;
+    }
+    INV(pcb->ooo_bytes == sum);
+    /* TIME_WAIT keeps its 2 MSL timer and nothing else. */
+    if (pcb->state == TCPS_TIME_WAIT)
+        INV(!timer_armed(&pcb->rto_tm) && !timer_armed(&pcb->persist_tm) && timer_armed(&pcb->tw_tm));
+}
+
+#undef INV
+
 /* ---- segments ---- */
 
 static uint32_t rcv_space(const struct tcp_pcb *pcb)
@@ -262,6 +360,11 @@ static int xmit(struct inet *in, struct tcp_pcb *pcb, uint8_t flags, uint32_t se
      * and data must fit the MSS plus 20, or the frame exceeds the MTU. */
     if (len > pcb->mss - olen)
         len = pcb->mss - olen;
+    /* Only queued bytes are payload: a SYN or FIN in the range asked for
+     * is not in the send queue (tcp_check catches the caller's slip in
+     * test builds; here it must not index an empty ring). */
+    if (pcb->sq_n == 0)
+        len = 0;
     uint32_t sent = 0;
     if (len) {
         uint32_t i = sq_find(pcb, seq);
@@ -895,13 +998,25 @@ void tcp_output(struct inet *in, struct tcp_pcb *pcb)
         timer_arm(&in->rt->timers, &pcb->persist_tm, inet_now(in) + MIN(d, in->cfg.tcp_rto_max_ns));
     }
     complete_pushes(in, pcb);
+    tcp_check(pcb, "output");
 }
 
 void tcp_window_opened(struct inet *in, struct tcp_pcb *pcb)
 {
+    /* For an orphan, the window counts as open only when a full segment
+     * (or all that is left) fits, as for Linux's tcp_ack_probe: a receiver
+     * opening it a sliver at a time would otherwise reset the probe count
+     * each time and drip the queue out for hours. Only with nothing in
+     * flight (persisting), where the probe count matters. An open
+     * connection's tiny window is the application's business, and resets it. */
+    if (!pcb->sock && !pcb->parent && pcb->snd_una == pcb->snd_max && seq_lt(pcb->snd_nxt, pcb->snd_end)) {
+        uint32_t right = pcb->snd_una + pcb->snd_wnd;
+        uint32_t usable = seq_gt(right, pcb->snd_nxt) ? right - pcb->snd_nxt : 0;
+        if (usable < MIN(eff_mss(pcb), pcb->snd_end - pcb->snd_nxt))
+            return;
+    }
     timer_cancel(&in->rt->timers, &pcb->persist_tm);
     pcb->persist_backoff = 0;
-    (void)in;
 }
 
 /* ---- ACK processing ---- */
@@ -1095,6 +1210,18 @@ static void tlp_send(struct inet *in, struct tcp_pcb *pcb)
     rto_arm(in, pcb); /* the real RTO, from now */
 }
 
+/* Consecutive timeouts (or unanswered window probes) a connection may
+ * have before it gives up. An orphan, closed by the application, has
+ * nobody waiting for its data, so it gets fewer than an open connection:
+ * Linux's tcp_orphan_retries against tcp_retries2, and its defaults (8
+ * and 15; with the 60 s RTO cap, 8 backed-off timeouts from a 200 ms RTO
+ * last about 100 s, 15 about 8 minutes). */
+static uint32_t retries_limit(const struct inet *in, const struct tcp_pcb *pcb)
+{
+    bool orphan = !pcb->sock && !pcb->parent;
+    return orphan ? MIN(in->cfg.tcp_orphan_retries, in->cfg.tcp_retries2) : in->cfg.tcp_retries2;
+}
+
 /* Returns false if the connection is gone. */
 static bool rto_expired(struct inet *in, struct tcp_pcb *pcb)
 {
@@ -1129,10 +1256,23 @@ static bool rto_expired(struct inet *in, struct tcp_pcb *pcb)
               pcb->lport, pcb->rport, pcb->snd_max - pcb->snd_una, pcb->nsack, pcb->sacked_bytes, pcb->cwnd,
               pcb->in_recovery ? "in recovery" : "open", pcb->rto_backoff, (unsigned long long)(pcb->rto / 1000),
               (unsigned long long)(pcb->srtt / 1000), pcb->tlp_out, pcb->snd_nxt - pcb->snd_una);
-    if (++pcb->rto_backoff > in->cfg.tcp_retries2) {
+    /* The receiver shrank its window to nothing over data in flight (RFC
+     * 9293 3.8.6.2.2 discourages it; a sender must cope). Nothing can be
+     * resent into it, so the timeout sends a window probe instead, and
+     * counts as one: the connection lives while the peer answers (RFC 9293
+     * 3.8.6.1), as Linux's tcp_retransmit_timer does. An orphan gets its
+     * usual limit, answered or not. */
+    uint32_t limit = retries_limit(in, pcb);
+    bool shut = pcb->snd_wnd == 0 && (pcb->sock || pcb->parent);
+    if (shut ? pcb->persist_probes >= limit : ++pcb->rto_backoff > limit) {
         tcp_send_raw(in, pcb->rip, pcb->rport, pcb->lport, tcp_acceptable_seq(pcb), 0, TH_RST);
         pcb_drop(in, pcb, ETIMEDOUT);
         return false;
+    }
+    if (shut) {
+        pcb->persist_probes++;
+        if (pcb->rto_backoff < limit)
+            pcb->rto_backoff++; /* still backing off, up to the cap */
     }
     /* RFC 5681 (4) and (5): one segment, go back to snd_una. */
     pcb->ssthresh = cc_loss(in, pcb);
@@ -1151,31 +1291,59 @@ static bool rto_expired(struct inet *in, struct tcp_pcb *pcb)
     pcb->snd_nxt = pcb->snd_una;
     pcb->rtt_timing = false;
     tcp_output(in, pcb);
+    if (shut && pcb->snd_nxt == pcb->snd_una) {
+        /* An old sequence number the peer must acknowledge. */
+        pcb->st.zero_window_probes++;
+        xmit(in, pcb, TH_ACK, pcb->snd_una - 1, 0);
+    }
     rto_arm(in, pcb);
     return true;
 }
 
-static void persist_expired(struct inet *in, struct tcp_pcb *pcb)
+/* Returns false if the connection is gone. */
+static bool persist_expired(struct inet *in, struct tcp_pcb *pcb)
 {
     if (!(seq_lt(pcb->snd_nxt, pcb->snd_end) && pcb->snd_una == pcb->snd_max) || !can_send(pcb))
-        return;
+        return true;
+    /* RFC 9293 3.8.6.1: probing goes on while the peer answers, however
+     * long its window stays shut. A peer that stopped answering is gone,
+     * as after retransmission timeouts: the probes count against the same
+     * limit (Linux's tcp_probe_timer does the same). An orphan is bounded
+     * even if the peer answers: nobody will ever read or push on it, and
+     * a receiver that keeps its window shut forever would pin its queued
+     * bytes forever (issue 11 finding 3). */
+    bool orphan = !pcb->sock && !pcb->parent;
+    uint32_t limit = retries_limit(in, pcb);
+    if (pcb->persist_probes >= limit || (orphan && pcb->persist_backoff >= limit)) {
+        log_debug("tcp %u->%u: window probes: %u unanswered, %u in all: giving up", pcb->lport, pcb->rport,
+                  pcb->persist_probes, pcb->persist_backoff);
+        tcp_send_raw(in, pcb->rip, pcb->rport, pcb->lport, tcp_acceptable_seq(pcb), 0, TH_RST);
+        pcb_drop(in, pcb, ETIMEDOUT);
+        return false;
+    }
     if (pcb->snd_wnd) {
         /* A window too small for the SWS rules: RFC 9293 3.8.6.2.1's
-         * override timeout, send what fits. */
+         * override timeout, send what fits. For an orphan it counts as a
+         * probe (see tcp_window_opened). */
         pcb->sws_override = true;
         tcp_output(in, pcb);
         pcb->sws_override = false;
-        if (pcb->snd_una != pcb->snd_max)
-            return;
+        if (pcb->snd_una != pcb->snd_max) {
+            if (orphan)
+                pcb->persist_backoff++;
+            return true;
+        }
     }
     /* A window probe: an old sequence number the peer must acknowledge. */
     pcb->st.zero_window_probes++;
     xmit(in, pcb, TH_ACK, pcb->snd_una - 1, 0);
+    pcb->persist_probes++;
     pcb->persist_backoff++;
     uint64_t d = pcb->rto;
     for (uint32_t i = 0; i < pcb->persist_backoff && d < in->cfg.tcp_rto_max_ns; i++)
         d *= 2;
     timer_arm(&in->rt->timers, &pcb->persist_tm, inet_now(in) + MIN(d, in->cfg.tcp_rto_max_ns));
+    return true;
 }
 
 static bool keep_expired(struct inet *in, struct tcp_pcb *pcb)
@@ -1219,9 +1387,10 @@ void tcp_do_work(struct inet *in)
             continue;
         if ((ev & TT_KEEP) && !keep_expired(in, pcb))
             continue;
-        if (ev & TT_PERSIST)
-            persist_expired(in, pcb);
+        if ((ev & TT_PERSIST) && !persist_expired(in, pcb))
+            continue;
         if ((ev & TT_DELACK) && pcb->ack_now)
             tcp_send_ack(in, pcb);
+        tcp_check(pcb, "timers");
     }
 }

@@ -73,6 +73,9 @@ static const char *const env_names[] = {
     "TCP_WINDOW_SCALE",
     "TCP_RTO_MIN",
     "TCP_SYN_RETRIES",
+    "TCP_RETRIES2",
+    "TCP_ORPHAN_RETRIES",
+    "TCP_FIN_TIMEOUT",
     "CONFIG_PATH",
 };
 
@@ -902,6 +905,18 @@ static void test_tcp_keys(void)
     CHECK(load_text(&c, "") == EINVAL && has("tcp_rto_min"));
     config_free(&c);
     clear_env();
+    /* How long a connection whose peer is gone, or closed, may live. */
+    config_defaults(&c);
+    CHECK(c.tcp_retries2 == 15 && c.tcp_orphan_retries == 8 && c.tcp_fin_timeout_ns == 60000000000ull);
+    setenv("TCP_ORPHAN_RETRIES", "3", 1);
+    CHECK(load_text(&c, "inetstack_config: {tcp_retries2: 9, tcp_fin_timeout: 10s}\n") == 0);
+    CHECK(c.tcp_retries2 == 9 && c.tcp_orphan_retries == 3 && c.tcp_fin_timeout_ns == 10000000000ull);
+    config_free(&c);
+    clear_env();
+    CHECK(load_text(&c, "inetstack_config: {tcp_retries2: 0}\n") == EINVAL && has("tcp_retries2"));
+    config_free(&c);
+    CHECK(load_text(&c, "inetstack_config: {tcp_fin_timeout: 7200}\n") == EINVAL && has("tcp_fin_timeout"));
+    config_free(&c);
 }
 
 int main(void)
