@@ -13,12 +13,15 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 /* A config file larger than this is a mistake (or /dev/zero). */
@@ -783,20 +786,64 @@ int config_parse_yaml(struct config *c, const char *text, size_t len, char *err,
 
 /* ---- Files, environment, validation ---- */
 
-/* Reads the whole file at @path into a heap buffer the caller frees. */
+/* What a file that is not a regular one is, for the message. */
+static const char *file_kind(mode_t m)
+{
+    return S_ISDIR(m)    ? "a directory"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISSOCK(m) ? "a socket"
+                         : "of an unknown type";
+}
+
+/* Reads the whole file at @path into a heap buffer the caller frees. Only a
+ * regular file of at most CONFIG_FILE_MAX bytes is read: a FIFO would block
+ * until some writer came (forever, inside demi_init()), and a device such as
+ * /dev/zero never ends. */
 static int read_file(const char *path, char **out, size_t *outlen, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "re");
-    if (!f) {
+    /* O_NONBLOCK makes the open itself return at once on a FIFO without a
+     * writer; O_NOCTTY keeps a terminal named by mistake from becoming ours. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
         int e = errno;
         put_err(err, errlen, "cannot open config file %s: %s", path, strerror(e));
         return e;
     }
-    /* One read of at most the limit plus a byte tells a too-large file apart. */
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0) {
+        rc = errno;
+        put_err(err, errlen, "cannot read config file %s: %s", path, strerror(rc));
+    } else if (!S_ISREG(st.st_mode)) {
+        rc = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+        put_err(err, errlen, "config file %s is %s, not a regular file", path, file_kind(st.st_mode));
+    } else if (st.st_size > (off_t)CONFIG_FILE_MAX) {
+        rc = EFBIG;
+        put_err(err, errlen, "cannot read config file %s: larger than 1 MiB (%jd bytes)", path, (intmax_t)st.st_size);
+    }
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    /* The size from fstat() may be stale or zero (files under /proc):
+     * reading up to the limit plus a byte tells a too-large file apart. */
     char *buf = malloc(CONFIG_FILE_MAX + 1);
-    size_t n = buf ? fread(buf, 1, CONFIG_FILE_MAX + 1, f) : 0;
-    int rc = !buf ? ENOMEM : ferror(f) ? (errno ? errno : EIO) : n > CONFIG_FILE_MAX ? EFBIG : 0;
-    fclose(f);
+    size_t n = 0;
+    rc = buf ? 0 : ENOMEM;
+    while (!rc && n <= CONFIG_FILE_MAX) {
+        ssize_t r = read(fd, buf + n, CONFIG_FILE_MAX + 1 - n);
+        if (r > 0)
+            n += (size_t)r;
+        else if (r == 0)
+            break;
+        else if (errno != EINTR)
+            rc = errno;
+    }
+    close(fd);
+    if (!rc && n > CONFIG_FILE_MAX)
+        rc = EFBIG;
     if (rc) {
         put_err(err, errlen, "cannot read config file %s: %s", path, rc == EFBIG ? "larger than 1 MiB" : strerror(rc));
         free(buf);
