@@ -5,7 +5,9 @@
  * one line naming the key and the problem.
  *
  * Layout (all sections optional; unknown top-level sections such as an
- * application's own "client:"/"server:" are ignored):
+ * application's own "client:"/"server:" are ignored, with a warning if the
+ * name is close to one of ours; a key given twice, a second document or an
+ * alias inside our sections is an error):
  *
  *   demikernel:
  *     local_ipv4_addr: 10.0.0.1          # LOCAL_IPV4_ADDR

@@ -818,14 +818,22 @@ static void test_robustness(void)
     for (n = 0; n < big - 32;)
         n += (size_t)sprintf(text + n, "a%zu: &a%zu x\n", n, n);
     CHECK(parse(&c, text) == EINVAL && has("more than 256 anchors"));
-    /* Aliases would make a short file stand for a huge one: our keys are counted. */
+    /* Aliases would make a short file stand for a huge one: refused in our sections. */
     n = (size_t)sprintf(text, "x: &m {");
     for (int i = 0; i < 1000; i++)
         n += (size_t)sprintf(text + n, "k%d: 1, ", i);
     n += (size_t)sprintf(text + n, "}\ntcp_socket_options:\n");
     for (int i = 0; i < 10; i++)
-        n += (size_t)sprintf(text + n, "  keepalive: *m\n");
+        n += (size_t)sprintf(text + n, "  keepalive%d: *m\n", i);
+    CHECK(parse(&c, text) == EINVAL && has("tcp_socket_options.keepalive0: YAML aliases (*m) are not allowed"));
+    /* The keys visited in our sections are counted all the same (each unknown one warns). */
+    int saved_level = log_level_g;
+    log_level_g = LOGL_ERROR;
+    n = (size_t)sprintf(text, "tcp_socket_options:\n  keepalive:\n");
+    for (int i = 0; i < 4100; i++)
+        n += (size_t)sprintf(text + n, "    k%d: 1\n", i);
     CHECK(parse(&c, text) == EINVAL && has("more than 4096 keys in known sections"));
+    log_level_g = saved_level;
     free(text);
 
     /* Random damage to a valid file: whatever comes back is 0 or EINVAL with one line. */
