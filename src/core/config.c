@@ -1120,13 +1120,24 @@ static int read_file(const char *path, char **out, size_t *outlen, char *err, si
         close(fd);
         return rc;
     }
-    /* The size from fstat() may be stale or zero (files under /proc):
-     * reading up to the limit plus a byte tells a too-large file apart. */
-    char *buf = malloc(CONFIG_FILE_MAX + 1);
-    size_t n = 0;
+    /* The size from fstat() may be stale or zero (files under /proc): the
+     * buffer starts at that size plus a byte and grows while reads fill it,
+     * and reading up to the limit plus a byte tells a too-large file apart. */
+    size_t cap = MAX((size_t)st.st_size + 1, 256), n = 0;
+    char *buf = malloc(cap);
     rc = buf ? 0 : ENOMEM;
     while (!rc && n <= CONFIG_FILE_MAX) {
-        ssize_t r = read(fd, buf + n, CONFIG_FILE_MAX + 1 - n);
+        if (n == cap) {
+            size_t bigger = MIN(2 * cap, CONFIG_FILE_MAX + 1);
+            char *p = realloc(buf, bigger);
+            if (!p) {
+                rc = ENOMEM;
+                break;
+            }
+            buf = p;
+            cap = bigger;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
         if (r > 0)
             n += (size_t)r;
         else if (r == 0)
