@@ -852,6 +852,7 @@ static int check_yaml(yaml_parser_t *p, const char *origin, char *err, size_t er
         if (t == YAML_DOCUMENT_START_EVENT && ++docs > 1)
             rc = put_err(err, errlen, "YAML holds more than one document (the second begins at line %zu) (%s)",
                          ev.start_mark.line + 1, origin);
+        bool root_key = node && depth == 1 && st[0].map && st[0].items % 2 == 0;
         if (node && depth > 0) {
             struct level *l = &st[depth - 1];
             if (l->map && l->items % 2 == 0) {
@@ -866,6 +867,11 @@ static int check_yaml(yaml_parser_t *p, const char *origin, char *err, size_t er
         }
         /* Inside one of our sections: in the value of a root key naming one. */
         bool ours = depth > 0 && st[0].map && st[0].known && st[0].items % 2 == 0;
+        /* An alias as a section name could stand for one of ours and hide
+         * the section from the checks above. */
+        if (t == YAML_ALIAS_EVENT && root_key && !rc)
+            rc = put_err(err, errlen, "YAML alias (*%.32s) as a section name, at line %zu (%s)",
+                         (const char *)ev.data.alias.anchor, ev.start_mark.line + 1, origin);
         if (t == YAML_ALIAS_EVENT && ours && !rc) {
             char path[192];
             level_path(st, depth, path, sizeof(path));

@@ -1032,6 +1032,7 @@ static void test_hostile_yaml(void)
         {"inetstack_config:\n  mtu: &m 1400\n  mss: *m\n",
          "YAML aliases (*m) are not allowed in libdemi's sections, at line 3"},
         {"dpdk:\n  eal_init: [&x a, *x]\n", "aliases (*x)"},
+        {"client: &s libdemi\n*s : {libos: catmint}\n", "YAML alias (*s) as a section name, at line 2"},
         /* A list or a mapping where one value is expected, and the reverse. */
         {"inetstack_config:\n  mtu: {a: 1}\n", "inetstack_config.mtu: expected a single value, not a mapping"},
         {"inetstack_config:\n  mtu: [1500]\n", "inetstack_config.mtu: expected a single value, not a list"},
