@@ -21,7 +21,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/demi-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 rc=0
 "$fuzz" -max_total_time="${FUZZ_SECONDS:-20}" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
-    -print_final_stats=1 -artifact_prefix="$artifacts/" "$work" "$here/corpus_config" || rc=$?
+    -print_final_stats=1 -dict="$here/config.dict" -artifact_prefix="$artifacts/" "$work" "$here/corpus_config" || rc=$?
 if ((rc != 0)); then
     echo "fuzz_config failed (status $rc); inputs kept in $artifacts:"
     for f in "$artifacts"/*; do
