@@ -687,8 +687,14 @@ static unsigned edit_distance(const char *a, const char *b)
  * mistake, and one more for every six letters), or UINT_MAX if farther. */
 static unsigned near_miss(const char *typo, const char *known)
 {
+    /* Each edit changes the length by at most one: names whose lengths
+     * differ by more cannot be near, and need no table (a file can hold
+     * a hundred thousand unknown sections). */
+    size_t lt = strlen(typo), lk = strlen(known), most = 1 + lk / 6;
+    if (lt > lk + most || lk > lt + most)
+        return UINT_MAX;
     unsigned dist = edit_distance(typo, known);
-    return dist <= 1 + strlen(known) / 6 ? dist : UINT_MAX;
+    return dist <= most ? dist : UINT_MAX;
 }
 
 /* Our section nearest to the unknown section @name, or NULL if none is near. */
@@ -697,6 +703,8 @@ static const char *nearest_section(const char *name)
     const char *best = NULL;
     unsigned best_dist = UINT_MAX;
     for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+        if (i > 0 && strcmp(keys[i].section, keys[i - 1].section) == 0)
+            continue; /* The rows of a section are together: try each section once. */
         unsigned dist = near_miss(name, keys[i].section);
         if (dist < best_dist) {
             best_dist = dist;
