@@ -37,6 +37,9 @@
  * this bounds the keys visited in our sections (a real file has dozens). */
 #define YAML_KEYS_MAX 4096
 
+/* Unknown keys past this many are counted, not each logged. */
+#define UNKNOWN_LOG_MAX 16
+
 /* Values quoted in error messages are cut to this many bytes. */
 #define QUOTE_MAX 64
 
@@ -134,6 +137,7 @@ struct ctx {
     const char *origin; /* "file <path>" or "YAML text"; NULL while applying the environment */
     const char *envval; /* the environment value being applied */
     int keys_left;      /* YAML keys we may still visit */
+    int unknown;        /* unknown keys met so far */
 };
 
 /* ---- Error messages ---- */
@@ -777,8 +781,10 @@ static int walk(struct ctx *x, yaml_document_t *d, const char *section, const ch
             rc = set_node(x, k, d, vn);
         } else if (!parent) {
             char hint[192];
-            nearest_key(section, name, hint, sizeof(hint));
-            log_warn("%s.%s: unknown key, ignored%s (%s)", section, name, hint, x->origin);
+            if (++x->unknown <= UNKNOWN_LOG_MAX) {
+                nearest_key(section, name, hint, sizeof(hint));
+                log_warn("%s.%s: unknown key, ignored%s (%s)", section, name, hint, x->origin);
+            }
         } else if (is_null(vn)) {
             continue;
         } else if (vn->type != YAML_MAPPING_NODE) {
@@ -1042,7 +1048,7 @@ static int open_parser(yaml_parser_t *p, const char *text, size_t len, const cha
 static int parse_text(struct config *c, const char *text, size_t len, const char *origin, bool *empty, char *err,
                       size_t errlen)
 {
-    struct ctx x = {c, err, errlen, origin, NULL, YAML_KEYS_MAX};
+    struct ctx x = {.c = c, .err = err, .errlen = errlen, .origin = origin, .keys_left = YAML_KEYS_MAX};
     yaml_parser_t parser;
     yaml_document_t doc;
     int rc = 0;
@@ -1080,6 +1086,8 @@ static int parse_text(struct config *c, const char *text, size_t len, const char
     }
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
+    if (x.unknown > UNKNOWN_LOG_MAX)
+        log_warn("%d more unknown keys ignored, not listed (%s)", x.unknown - UNKNOWN_LOG_MAX, origin);
     if (!rc)
         follow_mtu(c);
     return rc;
@@ -1174,7 +1182,7 @@ static int read_file(const char *path, char **out, size_t *outlen, char *err, si
 
 int config_apply_env(struct config *c, char *err, size_t errlen)
 {
-    struct ctx x = {c, err, errlen, NULL, NULL, 0};
+    struct ctx x = {.c = c, .err = err, .errlen = errlen};
     int rc = begin(c, __func__, err, errlen);
     if (rc)
         return rc;

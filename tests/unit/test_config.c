@@ -980,6 +980,12 @@ static void test_unknown_section(void)
           strstr(out, "did you mean tcp_socket_options.keepalive.enabled?"));
     CHECK(load_capture("libdemi:\n  zzzzzz: 1\n", out, sizeof(out)) == 0 &&
           strstr(out, "libdemi.zzzzzz: unknown key, ignored (file ") && !strstr(out, "did you mean"));
+    /* Past 16 unknown keys, the rest are counted in one line. */
+    char many[2048] = "inetstack_config:\n";
+    for (int i = 0; i < 40; i++)
+        sprintf(many + strlen(many), "  unknown%d: 1\n", i);
+    CHECK(load_capture(many, out, sizeof(out)) == 0 && strstr(out, "inetstack_config.unknown15: unknown key") &&
+          !strstr(out, "unknown16:") && strstr(out, "24 more unknown keys ignored, not listed (file "));
     /* An empty file, or one of comments, is the defaults: said once. */
     CHECK(load_capture("", out, sizeof(out)) == 0 && strstr(out, "holds no settings"));
     CHECK(load_capture("# only a comment\n\n", out, sizeof(out)) == 0 && strstr(out, "holds no settings"));
