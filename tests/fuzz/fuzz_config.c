@@ -7,6 +7,9 @@
  *     that ASan reports any read past them, then config_validate();
  *   - by config_load() from a memfd, the path demi_init() takes (open,
  *     fstat, read, parse, environment, validation).
+ * The same bytes (from the second, up to a NUL) are also the value of one
+ * environment variable, chosen by the first byte, for config_apply_env():
+ * EAL_INIT and ARP_TABLE have parsers of their own there.
  * Each must return 0 or a positive errno with a one-line message (empty on
  * success), leave a config whose lists are within bounds, and free all it
  * holds: LeakSanitizer runs after every input. Neither may hang: libFuzzer's
@@ -48,6 +51,36 @@ static void check(const struct config *c, int rc, const char *err, bool loaded)
         fail("unterminated string", rc, err);
 }
 
+/* One variable of each kind of value, and the two with parsers of their own. */
+static const char *const env_vars[] = {
+    "EAL_INIT",        "ARP_TABLE", "MTU",   "HEAP_SIZE", "ARP_CACHE_TTL",          "LOCAL_IPV4_ADDR",
+    "LOCAL_LINK_ADDR", "LINGER",    "LIBOS", "HUGEPAGES", "TCP_CONGESTION_CONTROL", "LINUX_INTERFACE_NAME",
+    "KEEPALIVE",
+};
+
+static void fuzz_env(const uint8_t *data, size_t size)
+{
+    struct config c;
+    char err[256];
+    if (size < 2)
+        return;
+    const char *var = env_vars[data[0] % (sizeof(env_vars) / sizeof(env_vars[0]))];
+    char *val = strndup((const char *)data + 1, size - 1);
+    if (!val)
+        abort();
+    setenv(var, val, 1);
+    config_defaults(&c);
+    int rc = config_apply_env(&c, err, sizeof(err));
+    check(&c, rc, err, false);
+    if (rc == 0) {
+        rc = config_validate(&c, err, sizeof(err));
+        check(&c, rc, err, false);
+    }
+    config_free(&c);
+    unsetenv(var);
+    free(val);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -59,6 +92,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     log_level_g = LOGL_ERROR;
     /* config_load() reads these; the fuzzer's environment must not decide. */
     unsetenv("CONFIG_PATH");
+    for (size_t i = 0; i < sizeof(env_vars) / sizeof(env_vars[0]); i++)
+        unsetenv(env_vars[i]);
     return 0;
 }
 
@@ -96,5 +131,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fail("a failed load kept its EAL arguments", rc, err);
     config_free(&c);
     close(fd);
+
+    fuzz_env(data, size);
     return 0;
 }
