@@ -13,12 +13,16 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 /* A config file larger than this is a mistake (or /dev/zero). */
@@ -32,6 +36,9 @@
 /* Aliases can make a few bytes stand for a large mapping again and again;
  * this bounds the keys visited in our sections (a real file has dozens). */
 #define YAML_KEYS_MAX 4096
+
+/* Unknown keys past this many are counted, not each logged. */
+#define UNKNOWN_LOG_MAX 16
 
 /* Values quoted in error messages are cut to this many bytes. */
 #define QUOTE_MAX 64
@@ -135,6 +142,7 @@ struct ctx {
     const char *origin; /* "file <path>" or "YAML text"; NULL while applying the environment */
     const char *envval; /* the environment value being applied */
     int keys_left;      /* YAML keys we may still visit */
+    int unknown;        /* unknown keys met so far */
 };
 
 /* ---- Error messages ---- */
@@ -637,14 +645,119 @@ static const struct key *find_key(const char *section, const char *name, bool *p
     return NULL;
 }
 
-/* The section named by a top-level key, as spelled in keys[], or NULL. */
+/* The section named @s (@len bytes), as spelled in keys[], or NULL. */
+static const char *section_named(const char *s, size_t len)
+{
+    for (size_t i = 0; s && i < ARRAY_SIZE(keys); i++)
+        if (strlen(keys[i].section) == len && memcmp(keys[i].section, s, len) == 0)
+            return keys[i].section;
+    return NULL;
+}
+
+/* The section named by a top-level key, or NULL. */
 static const char *find_section(const yaml_node_t *n)
 {
     const char *s = scalar(n);
-    for (size_t i = 0; s && i < ARRAY_SIZE(keys); i++)
-        if (strcmp(keys[i].section, s) == 0)
-            return keys[i].section;
-    return NULL;
+    return s ? section_named(s, strlen(s)) : NULL;
+}
+
+/* ---- Near misses: "did you mean" ---- */
+
+/* Names longer than this are far from every name of ours. */
+#define NEAR_MAX 40
+
+/* The optimal string alignment distance between @a and @b: insertions,
+ * deletions, substitutions and swaps of two neighbours cost 1 each; case is
+ * ignored. */
+static unsigned edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > NEAR_MAX || lb > NEAR_MAX)
+        return UINT_MAX;
+    unsigned d[NEAR_MAX + 1][NEAR_MAX + 1];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = (unsigned)i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = (unsigned)j;
+    for (size_t i = 1; i <= la; i++) {
+        for (size_t j = 1; j <= lb; j++) {
+            int ai = tolower((unsigned char)a[i - 1]), bj = tolower((unsigned char)b[j - 1]);
+            unsigned v = MIN(d[i - 1][j], d[i][j - 1]) + 1;
+            v = MIN(v, d[i - 1][j - 1] + (ai != bj));
+            if (i > 1 && j > 1 && ai == tolower((unsigned char)b[j - 2]) && tolower((unsigned char)a[i - 2]) == bj)
+                v = MIN(v, d[i - 2][j - 2] + 1);
+            d[i][j] = v;
+        }
+    }
+    return d[la][lb];
+}
+
+/* The distance at which @typo reads as a misspelling of @known (one
+ * mistake, and one more for every six letters), or UINT_MAX if farther. */
+static unsigned near_miss(const char *typo, const char *known)
+{
+    /* Each edit changes the length by at most one: names whose lengths
+     * differ by more cannot be near, and need no table (a file can hold
+     * a hundred thousand unknown sections). */
+    size_t lt = strlen(typo), lk = strlen(known), most = 1 + lk / 6;
+    if (lt > lk + most || lk > lt + most)
+        return UINT_MAX;
+    unsigned dist = edit_distance(typo, known);
+    return dist <= most ? dist : UINT_MAX;
+}
+
+/* Our section nearest to the unknown section @name, or NULL if none is near. */
+static const char *nearest_section(const char *name)
+{
+    const char *best = NULL;
+    unsigned best_dist = UINT_MAX;
+    for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+        if (i > 0 && strcmp(keys[i].section, keys[i - 1].section) == 0)
+            continue; /* The rows of a section are together: try each section once. */
+        unsigned dist = near_miss(name, keys[i].section);
+        if (dist < best_dist) {
+            best_dist = dist;
+            best = keys[i].section;
+        }
+    }
+    return best;
+}
+
+/* Writes "; did you mean <section>.<key>?" into @out for the key of @section
+ * nearest to the unknown @name ("a.b": only keys under "a." compete), or
+ * an empty string if none is near. */
+static void nearest_key(const char *section, const char *name, char *out, size_t outlen)
+{
+    const char *dot = strrchr(name, '.'), *last = dot ? dot + 1 : name;
+    size_t plen = (size_t)(last - name);
+    unsigned best_dist = UINT_MAX;
+    out[0] = '\0';
+    for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+        const char *kn = keys[i].name;
+        if (!kn || strcmp(keys[i].section, section) != 0 || strncmp(kn, name, plen) != 0)
+            continue;
+        char cand[NEAR_MAX + 1];
+        size_t clen = strcspn(kn + plen, ".");
+        if (clen > NEAR_MAX)
+            continue;
+        memcpy(cand, kn + plen, clen);
+        cand[clen] = '\0';
+        unsigned dist = near_miss(last, cand);
+        if (dist < best_dist) {
+            best_dist = dist;
+            snprintf(out, outlen, "; did you mean %s.%.*s%s?", section, (int)plen, name, cand);
+        }
+    }
+}
+
+/* Copies at most 100 bytes of @s into @out (of at least 101) with control
+ * characters made '?', to keep a logged name on one line. */
+static void printable(char *out, const char *s, size_t len)
+{
+    size_t n = MIN(len, 100);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+    out[n] = '\0';
 }
 
 /* Walks one mapping inside @section; @prefix is the path down to it ("" at the top). */
@@ -672,7 +785,11 @@ static int walk(struct ctx *x, yaml_document_t *d, const char *section, const ch
         if (k) {
             rc = set_node(x, k, d, vn);
         } else if (!parent) {
-            log_warn("%s.%s: unknown key, ignored (%s)", section, name, x->origin);
+            char hint[192];
+            if (++x->unknown <= UNKNOWN_LOG_MAX) {
+                nearest_key(section, name, hint, sizeof(hint));
+                log_warn("%s.%s: unknown key, ignored%s (%s)", section, name, hint, x->origin);
+            }
         } else if (is_null(vn)) {
             continue;
         } else if (vn->type != YAML_MAPPING_NODE) {
@@ -703,31 +820,223 @@ static int yaml_error(const yaml_parser_t *p, const char *origin, char *err, siz
                    p->problem_mark.column + 1, problem, context, origin);
 }
 
-/* A first pass over the events that stops at the first syntax error, at
+/* One open collection during the first pass. */
+struct level {
+    bool map;     /* a mapping, else a sequence */
+    bool known;   /* the root mapping's latest key names one of our sections */
+    size_t items; /* nodes begun in it so far (in a mapping, keys and values both count) */
+    char key[48]; /* a mapping's latest key, cut short */
+};
+
+/* The path from the root to the node just begun inside st[d - 1], as in
+ * "dpdk.eal_init[1]"; a key is shown by the path of its mapping. */
+static void level_path(const struct level *st, int d, char *out, size_t outlen)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (int i = 0; i < d && n < outlen; i++) {
+        int w;
+        if (!st[i].map)
+            w = snprintf(out + n, outlen - n, "[%zu]", st[i].items - 1);
+        else if (i < d - 1 || st[i].items % 2 == 0)
+            w = snprintf(out + n, outlen - n, "%s%s", n ? "." : "", st[i].key);
+        else
+            break;
+        n += w > 0 ? (size_t)w : 0;
+    }
+}
+
+/*
+ * A first pass over the events that stops at the first syntax error, at
  * nesting deeper than YAML_DEPTH_MAX or at too many anchors, so that no
- * input takes long to load. */
+ * input takes long to load. It also refuses what the loaded document would
+ * hide: a second document (yaml_parser_load() reads only the first), and an
+ * alias inside one of our sections. An alias makes a few bytes stand for a
+ * whole mapping again and again ("billion laughs"), and none of our keys
+ * needs one; the application's own sections may use them, since we never
+ * walk those.
+ */
 static int check_yaml(yaml_parser_t *p, const char *origin, char *err, size_t errlen)
 {
     yaml_event_t ev;
-    int depth = 0, anchors = 0, rc = 0;
+    struct level st[YAML_DEPTH_MAX + 1];
+    int depth = 0, anchors = 0, docs = 0, rc = 0;
     for (bool end = false; !end && !rc;) {
         if (!yaml_parser_parse(p, &ev))
             return yaml_error(p, origin, err, errlen);
-        end = ev.type == YAML_STREAM_END_EVENT;
-        depth += ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT;
-        depth -= ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT;
-        anchors += (ev.type == YAML_SCALAR_EVENT && ev.data.scalar.anchor) ||
-                   (ev.type == YAML_SEQUENCE_START_EVENT && ev.data.sequence_start.anchor) ||
-                   (ev.type == YAML_MAPPING_START_EVENT && ev.data.mapping_start.anchor);
-        if (depth > YAML_DEPTH_MAX)
+        yaml_event_type_t t = ev.type;
+        end = t == YAML_STREAM_END_EVENT;
+        bool node = t == YAML_SCALAR_EVENT || t == YAML_ALIAS_EVENT || t == YAML_SEQUENCE_START_EVENT ||
+                    t == YAML_MAPPING_START_EVENT;
+        if (t == YAML_DOCUMENT_START_EVENT && ++docs > 1)
+            rc = put_err(err, errlen, "YAML holds more than one document (the second begins at line %zu) (%s)",
+                         ev.start_mark.line + 1, origin);
+        bool root_key = node && depth == 1 && st[0].map && st[0].items % 2 == 0;
+        if (node && depth > 0) {
+            struct level *l = &st[depth - 1];
+            if (l->map && l->items % 2 == 0) {
+                bool sc = t == YAML_SCALAR_EVENT;
+                const char *k = sc ? (const char *)ev.data.scalar.value : "?";
+                size_t klen = sc ? ev.data.scalar.length : 1;
+                snprintf(l->key, sizeof(l->key), "%.*s", (int)MIN(klen, sizeof(l->key) - 1), k);
+                if (depth == 1)
+                    l->known = sc && section_named(k, klen);
+            }
+            l->items++;
+        }
+        /* Inside one of our sections: in the value of a root key naming one. */
+        bool ours = depth > 0 && st[0].map && st[0].known && st[0].items % 2 == 0;
+        /* An alias as a section name could stand for one of ours and hide
+         * the section from the checks above. */
+        if (t == YAML_ALIAS_EVENT && root_key && !rc)
+            rc = put_err(err, errlen, "YAML alias (*%.32s) as a section name, at line %zu (%s)",
+                         (const char *)ev.data.alias.anchor, ev.start_mark.line + 1, origin);
+        if (t == YAML_ALIAS_EVENT && ours && !rc) {
+            char path[192];
+            level_path(st, depth, path, sizeof(path));
+            rc = put_err(err, errlen,
+                         "%s: YAML aliases (*%.32s) are not allowed in libdemi's sections, at line %zu (%s)", path,
+                         (const char *)ev.data.alias.anchor, ev.start_mark.line + 1, origin);
+        }
+        if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) {
+            if (depth <= YAML_DEPTH_MAX)
+                st[depth] = (struct level){.map = t == YAML_MAPPING_START_EVENT};
+            depth++;
+        }
+        depth -= t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT;
+        anchors += (t == YAML_SCALAR_EVENT && ev.data.scalar.anchor) ||
+                   (t == YAML_SEQUENCE_START_EVENT && ev.data.sequence_start.anchor) ||
+                   (t == YAML_MAPPING_START_EVENT && ev.data.mapping_start.anchor);
+        if (!rc && depth > YAML_DEPTH_MAX)
             rc = put_err(err, errlen, "YAML nested deeper than %d levels at line %zu (%s)", YAML_DEPTH_MAX,
                          ev.start_mark.line + 1, origin);
-        else if (anchors > YAML_ANCHORS_MAX)
+        else if (!rc && anchors > YAML_ANCHORS_MAX)
             rc = put_err(err, errlen, "YAML has more than %d anchors, at line %zu (%s)", YAML_ANCHORS_MAX,
                          ev.start_mark.line + 1, origin);
         yaml_event_delete(&ev);
     }
     return rc;
+}
+
+/* ---- Duplicate keys ---- */
+
+struct dup_key {
+    const char *s;
+    size_t len;
+    yaml_mark_t mark;
+};
+
+/* By text, then by position, so that equal keys sit together, first one first. */
+static int dup_cmp(const void *pa, const void *pb)
+{
+    const struct dup_key *a = pa, *b = pb;
+    if (a->len != b->len)
+        return a->len < b->len ? -1 : 1;
+    int c = memcmp(a->s, b->s, a->len);
+    if (c)
+        return c;
+    return a->mark.index < b->mark.index ? -1 : a->mark.index > b->mark.index;
+}
+
+struct dup_walk {
+    yaml_document_t *d;
+    uint8_t *seen; /* one bit per node: aliases share nodes, each is looked at once */
+    const char *origin;
+    char *err;
+    size_t errlen;
+    char path[256];
+};
+
+/* Refuses a key that a mapping at or below @n holds twice: YAML forbids it
+ * (YAML 1.2.2, 3.2.1.1: keys are unique) but libyaml keeps both, and we
+ * would take the last one silently. Every mapping is checked, the
+ * application's sections too. w->path holds the path to @n, @plen long. */
+static int check_dups(struct dup_walk *w, yaml_node_t *n, size_t plen)
+{
+    size_t id = (size_t)(n - w->d->nodes.start);
+    if (w->seen[id / 8] & (1u << (id % 8)))
+        return 0;
+    w->seen[id / 8] |= (uint8_t)(1u << (id % 8));
+    size_t cap = sizeof(w->path);
+    int rc = 0;
+    if (n->type == YAML_SEQUENCE_NODE) {
+        size_t i = 0;
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top && !rc; it++, i++) {
+            yaml_node_t *v = yaml_document_get_node(w->d, *it);
+            snprintf(w->path + plen, cap - plen, "[%zu]", i);
+            rc = v ? check_dups(w, v, strlen(w->path)) : 0;
+        }
+    } else if (n->type == YAML_MAPPING_NODE) {
+        yaml_node_pair_t *start = n->data.mapping.pairs.start, *top = n->data.mapping.pairs.top;
+        struct dup_key *k = malloc((size_t)(top - start) * sizeof(*k) + 1);
+        size_t nk = 0;
+        if (!k) {
+            put_err(w->err, w->errlen, "out of memory checking YAML keys (%s)", w->origin);
+            return ENOMEM;
+        }
+        for (yaml_node_pair_t *pr = start; pr < top; pr++) {
+            yaml_node_t *kn = yaml_document_get_node(w->d, pr->key);
+            if (kn && kn->type == YAML_SCALAR_NODE)
+                k[nk++] = (struct dup_key){(const char *)kn->data.scalar.value, kn->data.scalar.length, kn->start_mark};
+        }
+        qsort(k, nk, sizeof(*k), dup_cmp);
+        for (size_t i = 1; i < nk && !rc; i++) {
+            if (k[i].len != k[i - 1].len || memcmp(k[i].s, k[i - 1].s, k[i].len) != 0)
+                continue;
+            char name[101], lines[64];
+            size_t l1 = k[i - 1].mark.line + 1, l2 = k[i].mark.line + 1;
+            printable(name, k[i].s, k[i].len);
+            if (l1 == l2)
+                snprintf(lines, sizeof(lines), "twice at line %zu", l1);
+            else
+                snprintf(lines, sizeof(lines), "at lines %zu and %zu", l1, l2);
+            rc = put_err(w->err, w->errlen, "%.*s%s%s: duplicate %s, %s (%s)", (int)plen, w->path, plen ? "." : "",
+                         name, plen ? "key" : "section", lines, w->origin);
+        }
+        free(k);
+        for (yaml_node_pair_t *pr = start; pr < top && !rc; pr++) {
+            yaml_node_t *kn = yaml_document_get_node(w->d, pr->key), *v = yaml_document_get_node(w->d, pr->value);
+            char name[101] = "?";
+            if (kn && kn->type == YAML_SCALAR_NODE)
+                printable(name, (const char *)kn->data.scalar.value, kn->data.scalar.length);
+            snprintf(w->path + plen, cap - plen, "%s%s", plen ? "." : "", name);
+            rc = v ? check_dups(w, v, strlen(w->path)) : 0;
+        }
+    }
+    w->path[plen] = '\0';
+    return rc;
+}
+
+static int check_doc_dups(yaml_document_t *d, const char *origin, char *err, size_t errlen)
+{
+    yaml_node_t *root = yaml_document_get_root_node(d);
+    if (!root)
+        return 0;
+    struct dup_walk w = {.d = d, .origin = origin, .err = err, .errlen = errlen};
+    size_t nodes = (size_t)(d->nodes.top - d->nodes.start);
+    w.seen = calloc(nodes / 8 + 1, 1);
+    if (!w.seen) {
+        put_err(err, errlen, "out of memory checking YAML keys (%s)", origin);
+        return ENOMEM;
+    }
+    int rc = check_dups(&w, root, 0);
+    free(w.seen);
+    return rc;
+}
+
+/* An unknown top-level section: a near miss of ours warns like an unknown
+ * key; anything else belongs to the application ("client:", "server:"). */
+static void unknown_section(const yaml_node_t *kn, const char *origin)
+{
+    const char *s = scalar(kn), *near;
+    char name[101];
+    if (!s)
+        return;
+    printable(name, s, strlen(s));
+    if ((near = nearest_section(s)))
+        log_warn("%s: unknown section, ignored; did you mean %s? (%s)", name, near, origin);
+    else
+        log_info("%s: not a libdemi section, left to the application (%s)", name, origin);
 }
 
 static int open_parser(yaml_parser_t *p, const char *text, size_t len, const char *origin, char *err, size_t errlen)
@@ -740,9 +1049,11 @@ static int open_parser(yaml_parser_t *p, const char *text, size_t len, const cha
     return 0;
 }
 
-static int parse_text(struct config *c, const char *text, size_t len, const char *origin, char *err, size_t errlen)
+/* Parses @text over @c; *empty (if given) tells whether it held no settings at all. */
+static int parse_text(struct config *c, const char *text, size_t len, const char *origin, bool *empty, char *err,
+                      size_t errlen)
 {
-    struct ctx x = {c, err, errlen, origin, NULL, YAML_KEYS_MAX};
+    struct ctx x = {.c = c, .err = err, .errlen = errlen, .origin = origin, .keys_left = YAML_KEYS_MAX};
     yaml_parser_t parser;
     yaml_document_t doc;
     int rc = 0;
@@ -759,13 +1070,18 @@ static int parse_text(struct config *c, const char *text, size_t len, const char
         return rc;
     }
     yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (empty)
+        *empty = !root || is_null(root);
     if (root && !is_null(root) && root->type != YAML_MAPPING_NODE)
         rc = put_err(err, errlen, "the top level is %s, not a mapping of sections (%s)", kind(root), origin);
+    if (!rc)
+        rc = check_doc_dups(&doc, origin, err, errlen);
     for (yaml_node_pair_t *pr = root && root->type == YAML_MAPPING_NODE ? root->data.mapping.pairs.start : NULL;
          pr && pr < root->data.mapping.pairs.top && !rc; pr++) {
-        /* Sections we do not know belong to the application: skip them quietly. */
-        const char *section = find_section(yaml_document_get_node(&doc, pr->key));
-        yaml_node_t *v = yaml_document_get_node(&doc, pr->value);
+        yaml_node_t *kn = yaml_document_get_node(&doc, pr->key), *v = yaml_document_get_node(&doc, pr->value);
+        const char *section = find_section(kn);
+        if (!section)
+            unknown_section(kn, origin);
         if (!section || is_null(v))
             continue;
         if (v->type != YAML_MAPPING_NODE)
@@ -775,6 +1091,8 @@ static int parse_text(struct config *c, const char *text, size_t len, const char
     }
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
+    if (x.unknown > UNKNOWN_LOG_MAX)
+        log_warn("%d more unknown keys ignored, not listed (%s)", x.unknown - UNKNOWN_LOG_MAX, origin);
     if (!rc)
         follow_mtu(c);
     return rc;
@@ -783,25 +1101,80 @@ static int parse_text(struct config *c, const char *text, size_t len, const char
 int config_parse_yaml(struct config *c, const char *text, size_t len, char *err, size_t errlen)
 {
     int rc = begin(c, __func__, err, errlen);
-    return rc ? rc : parse_text(c, text, len, "YAML text", err, errlen);
+    return rc ? rc : parse_text(c, text, len, "YAML text", NULL, err, errlen);
 }
 
 /* ---- Files, environment, validation ---- */
 
-/* Reads the whole file at @path into a heap buffer the caller frees. */
+/* What a file that is not a regular one is, for the message. */
+static const char *file_kind(mode_t m)
+{
+    return S_ISDIR(m)    ? "a directory"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISSOCK(m) ? "a socket"
+                         : "of an unknown type";
+}
+
+/* Reads the whole file at @path into a heap buffer the caller frees. Only a
+ * regular file of at most CONFIG_FILE_MAX bytes is read: a FIFO would block
+ * until some writer came (forever, inside demi_init()), and a device such as
+ * /dev/zero never ends. */
 static int read_file(const char *path, char **out, size_t *outlen, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "re");
-    if (!f) {
+    /* O_NONBLOCK makes the open itself return at once on a FIFO without a
+     * writer; O_NOCTTY keeps a terminal named by mistake from becoming ours. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
         int e = errno;
         put_err(err, errlen, "cannot open config file %s: %s", path, strerror(e));
         return e;
     }
-    /* One read of at most the limit plus a byte tells a too-large file apart. */
-    char *buf = malloc(CONFIG_FILE_MAX + 1);
-    size_t n = buf ? fread(buf, 1, CONFIG_FILE_MAX + 1, f) : 0;
-    int rc = !buf ? ENOMEM : ferror(f) ? (errno ? errno : EIO) : n > CONFIG_FILE_MAX ? EFBIG : 0;
-    fclose(f);
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0) {
+        rc = errno;
+        put_err(err, errlen, "cannot read config file %s: %s", path, strerror(rc));
+    } else if (!S_ISREG(st.st_mode)) {
+        rc = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+        put_err(err, errlen, "config file %s is %s, not a regular file", path, file_kind(st.st_mode));
+    } else if (st.st_size > (off_t)CONFIG_FILE_MAX) {
+        rc = EFBIG;
+        put_err(err, errlen, "cannot read config file %s: larger than 1 MiB (%jd bytes)", path, (intmax_t)st.st_size);
+    }
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    /* The size from fstat() may be stale or zero (files under /proc): the
+     * buffer starts at that size plus a byte and grows while reads fill it,
+     * and reading up to the limit plus a byte tells a too-large file apart. */
+    size_t cap = MAX((size_t)st.st_size + 1, 256), n = 0;
+    char *buf = malloc(cap);
+    rc = buf ? 0 : ENOMEM;
+    while (!rc && n <= CONFIG_FILE_MAX) {
+        if (n == cap) {
+            size_t bigger = MIN(2 * cap, CONFIG_FILE_MAX + 1);
+            char *p = realloc(buf, bigger);
+            if (!p) {
+                rc = ENOMEM;
+                break;
+            }
+            buf = p;
+            cap = bigger;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r > 0)
+            n += (size_t)r;
+        else if (r == 0)
+            break;
+        else if (errno != EINTR)
+            rc = errno;
+    }
+    close(fd);
+    if (!rc && n > CONFIG_FILE_MAX)
+        rc = EFBIG;
     if (rc) {
         put_err(err, errlen, "cannot read config file %s: %s", path, rc == EFBIG ? "larger than 1 MiB" : strerror(rc));
         free(buf);
@@ -814,7 +1187,7 @@ static int read_file(const char *path, char **out, size_t *outlen, char *err, si
 
 int config_apply_env(struct config *c, char *err, size_t errlen)
 {
-    struct ctx x = {c, err, errlen, NULL, NULL, 0};
+    struct ctx x = {.c = c, .err = err, .errlen = errlen};
     int rc = begin(c, __func__, err, errlen);
     if (rc)
         return rc;
@@ -950,12 +1323,16 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
     if (path) {
         char *text = NULL, origin[512];
         size_t len = 0;
+        bool empty = false;
         rc = read_file(path, &text, &len, err, errlen);
         if (!rc) {
             snprintf(origin, sizeof(origin), "file %s", path);
-            rc = parse_text(c, text, len, origin, err, errlen);
+            rc = parse_text(c, text, len, origin, &empty, err, errlen);
             free(text);
         }
+        /* Legal, but a truncated or misplaced file looks the same. */
+        if (!rc && empty)
+            log_warn("config file %s holds no settings (it is empty or only comments): using the defaults", path);
     }
     if (!rc)
         rc = config_apply_env(c, err, errlen);

@@ -5,7 +5,9 @@
  * one line naming the key and the problem.
  *
  * Layout (all sections optional; unknown top-level sections such as an
- * application's own "client:"/"server:" are ignored):
+ * application's own "client:"/"server:" are ignored, with a warning if the
+ * name is close to one of ours; a key given twice, a second document or an
+ * alias inside our sections is an error):
  *
  *   demikernel:
  *     local_ipv4_addr: 10.0.0.1          # LOCAL_IPV4_ADDR
@@ -154,8 +156,10 @@ void config_defaults(struct config *c);
 /*
  * Full load: defaults, then the file at @path (NULL: the file named by
  * CONFIG_PATH, or none if that is unset), then the environment, then
- * validation. Returns 0, EINVAL (bad value: @err names the key), or the
- * errno of opening the file (ENOENT, EACCES: @err names the path).
+ * validation. Returns 0, EINVAL (bad value or bad YAML: @err names the key
+ * or the line), or a problem with the file, @err naming its path: the errno
+ * of opening it (ENOENT, EACCES), EINVAL for anything but a regular file (a
+ * FIFO, a device: never waited for), EISDIR, or EFBIG past 1 MiB.
  */
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int failures;
@@ -826,14 +827,22 @@ static void test_robustness(void)
     for (n = 0; n < big - 32;)
         n += (size_t)sprintf(text + n, "a%zu: &a%zu x\n", n, n);
     CHECK(parse(&c, text) == EINVAL && has("more than 256 anchors"));
-    /* Aliases would make a short file stand for a huge one: our keys are counted. */
+    /* Aliases would make a short file stand for a huge one: refused in our sections. */
     n = (size_t)sprintf(text, "x: &m {");
     for (int i = 0; i < 1000; i++)
         n += (size_t)sprintf(text + n, "k%d: 1, ", i);
     n += (size_t)sprintf(text + n, "}\ntcp_socket_options:\n");
     for (int i = 0; i < 10; i++)
-        n += (size_t)sprintf(text + n, "  keepalive: *m\n");
+        n += (size_t)sprintf(text + n, "  keepalive%d: *m\n", i);
+    CHECK(parse(&c, text) == EINVAL && has("tcp_socket_options.keepalive0: YAML aliases (*m) are not allowed"));
+    /* The keys visited in our sections are counted all the same (each unknown one warns). */
+    int saved_level = log_level_g;
+    log_level_g = LOGL_ERROR;
+    n = (size_t)sprintf(text, "tcp_socket_options:\n  keepalive:\n");
+    for (int i = 0; i < 4100; i++)
+        n += (size_t)sprintf(text + n, "    k%d: 1\n", i);
     CHECK(parse(&c, text) == EINVAL && has("more than 4096 keys in known sections"));
+    log_level_g = saved_level;
     free(text);
 
     /* Random damage to a valid file: whatever comes back is 0 or EINVAL with one line. */
@@ -858,6 +867,265 @@ static void test_robustness(void)
     }
     free(buf);
     log_level_g = level;
+}
+
+/* ---- Hostile and careless files (issue 11, finding 8) ---- */
+
+/* config_load() of @path in a child process that SIGALRM kills after 10 s,
+ * so that a load that blocks (a FIFO with no writer) fails the check instead
+ * of hanging the suite; the load itself takes microseconds. The child's
+ * result and message come back in @rc and err. Returns false if it hung. */
+static bool load_in_child(const char *path, int *rc)
+{
+    int p[2];
+    if (pipe(p) != 0) {
+        perror("test_config: pipe");
+        exit(1);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("test_config: fork");
+        exit(1);
+    }
+    if (pid == 0) {
+        struct config c;
+        close(p[0]);
+        alarm(10);
+        int r = config_load(&c, path, err, sizeof(err));
+        config_free(&c);
+        if (write(p[1], err, strlen(err) + 1) < 0)
+            _exit(100);
+        _exit(r & 0x7f);
+    }
+    close(p[1]);
+    ssize_t n = read(p[0], err, sizeof(err) - 1);
+    err[n > 0 ? n : 0] = '\0';
+    close(p[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        ;
+    *rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (WIFSIGNALED(status))
+        snprintf(err, sizeof(err), "child killed by signal %d (hung in config_load?)", WTERMSIG(status));
+    return WIFEXITED(status);
+}
+
+/* Anything but a regular file is refused at once, without reading it. */
+static void test_not_regular(void)
+{
+    int rc;
+    char fifo[] = "/tmp/test_config_fifo_XXXXXX";
+    int fd = mkstemp(fifo);
+    if (fd < 0) {
+        perror("test_config: mkstemp");
+        exit(1);
+    }
+    close(fd);
+    unlink(fifo);
+    if (mkfifo(fifo, 0600) != 0) {
+        perror("test_config: mkfifo");
+        exit(1);
+    }
+    CHECK(load_in_child(fifo, &rc) && rc == EINVAL && has(fifo) && has("is a FIFO, not a regular file"));
+    /* The same through CONFIG_PATH, the way demi_init() finds it. */
+    setenv("CONFIG_PATH", fifo, 1);
+    CHECK(load_in_child(NULL, &rc) && rc == EINVAL && has(fifo) && has("FIFO"));
+    clear_env();
+    unlink(fifo);
+
+    CHECK(load_in_child("/dev/null", &rc) && rc == EINVAL && has("/dev/null is a character device"));
+    CHECK(load_in_child("/dev/zero", &rc) && rc == EINVAL && has("/dev/zero is a character device"));
+    CHECK(load_in_child("/tmp", &rc) && rc == EISDIR && has("/tmp is a directory"));
+
+    /* A file under /proc says its size is 0 but holds more: read whole. */
+    CHECK(load_in_child("/proc/self/maps", &rc) && rc == EINVAL && (has("top level") || has("YAML")));
+
+    /* A sparse file of 1 GiB: refused by its size, before any read. */
+    write_tmp("", 0);
+    if (truncate(last_path, 1ll << 30) == 0) {
+        CHECK(load_in_child(last_path, &rc) && rc == EFBIG && has(last_path) && has("larger than 1 MiB"));
+    }
+    unlink(last_path);
+}
+
+/* Runs config_load() of @text with stderr captured into @out. */
+static const char *warn_text;
+static int warn_rc;
+
+static void load_warn_text(void)
+{
+    struct config c;
+    warn_rc = load_text(&c, warn_text);
+    config_free(&c);
+}
+
+static int load_capture(const char *text, char *out, size_t outlen)
+{
+    warn_text = text;
+    capture_stderr(load_warn_text, out, outlen);
+    return warn_rc;
+}
+
+/* A top-level section close to one of ours is a misspelling: warn and name
+ * the nearest. Others belong to the application: no warning. */
+static void test_unknown_section(void)
+{
+    char out[2048];
+    CHECK(load_capture("libdmi:\n  libos: catnip\n", out, sizeof(out)) == 0 &&
+          strstr(out, "libdemi: warn: libdmi: unknown section, ignored; did you mean libdemi? (file ") &&
+          strstr(out, last_path) && !strchr(strchr(out, '\n') + 1, '\n'));
+    CHECK(load_capture("DPDK:\n  mbufs: 4096\n", out, sizeof(out)) == 0 && strstr(out, "DPDK: unknown section") &&
+          strstr(out, "did you mean dpdk?"));
+    CHECK(load_capture("inetstack_cnofig: {mtu: 1400}\n", out, sizeof(out)) == 0 &&
+          strstr(out, "did you mean inetstack_config?"));
+    CHECK(load_capture("tcp_socket_option:\n  nodelay: false\n", out, sizeof(out)) == 0 &&
+          strstr(out, "did you mean tcp_socket_options?"));
+    /* An application's own sections stay quiet. */
+    CHECK(load_capture("client: {a: 1}\nserver: [1]\ncatnip: {}\n", out, sizeof(out)) == 0 && out[0] == '\0');
+    /* A misspelt key gets the same hint. */
+    CHECK(load_capture("inetstack_config:\n  mut: 1400\n", out, sizeof(out)) == 0 &&
+          strstr(out, "inetstack_config.mut: unknown key, ignored; did you mean inetstack_config.mtu? (file "));
+    CHECK(load_capture("tcp_socket_options:\n  keepalive: {enabeld: true}\n", out, sizeof(out)) == 0 &&
+          strstr(out, "did you mean tcp_socket_options.keepalive.enabled?"));
+    CHECK(load_capture("libdemi:\n  zzzzzz: 1\n", out, sizeof(out)) == 0 &&
+          strstr(out, "libdemi.zzzzzz: unknown key, ignored (file ") && !strstr(out, "did you mean"));
+    /* Past 16 unknown keys, the rest are counted in one line. */
+    char many[2048] = "inetstack_config:\n";
+    for (int i = 0; i < 40; i++)
+        sprintf(many + strlen(many), "  unknown%d: 1\n", i);
+    CHECK(load_capture(many, out, sizeof(out)) == 0 && strstr(out, "inetstack_config.unknown15: unknown key") &&
+          !strstr(out, "unknown16:") && strstr(out, "24 more unknown keys ignored, not listed (file "));
+    /* An empty file, or one of comments, is the defaults: said once. */
+    CHECK(load_capture("", out, sizeof(out)) == 0 && strstr(out, "holds no settings"));
+    CHECK(load_capture("# only a comment\n\n", out, sizeof(out)) == 0 && strstr(out, "holds no settings"));
+    CHECK(load_capture("~\n", out, sizeof(out)) == 0 && strstr(out, "holds no settings"));
+}
+
+/* A key given twice, at any level: an error naming it and both lines. */
+static void test_duplicates(void)
+{
+    struct config c;
+    static const struct {
+        const char *yaml, *want;
+    } cases[] = {
+        {"inetstack_config:\n  mtu: 1400\n  mss: 1300\n  mtu: 1500\n",
+         "inetstack_config.mtu: duplicate key, at lines 2 and 4"},
+        {"libdemi: {libos: catnip}\ndpdk: {}\nlibdemi: {libos: catnap}\n",
+         "libdemi: duplicate section, at lines 1 and 3"},
+        {"tcp_socket_options:\n  keepalive:\n    enabled: true\n    enabled: false\n",
+         "tcp_socket_options.keepalive.enabled: duplicate key, at lines 3 and 4"},
+        {"libdemi: {libos: catnip, libos: catnap}\n", "libdemi.libos: duplicate key, twice at line 1"},
+        {"inetstack_config:\n  mtu: 1400\n  \"mtu\": 1500\n", "inetstack_config.mtu: duplicate key, at lines 2 and 3"},
+        {"client:\n  peers:\n    - {a: 1, b: 2}\n    - {a: 1, a: 2}\n",
+         "client.peers[1].a: duplicate key, twice at line 4"},
+        {"inetstack_config:\n  arp_table:\n    \"02:00:00:00:00:01\": 10.0.0.1\n    \"02:00:00:00:00:01\": 10.0.0.2\n",
+         "inetstack_config.arp_table.02:00:00:00:00:01: duplicate key, at lines 3 and 4"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc = load_text(&c, cases[i].yaml);
+        if (!CHECK(rc == EINVAL && has(cases[i].want) && has(last_path) && !strchr(err, '\n')))
+            fprintf(stderr, "      case %zu: %s", i, cases[i].yaml);
+        config_free(&c);
+    }
+    /* The same key in different mappings is no duplicate. */
+    CHECK(load_text(&c, "tcp_socket_options:\n  keepalive: {enabled: true}\n  linger: {enabled: true}\n") == 0);
+    config_free(&c);
+}
+
+/* Every other hostile shape: an error naming the problem, never a crash or a hang. */
+static void test_hostile_yaml(void)
+{
+    static const struct {
+        const char *yaml, *want;
+    } cases[] = {
+        /* More than one document: the rest would be ignored silently. */
+        {"---\nlibdemi: {libos: catmint}\n---\nlibdemi: {libos: catnap}\n",
+         "YAML holds more than one document (the second begins at line 3)"},
+        {"libdemi: {libos: catmint}\n...\n---\n", "more than one document"},
+        /* Aliases inside our sections; the application's may use them. */
+        {"x: &a {mtu: 1400}\ninetstack_config: *a\n", "inetstack_config: YAML aliases (*a) are not allowed"},
+        {"inetstack_config:\n  mtu: &m 1400\n  mss: *m\n",
+         "YAML aliases (*m) are not allowed in libdemi's sections, at line 3"},
+        {"dpdk:\n  eal_init: [&x a, *x]\n", "aliases (*x)"},
+        {"client: &s libdemi\n*s : {libos: catmint}\n", "YAML alias (*s) as a section name, at line 2"},
+        /* A list or a mapping where one value is expected, and the reverse. */
+        {"inetstack_config:\n  mtu: {a: 1}\n", "inetstack_config.mtu: expected a single value, not a mapping"},
+        {"inetstack_config:\n  mtu: [1500]\n", "inetstack_config.mtu: expected a single value, not a list"},
+        {"tcp_socket_options:\n  keepalive: [1]\n", "tcp_socket_options.keepalive: expected a mapping, not a list"},
+        {"inetstack_config: [mtu, 1500]\n", "inetstack_config: expected a mapping of keys, not a list"},
+        {"inetstack_config: 1500\n", "inetstack_config: expected a mapping of keys, not a value"},
+        /* Numbers out of range or in forms we do not read. */
+        {"inetstack_config: {mtu: -1500}\n", "\"-1500\" is not an integer"},
+        {"inetstack_config: {mtu: +1500}\n", "\"+1500\" is not an integer"},
+        {"inetstack_config: {mtu: 0x5dc}\n", "\"0x5dc\" is not an integer"},
+        {"inetstack_config: {mtu: 1_500}\n", "\"1_500\" is not an integer"},
+        {"inetstack_config: {mtu: 4294967296}\n", "out of range (at most 4294967295)"},
+        {"inetstack_config: {mtu: 99999999999999999999999999}\n", "out of range"},
+        {"libdemi: {heap_size: 18446744073709551616}\n", "libdemi.heap_size: \"18446744073709551616\" is out of range"},
+        {"libdemi: {heap_size: 17179869184G}\n", "out of range"},
+        {"inetstack_config: {tcp_msl: 18446744073709551616ns}\n", "out of range"},
+        {"inetstack_config: {tcp_msl: 18446744074s}\n", "out of range"},
+        {"libdemi: {heap_size: -4G}\n", "not a size"},
+        /* Bytes that are not text. */
+        {"libdemi:\n  libos: cat\xff\n", "YAML error at byte"},
+        {"\xc0\xaflibdemi: {}\n", "YAML error at byte 0"},
+        {"libdemi:\n  libos: \"cat\x01nap\"\n", "YAML error"},
+        {"libdemi:\n\tlibos: catnap\n", "line 2"},
+    };
+    struct config c;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc = load_text(&c, cases[i].yaml);
+        if (!CHECK(rc == EINVAL && has(cases[i].want) && has(last_path) && !strchr(err, '\n')))
+            fprintf(stderr, "      case %zu: %s\n", i, cases[i].yaml);
+        config_free(&c);
+    }
+    /* A NUL byte in the file. */
+    static const char nul[] = "libdemi:\n  libos: cat\0nap\n";
+    write_tmp(nul, sizeof(nul) - 1);
+    CHECK(config_load(&c, last_path, err, sizeof(err)) == EINVAL && has("YAML error"));
+    unlink(last_path);
+
+    /* An alias in the application's section is its business. */
+    CHECK(load_text(&c, "client: {a: &x 1, b: *x}\nlibdemi: {libos: catmint}\n") == 0 &&
+          strcmp(c.libos, "catmint") == 0);
+    config_free(&c);
+
+    /* Billion laughs in the application's section: nine levels of ten
+     * aliases stand for 10^9 values, but every node is looked at once. */
+    char *text = malloc(1 << 16);
+    if (!text) {
+        fprintf(stderr, "test_config: out of memory\n");
+        exit(1);
+    }
+    size_t n = (size_t)sprintf(text, "client:\n  l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for (int i = 1; i < 10; i++) {
+        n += (size_t)sprintf(text + n, "  l%d: &l%d [", i, i);
+        for (int j = 0; j < 10; j++)
+            n += (size_t)sprintf(text + n, "*l%d%s", i - 1, j < 9 ? ", " : "]\n");
+    }
+    CHECK(load_text(&c, text) == 0);
+    config_free(&c);
+    /* The same aimed at our section: refused at the first alias. */
+    sprintf(text + n, "inetstack_config:\n  arp_table: *l9\n");
+    CHECK(load_text(&c, text) == EINVAL && has("inetstack_config.arp_table: YAML aliases (*l9)"));
+    config_free(&c);
+
+    /* A huge scalar: quoted short in the message. */
+    size_t big = 900000;
+    text = realloc(text, big + 64);
+    if (!text) {
+        fprintf(stderr, "test_config: out of memory\n");
+        exit(1);
+    }
+    strcpy(text, "inetstack_config:\n  mtu: ");
+    memset(text + strlen(text), '9', big);
+    strcpy(text + 25 + big, "\n");
+    CHECK(load_text(&c, text) == EINVAL && has("inetstack_config.mtu") && has("out of range") && strlen(err) < 300);
+    strcpy(text, "raw_socket:\n  linux_interface_name: ");
+    memset(text + strlen(text), 'v', big);
+    strcpy(text + 36 + big, "\n");
+    CHECK(load_text(&c, text) == EINVAL && has("too long") && strlen(err) < 300);
+    free(text);
 }
 
 /* raw_socket.backend and xdp_native. */
@@ -937,6 +1205,10 @@ int main(void)
     test_files();
     test_null_err();
     test_robustness();
+    test_not_regular();
+    test_unknown_section();
+    test_duplicates();
+    test_hostile_yaml();
     clear_env();
     if (failures) {
         fprintf(stderr, "test_config: %d check(s) failed\n", failures);
