@@ -35,8 +35,9 @@ ATTACK_BYTES = 16 << 20
 MAX_PENDING = 256 << 10  # demi-echo's default --max-pending
 # What one non-reading connection may hold of the server's heap: its
 # --max-pending bytes and the one popped array (64 KiB on catnap) that
-# crosses the bound, and 64 KiB more for the heap's rounding of blocks.
-PER_CONN_BOUND = MAX_PENDING + 2 * (64 << 10)
+# crosses the bound, doubled: the heap's blocks are powers of two, and a
+# popped array may fill little more than half of its block.
+PER_CONN_BOUND = 2 * (MAX_PENDING + (64 << 10))
 # Of its resident memory (the heap's pages, and catnap's bookkeeping of the
 # waiting pushes, in malloc's memory): a looser bound, as the old server
 # grew by 18 MB per connection here.
