@@ -270,7 +270,7 @@ static uint64_t conn_obuf(const struct conn *c)
     return c->out_bytes + c->hold_len;
 }
 
-/* What the client's buffers hold, input included: who is greediest. */
+/* What the client's buffers hold, input included (INFO mem_clients_normal). */
 static uint64_t conn_mem(const struct conn *c)
 {
     return conn_obuf(c) + c->in_cap;
@@ -391,20 +391,28 @@ static void conn_drop(struct conn *c)
     conn_close(c);
 }
 
-/* The client holding the most, other than @except; NULL if none. */
+/* What the client holds of libdemi's heap: its unsent replies. (Its input
+ * and held replies are in malloc's memory, which dropping it would not
+ * give to the heap.) */
+static uint64_t conn_heap(const struct conn *c)
+{
+    return c->out_bytes;
+}
+
+/* The client holding the most of the heap, other than @except; NULL if none. */
 static struct conn *greediest(const struct conn *except)
 {
     struct conn *g = NULL;
     for (size_t i = 0; i < nconns_cap; i++)
-        if (conns[i] && conns[i] != except && (!g || conn_mem(conns[i]) > conn_mem(g)))
+        if (conns[i] && conns[i] != except && (!g || conn_heap(conns[i]) > conn_heap(g)))
             g = conns[i];
     return g;
 }
 
 static void mem_drop(struct conn *g, const char *why)
 {
-    ratelog(&log_drop, "%s: disconnecting the client holding the most (id=%llu, %llu bytes of buffers)", why,
-            (unsigned long long)g->cl.id, (unsigned long long)conn_mem(g));
+    ratelog(&log_drop, "%s: disconnecting the client holding the most (id=%llu, %llu bytes of unsent replies)", why,
+            (unsigned long long)g->cl.id, (unsigned long long)conn_heap(g));
     srv.mem_disconnections++;
     conn_drop(g);
 }
@@ -418,8 +426,8 @@ static void mem_drop(struct conn *g, const char *why)
 static bool reclaim(void)
 {
     struct conn *g = greediest(exec_conn);
-    uint64_t mine = exec_conn ? conn_mem(exec_conn) : 0;
-    if (!g || conn_mem(g) < MEM_EVICT_MIN || conn_mem(g) <= mine)
+    uint64_t mine = exec_conn ? conn_heap(exec_conn) : 0;
+    if (!g || conn_heap(g) < MEM_EVICT_MIN || conn_heap(g) <= mine)
         return false;
     mem_drop(g, "out of memory");
     return true;
@@ -437,7 +445,7 @@ static void memory_check(void)
     }
     while (st.heap_bytes_in_use > srv.maxmemory) {
         struct conn *g = greediest(NULL);
-        if (!g || conn_mem(g) < MEM_EVICT_MIN)
+        if (!g || conn_heap(g) < MEM_EVICT_MIN)
             break;
         uint64_t before = st.heap_bytes_in_use;
         mem_drop(g, "used memory over maxmemory");
@@ -486,7 +494,7 @@ static void conn_next_pop(struct conn *c)
     }
     c->paused = false;
     if (demi_pop(&c->pop_qt, c->qd) != 0) {
-        conn_close(c);
+        conn_drop(c);
         return;
     }
     c->popping = true;
@@ -555,7 +563,7 @@ static void conn_release(struct conn *c, uint64_t failed_from)
         if (c == exec_conn)
             c->closing = true; /* its commands are running: conn_popped closes it */
         else
-            conn_close(c);
+            conn_drop(c);
         return;
     }
     /* Keep what must still wait, at the start of the buffer. */
@@ -832,8 +840,12 @@ static void conn_popped(struct conn *c, demi_sgarray_t *sga)
     int e = reply_flush(&out);
     exec_conn = NULL;
     demi_sgafree(sga);
+    if (e == ENOMEM) {
+        mem_drop(c, "out of memory"); /* no other client held more (reclaim) */
+        return;
+    }
     if (e) {
-        conn_close(c); /* a push was refused, or no heap left for the reply */
+        conn_drop(c); /* a push was refused */
         return;
     }
     if (c->closing) {
@@ -954,12 +966,13 @@ static void handle(demi_qresult_t *r)
             exec_conn = c;
             bool freed = reclaim();
             exec_conn = NULL;
-            if (freed) {
+            if (freed)
                 conn_next_pop(c);
-                break;
-            }
+            else
+                mem_drop(c, "out of memory"); /* this one holds the most */
+            break;
         }
-        conn_close(c); /* reset by the client, or a failed push */
+        conn_drop(c); /* reset by the client, or a failed push */
         break;
     default:
         break;

@@ -100,6 +100,66 @@ def greedy_reader():
     kv.stop()
 
 
+def flood_until_blocked(port, limit):
+    """A client that pipelines 64 KiB ECHOs and never reads, until the
+    server stops reading it, drops it, or @limit bytes went in."""
+    g = socket.create_connection(("127.0.0.1", port))
+    g.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    g.setblocking(False)
+    cmd = Conn.encode("ECHO", b"e" * 65536) * 16
+    sent = 0
+    while sent < limit:
+        _, w, _ = select.select([], [g], [], 3)
+        if not w:
+            break
+        try:
+            sent += g.send(cmd)
+        except BlockingIOError:
+            pass
+        except OSError:
+            break
+    return g, sent
+
+
+def heap_exhausted():
+    """No output limits (Redis's 0 0 0) and a 64 MiB heap: the greedy client
+    runs the heap out; the allocation that fails must cost it, not the
+    bystander, its connection. Then maxmemory: the same client is dropped
+    once the heap holds more, and writes get -OOM while it does."""
+    kv = start_kv({"HEAP_SIZE": str(64 << 20)})
+    with Conn(kv.port, timeout=60) as b:
+        check(b.cmd("CONFIG", "SET", "client-output-buffer-limit", "normal 0 0 0") == "OK", "limits off")
+        g, sent = flood_until_blocked(kv.port, 256 << 20)
+        print(f"with no output limit, the greedy client sent {sent >> 20} MiB into a 64 MiB heap")
+        for i in range(200):
+            check(b.cmd("SET", f"k{i}", b"v" * 1000) == "OK", f"bystander SET #{i} with the heap exhausted")
+            check(b.cmd("GET", f"k{i}") == b"v" * 1000, f"bystander GET #{i} with the heap exhausted")
+        wait_for("the greedy client dropped for memory",
+                 lambda: int(info(b, "stats")["demi_memory_disconnections"]) >= 1, 120)
+        check(int(info(b, "clients")["connected_clients"]) == 1, "only the bystander is left")
+        g.close()
+        # maxmemory 16 MiB: the greedy client goes as soon as its buffers
+        # take the heap over it.
+        check(b.cmd("CONFIG", "SET", "maxmemory", "16mb") == "OK", "CONFIG SET maxmemory")
+        g, sent = flood_until_blocked(kv.port, 256 << 20)
+        wait_for("the greedy client dropped over maxmemory",
+                 lambda: int(info(b, "stats")["demi_memory_disconnections"]) >= 2, 120)
+        check(b.cmd("GET", "k1") == b"v" * 1000, "bystander GET after")
+        g.close()
+        # The keyspace itself over maxmemory: writes get Redis's -OOM, reads work.
+        big = b"x" * (1 << 20)
+        r = None
+        for i in range(40):
+            r = b.cmd("SET", f"big{i}", big)
+            if isinstance(r, RespError):
+                break
+        check(isinstance(r, RespError) and str(r).startswith("OOM command not allowed when used memory"),
+              f"SET over maxmemory: {r!r}")
+        check(b.cmd("GET", "k1") == b"v" * 1000, "GET over maxmemory")
+        check(b.cmd("CONFIG", "SET", "maxmemory", "0") == "OK", "maxmemory off")
+    kv.stop()
+
+
 def max_clients():
     kv = start_kv()
     with Conn(kv.port) as a:
@@ -186,6 +246,7 @@ def fd_exhaustion():
 
 def run():
     max_clients()
+    heap_exhausted()
     fd_exhaustion()
     greedy_reader()
 
