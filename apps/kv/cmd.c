@@ -752,7 +752,7 @@ static void cmd_keys(struct ctx *x)
 
 struct config_param {
     const char *name;
-    char value[32];
+    char value[128]; /* client-output-buffer-limit's three classes fit */
 };
 
 static void obuf_format(const struct kv_obuf_limit *l, char *out, size_t cap)
