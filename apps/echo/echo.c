@@ -4,9 +4,15 @@
  *
  *   demi-echo server|client [--udp] --addr IP:PORT [--size BYTES]
  *             [--iters N | --seconds S] [--clients N] [--hist FILE] [--warmup N]
+ *             [--max-pending BYTES]
  *
  * The server echoes each popped array back with zero copies (it pushes the
- * very buffer it popped) and prints "ready IP:PORT" once it listens. The
+ * very buffer it popped) and prints "ready IP:PORT" once it listens. It
+ * bounds what each TCP connection holds (--max-pending, see struct econn),
+ * and when an accept fails for want of descriptors or memory it logs (one
+ * line a second at most), tries again after a growing delay, and keeps
+ * serving. SIGUSR1 makes it print a "stats" line (heap bytes in use, and
+ * the most seen, from demi_get_stats) on stdout. The
  * client runs round trips over --clients connections at once, checks every
  * echoed byte, and prints one JSON line with the latency percentiles.
  */
@@ -37,7 +43,13 @@ struct opts {
     uint32_t clients;
     uint64_t warmup;
     const char *hist;
+    uint64_t max_pending;
 };
+
+/* A connection's incomplete pushes the server allows before it stops
+ * popping from it: 256 KiB, four times a catnap pop (64 KiB), so that a
+ * client that reads keeps a few echoes in flight. */
+#define MAX_PENDING_DEFAULT (256u << 10)
 
 static volatile sig_atomic_t stop;
 
@@ -50,7 +62,10 @@ static void on_signal(int sig)
 static void usage(void)
 {
     fprintf(stderr, "usage: demi-echo server|client [--udp] --addr IP:PORT [--size BYTES] "
-                    "[--iters N | --seconds S] [--clients N] [--hist FILE] [--warmup N]\n");
+                    "[--iters N | --seconds S] [--clients N] [--hist FILE] [--warmup N] [--max-pending BYTES]\n"
+                    "  --max-pending BYTES  server: stop reading a TCP connection while BYTES of its echoes\n"
+                    "                       are not yet sent (a client that does not read them);\n"
+                    "                       default 262144 (256 KiB)\n");
     exit(2);
 }
 
@@ -100,11 +115,13 @@ static void parse(int argc, char **argv, struct opts *o)
                                        {"clients", required_argument, 0, 'c'},
                                        {"hist", required_argument, 0, 'H'},
                                        {"warmup", required_argument, 0, 'w'},
+                                       {"max-pending", required_argument, 0, 'm'},
                                        {0, 0, 0, 0}};
     memset(o, 0, sizeof(*o));
     o->size = 64;
     o->clients = 1;
     o->warmup = 1000;
+    o->max_pending = MAX_PENDING_DEFAULT;
     bool have_addr = false, have_iters = false;
     if (argc < 2)
         usage();
@@ -157,6 +174,9 @@ static void parse(int argc, char **argv, struct opts *o)
         case 'w':
             o->warmup = parse_u64(optarg, "--warmup");
             break;
+        case 'm':
+            o->max_pending = parse_u64(optarg, "--max-pending");
+            break;
         default:
             usage();
         }
@@ -185,34 +205,225 @@ static const char *libos_name(void)
 
 /* ---- server ---- */
 
-static void server(const struct opts *o)
-{
-    int lqd, e;
-    if ((e = demi_socket(&lqd, AF_INET, o->udp ? SOCK_DGRAM : SOCK_STREAM, 0)))
-        die("socket", e);
-    if ((e = demi_bind(lqd, (const struct sockaddr *)&o->addr, sizeof(o->addr))))
-        die("bind", e);
-    demi_qtoken_t qt;
-    if (o->udp) {
-        if ((e = demi_pop(&qt, lqd)))
-            die("pop", e);
-    } else {
-        if ((e = demi_listen(lqd, 1024)))
-            die("listen", e);
-        if ((e = demi_accept(&qt, lqd)))
-            die("accept", e);
-    }
-    struct sockaddr_in local;
-    socklen_t len = sizeof(local);
-    if ((e = demi_getsockname(lqd, (struct sockaddr *)&local, &len)))
-        die("getsockname", e);
-    char ip[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &local.sin_addr, ip, sizeof(ip));
-    printf("ready %s:%u\n", ip, ntohs(local.sin_port));
-    fflush(stdout);
+/*
+ * A TCP connection of the server. The server pushes back every array it
+ * pops; a push completes once the kernel or the device has taken the
+ * bytes, so a client that sends without reading leaves its pushes
+ * incomplete, each holding its heap buffer. The server stops popping from
+ * a connection while --max-pending bytes (or PEND_MAX pushes) of it are
+ * incomplete, and pops again when they complete: such a client then fills
+ * its own TCP window and less than --max-pending bytes plus one popped
+ * array of the heap, not the whole heap.
+ */
+#define PEND_MAX 64
 
+struct econn {
+    bool open;
+    bool popping;         /* a pop is posted */
+    demi_qtoken_t pop_qt; /* its token */
+    uint64_t bytes;       /* bytes of the incomplete pushes */
+    uint32_t head, n;     /* the incomplete pushes, oldest first */
+    struct {
+        demi_qtoken_t qt;
+        uint32_t len;
+    } q[PEND_MAX];
+};
+
+struct server {
+    const struct opts *o;
+    int lqd;
+    struct econn *c; /* indexed by qd */
+    size_t cap;
+    size_t nconns;
+    /* Accepting: posted, or waiting until accept_at (ns) after a failure. */
+    bool accepting;
+    demi_qtoken_t accept_qt;
+    uint64_t accept_at;
+    uint64_t backoff_ns;
+    /* At most one line a second about failed accepts. */
+    uint64_t log_at;
+    uint64_t log_suppressed;
+    uint64_t heap_peak;
+};
+
+static volatile sig_atomic_t report;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    report = 1;
+}
+
+/* Errors of an accept that say nothing about the listening socket itself:
+ * out of descriptors or memory for now, or a connection gone before it was
+ * accepted. */
+static bool accept_transient(int e)
+{
+    return e == EMFILE || e == ENFILE || e == ENOMEM || e == ENOBUFS || e == ECONNABORTED || e == EPROTO ||
+           e == EPERM || e == EAGAIN || e == EINTR || e == ETIMEDOUT || e == ECONNRESET;
+}
+
+static void accept_failed(struct server *s, int e)
+{
+    uint64_t now = hist_now_ns();
+    if (!accept_transient(e))
+        die("accept", e);
+    if (now >= s->log_at) {
+        if (s->log_suppressed)
+            fprintf(
+                stderr,
+                "demi-echo: accept: %s (and %llu more failures in the last second); serving the %zu open connections\n",
+                strerror(e), (unsigned long long)s->log_suppressed, s->nconns);
+        else
+            fprintf(stderr, "demi-echo: accept: %s; serving the %zu open connections\n", strerror(e), s->nconns);
+        s->log_suppressed = 0;
+        s->log_at = now + 1000000000ull;
+    } else {
+        s->log_suppressed++;
+    }
+    /* Try again after a delay that doubles, from 1 ms up to 1 s, while the
+     * accepts keep failing (the kernel still holds the connection that
+     * failed: trying again at once would only fail again). */
+    s->backoff_ns = s->backoff_ns ? s->backoff_ns * 2 : 1000000ull;
+    if (s->backoff_ns > 1000000000ull)
+        s->backoff_ns = 1000000000ull;
+    s->accepting = false;
+    s->accept_at = now + s->backoff_ns;
+}
+
+static void accept_arm(struct server *s)
+{
+    int e = demi_accept(&s->accept_qt, s->lqd);
+    if (e)
+        accept_failed(s, e);
+    else
+        s->accepting = true;
+}
+
+static struct econn *econn_of(struct server *s, int qd)
+{
+    return qd >= 0 && (size_t)qd < s->cap && s->c[qd].open ? &s->c[qd] : NULL;
+}
+
+static void econn_close(struct server *s, int qd)
+{
+    /* Pushes already made still go out (a graceful close); the results of
+     * the cancelled pop or of those pushes find no open connection, or a
+     * new one on the same qd whose tokens they do not match. */
+    demi_close(qd);
+    memset(&s->c[qd], 0, sizeof(s->c[qd]));
+    s->nconns--;
+}
+
+/* Posts a pop unless one is posted or the connection is over its bound. */
+static void econn_pop(struct server *s, int qd)
+{
+    struct econn *c = &s->c[qd];
+    if (c->popping || c->bytes >= s->o->max_pending || c->n == PEND_MAX)
+        return;
+    if (demi_pop(&c->pop_qt, qd) != 0) {
+        econn_close(s, qd); /* out of memory for this one: drop it, serve the rest */
+        return;
+    }
+    c->popping = true;
+}
+
+static void econn_new(struct server *s, int qd)
+{
+    if ((size_t)qd >= s->cap) {
+        size_t cap = s->cap ? s->cap : 256;
+        while (cap <= (size_t)qd)
+            cap *= 2;
+        struct econn *t = realloc(s->c, cap * sizeof(*t));
+        if (!t) {
+            demi_close(qd);
+            return;
+        }
+        memset(t + s->cap, 0, (cap - s->cap) * sizeof(*t));
+        s->c = t;
+        s->cap = cap;
+    }
+    memset(&s->c[qd], 0, sizeof(s->c[qd]));
+    s->c[qd].open = true;
+    s->nconns++;
+    econn_pop(s, qd);
+}
+
+static void econn_popped(struct server *s, int qd, demi_sgarray_t *sga)
+{
+    struct econn *c = &s->c[qd];
+    c->popping = false;
+    if (sga->sga_numsegs == 0) { /* the client closed */
+        econn_close(s, qd);
+        return;
+    }
+    uint64_t len = 0;
+    for (uint32_t i = 0; i < sga->sga_numsegs; i++)
+        len += sga->sga_segs[i].sgaseg_len;
+    /* Zero copy: push back the very buffer we popped. The push holds its
+     * own reference, so freeing now is safe. */
+    demi_qtoken_t qt;
+    int e = demi_push(&qt, qd, sga);
+    demi_sgafree(sga);
+    if (e) {
+        econn_close(s, qd); /* out of memory for this push: drop this client only */
+        return;
+    }
+    uint32_t tail = (c->head + c->n) % PEND_MAX;
+    c->q[tail].qt = qt;
+    c->q[tail].len = (uint32_t)len;
+    c->n++;
+    c->bytes += len;
+    econn_pop(s, qd);
+}
+
+static void econn_pushed(struct server *s, struct econn *c, int qd, demi_qtoken_t qt)
+{
+    /* Pushes complete in order: a result that is not the oldest push's is
+     * a closed connection's, whose qd is now another's. */
+    if (c->n == 0 || c->q[c->head].qt != qt)
+        return;
+    c->bytes -= c->q[c->head].len;
+    c->head = (c->head + 1) % PEND_MAX;
+    c->n--;
+    econn_pop(s, qd);
+}
+
+/* One of the connection's own operations (a pop or an incomplete push)? */
+static bool econn_owns(const struct econn *c, demi_qtoken_t qt)
+{
+    if (c->popping && c->pop_qt == qt)
+        return true;
+    for (uint32_t i = 0; i < c->n; i++)
+        if (c->q[(c->head + i) % PEND_MAX].qt == qt)
+            return true;
+    return false;
+}
+
+static void server_stats(struct server *s)
+{
+    demi_stats_t st;
+    if (demi_get_stats(&st) != 0)
+        return;
+    if (st.heap_bytes_in_use > s->heap_peak)
+        s->heap_peak = st.heap_bytes_in_use;
+    if (report) {
+        report = 0;
+        printf("stats connections=%zu heap_bytes_in_use=%llu heap_peak=%llu\n", s->nconns,
+               (unsigned long long)st.heap_bytes_in_use, (unsigned long long)s->heap_peak);
+        fflush(stdout);
+    }
+}
+
+static void server_udp(const struct opts *o, int qd)
+{
     demi_qresult_t qr[BATCH];
+    demi_qtoken_t qt;
+    int e;
     struct timespec tick = {0, 100 * 1000 * 1000};
+    if ((e = demi_pop(&qt, qd)))
+        die("pop", e);
+    (void)o;
     while (!stop) {
         int n;
         e = demi_wait_next_n(qr, BATCH, &n, &tick);
@@ -222,47 +433,112 @@ static void server(const struct opts *o)
             die("wait", e);
         for (int i = 0; i < n; i++) {
             demi_qresult_t *r = &qr[i];
-            int qd = r->qr_qd;
-            switch (r->qr_opcode) {
-            case DEMI_OPC_ACCEPT:
-                if ((e = demi_pop(&qt, r->qr_value.ares.qd)))
-                    die("pop", e);
-                if ((e = demi_accept(&qt, lqd)))
-                    die("accept", e);
-                break;
-            case DEMI_OPC_POP: {
+            if (r->qr_opcode == DEMI_OPC_POP) {
                 demi_sgarray_t *sga = &r->qr_value.sga;
-                if (sga->sga_numsegs == 0) { /* the client closed */
-                    demi_close(qd);
-                    break;
-                }
-                /* Zero copy: push back the very buffer we popped. The push
-                 * holds its own reference, so freeing now is safe. */
-                if (o->udp)
-                    e = demi_pushto(&qt, qd, sga, (const struct sockaddr *)&sga->sga_addr, sizeof(sga->sga_addr));
-                else
-                    e = demi_push(&qt, qd, sga);
-                if (e)
-                    die("push", e);
+                /* A datagram goes back to its sender; a push that fails
+                 * (no memory) loses only this datagram. */
+                demi_pushto(&qt, qd, sga, (const struct sockaddr *)&sga->sga_addr, sizeof(sga->sga_addr));
                 demi_sgafree(sga);
                 if ((e = demi_pop(&qt, qd)))
                     die("pop", e);
-                break;
+            } else if (r->qr_opcode == DEMI_OPC_FAILED && r->qr_ret != ECANCELED && r->qr_qt == qt) {
+                die("udp queue", (int)r->qr_ret);
             }
+        }
+    }
+}
+
+static void server(const struct opts *o)
+{
+    struct server s = {.o = o};
+    int e;
+    if ((e = demi_socket(&s.lqd, AF_INET, o->udp ? SOCK_DGRAM : SOCK_STREAM, 0)))
+        die("socket", e);
+    if ((e = demi_bind(s.lqd, (const struct sockaddr *)&o->addr, sizeof(o->addr))))
+        die("bind", e);
+    if (!o->udp) {
+        if ((e = demi_listen(s.lqd, 1024)))
+            die("listen", e);
+        if ((e = demi_accept(&s.accept_qt, s.lqd)))
+            die("accept", e);
+        s.accepting = true;
+    }
+    struct sockaddr_in local;
+    socklen_t len = sizeof(local);
+    if ((e = demi_getsockname(s.lqd, (struct sockaddr *)&local, &len)))
+        die("getsockname", e);
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &local.sin_addr, ip, sizeof(ip));
+    printf("ready %s:%u\n", ip, ntohs(local.sin_port));
+    fflush(stdout);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_usr1;
+    sigaction(SIGUSR1, &sa, NULL);
+    if (o->udp) {
+        server_udp(o, s.lqd);
+        demi_close(s.lqd);
+        return;
+    }
+
+    demi_qresult_t qr[BATCH];
+    while (!stop) {
+        /* Wake up at the latest every 100 ms (for SIGINT and SIGUSR1), or
+         * when the accept is due again. */
+        uint64_t wait_ns = 100 * 1000 * 1000ull;
+        if (!s.accepting) {
+            uint64_t now = hist_now_ns();
+            wait_ns = s.accept_at > now ? s.accept_at - now : 0;
+            if (wait_ns > 100 * 1000 * 1000ull)
+                wait_ns = 100 * 1000 * 1000ull;
+        }
+        struct timespec to = {(time_t)(wait_ns / 1000000000ull), (long)(wait_ns % 1000000000ull)};
+        int n = 0;
+        e = demi_wait_next_n(qr, BATCH, &n, &to);
+        if (e && e != ETIMEDOUT)
+            die("wait", e);
+        for (int i = 0; i < n; i++) {
+            demi_qresult_t *r = &qr[i];
+            int qd = r->qr_qd;
+            struct econn *c = econn_of(&s, qd);
+            switch (r->qr_opcode) {
+            case DEMI_OPC_ACCEPT:
+                s.accepting = false;
+                s.backoff_ns = 0;
+                econn_new(&s, r->qr_value.ares.qd);
+                accept_arm(&s);
+                break;
+            case DEMI_OPC_POP:
+                if (c && c->popping && c->pop_qt == r->qr_qt)
+                    econn_popped(&s, qd, &r->qr_value.sga);
+                else
+                    demi_sgafree(&r->qr_value.sga);
+                break;
             case DEMI_OPC_PUSH:
+                if (c)
+                    econn_pushed(&s, c, qd, r->qr_qt);
                 break;
             case DEMI_OPC_FAILED:
-                if (r->qr_ret != ECANCELED && qd != lqd)
-                    demi_close(qd); /* reset or error on one connection */
-                else if (qd == lqd && r->qr_ret != ECANCELED)
-                    die("listening queue", (int)r->qr_ret);
+                if (qd == s.lqd) {
+                    if (r->qr_qt == s.accept_qt && r->qr_ret != ECANCELED)
+                        accept_failed(&s, (int)r->qr_ret);
+                } else if (c && r->qr_ret != ECANCELED && econn_owns(c, r->qr_qt)) {
+                    econn_close(&s, qd); /* reset or error on one connection */
+                }
                 break;
             default:
                 break;
             }
         }
+        if (!s.accepting && hist_now_ns() >= s.accept_at)
+            accept_arm(&s);
+        server_stats(&s);
     }
-    demi_close(lqd);
+    for (size_t qd = 0; qd < s.cap; qd++)
+        if (s.c[qd].open)
+            econn_close(&s, (int)qd);
+    demi_close(s.lqd);
+    free(s.c);
 }
 
 /* ---- client ---- */

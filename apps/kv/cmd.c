@@ -12,6 +12,8 @@
 
 #include "glob.h"
 
+#include <demi/libos.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -128,6 +131,10 @@ static void err_expire(struct ctx *x)
 static void err_oom(struct ctx *x)
 {
     reply_error(x->r, "OOM command not allowed: demi-kv is out of memory (libdemi heap full)");
+    /* The next command should find memory: the loop disconnects the client
+     * holding the most, unless it is this one. */
+    if (x->s->reclaim)
+        x->s->reclaim();
 }
 
 static bool arg_ll(struct ctx *x, int i, long long *out)
@@ -159,6 +166,9 @@ static struct kv_entry *lookup_read(struct ctx *x, int i)
 static bool store_copy(struct ctx *x, int key, const uint8_t *p, size_t n, int64_t expire, bool keep_ttl)
 {
     struct kv_val *v = kv_val_new(p, n, n);
+    /* Short of memory: another client's buffers go first (kv.c). */
+    while (!v && x->s->reclaim && x->s->reclaim())
+        v = kv_val_new(p, n, n);
     if (!v) {
         err_oom(x);
         return false;
@@ -742,8 +752,19 @@ static void cmd_keys(struct ctx *x)
 
 struct config_param {
     const char *name;
-    char value[32];
+    char value[128]; /* client-output-buffer-limit's three classes fit */
 };
+
+static void obuf_format(const struct kv_obuf_limit *l, char *out, size_t cap)
+{
+    static const char *const names[KV_OBUF_CLASSES] = {"normal", "slave", "pubsub"};
+    size_t n = 0;
+    out[0] = '\0';
+    for (int k = 0; k < KV_OBUF_CLASSES && n < cap; k++)
+        n += (size_t)snprintf(out + n, cap - n, "%s%s %llu %llu %llu", k ? " " : "", names[k],
+                              (unsigned long long)l[k].hard, (unsigned long long)l[k].soft,
+                              (unsigned long long)l[k].soft_secs);
+}
 
 static void cmd_config_get(struct ctx *x)
 {
@@ -753,17 +774,21 @@ static void cmd_config_get(struct ctx *x)
         {"databases", "1"},
         {"port", ""},
         {"bind", ""},
-        {"maxmemory", "0"},
-        {"maxclients", "10000"},
+        {"maxmemory", ""},
+        {"maxclients", ""},
         {"timeout", "0"},
         {"hz", "10"},
         {"proto-max-bulk-len", "536870912"},
         {"client-query-buffer-limit", "1073741824"},
+        {"client-output-buffer-limit", ""},
     };
     const size_t np = sizeof(p) / sizeof(p[0]);
     snprintf(p[1].value, sizeof(p[1].value), "%s", x->s->aof.enabled ? "yes" : "no");
     snprintf(p[3].value, sizeof(p[3].value), "%u", x->s->port);
     snprintf(p[4].value, sizeof(p[4].value), "%s", x->s->bind);
+    snprintf(p[5].value, sizeof(p[5].value), "%llu", (unsigned long long)x->s->maxmemory);
+    snprintf(p[6].value, sizeof(p[6].value), "%llu", (unsigned long long)x->s->maxclients);
+    obuf_format(x->s->obuf_limit, p[11].value, sizeof(p[11].value));
     bool match[sizeof(p) / sizeof(p[0])] = {false};
     long long n = 0;
     for (size_t k = 0; k < np; k++) {
@@ -778,6 +803,128 @@ static void cmd_config_get(struct ctx *x)
             reply_cstr(x->r, p[k].value);
         }
     }
+}
+
+int kv_mem_parse(const char *v, uint64_t *out)
+{
+    /* Redis's memtoull(): k = 1000, kb = 1024, and so on, any case. */
+    static const struct {
+        const char *unit;
+        uint64_t mul;
+    } units[] = {{"", 1},           {"b", 1},
+                 {"k", 1000},       {"kb", 1024},
+                 {"m", 1000000},    {"mb", 1024 * 1024},
+                 {"g", 1000000000}, {"gb", 1024ull * 1024 * 1024}};
+    const char *p = v;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (p == v || p - v > 19)
+        return EINVAL;
+    for (size_t k = 0; k < sizeof(units) / sizeof(units[0]); k++) {
+        if (strcasecmp(p, units[k].unit) == 0) {
+            uint64_t n = strtoull(v, NULL, 10);
+            if (n > UINT64_MAX / units[k].mul)
+                return EINVAL;
+            *out = n * units[k].mul;
+            return 0;
+        }
+    }
+    return EINVAL;
+}
+
+int kv_obuf_parse(const char *v, struct kv_obuf_limit l[KV_OBUF_CLASSES], const char **why)
+{
+    char buf[256];
+    char *w[64];
+    int n = 0;
+    if (strlen(v) >= sizeof(buf)) {
+        *why = "Wrong number of arguments in buffer limit configuration.";
+        return EINVAL;
+    }
+    snprintf(buf, sizeof(buf), "%s", v);
+    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        if (n == 64) {
+            *why = "Wrong number of arguments in buffer limit configuration.";
+            return EINVAL;
+        }
+        w[n++] = t;
+    }
+    if (n == 0 || n % 4) {
+        *why = "Wrong number of arguments in buffer limit configuration.";
+        return EINVAL;
+    }
+    struct kv_obuf_limit tmp[KV_OBUF_CLASSES];
+    memcpy(tmp, l, sizeof(tmp));
+    for (int i = 0; i < n; i += 4) {
+        int k;
+        if (strcasecmp(w[i], "normal") == 0)
+            k = KV_OBUF_NORMAL;
+        else if (strcasecmp(w[i], "slave") == 0 || strcasecmp(w[i], "replica") == 0)
+            k = KV_OBUF_REPLICA;
+        else if (strcasecmp(w[i], "pubsub") == 0)
+            k = KV_OBUF_PUBSUB;
+        else {
+            *why = "Invalid client class specified in buffer limit configuration.";
+            return EINVAL;
+        }
+        char *end;
+        errno = 0;
+        unsigned long long secs = strtoull(w[i + 3], &end, 10);
+        if (kv_mem_parse(w[i + 1], &tmp[k].hard) || kv_mem_parse(w[i + 2], &tmp[k].soft) || errno || *end ||
+            w[i + 3][0] == '-' || w[i + 3][0] == '\0') {
+            *why = "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+            return EINVAL;
+        }
+        tmp[k].soft_secs = secs;
+    }
+    memcpy(l, tmp, sizeof(tmp));
+    return 0;
+}
+
+/* CONFIG SET parameter value [parameter value ...]: the limits demi-kv
+ * enforces (see cmd.h). As in Redis 7.0, all or none of the pairs apply. */
+static void cmd_config_set(struct ctx *x)
+{
+    if (x->argc % 2) {
+        err_arity(x);
+        return;
+    }
+    struct kv_obuf_limit obuf[KV_OBUF_CLASSES];
+    memcpy(obuf, x->s->obuf_limit, sizeof(obuf));
+    uint64_t maxclients = x->s->maxclients, maxmemory = x->s->maxmemory;
+    for (int i = 2; i < x->argc; i += 2) {
+        char name[64], val[256];
+        size_t nl = 0, vl = 0;
+        cat_upto(name, sizeof(name), &nl, A(x, i), L(x, i), sizeof(name) - 1);
+        cat_upto(val, sizeof(val), &vl, A(x, i + 1), L(x, i + 1), sizeof(val) - 1);
+        const char *why = NULL;
+        if (arg_is(&x->argv[i], "client-output-buffer-limit")) {
+            if (L(x, i + 1) >= sizeof(val) || kv_obuf_parse(val, obuf, &why))
+                why = why ? why : "Wrong number of arguments in buffer limit configuration.";
+        } else if (arg_is(&x->argv[i], "maxmemory")) {
+            if (L(x, i + 1) >= sizeof(val) || kv_mem_parse(val, &maxmemory))
+                why = "argument must be a memory value";
+        } else if (arg_is(&x->argv[i], "maxclients")) {
+            long long v;
+            if (!resp_str2ll(A(x, i + 1), L(x, i + 1), &v))
+                why = "argument couldn't be parsed into an integer";
+            else if (v < 1 || v > 1000000)
+                why = "argument must be between 1 and 1000000 inclusive";
+            else
+                maxclients = (uint64_t)v;
+        } else {
+            errorf(x, "ERR Unknown option or number of arguments for CONFIG SET - '%s'", name);
+            return;
+        }
+        if (why) {
+            errorf(x, "ERR CONFIG SET failed (possibly related to argument '%s') - %s", name, why);
+            return;
+        }
+    }
+    memcpy(x->s->obuf_limit, obuf, sizeof(obuf));
+    x->s->maxclients = maxclients;
+    x->s->maxmemory = maxmemory;
+    reply_status(x->r, "OK");
 }
 
 static void cmd_config_resetstat(struct ctx *x)
@@ -795,6 +942,8 @@ static void cmd_config_help(struct ctx *x)
         "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "GET <pattern>",
         "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>",
+        "    Set the configuration <directive> to <value>.",
         "RESETSTAT",
         "    Reset statistics reported by the INFO command.",
         "HELP",
@@ -879,13 +1028,19 @@ static void cmd_info(struct ctx *x)
     }
     if (info_wants(x, "clients")) {
         info_section(&b, &n, "Clients");
-        info_add(&b, "connected_clients:%llu\r\nmaxclients:10000\r\n", (unsigned long long)s->connected_clients);
+        info_add(&b, "connected_clients:%llu\r\nmaxclients:%llu\r\n", (unsigned long long)s->connected_clients,
+                 (unsigned long long)s->maxclients);
     }
     if (info_wants(x, "memory")) {
         uint64_t used = kv_val_bytes() + s->store.stats.key_bytes + (s->store.mask + 1) * sizeof(void *);
         info_section(&b, &n, "Memory");
-        info_add(&b, "used_memory:%llu\r\nused_memory_values_heap:%llu\r\nmaxmemory:0\r\n", (unsigned long long)used,
-                 (unsigned long long)kv_val_bytes());
+        demi_stats_t st;
+        uint64_t heap = demi_get_stats(&st) == 0 ? st.heap_bytes_in_use : 0;
+        info_add(&b,
+                 "used_memory:%llu\r\nused_memory_values_heap:%llu\r\nused_memory_heap:%llu\r\n"
+                 "mem_clients_normal:%llu\r\nmaxmemory:%llu\r\n",
+                 (unsigned long long)used, (unsigned long long)kv_val_bytes(), (unsigned long long)heap,
+                 (unsigned long long)(s->clients_mem ? s->clients_mem() : 0), (unsigned long long)s->maxmemory);
     }
     if (info_wants(x, "persistence")) {
         info_section(&b, &n, "Persistence");
@@ -905,10 +1060,13 @@ static void cmd_info(struct ctx *x)
         info_section(&b, &n, "Stats");
         info_add(&b,
                  "total_connections_received:%llu\r\ntotal_commands_processed:%llu\r\nexpired_keys:%llu\r\n"
-                 "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\ndemi_pushes:%llu\r\n",
+                 "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\nrejected_connections:%llu\r\n"
+                 "client_output_buffer_limit_disconnections:%llu\r\ndemi_memory_disconnections:%llu\r\n"
+                 "demi_pushes:%llu\r\n",
                  (unsigned long long)s->connections_received, (unsigned long long)s->commands,
                  (unsigned long long)st->expired, (unsigned long long)st->hits, (unsigned long long)st->misses,
-                 (unsigned long long)s->pushes);
+                 (unsigned long long)s->rejected_connections, (unsigned long long)s->obuf_disconnections,
+                 (unsigned long long)s->mem_disconnections, (unsigned long long)s->pushes);
     }
     if (info_wants(x, "replication")) {
         info_section(&b, &n, "Replication");
@@ -945,6 +1103,8 @@ static void cmd_command_help(struct ctx *x);
 static const struct kv_cmd config_subs[] = {
     SUB("config", "get", -3, cmd_config_get, "admin noscript loading stale", "admin slow dangerous",
         "Get the values of configuration parameters"),
+    SUB("config", "set", -4, cmd_config_set, "admin noscript loading stale", "admin slow dangerous",
+        "Set configuration parameters to the given values"),
     SUB("config", "resetstat", 2, cmd_config_resetstat, "admin noscript loading stale", "admin slow dangerous",
         "Reset the stats returned by INFO"),
     SUB("config", "help", 2, cmd_config_help, "loading stale", "slow",
@@ -1248,6 +1408,12 @@ int kv_server_init(struct kv_server *s)
     s->clock_ms = kv_now_ms;
     s->start_ms = kv_now_ms();
     s->next_client_id = 1;
+    s->obuf_limit[KV_OBUF_NORMAL] =
+        (struct kv_obuf_limit){KV_OBUF_HARD_DEFAULT, KV_OBUF_SOFT_DEFAULT, KV_OBUF_SOFT_SECS_DEFAULT};
+    /* Redis's defaults for the other classes. */
+    s->obuf_limit[KV_OBUF_REPLICA] = (struct kv_obuf_limit){256u << 20, 64u << 20, 60};
+    s->obuf_limit[KV_OBUF_PUBSUB] = (struct kv_obuf_limit){32u << 20, 8u << 20, 60};
+    s->maxclients = KV_MAXCLIENTS_DEFAULT;
     snprintf(s->bind, sizeof(s->bind), "127.0.0.1");
     return 0;
 }
@@ -1342,6 +1508,12 @@ void kv_exec(struct kv_server *s, struct kv_client *c, int argc, const struct re
             reply_error(r, err);
             return;
         }
+    }
+    /* Over maxmemory, commands that may grow the keyspace are refused
+     * (Redis's noeviction policy). */
+    if (s->over_maxmemory && strstr(cmd->flags, "denyoom")) {
+        reply_error(r, "OOM command not allowed when used memory > 'maxmemory'.");
+        return;
     }
     x.now = s->clock_ms();
     cmd->fn(&x);

@@ -46,6 +46,34 @@ struct kv_aof_info {
     uint64_t replayed; /* commands replayed at start */
 };
 
+/* Redis's client-output-buffer-limit for one class of clients: a client
+ * whose replies not yet taken by the network reach @hard bytes, or stay at
+ * @soft bytes or more for @soft_secs seconds, is disconnected (0: no such
+ * limit). demi-kv's clients are all of the "normal" class; the replica and
+ * pubsub values are kept only for CONFIG GET and SET. */
+struct kv_obuf_limit {
+    uint64_t hard, soft, soft_secs;
+};
+
+enum { KV_OBUF_NORMAL, KV_OBUF_REPLICA, KV_OBUF_PUBSUB, KV_OBUF_CLASSES };
+
+/* The defaults for normal clients (Redis's are 0 0 0, no limit): 1 GiB
+ * hard, the same as client-query-buffer-limit and twice proto-max-bulk-len,
+ * so that a client can always GET the largest value it can SET; 16 MiB
+ * soft for 60 s, which is what holds a client that does not read (kv.c
+ * also stops reading a client at its soft limit). */
+#define KV_OBUF_HARD_DEFAULT      ((uint64_t)1 << 30)
+#define KV_OBUF_SOFT_DEFAULT      ((uint64_t)16 << 20)
+#define KV_OBUF_SOFT_SECS_DEFAULT 60
+#define KV_MAXCLIENTS_DEFAULT     10000
+
+/* Parses a client-output-buffer-limit value ("normal 1gb 16mb 60", groups
+ * of a class and three numbers) into @l. 0, or EINVAL with a Redis-style
+ * reason in @why. */
+int kv_obuf_parse(const char *v, struct kv_obuf_limit l[KV_OBUF_CLASSES], const char **why);
+/* Parses a memory value as Redis does ("100", "64mb", "1gb", "10k"). */
+int kv_mem_parse(const char *v, uint64_t *out);
+
 struct kv_server {
     struct kv_store store;
     int64_t (*clock_ms)(void); /* unix time in ms; tests may replace it */
@@ -63,6 +91,21 @@ struct kv_server {
     kv_write_hook write_hook;
     void *write_hook_arg;
     struct kv_aof_info aof;
+    /* Limits (CONFIG GET and SET, INFO); the network loop enforces them. */
+    struct kv_obuf_limit obuf_limit[KV_OBUF_CLASSES];
+    uint64_t maxclients;
+    uint64_t maxmemory;  /* 0: none; else compared with the heap in use */
+    bool over_maxmemory; /* set by the loop: "denyoom" commands get -OOM */
+    uint64_t rejected_connections;
+    uint64_t obuf_disconnections; /* over client-output-buffer-limit */
+    uint64_t mem_disconnections;  /* the greediest client, when memory ran short */
+    /* What the clients' buffers hold (INFO memory's mem_clients_normal),
+     * when the loop provides it. */
+    uint64_t (*clients_mem)(void);
+    /* Called when a command cannot get memory: frees some by
+     * disconnecting the client holding the most, if another than the one
+     * running. Returns true if it freed something. */
+    bool (*reclaim)(void);
     uint16_t port;
     char bind[16];
     const char *libos;

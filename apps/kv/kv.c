@@ -43,6 +43,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,11 +60,19 @@
 #define EXPIRE_BUDGET_US 1000
 /* After a failed append, the log is tried again this often. */
 #define AOF_RETRY_NS (1000 * 1000 * 1000LL)
+/* A client holding less than this is never disconnected for memory. */
+#define MEM_EVICT_MIN ((uint64_t)1 << 20)
 
 /* A write's reply in a connection's hold buffer, waiting for record seq. */
 struct span {
     size_t off, len;
     uint64_t seq;
+};
+
+/* A push not yet completed. */
+struct pend {
+    demi_qtoken_t qt;
+    uint64_t len;
 };
 
 struct conn {
@@ -72,8 +81,18 @@ struct conn {
     struct resp_parser p;
     uint8_t *in; /* the start of an incomplete command, and what followed it */
     size_t in_len, in_cap;
-    uint32_t pushes; /* pushes not yet completed */
-    bool closing;    /* close once the pushes complete; no more pops */
+    /* The pushes not yet completed, oldest first (they complete in order):
+     * their tokens tell this connection's results from those of a closed
+     * connection whose qd it reuses; out_bytes is their total size, the
+     * client's output buffer with hold_len. */
+    struct pend *pq;
+    size_t pq_head, pq_n, pq_cap;
+    uint64_t out_bytes;
+    demi_qtoken_t pop_qt;
+    bool popping;       /* a pop is posted (its token is pop_qt) */
+    bool paused;        /* no pop: the output is at its soft limit */
+    int64_t soft_since; /* when the output reached the soft limit (ns); 0: below it */
+    bool closing;       /* close once the pushes complete; no more pops */
     /* --aof: replies not yet sent because a write before them is not yet
      * durable, in order; spans says where the writes' own replies are. */
     uint8_t *hold;
@@ -98,6 +117,11 @@ static struct conn *waiting;   /* connections with held replies */
 static struct conn *exec_conn; /* the connection whose command runs */
 static uint64_t dirty_before;
 static char misconf[128];
+/* Accepting: an accept is posted, or the next is due at accept_at (ns)
+ * after a failure; the delay doubles while accepts fail. */
+static bool accepting;
+static demi_qtoken_t accept_qt;
+static int64_t accept_at, accept_backoff;
 static int64_t next_retry; /* after a failed append: when to try again */
 /* The time commands see: read once per popped batch (and for each active
  * expiry round), not once per command. */
@@ -122,11 +146,20 @@ static void die(const char *what, int err)
 
 static void usage(FILE *f, int status)
 {
-    fprintf(f, "usage: demi-kv [--addr IP:PORT] [--aof PATH]\n"
+    fprintf(f, "usage: demi-kv [--addr IP:PORT] [--aof PATH] [--client-output-buffer-limit LIMITS]\n"
+               "               [--maxclients N] [--maxmemory BYTES]\n"
                "  --addr IP:PORT  listen there (default 127.0.0.1:6379; port 0 picks a free port)\n"
                "  --aof PATH      append-only persistence on a cattree log at PATH (created if\n"
                "                  missing): replayed at start; every write is durable before its\n"
                "                  reply (group commit), as Redis's appendfsync always\n"
+               "  --client-output-buffer-limit 'normal HARD SOFT SECONDS'\n"
+               "                  disconnect a client whose unsent replies reach HARD bytes, or\n"
+               "                  stay at SOFT or more for SECONDS; it is not read while at SOFT\n"
+               "                  (default 'normal 1gb 16mb 60'; 0 0 0: no limit)\n"
+               "  --maxclients N  refuse clients beyond N with -ERR max number of clients reached\n"
+               "                  (default 10000, lowered to the descriptor limit on catnap)\n"
+               "  --maxmemory BYTES  when the heap holds more, disconnect the clients holding the\n"
+               "                  most buffers, then refuse writes with -OOM (default 0: none)\n"
                "  --help          this text\n"
                "LIBOS picks the network libOS (default catnap).\n");
     exit(status);
@@ -156,6 +189,39 @@ static int64_t mono_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
+
+/* ---- logging ---- */
+
+/* A message that may repeat without end (a failed accept, a client
+ * dropped): at most one line a second, saying how many were left out. */
+struct ratelog {
+    int64_t next;
+    uint64_t suppressed;
+};
+
+static void ratelog(struct ratelog *rl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ratelog(struct ratelog *rl, const char *fmt, ...)
+{
+    int64_t now = mono_ns();
+    if (now < rl->next) {
+        rl->suppressed++;
+        return;
+    }
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (rl->suppressed)
+        fprintf(stderr, "demi-kv: %s (%llu more like it in the last second)\n", line,
+                (unsigned long long)rl->suppressed);
+    else
+        fprintf(stderr, "demi-kv: %s\n", line);
+    rl->suppressed = 0;
+    rl->next = now + 1000000000LL;
+}
+
+static struct ratelog log_accept, log_drop;
 
 /* ---- connections ---- */
 
@@ -193,7 +259,39 @@ static void wait_link(struct conn *c)
 /* Nothing is left to send: a closing connection can go. */
 static bool conn_idle(const struct conn *c)
 {
-    return c->pushes == 0 && c->hold_len == 0;
+    return c->pq_n == 0 && c->hold_len == 0;
+}
+
+/* The client's output buffer, as client-output-buffer-limit counts it:
+ * reply bytes not yet taken by the kernel or the device (stored values a
+ * reply points at included, as Redis counts them). */
+static uint64_t conn_obuf(const struct conn *c)
+{
+    return c->out_bytes + c->hold_len;
+}
+
+/* What the client's buffers hold, input included (INFO mem_clients_normal). */
+static uint64_t conn_mem(const struct conn *c)
+{
+    return conn_obuf(c) + c->in_cap;
+}
+
+static uint64_t clients_mem(void)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < nconns_cap; i++)
+        if (conns[i])
+            n += conn_mem(conns[i]);
+    return n;
+}
+
+/* The output at which the client is no longer read: its soft limit, or
+ * its hard limit if lower or alone; none if both are 0. */
+static uint64_t pause_at(void)
+{
+    const struct kv_obuf_limit *l = &srv.obuf_limit[KV_OBUF_NORMAL];
+    uint64_t at = l->soft ? l->soft : UINT64_MAX;
+    return l->hard && l->hard < at ? l->hard : at;
 }
 
 static void conn_close(struct conn *c)
@@ -201,6 +299,7 @@ static void conn_close(struct conn *c)
     wait_unlink(c);
     free(c->hold);
     free(c->spans);
+    free(c->pq);
     /* Cancels the pending pop and pushes: their ECANCELED results find no
      * connection and are ignored. */
     demi_close(c->qd);
@@ -243,18 +342,162 @@ static int hold_sga(struct conn *c, const demi_sgarray_t *sga)
     return 0;
 }
 
+/* Room for one more push in the connection's list. */
+static bool pq_reserve(struct conn *c)
+{
+    if (c->pq_n < c->pq_cap)
+        return true;
+    size_t cap = c->pq_cap ? c->pq_cap * 2 : 8;
+    struct pend *q = malloc(cap * sizeof(*q));
+    if (!q)
+        return false;
+    for (size_t i = 0; i < c->pq_n; i++)
+        q[i] = c->pq[(c->pq_head + i) % c->pq_cap];
+    free(c->pq);
+    c->pq = q;
+    c->pq_head = 0;
+    c->pq_cap = cap;
+    return true;
+}
+
 static int conn_push(void *arg, const demi_sgarray_t *sga)
 {
     struct conn *c = arg;
     if (c->in_write || c->hold_len > 0)
         return hold_sga(c, sga);
+    if (!pq_reserve(c))
+        return ENOMEM;
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < sga->sga_numsegs; i++)
+        n += sga->sga_segs[i].sgaseg_len;
     demi_qtoken_t qt;
     int e = demi_push(&qt, c->qd, sga);
     if (e)
         return e;
-    c->pushes++;
+    c->pq[(c->pq_head + c->pq_n) % c->pq_cap] = (struct pend){qt, n};
+    c->pq_n++;
+    c->out_bytes += n;
     srv.pushes++;
     return 0;
+}
+
+/* Disconnects a client at once: SO_LINGER 0 makes the close abortive (a
+ * RST), so that its pushes are dropped and their buffers freed now, not
+ * after a client that does not read has read them. */
+static void conn_drop(struct conn *c)
+{
+    struct linger lg = {1, 0};
+    demi_setsockopt(c->qd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    conn_close(c);
+}
+
+/* What the client holds of libdemi's heap: its unsent replies. (Its input
+ * and held replies are in malloc's memory, which dropping it would not
+ * give to the heap.) */
+static uint64_t conn_heap(const struct conn *c)
+{
+    return c->out_bytes;
+}
+
+/* The client holding the most of the heap, other than @except; NULL if none. */
+static struct conn *greediest(const struct conn *except)
+{
+    struct conn *g = NULL;
+    for (size_t i = 0; i < nconns_cap; i++)
+        if (conns[i] && conns[i] != except && (!g || conn_heap(conns[i]) > conn_heap(g)))
+            g = conns[i];
+    return g;
+}
+
+static void mem_drop(struct conn *g, const char *why)
+{
+    ratelog(&log_drop, "%s: disconnecting the client holding the most (id=%llu, %llu bytes of unsent replies)", why,
+            (unsigned long long)g->cl.id, (unsigned long long)conn_heap(g));
+    srv.mem_disconnections++;
+    conn_drop(g);
+}
+
+/*
+ * An allocation failed while the commands of exec_conn (if any) ran:
+ * disconnects the client holding the most buffers, if it is another and
+ * holds more than exec_conn, never a bystander for a greedy one. Returns
+ * true if it did (the allocation may then be tried again).
+ */
+static bool reclaim(void)
+{
+    struct conn *g = greediest(exec_conn);
+    uint64_t mine = exec_conn ? conn_heap(exec_conn) : 0;
+    if (!g || conn_heap(g) < MEM_EVICT_MIN || conn_heap(g) <= mine)
+        return false;
+    mem_drop(g, "out of memory");
+    return true;
+}
+
+/* maxmemory: while the heap holds more, disconnects the clients holding
+ * the most (as long as that frees memory); if still over, commands that
+ * may grow the keyspace get -OOM until it is under again. */
+static void memory_check(void)
+{
+    demi_stats_t st;
+    if (!srv.maxmemory || demi_get_stats(&st) != 0) {
+        srv.over_maxmemory = false;
+        return;
+    }
+    while (st.heap_bytes_in_use > srv.maxmemory) {
+        struct conn *g = greediest(NULL);
+        if (!g || conn_heap(g) < MEM_EVICT_MIN)
+            break;
+        uint64_t before = st.heap_bytes_in_use;
+        mem_drop(g, "used memory over maxmemory");
+        if (demi_get_stats(&st) != 0 || st.heap_bytes_in_use >= before)
+            break; /* its buffers were not what held the heap */
+    }
+    srv.over_maxmemory = st.heap_bytes_in_use > srv.maxmemory;
+}
+
+/*
+ * client-output-buffer-limit: disconnects a client whose output reached
+ * the hard limit, or has stayed at the soft limit or more for its
+ * seconds. Returns true if it did (@c is gone).
+ */
+static bool conn_limits(struct conn *c, int64_t now)
+{
+    const struct kv_obuf_limit *l = &srv.obuf_limit[KV_OBUF_NORMAL];
+    uint64_t n = conn_obuf(c);
+    bool over = l->hard && n >= l->hard;
+    if (l->soft && n >= l->soft) {
+        if (!c->soft_since)
+            c->soft_since = now;
+        else if ((uint64_t)(now - c->soft_since) >= l->soft_secs * 1000000000ull)
+            over = true;
+    } else {
+        c->soft_since = 0;
+    }
+    if (over) {
+        ratelog(&log_drop, "client id=%llu closed for overcoming of output buffer limits (%llu bytes)",
+                (unsigned long long)c->cl.id, (unsigned long long)n);
+        srv.obuf_disconnections++;
+        conn_drop(c);
+    }
+    return over;
+}
+
+/* Posts the connection's next pop, unless its output is at the limit
+ * (backpressure: a client that does not read is not read either). */
+static void conn_next_pop(struct conn *c)
+{
+    if (c->popping || c->closing)
+        return;
+    if (conn_obuf(c) >= pause_at()) {
+        c->paused = true;
+        return;
+    }
+    c->paused = false;
+    if (demi_pop(&c->pop_qt, c->qd) != 0) {
+        conn_drop(c);
+        return;
+    }
+    c->popping = true;
 }
 
 /* Copies [p, p + n) into heap buffers and pushes them to the client. */
@@ -320,7 +563,7 @@ static void conn_release(struct conn *c, uint64_t failed_from)
         if (c == exec_conn)
             c->closing = true; /* its commands are running: conn_popped closes it */
         else
-            conn_close(c);
+            conn_drop(c);
         return;
     }
     /* Keep what must still wait, at the start of the buffer. */
@@ -442,8 +685,27 @@ static void write_done(struct conn *c, int argc, const struct resp_arg *argv)
     wait_link(c);
 }
 
+/* Redis's reply to a client over maxclients, before it is closed. */
+static void conn_refuse(int qd)
+{
+    static const char err[] = "-ERR max number of clients reached\r\n";
+    demi_sgarray_t sga = demi_sgaalloc(sizeof(err) - 1);
+    if (sga.sga_numsegs == 1) {
+        memcpy(sga.sga_segs[0].sgaseg_buf, err, sizeof(err) - 1);
+        demi_qtoken_t qt;
+        demi_push(&qt, qd, &sga); /* the close below is graceful: it goes out first */
+        demi_sgafree(&sga);
+    }
+    demi_close(qd);
+    srv.rejected_connections++;
+}
+
 static void conn_new(int qd)
 {
+    if (srv.connected_clients >= srv.maxclients) {
+        conn_refuse(qd);
+        return;
+    }
     if ((size_t)qd >= nconns_cap) {
         size_t cap = nconns_cap ? nconns_cap : 256;
         while (cap <= (size_t)qd)
@@ -458,12 +720,12 @@ static void conn_new(int qd)
         nconns_cap = cap;
     }
     struct conn *c = calloc(1, sizeof(*c));
-    demi_qtoken_t qt;
-    if (!c || demi_pop(&qt, qd) != 0) {
+    if (!c || demi_pop(&c->pop_qt, qd) != 0) {
         free(c);
         demi_close(qd);
         return;
     }
+    c->popping = true;
     c->qd = qd;
     kv_client_init(&srv, &c->cl);
     resp_init(&c->p);
@@ -558,6 +820,7 @@ static void conn_input(struct conn *c, const uint8_t *data, size_t len)
 
 static void conn_popped(struct conn *c, demi_sgarray_t *sga)
 {
+    c->popping = false;
     if (sga->sga_numsegs == 0) {
         /* The client is done sending (it closed or shut down its side).
          * Replies still on their way go out first, and the last push's
@@ -577,8 +840,12 @@ static void conn_popped(struct conn *c, demi_sgarray_t *sga)
     int e = reply_flush(&out);
     exec_conn = NULL;
     demi_sgafree(sga);
+    if (e == ENOMEM) {
+        mem_drop(c, "out of memory"); /* no other client held more (reclaim) */
+        return;
+    }
     if (e) {
-        conn_close(c); /* a push was refused, or no heap left for the reply */
+        conn_drop(c); /* a push was refused */
         return;
     }
     if (c->closing) {
@@ -586,54 +853,126 @@ static void conn_popped(struct conn *c, demi_sgarray_t *sga)
             conn_close(c);
         return; /* the last push's completion closes it */
     }
-    demi_qtoken_t qt;
-    if (demi_pop(&qt, c->qd) != 0)
-        conn_close(c);
+    if (!conn_limits(c, mono_ns()))
+        conn_next_pop(c);
+}
+
+/* One of the connection's own operations (its pop, or a push not yet
+ * completed), not a late result of a closed connection on the same qd? */
+static bool conn_owns(const struct conn *c, demi_qtoken_t qt)
+{
+    if (c->popping && c->pop_qt == qt)
+        return true;
+    for (size_t i = 0; i < c->pq_n; i++)
+        if (c->pq[(c->pq_head + i) % c->pq_cap].qt == qt)
+            return true;
+    return false;
+}
+
+static void conn_pushed(struct conn *c, demi_qtoken_t qt)
+{
+    if (c->pq_n == 0 || c->pq[c->pq_head].qt != qt)
+        return; /* a closed connection's */
+    c->out_bytes -= c->pq[c->pq_head].len;
+    c->pq_head = (c->pq_head + 1) % c->pq_cap;
+    c->pq_n--;
+    if (c->closing) {
+        if (conn_idle(c))
+            conn_close(c);
+        return;
+    }
+    if (!conn_limits(c, mono_ns()) && c->paused)
+        conn_next_pop(c);
+}
+
+/* ---- accepting ---- */
+
+/* Failures that say nothing about the listening socket itself: out of
+ * descriptors or memory for now, or a connection gone before its accept. */
+static bool accept_transient(int e)
+{
+    return e == EMFILE || e == ENFILE || e == ENOMEM || e == ENOBUFS || e == ECONNABORTED || e == EPROTO ||
+           e == EPERM || e == EAGAIN || e == EINTR || e == ETIMEDOUT || e == ECONNRESET;
+}
+
+static void accept_failed(int e)
+{
+    if (!accept_transient(e))
+        die("accept", e);
+    ratelog(&log_accept, "accept: %s; serving the %llu connected clients, accepting again in %lld ms", strerror(e),
+            (unsigned long long)srv.connected_clients,
+            (long long)((accept_backoff ? accept_backoff * 2 : 1000000) / 1000000));
+    /* The kernel keeps the connection whose accept failed: trying again at
+     * once would fail again, thousands of times a second. Wait, from 1 ms
+     * doubling up to 1 s while the accepts fail. */
+    accept_backoff = accept_backoff ? accept_backoff * 2 : 1000000;
+    if (accept_backoff > 1000000000LL)
+        accept_backoff = 1000000000LL;
+    accepting = false;
+    accept_at = mono_ns() + accept_backoff;
+}
+
+static void accept_arm(void)
+{
+    int e = demi_accept(&accept_qt, listen_qd);
+    if (e)
+        accept_failed(e);
+    else
+        accepting = true;
 }
 
 /* ---- the loop ---- */
 
 static void handle(demi_qresult_t *r)
 {
-    demi_qtoken_t qt;
-    int e;
     if (aof_on && r->qr_qd == aof.qd) {
         aof_result(r);
         return;
     }
+    struct conn *c = conn_of(r->qr_qd);
     switch (r->qr_opcode) {
     case DEMI_OPC_ACCEPT:
+        accepting = false;
+        accept_backoff = 0;
         conn_new(r->qr_value.ares.qd);
-        if ((e = demi_accept(&qt, listen_qd)))
-            die("accept", e);
+        accept_arm();
         break;
-    case DEMI_OPC_POP: {
-        struct conn *c = conn_of(r->qr_qd);
-        if (c)
+    case DEMI_OPC_POP:
+        if (c && c->popping && c->pop_qt == r->qr_qt)
             conn_popped(c, &r->qr_value.sga);
         else
             demi_sgafree(&r->qr_value.sga);
         break;
-    }
-    case DEMI_OPC_PUSH: {
-        struct conn *c = conn_of(r->qr_qd);
-        if (c && c->pushes > 0 && --c->pushes == 0 && c->closing && conn_idle(c))
-            conn_close(c);
+    case DEMI_OPC_PUSH:
+        if (c)
+            conn_pushed(c, r->qr_qt);
         break;
-    }
     case DEMI_OPC_FAILED:
         if (r->qr_ret == ECANCELED)
             break; /* an operation of a queue we closed */
         if (r->qr_qd == listen_qd) {
             /* Out of descriptors or memory for one connection: keep
-             * serving the others and accept again. */
-            fprintf(stderr, "demi-kv: accept: %s\n", strerror((int)r->qr_ret));
-            if ((e = demi_accept(&qt, listen_qd)))
-                die("accept", e);
+             * serving the others, and accept again a little later. */
+            if (r->qr_qt == accept_qt)
+                accept_failed((int)r->qr_ret);
             break;
         }
-        if (conn_of(r->qr_qd))
-            conn_close(conn_of(r->qr_qd)); /* reset by the client, or a failed push */
+        if (!c || !conn_owns(c, r->qr_qt))
+            break; /* a closed connection's */
+        if (r->qr_ret == ENOMEM && c->popping && c->pop_qt == r->qr_qt) {
+            /* No heap for the receive buffer: the client holding the most
+             * goes, not this one, unless it is this one. */
+            c->popping = false;
+            exec_conn = c;
+            bool freed = reclaim();
+            exec_conn = NULL;
+            if (freed)
+                conn_next_pop(c);
+            else
+                mem_drop(c, "out of memory"); /* this one holds the most */
+            break;
+        }
+        conn_drop(c); /* reset by the client, or a failed push */
         break;
     default:
         break;
@@ -649,18 +988,46 @@ static void raise_nofile(void)
     }
 }
 
+/* On catnap every client is a descriptor: as Redis does, maxclients is
+ * lowered to what the descriptor limit allows, keeping 32 for the rest. */
+static void fit_maxclients(void)
+{
+    struct rlimit rl;
+    if (strcmp(srv.libos, "catnap") != 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return;
+    uint64_t fit = rl.rlim_cur > 33 ? (uint64_t)rl.rlim_cur - 32 : 1;
+    if (fit < srv.maxclients) {
+        fprintf(stderr,
+                "demi-kv: you requested maxclients of %llu requiring at least %llu max file descriptors; "
+                "the limit is %llu: maxclients has been reduced to %llu\n",
+                (unsigned long long)srv.maxclients, (unsigned long long)srv.maxclients + 32,
+                (unsigned long long)rl.rlim_cur, (unsigned long long)fit);
+        srv.maxclients = fit;
+    }
+}
+
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {{"addr", required_argument, 0, 'a'},
                                        {"aof", required_argument, 0, 'f'},
+                                       {"client-output-buffer-limit", required_argument, 0, 'o'},
+                                       {"maxclients", required_argument, 0, 'c'},
+                                       {"maxmemory", required_argument, 0, 'm'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
     struct sockaddr_in addr;
     parse_addr("127.0.0.1:6379", &addr);
     const char *aof_path = NULL;
+    const char *obuf_arg = NULL, *maxclients_arg = NULL, *maxmemory_arg = NULL;
     int opt;
     while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        if (opt == 'a') {
+        if (opt == 'o') {
+            obuf_arg = optarg;
+        } else if (opt == 'c') {
+            maxclients_arg = optarg;
+        } else if (opt == 'm') {
+            maxmemory_arg = optarg;
+        } else if (opt == 'a') {
             if (parse_addr(optarg, &addr)) {
                 fprintf(stderr, "demi-kv: --addr: expected IPv4:PORT, got %s\n", optarg);
                 usage(stderr, 2);
@@ -696,8 +1063,32 @@ int main(int argc, char **argv)
     const char *libos = getenv("LIBOS");
     srv.libos = libos && *libos ? libos : "catnap";
     srv.clock_ms = batch_clock;
+    srv.clients_mem = clients_mem;
+    srv.reclaim = reclaim;
     batch_now = kv_now_ms();
     reply_init(&out);
+    out.reclaim = reclaim;
+    const char *why = NULL;
+    if (obuf_arg && kv_obuf_parse(obuf_arg, srv.obuf_limit, &why)) {
+        fprintf(stderr, "demi-kv: --client-output-buffer-limit %s: %s\n", obuf_arg, why);
+        exit(2);
+    }
+    if (maxmemory_arg && kv_mem_parse(maxmemory_arg, &srv.maxmemory)) {
+        fprintf(stderr, "demi-kv: --maxmemory %s: expected a memory value (bytes, or with k, kb, m, mb, g, gb)\n",
+                maxmemory_arg);
+        exit(2);
+    }
+    if (maxclients_arg) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(maxclients_arg, &end, 10);
+        if (errno || *end || !*maxclients_arg || *maxclients_arg == '-' || v < 1 || v > 1000000) {
+            fprintf(stderr, "demi-kv: --maxclients %s: expected 1..1000000\n", maxclients_arg);
+            exit(2);
+        }
+        srv.maxclients = v;
+    }
+    fit_maxclients();
 
     if (aof_path) {
         /* Replay before listening: no client sees a partial keyspace. */
@@ -737,9 +1128,9 @@ int main(int argc, char **argv)
         die("getsockname", e);
     srv.port = ntohs(local.sin_port);
     inet_ntop(AF_INET, &local.sin_addr, srv.bind, sizeof(srv.bind));
-    demi_qtoken_t qt;
-    if ((e = demi_accept(&qt, listen_qd)))
+    if ((e = demi_accept(&accept_qt, listen_qd)))
         die("accept", e);
+    accepting = true;
     printf("ready %s:%u\n", srv.bind, srv.port);
     fflush(stdout);
 
@@ -747,6 +1138,8 @@ int main(int argc, char **argv)
     int64_t next_expire = mono_ns() + EXPIRE_PERIOD_NS;
     while (!stop) {
         int64_t wait_ns = next_expire - mono_ns();
+        if (!accepting && accept_at - mono_ns() < wait_ns)
+            wait_ns = accept_at - mono_ns();
         if (wait_ns < 0)
             wait_ns = 0;
         struct timespec to = {wait_ns / 1000000000LL, wait_ns % 1000000000LL};
@@ -756,6 +1149,9 @@ int main(int argc, char **argv)
             die("wait", e);
         for (int i = 0; i < n; i++)
             handle(&qr[i]);
+        if (!accepting && mono_ns() >= accept_at)
+            accept_arm();
+        memory_check();
         /* Group commit: the writes of this whole batch, from every
          * client, go into one record, unless one is on its way already. */
         if (aof_on && (e = aof_kick(&aof)))
@@ -763,6 +1159,11 @@ int main(int argc, char **argv)
         if (mono_ns() >= next_expire) {
             batch_now = kv_now_ms();
             kv_active_expire(&srv, EXPIRE_BUDGET_US);
+            /* The soft limit's seconds pass for clients no longer read. */
+            int64_t now = mono_ns();
+            for (size_t i = 0; i < nconns_cap; i++)
+                if (conns[i] && conns[i]->soft_since)
+                    conn_limits(conns[i], now);
             next_expire = mono_ns() + EXPIRE_PERIOD_NS;
         }
         if (aof_on && aof.err && !aof.inflight && mono_ns() >= next_retry) {

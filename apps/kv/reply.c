@@ -119,11 +119,14 @@ static int new_buf(struct reply *r, size_t want)
     if (size > KV_SEG_MAX)
         size = KV_SEG_MAX;
     demi_sgarray_t sga = demi_sgaalloc(size);
-    if (sga.sga_numsegs != 1) {
+    while (sga.sga_numsegs != 1) {
         if (sga.sga_numsegs)
             demi_sgafree(&sga);
-        r->err = ENOMEM;
-        return ENOMEM;
+        if (!r->reclaim || !r->reclaim()) {
+            r->err = ENOMEM;
+            return ENOMEM;
+        }
+        sga = demi_sgaalloc(size);
     }
     r->cur.tag = sga.sga_buf;
     r->cur.data = sga.sga_segs[0].sgaseg_buf;

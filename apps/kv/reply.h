@@ -23,6 +23,7 @@
 
 #include <demi/types.h>
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,9 @@ struct reply {
     size_t nvals, capvals;
     int err;
     uint64_t pushes; /* arrays pushed so far, for tests and INFO */
+    /* Called when an output buffer cannot be allocated, and the allocation
+     * tried again while it returns true (it freed memory). */
+    bool (*reclaim)(void);
 };
 
 void reply_init(struct reply *r);

@@ -771,11 +771,20 @@ static void queue_free(struct catnap *n, struct nap_queue *q, bool deliver)
     free(q);
 }
 
+/* SO_LINGER with a zero timeout: the close is abortive (demi_close(3)):
+ * pushes not yet sent are cancelled, and the kernel sends a RST. */
+static bool linger_zero(const struct nap_queue *q)
+{
+    struct linger lg;
+    socklen_t len = sizeof(lg);
+    return getsockopt(q->fd, SOL_SOCKET, SO_LINGER, &lg, &len) == 0 && lg.l_onoff && lg.l_linger == 0;
+}
+
 static int nap_close(struct libos *l, void *qv)
 {
     struct catnap *n = nap_of(l);
     struct nap_queue *q = qv;
-    if (q->type == SOCK_STREAM && q->writers.head && q->writers.head->kind == OP_PUSH) {
+    if (q->type == SOCK_STREAM && q->writers.head && q->writers.head->kind == OP_PUSH && !linger_zero(q)) {
         /* A graceful close: pushes already made still go out (their
          * tokens complete as usual); the socket is closed after the last.
          * Nobody can read any more: pops are cancelled now. */

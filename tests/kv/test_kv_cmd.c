@@ -237,6 +237,45 @@ static void test_errors(void)
     T("FLUSHALL\r\n", "+OK\r\n");
 }
 
+/* CONFIG SET and GET of the limits kv.c enforces, and -OOM over maxmemory. */
+static void test_limits(void)
+{
+    T("CONFIG GET client-output-buffer-limit\r\n",
+      "*2\r\n$26\r\nclient-output-buffer-limit\r\n$84\r\n"
+      "normal 1073741824 16777216 60 slave 268435456 67108864 60 pubsub 33554432 8388608 60\r\n");
+    T("CONFIG SET client-output-buffer-limit \"normal 64mb 1kb 5\" maxclients 7 maxmemory 2k\r\n"
+      "CONFIG GET maxclients\r\nCONFIG GET maxmemory\r\n",
+      "+OK\r\n*2\r\n$10\r\nmaxclients\r\n$1\r\n7\r\n*2\r\n$9\r\nmaxmemory\r\n$4\r\n2000\r\n");
+    CHECK_EQ(srv.obuf_limit[KV_OBUF_NORMAL].hard, 64u << 20);
+    CHECK_EQ(srv.obuf_limit[KV_OBUF_NORMAL].soft, 1024u);
+    CHECK_EQ(srv.obuf_limit[KV_OBUF_NORMAL].soft_secs, 5u);
+    /* All or nothing: a bad pair leaves the good ones unapplied. */
+    T("CONFIG SET maxclients 9 maxmemory lots\r\nCONFIG GET maxclients\r\n",
+      "-ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value\r\n"
+      "*2\r\n$10\r\nmaxclients\r\n$1\r\n7\r\n");
+    T("CONFIG SET client-output-buffer-limit \"normal 1 2\"\r\n",
+      "-ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - Wrong number of "
+      "arguments in buffer limit configuration.\r\n");
+    T("CONFIG SET client-output-buffer-limit \"master 1 2 3\"\r\n",
+      "-ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - Invalid client class "
+      "specified in buffer limit configuration.\r\n");
+    T("CONFIG SET client-output-buffer-limit \"normal 1 2 x\"\r\n",
+      "-ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - Error in hard, soft or "
+      "soft_seconds setting in buffer limit configuration.\r\n");
+    T("CONFIG SET maxclients 0\r\n", "-ERR CONFIG SET failed (possibly related to argument 'maxclients') - "
+                                     "argument must be between 1 and 1000000 inclusive\r\n");
+    T("CONFIG SET nosuch 1\r\n", "-ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'\r\n");
+    T("CONFIG SET maxclients\r\n", "-ERR wrong number of arguments for 'config|set' command\r\n");
+    T("CONFIG SET maxclients 1 maxmemory\r\n", "-ERR wrong number of arguments for 'config|set' command\r\n");
+    /* Over maxmemory, commands flagged denyoom are refused; others run. */
+    srv.over_maxmemory = true;
+    T("SET om v\r\nAPPEND om v\r\nGET om\r\nDEL om\r\n",
+      "-OOM command not allowed when used memory > 'maxmemory'.\r\n"
+      "-OOM command not allowed when used memory > 'maxmemory'.\r\n$-1\r\n:0\r\n");
+    srv.over_maxmemory = false;
+    T("CONFIG SET client-output-buffer-limit \"normal 1gb 16mb 60\" maxclients 10000 maxmemory 0\r\n", "+OK\r\n");
+}
+
 static void test_expiry(void)
 {
     T("SET a 1\r\nTTL a\r\nPTTL a\r\nTTL nope\r\nPTTL nope\r\n", "+OK\r\n:-1\r\n:-1\r\n:-2\r\n:-2\r\n");
@@ -716,6 +755,7 @@ int main(void)
     test_basic();
     test_set_options();
     test_errors();
+    test_limits();
     test_expiry();
     test_keys();
     test_zero_copy();
