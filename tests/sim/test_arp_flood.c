@@ -8,7 +8,9 @@
  * A's entry in B's table is never evicted and the exchange keeps working,
  * B's broadcast requests stay under the rate limit times the virtual time,
  * the heap bytes held for unresolved addresses stay under the pending bound,
- * and once the retries run out everything is released. ARP requests for B
+ * and once the retries run out everything is released; A's entry goes stale
+ * during the flood and is confirmed by unicast, never waiting on the
+ * broadcast budget. ARP requests for B
  * from 10,000 strangers (answered, but never at A's expense); unsolicited
  * replies, which create no entry; a zero sender MAC; our own address as the
  * sender's (RFC 5227 conflict); an address probe (RFC 5227 2.1.1) for B,
@@ -39,6 +41,12 @@ static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 static const uint8_t zero6[6];
 static void *aq, *bq;
 static uint64_t legit_seed = 1000;
+
+/* A short cache TTL, so that A's entry goes stale during the flood. */
+static void tweak(struct inet_config *ic)
+{
+    ic->arp_ttl_ns = 4 * SEC;
+}
 
 static const struct inet_stats *st(void)
 {
@@ -151,6 +159,8 @@ static void test_send_flood(void)
     CHECK(per > 0);
     sw_run_for(&w, 10 * SEC); /* it times out and is released */
     CHECK_EQ(heap_used(), base);
+    legit_exchange(); /* A's entry, long stale by now, is asked for again */
+    check_a_resolved();
 
     struct inet_stats s0 = *st();
     uint64_t t0 = w.now, peak = base;
@@ -159,32 +169,61 @@ static void test_send_flood(void)
         if (heap_used() > peak)
             peak = heap_used();
         if (i % 50 == 49)
-            sw_run_for(&w, 10 * MSEC);
+            sw_run_for(&w, 50 * MSEC);
         if (i % 500 == 499) {
             check_a_resolved();
             legit_exchange();
             check_a_resolved();
         }
-        /* Never more broadcast requests than the budget allows. */
+        /* Never more broadcast requests than the budget allows, plus the
+         * unicast ones that confirm A's entry each time it goes stale. */
         uint64_t sent = st()->arp_req_sent - s0.arp_req_sent;
-        CHECK(sent <= ARP_REQ_BURST + (w.now - t0) * ARP_REQ_RATE / SEC);
+        uint64_t polls = ((w.now - t0) / B->in->cfg.arp_ttl_ns + 1) * (B->in->cfg.arp_retries + 1);
+        CHECK(sent <= ARP_REQ_BURST + (w.now - t0) * ARP_REQ_RATE / SEC + polls);
     }
     uint64_t sent = st()->arp_req_sent - s0.arp_req_sent;
     uint64_t span = w.now - t0;
+    /* A's entry went stale during the flood and was confirmed each time. */
+    CHECK(span > 2 * B->in->cfg.arp_ttl_ns);
+    CHECK(entry_of(A->ip.s_addr)->expires > w.now);
     /* Memory held for unresolved addresses: one datagram each, at most
      * ARP_PENDING_MAX addresses at a time. */
     CHECK(peak - base <= (uint64_t)ARP_PENDING_MAX * per);
-    printf("send flood: %d addresses in %llu ms, %llu requests sent, %llu held bytes at most (%llu per datagram)\n",
-           FLOOD, (unsigned long long)(span / MSEC), (unsigned long long)sent, (unsigned long long)(peak - base),
+    CHECK(st()->arp_req_limited > s0.arp_req_limited);
+    CHECK(st()->arp_no_entry_drops > s0.arp_no_entry_drops);
+    CHECK(B->in->arp_npending <= ARP_PENDING_MAX);
+    printf("send flood: %d addresses in %llu ms: %llu requests sent, %llu suppressed, %llu datagrams dropped for want "
+           "of an entry, %llu held bytes at most (%llu per datagram)\n",
+           FLOOD, (unsigned long long)(span / MSEC), (unsigned long long)sent,
+           (unsigned long long)(st()->arp_req_limited - s0.arp_req_limited),
+           (unsigned long long)(st()->arp_no_entry_drops - s0.arp_no_entry_drops), (unsigned long long)(peak - base),
            (unsigned long long)per);
 
     /* After the retries and the time failures are remembered, nothing is
      * held and nothing waits. */
     sw_run_for(&w, 10 * SEC);
     CHECK_EQ(count_state(ARP_PENDING), 0);
+    CHECK_EQ(B->in->arp_npending, 0);
+    CHECK_EQ(B->in->arp_nheld, 0);
     CHECK_EQ(heap_used(), base);
     legit_exchange();
     check_a_resolved();
+
+    /* Many datagrams to each of a few strangers: each address holds
+     * ARP_QUEUE, all of them together ARP_HELD_MAX; the rest is dropped. */
+    s0 = *st();
+    int n = 2 * ARP_HELD_MAX / ARP_QUEUE;
+    for (int k = 0; k < n; k++)
+        for (int i = 0; i < ARP_QUEUE; i++)
+            push_to(stranger_ip(FLOOD + 1 + (uint32_t)k));
+    CHECK_EQ(B->in->arp_nheld, ARP_HELD_MAX);
+    CHECK_EQ(st()->arp_queue_drops - s0.arp_queue_drops, (uint64_t)(n * ARP_QUEUE - ARP_HELD_MAX));
+    legit_exchange();
+    sw_run_for(&w, 10 * SEC);
+    CHECK_EQ(B->in->arp_nheld, 0);
+    CHECK_EQ(heap_used(), base);
+    legit_exchange();
+    printf("queues: %d datagrams to %d addresses, %d held at most\n", n * ARP_QUEUE, n, ARP_HELD_MAX);
 }
 
 static void test_request_flood(void)
@@ -210,6 +249,7 @@ static void test_hostile(void)
     uint8_t mac[6];
     stranger_mac(20000, mac);
     uint32_t sip = stranger_ip(20000);
+    struct inet_stats s0 = *st();
     /* An unsolicited reply, even one addressed to B, creates no entry
      * (RFC 826: only a request for us does). */
     inject(fbuf, craft_arp(fbuf, mac, B->mac, 2, mac, sip, B->mac, B->ip.s_addr));
@@ -218,8 +258,8 @@ static void test_hostile(void)
     /* Nor does a gratuitous one. */
     inject(fbuf, craft_arp(fbuf, mac, bcast, 2, mac, sip, zero6, sip));
     CHECK(!entry_of(sip));
+    CHECK_EQ(st()->arp_rx_ignored - s0.arp_rx_ignored, 2);
     /* A zero sender MAC: neither learned nor answered. */
-    struct inet_stats s0 = *st();
     inject(fbuf, craft_arp(fbuf, mac, bcast, 1, zero6, sip, zero6, B->ip.s_addr));
     CHECK_EQ(cap.n, 0);
     CHECK(!entry_of(sip));
@@ -229,7 +269,13 @@ static void test_hostile(void)
     inject(fbuf, craft_arp(fbuf, mac, bcast, 1, mac, B->ip.s_addr, zero6, B->ip.s_addr));
     CHECK_EQ(cap.n, 0);
     CHECK(!entry_of(B->ip.s_addr));
+    CHECK_EQ(st()->arp_addr_conflicts - s0.arp_addr_conflicts, 1);
     check_a_resolved();
+    /* A sender claiming a multicast address: ignored. */
+    inject(fbuf, craft_arp(fbuf, mac, bcast, 1, mac, htonl(0xe0000001u), zero6, B->ip.s_addr));
+    CHECK_EQ(cap.n, 0);
+    CHECK(!entry_of(htonl(0xe0000001u)));
+    CHECK_EQ(st()->arp_rx_ignored - s0.arp_rx_ignored, 3);
     /* An address probe for B (sender address 0, RFC 5227 2.1.1): answered
      * to the prober's MAC, so it learns the address is taken. */
     inject(fbuf, craft_arp(fbuf, mac, bcast, 1, mac, 0, zero6, B->ip.s_addr));
@@ -246,7 +292,7 @@ static void test_hostile(void)
 int main(void)
 {
     sw_init(&w, 11, getenv("DEMI_PCAP"));
-    B = sw_node(&w, NULL);
+    B = sw_node(&w, tweak);
     A = sw_node(&w, NULL);
     cap_attach(&w, &cap, B->dev);
     aq = sw_socket(A, SOCK_DGRAM);
