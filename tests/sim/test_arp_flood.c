@@ -14,7 +14,8 @@
  * from 10,000 strangers (answered, but never at A's expense); unsolicited
  * replies, which create no entry; a zero sender MAC; our own address as the
  * sender's (RFC 5227 conflict); an address probe (RFC 5227 2.1.1) for B,
- * which B answers.
+ * which B answers; 20,000 random, damaged or cut ARP frames among datagrams
+ * to strangers, with the table's counts checked against its entries.
  */
 #include "craft.h"
 #include "inet/inet_int.h"
@@ -103,6 +104,25 @@ static int count_state(int state)
     return n;
 }
 
+/* B's ARP books balance: the PENDING count and the packets held are what
+ * the table says, and only PENDING entries hold packets. */
+static void check_accounting(void)
+{
+    uint32_t pending = 0, held = 0;
+    for (int i = 0; i < ARP_SLOTS; i++) {
+        const struct arp_entry *e = &B->in->arp[i];
+        pending += e->state == ARP_PENDING;
+        held += e->nq;
+        CHECK(e->nq <= ARP_QUEUE);
+        if (e->state != ARP_PENDING)
+            CHECK_EQ(e->nq, 0);
+    }
+    CHECK_EQ(pending, B->in->arp_npending);
+    CHECK_EQ(held, B->in->arp_nheld);
+    CHECK(pending <= ARP_PENDING_MAX);
+    CHECK(held <= ARP_HELD_MAX);
+}
+
 /* A knows B and B knows A, by A's MAC, resolved. */
 static void check_a_resolved(void)
 {
@@ -174,6 +194,7 @@ static void test_send_flood(void)
             check_a_resolved();
             legit_exchange();
             check_a_resolved();
+            check_accounting();
         }
         /* Never more broadcast requests than the budget allows, plus the
          * unicast ones that confirm A's entry each time it goes stale. */
@@ -217,6 +238,7 @@ static void test_send_flood(void)
         for (int i = 0; i < ARP_QUEUE; i++)
             push_to(stranger_ip(FLOOD + 1 + (uint32_t)k));
     CHECK_EQ(B->in->arp_nheld, ARP_HELD_MAX);
+    check_accounting();
     CHECK_EQ(st()->arp_queue_drops - s0.arp_queue_drops, (uint64_t)(n * ARP_QUEUE - ARP_HELD_MAX));
     legit_exchange();
     sw_run_for(&w, 10 * SEC);
@@ -289,6 +311,60 @@ static void test_hostile(void)
     printf("hostile: unsolicited replies, zero MAC, our own address, probes\n");
 }
 
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint32_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 32);
+}
+
+/* Random ARP frames, mostly almost well formed, some cut short, while
+ * datagrams to strangers keep entries pending: nothing breaks, A stays,
+ * the books balance. */
+static void test_random_frames(void)
+{
+    int n = 20000;
+    for (int i = 0; i < n; i++) {
+        uint8_t mac[6];
+        stranger_mac(rnd(), mac);
+        uint32_t spa = rnd() % 4 ? stranger_ip(rnd() % 512) : rnd();
+        uint32_t tpa = rnd() % 2 ? B->ip.s_addr : stranger_ip(rnd() % 512);
+        uint32_t len = craft_arp(fbuf, mac, rnd() % 2 ? bcast : B->mac, (uint16_t)(rnd() % 4), mac, spa, zero6, tpa);
+        uint8_t *a = fbuf + ETH_HDR_LEN;
+        switch (rnd() % 8) {
+        case 0:
+            a[rnd() % 28] = (uint8_t)rnd(); /* one byte anywhere */
+            break;
+        case 1:
+            len = ETH_HDR_LEN + rnd() % 28; /* cut short */
+            break;
+        case 2:
+            memset(a + 8, rnd() % 2 ? 0 : 0xff, 6); /* zero or broadcast sender */
+            break;
+        default:
+            break;
+        }
+        inject(fbuf, len);
+        if (i % 8 == 0)
+            push_to(stranger_ip(rnd() % 512));
+        if (i % 1000 == 999) {
+            sw_run_for(&w, 100 * MSEC);
+            check_accounting();
+            check_a_resolved();
+            legit_exchange();
+        }
+    }
+    sw_run_for(&w, 10 * SEC);
+    CHECK_EQ(B->in->arp_nheld, 0);
+    check_accounting();
+    legit_exchange();
+    check_a_resolved();
+    printf("random frames: %d, with datagrams to strangers; books balance\n", n);
+}
+
 int main(void)
 {
     sw_init(&w, 11, getenv("DEMI_PCAP"));
@@ -304,6 +380,7 @@ int main(void)
     test_hostile();
     test_send_flood();
     test_request_flood();
+    test_random_frames();
 
     sw_close(A, aq);
     sw_close(B, bq);
