@@ -194,8 +194,9 @@ static void request(struct inet *in, uint32_t ip)
         send_arp(in, 1, zero, ip, bcast_mac);
 }
 
-/* Is @ip still at @mac? A unicast request (RFC 1122 2.3.2.1), which costs
- * the segment nothing and so is not paid from the broadcast budget. */
+/* Is @ip still at @mac? A unicast request (RFC 1122 2.3.2.1): only the
+ * neighbour we already talk to receives it, at most arp_retries + 1 times
+ * per TTL, so it is not paid from the broadcast budget. */
 static void confirm(struct inet *in, uint32_t ip, const uint8_t mac[6])
 {
     send_arp(in, 1, mac, ip, mac);
