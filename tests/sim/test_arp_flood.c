@@ -13,7 +13,7 @@
  * broadcast budget. ARP requests for B
  * from 10,000 strangers (answered, but never at A's expense); unsolicited
  * replies, which create no entry; a zero sender MAC; our own address as the
- * sender's (RFC 5227 conflict); an address probe (RFC 5227 2.1.1) for B,
+ * sender's (RFC 5227 conflict, defended once per 10 s); an address probe (RFC 5227 2.1.1) for B,
  * which B answers; 20,000 random, damaged or cut ARP frames among datagrams
  * to strangers, with the table's counts checked against its entries.
  */
@@ -271,6 +271,7 @@ static void test_hostile(void)
     uint8_t mac[6];
     stranger_mac(20000, mac);
     uint32_t sip = stranger_ip(20000);
+    const uint8_t *f;
     struct inet_stats s0 = *st();
     /* An unsolicited reply, even one addressed to B, creates no entry
      * (RFC 826: only a request for us does). */
@@ -286,12 +287,28 @@ static void test_hostile(void)
     CHECK_EQ(cap.n, 0);
     CHECK(!entry_of(sip));
     CHECK_EQ(st()->arp_rx_bad - s0.arp_rx_bad, 1);
-    /* Someone claims B's own address: no entry for it, no answer, and A's
-     * entry is untouched. */
+    /* Someone claims B's own address: no entry for it, and A's entry is
+     * untouched. B defends its address with one announcement (RFC 5227
+     * 2.4), then no more for DEFEND_INTERVAL (10 s). */
     inject(fbuf, craft_arp(fbuf, mac, bcast, 1, mac, B->ip.s_addr, zero6, B->ip.s_addr));
+    CHECK_EQ(cap.n, 1);
+    f = cap.frame[0];
+    CHECK(memcmp(f, bcast, 6) == 0);
+    CHECK_EQ(f[ETH_HDR_LEN + 7], 1);
+    CHECK(memcmp(f + ETH_HDR_LEN + 8, B->mac, 6) == 0);
+    CHECK(memcmp(f + ETH_HDR_LEN + 14, &B->ip.s_addr, 4) == 0);
+    CHECK(memcmp(f + ETH_HDR_LEN + 24, &B->ip.s_addr, 4) == 0);
+    inject(fbuf, craft_arp(fbuf, mac, B->mac, 2, mac, B->ip.s_addr, B->mac, B->ip.s_addr));
     CHECK_EQ(cap.n, 0);
+    sw_run_for(&w, 9 * SEC);
+    inject(fbuf, craft_arp(fbuf, mac, B->mac, 2, mac, B->ip.s_addr, B->mac, B->ip.s_addr));
+    CHECK_EQ(cap.n, 0);
+    sw_run_for(&w, SEC);
+    inject(fbuf, craft_arp(fbuf, mac, B->mac, 2, mac, B->ip.s_addr, B->mac, B->ip.s_addr));
+    CHECK_EQ(cap.n, 1);
     CHECK(!entry_of(B->ip.s_addr));
-    CHECK_EQ(st()->arp_addr_conflicts - s0.arp_addr_conflicts, 1);
+    CHECK_EQ(st()->arp_addr_conflicts - s0.arp_addr_conflicts, 4);
+    legit_exchange(); /* 10 s passed: A's entry goes on being used */
     check_a_resolved();
     /* A sender claiming a multicast address: ignored. */
     inject(fbuf, craft_arp(fbuf, mac, bcast, 1, mac, htonl(0xe0000001u), zero6, B->ip.s_addr));
@@ -302,7 +319,7 @@ static void test_hostile(void)
      * to the prober's MAC, so it learns the address is taken. */
     inject(fbuf, craft_arp(fbuf, mac, bcast, 1, mac, 0, zero6, B->ip.s_addr));
     CHECK_EQ(cap.n, 1);
-    const uint8_t *f = cap.frame[0];
+    f = cap.frame[0];
     CHECK(memcmp(f, mac, 6) == 0);
     CHECK_EQ(f[ETH_HDR_LEN + 7], 2);
     CHECK(memcmp(f + ETH_HDR_LEN + 8, B->mac, 6) == 0);
