@@ -24,7 +24,9 @@
  *  - an entry past its TTL keeps being used for one more TTL while it is
  *    confirmed by unicast requests (RFC 1122 2.3.2.1), so a busy neighbour
  *    is never held up by the broadcast budget or the pending bound;
- *  - a reply creates no entry, only a request for us does (RFC 826).
+ *  - a reply creates no entry, only a request for us does (RFC 826); a
+ *    claim on our own address is answered by an announcement at most
+ *    every 10 s (RFC 5227 2.4).
  *
  * The table is ARP_SLOTS / ARP_WAYS buckets of ARP_WAYS entries, indexed by
  * a hash of the address: O(1) on every transmit.
@@ -37,6 +39,7 @@
 #define ARP_FAILED_HOLD_NS 1000000000ull /* how long "unreachable" is remembered */
 #define ARP_IN_USE_NS      5000000000ull /* a resolved entry used this recently is not evicted */
 #define ARP_TOKEN_NS       (1000000000ull / ARP_REQ_RATE)
+#define ARP_DEFEND_NS      10000000000ull /* RFC 5227 2.4: DEFEND_INTERVAL */
 
 static const uint8_t bcast_mac[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
@@ -363,11 +366,19 @@ void arp_input(struct inet *in, struct rxframe *f)
     uint16_t op = ntohs(a->op);
     heap_unref(in->heap, f->blk);
     if (spa == in->ip) {
-        /* Someone else claims our address (RFC 5227 2.4): nothing to
-         * learn or answer; counted so that it can be seen. */
+        /* Someone else claims our address: nothing to learn or answer.
+         * RFC 5227 2.4 (b): defend it with one announcement (a request
+         * from and for our address, 2.3), at most once per DEFEND_INTERVAL,
+         * so that neighbours the claim misled learn our MAC again. */
         in->st.arp_addr_conflicts++;
         log_debug("arp: %02x:%02x:%02x:%02x:%02x:%02x claims our address", sha[0], sha[1], sha[2], sha[3], sha[4],
                   sha[5]);
+        uint64_t now = inet_now(in);
+        if (!in->arp_defended || now - in->arp_defended >= ARP_DEFEND_NS) {
+            static const uint8_t zero[6];
+            in->arp_defended = now;
+            send_arp(in, 1, zero, in->ip, bcast_mac);
+        }
         return;
     }
     if (spa == 0) {

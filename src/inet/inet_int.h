@@ -373,6 +373,7 @@ struct inet {
     uint32_t arp_nheld;     /* packets they hold */
     uint32_t arp_tokens;    /* broadcast requests we may send now */
     uint64_t arp_tokens_at; /* when arp_tokens was last refilled */
+    uint64_t arp_defended;  /* when we last announced our address against a claim */
 
     /* UDP: bound sockets by port. */
     struct inet_sock **udp_ports; /* 65536 chains, allocated on first use */
