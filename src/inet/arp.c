@@ -5,16 +5,41 @@
  * gives up with EHOSTUNREACH (failing the TCP connects waiting on it).
  * Static entries come from the configuration's arp_table and never expire.
  *
- * The table is 128 buckets of two entries, indexed by a hash of the
- * address: O(1) on every transmit. A new address evicts the older dynamic
- * entry of its bucket.
+ * It must never let strangers harm the neighbours we talk to: a flood of
+ * packets toward unknown addresses (a SYN flood from spoofed on-link
+ * sources makes one) or of ARP frames from unknown senders. So:
+ *  - broadcast requests are paid from a token bucket, ARP_REQ_BURST deep
+ *    and refilled at ARP_REQ_RATE per second; a request the bucket cannot
+ *    pay is not sent (counted) but its retry schedule runs as if it had been;
+ *  - at most ARP_PENDING_MAX addresses are resolved at once; past that, a
+ *    packet wanting a new resolution is dropped (ENOBUFS, counted) rather
+ *    than evicting anything;
+ *  - a new address takes a free slot of its bucket, else a FAILED one, else
+ *    the least recently used RESOLVED one idle for ARP_IN_USE_NS; never a
+ *    STATIC or PENDING entry, nor a resolved one still in use;
+ *  - packets are held only on PENDING entries, at most ARP_QUEUE each and
+ *    ARP_HELD_MAX in all (each one frame, so ARP_HELD_MAX frames of heap
+ *    and as many malloc'd struct pkt at most); every way out of PENDING
+ *    (reply, give-up, teardown) sends or frees them;
+ *  - an entry past its TTL keeps being used for one more TTL while it is
+ *    confirmed by unicast requests (RFC 1122 2.3.2.1), so a busy neighbour
+ *    is never held up by the broadcast budget or the pending bound;
+ *  - a reply creates no entry, only a request for us does (RFC 826); a
+ *    claim on our own address is answered by an announcement at most
+ *    every 10 s (RFC 5227 2.4).
+ *
+ * The table is ARP_SLOTS / ARP_WAYS buckets of ARP_WAYS entries, indexed by
+ * a hash of the address: O(1) on every transmit.
  */
 #include "inet/inet_int.h"
 
 #include <stdlib.h>
 
-#define ARP_BUCKETS        (ARP_SLOTS / 2)
+#define ARP_BUCKETS        (ARP_SLOTS / ARP_WAYS)
 #define ARP_FAILED_HOLD_NS 1000000000ull /* how long "unreachable" is remembered */
+#define ARP_IN_USE_NS      5000000000ull /* a resolved entry used this recently is not evicted */
+#define ARP_TOKEN_NS       (1000000000ull / ARP_REQ_RATE)
+#define ARP_DEFEND_NS      10000000000ull /* RFC 5227 2.4: DEFEND_INTERVAL */
 
 static const uint8_t bcast_mac[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
@@ -26,12 +51,21 @@ static unsigned bucket_of(uint32_t ip)
 
 static struct arp_entry *lookup(struct inet *in, uint32_t ip)
 {
-    struct arp_entry *e = &in->arp[2 * bucket_of(ip)];
-    if (e[0].state != ARP_FREE && e[0].ip == ip)
-        return &e[0];
-    if (e[1].state != ARP_FREE && e[1].ip == ip)
-        return &e[1];
+    struct arp_entry *b = &in->arp[ARP_WAYS * bucket_of(ip)];
+    for (int i = 0; i < ARP_WAYS; i++)
+        if (b[i].state != ARP_FREE && b[i].ip == ip)
+            return &b[i];
     return NULL;
+}
+
+/* Every change of state goes through here, which keeps the PENDING count. */
+static void set_state(struct inet *in, struct arp_entry *e, uint8_t state)
+{
+    if (e->state == ARP_PENDING)
+        in->arp_npending--;
+    if (state == ARP_PENDING)
+        in->arp_npending++;
+    e->state = state;
 }
 
 static void drop_queue(struct inet *in, struct arp_entry *e)
@@ -40,6 +74,7 @@ static void drop_queue(struct inet *in, struct arp_entry *e)
         pkt_release(in->heap, e->q[i]);
         free(e->q[i]);
     }
+    in->arp_nheld -= e->nq;
     e->nq = 0;
 }
 
@@ -47,25 +82,42 @@ static void clear(struct inet *in, struct arp_entry *e)
 {
     timer_cancel(&in->rt->timers, &e->tm);
     drop_queue(in, e);
-    e->state = ARP_FREE;
+    set_state(in, e, ARP_FREE);
 }
 
-/* A slot for @ip: its own, a free one, or the bucket's oldest dynamic one. */
+/* Whether @e may give its slot to another address at @now. */
+static bool evictable(const struct arp_entry *e, uint64_t now)
+{
+    switch (e->state) {
+    case ARP_FREE:
+    case ARP_FAILED:
+        return true;
+    case ARP_RESOLVED:
+        return now - e->used >= ARP_IN_USE_NS;
+    default: /* PENDING: its request is out and packets wait; STATIC */
+        return false;
+    }
+}
+
+/* A slot in @ip's bucket for a new entry: a free one, else the oldest
+ * FAILED one, else the least recently used idle RESOLVED one; NULL when
+ * every entry of the bucket is static, pending or in use. */
 static struct arp_entry *slot_for(struct inet *in, uint32_t ip)
 {
-    struct arp_entry *e = lookup(in, ip);
-    if (e)
-        return e;
-    struct arp_entry *b = &in->arp[2 * bucket_of(ip)];
-    for (int i = 0; i < 2; i++)
-        if (b[i].state == ARP_FREE)
-            return &b[i];
+    struct arp_entry *b = &in->arp[ARP_WAYS * bucket_of(ip)];
+    uint64_t now = inet_now(in);
     struct arp_entry *victim = NULL;
-    for (int i = 0; i < 2; i++) {
-        if (b[i].state == ARP_STATIC)
+    for (int i = 0; i < ARP_WAYS; i++) {
+        struct arp_entry *e = &b[i];
+        if (e->state == ARP_FREE)
+            return e;
+        if (!evictable(e, now))
             continue;
-        if (!victim || b[i].expires < victim->expires)
-            victim = &b[i];
+        if (!victim || (e->state == ARP_FAILED && victim->state != ARP_FAILED))
+            victim = e;
+        else if (e->state == victim->state &&
+                 (e->state == ARP_FAILED ? e->expires < victim->expires : e->used < victim->used))
+            victim = e;
     }
     if (victim)
         clear(in, victim);
@@ -112,16 +164,63 @@ static void send_arp(struct inet *in, uint16_t op, const uint8_t tha[6], uint32_
         in->st.arp_reply_sent++;
 }
 
+/* Takes one broadcast request's worth from the token bucket, refilling it
+ * first by the time passed; false (counted) when it is empty. */
+static bool pay_request(struct inet *in)
+{
+    uint64_t now = inet_now(in);
+    if (now > in->arp_tokens_at) {
+        uint64_t n = (now - in->arp_tokens_at) / ARP_TOKEN_NS;
+        if (n >= ARP_REQ_BURST) {
+            in->arp_tokens = ARP_REQ_BURST;
+            in->arp_tokens_at = now;
+        } else if (n) {
+            in->arp_tokens += (uint32_t)n;
+            if (in->arp_tokens > ARP_REQ_BURST)
+                in->arp_tokens = ARP_REQ_BURST;
+            in->arp_tokens_at += n * ARP_TOKEN_NS;
+        }
+    }
+    if (!in->arp_tokens) {
+        in->st.arp_req_limited++;
+        return false;
+    }
+    in->arp_tokens--;
+    return true;
+}
+
+/* Who has @ip? By broadcast, if the budget allows. */
 static void request(struct inet *in, uint32_t ip)
 {
     static const uint8_t zero[6];
-    send_arp(in, 1, zero, ip, bcast_mac);
+    if (pay_request(in))
+        send_arp(in, 1, zero, ip, bcast_mac);
+}
+
+/* Is @ip still at @mac? A unicast request (RFC 1122 2.3.2.1): only the
+ * neighbour we already talk to receives it, at most arp_retries + 1 times
+ * per TTL, so it is not paid from the broadcast budget. */
+static void confirm(struct inet *in, uint32_t ip, const uint8_t mac[6])
+{
+    send_arp(in, 1, mac, ip, mac);
 }
 
 static void retry(struct timer *t)
 {
     struct arp_entry *e = container_of(t, struct arp_entry, tm);
     struct inet *in = e->in;
+    if (e->state == ARP_RESOLVED) {
+        /* Confirming a stale entry: poll again, or forget it, so the next
+         * packet asks by broadcast. */
+        if (e->tries < in->cfg.arp_retries) {
+            e->tries++;
+            confirm(in, e->ip, e->mac);
+            timer_arm(&in->rt->timers, &e->tm, inet_now(in) + in->cfg.arp_timeout_ns);
+        } else {
+            clear(in, e);
+        }
+        return;
+    }
     if (e->state != ARP_PENDING)
         return;
     if (e->tries < in->cfg.arp_retries) {
@@ -133,7 +232,7 @@ static void retry(struct timer *t)
     /* No answer: unreachable for a while; fail what waits on it. */
     in->st.arp_timeouts++;
     drop_queue(in, e);
-    e->state = ARP_FAILED;
+    set_state(in, e, ARP_FAILED);
     e->expires = inet_now(in) + ARP_FAILED_HOLD_NS;
     uint32_t ip = e->ip;
     char s[INET_ADDRSTRLEN];
@@ -142,22 +241,31 @@ static void retry(struct timer *t)
     tcp_arp_failed(in, ip);
 }
 
-/* Learns @mac for @ip and sends what waited for it. */
+/* Learns @mac for @ip and sends what waited for it. A new entry is made
+ * only if @create and a slot is free or evictable. */
 static void learn(struct inet *in, uint32_t ip, const uint8_t mac[6], bool create)
 {
-    struct arp_entry *e = create ? slot_for(in, ip) : lookup(in, ip);
-    if (!e || e->state == ARP_STATIC)
+    struct arp_entry *e = lookup(in, ip);
+    if (!e) {
+        if (!create || !(e = slot_for(in, ip)))
+            return;
+        e->ip = ip;
+        e->used = 0; /* not in use until we send to it */
+    }
+    if (e->state == ARP_STATIC)
         return;
     timer_cancel(&in->rt->timers, &e->tm);
-    e->ip = ip;
     memcpy(e->mac, mac, 6);
-    e->state = ARP_RESOLVED;
+    if (e->state == ARP_PENDING)
+        e->used = inet_now(in); /* something waited for it */
+    set_state(in, e, ARP_RESOLVED);
     e->expires = inet_now(in) + in->cfg.arp_ttl_ns;
     for (uint16_t i = 0; i < e->nq; i++) {
         fill_eth(in, e->q[i], mac);
         eth_xmit(in, e->q[i]);
         free(e->q[i]);
     }
+    in->arp_nheld -= e->nq;
     e->nq = 0;
 }
 
@@ -170,7 +278,21 @@ int arp_output(struct inet *in, struct pkt *p, uint32_t ip)
     }
     struct arp_entry *e = lookup(in, ip);
     uint64_t now = inet_now(in);
+    if (e && e->state == ARP_RESOLVED && now >= e->expires && now - e->expires < in->cfg.arp_ttl_ns) {
+        /* Stale (RFC 1122 2.3.2.1): keep using the address while polling
+         * its owner by unicast; the poll's answer renews it. */
+        if (!timer_armed(&e->tm)) {
+            e->tries = 0;
+            confirm(in, ip, e->mac);
+            timer_arm(&in->rt->timers, &e->tm, now + in->cfg.arp_timeout_ns);
+        }
+        e->used = now;
+        fill_eth(in, p, e->mac);
+        eth_xmit(in, p);
+        return 0;
+    }
     if (e && (e->state == ARP_STATIC || (e->state == ARP_RESOLVED && now < e->expires))) {
+        e->used = now;
         fill_eth(in, p, e->mac);
         eth_xmit(in, p);
         return 0;
@@ -180,18 +302,18 @@ int arp_output(struct inet *in, struct pkt *p, uint32_t ip)
             pkt_release(in->heap, p);
             return EHOSTUNREACH;
         }
-        e->state = ARP_FREE;
+        clear(in, e);
         e = NULL;
     }
-    if (!e || e->state == ARP_RESOLVED) { /* unknown, or its TTL ran out: ask */
-        e = slot_for(in, ip);
-        if (!e) {
+    if (!e || e->state == ARP_RESOLVED) { /* unknown, or long past its TTL: ask */
+        if (in->arp_npending >= ARP_PENDING_MAX || (!e && !(e = slot_for(in, ip)))) {
             pkt_release(in->heap, p);
-            in->st.arp_queue_drops++;
-            return EHOSTUNREACH;
+            in->st.arp_no_entry_drops++;
+            return ENOBUFS;
         }
+        timer_cancel(&in->rt->timers, &e->tm);
         e->ip = ip;
-        e->state = ARP_PENDING;
+        set_state(in, e, ARP_PENDING);
         e->tries = 0;
         e->in = in;
         e->expires = now;
@@ -199,7 +321,7 @@ int arp_output(struct inet *in, struct pkt *p, uint32_t ip)
         timer_arm(&in->rt->timers, &e->tm, now + in->cfg.arp_timeout_ns);
     }
     /* PENDING: hold the packet (bounded) until the reply. */
-    struct pkt *held = e->nq < ARP_QUEUE ? malloc(sizeof(*held)) : NULL;
+    struct pkt *held = e->nq < ARP_QUEUE && in->arp_nheld < ARP_HELD_MAX ? malloc(sizeof(*held)) : NULL;
     if (!held) {
         pkt_release(in->heap, p);
         in->st.arp_queue_drops++;
@@ -208,15 +330,31 @@ int arp_output(struct inet *in, struct pkt *p, uint32_t ip)
     *held = *p;
     p->nseg = 0;
     e->q[e->nq++] = held;
+    in->arp_nheld++;
     return 0;
+}
+
+/* Addresses no host may claim as its own: this network, loopback,
+ * multicast and above (RFC 1122 3.2.1.3, RFC 5735). */
+static bool bogus_sender(uint32_t spa)
+{
+    uint32_t h = ntohl(spa);
+    return (h >> 24) == 0 || (h >> 24) == 127 || h >= 0xe0000000u;
+}
+
+static bool zero_mac(const uint8_t m[6])
+{
+    return !(m[0] | m[1] | m[2] | m[3] | m[4] | m[5]);
 }
 
 void arp_input(struct inet *in, struct rxframe *f)
 {
     in->st.arp_rx++;
     const struct arp_pkt *a = (const struct arp_pkt *)(f->data + ETH_HDR_LEN);
+    /* RFC 826: Ethernet (1) and IPv4 with their lengths, request or reply.
+     * A group or zero sender address names no one we could answer. */
     if (f->len < ETH_HDR_LEN + sizeof(*a) || ntohs(a->htype) != 1 || ntohs(a->ptype) != ETH_P_IPV4 || a->hlen != 6 ||
-        a->plen != 4 || (ntohs(a->op) != 1 && ntohs(a->op) != 2) || (a->sha[0] & 1)) {
+        a->plen != 4 || (ntohs(a->op) != 1 && ntohs(a->op) != 2) || (a->sha[0] & 1) || zero_mac(a->sha)) {
         in->st.arp_rx_bad++;
         heap_unref(in->heap, f->blk);
         return;
@@ -227,10 +365,40 @@ void arp_input(struct inet *in, struct rxframe *f)
     bool for_us = a->tpa == in->ip;
     uint16_t op = ntohs(a->op);
     heap_unref(in->heap, f->blk);
-    if (spa == 0 || spa == in->ip)
-        return; /* probes and our own address: nothing to learn */
-    /* RFC 826: update an entry we have; create one only if it asks for us. */
-    learn(in, spa, sha, for_us);
+    if (spa == in->ip) {
+        /* Someone else claims our address: nothing to learn or answer.
+         * RFC 5227 2.4 (b): defend it with one announcement (a request
+         * from and for our address, 2.3), at most once per DEFEND_INTERVAL,
+         * so that neighbours the claim misled learn our MAC again. */
+        in->st.arp_addr_conflicts++;
+        log_debug("arp: %02x:%02x:%02x:%02x:%02x:%02x claims our address", sha[0], sha[1], sha[2], sha[3], sha[4],
+                  sha[5]);
+        uint64_t now = inet_now(in);
+        if (!in->arp_defended || now - in->arp_defended >= ARP_DEFEND_NS) {
+            static const uint8_t zero[6];
+            in->arp_defended = now;
+            send_arp(in, 1, zero, in->ip, bcast_mac);
+        }
+        return;
+    }
+    if (spa == 0) {
+        /* A probe (RFC 5227 2.1.1): nothing to learn, but one for our
+         * address is answered, to its sender, so that it finds the address
+         * taken. */
+        if (for_us && op == 1)
+            send_arp(in, 2, sha, 0, sha);
+        return;
+    }
+    if (bogus_sender(spa)) {
+        in->st.arp_rx_ignored++;
+        return;
+    }
+    /* RFC 826: update an entry we have; create one only for a request for
+     * us (we are about to talk to its sender). A reply we did not ask for
+     * creates nothing. */
+    if (op == 2 && !lookup(in, spa))
+        in->st.arp_rx_ignored++;
+    learn(in, spa, sha, for_us && op == 1);
     if (for_us && op == 1)
         send_arp(in, 2, sha, spa, sha);
 }
@@ -241,11 +409,15 @@ void arp_init(struct inet *in)
         in->arp[i].in = in;
         timer_init(&in->arp[i].tm, retry);
     }
+    in->arp_tokens = ARP_REQ_BURST;
+    in->arp_tokens_at = inet_now(in);
     for (int i = 0; i < in->cfg.n_arp_static; i++) {
         const struct config_arp *c = &in->cfg.arp_static[i];
-        struct arp_entry *e = slot_for(in, c->ip.s_addr);
+        struct arp_entry *e = lookup(in, c->ip.s_addr);
+        if (!e)
+            e = slot_for(in, c->ip.s_addr);
         if (!e) {
-            log_warn("arp: no room for static entry %s (two per hash bucket); ignored", inet_ntoa(c->ip));
+            log_warn("arp: no room for static entry %s (%d per hash bucket); ignored", inet_ntoa(c->ip), ARP_WAYS);
             continue;
         }
         e->ip = c->ip.s_addr;

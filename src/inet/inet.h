@@ -93,6 +93,7 @@ struct inet *inet_of(struct libos *l);
 #define INET_STATS(X) \
     X(eth_rx) X(eth_rx_bad) X(eth_rx_other_type) X(eth_rx_not_ours) \
     X(arp_rx) X(arp_rx_bad) X(arp_req_sent) X(arp_reply_sent) X(arp_timeouts) X(arp_queue_drops) \
+    X(arp_req_limited) X(arp_no_entry_drops) X(arp_addr_conflicts) X(arp_rx_ignored) \
     X(ip_rx) X(ip_rx_bad_hdr) X(ip_rx_bad_csum) X(ip_rx_frag_dropped) X(ip_rx_not_ours) X(ip_rx_other_proto) \
     X(ip_frag_reassembled) X(ip_frag_timeouts) X(ip_frag_sent) \
     X(ip_tx) X(ip_tx_no_route) X(tx_full_drops) X(loopback) X(loopback_drops) \

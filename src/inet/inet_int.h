@@ -111,6 +111,16 @@ struct rxbuf {
 
 /* ---- ARP ---- */
 
+/* What a flood of strangers may take (arp.c says why): ARP_PENDING_MAX
+ * addresses resolved at once, ARP_HELD_MAX packets held for them in all
+ * (each at most one frame of the MTU, so 384 KiB of heap at 1500 bytes),
+ * and broadcast requests from a token bucket. */
+#define ARP_WAYS        4               /* entries per hash bucket */
+#define ARP_PENDING_MAX (ARP_SLOTS / 2) /* addresses being resolved at once */
+#define ARP_HELD_MAX    (4 * ARP_QUEUE) /* packets held for all of them together */
+#define ARP_REQ_RATE    256             /* broadcast requests per second, sustained */
+#define ARP_REQ_BURST   256             /* broadcast requests in a burst */
+
 enum { ARP_FREE = 0, ARP_PENDING, ARP_RESOLVED, ARP_FAILED, ARP_STATIC };
 
 struct arp_entry {
@@ -118,8 +128,9 @@ struct arp_entry {
     uint8_t mac[6];
     uint8_t state;
     uint8_t tries;
-    uint64_t expires; /* RESOLVED: TTL end; FAILED: when to forget */
-    struct timer tm;  /* PENDING: next retry */
+    uint64_t expires; /* RESOLVED: TTL end; FAILED: when to forget; PENDING: when asked first */
+    uint64_t used;    /* RESOLVED: last packet sent with it */
+    struct timer tm;  /* PENDING: next retry; RESOLVED: next unicast confirmation */
     struct inet *in;
     uint16_t nq;
     struct pkt *q[ARP_QUEUE]; /* packets waiting for the address (malloc'd) */
@@ -359,6 +370,11 @@ struct inet {
     int nloop, loop_cap;
 
     struct arp_entry arp[ARP_SLOTS];
+    uint32_t arp_npending;  /* PENDING entries */
+    uint32_t arp_nheld;     /* packets they hold */
+    uint32_t arp_tokens;    /* broadcast requests we may send now */
+    uint64_t arp_tokens_at; /* when arp_tokens was last refilled */
+    uint64_t arp_defended;  /* when we last announced our address against a claim */
 
     /* UDP: bound sockets by port. */
     struct inet_sock **udp_ports; /* 65536 chains, allocated on first use */

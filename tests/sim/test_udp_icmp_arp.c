@@ -13,7 +13,8 @@
  * the MTU's worth, larger than the MTU in fragments, after IP options) and
  * bad ICMP;
  * ARP replies and learning (RFC 826), a static entry that stays, packets
- * held while resolving, malformed ARP, the cache's TTL; and an unreachable
+ * held while resolving, malformed ARP, the cache's TTL and the unicast
+ * confirmation of a stale entry; and an unreachable
  * destination: arp_retries + 1 requests spaced by arp_timeout, then
  * EHOSTUNREACH for datagrams and for a TCP connect. IPv4 fragments: large
  * datagrams leave in well-formed fragments and come back whole; crafted
@@ -597,8 +598,35 @@ static void test_arp(void)
     inject(fbuf, craft_arp(fbuf, ymac, bcast, 1, ymac, X.ip, zero6, B->ip.s_addr));
     udp_leaves_to(q, X.ip, X.mac);
 
-    /* The cache's TTL: a minute later B asks for Y again. */
+    /* The cache's TTL: a minute later Y's entry is stale. B still sends to
+     * Y's MAC, and confirms it by unicast (RFC 1122 2.3.2.1). */
+    const struct inet_config *ic = &B->in->cfg;
     sw_run_for(&w, 61 * SEC);
+    s = sw_sga(B, 20, 7, 0);
+    cap_clear(&cap);
+    CHECK_EQ(pushto_addr(B, q, &s, yip, 9, &t), 0);
+    sw_free(B, &s);
+    settle();
+    CHECK_EQ(cap.n, 2);
+    v = arp_at(0);
+    CHECK(memcmp(v.eth_dst, ymac2, 6) == 0);
+    CHECK_EQ(v.op, 1);
+    CHECK(memcmp(v.tha, ymac2, 6) == 0);
+    CHECK_EQ(v.tpa, yip);
+    CHECK(craft_ip_view(cap.frame[1], cap.len[1], &iv));
+    CHECK_EQ(iv.dst, yip);
+    CHECK(memcmp(iv.eth_dst, ymac2, 6) == 0);
+    sw_result(B, t);
+    /* Y never answers: arp_retries more polls, then B forgets Y... */
+    cap_clear(&cap);
+    sw_run_for(&w, (ic->arp_retries + 1) * ic->arp_timeout_ns);
+    CHECK_EQ(cap.n, (int)ic->arp_retries);
+    for (int i = 0; i < cap.n; i++) {
+        v = arp_at(i);
+        CHECK(memcmp(v.eth_dst, ymac2, 6) == 0);
+        CHECK_EQ(v.tpa, yip);
+    }
+    /* ...and asks for it by broadcast, holding the datagram. */
     s = sw_sga(B, 20, 7, 0);
     cap_clear(&cap);
     CHECK_EQ(pushto_addr(B, q, &s, yip, 9, &t), 0);
