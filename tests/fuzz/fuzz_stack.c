@@ -817,7 +817,7 @@ static void op_tcp(struct world *w)
     syn_opts(w, &g, syn, 1460, s->node_tsval);
     if (mode & 0x40) {
         uint8_t n = (uint8_t)(1 + in8(w) % 4);
-        uint8_t o[34] = {1, 1, 5, (uint8_t)(2 + 8 * n)};
+        uint8_t o[36] = {1, 1, 5, (uint8_t)(2 + 8 * n)};
         for (uint8_t i = 0; i < n; i++) {
             uint32_t start = g.ack + 64u * in8(w);
             uint32_t end = start + 64u * (1u + in8(w));
