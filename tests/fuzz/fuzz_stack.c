@@ -39,6 +39,12 @@
  *     completed.
  *
  * A failed oracle prints a line starting "fuzz_stack:" and aborts.
+ *
+ * FUZZ_STACK_AVOID_KNOWN=1 (for finding what else is there while known
+ * bugs are open; never in the suite): the application aborts (linger 0)
+ * instead of closing a connection in SYN_RCVD that has never queued data
+ * (issue 11 finding 1), and a connection left probing a zero window after
+ * its close is not counted as left over (finding 3).
  */
 #include "craft.h"
 #include "inet/inet_int.h"
@@ -126,6 +132,7 @@ struct world {
 };
 
 static struct world W;
+static bool avoid_known;
 
 /* ---- large allocations, reused ----
  * Each input creates a stack, whose tables (~2 MiB in a few callocs) ASan
@@ -629,6 +636,10 @@ static struct fsock *sock_pick(struct world *w, uint8_t k)
 
 static void app_close(struct world *w, struct fsock *fs)
 {
+    struct inet_sock *s = fs->q;
+    if (avoid_known && s->type == SOCK_STREAM && s->state == SS_CONN && s->pcb && s->pcb->state == TCPS_SYN_RCVD &&
+        s->pcb->sq_cap == 0)
+        s->linger = 0;
     int e = w->l->ops->close(w->l, fs->q);
     if (e)
         FAIL("close: %s", strerror(e));
@@ -1383,6 +1394,17 @@ static void describe_leftovers(struct world *w)
                     p->rq_bytes, (void *)p->sock);
 }
 
+/* Every connection left is an orphan probing a zero window (finding 3). */
+static bool only_known_leftovers(struct world *w)
+{
+    struct inet *in = w->in;
+    for (uint32_t b = 0; b <= in->conns_mask; b++)
+        for (struct tcp_pcb *p = in->conns[b]; p; p = p->hnext)
+            if (p->sock || p->snd_wnd != 0)
+                return false;
+    return in->nconns > 0;
+}
+
 static void world_end(struct world *w, uint64_t heap0, uint64_t timers0, uint32_t tasks0)
 {
     for (int i = 0; i < MAX_SOCKS; i++)
@@ -1395,6 +1417,8 @@ static void world_end(struct world *w, uint64_t heap0, uint64_t timers0, uint32_
             w->ntask == 0 && w->rt->sched.live == tasks0)
             break;
         if (w->now >= end) {
+            if (avoid_known && only_known_leftovers(w))
+                break; /* destroying the stack frees them; the rest is still checked */
             describe_leftovers(w);
             FAIL("%.0f s after the last close: %u connections, %llu timers (%llu before), %llu heap bytes (%llu "
                  "before), %d operations outstanding, %u tasks (%u before)",
@@ -1407,6 +1431,16 @@ static void world_end(struct world *w, uint64_t heap0, uint64_t timers0, uint32_
     if (simnet_pending(w->net))
         FAIL("frames left in the sim network");
     w->l->ops->destroy(w->l);
+    harvest(w);
+    /* Only the known leftovers' pushes can still be waiting: the stack
+     * dropped them with their connections (their lists are gone). */
+    for (int i = 0; i < w->ntask; i++) {
+        struct sched_task *t = w->task[i].t;
+        t->list = NULL;
+        t->next = t->prev = NULL;
+        sched_free(&w->rt->sched, t);
+    }
+    w->ntask = 0;
     w->dev->ops->destroy(w->dev);
     simnet_destroy(w->net);
     if (w->rt->timers.armed || w->rt->sched.live || heap_stats(w->rt->heap)->bytes_in_use)
@@ -1421,6 +1455,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     log_init();
+    avoid_known = getenv("FUZZ_STACK_AVOID_KNOWN") && atoi(getenv("FUZZ_STACK_AVOID_KNOWN"));
     if (!getenv("DEMI_LOG"))
         log_level_g = LOGL_ERROR;
     return 0;
