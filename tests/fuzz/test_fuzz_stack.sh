@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer target of the TCP/IP stack on the sim network
 # (fuzz_stack.c): first every input of corpus_stack/ once (the seeds and
-# the regression inputs, crash-* among them, must all pass), then fuzzing
-# for FUZZ_SECONDS (default 30) from that corpus. New inputs go to a
-# temporary directory, never into the source tree; a crashing input is
-# kept in BUILD/test-logs/ and shown. Exits 77 (skip) only when the target
-# was not built (no clang): CI installs clang.
+# the regression inputs, crash-* among them, must all pass; each failing
+# one is named), then fuzzing for FUZZ_SECONDS (default 30) from that
+# corpus. New inputs go to a temporary directory, never into the source
+# tree; a crashing input is kept in BUILD/test-logs/ and shown. Exits 77
+# (skip) only when the target was not built (no clang): CI installs clang.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${DEMI_BUILD:-build}
@@ -20,12 +20,23 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/demi-fuzz-stack.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 opts=(-timeout=60 -rss_limit_mb=2048 -max_len=4096 -artifact_prefix="$artifacts/")
 rc=0
-# Replay: each file of the corpus, one run each; the first failure stops it.
-"$fuzz" "${opts[@]}" "$here"/corpus_stack/* || rc=$?
-if ((rc == 0)); then
-    "$fuzz" "${opts[@]}" -max_total_time="${FUZZ_SECONDS:-30}" -print_final_stats=1 \
-        "$work" "$here/corpus_stack" || rc=$?
+# Replay: every file of the corpus, each in its own run, so that every
+# failing regression input is named (libFuzzer stops at the first).
+failed=()
+for f in "$here"/corpus_stack/*; do
+    if ! "$fuzz" "${opts[@]}" "$f" >"$work/replay.log" 2>&1; then
+        failed+=("$(basename "$f")")
+        echo "== replay of $(basename "$f") failed:"
+        grep -m 3 -E 'fuzz_stack: |runtime error|ERROR: ' "$work/replay.log" || tail -n 5 "$work/replay.log"
+    fi
+done
+if ((${#failed[@]})); then
+    echo "fuzz_stack: ${#failed[@]} corpus inputs fail: ${failed[*]}"
+    exit 1
 fi
+echo "fuzz_stack: all $(ls "$here"/corpus_stack | wc -l) corpus inputs pass"
+"$fuzz" "${opts[@]}" -max_total_time="${FUZZ_SECONDS:-30}" -print_final_stats=1 \
+    "$work" "$here/corpus_stack" || rc=$?
 if ((rc != 0)); then
     echo "fuzz_stack failed (status $rc); inputs kept in $artifacts:"
     for f in "$artifacts"/*; do
