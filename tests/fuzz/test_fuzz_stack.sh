@@ -20,10 +20,13 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/demi-fuzz-stack.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 opts=(-timeout=60 -rss_limit_mb=2048 -max_len=4096 -artifact_prefix="$artifacts/")
 rc=0
-# Replay: every file of the corpus, each in its own run, so that every
-# failing regression input is named (libFuzzer stops at the first).
+# Replay: every file of the corpus in one run; if one fails (libFuzzer
+# stops at the first), each in its own run, so that every failing
+# regression input is named.
 failed=()
+"$fuzz" "${opts[@]}" "$here"/corpus_stack/* >"$work/whole.log" 2>&1 || rc=$?
 for f in "$here"/corpus_stack/*; do
+    ((rc != 0)) || break
     if ! "$fuzz" "${opts[@]}" "$f" >"$work/replay.log" 2>&1; then
         failed+=("$(basename "$f")")
         echo "== replay of $(basename "$f") failed:"
@@ -32,6 +35,11 @@ for f in "$here"/corpus_stack/*; do
 done
 if ((${#failed[@]})); then
     echo "fuzz_stack: ${#failed[@]} corpus inputs fail: ${failed[*]}"
+    exit 1
+fi
+if ((rc != 0)); then
+    echo "fuzz_stack: the corpus fails in one run but every input passes alone (state kept between inputs?):"
+    tail -n 20 "$work/whole.log"
     exit 1
 fi
 echo "fuzz_stack: all $(ls "$here"/corpus_stack | wc -l) corpus inputs pass"
