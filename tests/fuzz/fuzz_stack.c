@@ -92,6 +92,9 @@ struct slot {
     bool node_ack_ok;
     uint32_t node_ack;
     uint32_t node_tsval;
+    bool peer_ack_ok; /* P's last acknowledgment and window */
+    uint32_t peer_ack;
+    uint16_t peer_win;
     bool pushed_ok; /* pushed_end is the end of what N's application pushed */
     uint32_t pushed_iss, pushed_end;
 };
@@ -403,6 +406,12 @@ static void send_tcp(struct world *w, const struct tcpseg *s)
         t[hlen + i] = peer_byte(dseq + i);
     uint32_t len = eth_ip(f, p_mac, w->p_ip, w->n_ip, IPPROTO_TCP, hlen + dlen, 0, 0x4000);
     fix_l4(f, len);
+    struct slot *sl = slot_find(w, s->sport, s->dport);
+    if (sl && (s->flags & TH_ACK) && !(s->flags & TH_RST)) {
+        sl->peer_ack_ok = true;
+        sl->peer_ack = s->ack;
+        sl->peer_win = s->win;
+    }
     inject(w, f, len);
 }
 
@@ -803,6 +812,7 @@ static void run_until(struct world *w, uint64_t until)
  * option bytes mode asks for. mode bit 0: sequence number relative to the
  * last ACK N sent (else P's next); bit 1: acknowledgment relative to the
  * start of N's last segment (else the highest sequence number N sent);
+ * flags bit 6 (ECE, never sent): relative to P's own last acknowledgment;
  * bit 2: MSS, bit 3: window scale, bit 4: SACK permitted, bit 5:
  * timestamps, bit 6: SACK blocks ([count][start, length] * count, in units
  * of 64 bytes from the ACK), bit 7: raw option bytes ([n] then n). */
@@ -820,9 +830,11 @@ static void op_tcp(struct world *w)
     g.dport = s->nport;
     uint32_t sbase = (mode & 1) && s->node_ack_ok ? s->node_ack : s->peer_nxt;
     uint32_t abase = (mode & 2) ? s->node_last : s->node_max;
+    if ((flags & 0x40) && s->peer_ack_ok)
+        abase = s->peer_ack;
     g.seq = sbase + (uint32_t)(int32_t)so;
     g.ack = abase + (uint32_t)(int32_t)ao;
-    g.flags = flags;
+    g.flags = flags & (uint8_t)~0x40;
     g.win = (uint16_t)(wb * 257u);
     g.dlen = lb <= 128 ? lb : (uint32_t)(lb - 128) * 12;
     unsigned syn = ((mode >> 2) & 1) | ((mode >> 2) & 2) | ((mode >> 2) & 4) | ((mode >> 2) & 8);
@@ -852,6 +864,36 @@ static void op_tcp(struct world *w)
             s->peer_nxt = end;
     }
     send_tcp(w, &g);
+}
+
+/* Duplicate ACKs from P, as after a loss: [slot][count][sack]. Each
+ * repeats P's last acknowledgment and window; with sack bit 0 each carries
+ * a SACK block above it that grows by (sack >> 1) * 16 bytes per ACK, from
+ * an offset of (sack >> 4) * 128, as a receiver reports later segments. */
+static void op_dupack(struct world *w)
+{
+    struct slot *s = slot_pick(w, in8(w));
+    uint8_t n = in8(w), sk = in8(w);
+    if (!s || !s->peer_ack_ok)
+        return;
+    for (uint32_t i = 0; i < 1u + n % 8; i++) {
+        struct tcpseg g;
+        memset(&g, 0, sizeof(g));
+        g.sport = s->pport;
+        g.dport = s->nport;
+        g.seq = s->peer_nxt;
+        g.ack = s->peer_ack;
+        g.flags = TH_ACK;
+        g.win = s->peer_win;
+        if (sk & 1) {
+            uint8_t o[12] = {1, 1, 5, 10};
+            uint32_t start = g.ack + 128u * (sk >> 4) + 1;
+            wr32(o + 4, start);
+            wr32(o + 8, start + 16u * (1u + (sk >> 1 & 7)) * (i + 1));
+            opt_add(&g, o, 12);
+        }
+        send_tcp(w, &g);
+    }
 }
 
 /* A new connection attempt from P: [port][options]. */
@@ -1241,7 +1283,7 @@ typedef void (*op_fn)(struct world *w);
 static const op_fn ops[] = {
     op_tcp, op_tcp,    op_tcp,   op_tcp,    op_time,   op_time,    op_push,     op_pop,  op_close,
     op_syn, op_raw,    op_frag,  op_udp,    op_icmp,   op_arp,     op_accept,   op_listen, op_connect,
-    op_sockopt, op_arp_mode,
+    op_sockopt, op_arp_mode, op_dupack,
 };
 
 /* ---- setup and the end of the scenario ---- */

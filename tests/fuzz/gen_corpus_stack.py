@@ -9,8 +9,8 @@ import os
 import struct
 
 # Op codes: indices into ops[] in fuzz_stack.c.
-TCP, TIME, PUSH, POP, CLOSE, SYN, RAW, FRAG, UDP, ICMP, ARP, ACCEPT, LISTEN, CONNECT, SOCKOPT, ARPMODE = (
-    0, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19)
+TCP, TIME, PUSH, POP, CLOSE, SYN, RAW, FRAG, UDP, ICMP, ARP, ACCEPT, LISTEN, CONNECT, SOCKOPT, ARPMODE, DUPACK = (
+    0, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20)
 FIN, SYNF, RST, PSH, ACK = 1, 2, 4, 8, 16
 # Sockets after the setup: 0 UDP, 1 listener, 2 accepted, 3 connecting.
 U, L, A, C = 0, 1, 2, 3
@@ -85,6 +85,12 @@ SEEDS = {
     "timestamps-paws": tcp(S_A, ACK | PSH, mode=0x20, length=20) + pop(A) + t(S1) + tcp(S_A, ACK | PSH, mode=0x20, length=20),
     "window-scale-bulk": push(A, 255, 2) + tcp(S_A, ACK, win=255) + t(MS10) + tcp(S_A, ACK, win=255) + t(MS200),
     "challenge-ack": tcp(S_A, SYNF) + tcp(S_A, ACK, ack=30000) + tcp(S_A, RST, seq=5),
+    "dupack-fast-retransmit": push(A, 140) + tcp(S_A, ACK, ack=-5196) + bytes([DUPACK, S_A, 3, 0]) + t(MS10)
+    + tcp(S_A, ACK) + t(S1),
+    "dupack-sack-recovery": push(A, 160) + tcp(S_A, ACK, ack=-15000) + bytes([DUPACK, S_A, 5, 0x15]) + t(MS10)
+    + bytes([DUPACK, S_A, 2, 0x35]) + tcp(S_A, ACK) + t(S1),
+    "dupack-after-rto": push(A, 150) + t(S1) + tcp(S_A, ACK, ack=-8000) + bytes([DUPACK, S_A, 4, 0x07]) + t(S1)
+    + tcp(S_A, ACK),
     "simultaneous-close": push(A, 5) + close(A) + tcp(S_A, FIN | ACK, ack=-1) + t(S1) + tcp(S_A, ACK) + t(S60),
 }
 
@@ -95,6 +101,9 @@ CFG = {
     "window-scale-bulk": bytes([WS | SACK, 0x20]),
     "keepalive": bytes([KEEP, 0]),
     "rto-retransmit": bytes([NEWRENO, 0x40]),
+    "dupack-fast-retransmit": bytes([NEWRENO | WS, 0]),
+    "dupack-sack-recovery": bytes([SACK | WS | TS | TLP, 0]),
+    "dupack-after-rto": bytes([SACK | WS, 0x40]),
     "frag-icmp-big-echo": bytes([0, 2]),
     "data-out-acked": bytes([DELACK | NODELAY, 1]),
 }
