@@ -30,6 +30,7 @@
  *   - TCP payload N sends is the application's bytes: pushes are filled
  *     with a pattern by stream offset, and every byte on the wire must be
  *     the pattern byte for its sequence number, and within what was pushed;
+ *     N never acknowledges a sequence number beyond the highest P sent;
  *   - payload N delivers to a pop is P's: P's payload is a pattern by
  *     sequence number, checked on every popped byte (unless a raw frame or
  *     fragment could have put other bytes into a TCP stream);
@@ -42,8 +43,9 @@
  *
  * FUZZ_STACK_AVOID_KNOWN=1 (for finding what else is there while known
  * bugs are open; never in the suite): the application aborts (linger 0)
- * instead of closing a connection in SYN_RCVD that has never queued data
- * (issue 11 finding 1), and neither a connection left probing a zero
+ * instead of closing a connection that has never queued data (its FIN is
+ * then the only thing to resend, from an empty queue: issue 11 finding 1
+ * and crash-fin-dupack-fast-retransmit), and neither a connection left probing a zero
  * window after its close (finding 3) nor a push of a closed socket that
  * never completes (crash-orphan-*) is counted as left over.
  */
@@ -86,7 +88,8 @@ static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 struct slot {
     bool used;
     uint16_t pport, nport;
-    uint32_t peer_iss, peer_nxt;
+    uint32_t peer_iss, peer_nxt; /* peer_nxt: past the highest byte P ever sent */
+    bool peer_sent;
     bool node_syn; /* N's SYN seen: node_iss is valid */
     uint32_t node_iss, node_max, node_last;
     bool node_ack_ok;
@@ -407,6 +410,8 @@ static void send_tcp(struct world *w, const struct tcpseg *s)
     uint32_t len = eth_ip(f, p_mac, w->p_ip, w->n_ip, IPPROTO_TCP, hlen + dlen, 0, 0x4000);
     fix_l4(f, len);
     struct slot *sl = slot_find(w, s->sport, s->dport);
+    if (sl)
+        sl->peer_sent = true;
     if (sl && (s->flags & TH_ACK) && !(s->flags & TH_RST)) {
         sl->peer_ack_ok = true;
         sl->peer_ack = s->ack;
@@ -514,6 +519,8 @@ static void check_tcp(struct world *w, const uint8_t *ip, const uint8_t *t, uint
         s->node_max = seq + seglen;
     }
     s->node_last = seq;
+    if ((fl & TH_ACK) && s->peer_sent && !w->tainted && seq_gt(ack, s->peer_nxt))
+        FAIL("TCP %u -> %u acknowledges %u, beyond the %u P ever sent", sport, dport, ack, s->peer_nxt);
     if (fl & TH_ACK) {
         s->node_ack_ok = true;
         s->node_ack = ack;
@@ -647,8 +654,7 @@ static struct fsock *sock_pick(struct world *w, uint8_t k)
 static void app_close(struct world *w, struct fsock *fs)
 {
     struct inet_sock *s = fs->q;
-    if (avoid_known && s->type == SOCK_STREAM && s->state == SS_CONN && s->pcb && s->pcb->state == TCPS_SYN_RCVD &&
-        s->pcb->sq_cap == 0)
+    if (avoid_known && s->type == SOCK_STREAM && s->state == SS_CONN && s->pcb && s->pcb->sq_cap == 0)
         s->linger = 0;
     int e = w->l->ops->close(w->l, fs->q);
     if (e)
@@ -1008,6 +1014,7 @@ static void op_frag(struct world *w)
             dg[20 + i] = peer_byte(s->peer_nxt + i);
         wr16(dg + 16, (uint16_t)~sum16(dg, l4len, sum16(pseudo + 12, 8, 0) + IPPROTO_TCP + l4len));
         s->peer_nxt += plen;
+        s->peer_sent = true;
         break;
     }
     }
