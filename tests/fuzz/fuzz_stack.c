@@ -11,11 +11,14 @@
  * Every input starts from the same state: a UDP socket bound to port 53, a
  * listener on port 80, a connection P:40000 -> N:80 established by a
  * handshake and accepted, and a connection N -> P:9000 left in SYN_SENT.
- * The input is then a program, one op after another (see the op table
- * below): TCP segments from P aimed at a known connection with sequence and
+ * The first two bytes choose the stack's options (SACK, timestamps,
+ * window scale, Nagle, delayed ACKs, CUBIC or NewReno, keep-alive, TLP,
+ * MTU, buffer sizes, minimum RTO; see cfg_tweak). The rest is a program,
+ * one op after another (see the op table below): TCP segments from P aimed at a known connection with sequence and
  * acknowledgment numbers relative to that connection (P's next sequence
  * number or the last ACK N sent; the highest or the last sequence number N
- * sent), with any mix of flags, window, options and payload; new SYNs from
+ * sent, or P's own last ACK), with any mix of flags, window, options and
+ * payload; runs of duplicate ACKs with growing SACK blocks; new SYNs from
  * P; raw frames; IPv4 fragments; UDP, ICMP and ARP packets; virtual time
  * moving on by input-chosen amounts; and the application's actions (push,
  * pop, close, connect, accept, listen, socket options). Everything is
