@@ -32,7 +32,8 @@
  *     sane, no TCP fragments, ARP fields right;
  *   - TCP payload N sends is the application's bytes: pushes are filled
  *     with a pattern by stream offset, and every byte on the wire must be
- *     the pattern byte for its sequence number, and within what was pushed;
+ *     the pattern byte for its sequence number, and within what was pushed,
+ *     and a FIN comes right after the last byte pushed;
  *     N never acknowledges a sequence number beyond the highest P sent;
  *   - payload N delivers to a pop is P's: P's payload is a pattern by
  *     sequence number, checked on every popped byte (unless a raw frame or
@@ -530,9 +531,17 @@ static void check_tcp(struct world *w, const uint8_t *ip, const uint8_t *t, uint
     }
     if (has_ts)
         s->node_tsval = tsval;
+    uint32_t dseq = seq + ((fl & TH_SYN) ? 1 : 0);
+    if ((fl & TH_FIN) && !(fl & TH_RST) && s->node_syn) {
+        /* The FIN follows exactly the bytes pushed: none lost, none added. */
+        bool pushed = s->pushed_ok && s->pushed_iss == s->node_iss;
+        uint32_t want = pushed ? s->pushed_end : s->node_iss + 1;
+        if (dseq + dlen != want)
+            FAIL("TCP %u -> %u: FIN at seq %u, after %d bytes; the application pushed %u", sport, dport, dseq + dlen,
+                 (int32_t)(dseq + dlen - s->node_iss - 1), want - s->node_iss - 1);
+    }
     if (!s->node_syn || !dlen || (fl & TH_RST))
         return;
-    uint32_t dseq = seq + ((fl & TH_SYN) ? 1 : 0);
     for (uint32_t i = 0; i < dlen; i++) {
         int32_t o = (int32_t)(dseq + i - (s->node_iss + 1));
         if (o < 0)
