@@ -19,9 +19,8 @@
 #            silent. "close": our application closes; the stack must give
 #            the connection up and free its memory. "hold": the application
 #            keeps the connection; the push must fail with ETIMEDOUT. The
-#            deadline of each comes from the stack's limits (see
-#            zw_deadline); the stack runs with tcp_rto_min 10 ms so that the
-#            probes back off from a small RTO.
+#            deadline of each comes from the stack's limits and the probe
+#            interval observed (see zw_deadline).
 #   flood    hostile_peer.py floods demi-echo with SYNs from random sources
 #            in 10.250.0.0/16 for FLOOD_S seconds; meanwhile a Linux client
 #            connects, echoes 64 B and closes, FLOOD_CONNS times, and an
@@ -253,6 +252,91 @@ case_simopen() {
     "freed $(ours simopen tcp_conns_freed)"
   echo "    what our stack sent (T FLAGS SEQ ACK WIN LEN, as the peer saw it):"
   indent <"$tmp/synsyn.log"
+}
+
+# ---- zerowin ----------------------------------------------------------------
+
+# zw_deadline R: seconds our stack may take, at most, to give up a
+# connection whose peer went silent behind a zero window, R the interval
+# between its first two probes as the peer saw them. The persist timer
+# backs off like the RTO (RFC 9293 3.8.6.1, RFC 6298 5.5): from R (an over-
+# estimate: that is already the first backed-off interval), doubling up to
+# the stack's maximum RTO of 60 s, for ZW_RETRIES probes (tcp_retries2:
+# 15, as in Linux; if the stack is configured for fewer through ZW_ENV, set
+# ZW_RETRIES to match), plus 30 s. An orphan (the "close" variant) gets the
+# same bound, though Linux gives it fewer probes (tcp_orphan_retries).
+ZW_RETRIES=${ZW_RETRIES:-15}
+ZW_ENV=${ZW_ENV:-}
+zw_deadline() {
+  python3 -c 'import sys
+r0, n = float(sys.argv[1]), int(sys.argv[2])
+print(int(sum(min(60.0, r0 * 2 ** k) for k in range(n + 1)) + 30))' "$1" "$ZW_RETRIES"
+}
+
+# zw_probes VARIANT: the times of the segments the peer saw after it went silent.
+zw_probes() {
+  awk '/silent from now on/ {s = 1; next} s && !/#/ {print $1}' "$tmp/zwpeer-$1.log"
+}
+
+# zw_run VARIANT: one run of the zero-window peer against our client.
+zw_run() {
+  local v=$1 deadline
+  next_port
+  start "zwpeer-$v" "$ns_b" python3 "$peer" zerowin "$if_b" "$ip_raw" $port $ZW_WINDOW "$tmp/zwpeer-$v.log"
+  local ppid=$last_pid
+  wait_for "$tmp/zwpeer-$v.out" '^ready' 10 $ppid || fail "hostile_peer zerowin did not start: $(cat "$tmp/zwpeer-$v.err")"
+  # The client's own deadline is a day: this script enforces the real one.
+  # shellcheck disable=SC2046 # our_env is words
+  start "zw-$v" "$ns_a" env $(our_env $ZW_ENV) "$app" zero-window "$ip_raw" $port $ZW_BYTES "$v" 86400
+  local apid=$last_pid
+  wait_for "$tmp/zwpeer-$v.out" '^silent' 30 $ppid || {
+    show "$tmp/zw-$v.err"
+    fail "zerowin $v: the peer never filled its window (our side: $(cat "$tmp/zw-$v.out"))"
+  }
+  local t0
+  t0=$(date +%s)
+  [[ $v == close ]] && kill -USR1 $apid
+  # The first two probes give the interval the deadline starts from (a
+  # stack that gives up before its second probe needs no deadline).
+  local r0=
+  while kill -0 $apid 2>/dev/null && (($(date +%s) - t0 < 300)); do
+    [[ $(zw_probes "$v" | wc -l) -ge 2 ]] && break
+    sleep 0.2
+  done
+  if [[ $(zw_probes "$v" | wc -l) -ge 2 ]]; then
+    r0=$(zw_probes "$v" | head -n 2 | paste -sd' ' | awk '{printf "%.3f", $2 - $1}')
+    deadline=$(zw_deadline "$r0")
+  else
+    deadline=300
+  fi
+  while kill -0 $apid 2>/dev/null && (($(date +%s) - t0 < deadline)); do
+    sleep 0.5
+  done
+  if kill -0 $apid 2>/dev/null; then
+    echo "    the peer saw $(zw_probes "$v" | wc -l) segments after it went silent; our side:"
+    indent <"$tmp/zw-$v.out"
+    fail "zerowin $v: our stack has not given the connection up $deadline s after the peer went silent" \
+      "(first probe interval ${r0:-?} s, $ZW_RETRIES probes allowed)"
+  fi
+  reap "zw-$v" $apid
+  stop_pid $ppid
+  forget $ppid
+  local probes
+  probes=$(zw_probes "$v" | wc -l)
+  [[ $rc -eq 0 ]] || {
+    show "$tmp/zw-$v.out"
+    show "$tmp/zw-$v.err"
+    fail "zerowin $v: our client exited $rc"
+  }
+  echo "zerowin $v: $(tail -n 1 "$tmp/zw-$v.out"); the peer saw $probes segments after it went silent" \
+    "(deadline $deadline s: $ZW_RETRIES probes backing off from ${r0:-?} s, at most 60 s apart);" \
+    "our RTO expiries $(ours "zw-$v" tcp_rto_expiries), connections freed $(ours "zw-$v" tcp_conns_freed)" \
+    "of $(ours "zw-$v" tcp_conns_opened)"
+}
+
+case_zerowin() {
+  zw_run close
+  zw_run hold
 }
 
 for c in "${cases[@]}"; do
