@@ -22,6 +22,23 @@ it.
       (the flood comes from behind a router: the SYN,ACKs go to the router,
       which is the Linux host here, and die there). Prints one summary line.
 
+Kernel-socket modes (the Linux host's own TCP, for the legitimate clients
+and the careless ones):
+
+  hostile_peer.py connects HOST PORT N
+      N times, one after the other: connect (1.5 s at most), echo 64 B,
+      close; stops early after 20 failed connects. Prints one line: how many
+      connected within 1 s, how many at all, how many echoes came back
+      whole, and the connect latencies (p50, p99, max, in ms).
+  hostile_peer.py stream HOST PORT
+      One connection echoing 64 KiB writes with up to 1 MiB outstanding,
+      every byte checked, until SIGTERM; prints "T BYTES" every 0.25 s (T
+      the wall clock, BYTES echoed since the previous line).
+  hostile_peer.py reader HOST PORT N
+      N connections that send 64 KiB writes without pause and never read,
+      until SIGTERM; prints the bytes the kernel took each 0.5 s ("T BYTES"),
+      then a summary line.
+
 Each mode prints "ready" once its socket is bound. LOG gets one line per
 TCP segment received from the other side: "T FLAGS SEQ ACK WIN LEN", T in
 seconds since start, FLAGS from "FSRPAU". SIGTERM ends every mode; the
@@ -280,11 +297,115 @@ def flood(ifname, dst_ip, dst_mac, port, src_net, seconds, max_count):
                 break
             if w.answer_arp(f, owns):
                 arps += 1
+        if sent // 10000 != (sent - 64) // 10000:
+            print(f"sent {sent}", flush=True)
         if time.monotonic() > end:
             break
     dt = time.monotonic() - t0
     print(f"flood: {sent} SYNs in {dt:.2f} s ({sent / dt:.0f}/s), {send_errors} send errors,"
           f" {arps} ARP frames seen; stopped by {'signal' if stop else 'limit'}", flush=True)
+
+
+def connects(host, port, n):
+    lat, ok1, ok, echoed = [], 0, 0, 0
+    msg = bytes(range(64))
+    tried = 0
+    for _ in range(n):
+        if tried - ok >= 20:  # the verdict is in; a broken server would take minutes
+            break
+        tried += 1
+        t0 = time.monotonic()
+        try:
+            c = socket.create_connection((host, port), timeout=1.5)
+        except OSError:
+            continue
+        dt = time.monotonic() - t0
+        lat.append(dt)
+        ok += 1
+        ok1 += dt <= 1.0
+        try:
+            c.settimeout(3)
+            c.sendall(msg)
+            got = b""
+            while len(got) < len(msg):
+                b = c.recv(len(msg) - len(got))
+                if not b:
+                    break
+                got += b
+            echoed += got == msg
+        except OSError:
+            pass
+        c.close()
+    lat.sort()
+
+    def pct(p):
+        return lat[min(len(lat) - 1, int(p * len(lat)))] * 1e3 if lat else float("nan")
+
+    print(f"connects: {tried} tried of {n}, {ok1} connected within 1 s, {ok} at all, {echoed} echoes whole;"
+          f" connect latency p50 {pct(0.5):.1f} ms, p99 {pct(0.99):.1f} ms, max {(lat[-1] * 1e3 if lat else 0):.1f} ms",
+          flush=True)
+
+
+def stream(host, port):
+    c = socket.create_connection((host, port), timeout=5)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c.setblocking(False)
+    block = os.urandom(64 << 10)
+    sent = got = 0
+    last, last_got = time.time(), 0
+    ready()
+    while not stop:
+        want_w = sent - got < (1 << 20)
+        r, w, _ = select.select([c], [c] if want_w else [], [], 0.05)
+        if w:
+            try:
+                sent += c.send(block[sent % len(block):] if sent % len(block) else block)
+            except BlockingIOError:
+                pass
+        if r:
+            try:
+                b = c.recv(1 << 20)
+            except BlockingIOError:
+                b = None
+            if b is not None:
+                if not b:
+                    die("stream: the server closed the connection")
+                off = got % len(block)
+                exp = (block[off:] + block * (len(b) // len(block) + 2))[:len(b)]
+                if b != exp:
+                    die(f"stream: echoed byte {got} onwards is wrong")
+                got += len(b)
+        now = time.time()
+        if now - last >= 0.25:
+            print(f"{now:.3f} {got - last_got}", flush=True)
+            last, last_got = now, got
+    c.close()
+
+
+def reader(host, port, n):
+    socks = []
+    for _ in range(n):
+        c = socket.create_connection((host, port), timeout=5)
+        c.setblocking(False)
+        socks.append(c)
+    block = os.urandom(64 << 10)
+    total = last_total = 0
+    last = time.time()
+    ready()
+    while not stop:
+        _, w, _ = select.select([], socks, [], 0.1)
+        for c in w:
+            try:
+                total += c.send(block)
+            except BlockingIOError:
+                pass
+            except OSError as e:
+                die(f"reader: a connection failed: {e}")
+        now = time.time()
+        if now - last >= 0.5:
+            print(f"{now:.3f} {total - last_total}", flush=True)
+            last, last_total = now, total
+    print(f"reader: {n} connections sent {total} bytes and read none", flush=True)
 
 
 def main(argv):
@@ -298,6 +419,12 @@ def main(argv):
             zerowin(a[0], a[1], int(a[2]), int(a[3]), a[4])
         elif mode == "flood" and len(a) == 7:
             flood(a[0], a[1], a[2], int(a[3]), a[4], float(a[5]), int(a[6]))
+        elif mode == "connects" and len(a) == 3:
+            connects(a[0], int(a[1]), int(a[2]))
+        elif mode == "stream" and len(a) == 2:
+            stream(a[0], int(a[1]))
+        elif mode == "reader" and len(a) == 3:
+            reader(a[0], int(a[1]), int(a[2]))
         else:
             die("usage: see the top of this file")
     except OSError as e:
