@@ -6,8 +6,7 @@
  *             [--iters N | --seconds S] [--clients N] [--hist FILE] [--warmup N]
  *
  * The server echoes each popped array back with zero copies (it pushes the
- * very buffer it popped) and prints "ready IP:PORT" once it listens; on
- * SIGUSR1 it prints "stats heap_bytes_in_use=N" (demi_get_stats). The
+ * very buffer it popped) and prints "ready IP:PORT" once it listens. The
  * client runs round trips over --clients connections at once, checks every
  * echoed byte, and prints one JSON line with the latency percentiles.
  */
@@ -40,14 +39,12 @@ struct opts {
     const char *hist;
 };
 
-static volatile sig_atomic_t stop, report;
+static volatile sig_atomic_t stop;
 
 static void on_signal(int sig)
 {
-    if (sig == SIGUSR1)
-        report = 1;
-    else
-        stop = 1;
+    (void)sig;
+    stop = 1;
 }
 
 static void usage(void)
@@ -218,13 +215,6 @@ static void server(const struct opts *o)
     struct timespec tick = {0, 100 * 1000 * 1000};
     while (!stop) {
         int n;
-        if (report) { /* SIGUSR1: the heap in use, for tests of what a client can pin */
-            demi_stats_t st;
-            report = 0;
-            if (demi_get_stats(&st) == 0)
-                printf("stats heap_bytes_in_use=%llu\n", (unsigned long long)st.heap_bytes_in_use);
-            fflush(stdout);
-        }
         e = demi_wait_next_n(qr, BATCH, &n, &tick);
         if (e == ETIMEDOUT)
             continue;
@@ -446,7 +436,6 @@ int main(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
     struct demi_args args = {.argc = argc, .argv = argv, .callback = NULL};
     int e = demi_init(&args);
     if (e)
