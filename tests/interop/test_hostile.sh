@@ -443,7 +443,8 @@ case_flood() {
 
 # ---- reader -----------------------------------------------------------------
 
-# echo_heap NAME: demi-echo's heap in use now, in bytes (SIGUSR1).
+# echo_heap NAME: demi-echo's heap in use now, in bytes: SIGUSR1 makes it
+# print "stats ... heap_bytes_in_use=N ...".
 echo_heap() {
   local n
   n=$(grep -c '^stats ' "$tmp/$1.out" || true)
@@ -456,6 +457,8 @@ echo_heap() {
 }
 
 case_reader() {
+  grep -aq 'heap_bytes_in_use=' "$echo_bin" ||
+    fail "reader: this demi-echo prints no stats line on SIGUSR1 (the bounded demi-echo of issue 11 does)"
   start_echo echo-reader
   local base
   base=$(echo_heap echo-reader)
