@@ -22,13 +22,13 @@
 #            deadline of each comes from the stack's limits and the probe
 #            interval observed (see zw_deadline).
 #   flood    hostile_peer.py floods demi-echo with SYNs from random sources
-#            in 10.250.0.0/16 (FLOOD_S seconds at most); meanwhile a Linux client
-#            connects, echoes 64 B and closes, FLOOD_CONNS times (it stops
-#            after 20 failures), and an established connection measures
-#            its echo throughput. Pass:
-#            >= 99% of the connects succeed, each within 1 s; the
-#            established connection keeps >= FLOOD_MIN_TPUT% of the
-#            throughput it had before the flood (issue 11: 80%).
+#            in 10.250.0.0/16 (FLOOD_S seconds at most); meanwhile a Linux
+#            client connects, echoes 64 B and closes, FLOOD_CONNS times (it
+#            stops after 20 failures), and an established connection
+#            measures its echo throughput. Pass: >= 99% of the connects
+#            succeed, each within 1 s; the established connection keeps
+#            >= FLOOD_MIN_TPUT% of the throughput it had before the flood
+#            (issue 11: 80%).
 #   reader   READER_CONNS Linux clients connect to demi-echo, send without
 #            pause and never read; a legitimate client keeps echoing.
 #            Once the readers have sent READER_MAX_MIB + 32 MiB each (or
@@ -51,8 +51,8 @@
 # decide the result: what is measured is the SYN queue.
 #
 # Exit 0 pass, 77 skip (not root, or the kernel lacks what MODE needs), 1
-# fail. Uses topology ID 60 (and 61 for a second mode); removes it; stops
-# only the processes it started.
+# fail. Uses topology ID 60 (61, 62, 63 for the other modes); removes it;
+# stops only the processes it started.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
