@@ -20,7 +20,8 @@
 #            the connection up and free its memory. "hold": the application
 #            keeps the connection; the push must fail with ETIMEDOUT. The
 #            deadline of each comes from the stack's limits and the probe
-#            interval observed (see zw_deadline).
+#            interval observed (see zw_deadline). ZW_VARIANTS="close hold"
+#            picks the variants.
 #   flood    hostile_peer.py floods demi-echo with SYNs from random sources
 #            in 10.250.0.0/16 (FLOOD_S seconds at most); meanwhile a Linux
 #            client connects, echoes 64 B and closes, FLOOD_CONNS times (it
@@ -273,6 +274,7 @@ case_simopen() {
 # deadline.
 ZW_RETRIES=${ZW_RETRIES:-6}
 ZW_ENV=${ZW_ENV:-}
+ZW_VARIANTS=${ZW_VARIANTS:-close hold}
 zw_deadline() {
   python3 -c 'import sys
 r0, n = float(sys.argv[1]), int(sys.argv[2])
@@ -292,8 +294,9 @@ zw_run() {
   local ppid=$last_pid
   wait_for "$tmp/zwpeer-$v.out" '^ready' 10 $ppid || fail "hostile_peer zerowin did not start: $(cat "$tmp/zwpeer-$v.err")"
   # The client's own deadline is a day: this script enforces the real one.
-  # shellcheck disable=SC2046 # our_env is words
-  start "zw-$v" "$ns_a" env $(our_env TCP_RETRIES2=$ZW_RETRIES TCP_ORPHAN_RETRIES=$ZW_RETRIES $ZW_ENV) "$app" zero-window "$ip_raw" $port $ZW_BYTES "$v" 86400
+  # shellcheck disable=SC2046,SC2086 # our_env and ZW_ENV are words
+  start "zw-$v" "$ns_a" env $(our_env "TCP_RETRIES2=$ZW_RETRIES" "TCP_ORPHAN_RETRIES=$ZW_RETRIES" $ZW_ENV) "$app" zero-window \
+    "$ip_raw" $port $ZW_BYTES "$v" 86400
   local apid=$last_pid
   wait_for "$tmp/zwpeer-$v.out" '^silent' 30 $ppid || {
     show "$tmp/zw-$v.err"
@@ -341,8 +344,10 @@ zw_run() {
 }
 
 case_zerowin() {
-  zw_run close
-  zw_run hold
+  local v
+  for v in $ZW_VARIANTS; do
+    zw_run "$v"
+  done
 }
 
 # ---- demi-echo, for flood and reader ------------------------------------------
