@@ -15,10 +15,10 @@ it.
       ACKs in-order data while its WINDOW bytes of buffer last; the ACK that
       fills the buffer advertises window 0, and from then on the peer is
       silent: it prints "silent" and only logs what it receives.
-  hostile_peer.py flood IF DST_IP DST_MAC PORT SRC_NET SECONDS MAX_COUNT
+  hostile_peer.py flood IF DST_IP DST_MAC PORT SRC_NET SECONDS MAX_COUNT [PPS]
       SYNs to DST_IP:PORT from random addresses and ports of SRC_NET (e.g.
-      10.250.0.0/16) as fast as it can, until SIGTERM, SECONDS or
-      MAX_COUNT; meanwhile answers ARP for SRC_NET with this interface's MAC
+      10.250.0.0/16) as fast as it can (or PPS a second), until SIGTERM,
+      SECONDS or MAX_COUNT; meanwhile answers ARP for SRC_NET with this interface's MAC
       (the flood comes from behind a router: the SYN,ACKs go to the router,
       which is the Linux host here, and die there). Prints one summary line.
 
@@ -59,6 +59,8 @@ ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806
 PACKET_OUTGOING = 4
+SOL_PACKET = 263
+PACKET_IGNORE_OUTGOING = 23
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
 stop = False
@@ -116,12 +118,17 @@ def eth(dst, src, etype, payload):
 class Wire:
     """One AF_PACKET socket on IF; frames we sent ourselves are skipped."""
 
-    def __init__(self, ifname):
+    def __init__(self, ifname, proto=ETH_P_ALL):
+        """proto: the EtherType received (ETH_P_ALL: every frame); any is sent."""
         self.ifname = ifname
         self.mac = if_mac(ifname)
-        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-        self.sock.bind((ifname, 0))
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(proto))
+        self.sock.bind((ifname, proto))
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        try:  # PACKET_IGNORE_OUTGOING (Linux 4.20): our own frames never queue here
+            self.sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+        except OSError:
+            pass
 
     def send(self, frame):
         self.sock.send(frame)
@@ -137,12 +144,13 @@ class Wire:
         return frame
 
     def recv_nowait(self):
+        """The next frame, b"" for one of ours to skip, None when none waits."""
         try:
             frame, addr = self.sock.recvfrom(65536, socket.MSG_DONTWAIT)
         except BlockingIOError:
             return None
         if addr[2] == PACKET_OUTGOING:
-            return None
+            return b""
         return frame
 
     def answer_arp(self, frame, owns):
@@ -262,10 +270,12 @@ def zerowin(ifname, own_ip, port, window, log_path):
     print(f"zerowin: {st['buffered']} bytes taken, then silent: {st['silent']}")
 
 
-def flood(ifname, dst_ip, dst_mac, port, src_net, seconds, max_count):
+def flood(ifname, dst_ip, dst_mac, port, src_net, seconds, max_count, pps=0):
     net = ipaddress.ip_network(src_net)
     base, size = int(net.network_address), net.num_addresses
-    w = Wire(ifname)
+    # It receives only ARP: the SYN,ACKs coming back are not its business,
+    # and copying them all to this socket would halve the flood.
+    w = Wire(ifname, ETH_P_ARP)
     w.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
     dst = socket.inet_aton(dst_ip)
     dmac = mac_bytes(dst_mac)
@@ -290,13 +300,18 @@ def flood(ifname, dst_ip, dst_mac, port, src_net, seconds, max_count):
                 sent += 1
             except OSError:  # the device's queue is full: count it, go on
                 send_errors += 1
-        # Answer whatever ARP requests for the range came in meanwhile.
-        for _ in range(64):
+        # Answer whatever ARP requests for the range came in meanwhile (up
+        # to two per SYN sent: a request and its retry).
+        for _ in range(128):
             f = w.recv_nowait()
             if f is None:
                 break
-            if w.answer_arp(f, owns):
+            if f and w.answer_arp(f, owns):
                 arps += 1
+        if pps:  # keep to the rate: sleep until the next batch is due
+            ahead = t0 + sent / pps - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
         if sent // 10000 != (sent - 64) // 10000:
             print(f"sent {sent}", flush=True)
         if time.monotonic() > end:
@@ -417,8 +432,8 @@ def main(argv):
             synsyn(a[0], a[1], int(a[2]), a[3])
         elif mode == "zerowin" and len(a) == 5:
             zerowin(a[0], a[1], int(a[2]), int(a[3]), a[4])
-        elif mode == "flood" and len(a) == 7:
-            flood(a[0], a[1], a[2], int(a[3]), a[4], float(a[5]), int(a[6]))
+        elif mode == "flood" and len(a) in (7, 8):
+            flood(a[0], a[1], a[2], int(a[3]), a[4], float(a[5]), int(a[6]), int(a[7]) if len(a) == 8 else 0)
         elif mode == "connects" and len(a) == 3:
             connects(a[0], int(a[1]), int(a[2]))
         elif mode == "stream" and len(a) == 2:
