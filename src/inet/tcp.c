@@ -251,8 +251,12 @@ void pcb_drop(struct inet *in, struct tcp_pcb *pcb, int err)
         }
         pcb->parent = NULL;
     }
-    if (err)
-        fail_ops(in, pcb, err);
+    /* Nothing waits on a connection that is gone. A drop with nobody to
+     * tell (err 0: closed by the application, or a passive open going back
+     * to LISTEN) can still hold pushes made before the close, if the peer
+     * reset or the stack aborted it before they were acknowledged: they
+     * fail with ECONNABORTED rather than wait forever on a freed list. */
+    fail_ops(in, pcb, err ? err : ECONNABORTED);
     tcp_sq_release(in, pcb, pcb->sq_n);
     rq_release(in, pcb);
     pcb->state = TCPS_CLOSED;
