@@ -6,24 +6,4 @@
 # only when the target was not built (no clang): CI installs clang.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-build=${DEMI_BUILD:-build}
-fuzz=$build/tests/fuzz/fuzz_resp
-if [[ ! -x $fuzz ]]; then
-    echo "SKIP: $fuzz is not built (it needs clang with libFuzzer; scripts/deps.sh installs clang)"
-    exit 77
-fi
-artifacts=$build/test-logs/fuzz_resp-artifacts
-mkdir -p "$artifacts"
-work=$(mktemp -d "${TMPDIR:-/tmp}/demi-fuzz.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-rc=0
-"$fuzz" -max_total_time="${FUZZ_SECONDS:-20}" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
-    -print_final_stats=1 -artifact_prefix="$artifacts/" "$work" "$here/corpus_resp" || rc=$?
-if ((rc != 0)); then
-    echo "fuzz_resp failed (status $rc); inputs kept in $artifacts:"
-    for f in "$artifacts"/*; do
-        [[ -f $f ]] && { echo "== $f"; od -c "$f" | head -n 20; }
-    done
-    exit 1
-fi
-echo "fuzz_resp: no finding"
+. "$here/fuzz_lib.sh" fuzz_resp 20 -timeout=10 -max_len=8192
