@@ -133,15 +133,7 @@ show_log() {
     if [[ -s $1 ]]; then tail -n 20 "$1" | sed 's/^/    | /' >&2; else echo "    | (empty)" >&2; fi
 }
 
-while IFS='=' read -r k v; do
-    case $k in
-    DEMI_NS_BYPASS) ns_a=$v ;;
-    DEMI_NS_LINUX) ns_b=$v ;;
-    DEMI_IF_BYPASS) if_a=$v ;;
-    DEMI_IP_BYPASS) ip_a=$v ;;
-    esac
-done < <("$repo/scripts/netns.sh" up "$id")
-[[ -n ${ns_a:-} && -n ${ip_a:-} ]] || die "scripts/netns.sh up $id printed no topology"
+bypass_topology up "$id" || die "scripts/netns.sh up $id printed no topology"
 
 linux_retrans() {
     ip netns exec "$ns_b" nstat -asz TcpRetransSegs | awk '$1 == "TcpRetransSegs" {print $2}'

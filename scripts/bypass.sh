@@ -20,6 +20,11 @@
 # bypass_socket_check MODE           0 if the kernel can make MODE's raw
 #     socket; 2 if it lacks the family altogether (EAFNOSUPPORT: the caller
 #     skips); 1 on any other error. The reason is in $bypass_why.
+# bypass_topology up|env ID          runs scripts/netns.sh up|env ID and sets
+#     ns_a, if_a, ip_a, mac_a (the bypass side), ns_b, if_b, ip_b, mac_b
+#     (the Linux side) and ns_m (the impairment bridge's namespace, if any)
+#     from the KEY=VALUE lines it prints; returns 1 when they name no bypass
+#     namespace and address.
 # stop_pid PID                       stops a process this shell started:
 #     SIGTERM, then SIGKILL after 5 s, and reaps it.
 
@@ -77,6 +82,24 @@ bypass_socket_check() {
     return 1
   fi
   return 0
+}
+
+bypass_topology() {
+  local k v
+  while IFS='=' read -r k v; do
+    case $k in
+    DEMI_NS_BYPASS) ns_a=$v ;;
+    DEMI_NS_LINUX) ns_b=$v ;;
+    DEMI_IF_BYPASS) if_a=$v ;;
+    DEMI_IF_LINUX) if_b=$v ;;
+    DEMI_IP_BYPASS) ip_a=$v ;;
+    DEMI_IP_LINUX) ip_b=$v ;;
+    DEMI_MAC_BYPASS) mac_a=$v ;;
+    DEMI_MAC_LINUX) mac_b=$v ;;
+    DEMI_NS_MIDDLE) ns_m=$v ;;
+    esac
+  done < <("$(dirname "${BASH_SOURCE[0]}")/netns.sh" "$1" "$2")
+  [[ -n ${ns_a:-} && -n ${ip_a:-} ]]
 }
 
 stop_pid() {

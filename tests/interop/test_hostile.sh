@@ -143,18 +143,7 @@ forget() { # PID: no longer ours to stop
   pids=("${keep[@]}")
 }
 
-while IFS='=' read -r k v; do
-  case $k in
-  DEMI_NS_BYPASS) ns_a=$v ;;
-  DEMI_NS_LINUX) ns_b=$v ;;
-  DEMI_IF_BYPASS) if_a=$v ;;
-  DEMI_IF_LINUX) if_b=$v ;;
-  DEMI_IP_BYPASS) ip_a=$v ;;
-  DEMI_IP_LINUX) ip_b=$v ;;
-  DEMI_MAC_BYPASS) mac_a=$v ;;
-  DEMI_MAC_LINUX) mac_b=$v ;;
-  esac
-done < <("$netns" up "$id")
+bypass_topology up "$id" || true
 # The raw peers' address: on the link, but not the Linux kernel's.
 ip_raw=${ip_b%.*}.3
 

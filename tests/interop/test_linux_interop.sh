@@ -165,19 +165,7 @@ forget() { # PID: no longer ours to stop
 
 # use_topology ID: the namespaces, interfaces, addresses and our MAC of topology ID.
 use_topology() {
-  local k v
-  while IFS='=' read -r k v; do
-    case $k in
-    DEMI_NS_BYPASS) ns_a=$v ;;
-    DEMI_NS_LINUX) ns_b=$v ;;
-    DEMI_IF_BYPASS) if_a=$v ;;
-    DEMI_IF_LINUX) if_b=$v ;;
-    DEMI_IP_BYPASS) ip_a=$v ;;
-    DEMI_IP_LINUX) ip_b=$v ;;
-    DEMI_MAC_BYPASS) mac_a=$v ;;
-    DEMI_NS_MIDDLE) ns_m=$v ;;
-    esac
-  done < <("$netns" env "$1")
+  bypass_topology env "$1" || true
   topo=$1
 }
 

@@ -88,15 +88,7 @@ trap 'exit 143' TERM
 
 show() { tail -n 20 "$1" 2>/dev/null | sed 's/^/    | /'; }
 
-while IFS='=' read -r k v; do
-  case $k in
-  DEMI_NS_BYPASS) ns_a=$v ;;
-  DEMI_NS_LINUX) ns_b=$v ;;
-  DEMI_IF_BYPASS) if_a=$v ;;
-  DEMI_IP_BYPASS) ip_a=$v ;;
-  esac
-done < <("$netns" up "$id")
-[[ -n ${ns_a:-} && -n ${ip_a:-} ]] || fail "scripts/netns.sh up $id printed no topology"
+bypass_topology up "$id" || fail "scripts/netns.sh up $id printed no topology"
 port=6379
 read -r -a ours <<<"$(bypass_env "$mode" "$if_a" "$ip_a" "$tmp")"
 echo "mode $mode: demi-kv on $ip_a:$port in $ns_a (${ours[*]}), clients in $ns_b"
