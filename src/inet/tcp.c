@@ -146,6 +146,7 @@ static void rq_release(struct inet *in, struct tcp_pcb *pcb)
     for (uint32_t i = 0; i < pcb->ooo_n; i++)
         heap_unref(in->heap, pcb->ooo[i].b.blk);
     pcb->ooo_n = pcb->ooo_bytes = 0;
+    pcb->rcv_mem = 0;
 }
 
 /* Fails every operation waiting on @pcb with @err. */
@@ -389,7 +390,7 @@ static void send_rst_for(struct inet *in, const struct ip_hdr *ip, const struct 
 
 /* ---- receive queue ---- */
 
-static bool rq_push(struct tcp_pcb *pcb, struct rxbuf b)
+static bool rq_push(struct inet *in, struct tcp_pcb *pcb, struct rxbuf b)
 {
     if (pcb->rq_n == pcb->rq_cap) {
         uint32_t cap = pcb->rq_cap ? pcb->rq_cap * 2 : 64;
@@ -406,7 +407,72 @@ static bool rq_push(struct tcp_pcb *pcb, struct rxbuf b)
     pcb->rq[(pcb->rq_head + pcb->rq_n) % pcb->rq_cap] = b;
     pcb->rq_n++;
     pcb->rq_bytes += b.len;
+    pcb->rcv_mem += rx_truesize(in, &b);
     return true;
+}
+
+/* A run wastes its block when its payload is less than half of it. */
+static bool rx_wasteful(struct inet *in, const struct rxbuf *b)
+{
+    return heap_blk_cap(in->heap, b->blk) >= 2u * b->len;
+}
+
+#define COLLAPSE_BLK (16u * 1024) /* the compact blocks small runs are copied into */
+
+/* Copies the payload of consecutive small runs of the receive queue into
+ * compact blocks and lets their frames go (Linux's tcp_collapse). This
+ * copy is the price of a peer (or device) that sent tiny segments in big
+ * frames: the data was promised room in the window, and holding each frame
+ * would pin up to a hundred times that memory. Full-sized segments are
+ * never copied. Stops (keeping what is left as it is) if memory runs out. */
+static void rq_collapse(struct inet *in, struct tcp_pcb *pcb)
+{
+    struct rxbuf *n = malloc(pcb->rq_cap * sizeof(*n));
+    if (!n)
+        return;
+    uint32_t nn = 0, mem = 0, i = 0, old_mem = 0;
+    for (uint32_t k = 0; k < pcb->rq_n; k++)
+        old_mem += rx_truesize(in, &pcb->rq[(pcb->rq_head + k) % pcb->rq_cap]);
+    bool stop = false;
+    while (i < pcb->rq_n) {
+        struct rxbuf *b = &pcb->rq[(pcb->rq_head + i) % pcb->rq_cap];
+        uint32_t j = i, total = 0;
+        while (!stop && j < pcb->rq_n && rx_wasteful(in, &pcb->rq[(pcb->rq_head + j) % pcb->rq_cap]) &&
+               total < COLLAPSE_BLK) {
+            total += pcb->rq[(pcb->rq_head + j) % pcb->rq_cap].len;
+            j++;
+        }
+        if (j - i < 2) { /* nothing to gain: keep the run */
+            n[nn++] = *b;
+            mem += rx_truesize(in, b);
+            i++;
+            continue;
+        }
+        struct heap_blk *blk = heap_alloc(in->heap, total);
+        if (!blk) {
+            stop = true;
+            continue;
+        }
+        uint8_t *dst = heap_blk_data(in->heap, blk);
+        for (uint32_t k = i; k < j; k++) {
+            struct rxbuf *s = &pcb->rq[(pcb->rq_head + k) % pcb->rq_cap];
+            memcpy(dst, s->data, s->len);
+            dst += s->len;
+            heap_unref(in->heap, s->blk);
+        }
+        n[nn] = (struct rxbuf){blk, heap_blk_data(in->heap, blk), total};
+        mem += rx_truesize(in, &n[nn]);
+        nn++;
+        in->st.tcp_rcv_collapsed_bytes += total;
+        heap_stats_mut(in->heap)->copied_bytes += total;
+        i = j;
+    }
+    free(pcb->rq);
+    pcb->rq = n;
+    pcb->rq_head = 0;
+    pcb->rq_n = nn;
+    /* rq_bytes is unchanged; the out-of-order runs keep their charge. */
+    pcb->rcv_mem = pcb->rcv_mem - old_mem + mem;
 }
 
 /* Completes pops from the receive queue while there is data (or EOF). */
@@ -422,6 +488,7 @@ static void deliver_pops(struct inet *in, struct tcp_pcb *pcb)
                 pcb->rq_head = (pcb->rq_head + 1) % pcb->rq_cap;
                 pcb->rq_n--;
                 pcb->rq_bytes -= b.len;
+                pcb->rcv_mem -= rx_truesize(in, &b);
                 /* The frame's reference passes to the application. */
                 mem_sga_add(in->heap, sga, b.blk, b.data, b.len);
             }
@@ -443,6 +510,29 @@ static void deliver_pops(struct inet *in, struct tcp_pcb *pcb)
 }
 
 /* ---- out-of-order queue ---- */
+
+/* Brings the memory charge back under the limit when it went over: first
+ * by collapsing small in-order runs, then by dropping out-of-order runs
+ * from the highest sequence number down (Linux's tcp_prune_ofo_queue).
+ * Dropping SACKed data is reneging, which RFC 2018 section 8 allows: the
+ * sender keeps SACKed data until it is cumulatively acknowledged, and our
+ * SACK blocks, built from the queue, stop reporting what is gone. In-order
+ * data is never dropped: it was inside the window we offered. */
+static void rmem_reclaim(struct inet *in, struct tcp_pcb *pcb)
+{
+    uint32_t limit = tcp_rmem_limit(pcb);
+    if (pcb->rcv_mem <= limit)
+        return;
+    if (pcb->rq_n > 1)
+        rq_collapse(in, pcb);
+    while (pcb->rcv_mem > limit && pcb->ooo_n > 0) {
+        struct ooo_seg *o = &pcb->ooo[--pcb->ooo_n];
+        pcb->ooo_bytes -= o->b.len;
+        pcb->rcv_mem -= rx_truesize(in, &o->b);
+        heap_unref(in->heap, o->b.blk);
+        in->st.tcp_ofo_pruned++;
+    }
+}
 
 /* Inserts [seq, seq + b.len) keeping the queue sorted and non-overlapping.
  * Takes @b's reference (or drops it if nothing new is in it). */
@@ -497,9 +587,11 @@ static void ooo_insert(struct inet *in, struct tcp_pcb *pcb, uint32_t seq, struc
     pcb->ooo[i] = (struct ooo_seg){b, seq};
     pcb->ooo_n++;
     pcb->ooo_bytes += b.len;
+    pcb->rcv_mem += rx_truesize(in, &b);
     pcb->last_ooo_seq = seq;
     pcb->st.ooo_segs++;
     pcb->st.ooo_bytes += b.len;
+    rmem_reclaim(in, pcb);
 }
 
 /* Moves runs that became in-order to the receive queue. */
@@ -511,10 +603,11 @@ static bool ooo_drain(struct inet *in, struct tcp_pcb *pcb)
         struct ooo_seg *o = &pcb->ooo[i];
         uint32_t end = o->seq + o->b.len;
         pcb->ooo_bytes -= o->b.len;
+        pcb->rcv_mem -= rx_truesize(in, &o->b);
         if (seq_gt(end, pcb->rcv_nxt)) {
             uint32_t cut = pcb->rcv_nxt - o->seq;
             struct rxbuf b = {o->b.blk, o->b.data + cut, o->b.len - cut};
-            if (rq_push(pcb, b)) {
+            if (rq_push(in, pcb, b)) {
                 pcb->rcv_nxt = end;
                 moved = true;
             } else {
@@ -950,13 +1043,14 @@ static void conn_input(struct inet *in, struct tcp_pcb *pcb, struct rxframe *f, 
             bool ack_at_once = false;
             if (s == pcb->rcv_nxt) {
                 bool had_ooo = pcb->ooo_n > 0;
-                if (rq_push(pcb, b)) {
+                if (rq_push(in, pcb, b)) {
                     pcb->rcv_nxt += n;
                     pcb->st.bytes_received += n;
                     if (had_ooo) {
                         ooo_drain(in, pcb);
                         ack_at_once = true; /* RFC 5681 4.2: a hole was filled */
                     }
+                    rmem_reclaim(in, pcb);
                 } else {
                     keep_frame = false;
                 }
