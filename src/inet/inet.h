@@ -53,7 +53,7 @@ struct inet_config {
     uint32_t tcp_synack_retries;
     uint32_t tcp_retries2;       /* RTOs, or unanswered window probes, before a connection gives up */
     uint32_t tcp_orphan_retries; /* the same for a connection the application closed */
-    uint32_t tcp_max_orphans;    /* closed connections with data left that may linger; more are reset */
+    uint32_t tcp_max_orphans;    /* closed connections with data left that may linger; more are reset (0: no cap) */
     uint64_t tcp_msl_ns;         /* TIME_WAIT lasts 2 * MSL */
     uint64_t tcp_fin_timeout_ns; /* orphaned FIN_WAIT_2 */
     bool tcp_keepalive;

@@ -215,8 +215,18 @@ static void syn_unlink(struct tcp_listen *l, struct tcp_pcb *pcb)
 
 /* Releases everything the connection holds; frees it unless a socket
  * still refers to it (it then stays, CLOSED, to report its error). */
+/* The connection no longer counts as an orphan (finished, or TIME_WAIT). */
+static void orphan_uncount(struct inet *in, struct tcp_pcb *pcb)
+{
+    if (pcb->orphan_counted) {
+        pcb->orphan_counted = false;
+        in->tcp_orphans--;
+    }
+}
+
 void pcb_drop(struct inet *in, struct tcp_pcb *pcb, int err)
 {
+    orphan_uncount(in, pcb);
     if (pcb->state != TCPS_CLOSED) {
         table_remove(in, pcb);
         tcp_port_release(in, pcb->lport);
@@ -839,6 +849,7 @@ static bool seq_acceptable(const struct tcp_pcb *pcb, uint32_t seq, uint32_t len
 static void enter_time_wait(struct inet *in, struct tcp_pcb *pcb)
 {
     pcb->state = TCPS_TIME_WAIT;
+    orphan_uncount(in, pcb); /* TIME_WAIT holds no data */
     tcp_timers_cancel(pcb);
     timer_arm(&in->rt->timers, &pcb->tw_tm, inet_now(in) + 2 * in->cfg.tcp_msl_ns);
 }
@@ -1366,6 +1377,17 @@ void tcp_close(struct inet *in, struct inet_sock *s, bool deliver)
     pcb->sock = NULL;
     bool abort_now = s->linger == 0 || pcb->rq_bytes > 0 || pcb->ooo_n > 0 || pcb->state == TCPS_SYN_SENT ||
                      pcb->state == TCPS_CLOSED || !deliver; /* tearing the stack down */
+    /* Orphans holding data (unsent or unacknowledged) are bounded, as
+     * Linux's tcp_max_orphans: beyond the cap, a closed connection with
+     * data left is reset at once instead of lingering with its buffers
+     * until a silent peer's retries run out. */
+    if (!abort_now && pcb->sq_n > 0 && in->cfg.tcp_max_orphans && in->tcp_orphans >= in->cfg.tcp_max_orphans &&
+        pcb->state != TCPS_TIME_WAIT) {
+        abort_now = true;
+        if (in->st.tcp_orphan_aborts++ == 0)
+                log_warn("tcp: %u orphaned connections with data (tcp_max_orphans); resetting %u->%u and later ones",
+                     in->cfg.tcp_max_orphans, pcb->lport, pcb->rport);
+    }
     if (abort_now) {
         /* An abortive close: RST, and pushes not yet sent fail. */
         while ((t = tlist_pop(&pcb->pushes)))
@@ -1378,6 +1400,10 @@ void tcp_close(struct inet *in, struct inet_sock *s, bool deliver)
     }
     /* A graceful close: every byte already pushed goes out before the FIN,
      * and those pushes complete as usual (or fail if the connection dies). */
+    if (pcb->state != TCPS_TIME_WAIT && !pcb->orphan_counted) {
+        pcb->orphan_counted = true;
+        in->tcp_orphans++;
+    }
     switch (pcb->state) {
     case TCPS_SYN_RCVD:
         /* RFC 9293 3.10.4: the FIN is queued until ESTABLISHED. Our SYN is
