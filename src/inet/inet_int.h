@@ -107,6 +107,7 @@ struct rxbuf {
     struct heap_blk *blk;
     uint8_t *data;
     uint32_t len;
+    uint32_t truesize; /* TCP: rx_truesize, computed once when the run is queued */
 };
 
 /* ---- ARP ---- */

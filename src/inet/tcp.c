@@ -400,7 +400,8 @@ static void send_rst_for(struct inet *in, const struct ip_hdr *ip, const struct 
 
 /* ---- receive queue ---- */
 
-static bool rq_push(struct inet *in, struct tcp_pcb *pcb, struct rxbuf b)
+/* Appends @b (its truesize set) to the receive queue. */
+static bool rq_push(struct tcp_pcb *pcb, struct rxbuf b)
 {
     if (pcb->rq_n == pcb->rq_cap) {
         uint32_t cap = pcb->rq_cap ? pcb->rq_cap * 2 : 64;
@@ -417,7 +418,7 @@ static bool rq_push(struct inet *in, struct tcp_pcb *pcb, struct rxbuf b)
     pcb->rq[(pcb->rq_head + pcb->rq_n) % pcb->rq_cap] = b;
     pcb->rq_n++;
     pcb->rq_bytes += b.len;
-    pcb->rcv_mem += rx_truesize(in, &b);
+    pcb->rcv_mem += b.truesize;
     return true;
 }
 
@@ -442,7 +443,7 @@ static void rq_collapse(struct inet *in, struct tcp_pcb *pcb)
         return;
     uint32_t nn = 0, mem = 0, i = 0, old_mem = 0;
     for (uint32_t k = 0; k < pcb->rq_n; k++)
-        old_mem += rx_truesize(in, &pcb->rq[(pcb->rq_head + k) % pcb->rq_cap]);
+        old_mem += pcb->rq[(pcb->rq_head + k) % pcb->rq_cap].truesize;
     bool stop = false;
     while (i < pcb->rq_n) {
         struct rxbuf *b = &pcb->rq[(pcb->rq_head + i) % pcb->rq_cap];
@@ -454,7 +455,7 @@ static void rq_collapse(struct inet *in, struct tcp_pcb *pcb)
         }
         if (j - i < 2) { /* nothing to gain: keep the run */
             n[nn++] = *b;
-            mem += rx_truesize(in, b);
+            mem += b->truesize;
             i++;
             continue;
         }
@@ -470,8 +471,9 @@ static void rq_collapse(struct inet *in, struct tcp_pcb *pcb)
             dst += s->len;
             heap_unref(in->heap, s->blk);
         }
-        n[nn] = (struct rxbuf){blk, heap_blk_data(in->heap, blk), total};
-        mem += rx_truesize(in, &n[nn]);
+        n[nn] = (struct rxbuf){blk, heap_blk_data(in->heap, blk), total, 0};
+        n[nn].truesize = rx_truesize(in, &n[nn]);
+        mem += n[nn].truesize;
         nn++;
         in->st.tcp_rcv_collapsed_bytes += total;
         heap_stats_mut(in->heap)->copied_bytes += total;
@@ -498,7 +500,7 @@ static void deliver_pops(struct inet *in, struct tcp_pcb *pcb)
                 pcb->rq_head = (pcb->rq_head + 1) % pcb->rq_cap;
                 pcb->rq_n--;
                 pcb->rq_bytes -= b.len;
-                pcb->rcv_mem -= rx_truesize(in, &b);
+                pcb->rcv_mem -= b.truesize;
                 /* The frame's reference passes to the application. */
                 mem_sga_add(in->heap, sga, b.blk, b.data, b.len);
             }
@@ -531,14 +533,12 @@ static void deliver_pops(struct inet *in, struct tcp_pcb *pcb)
 static void rmem_reclaim(struct inet *in, struct tcp_pcb *pcb)
 {
     uint32_t limit = tcp_rmem_limit(pcb);
-    if (pcb->rcv_mem <= limit)
-        return;
     if (pcb->rq_n > 1)
         rq_collapse(in, pcb);
     while (pcb->rcv_mem > limit && pcb->ooo_n > 0) {
         struct ooo_seg *o = &pcb->ooo[--pcb->ooo_n];
         pcb->ooo_bytes -= o->b.len;
-        pcb->rcv_mem -= rx_truesize(in, &o->b);
+        pcb->rcv_mem -= o->b.truesize;
         heap_unref(in->heap, o->b.blk);
         in->st.tcp_ofo_pruned++;
     }
@@ -597,11 +597,12 @@ static void ooo_insert(struct inet *in, struct tcp_pcb *pcb, uint32_t seq, struc
     pcb->ooo[i] = (struct ooo_seg){b, seq};
     pcb->ooo_n++;
     pcb->ooo_bytes += b.len;
-    pcb->rcv_mem += rx_truesize(in, &b);
+    pcb->rcv_mem += b.truesize;
     pcb->last_ooo_seq = seq;
     pcb->st.ooo_segs++;
     pcb->st.ooo_bytes += b.len;
-    rmem_reclaim(in, pcb);
+    if (pcb->rcv_mem > tcp_rmem_limit(pcb))
+        rmem_reclaim(in, pcb);
 }
 
 /* Moves runs that became in-order to the receive queue. */
@@ -613,11 +614,11 @@ static bool ooo_drain(struct inet *in, struct tcp_pcb *pcb)
         struct ooo_seg *o = &pcb->ooo[i];
         uint32_t end = o->seq + o->b.len;
         pcb->ooo_bytes -= o->b.len;
-        pcb->rcv_mem -= rx_truesize(in, &o->b);
+        pcb->rcv_mem -= o->b.truesize;
         if (seq_gt(end, pcb->rcv_nxt)) {
             uint32_t cut = pcb->rcv_nxt - o->seq;
-            struct rxbuf b = {o->b.blk, o->b.data + cut, o->b.len - cut};
-            if (rq_push(in, pcb, b)) {
+            struct rxbuf b = {o->b.blk, o->b.data + cut, o->b.len - cut, o->b.truesize};
+            if (rq_push(pcb, b)) {
                 pcb->rcv_nxt = end;
                 moved = true;
             } else {
@@ -1049,19 +1050,21 @@ static void conn_input(struct inet *in, struct tcp_pcb *pcb, struct rxframe *f, 
         if (seq_gt(s + n, pcb->rcv_nxt + wnd)) /* beyond the window */
             n = pcb->rcv_nxt + wnd - s;
         if (n > 0) {
-            struct rxbuf b = {f->blk, p, n};
+            struct rxbuf b = {f->blk, p, n, 0};
+            b.truesize = rx_truesize(in, &b);
             keep_frame = true;
             bool ack_at_once = false;
             if (s == pcb->rcv_nxt) {
                 bool had_ooo = pcb->ooo_n > 0;
-                if (rq_push(in, pcb, b)) {
+                if (rq_push(pcb, b)) {
                     pcb->rcv_nxt += n;
                     pcb->st.bytes_received += n;
                     if (had_ooo) {
                         ooo_drain(in, pcb);
                         ack_at_once = true; /* RFC 5681 4.2: a hole was filled */
                     }
-                    rmem_reclaim(in, pcb);
+                    if (pcb->rcv_mem > tcp_rmem_limit(pcb))
+                        rmem_reclaim(in, pcb);
                 } else {
                     keep_frame = false;
                 }

@@ -225,7 +225,9 @@ void tcp_check_pcb(const struct tcp_pcb *pcb, const char *where)
     uint32_t mem = 0;
     for (uint32_t i = 0; i < pcb->rq_n; i++) {
         sum += pcb->rq[(pcb->rq_head + i) % pcb->rq_cap].len;
-        mem += rx_truesize(pcb->in, &pcb->rq[(pcb->rq_head + i) % pcb->rq_cap]);
+        const struct rxbuf *b = &pcb->rq[(pcb->rq_head + i) % pcb->rq_cap];
+        INV(b->truesize == rx_truesize(pcb->in, b));
+        mem += b->truesize;
     }
     INV(pcb->rq_bytes == sum);
     INV(pcb->ooo_n <= pcb->ooo_cap);
@@ -237,7 +239,8 @@ void tcp_check_pcb(const struct tcp_pcb *pcb, const char *where)
         if (i)
             INV(seq_le(pcb->ooo[i - 1].seq + pcb->ooo[i - 1].b.len, o->seq));
         sum += o->b.len;
-        mem += rx_truesize(pcb->in, &o->b);
+        INV(o->b.truesize == rx_truesize(pcb->in, &o->b));
+        mem += o->b.truesize;
     }
     INV(pcb->ooo_bytes == sum);
     /* The memory charge is what the runs held really pin. */
