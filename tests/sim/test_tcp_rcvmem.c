@@ -186,11 +186,13 @@ static void in_order_unread(void)
     uint64_t held = a_heap() - base;
     struct tcp_conn_stats cs = sw_tcp_stats(A, c.q);
     printf("in order, unread: %u one-byte segments taken (%llu bytes received), %llu bytes of heap held "
-           "(rcvbuf %u)\n",
-           sent, (unsigned long long)cs.bytes_received, (unsigned long long)held, RCVBUF);
+           "(rcvbuf %u), %llu bytes compacted\n",
+           sent, (unsigned long long)cs.bytes_received, (unsigned long long)held, RCVBUF,
+           (unsigned long long)inet_stats(A->in)->tcp_rcv_collapsed_bytes);
     CHECK_EQ(cs.bytes_received, sent);
     CHECK(sent >= RCVBUF / 2);
     CHECK(held <= 3ull * RCVBUF);
+    CHECK(inet_stats(A->in)->tcp_rcv_collapsed_bytes > 0);
     b_transfer(256 * 1024, 21);
     /* What was kept is all there, byte-exact. */
     uint64_t got = 0;
@@ -231,11 +233,13 @@ static void out_of_order_unread(void)
     uint64_t held = a_heap() - base;
     struct tcp_conn_stats cs = sw_tcp_stats(A, c.q);
     printf("out of order, holes never filled: %u one-byte segments sent, %llu held out of order, %llu bytes of "
-           "heap held (rcvbuf %u)\n",
-           sent, (unsigned long long)cs.ooo_segs, (unsigned long long)held, RCVBUF);
+           "heap held (rcvbuf %u), %llu dropped from the top\n",
+           sent, (unsigned long long)cs.ooo_segs, (unsigned long long)held, RCVBUF,
+           (unsigned long long)inet_stats(A->in)->tcp_ofo_pruned);
     CHECK(sent >= RCVBUF / 4);
     CHECK_EQ(cs.bytes_received, 0);
     CHECK(held <= 3ull * RCVBUF);
+    CHECK(inet_stats(A->in)->tcp_ofo_pruned > 0);
     b_transfer(256 * 1024, 22);
     sw_close(A, c.q);
     settle();
@@ -247,6 +251,7 @@ static void popped_exact(void)
 {
     struct xconn c;
     x_open(&c, 5003, 0xfffff000u); /* sequence numbers wrap past 2^32 */
+    uint64_t compacted0 = inet_stats(A->in)->tcp_rcv_collapsed_bytes;
     uint32_t sent = 0;
     int stuck = 0;
     while (sent < SEGS) {
@@ -288,8 +293,11 @@ static void popped_exact(void)
         }
         CHECK_EQ(mem_sga_free(A->rt->heap, &qr.qr_value.sga), 0);
     }
-    printf("popped: %u one-byte segments delivered byte-exact\n", sent);
+    printf("popped: %u one-byte segments delivered byte-exact (%llu bytes compacted in all)\n", sent,
+           (unsigned long long)inet_stats(A->in)->tcp_rcv_collapsed_bytes);
     CHECK_EQ(c.popped, SEGS);
+    /* Most of them went through compact blocks. */
+    CHECK(inet_stats(A->in)->tcp_rcv_collapsed_bytes - compacted0 >= SEGS / 2);
     sw_close(A, c.q);
     settle();
 }
