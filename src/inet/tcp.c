@@ -1388,7 +1388,7 @@ void tcp_close(struct inet *in, struct inet_sock *s, bool deliver)
         pcb->state != TCPS_TIME_WAIT) {
         abort_now = true;
         if (in->st.tcp_orphan_aborts++ == 0)
-                log_warn("tcp: %u orphaned connections with data (tcp_max_orphans); resetting %u->%u and later ones",
+            log_warn("tcp: %u orphaned connections with data (tcp_max_orphans); resetting %u->%u and later ones",
                      in->cfg.tcp_max_orphans, pcb->lport, pcb->rport);
     }
     if (abort_now) {

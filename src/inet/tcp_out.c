@@ -154,7 +154,8 @@ static void check_failed(const struct tcp_pcb *pcb, const char *where, const cha
               "rcv_nxt %u rq_n %u rq_bytes %u ooo_n %u ooo_bytes %u rcv_mem %u",
               pcb->lport, pcb->rport, where, what, pcb->state, pcb->iss, pcb->snd_una, pcb->snd_nxt, pcb->snd_max,
               pcb->snd_end, pcb->fin_pending, pcb->fin_sent, pcb->fin_seq, pcb->sq_n, pcb->sq_cap, pcb->sq_head,
-              pcb->nsack, pcb->sacked_bytes, pcb->rcv_nxt, pcb->rq_n, pcb->rq_bytes, pcb->ooo_n, pcb->ooo_bytes, pcb->rcv_mem);
+              pcb->nsack, pcb->sacked_bytes, pcb->rcv_nxt, pcb->rq_n, pcb->rq_bytes, pcb->ooo_n, pcb->ooo_bytes,
+              pcb->rcv_mem);
     __builtin_trap(); /* test builds only (TCP_INVARIANTS) */
 }
 

@@ -20,9 +20,9 @@
 #include "inet/inet_int.h"
 #include "mem/sga.h"
 
-#define A_PORT 80
-#define RCVBUF (64u * 1024)
-#define SEGS   100000
+#define A_PORT      80
+#define RCVBUF      (64u * 1024)
+#define SEGS        100000
 #define MAX_ORPHANS 8
 
 static struct simworld w;
@@ -322,8 +322,8 @@ static void orphan_cap(void)
     settle();
     uint32_t linger = A->in->nconns - conns0;
     uint64_t aborts = inet_stats(A->in)->tcp_orphan_aborts - aborts0;
-    printf("orphans: %d connections closed with data queued, %u linger (cap %u), %llu reset\n", N, linger,
-           MAX_ORPHANS, (unsigned long long)aborts);
+    printf("orphans: %d connections closed with data queued, %u linger (cap %u), %llu reset\n", N, linger, MAX_ORPHANS,
+           (unsigned long long)aborts);
     /* Orphans from the tests before (closed with a FIN X never
      * acknowledged) count against the cap too. */
     CHECK(linger <= MAX_ORPHANS);
