@@ -448,9 +448,15 @@ static void rq_collapse(struct inet *in, struct tcp_pcb *pcb)
     while (i < pcb->rq_n) {
         struct rxbuf *b = &pcb->rq[(pcb->rq_head + i) % pcb->rq_cap];
         uint32_t j = i, total = 0;
-        while (!stop && j < pcb->rq_n && rx_wasteful(in, &pcb->rq[(pcb->rq_head + j) % pcb->rq_cap]) &&
-               total < COLLAPSE_BLK) {
-            total += pcb->rq[(pcb->rq_head + j) % pcb->rq_cap].len;
+        /* A compact block is not itself wasteful (its size is the
+         * smallest power of two holding its bytes) unless it is below the
+         * heap's smallest block, so bytes are copied again only while
+         * they are a few. */
+        while (!stop && j < pcb->rq_n) {
+            const struct rxbuf *s = &pcb->rq[(pcb->rq_head + j) % pcb->rq_cap];
+            if (!rx_wasteful(in, s) || total + s->len > COLLAPSE_BLK)
+                break;
+            total += s->len;
             j++;
         }
         if (j - i < 2) { /* nothing to gain: keep the run */
