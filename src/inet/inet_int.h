@@ -264,6 +264,7 @@ struct tcp_pcb {
      * rq and ooo), charged against the receive buffer as Linux's
      * sk_rmem_alloc: a one-byte segment pins its whole frame block. */
     uint32_t rcv_mem;
+    uint32_t rmem_retry;   /* no collapse of the receive queue below this charge */
     uint32_t last_ooo_seq; /* for SACK block order */
     bool orphan_counted;   /* closed by the application and counted in in->tcp_orphans */
     bool fin_rcvd;

@@ -422,10 +422,12 @@ static bool rq_push(struct tcp_pcb *pcb, struct rxbuf b)
     return true;
 }
 
-/* A run wastes its block when its payload is less than half of it. */
-static bool rx_wasteful(struct inet *in, const struct rxbuf *b)
+/* A run is wasteful when it pins twice its payload or more. The others
+ * together pin less than twice the window, under tcp_rmem_limit, so once
+ * the wasteful ones are collapsed the charge is back under the limit. */
+static bool rx_wasteful(const struct rxbuf *b)
 {
-    return heap_blk_cap(in->heap, b->blk) >= 2u * b->len;
+    return b->truesize >= 2u * b->len;
 }
 
 #define COLLAPSE_BLK (16u * 1024) /* the compact blocks small runs are copied into */
@@ -448,13 +450,14 @@ static void rq_collapse(struct inet *in, struct tcp_pcb *pcb)
     while (i < pcb->rq_n) {
         struct rxbuf *b = &pcb->rq[(pcb->rq_head + i) % pcb->rq_cap];
         uint32_t j = i, total = 0;
-        /* A compact block is not itself wasteful (its size is the
-         * smallest power of two holding its bytes) unless it is below the
-         * heap's smallest block, so bytes are copied again only while
-         * they are a few. */
+        /* A compact block is rarely wasteful itself (its size is the
+         * smallest power of two holding its bytes); when it is (a few
+         * bytes in the heap's smallest block, or barely over half of it),
+         * it is copied again only merged with its neighbours, into a
+         * bigger one. */
         while (!stop && j < pcb->rq_n) {
             const struct rxbuf *s = &pcb->rq[(pcb->rq_head + j) % pcb->rq_cap];
-            if (!rx_wasteful(in, s) || total + s->len > COLLAPSE_BLK)
+            if (!rx_wasteful(s) || total + s->len > COLLAPSE_BLK)
                 break;
             total += s->len;
             j++;
@@ -539,8 +542,13 @@ static void deliver_pops(struct inet *in, struct tcp_pcb *pcb)
 static void rmem_reclaim(struct inet *in, struct tcp_pcb *pcb)
 {
     uint32_t limit = tcp_rmem_limit(pcb);
-    if (pcb->rq_n > 1)
+    /* A collapse that could not get under the limit (the heap was full)
+     * is not retried until the charge has grown by an eighth of it, so
+     * that the scan stays amortised over the segments. */
+    if (pcb->rq_n > 1 && pcb->rcv_mem >= pcb->rmem_retry) {
         rq_collapse(in, pcb);
+        pcb->rmem_retry = pcb->rcv_mem > limit ? pcb->rcv_mem + limit / 8 : 0;
+    }
     while (pcb->rcv_mem > limit && pcb->ooo_n > 0) {
         struct ooo_seg *o = &pcb->ooo[--pcb->ooo_n];
         pcb->ooo_bytes -= o->b.len;
