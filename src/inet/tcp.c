@@ -489,6 +489,17 @@ static void rq_collapse(struct inet *in, struct tcp_pcb *pcb)
         i = j;
     }
     free(pcb->rq);
+    /* The ring that held every tiny run shrinks with them. */
+    uint32_t cap = pcb->rq_cap;
+    while (cap > 64 && cap / 4 >= nn)
+        cap /= 2;
+    if (cap < pcb->rq_cap) {
+        struct rxbuf *s = realloc(n, cap * sizeof(*n));
+        if (s) {
+            n = s;
+            pcb->rq_cap = cap;
+        }
+    }
     pcb->rq = n;
     pcb->rq_head = 0;
     pcb->rq_n = nn;
