@@ -126,6 +126,7 @@ static const struct key keys[] = {
     KEY("inetstack_config", "tcp_syncookies", "TCP_SYNCOOKIES", T_U32, tcp_syncookies),
     KEY("inetstack_config", "tcp_retries2", "TCP_RETRIES2", T_U32, tcp_retries2),
     KEY("inetstack_config", "tcp_orphan_retries", "TCP_ORPHAN_RETRIES", T_U32, tcp_orphan_retries),
+    KEY("inetstack_config", "tcp_max_orphans", "TCP_MAX_ORPHANS", T_U32, tcp_max_orphans),
     KEY("inetstack_config", "tcp_fin_timeout", "TCP_FIN_TIMEOUT", T_DURATION, tcp_fin_timeout_ns),
     KEY("libdemi", "libos", "LIBOS", T_LIBOS, libos),
     KEY("libdemi", "heap_size", "HEAP_SIZE", T_SIZE, heap_size),

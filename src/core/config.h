@@ -51,6 +51,8 @@
  *                                        #   queue is full, 2 always (RFC 4987 3.6)
  *     tcp_retries2: 15                   # TCP_RETRIES2 (timeouts or unanswered window probes before ETIMEDOUT)
  *     tcp_orphan_retries: 8              # TCP_ORPHAN_RETRIES (the same, and all window probes, once closed)
+ *     tcp_max_orphans: 0                 # TCP_MAX_ORPHANS (closed connections with data left that may
+ *                                        #   linger; more are reset; 0: heap_size / (2 * tcp_sndbuf), at least 16)
  *     tcp_fin_timeout: 60                # TCP_FIN_TIMEOUT (duration; a closed connection's FIN_WAIT_2)
  *   libdemi:                             # ours
  *     libos: catnap                      # LIBOS
@@ -146,6 +148,7 @@ struct config {
     uint32_t tcp_syncookies; /* 0 off, 1 when the SYN queue is full, 2 always */
     uint32_t tcp_retries2;
     uint32_t tcp_orphan_retries;
+    uint32_t tcp_max_orphans; /* 0: automatic */
     uint64_t tcp_fin_timeout_ns;
 };
 

@@ -43,6 +43,10 @@ void inet_config_init(struct inet_config *ic, const struct config *cfg)
     ic->tcp_synack_retries = 5;
     ic->tcp_retries2 = cfg->tcp_retries2;
     ic->tcp_orphan_retries = cfg->tcp_orphan_retries;
+    /* By default, orphans may hold at most half the heap in full send
+     * buffers (Linux scales tcp_max_orphans with memory the same way). */
+    uint64_t auto_orphans = cfg->heap_size / (2 * MAX(cfg->tcp_sndbuf, (uint64_t)64 * 1024));
+    ic->tcp_max_orphans = cfg->tcp_max_orphans ? cfg->tcp_max_orphans : (uint32_t)MIN(MAX(auto_orphans, 16u), 1u << 20);
     ic->tcp_msl_ns = cfg->tcp_msl_ns;
     ic->tcp_fin_timeout_ns = cfg->tcp_fin_timeout_ns;
     ic->tcp_keepalive = cfg->keepalive;

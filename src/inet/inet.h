@@ -53,6 +53,7 @@ struct inet_config {
     uint32_t tcp_synack_retries;
     uint32_t tcp_retries2;       /* RTOs, or unanswered window probes, before a connection gives up */
     uint32_t tcp_orphan_retries; /* the same for a connection the application closed */
+    uint32_t tcp_max_orphans;    /* closed connections with data left that may linger; more are reset (0: no cap) */
     uint64_t tcp_msl_ns;         /* TIME_WAIT lasts 2 * MSL */
     uint64_t tcp_fin_timeout_ns; /* orphaned FIN_WAIT_2 */
     bool tcp_keepalive;
@@ -103,7 +104,8 @@ struct inet *inet_of(struct libos *l);
     X(tcp_rst_sent) X(tcp_rx_out_of_window) X(tcp_challenge_acks) X(tcp_paws_drops) \
     X(tcp_syn_dropped) X(tcp_conns_opened) X(tcp_conns_accepted) X(tcp_conns_freed) \
     X(tcp_tx_segs) X(tcp_retrans_segs) X(tcp_rto_expiries) X(tcp_fast_retransmits) X(tcp_tlp_probes) \
-    X(tcp_syncookies_sent) X(tcp_syncookies_ok) X(tcp_syncookies_failed) X(tcp_syn_evicted)
+    X(tcp_syncookies_sent) X(tcp_syncookies_ok) X(tcp_syncookies_failed) X(tcp_syn_evicted) \
+    X(tcp_rcv_collapsed_bytes) X(tcp_ofo_pruned) X(tcp_orphan_aborts)
 /* clang-format on */
 
 struct inet_stats {

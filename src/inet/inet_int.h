@@ -107,6 +107,7 @@ struct rxbuf {
     struct heap_blk *blk;
     uint8_t *data;
     uint32_t len;
+    uint32_t truesize; /* TCP: rx_truesize, computed once when the run is queued */
 };
 
 /* ---- ARP ---- */
@@ -270,7 +271,13 @@ struct tcp_pcb {
     uint32_t rq_cap, rq_head, rq_n, rq_bytes;
     struct ooo_seg *ooo; /* sorted by seq, non-overlapping */
     uint32_t ooo_n, ooo_cap, ooo_bytes;
+    /* Memory the held segments really pin (rx_truesize of every run in
+     * rq and ooo), charged against the receive buffer as Linux's
+     * sk_rmem_alloc: a one-byte segment pins its whole frame block. */
+    uint32_t rcv_mem;
+    uint32_t rmem_retry;   /* no collapse of the receive queue below this charge */
     uint32_t last_ooo_seq; /* for SACK block order */
+    bool orphan_counted;   /* closed by the application and counted in in->tcp_orphans */
     bool fin_rcvd;
     struct task_list pops;
     int err; /* sticky: ECONNRESET, ETIMEDOUT, ECONNREFUSED, EHOSTUNREACH */
@@ -390,9 +397,26 @@ struct inet {
     struct inet_sock *socks;          /* every socket, for destroy */
     uint64_t challenge_window;        /* second of the current challenge-ACK budget */
     uint32_t challenge_count;
+    uint32_t tcp_orphans; /* connections closed by the application, not finished (TIME_WAIT excluded) */
 
     struct inet_stats st;
 };
+
+/* The memory a received run held by TCP really pins: its whole frame
+ * block, however few bytes of it are payload, and the queue entry. */
+static inline uint32_t rx_truesize(const struct inet *in, const struct rxbuf *b)
+{
+    return (uint32_t)heap_blk_cap(in->heap, b->blk) + (uint32_t)sizeof(*b);
+}
+
+/* The receive memory a connection may hold: twice its window (full-sized
+ * segments pin about 1.4 times their payload, so they never reach it)
+ * plus a few frames, so that a tiny window still takes whole segments. */
+#define TCP_RMEM_SLACK (8u * 1024)
+static inline uint32_t tcp_rmem_limit(const struct tcp_pcb *pcb)
+{
+    return 2 * pcb->rcv_buf + TCP_RMEM_SLACK;
+}
 
 static inline uint64_t inet_now(const struct inet *in)
 {

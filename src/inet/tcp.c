@@ -146,6 +146,7 @@ static void rq_release(struct inet *in, struct tcp_pcb *pcb)
     for (uint32_t i = 0; i < pcb->ooo_n; i++)
         heap_unref(in->heap, pcb->ooo[i].b.blk);
     pcb->ooo_n = pcb->ooo_bytes = 0;
+    pcb->rcv_mem = 0;
 }
 
 /* Fails every operation waiting on @pcb with @err. */
@@ -214,8 +215,18 @@ static void syn_unlink(struct tcp_listen *l, struct tcp_pcb *pcb)
 
 /* Releases everything the connection holds; frees it unless a socket
  * still refers to it (it then stays, CLOSED, to report its error). */
+/* The connection no longer counts as an orphan (finished, or TIME_WAIT). */
+static void orphan_uncount(struct inet *in, struct tcp_pcb *pcb)
+{
+    if (pcb->orphan_counted) {
+        pcb->orphan_counted = false;
+        in->tcp_orphans--;
+    }
+}
+
 void pcb_drop(struct inet *in, struct tcp_pcb *pcb, int err)
 {
+    orphan_uncount(in, pcb);
     if (pcb->state != TCPS_CLOSED) {
         table_remove(in, pcb);
         tcp_port_release(in, pcb->lport);
@@ -393,6 +404,7 @@ static void send_rst_for(struct inet *in, const struct ip_hdr *ip, const struct 
 
 /* ---- receive queue ---- */
 
+/* Appends @b (its truesize set) to the receive queue. */
 static bool rq_push(struct tcp_pcb *pcb, struct rxbuf b)
 {
     if (pcb->rq_n == pcb->rq_cap) {
@@ -410,7 +422,93 @@ static bool rq_push(struct tcp_pcb *pcb, struct rxbuf b)
     pcb->rq[(pcb->rq_head + pcb->rq_n) % pcb->rq_cap] = b;
     pcb->rq_n++;
     pcb->rq_bytes += b.len;
+    pcb->rcv_mem += b.truesize;
     return true;
+}
+
+/* A run is wasteful when it pins twice its payload or more. The others
+ * together pin less than twice the window, under tcp_rmem_limit, so once
+ * the wasteful ones are collapsed the charge is back under the limit. */
+static bool rx_wasteful(const struct rxbuf *b)
+{
+    return b->truesize >= 2u * b->len;
+}
+
+#define COLLAPSE_BLK (16u * 1024) /* the compact blocks small runs are copied into */
+
+/* Copies the payload of consecutive small runs of the receive queue into
+ * compact blocks and lets their frames go (Linux's tcp_collapse). This
+ * copy is the price of a peer (or device) that sent tiny segments in big
+ * frames: the data was promised room in the window, and holding each frame
+ * would pin up to a hundred times that memory. Full-sized segments are
+ * never copied. Stops (keeping what is left as it is) if memory runs out. */
+static void rq_collapse(struct inet *in, struct tcp_pcb *pcb)
+{
+    struct rxbuf *n = malloc(pcb->rq_cap * sizeof(*n));
+    if (!n)
+        return;
+    uint32_t nn = 0, mem = 0, i = 0, old_mem = 0;
+    for (uint32_t k = 0; k < pcb->rq_n; k++)
+        old_mem += pcb->rq[(pcb->rq_head + k) % pcb->rq_cap].truesize;
+    bool stop = false;
+    while (i < pcb->rq_n) {
+        struct rxbuf *b = &pcb->rq[(pcb->rq_head + i) % pcb->rq_cap];
+        uint32_t j = i, total = 0;
+        /* A compact block is rarely wasteful itself (its size is the
+         * smallest power of two holding its bytes); when it is (a few
+         * bytes in the heap's smallest block, or barely over half of it),
+         * it is copied again only merged with its neighbours, into a
+         * bigger one. */
+        while (!stop && j < pcb->rq_n) {
+            const struct rxbuf *s = &pcb->rq[(pcb->rq_head + j) % pcb->rq_cap];
+            if (!rx_wasteful(s) || total + s->len > COLLAPSE_BLK)
+                break;
+            total += s->len;
+            j++;
+        }
+        if (j - i < 2) { /* nothing to gain: keep the run */
+            n[nn++] = *b;
+            mem += b->truesize;
+            i++;
+            continue;
+        }
+        struct heap_blk *blk = heap_alloc(in->heap, total);
+        if (!blk) {
+            stop = true;
+            continue;
+        }
+        uint8_t *dst = heap_blk_data(in->heap, blk);
+        for (uint32_t k = i; k < j; k++) {
+            struct rxbuf *s = &pcb->rq[(pcb->rq_head + k) % pcb->rq_cap];
+            memcpy(dst, s->data, s->len);
+            dst += s->len;
+            heap_unref(in->heap, s->blk);
+        }
+        n[nn] = (struct rxbuf){blk, heap_blk_data(in->heap, blk), total, 0};
+        n[nn].truesize = rx_truesize(in, &n[nn]);
+        mem += n[nn].truesize;
+        nn++;
+        in->st.tcp_rcv_collapsed_bytes += total;
+        heap_stats_mut(in->heap)->copied_bytes += total;
+        i = j;
+    }
+    free(pcb->rq);
+    /* The ring that held every tiny run shrinks with them. */
+    uint32_t cap = pcb->rq_cap;
+    while (cap > 64 && cap / 4 >= nn)
+        cap /= 2;
+    if (cap < pcb->rq_cap) {
+        struct rxbuf *s = realloc(n, cap * sizeof(*n));
+        if (s) {
+            n = s;
+            pcb->rq_cap = cap;
+        }
+    }
+    pcb->rq = n;
+    pcb->rq_head = 0;
+    pcb->rq_n = nn;
+    /* rq_bytes is unchanged; the out-of-order runs keep their charge. */
+    pcb->rcv_mem = pcb->rcv_mem - old_mem + mem;
 }
 
 /* Completes pops from the receive queue while there is data (or EOF). */
@@ -426,6 +524,7 @@ static void deliver_pops(struct inet *in, struct tcp_pcb *pcb)
                 pcb->rq_head = (pcb->rq_head + 1) % pcb->rq_cap;
                 pcb->rq_n--;
                 pcb->rq_bytes -= b.len;
+                pcb->rcv_mem -= b.truesize;
                 /* The frame's reference passes to the application. */
                 mem_sga_add(in->heap, sga, b.blk, b.data, b.len);
             }
@@ -447,6 +546,32 @@ static void deliver_pops(struct inet *in, struct tcp_pcb *pcb)
 }
 
 /* ---- out-of-order queue ---- */
+
+/* Brings the memory charge back under the limit when it went over: first
+ * by collapsing small in-order runs, then by dropping out-of-order runs
+ * from the highest sequence number down (Linux's tcp_prune_ofo_queue).
+ * Dropping SACKed data is reneging, which RFC 2018 section 8 allows: the
+ * sender keeps SACKed data until it is cumulatively acknowledged, and our
+ * SACK blocks, built from the queue, stop reporting what is gone. In-order
+ * data is never dropped: it was inside the window we offered. */
+static void rmem_reclaim(struct inet *in, struct tcp_pcb *pcb)
+{
+    uint32_t limit = tcp_rmem_limit(pcb);
+    /* A collapse that could not get under the limit (the heap was full)
+     * is not retried until the charge has grown by an eighth of it, so
+     * that the scan stays amortised over the segments. */
+    if (pcb->rq_n > 1 && pcb->rcv_mem >= pcb->rmem_retry) {
+        rq_collapse(in, pcb);
+        pcb->rmem_retry = pcb->rcv_mem > limit ? pcb->rcv_mem + limit / 8 : 0;
+    }
+    while (pcb->rcv_mem > limit && pcb->ooo_n > 0) {
+        struct ooo_seg *o = &pcb->ooo[--pcb->ooo_n];
+        pcb->ooo_bytes -= o->b.len;
+        pcb->rcv_mem -= o->b.truesize;
+        heap_unref(in->heap, o->b.blk);
+        in->st.tcp_ofo_pruned++;
+    }
+}
 
 /* Inserts [seq, seq + b.len) keeping the queue sorted and non-overlapping.
  * Takes @b's reference (or drops it if nothing new is in it). */
@@ -501,9 +626,12 @@ static void ooo_insert(struct inet *in, struct tcp_pcb *pcb, uint32_t seq, struc
     pcb->ooo[i] = (struct ooo_seg){b, seq};
     pcb->ooo_n++;
     pcb->ooo_bytes += b.len;
+    pcb->rcv_mem += b.truesize;
     pcb->last_ooo_seq = seq;
     pcb->st.ooo_segs++;
     pcb->st.ooo_bytes += b.len;
+    if (pcb->rcv_mem > tcp_rmem_limit(pcb))
+        rmem_reclaim(in, pcb);
 }
 
 /* Moves runs that became in-order to the receive queue. */
@@ -515,9 +643,10 @@ static bool ooo_drain(struct inet *in, struct tcp_pcb *pcb)
         struct ooo_seg *o = &pcb->ooo[i];
         uint32_t end = o->seq + o->b.len;
         pcb->ooo_bytes -= o->b.len;
+        pcb->rcv_mem -= o->b.truesize;
         if (seq_gt(end, pcb->rcv_nxt)) {
             uint32_t cut = pcb->rcv_nxt - o->seq;
-            struct rxbuf b = {o->b.blk, o->b.data + cut, o->b.len - cut};
+            struct rxbuf b = {o->b.blk, o->b.data + cut, o->b.len - cut, o->b.truesize};
             if (rq_push(pcb, b)) {
                 pcb->rcv_nxt = end;
                 moved = true;
@@ -750,6 +879,7 @@ static bool seq_acceptable(const struct tcp_pcb *pcb, uint32_t seq, uint32_t len
 static void enter_time_wait(struct inet *in, struct tcp_pcb *pcb)
 {
     pcb->state = TCPS_TIME_WAIT;
+    orphan_uncount(in, pcb); /* TIME_WAIT holds no data */
     tcp_timers_cancel(pcb);
     timer_arm(&in->rt->timers, &pcb->tw_tm, inet_now(in) + 2 * in->cfg.tcp_msl_ns);
 }
@@ -949,7 +1079,8 @@ static void conn_input(struct inet *in, struct tcp_pcb *pcb, struct rxframe *f, 
         if (seq_gt(s + n, pcb->rcv_nxt + wnd)) /* beyond the window */
             n = pcb->rcv_nxt + wnd - s;
         if (n > 0) {
-            struct rxbuf b = {f->blk, p, n};
+            struct rxbuf b = {f->blk, p, n, 0};
+            b.truesize = rx_truesize(in, &b);
             keep_frame = true;
             bool ack_at_once = false;
             if (s == pcb->rcv_nxt) {
@@ -961,6 +1092,8 @@ static void conn_input(struct inet *in, struct tcp_pcb *pcb, struct rxframe *f, 
                         ooo_drain(in, pcb);
                         ack_at_once = true; /* RFC 5681 4.2: a hole was filled */
                     }
+                    if (pcb->rcv_mem > tcp_rmem_limit(pcb))
+                        rmem_reclaim(in, pcb);
                 } else {
                     keep_frame = false;
                 }
@@ -1276,6 +1409,17 @@ void tcp_close(struct inet *in, struct inet_sock *s, bool deliver)
     pcb->sock = NULL;
     bool abort_now = s->linger == 0 || pcb->rq_bytes > 0 || pcb->ooo_n > 0 || pcb->state == TCPS_SYN_SENT ||
                      pcb->state == TCPS_CLOSED || !deliver; /* tearing the stack down */
+    /* Orphans holding data (unsent or unacknowledged) are bounded, as
+     * Linux's tcp_max_orphans: beyond the cap, a closed connection with
+     * data left is reset at once instead of lingering with its buffers
+     * until a silent peer's retries run out. */
+    if (!abort_now && pcb->sq_n > 0 && in->cfg.tcp_max_orphans && in->tcp_orphans >= in->cfg.tcp_max_orphans &&
+        pcb->state != TCPS_TIME_WAIT) {
+        abort_now = true;
+        if (in->st.tcp_orphan_aborts++ == 0)
+            log_warn("tcp: %u orphaned connections with data (tcp_max_orphans); resetting %u->%u and later ones",
+                     in->cfg.tcp_max_orphans, pcb->lport, pcb->rport);
+    }
     if (abort_now) {
         /* An abortive close: RST, and pushes not yet sent fail. */
         while ((t = tlist_pop(&pcb->pushes)))
@@ -1288,6 +1432,10 @@ void tcp_close(struct inet *in, struct inet_sock *s, bool deliver)
     }
     /* A graceful close: every byte already pushed goes out before the FIN,
      * and those pushes complete as usual (or fail if the connection dies). */
+    if (pcb->state != TCPS_TIME_WAIT && !pcb->orphan_counted) {
+        pcb->orphan_counted = true;
+        in->tcp_orphans++;
+    }
     switch (pcb->state) {
     case TCPS_SYN_RCVD:
         /* RFC 9293 3.10.4: the FIN is queued until ESTABLISHED. Our SYN is

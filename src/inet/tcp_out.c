@@ -151,10 +151,11 @@ static void check_failed(const struct tcp_pcb *pcb, const char *where, const cha
 {
     log_error("tcp %u->%u: invariant broken after %s: %s; state %u, iss %u snd_una %u snd_nxt %u snd_max %u "
               "snd_end %u fin_pending %d fin_sent %d fin_seq %u, sq_n %u sq_cap %u sq_head %u, nsack %u sacked %u, "
-              "rcv_nxt %u rq_n %u rq_bytes %u ooo_n %u ooo_bytes %u",
+              "rcv_nxt %u rq_n %u rq_bytes %u ooo_n %u ooo_bytes %u rcv_mem %u",
               pcb->lport, pcb->rport, where, what, pcb->state, pcb->iss, pcb->snd_una, pcb->snd_nxt, pcb->snd_max,
               pcb->snd_end, pcb->fin_pending, pcb->fin_sent, pcb->fin_seq, pcb->sq_n, pcb->sq_cap, pcb->sq_head,
-              pcb->nsack, pcb->sacked_bytes, pcb->rcv_nxt, pcb->rq_n, pcb->rq_bytes, pcb->ooo_n, pcb->ooo_bytes);
+              pcb->nsack, pcb->sacked_bytes, pcb->rcv_nxt, pcb->rq_n, pcb->rq_bytes, pcb->ooo_n, pcb->ooo_bytes,
+              pcb->rcv_mem);
     __builtin_trap(); /* test builds only (TCP_INVARIANTS) */
 }
 
@@ -169,7 +170,7 @@ void tcp_check_pcb(const struct tcp_pcb *pcb, const char *where)
     INV(pcb->state <= TCPS_TIME_WAIT && pcb->state != TCPS_LISTEN);
     if (pcb->state == TCPS_CLOSED) {
         /* Dropped, held by its socket for the error: nothing left in it. */
-        INV(pcb->sq_n == 0 && pcb->rq_n == 0 && pcb->ooo_n == 0);
+        INV(pcb->sq_n == 0 && pcb->rq_n == 0 && pcb->ooo_n == 0 && pcb->rcv_mem == 0);
         INV(!timer_armed(&pcb->rto_tm) && !timer_armed(&pcb->persist_tm) && !timer_armed(&pcb->tw_tm) &&
             !timer_armed(&pcb->keep_tm) && !timer_armed(&pcb->delack_tm));
         return;
@@ -222,8 +223,13 @@ void tcp_check_pcb(const struct tcp_pcb *pcb, const char *where)
     /* The receive queue and the out-of-order runs above rcv_nxt. */
     INV(pcb->rq_n <= pcb->rq_cap);
     sum = 0;
-    for (uint32_t i = 0; i < pcb->rq_n; i++)
+    uint32_t mem = 0;
+    for (uint32_t i = 0; i < pcb->rq_n; i++) {
         sum += pcb->rq[(pcb->rq_head + i) % pcb->rq_cap].len;
+        const struct rxbuf *b = &pcb->rq[(pcb->rq_head + i) % pcb->rq_cap];
+        INV(b->truesize == rx_truesize(pcb->in, b));
+        mem += b->truesize;
+    }
     INV(pcb->rq_bytes == sum);
     INV(pcb->ooo_n <= pcb->ooo_cap);
     sum = 0;
@@ -234,8 +240,12 @@ void tcp_check_pcb(const struct tcp_pcb *pcb, const char *where)
         if (i)
             INV(seq_le(pcb->ooo[i - 1].seq + pcb->ooo[i - 1].b.len, o->seq));
         sum += o->b.len;
+        INV(o->b.truesize == rx_truesize(pcb->in, &o->b));
+        mem += o->b.truesize;
     }
     INV(pcb->ooo_bytes == sum);
+    /* The memory charge is what the runs held really pin. */
+    INV(pcb->rcv_mem == mem);
     /* TIME_WAIT keeps its 2 MSL timer and nothing else. */
     if (pcb->state == TCPS_TIME_WAIT)
         INV(!timer_armed(&pcb->rto_tm) && !timer_armed(&pcb->persist_tm) && timer_armed(&pcb->tw_tm));
@@ -245,10 +255,19 @@ void tcp_check_pcb(const struct tcp_pcb *pcb, const char *where)
 
 /* ---- segments ---- */
 
+/* Room for more data: the window less the payload held, and no more than
+ * half the memory left under the charge limit, so that a window is never
+ * offered that the memory charge could not honour. Full-sized segments pin
+ * about 1.4 times their payload, so for them the payload bound is the
+ * lower one and the window is as before; only runs of tiny segments (each
+ * pinning a whole frame) make the memory bound close it early. */
 static uint32_t rcv_space(const struct tcp_pcb *pcb)
 {
     uint32_t held = pcb->rq_bytes + pcb->ooo_bytes;
-    return pcb->rcv_buf > held ? pcb->rcv_buf - held : 0;
+    uint32_t space = pcb->rcv_buf > held ? pcb->rcv_buf - held : 0;
+    uint32_t limit = tcp_rmem_limit(pcb);
+    uint32_t mem_room = limit > pcb->rcv_mem ? (limit - pcb->rcv_mem) / 2 : 0;
+    return MIN(space, mem_room);
 }
 
 /* The window to advertise (RFC 9293 3.8.6.2.2): never shrink what was

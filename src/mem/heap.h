@@ -52,7 +52,7 @@ struct heap_stats {
     uint64_t bytes_in_use;
     uint64_t chunks_mapped;
     uint64_t huge_chunks;
-    uint64_t copied_bytes; /* foreign memory copied into the heap (push) */
+    uint64_t copied_bytes; /* foreign memory copied into the heap (push), tiny received TCP segments compacted */
     uint64_t app_refused;  /* heap_alloc_app refused: it would eat into the reserve */
 };
 
