@@ -25,7 +25,7 @@
 
 static demi_qtoken_t push_qt;
 
-int aof_open(struct aof *a, const char *path, struct kv_aof_info *info)
+int aof_open(struct aof *a, const char *path, bool repair, struct kv_aof_info *info)
 {
     memset(a, 0, sizeof(*a));
     a->qd = -1;
@@ -35,7 +35,7 @@ int aof_open(struct aof *a, const char *path, struct kv_aof_info *info)
     /* A process killed with appends in flight keeps the lock until the
      * kernel has finished its I/O (demi_open(3)): wait that out. */
     for (int i = 0; i < 100; i++) {
-        e = demi_open(&a->qd, path, O_RDWR | O_CREAT, 0644);
+        e = demi_open(&a->qd, path, O_RDWR | O_CREAT | (repair ? DEMI_O_REPAIR : 0), 0644);
         if (e != EBUSY)
             break;
         struct timespec ts = {0, 50 * 1000 * 1000};

@@ -58,7 +58,7 @@ struct aof {
 
 /* Opens (or creates) the log at @path. A log still locked by a process
  * that was just killed is retried for a few seconds. 0 or an errno. */
-int aof_open(struct aof *a, const char *path, struct kv_aof_info *info);
+int aof_open(struct aof *a, const char *path, bool repair, struct kv_aof_info *info);
 
 /* Replays every record of the log into @s, before any client connects.
  * Returns 0, or an errno with a description in @msg (the record and

@@ -146,12 +146,14 @@ static void die(const char *what, int err)
 
 static void usage(FILE *f, int status)
 {
-    fprintf(f, "usage: demi-kv [--addr IP:PORT] [--aof PATH] [--client-output-buffer-limit LIMITS]\n"
+    fprintf(f, "usage: demi-kv [--addr IP:PORT] [--aof PATH [--aof-repair]] [--client-output-buffer-limit LIMITS]\n"
                "               [--maxclients N] [--maxmemory BYTES]\n"
                "  --addr IP:PORT  listen there (default 127.0.0.1:6379; port 0 picks a free port)\n"
                "  --aof PATH      append-only persistence on a cattree log at PATH (created if\n"
                "                  missing): replayed at start; every write is durable before its\n"
                "                  reply (group commit), as Redis's appendfsync always\n"
+               "  --aof-repair    open a log damaged in the middle by cutting it at the damage\n"
+               "                  (the records after it are lost; without it demi-kv refuses)\n"
                "  --client-output-buffer-limit 'normal HARD SOFT SECONDS'\n"
                "                  disconnect a client whose unsent replies reach HARD bytes, or\n"
                "                  stay at SOFT or more for SECONDS; it is not read while at SOFT\n"
@@ -1010,6 +1012,7 @@ int main(int argc, char **argv)
 {
     static const struct option lo[] = {{"addr", required_argument, 0, 'a'},
                                        {"aof", required_argument, 0, 'f'},
+                                       {"aof-repair", no_argument, 0, 'r'},
                                        {"client-output-buffer-limit", required_argument, 0, 'o'},
                                        {"maxclients", required_argument, 0, 'c'},
                                        {"maxmemory", required_argument, 0, 'm'},
@@ -1018,6 +1021,7 @@ int main(int argc, char **argv)
     struct sockaddr_in addr;
     parse_addr("127.0.0.1:6379", &addr);
     const char *aof_path = NULL;
+    bool aof_repair = false;
     const char *obuf_arg = NULL, *maxclients_arg = NULL, *maxmemory_arg = NULL;
     int opt;
     while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -1038,6 +1042,8 @@ int main(int argc, char **argv)
                 usage(stderr, 2);
             }
             aof_path = optarg;
+        } else if (opt == 'r') {
+            aof_repair = true;
         } else if (opt == 'h') {
             usage(stdout, 0);
         } else {
@@ -1092,9 +1098,12 @@ int main(int argc, char **argv)
 
     if (aof_path) {
         /* Replay before listening: no client sees a partial keyspace. */
-        if ((e = aof_open(&aof, aof_path, &srv.aof))) {
+        if ((e = aof_open(&aof, aof_path, aof_repair, &srv.aof))) {
             fprintf(stderr, "demi-kv: --aof %s: %s%s\n", aof_path, strerror(e),
-                    e == EBUSY ? " (another process has the log open)" : "");
+                    e == EBUSY     ? " (another process has the log open)"
+                    : e == EUCLEAN ? " (damage in the middle of the log, with valid records after it: nothing "
+                                     "was changed; --aof-repair cuts the log at the damage, losing those records)"
+                                   : "");
             exit(1);
         }
         aof_on = true;

@@ -7,6 +7,8 @@
 # while the server is down, and a key whose time passed meanwhile is gone),
 # a third start appends to the log and replays both runs. A log whose
 # record is not demi-kv's stops the start with a clear error and exit 1.
+# A log damaged in the middle is refused unchanged (exit 1, naming
+# --aof-repair), and --aof-repair cuts it at the damage.
 # Starts demi-kv on port 0 and stops only that process, by PID.
 set -uo pipefail
 build=${DEMI_BUILD:-build}
@@ -33,10 +35,10 @@ bad() {
     fails=$((fails + 1))
 }
 
-# start: demi-kv --aof $aof in the background; sets pid and port.
+# start [ARG ...]: demi-kv --aof $aof [ARG ...] in the background; sets pid and port.
 start() {
     : >"$tmp/out"
-    LIBOS=catnap HUGEPAGES=off "$kv" --addr 127.0.0.1:0 --aof "$aof" >"$tmp/out" 2>"$tmp/err" &
+    LIBOS=catnap HUGEPAGES=off "$kv" --addr 127.0.0.1:0 --aof "$aof" "$@" >"$tmp/out" 2>"$tmp/err" &
     pid=$!
     for _ in $(seq 200); do
         grep -q '^ready ' "$tmp/out" 2>/dev/null && break
@@ -212,6 +214,31 @@ expect 9 GET counter
 expect run GET third
 expect "hello world" GET app
 expect value-7 GET mass:1
+stop
+
+# ---- damage in the middle of the log: refused, then repaired on request ----
+aof=$tmp/mid.aof
+start
+for i in 1 2 3 4 5 6; do expect OK SET "mid$i" "v$i"; done
+stop
+# Each SET above is a record of its own, at a 4 KiB boundary after the
+# 4 KiB file header: change a payload byte of the second one.
+printf 'X' | dd of="$aof" bs=1 seek=$((2 * 4096 + 40)) conv=notrunc status=none
+sum=$(md5sum <"$aof")
+rc=0
+LIBOS=catnap HUGEPAGES=off timeout 60 "$kv" --addr 127.0.0.1:0 --aof "$aof" >"$tmp/mid.out" 2>"$tmp/mid.err" || rc=$?
+((rc == 1)) || bad "demi-kv on a log damaged in the middle exited with $rc, want 1"
+grep -q -- '--aof-repair' "$tmp/mid.err" || bad "no hint at --aof-repair: $(cat "$tmp/mid.err")"
+grep -q '^ready' "$tmp/mid.out" && bad "demi-kv served a log damaged in the middle"
+[[ $(md5sum <"$aof") == "$sum" ]] || bad "the refused log was changed"
+start --aof-repair
+expect v1 GET mid1
+expect "" GET mid2
+expect "" GET mid6
+expect 1 DBSIZE
+stop
+start
+expect 1 DBSIZE
 stop
 
 # ---- a record that is not demi-kv's: refuse to start ----
