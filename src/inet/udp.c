@@ -209,7 +209,10 @@ void udp_input(struct inet *in, struct rxframe *f, struct ip_hdr *ip, uint8_t *l
         deliver(in, t, &tmp);
         return;
     }
-    if ((uint64_t)s->rx_bytes + dgram_charge(in, &tmp) > s->rcvbuf) {
+    /* An empty queue takes any datagram, as Linux's does: SO_RCVBUF may be
+     * smaller than one frame block, and a reassembled datagram's block is
+     * 128 KiB. So a socket holds at most SO_RCVBUF plus one datagram. */
+    if (s->rx_bytes && (uint64_t)s->rx_bytes + dgram_charge(in, &tmp) > s->rcvbuf) {
         in->st.udp_rx_queue_full++;
         goto drop;
     }

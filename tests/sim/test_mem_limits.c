@@ -4,6 +4,8 @@
  *   counted as the blocks its datagrams pin (not their payload): a flood
  *   of 1-byte datagrams must not pin a 64-byte block per byte until the
  *   heap is gone. The surplus is dropped and counted (udp_rx_queue_full).
+ *   An empty queue takes any datagram, so that an SO_RCVBUF smaller than
+ *   one frame's block still receives (one datagram at a time).
  * - When the application takes the whole heap with sgaalloc, its own
  *   allocation fails with ENOMEM, and the stack still receives: an
  *   established connection's pops complete with every byte, and a new
@@ -82,6 +84,29 @@ static void udp_unread_socket(void)
     sw_close(B, bq);
     sw_free(B, &one);
     CHECK(heap_stats(A->rt->heap)->bytes_in_use <= base);
+}
+
+static void udp_tiny_rcvbuf(void)
+{
+    void *aq = sw_socket(A, SOCK_DGRAM);
+    sw_bind(A, aq, 7001);
+    int rcv = 1024;
+    CHECK_EQ(A->l->ops->setsockopt(A->l, aq, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv)), 0);
+    void *bq = sw_socket(B, SOCK_DGRAM);
+    demi_sgarray_t d = sw_sga(B, 1000, 4, 0);
+    for (int i = 0; i < 3; i++) {
+        demi_qresult_t qr = sw_wait(&w, B, sw_pushto(B, bq, &d, A, 7001), SEC);
+        CHECK_EQ(qr.qr_opcode, DEMI_OPC_PUSH);
+        sw_run_for(&w, MSEC);
+        qr = sw_wait(&w, A, sw_pop(A, aq), SEC);
+        CHECK_EQ(qr.qr_opcode, DEMI_OPC_POP);
+        CHECK_EQ(mem_sga_len(&qr.qr_value.sga), 1000);
+        CHECK(sw_check(&qr.qr_value.sga, 4, 0));
+        CHECK_EQ(mem_sga_free(A->rt->heap, &qr.qr_value.sga), 0);
+    }
+    sw_close(A, aq);
+    sw_close(B, bq);
+    sw_free(B, &d);
 }
 
 static void *accept_one(void *lq, void **bq)
@@ -167,6 +192,7 @@ int main(void)
     A = sw_node(&w, NULL);
     B = sw_node(&w, NULL);
     udp_unread_socket();
+    udp_tiny_rcvbuf();
     greedy_application();
     sw_fini(&w);
     printf("mem limits: ok\n");
