@@ -543,6 +543,9 @@ static void deliver_pops(struct inet *in, struct tcp_pcb *pcb)
         sched_complete(&in->rt->sched, t);
         tcp_window_update(in, pcb);
     }
+    /* Drained under the limit: a later collapse may run at once again. */
+    if (pcb->rmem_retry && pcb->rcv_mem <= tcp_rmem_limit(pcb))
+        pcb->rmem_retry = 0;
 }
 
 /* ---- out-of-order queue ---- */
@@ -753,7 +756,7 @@ static void listen_input(struct inet *in, struct inet_sock *ls, const struct ip_
         return;
     }
     if (full) {
-        /* RFC 4987 3.5: recycle the oldest half-open connection rather than
+        /* RFC 4987 3.4: recycle the oldest half-open connection rather than
          * refuse every SYN while the queue is full. Under a flood the
          * oldest entries are the flood's; a real peer's lives one round
          * trip, so it survives unless a whole queue of SYNs arrives within
@@ -1092,8 +1095,6 @@ static void conn_input(struct inet *in, struct tcp_pcb *pcb, struct rxframe *f, 
                         ooo_drain(in, pcb);
                         ack_at_once = true; /* RFC 5681 4.2: a hole was filled */
                     }
-                    if (pcb->rcv_mem > tcp_rmem_limit(pcb))
-                        rmem_reclaim(in, pcb);
                 } else {
                     keep_frame = false;
                 }
@@ -1102,6 +1103,9 @@ static void conn_input(struct inet *in, struct tcp_pcb *pcb, struct rxframe *f, 
                 ack_at_once = true; /* a duplicate ACK, with SACK blocks, now */
             }
             deliver_pops(in, pcb);
+            /* After the pops: what they took need not be compacted first. */
+            if (pcb->rcv_mem > tcp_rmem_limit(pcb))
+                rmem_reclaim(in, pcb);
             if (ack_at_once)
                 tcp_send_ack(in, pcb);
             else

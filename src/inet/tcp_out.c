@@ -1258,7 +1258,7 @@ static bool rto_expired(struct inet *in, struct tcp_pcb *pcb)
     if (pcb->state == TCPS_SYN_SENT || pcb->state == TCPS_SYN_RCVD) {
         uint32_t max = pcb->state == TCPS_SYN_SENT ? in->cfg.tcp_syn_retries : in->cfg.tcp_synack_retries;
         /* A listener whose SYN queue is half full or more is likely being
-         * flooded (RFC 4987 3.4): its half-open children get two SYN-ACK
+         * flooded (RFC 4987 3.3): its half-open children get two SYN-ACK
          * retransmissions (7 s) instead of five (63 s). */
         if (pcb->parent && pcb->parent->nsyn * 2 >= pcb->parent->backlog)
             max = MIN(max, 2u);
