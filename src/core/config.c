@@ -951,12 +951,18 @@ struct dup_walk {
 /* Refuses a key that a mapping at or below @n holds twice: YAML forbids it
  * (YAML 1.2.2, 3.2.1.1: keys are unique) but libyaml keeps both, and we
  * would take the last one silently. Every mapping is checked, the
- * application's sections too. w->path holds the path to @n, @plen long. */
-static int check_dups(struct dup_walk *w, yaml_node_t *n, size_t plen)
+ * application's sections too. w->path holds the path to @n, @plen long.
+ * Each node is looked at once, but aliases can chain nodes deeper than the
+ * text nests them: @depth bounds the recursion, so that no file can take
+ * the stack of the thread calling demi_init. */
+static int check_dups(struct dup_walk *w, yaml_node_t *n, size_t plen, int depth)
 {
     size_t id = (size_t)(n - w->d->nodes.start);
     if (w->seen[id / 8] & (1u << (id % 8)))
         return 0;
+    if (depth > 4 * YAML_DEPTH_MAX)
+        return put_err(w->err, w->errlen, "YAML nested deeper than %d levels through aliases, under %.40s... (%s)",
+                       4 * YAML_DEPTH_MAX, w->path, w->origin);
     w->seen[id / 8] |= (uint8_t)(1u << (id % 8));
     size_t cap = sizeof(w->path);
     int rc = 0;
@@ -965,7 +971,7 @@ static int check_dups(struct dup_walk *w, yaml_node_t *n, size_t plen)
         for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top && !rc; it++, i++) {
             yaml_node_t *v = yaml_document_get_node(w->d, *it);
             snprintf(w->path + plen, cap - plen, "[%zu]", i);
-            rc = v ? check_dups(w, v, strlen(w->path)) : 0;
+            rc = v ? check_dups(w, v, strlen(w->path), depth + 1) : 0;
         }
     } else if (n->type == YAML_MAPPING_NODE) {
         yaml_node_pair_t *start = n->data.mapping.pairs.start, *top = n->data.mapping.pairs.top;
@@ -1001,7 +1007,7 @@ static int check_dups(struct dup_walk *w, yaml_node_t *n, size_t plen)
             if (kn && kn->type == YAML_SCALAR_NODE)
                 printable(name, (const char *)kn->data.scalar.value, kn->data.scalar.length);
             snprintf(w->path + plen, cap - plen, "%s%s", plen ? "." : "", name);
-            rc = v ? check_dups(w, v, strlen(w->path)) : 0;
+            rc = v ? check_dups(w, v, strlen(w->path), depth + 1) : 0;
         }
     }
     w->path[plen] = '\0';
@@ -1020,18 +1026,20 @@ static int check_doc_dups(yaml_document_t *d, const char *origin, char *err, siz
         put_err(err, errlen, "out of memory checking YAML keys (%s)", origin);
         return ENOMEM;
     }
-    int rc = check_dups(&w, root, 0);
+    int rc = check_dups(&w, root, 0, 0);
     free(w.seen);
     return rc;
 }
 
 /* An unknown top-level section: a near miss of ours warns like an unknown
- * key; anything else belongs to the application ("client:", "server:"). */
-static void unknown_section(const yaml_node_t *kn, const char *origin)
+ * key; anything else belongs to the application ("client:", "server:").
+ * Counted with the unknown keys, and as they are, only the first
+ * UNKNOWN_LOG_MAX are logged. */
+static void unknown_section(const yaml_node_t *kn, const char *origin, int *unknown)
 {
     const char *s = scalar(kn), *near;
     char name[101];
-    if (!s)
+    if (!s || ++*unknown > UNKNOWN_LOG_MAX)
         return;
     printable(name, s, strlen(s));
     if ((near = nearest_section(s)))
@@ -1082,7 +1090,7 @@ static int parse_text(struct config *c, const char *text, size_t len, const char
         yaml_node_t *kn = yaml_document_get_node(&doc, pr->key), *v = yaml_document_get_node(&doc, pr->value);
         const char *section = find_section(kn);
         if (!section)
-            unknown_section(kn, origin);
+            unknown_section(kn, origin, &x.unknown);
         if (!section || is_null(v))
             continue;
         if (v->type != YAML_MAPPING_NODE)
@@ -1093,7 +1101,7 @@ static int parse_text(struct config *c, const char *text, size_t len, const char
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     if (x.unknown > UNKNOWN_LOG_MAX)
-        log_warn("%d more unknown keys ignored, not listed (%s)", x.unknown - UNKNOWN_LOG_MAX, origin);
+        log_warn("%d more unknown keys or sections ignored, not listed (%s)", x.unknown - UNKNOWN_LOG_MAX, origin);
     if (!rc)
         follow_mtu(c);
     return rc;

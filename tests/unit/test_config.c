@@ -994,7 +994,24 @@ static void test_unknown_section(void)
     for (int i = 0; i < 40; i++)
         sprintf(many + strlen(many), "  unknown%d: 1\n", i);
     CHECK(load_capture(many, out, sizeof(out)) == 0 && strstr(out, "inetstack_config.unknown15: unknown key") &&
-          !strstr(out, "unknown16:") && strstr(out, "24 more unknown keys ignored, not listed (file "));
+          !strstr(out, "unknown16:") && strstr(out, "24 more unknown keys or sections ignored, not listed (file "));
+    /* Misspelt sections count with them: 40 give 16 lines and a count. */
+    char sects[2048] = "";
+    for (int i = 0; i < 40; i++)
+        sprintf(sects + strlen(sects), "libdem%c%d: {}\n", 'a' + i % 26, i);
+    CHECK(load_capture(sects, out, sizeof(out)) == 0 && strstr(out, "libdema0: unknown section") &&
+          !strstr(out, "libdemq16:") &&
+          strstr(out, "24 more unknown keys or sections ignored, not listed (file "));
+    /* Anchors defined in complex keys, which the walk does not enter, chain
+     * aliases deeper than the text nests: refused, never a deep recursion. */
+    static char chain[65536];
+    strcpy(chain, "app:\n  ? &k0 [0]\n  : 0\n");
+    for (int i = 1; i < 200; i++)
+        sprintf(chain + strlen(chain), "  ? &k%d [[*k%d]]\n  : 0\n", i, i - 1);
+    strcat(chain, "  v: *k199\n");
+    struct config c;
+    CHECK(parse(&c, chain) == EINVAL && has("YAML nested deeper than 256 levels through aliases, under app.v[0]"));
+    config_free(&c);
     /* An empty file, or one of comments, is the defaults: said once. */
     CHECK(load_capture("", out, sizeof(out)) == 0 && strstr(out, "holds no settings"));
     CHECK(load_capture("# only a comment\n\n", out, sizeof(out)) == 0 && strstr(out, "holds no settings"));
