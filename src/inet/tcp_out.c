@@ -334,7 +334,7 @@ static uint32_t put_sack(uint8_t *o, struct tcp_pcb *pcb, uint32_t room)
     return 4 + 8 * n;
 }
 
-static void finish_and_send(struct inet *in, struct pkt *p, struct tcp_hdr *th, uint32_t rip)
+void tcp_send_built(struct inet *in, struct pkt *p, struct tcp_hdr *th, uint32_t rip)
 {
     uint32_t tcplen = p->len - ETH_HDR_LEN - 20;
     th->csum = 0;
@@ -348,11 +348,6 @@ static void finish_and_send(struct inet *in, struct pkt *p, struct tcp_hdr *th, 
     }
     in->st.tcp_tx_segs++;
     ip_output(in, p, rip, IPPROTO_TCP);
-}
-
-void tcp_send_built(struct inet *in, struct pkt *p, struct tcp_hdr *th, uint32_t rip)
-{
-    finish_and_send(in, p, th, rip);
 }
 
 /* Sends one segment: @flags, sequence @seq and up to @len payload bytes of
@@ -417,7 +412,7 @@ static int xmit(struct inet *in, struct tcp_pcb *pcb, uint8_t flags, uint32_t se
         timer_cancel(&in->rt->timers, &pcb->delack_tm);
     }
     pcb->st.segs_out++;
-    finish_and_send(in, &p, th, pcb->rip);
+    tcp_send_built(in, &p, th, pcb->rip);
     return (int)sent;
 }
 
@@ -440,7 +435,7 @@ void tcp_send_raw(struct inet *in, uint32_t rip, uint16_t rport, uint16_t lport,
     p.seg[0] = (struct pkt_seg){hb, d, p.len};
     if (flags & TH_RST)
         in->st.tcp_rst_sent++;
-    finish_and_send(in, &p, th, rip);
+    tcp_send_built(in, &p, th, rip);
 }
 
 static uint32_t eff_mss(const struct tcp_pcb *pcb);
@@ -550,7 +545,7 @@ void tcp_send_syn(struct inet *in, struct tcp_pcb *pcb)
     pcb->snd_max = seq_max(pcb->snd_max, pcb->snd_nxt);
     pcb->st.segs_out++;
     rto_arm(in, pcb);
-    finish_and_send(in, &p, th, pcb->rip);
+    tcp_send_built(in, &p, th, pcb->rip);
 }
 
 uint32_t tcp_acceptable_seq(const struct tcp_pcb *pcb)

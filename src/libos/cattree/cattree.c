@@ -1009,14 +1009,6 @@ static int lens_push(struct tree_log *log, uint32_t len)
     return 0;
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return false;
-    return true;
-}
-
 static int scan_read(void *ctx, void *buf, size_t len, uint64_t off, size_t *got)
 {
     struct tree_log *log = ctx;
@@ -1122,7 +1114,7 @@ static int open_header(struct tree_log *log, struct stor_info *info)
         e = EBADMSG;
         goto out;
     }
-    if (got == LOGFMT_FILE_HDR && !all_zero(hdr, got)) {
+    if (got == LOGFMT_FILE_HDR && !logfmt_all_zero(hdr, got)) {
         const char *why;
         e = logfmt_file_hdr_decode(hdr, got, &log->align, &why);
         if (e)

@@ -73,6 +73,15 @@ static inline uint32_t logfmt_data_off(uint32_t len, uint32_t align)
     return logfmt_packed(len, align) ? LOGFMT_REC_HDR : align;
 }
 
+/* True when the @n bytes at @p are all zero (preallocated or never written). */
+static inline bool logfmt_all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
 /* Bytes a record of @len payload bytes occupies on disk. */
 static inline uint64_t logfmt_rec_size(uint32_t len, uint32_t align)
 {

@@ -64,14 +64,6 @@ static void crc_piece(void *arg, const uint8_t *p, size_t n)
     *crc = crc32c(*crc, p, n);
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return false;
-    return true;
-}
-
 /* Checks the payload of the record whose valid header @r is at @off. */
 static int payload_ok(struct logscan *s, uint64_t off, const struct logfmt_rec *r, bool *ok)
 {
@@ -101,7 +93,7 @@ static int payload_torn(struct logscan *s, uint64_t off, const struct logfmt_rec
         if (s->wbeg + s->wlen - p < n)
             n = s->wbeg + s->wlen - p;
         /* A sector fully inside the payload, or the payload's last bytes. */
-        if (all_zero(q, (size_t)n) && (n == SECTOR || p + n == end))
+        if (logfmt_all_zero(q, (size_t)n) && (n == SECTOR || p + n == end))
             *torn = true;
         p += n;
     }
@@ -123,7 +115,7 @@ static int scan_prefix(struct logscan *s, struct logfmt_rec *bad, bool *bad_hdr_
             s->torn = true;
             break;
         }
-        if (all_zero(p, LOGFMT_REC_HDR)) {
+        if (logfmt_all_zero(p, LOGFMT_REC_HDR)) {
             s->why = "no record header (zeros: preallocated, or never written)";
             s->unused = s->torn = true;
             break;
