@@ -32,6 +32,29 @@
         }                                                                                                              \
     } while (0)
 
+/* demi_open(@path, @flags) with the library's stderr captured into @msg
+ * (and copied to the test's own log); returns demi_open's result, the qd
+ * in *@qd. */
+static inline int su_open_captured(const char *path, int flags, int *qd, char *msg, size_t msglen)
+{
+    char tmpl[] = "/tmp/demi-open-stderr.XXXXXX";
+    int cap = mkstemp(tmpl);
+    CHECK(cap >= 0);
+    unlink(tmpl);
+    fflush(stderr);
+    int saved = dup(2);
+    CHECK(dup2(cap, 2) == 2);
+    int e = demi_open(qd, path, flags, 0);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    ssize_t k = pread(cap, msg, msglen - 1, 0);
+    msg[k > 0 ? k : 0] = '\0';
+    close(cap);
+    fprintf(stderr, "[open %s 0x%x -> %s]\n%s", path, (unsigned)flags, strerror(e), msg);
+    return e;
+}
+
 static inline void su_init(void)
 {
     int e = demi_init(NULL);

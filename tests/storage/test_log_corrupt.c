@@ -19,32 +19,10 @@ static uint32_t len_of(uint64_t i)
     return (uint32_t)(1 + (i * 37) % 3000 + (i == BAD ? 64 : 0));
 }
 
-/* Opens @path with stderr captured; returns demi_open's result, the qd in
- * *@qd and the log text in @msg. */
-static int try_open(const char *path, int flags, int *qd, char *msg, size_t msglen)
-{
-    char tmpl[] = "/tmp/demi-corrupt-stderr.XXXXXX";
-    int cap = mkstemp(tmpl);
-    CHECK(cap >= 0);
-    unlink(tmpl);
-    fflush(stderr);
-    int saved = dup(2);
-    CHECK(dup2(cap, 2) == 2);
-    int e = demi_open(qd, path, flags, 0);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    ssize_t k = pread(cap, msg, msglen - 1, 0);
-    msg[k > 0 ? k : 0] = '\0';
-    close(cap);
-    fprintf(stderr, "%s", msg); /* keep it in the test log */
-    return e;
-}
-
 static int open_captured(const char *path, int flags, char *msg, size_t msglen)
 {
     int qd;
-    MUST(try_open(path, flags, &qd, msg, msglen));
+    MUST(su_open_captured(path, flags, &qd, msg, msglen));
     return qd;
 }
 
@@ -113,10 +91,10 @@ int main(void)
     CHECK(stat(path, &before) == 0);
 
     /* Without repair: refused, whatever the access mode, file unchanged. */
-    CHECK_EQ(try_open(path, O_RDONLY, &qd, msg, sizeof(msg)), EUCLEAN);
+    CHECK_EQ(su_open_captured(path, O_RDONLY, &qd, msg, sizeof(msg)), EUCLEAN);
     CHECK(strstr(msg, "libdemi: error: ") && strstr(msg, "record 500 ") && strstr(msg, "checksum mismatch") &&
           strstr(msg, "499 valid records"));
-    CHECK_EQ(try_open(path, O_RDWR, &qd, msg, sizeof(msg)), EUCLEAN);
+    CHECK_EQ(su_open_captured(path, O_RDWR, &qd, msg, sizeof(msg)), EUCLEAN);
     CHECK(stat(path, &after) == 0);
     CHECK_EQ(after.st_size, before.st_size);
     CHECK(find_payload(path, BAD + 1) > 0);

@@ -110,27 +110,6 @@ static size_t find_payload(uint64_t i)
     return 0;
 }
 
-/* Opens @path with stderr captured into @msg; returns demi_open's result. */
-static int open_captured(const char *path, int flags, int *qd, char *msg, size_t msglen)
-{
-    char tmpl[] = "/tmp/demi-hole-stderr.XXXXXX";
-    int cap = mkstemp(tmpl);
-    CHECK(cap >= 0);
-    unlink(tmpl);
-    fflush(stderr);
-    int saved = dup(2);
-    CHECK(dup2(cap, 2) == 2);
-    int e = demi_open(qd, path, flags, 0);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    ssize_t k = pread(cap, msg, msglen - 1, 0);
-    msg[k > 0 ? k : 0] = '\0';
-    close(cap);
-    fprintf(stderr, "[open %s 0x%x -> %s]\n%s", path, (unsigned)flags, strerror(e), msg);
-    return e;
-}
-
 /* Does @msg hold a line at @level (error, warn) containing every needle? */
 static bool has_line(const char *msg, const char *level, const char *n1, const char *n2)
 {
@@ -189,7 +168,7 @@ static void expect_refused(const char *path, uint64_t near)
     int flags[2] = {O_RDONLY, O_RDWR};
     for (int k = 0; k < 2; k++) {
         int qd;
-        CHECK_EQ(open_captured(path, flags[k], &qd, msg, sizeof(msg)), EUCLEAN);
+        CHECK_EQ(su_open_captured(path, flags[k], &qd, msg, sizeof(msg)), EUCLEAN);
         CHECK(has_line(msg, "error", path, "valid records"));
         CHECK(has_line(msg, "error", "offset", "DEMI_O_REPAIR"));
         CHECK_EQ(file_hash(path), h);
@@ -208,7 +187,7 @@ static void zero_block_in_the_middle(void)
     /* Read-only repair: the records before the damage, file untouched. */
     uint64_t h = file_hash(path);
     int qd;
-    CHECK_EQ(open_captured(path, O_RDONLY | DEMI_O_REPAIR, &qd, msg, sizeof(msg)), 0);
+    CHECK_EQ(su_open_captured(path, O_RDONLY | DEMI_O_REPAIR, &qd, msg, sizeof(msg)), 0);
     uint64_t kept = read_all(qd);
     MUST(demi_close(qd));
     CHECK(kept <= HOLE && kept + 2 >= HOLE); /* 4 KiB hold at most 2 records of 3000+ bytes */
@@ -218,7 +197,7 @@ static void zero_block_in_the_middle(void)
     /* Read-write repair: cut at the damage, the drop logged. */
     struct stat before, after;
     CHECK(stat(path, &before) == 0);
-    CHECK_EQ(open_captured(path, O_RDWR | DEMI_O_REPAIR, &qd, msg, sizeof(msg)), 0);
+    CHECK_EQ(su_open_captured(path, O_RDWR | DEMI_O_REPAIR, &qd, msg, sizeof(msg)), 0);
     char dropped[64];
     snprintf(dropped, sizeof(dropped), "%llu valid records", (unsigned long long)(N - HOLE - 1));
     CHECK(has_line(msg, "warn", path, "dropped"));
@@ -230,7 +209,7 @@ static void zero_block_in_the_middle(void)
     CHECK(stat(path, &after) == 0);
 
     /* Clean from now on: no line at the default level, and the appends. */
-    CHECK_EQ(open_captured(path, O_RDWR, &qd, msg, sizeof(msg)), 0);
+    CHECK_EQ(su_open_captured(path, O_RDWR, &qd, msg, sizeof(msg)), 0);
     CHECK(!has_line(msg, "warn", NULL, NULL) && !has_line(msg, "error", NULL, NULL));
     CHECK_EQ(read_all(qd), kept + 10);
     MUST(demi_close(qd));
@@ -257,12 +236,12 @@ static void torn_tail(void)
     size_t at = find_payload(N - 1);
     static const uint8_t zeros[4096];
     damaged_copy(path, at + len_of(N - 1) / 2, len_of(N - 1) - len_of(N - 1) / 2, zeros);
-    CHECK_EQ(open_captured(path, O_RDWR, &qd, msg, sizeof(msg)), 0);
+    CHECK_EQ(su_open_captured(path, O_RDWR, &qd, msg, sizeof(msg)), 0);
     CHECK(has_line(msg, "warn", path, "checksum mismatch"));
     CHECK(has_line(msg, "warn", "bytes", "cut"));
     CHECK_EQ(read_all(qd), N - 1);
     MUST(demi_close(qd));
-    CHECK_EQ(open_captured(path, O_RDWR, &qd, msg, sizeof(msg)), 0);
+    CHECK_EQ(su_open_captured(path, O_RDWR, &qd, msg, sizeof(msg)), 0);
     CHECK(!has_line(msg, "warn", NULL, NULL) && !has_line(msg, "error", NULL, NULL));
     MUST(demi_close(qd));
 
@@ -270,7 +249,7 @@ static void torn_tail(void)
      * at a crash complete in any order. Not acknowledged, so not an error. */
     snprintf(path, sizeof(path), "%s/torn-reordered", dir);
     damaged_copy(path, find_payload(N - 3) & ~(size_t)511, 512, zeros);
-    CHECK_EQ(open_captured(path, O_RDWR, &qd, msg, sizeof(msg)), 0);
+    CHECK_EQ(su_open_captured(path, O_RDWR, &qd, msg, sizeof(msg)), 0);
     CHECK(has_line(msg, "warn", path, "bytes"));
     CHECK(has_line(msg, "warn", "2 valid records", "cut"));
     CHECK(!has_line(msg, "error", NULL, NULL));
@@ -288,12 +267,12 @@ static void short_files(void)
     store(path, zeros, sizeof(zeros));
     int flags[2] = {O_RDONLY, O_RDWR};
     for (int k = 0; k < 2; k++) {
-        CHECK_EQ(open_captured(path, flags[k], &qd, msg, sizeof(msg)), EBADMSG);
+        CHECK_EQ(su_open_captured(path, flags[k], &qd, msg, sizeof(msg)), EBADMSG);
         CHECK(has_line(msg, "error", path, "100 bytes"));
         CHECK(strstr(msg, "1844674407") == NULL);
     }
     store(path, image, 4000);
-    CHECK_EQ(open_captured(path, O_RDONLY, &qd, msg, sizeof(msg)), EBADMSG);
+    CHECK_EQ(su_open_captured(path, O_RDONLY, &qd, msg, sizeof(msg)), EBADMSG);
     CHECK(has_line(msg, "error", path, "4000 bytes"));
     CHECK(strstr(msg, "1844674407") == NULL);
     CHECK_EQ(file_hash(path), file_hash(path)); /* still there */
@@ -303,16 +282,16 @@ static void short_files(void)
     /* Empty: a new log (read-only: an empty one, left empty). */
     snprintf(path, sizeof(path), "%s/empty", dir);
     store(path, zeros, 0);
-    CHECK_EQ(open_captured(path, O_RDONLY, &qd, msg, sizeof(msg)), 0);
+    CHECK_EQ(su_open_captured(path, O_RDONLY, &qd, msg, sizeof(msg)), 0);
     CHECK(strstr(msg, "1844674407") == NULL && !has_line(msg, "warn", NULL, NULL));
     CHECK_EQ(read_all(qd), 0);
     MUST(demi_close(qd));
     CHECK(stat(path, &st) == 0 && st.st_size == 0);
-    CHECK_EQ(open_captured(path, O_RDWR | O_CREAT, &qd, msg, sizeof(msg)), 0);
+    CHECK_EQ(su_open_captured(path, O_RDWR | O_CREAT, &qd, msg, sizeof(msg)), 0);
     CHECK_EQ(read_all(qd), 0);
     CHECK_EQ(su_wait(su_push_record(qd, 0, len_of(0), 1), 30).qr_opcode, DEMI_OPC_PUSH);
     MUST(demi_close(qd));
-    CHECK_EQ(open_captured(path, O_RDONLY, &qd, msg, sizeof(msg)), 0);
+    CHECK_EQ(su_open_captured(path, O_RDONLY, &qd, msg, sizeof(msg)), 0);
     CHECK_EQ(read_all(qd), 1);
     MUST(demi_close(qd));
     printf("short files: refused; empty file: a new log\n");
@@ -335,7 +314,7 @@ int main(void)
     CHECK(end - find_payload(HOLE) > (17u << 20));
     int qd;
     char msg[8192];
-    CHECK_EQ(open_captured(master, O_RDONLY, &qd, msg, sizeof(msg)), 0);
+    CHECK_EQ(su_open_captured(master, O_RDONLY, &qd, msg, sizeof(msg)), 0);
     CHECK_EQ(read_all(qd), N);
     MUST(demi_close(qd));
 
