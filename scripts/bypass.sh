@@ -25,6 +25,8 @@
 #     (the Linux side) and ns_m (the impairment bridge's namespace, if any)
 #     from the KEY=VALUE lines it prints; returns 1 when they name no bypass
 #     namespace and address.
+# forget PID                         takes PID out of the caller's pids array
+#     (the processes its cleanup stops): it is no longer ours to stop.
 # stop_pid PID                       stops a process this shell started:
 #     SIGTERM, then SIGKILL after 5 s, and reaps it.
 
@@ -100,6 +102,14 @@ bypass_topology() {
     esac
   done < <("$(dirname "${BASH_SOURCE[0]}")/netns.sh" "$1" "$2")
   [[ -n ${ns_a:-} && -n ${ip_a:-} ]]
+}
+
+forget() {
+  local keep=() p
+  for p in "${pids[@]}"; do
+    [[ $p == "$1" ]] || keep+=("$p")
+  done
+  pids=("${keep[@]}")
 }
 
 stop_pid() {

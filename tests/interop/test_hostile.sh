@@ -135,14 +135,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-forget() { # PID: no longer ours to stop
-  local keep=() p
-  for p in "${pids[@]}"; do
-    [[ $p == "$1" ]] || keep+=("$p")
-  done
-  pids=("${keep[@]}")
-}
-
 bypass_topology up "$id" || true
 # The raw peers' address: on the link, but not the Linux kernel's.
 ip_raw=${ip_b%.*}.3

@@ -155,14 +155,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-forget() { # PID: no longer ours to stop
-  local keep=() p
-  for p in "${pids[@]}"; do
-    [[ $p == "$1" ]] || keep+=("$p")
-  done
-  pids=("${keep[@]}")
-}
-
 # use_topology ID: the namespaces, interfaces, addresses and our MAC of topology ID.
 use_topology() {
   bypass_topology env "$1" || true
