@@ -19,9 +19,10 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+bench_name=bench/catnip
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
-build=$(bench_build_dir "${1:-build}")
+bench_build "${1:-build}"
 rounds=${BENCH_ROUNDS:-3}
 iters=${BENCH_ITERS:-100000}
 warmup=${BENCH_WARMUP:-1000}
@@ -30,7 +31,6 @@ scpu=${BENCH_SERVER_CPU:-1}
 ccpu=${BENCH_CLIENT_CPU:-0}
 results=${BENCH_RESULTS:-$repo/bench/results}
 
-die() { echo "bench/catnip: error: $*" >&2; exit 1; }
 if [[ $(id -u) -ne 0 ]]; then
     echo "bench/catnip: skipped: DPDK's memif needs root here (run as root for catnip figures)" >&2
     exit 0
@@ -40,12 +40,7 @@ for b in demi-echo bench/linux_echo bench/dpdk_l2; do
 done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/demi-catnip-bench.XXXXXX")
-spid=
-cleanup() {
-    if [[ -n $spid ]]; then kill -TERM "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true; fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_traps
 
 # catnip's processes are pinned by their EAL (-l CPU: the polling thread on
 # CPU), not by taskset: with taskset the EAL's interrupt thread shares the
@@ -74,22 +69,26 @@ run() {
     local spin=(taskset -c "$scpu") cpin=(taskset -c "$ccpu")
     if [[ $tag == catnip* ]]; then spin=(); cpin=(); fi
     "${spin[@]}" "${sargs[@]}" >"$tmp/$tag.sout" 2>"$tmp/$tag.serr" &
-    spid=$!
-    for _ in $(seq 200); do
-        grep -q '^ready' "$tmp/$tag.sout" 2>/dev/null && break
-        kill -0 "$spid" 2>/dev/null || { cat "$tmp/$tag.serr" >&2; die "$tag: the server exited early"; }
-        sleep 0.05
-    done
-    grep -q '^ready' "$tmp/$tag.sout" || die "$tag: the server never said ready"
+    server_pid=$!
+    local st=0
+    bench_wait 60 grep -qs '^ready' "$tmp/$tag.sout" || st=$?
+    if ((st != 0)); then
+        show_log "$tmp/$tag.serr"
+        ((st == 1)) && die "$tag: the server exited early"
+        die "$tag: the server never said ready"
+    fi
     if ! timeout 600 "${cpin[@]}" "${cargs[@]}" >"$tmp/$tag.cout" 2>"$tmp/$tag.cerr"; then
-        tail -20 "$tmp/$tag.cerr" >&2
+        show_log "$tmp/$tag.cerr"
         die "$tag: the client failed"
     fi
-    if [[ ${sargs[0]} != *dpdk_l2 ]]; then kill -INT "$spid" 2>/dev/null || true; fi
-    local rc=0
-    wait "$spid" || rc=$?
-    spid=
-    ((rc == 0)) || { tail -20 "$tmp/$tag.serr" >&2; die "$tag: the server exited with $rc"; }
+    if [[ ${sargs[0]} != *dpdk_l2 ]]; then
+        bench_stop_server "$tag: the server" "$tmp/$tag.serr"
+    else
+        local rc=0
+        wait "$server_pid" || rc=$?
+        server_pid=
+        ((rc == 0)) || { show_log "$tmp/$tag.serr"; die "$tag: the server exited with $rc"; }
+    fi
     grep '^{' "$tmp/$tag.cout" | tail -1 >"$tmp/$tag.json"
     [[ -s $tmp/$tag.json ]] || die "$tag: no JSON result from the client"
     echo "bench/catnip: $tag: $(cat "$tmp/$tag.json")" >&2

@@ -32,28 +32,22 @@
 # Environment: BENCH_ITERS (100000), BENCH_WARMUP (1000), BENCH_ROUNDS (3),
 # BENCH_PROTOS ("tcp udp"), BENCH_SERVER_CPU (1), BENCH_CLIENT_CPU (0),
 # BENCH_TIMEOUT (600), BENCH_RESULTS (bench/results), as for bench/run.sh;
-# BENCH_BULK_SIZE (16777216), BENCH_BULK_ITERS (8); CATPOWDER_IDS ("45 46").
+# BENCH_BULK_SIZE (16777216), BENCH_BULK_ITERS (8); CATPOWDER_IDS ("91 92"; the test suite uses 41-63).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+bench_name="bench: catpowder"
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
 summarize=(python3 "$here/summarize.py")
-
-die() {
-    echo "bench: catpowder: error: $*" >&2
-    exit 1
-}
 
 if [[ $(id -u) -ne 0 ]]; then
     echo "bench: catpowder: skipped: needs root (network namespaces, AF_XDP and AF_PACKET sockets)" >&2
     exit 0
 fi
 
-build_arg=${1:-build}
-build=$(bench_build_dir "$build_arg")
-[[ -d $build ]] || die "build directory '$build_arg' not found; run 'make build' first"
+bench_build "${1:-build}"
 
 iters=${BENCH_ITERS:-100000}
 warmup=${BENCH_WARMUP:-1000}
@@ -65,57 +59,30 @@ client_timeout=${BENCH_TIMEOUT:-600}
 results=${BENCH_RESULTS:-$repo/bench/results}
 bulk_size=${BENCH_BULK_SIZE:-16777216}
 bulk_iters=${BENCH_BULK_ITERS:-8}
-read -r id_a id_l <<<"${CATPOWDER_IDS:-45 46}"
+read -r id_a id_l <<<"${CATPOWDER_IDS:-91 92}"
 size=64
 
-for v in iters rounds bulk_size bulk_iters id_a id_l; do
-    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v='${!v}' is not a positive integer"
-done
+bench_positive iters rounds bulk_size bulk_iters id_a id_l
 [[ $warmup =~ ^[0-9]+$ ]] || die "BENCH_WARMUP='$warmup' is not a number"
 [[ $id_a != "$id_l" ]] || die "CATPOWDER_IDS needs two different IDs"
 for p in $protos; do
     [[ $p == tcp || $p == udp ]] || die "BENCH_PROTOS: unknown protocol '$p'"
 done
-for tool in ip taskset timeout python3 gnuplot ps; do
-    command -v "$tool" >/dev/null || die "'$tool' not found (scripts/deps.sh installs it)"
-done
+bench_need ip taskset timeout python3 gnuplot ps
 demi_echo=$build/demi-echo
 linux_echo=$build/bench/linux_echo
 cost=$build/bench/catpowder_cost
 for f in "$demi_echo" "$linux_echo" "$cost"; do
     [[ -x $f ]] || die "$f is not built (run 'make build')"
 done
-for cpu in "$server_cpu" "$client_cpu"; do
-    taskset -c "$cpu" true 2>/dev/null || die "cannot run on CPU $cpu; set BENCH_SERVER_CPU/BENCH_CLIENT_CPU"
-done
+bench_cpus "$server_cpu" "$client_cpu"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/demi-bench-catpowder.XXXXXX")
-server_pid=
-
-alive() {
-    local st
-    st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-    [[ -n $st && $st != Z* ]]
-}
-
-cleanup() {
-    if [[ -n $server_pid ]]; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        for _ in $(seq 20); do alive "$server_pid" || break; sleep 0.1; done
-        kill -KILL "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
+bench_on_exit() {
     "$repo/scripts/netns.sh" down "$id_a" || true
     "$repo/scripts/netns.sh" down "$id_l" || true
-    rm -rf "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-show_log() {
-    tail -n 20 "$1" 2>/dev/null | sed 's/^/    | /' >&2
-}
+bench_traps
 
 "$repo/scripts/netns.sh" up "$id_a" >/dev/null
 "$repo/scripts/netns.sh" up "$id_l" >/dev/null
@@ -152,32 +119,14 @@ start_server() {
     shift 3
     ip netns exec "$sns" taskset -c "$server_cpu" "${sigreset[@]}" "$@" >"$tmp/$tag.server.out" 2>"$tmp/$tag.server.err" &
     server_pid=$!
-    for _ in $(seq 100); do
-        grep -q "^ready $sip:" "$tmp/$tag.server.out" 2>/dev/null && return 0
-        alive "$server_pid" || break
-        sleep 0.1
-    done
+    bench_wait 60 grep -qs "^ready $sip:" "$tmp/$tag.server.out" && return 0
     show_log "$tmp/$tag.server.err"
     die "$tag: the server did not print 'ready $sip:PORT'"
 }
 
-# stop_server TAG: SIGINT; it must exit 0 within 5 s.
+# stop_server TAG: SIGINT; it must exit 0.
 stop_server() {
-    local pid=$server_pid rc=0
-    server_pid=
-    kill -INT "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
-    if alive "$pid"; then
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-        show_log "$tmp/$1.server.err"
-        die "$1: the server did not exit within 5 s of SIGINT"
-    fi
-    wait "$pid" || rc=$?
-    ((rc == 0)) || {
-        show_log "$tmp/$1.server.err"
-        die "$1: the server exited $rc on SIGINT"
-    }
+    bench_stop_server "$1: the server" "$tmp/$1.server.err"
 }
 
 # client TAG IP ARGS...: linux_echo busy-polling in the Linux namespace of

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Key-value benchmark: redis-benchmark -t set,get against demi-kv (on
-# catnap) and against redis-server 7 (Debian) on the same path, 127.0.0.1,
-# in the same run: server on one CPU, redis-benchmark on another, three
-# client configurations (-c 1, -c 50, -c 50 -P 16). Writes
-# bench/results/kv.json (ops/s and latency percentiles per run, the ratios
-# demi-kv / redis-server) and bench/results/kv.png.
+# Key-value benchmark: redis-benchmark's default test list (PING, SET, GET,
+# INCR, the list, set, hash and sorted-set tests, LRANGE_*, MSET; or the
+# tests BENCH_KV_TESTS names) against demi-kv (on catnap) and against
+# redis-server 7 (Debian) on the same path, 127.0.0.1, in the same run:
+# server on one CPU, redis-benchmark on another, three client
+# configurations (-c 1, -c 50, -c 50 -P 16). Writes bench/results/kv.json
+# (ops/s and latency percentiles per test and run, the ratios demi-kv /
+# redis-server per test), bench/results/kv.png (ops/s, one panel per test)
+# and bench/results/kv_latency.png (p50/p99, one panel per test).
 #
 # Like bench/run.sh it reports and never judges: it fails only when a run
 # fails (a server that does not start, a benchmark that errs or prints no
@@ -16,10 +19,12 @@
 #   bench/kv.sh [BUILD]             (BUILD defaults to "build")
 #
 # Environment:
+#   BENCH_KV_TESTS=            redis-benchmark -t list (e.g. "set,get" for a
+#                              quick run); empty: its default test list
 #   BENCH_KV_ROUNDS=3          rounds
-#   BENCH_KV_N1=40000          requests per test with -c 1
-#   BENCH_KV_N50=150000        requests per test with -c 50
-#   BENCH_KV_NP=800000         requests per test with -c 50 -P 16
+#   BENCH_KV_N1=10000          requests per test with -c 1
+#   BENCH_KV_N50=40000         requests per test with -c 50
+#   BENCH_KV_NP=100000         requests per test with -c 50 -P 16
 #   BENCH_KV_KEYSPACE=100000   -r: random keys out of this many
 #   BENCH_KV_SIZE=3            -d: value bytes (redis-benchmark's default)
 #   BENCH_SERVER_CPU=1 / BENCH_CLIENT_CPU=0   CPUs (taskset -c)
@@ -30,22 +35,16 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+bench_name=bench/kv
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
 
-die() {
-    echo "bench/kv: error: $*" >&2
-    exit 1
-}
-
-build_arg=${1:-build}
-build=$(bench_build_dir "$build_arg")
-[[ -d $build ]] || die "build directory '$build_arg' not found; run 'make build' first"
-
+bench_build "${1:-build}"
+tests=${BENCH_KV_TESTS:-}
 rounds=${BENCH_KV_ROUNDS:-3}
-n1=${BENCH_KV_N1:-40000}
-n50=${BENCH_KV_N50:-150000}
-np=${BENCH_KV_NP:-800000}
+n1=${BENCH_KV_N1:-10000}
+n50=${BENCH_KV_N50:-40000}
+np=${BENCH_KV_NP:-100000}
 keyspace=${BENCH_KV_KEYSPACE:-100000}
 size=${BENCH_KV_SIZE:-3}
 server_cpu=${BENCH_SERVER_CPU:-1}
@@ -55,132 +54,69 @@ results=${BENCH_RESULTS:-$repo/bench/results}
 demi_kv=${DEMI_KV:-$build/demi-kv}
 redis_server=${REDIS_SERVER:-redis-server}
 
-for v in rounds n1 n50 np keyspace size timeout_s; do
-    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v='${!v}' is not a positive integer"
-done
-for v in server_cpu client_cpu; do
-    [[ ${!v} =~ ^(0|[1-9][0-9]*)$ ]] || die "$v='${!v}' is not a CPU number"
-done
-for tool in taskset timeout python3 gnuplot redis-benchmark redis-cli "$redis_server"; do
-    command -v "$tool" >/dev/null || die "'$tool' not found (scripts/deps.sh installs it)"
-done
+bench_positive rounds n1 n50 np keyspace size timeout_s
+bench_kv_tests BENCH_KV_TESTS
+bench_need taskset timeout python3 gnuplot redis-benchmark redis-cli "$redis_server"
 [[ -x $demi_kv ]] || die "demi-kv not built: $demi_kv (run 'make build')"
-for cpu in "$server_cpu" "$client_cpu"; do
-    taskset -c "$cpu" true 2>/dev/null || die "cannot run on CPU $cpu; set BENCH_SERVER_CPU/BENCH_CLIENT_CPU"
-done
+bench_cpus "$server_cpu" "$client_cpu"
+server_pin=(taskset -c "$server_cpu")
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/demi-bench-kv.XXXXXX")
-server_pid=
-cleanup() {
-    if [[ -n $server_pid ]]; then
-        kill -KILL "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps
 
-show_log() {
-    if [[ -s $1 ]]; then tail -n 20 "$1" | sed 's/^/    | /' >&2; else echo "    | (empty)" >&2; fi
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# start_server NAME TAG: starts it on the server CPU and sets $server_pid
-# and $port once it answers PING.
-start_server() {
-    local name=$1 tag=$2
-    if [[ $name == demi-kv ]]; then
-        LIBOS=catnap taskset -c "$server_cpu" "$demi_kv" --addr 127.0.0.1:0 >"$tmp/$tag.out" 2>"$tmp/$tag.err" &
-        server_pid=$!
-        for _ in $(seq 200); do
-            grep -q '^ready ' "$tmp/$tag.out" 2>/dev/null && break
-            kill -0 "$server_pid" 2>/dev/null || break
-            sleep 0.05
-        done
-        port=$(sed -n 's/^ready 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/$tag.out")
-    else
-        port=$(free_port)
-        mkdir -p "$tmp/$tag.dir"
-        taskset -c "$server_cpu" "$redis_server" --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-            --dir "$tmp/$tag.dir" --daemonize no >"$tmp/$tag.out" 2>"$tmp/$tag.err" &
-        server_pid=$!
-    fi
-    for _ in $(seq 200); do
-        [[ -n $port ]] && [[ $(redis-cli -h 127.0.0.1 -p "$port" PING 2>/dev/null) == PONG ]] && return 0
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "bench/kv: error: $name did not start" >&2
-    show_log "$tmp/$tag.err"
-    show_log "$tmp/$tag.out"
-    exit 1
-}
-
-stop_server() {
-    local name=$1 tag=$2 pid=$server_pid rc=0
-    kill -INT "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-        server_pid=
-        die "$name did not exit within 5 s of SIGINT"
-    fi
-    wait "$pid" || rc=$?
-    server_pid=
-    # redis-server exits 0 on SIGINT too (no persistence to save).
-    ((rc == 0)) || { show_log "$tmp/$tag.err"; die "$name exited with status $rc on SIGINT"; }
-}
-
-configs=(c1 c50 c50p16)
-config_args() {
-    case $1 in
-    c1) echo "-c 1 -n $n1" ;;
-    c50) echo "-c 50 -n $n50" ;;
-    c50p16) echo "-c 50 -P 16 -n $np" ;;
+# check_libos NAME TAG: the server that answered is the one the results
+# will be labelled with: demi-kv says which libOS it runs on in INFO
+# (libdemi_libos), redis-server has no such field.
+check_libos() {
+    local name=$1 tag=$2 libos
+    libos=$(sed -n 's/^libdemi_libos:\([a-z]*\).*/\1/p' "$tmp/$tag.info")
+    case $name in
+    demi-kv) [[ $libos == catnap ]] || die "demi-kv ran on libOS '${libos:-?}', not catnap ($tag)" ;;
+    redis-server)
+        [[ -z $libos ]] || die "the redis-server run answered as a demi-kv on $libos ($tag)"
+        grep -q '^redis_version:' "$tmp/$tag.info" || die "the redis-server run's INFO has no redis_version ($tag)"
+        ;;
     esac
 }
 
-for ((r = 1; r <= rounds; r++)); do
-    for cfg in "${configs[@]}"; do
-        for name in demi-kv redis-server; do
-            tag=$name.$cfg.$r
-            read -r -a args <<<"$(config_args "$cfg")"
-            echo "bench/kv: round $r, $cfg, $name: redis-benchmark ${args[*]} -t set,get -r $keyspace -d $size" >&2
-            start_server "$name" "$tag"
-            rc=0
-            timeout -k 5 "$timeout_s" taskset -c "$client_cpu" redis-benchmark -h 127.0.0.1 -p "$port" \
-                -t set,get -r "$keyspace" -d "$size" "${args[@]}" --csv >"$tmp/$tag.csv" 2>"$tmp/$tag.bench.err" ||
-                rc=$?
-            if ((rc != 0)); then
-                show_log "$tmp/$tag.bench.err"
-                die "redis-benchmark against $name ($cfg, round $r) failed with status $rc"
-            fi
-            redis-cli -h 127.0.0.1 -p "$port" INFO stats >"$tmp/$tag.info" 2>/dev/null ||
-                die "INFO from $name failed after the run"
-            stop_server "$name" "$tag"
-        done
-    done
-done
+# run ROUND CONFIG NAME TAG ARG...: one redis-benchmark run (bench_kv_rounds)
+# on a freshly started server.
+run() {
+    local r=$1 cfg=$2 name=$3 tag=$4 rc=0
+    shift 4
+    echo "bench/kv: round $r, $cfg, $name: redis-benchmark $* ${test_args[*]} -r $keyspace -d $size ($what)" >&2
+    if [[ $name == demi-kv ]]; then bench_kv_start "$name" "$tag"; else bench_kv_start "$name" "$tag" --appendonly no; fi
+    # redis-benchmark 7 exits non-zero on an error reply: a server that
+    # answers errors fails the run instead of being timed.
+    timeout -k 5 "$timeout_s" taskset -c "$client_cpu" redis-benchmark -h 127.0.0.1 -p "$port" \
+        "${test_args[@]}" -r "$keyspace" -d "$size" "$@" --csv >"$tmp/$tag.csv" 2>"$tmp/$tag.bench.err" || rc=$?
+    if ((rc != 0)); then
+        show_log "$tmp/$tag.bench.err"
+        show_log "$tmp/$tag.csv"
+        die "redis-benchmark against $name ($cfg, round $r) failed with status $rc"
+    fi
+    { redis-cli -h 127.0.0.1 -p "$port" INFO server && redis-cli -h 127.0.0.1 -p "$port" INFO stats; } \
+        >"$tmp/$tag.info" 2>/dev/null || die "INFO from $name failed after the run"
+    check_libos "$name" "$tag"
+    # redis-server exits 0 on SIGINT too (no persistence to save).
+    bench_stop_server "$name" "$tmp/$tag.err"
+}
+
+t_start=$(date +%s)
+loadavg=$(cut -d' ' -f1-3 /proc/loadavg)
+what=${tests:-"redis-benchmark's default tests"}
+bench_kv_rounds run demi-kv redis-server
+elapsed=$(($(date +%s) - t_start))
 
 mkdir -p "$results"
 bench_version=$(redis-benchmark --version | head -n 1)
 server_version=$("$redis_server" --version | head -n 1)
-python3 "$here/kv_summary.py" "$tmp" "$results/kv.json" "$tmp/kv.dat" --rounds "$rounds" \
+python3 "$here/kv_summary.py" "$tmp" "$results/kv.json" "$tmp/kv" --rounds "$rounds" \
     --server-cpu "$server_cpu" --client-cpu "$client_cpu" --nproc "$(nproc)" --keyspace "$keyspace" \
     --size "$size" --n1 "$n1" --n50 "$n50" --np "$np" --bench-version "$bench_version" \
-    --server-version "$server_version" --demi-kv "$demi_kv" || die "could not summarize the runs"
-title="redis-benchmark -t set,get, 127.0.0.1, server cpu $server_cpu / client cpu $client_cpu"
-gnuplot -c "$here/plot_kv.gp" "$results/kv.png.tmp" "$title" "$tmp/kv.dat" 2>"$tmp/gnuplot.err" || {
-    show_log "$tmp/gnuplot.err"
-    die "gnuplot failed"
-}
-[[ -s $results/kv.png.tmp ]] || die "gnuplot wrote no image"
-mv -f "$results/kv.png.tmp" "$results/kv.png"
-echo "bench/kv: wrote $results/kv.json and $results/kv.png" >&2
+    --server-version "$server_version" --demi-kv "$demi_kv" --tests "$tests" --elapsed "$elapsed" \
+    --loadavg "$loadavg" || die "could not summarize the runs"
+title="redis-benchmark ${tests:+-t $tests }-r $keyspace -d $size, 127.0.0.1, server cpu $server_cpu / client cpu $client_cpu"
+bench_kv_plot "$tmp/kv.dat" "$tmp/kv.names.gp" "$title" "$results/kv" || die "could not plot the runs"
+echo "bench/kv: wrote $results/kv.json, kv.png and kv_latency.png in ${elapsed} s of runs" >&2
 python3 "$here/kv_summary.py" --table "$results/kv.json"

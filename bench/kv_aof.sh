@@ -26,14 +26,11 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+bench_name=bench/kv_aof
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
-die() {
-    echo "bench/kv_aof: error: $*" >&2
-    exit 1
-}
 
-build=$(bench_build_dir "${1:-build}")
+bench_build "${1:-build}"
 rounds=${BENCH_KV_ROUNDS:-3}
 n1=${BENCH_KV_N1:-5000}
 n50=${BENCH_KV_N50:-50000}
@@ -44,93 +41,43 @@ server_cpu=${BENCH_SERVER_CPU:-1}
 client_cpu=${BENCH_CLIENT_CPU:-0}
 results=${BENCH_RESULTS:-$repo/bench/results}
 demi_kv=$build/demi-kv
-if [[ $server_cpu == none ]]; then pin=(); else pin=(taskset -c "$server_cpu"); fi
-for v in rounds n1 n50 np keyspace size; do
-    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v='${!v}' is not a positive integer"
-done
-for tool in taskset timeout python3 redis-benchmark redis-cli redis-server; do
-    command -v "$tool" >/dev/null || die "'$tool' not found (scripts/deps.sh installs it)"
-done
+redis_server=redis-server
+bench_positive rounds n1 n50 np keyspace size
+bench_need taskset timeout python3 redis-benchmark redis-cli redis-server
 [[ -x $demi_kv ]] || die "demi-kv not built: $demi_kv (run 'make build')"
+if [[ $server_cpu == none ]]; then
+    server_pin=()
+    bench_cpus "$client_cpu"
+else
+    server_pin=(taskset -c "$server_cpu")
+    bench_cpus "$server_cpu" "$client_cpu"
+fi
 
 tmp=$(mktemp -d "${BENCH_AOF_DIR:-${TMPDIR:-/tmp}}/demi-bench-kv-aof.XXXXXX")
-server_pid=
-cleanup() {
-    if [[ -n $server_pid ]]; then
-        kill -KILL "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-start_server() {
-    local name=$1 tag=$2
-    mkdir -p "$tmp/$tag.dir"
-    port=
+# run ROUND CONFIG NAME TAG ARG...: one redis-benchmark -t set run
+# (bench_kv_rounds) on a freshly started server with an empty log.
+run() {
+    local r=$1 cfg=$2 name=$3 tag=$4
+    shift 4
+    echo "bench/kv_aof: round $r, $cfg, $name: redis-benchmark $* -t set -r $keyspace -d $size" >&2
     if [[ $name == demi-kv ]]; then
-        LIBOS=catnap "${pin[@]}" "$demi_kv" --addr 127.0.0.1:0 --aof "$tmp/$tag.dir/kv.aof" \
-            >"$tmp/$tag.out" 2>"$tmp/$tag.err" &
-        server_pid=$!
-        for _ in $(seq 200); do
-            grep -q '^ready ' "$tmp/$tag.out" 2>/dev/null && break
-            kill -0 "$server_pid" 2>/dev/null || break
-            sleep 0.05
-        done
-        port=$(sed -n 's/^ready 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/$tag.out")
+        bench_kv_start "$name" "$tag" --aof "$tmp/$tag.dir/kv.aof"
     else
-        port=$(free_port)
-        "${pin[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly yes \
-            --appendfsync always --dir "$tmp/$tag.dir" --daemonize no >"$tmp/$tag.out" 2>"$tmp/$tag.err" &
-        server_pid=$!
+        bench_kv_start "$name" "$tag" --appendonly yes --appendfsync always
     fi
-    for _ in $(seq 200); do
-        [[ -n $port ]] && [[ $(redis-cli -h 127.0.0.1 -p "$port" PING 2>/dev/null) == PONG ]] && return 0
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    tail -n 20 "$tmp/$tag.err" "$tmp/$tag.out" >&2 || true
-    die "$name did not start"
+    timeout -k 5 600 taskset -c "$client_cpu" redis-benchmark -h 127.0.0.1 -p "$port" -t set \
+        -r "$keyspace" -d "$size" "$@" --csv >"$tmp/$tag.csv" 2>"$tmp/$tag.bench.err" || {
+        show_log "$tmp/$tag.bench.err"
+        die "redis-benchmark against $name ($cfg, round $r) failed"
+    }
+    redis-cli -h 127.0.0.1 -p "$port" INFO persistence | tr -d '\r' >"$tmp/$tag.info" ||
+        die "INFO from $name failed"
+    bench_stop_server "$name" "$tmp/$tag.err"
 }
 
-stop_server() {
-    local pid=$server_pid
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    server_pid=
-}
-
-configs=(c1 c50 c50p16)
-config_args() {
-    case $1 in
-    c1) echo "-c 1 -n $n1" ;;
-    c50) echo "-c 50 -n $n50" ;;
-    c50p16) echo "-c 50 -P 16 -n $np" ;;
-    esac
-}
-
-for ((r = 1; r <= rounds; r++)); do
-    for cfg in "${configs[@]}"; do
-        for name in demi-kv redis-server; do
-            tag=$name.$cfg.$r
-            read -r -a args <<<"$(config_args "$cfg")"
-            echo "bench/kv_aof: round $r, $cfg, $name: redis-benchmark ${args[*]} -t set -r $keyspace -d $size" >&2
-            start_server "$name" "$tag"
-            timeout -k 5 600 taskset -c "$client_cpu" redis-benchmark -h 127.0.0.1 -p "$port" -t set \
-                -r "$keyspace" -d "$size" "${args[@]}" --csv >"$tmp/$tag.csv" 2>"$tmp/$tag.bench.err" ||
-                die "redis-benchmark against $name ($cfg, round $r) failed"
-            redis-cli -h 127.0.0.1 -p "$port" INFO persistence | tr -d '\r' >"$tmp/$tag.info" ||
-                die "INFO from $name failed"
-            stop_server
-        done
-    done
-done
+bench_kv_rounds run demi-kv redis-server
 
 mkdir -p "$results"
 out_name=kv_aof.json

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Key-value benchmark over a real link: redis-benchmark -t set,get in the
-# Linux namespace of a scripts/netns.sh topology (veth, offloads off)
+# Key-value benchmark over a real link: redis-benchmark's default test list
+# (or BENCH_KVB_TESTS / BENCH_KV_TESTS, e.g. set,get) in the Linux namespace of a scripts/netns.sh topology (veth, offloads off)
 # against three servers in the other namespace, one at a time, on the same
 # veth pair:
 #   demi-kv-catpowder   demi-kv, LIBOS=catpowder over AF_XDP (copy mode)
@@ -16,10 +16,12 @@
 # others: taskset), redis-benchmark on CPU 0. Three client configurations
 # (-c 1, -c 50, -c 50 -P 16). Each round runs every configuration on every
 # server, interleaved, each on a freshly started server with an empty
-# keyspace; each figure is its round with the median ops/s. Writes
-# bench/results/kv_bypass.json (ops/s, p50, p99 per run, every round, both
-# stacks' retransmissions, ratios demi-kv / redis-server, and the issue's
-# targets, met or not) and prints a table.
+# keyspace; each figure is its round with the median ops/s, per test. Writes
+# bench/results/kv_bypass.json (ops/s and latencies per test and run, every
+# round, both stacks' retransmissions and the CPUs' use per run, ratios
+# demi-kv / redis-server per test, and the issue's targets, met or not),
+# bench/results/kv_bypass.png (ops/s) and kv_bypass_latency.png (p50/p99),
+# one panel per test, and prints a table.
 #
 # Like the other benchmarks it reports and never judges: it fails only
 # when a run fails. Needs root (namespaces, AF_XDP): without it, or on a
@@ -30,10 +32,12 @@
 #   bench/kv_bypass.sh [BUILD]     (also run by bench/run.sh, so by `make bench`)
 #
 # Environment:
+#   BENCH_KVB_TESTS=            redis-benchmark -t list (default: BENCH_KV_TESTS,
+#                               and if that is empty too, its default test list)
 #   BENCH_KVB_ROUNDS=3          rounds
-#   BENCH_KVB_N1=20000          requests per test with -c 1
-#   BENCH_KVB_N50=100000        requests per test with -c 50
-#   BENCH_KVB_NP=400000         requests per test with -c 50 -P 16
+#   BENCH_KVB_N1=5000           requests per test with -c 1
+#   BENCH_KVB_N50=20000         requests per test with -c 50
+#   BENCH_KVB_NP=50000          requests per test with -c 50 -P 16
 #   BENCH_KVB_KEYSPACE=100000   -r: random keys out of this many
 #   BENCH_KVB_SIZE=3            -d: value bytes (redis-benchmark's default)
 #   BENCH_KVB_SERVERS="demi-kv-catpowder demi-kv-catnip redis-server"
@@ -44,29 +48,24 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+bench_name=bench/kv_bypass
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
 # shellcheck source=../scripts/bypass.sh
 . "$repo/scripts/bypass.sh"
-
-die() {
-    echo "bench/kv_bypass: error: $*" >&2
-    exit 1
-}
 
 if [[ $(id -u) -ne 0 ]]; then
     echo "bench/kv_bypass: skipped: needs root (network namespaces, AF_XDP sockets)" >&2
     exit 0
 fi
 
-build_arg=${1:-build}
-build=$(bench_build_dir "$build_arg")
-[[ -d $build ]] || die "build directory '$build_arg' not found; run 'make build' first"
+bench_build "${1:-build}"
 
+tests=${BENCH_KVB_TESTS:-${BENCH_KV_TESTS:-}}
 rounds=${BENCH_KVB_ROUNDS:-3}
-n1=${BENCH_KVB_N1:-20000}
-n50=${BENCH_KVB_N50:-100000}
-np=${BENCH_KVB_NP:-400000}
+n1=${BENCH_KVB_N1:-5000}
+n50=${BENCH_KVB_N50:-20000}
+np=${BENCH_KVB_NP:-50000}
 keyspace=${BENCH_KVB_KEYSPACE:-100000}
 size=${BENCH_KVB_SIZE:-3}
 read -r -a servers <<<"${BENCH_KVB_SERVERS:-demi-kv-catpowder demi-kv-catnip redis-server}"
@@ -79,12 +78,8 @@ demi_kv=${DEMI_KV:-$build/demi-kv}
 redis_server=${REDIS_SERVER:-redis-server}
 port=6379
 
-for v in rounds n1 n50 np keyspace size timeout_s id; do
-    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v='${!v}' is not a positive integer"
-done
-for v in server_cpu client_cpu; do
-    [[ ${!v} =~ ^(0|[1-9][0-9]*)$ ]] || die "$v='${!v}' is not a CPU number"
-done
+bench_positive rounds n1 n50 np keyspace size timeout_s id
+bench_kv_tests BENCH_KVB_TESTS
 for s in "${servers[@]}"; do
     case $s in
     demi-kv-catpowder | demi-kv-catnip | redis-server) ;;
@@ -92,13 +87,9 @@ for s in "${servers[@]}"; do
     esac
 done
 [[ " ${servers[*]} " == *" redis-server "* ]] || die "BENCH_KVB_SERVERS must include redis-server (the baseline)"
-for tool in ip ethtool nstat taskset timeout python3 redis-benchmark redis-cli "$redis_server"; do
-    command -v "$tool" >/dev/null || die "'$tool' not found (scripts/deps.sh installs it)"
-done
+bench_need ip ethtool nstat taskset timeout python3 gnuplot redis-benchmark redis-cli "$redis_server"
 [[ -x $demi_kv ]] || die "demi-kv not built: $demi_kv (run 'make build')"
-for cpu in "$server_cpu" "$client_cpu"; do
-    taskset -c "$cpu" true 2>/dev/null || die "cannot run on CPU $cpu; set BENCH_SERVER_CPU/BENCH_CLIENT_CPU"
-done
+bench_cpus "$server_cpu" "$client_cpu"
 rc=0
 bypass_socket_check catpowder-xdp || rc=$?
 if ((rc == 2)); then
@@ -108,30 +99,9 @@ fi
 ((rc == 0)) || die "cannot open an AF_XDP socket: $bypass_why"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/demi-bench-kvb.XXXXXX")
-server_pid=
 addr_added=0
-alive() {
-    local st
-    st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-    [[ -n $st && $st != Z* ]]
-}
-cleanup() {
-    if [[ -n $server_pid ]]; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        for _ in $(seq 30); do alive "$server_pid" || break; sleep 0.1; done
-        kill -KILL "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    "$repo/scripts/netns.sh" down "$id" || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-show_log() {
-    if [[ -s $1 ]]; then tail -n 20 "$1" | sed 's/^/    | /' >&2; else echo "    | (empty)" >&2; fi
-}
+bench_on_exit() { "$repo/scripts/netns.sh" down "$id"; }
+bench_traps
 
 bypass_topology up "$id" || die "scripts/netns.sh up $id printed no topology"
 
@@ -170,34 +140,14 @@ start_server() {
     esac
     ip netns exec "$ns_a" "${cmd[@]}" >"$tmp/$tag.out" 2>"$tmp/$tag.err" &
     server_pid=$!
-    for _ in $(seq 200); do
-        [[ $(ip netns exec "$ns_b" timeout 2 redis-cli -h "$ip_a" -p "$port" PING 2>/dev/null) == PONG ]] && return 0
-        alive "$server_pid" || break
-        sleep 0.1
-    done
-    echo "bench/kv_bypass: error: $name did not answer PING from $ns_b within 20 s" >&2
+    bench_wait 60 bench_pong ip netns exec "$ns_b" timeout 2 redis-cli -h "$ip_a" -p "$port" && return 0
     show_log "$tmp/$tag.err"
     show_log "$tmp/$tag.out"
-    exit 1
+    die "$name did not answer PING from $ns_b"
 }
 
 stop_server() {
-    local name=$1 tag=$2 pid=$server_pid rc=0
-    kill -INT "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do alive "$pid" || break; sleep 0.1; done
-    if alive "$pid"; then
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-        server_pid=
-        show_log "$tmp/$tag.err"
-        die "$name did not exit within 10 s of SIGINT"
-    fi
-    wait "$pid" || rc=$?
-    server_pid=
-    ((rc == 0)) || {
-        show_log "$tmp/$tag.err"
-        die "$name exited with status $rc on SIGINT"
-    }
+    bench_stop_server "$1" "$tmp/$2.err"
     ((addr_added == 0)) || kernel_addr del
 }
 
@@ -233,58 +183,80 @@ child_cpu_ms() {
         printf "%d", t }' "$tmp/times")
 }
 
-configs=(c1 c50 c50p16)
-config_args() {
-    case $1 in
-    c1) echo "-c 1 -n $n1" ;;
-    c50) echo "-c 50 -n $n50" ;;
-    c50p16) echo "-c 50 -P 16 -n $np" ;;
+# check_libos NAME TAG: the server that answered is the one its results will
+# be labelled with. demi-kv names its libOS in INFO (libdemi_libos, from
+# LIBOS) and libdemi logs which libOS it initialised (DEMI_LOG=info:
+# "initialised catpowder on thread ...", and catpowder's "... via xdp");
+# redis-server has neither.
+check_libos() {
+    local name=$1 tag=$2 libos want dev
+    libos=$(sed -n 's/^libdemi_libos:\([a-z]*\).*/\1/p' "$tmp/$tag.info")
+    case $name in
+    demi-kv-catpowder) want=catpowder dev="catpowder: $ip_a on $if_a via xdp" ;;
+    demi-kv-catnip) want=catnip dev="initialised catnip " ;;
+    redis-server)
+        [[ -z $libos ]] || die "the redis-server run answered as a demi-kv on $libos ($tag)"
+        grep -q '^redis_version:' "$tmp/$tag.info" || die "the redis-server run's INFO has no redis_version ($tag)"
+        return 0
+        ;;
     esac
+    [[ $libos == "$want" ]] || die "$name answered INFO with libdemi_libos '${libos:-?}', not $want ($tag)"
+    grep -q "initialised $want " "$tmp/$tag.err" && grep -qF "$dev" "$tmp/$tag.err" || {
+        show_log "$tmp/$tag.err"
+        die "$name's log lacks 'initialised $want' or '$dev': did it run on $want? ($tag)"
+    }
 }
 
-for ((r = 1; r <= rounds; r++)); do
-    for cfg in "${configs[@]}"; do
-        for name in "${servers[@]}"; do
-            tag=$name.$cfg.$r
-            read -r -a args <<<"$(config_args "$cfg")"
-            echo "bench/kv_bypass: round $r, $cfg, $name: redis-benchmark ${args[*]} -t set,get -r $keyspace -d $size" >&2
-            start_server "$name" "$tag"
-            l0=$(linux_retrans)
-            snap0=$(cpu_snap)
-            child_cpu_ms
-            cpu0=$ms t0=$(date +%s%N)
-            rc=0
-            timeout -k 5 "$timeout_s" ip netns exec "$ns_b" taskset -c "$client_cpu" redis-benchmark -h "$ip_a" \
-                -p "$port" -t set,get -r "$keyspace" -d "$size" "${args[@]}" --csv >"$tmp/$tag.csv" \
-                2>"$tmp/$tag.bench.err" || rc=$?
-            if ((rc != 0)); then
-                show_log "$tmp/$tag.bench.err"
-                show_log "$tmp/$tag.err"
-                die "redis-benchmark against $name ($cfg, round $r) failed with status $rc"
-            fi
-            snap1=$(cpu_snap)
-            child_cpu_ms
-            cpu1=$ms t1=$(date +%s%N)
-            l1=$(linux_retrans)
-            stop_server "$name" "$tag"
-            if [[ $name == demi-kv-* ]]; then
-                grep -q 'counters:' "$tmp/$tag.err" || {
-                    show_log "$tmp/$tag.err"
-                    die "$name logged no stack counters as it exited"
-                }
-                o=$(ours "$tag" tcp_retrans_segs) d=$(ours "$tag" kernel_rx_dropped)
-                # The device's own loss counters as logged (AF_XDP: ring full, fill ring empty, ...).
-                k=\"$(grep -E '(xdp|packet|dpdk): kernel:' "$tmp/$tag.err" | sed 's/.*kernel: //; s/ (.*//' | tr -d '"')\"
-            else
-                o=null d=null k=null
-            fi
-            printf '{"linux_retrans": %d, "server_retrans": %s, "server_kernel_rx_dropped": %s, "server_device": %s, "client_cpu_busy": %s, "server_cpu_busy": %s, "client_process_cpu": %s}\n' \
-                $((l1 - l0)) "$o" "$d" "$k" "$(cpu_busy "$snap0" "$snap1" "$client_cpu")" "$(cpu_busy "$snap0" "$snap1" "$server_cpu")" \
-                "$(awk -v c=$((cpu1 - cpu0)) -v t=$(((t1 - t0) / 1000000)) 'BEGIN { printf "%.3f", t ? c / t : 0 }')" \
-                >"$tmp/$tag.counters"
-        done
-    done
-done
+# run ROUND CONFIG NAME TAG ARG...: one redis-benchmark run (bench_kv_rounds)
+# on a freshly started server, with both stacks' retransmissions and the
+# CPUs' use over it in $tmp/TAG.counters.
+run() {
+    local r=$1 cfg=$2 name=$3 tag=$4 rc=0 l0 l1 snap0 snap1 cpu0 cpu1 t0 t1 o d k
+    shift 4
+    echo "bench/kv_bypass: round $r, $cfg, $name: redis-benchmark $* ${test_args[*]} -r $keyspace -d $size ($what)" >&2
+    start_server "$name" "$tag"
+    l0=$(linux_retrans)
+    snap0=$(cpu_snap)
+    child_cpu_ms
+    cpu0=$ms t0=$(date +%s%N)
+    timeout -k 5 "$timeout_s" ip netns exec "$ns_b" taskset -c "$client_cpu" redis-benchmark -h "$ip_a" \
+        -p "$port" "${test_args[@]}" -r "$keyspace" -d "$size" "$@" --csv >"$tmp/$tag.csv" \
+        2>"$tmp/$tag.bench.err" || rc=$?
+    if ((rc != 0)); then
+        show_log "$tmp/$tag.bench.err"
+        show_log "$tmp/$tag.err"
+        die "redis-benchmark against $name ($cfg, round $r) failed with status $rc"
+    fi
+    snap1=$(cpu_snap)
+    child_cpu_ms
+    cpu1=$ms t1=$(date +%s%N)
+    l1=$(linux_retrans)
+    ip netns exec "$ns_b" timeout 10 redis-cli -h "$ip_a" -p "$port" INFO server >"$tmp/$tag.info" 2>/dev/null ||
+        die "INFO from $name failed after the run"
+    stop_server "$name" "$tag"
+    if [[ $name == demi-kv-* ]]; then
+        grep -q 'counters:' "$tmp/$tag.err" || {
+            show_log "$tmp/$tag.err"
+            die "$name logged no stack counters as it exited"
+        }
+        o=$(ours "$tag" tcp_retrans_segs) d=$(ours "$tag" kernel_rx_dropped)
+        # The device's own loss counters as logged (AF_XDP: ring full, fill ring empty, ...).
+        k=\"$(grep -E '(xdp|packet|dpdk): kernel:' "$tmp/$tag.err" | sed 's/.*kernel: //; s/ (.*//' | tr -d '"')\"
+    else
+        o=null d=null k=null
+    fi
+    check_libos "$name" "$tag"
+    printf '{"linux_retrans": %d, "server_retrans": %s, "server_kernel_rx_dropped": %s, "server_device": %s, "client_cpu_busy": %s, "server_cpu_busy": %s, "client_process_cpu": %s}\n' \
+        $((l1 - l0)) "$o" "$d" "$k" "$(cpu_busy "$snap0" "$snap1" "$client_cpu")" "$(cpu_busy "$snap0" "$snap1" "$server_cpu")" \
+        "$(awk -v c=$((cpu1 - cpu0)) -v t=$(((t1 - t0) / 1000000)) 'BEGIN { printf "%.3f", t ? c / t : 0 }')" \
+        >"$tmp/$tag.counters"
+}
+
+t_start=$(date +%s)
+loadavg=$(cut -d' ' -f1-3 /proc/loadavg)
+what=${tests:-"redis-benchmark's default tests"}
+bench_kv_rounds run "${servers[@]}"
+elapsed=$(($(date +%s) - t_start))
 
 mkdir -p "$results"
 python3 "$here/kv_bypass_summary.py" "$tmp" "$results/kv_bypass.json" --rounds "$rounds" \
@@ -292,7 +264,10 @@ python3 "$here/kv_bypass_summary.py" "$tmp" "$results/kv_bypass.json" --rounds "
     --keyspace "$keyspace" --size "$size" --n1 "$n1" --n50 "$n50" --np "$np" \
     --bench-version "$(redis-benchmark --version | head -n 1)" \
     --server-version "$("$redis_server" --version | head -n 1)" --demi-kv "$demi_kv" \
-    --topology "scripts/netns.sh topology $id: $ns_a ($if_a, $ip_a) <-veth-> $ns_b" ||
+    --topology "scripts/netns.sh topology $id: $ns_a ($if_a, $ip_a) <-veth-> $ns_b" \
+    --tests "$tests" --elapsed "$elapsed" --loadavg "$loadavg" --plot-prefix "$tmp/kvb" ||
     die "could not summarize the runs"
-echo "bench/kv_bypass: wrote $results/kv_bypass.json" >&2
+title="redis-benchmark ${tests:+-t $tests }-r $keyspace -d $size over veth ($ns_b -> $ns_a), server cpu $server_cpu / client cpu $client_cpu"
+bench_kv_plot "$tmp/kvb.dat" "$tmp/kvb.names.gp" "$title" "$results/kv_bypass" || die "could not plot the runs"
+echo "bench/kv_bypass: wrote $results/kv_bypass.json, kv_bypass.png and kv_bypass_latency.png in ${elapsed} s of runs" >&2
 python3 "$here/kv_bypass_summary.py" --table "$results/kv_bypass.json"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Helper of bench/kv_bypass.sh: reads every redis-benchmark --csv output
-and counter file of a run, picks each figure's median round, writes
+and counter file of a run, picks each test's median round, writes
 kv_bypass.json (runs, every round, ratios demi-kv / redis-server, the
 issue's targets met or not) and prints the closing table. Python 3 standard
 library only. It never invents a figure: a missing or malformed result is
@@ -11,110 +11,97 @@ an error (exit 1).
 """
 
 import argparse
-import datetime
-import json
 import os
-import platform
 import sys
 
+sys.dont_write_bytecode = True  # no bench/__pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kv_summary import cpu_model, read_csv  # noqa: E402  (redis-benchmark --csv, /proc/cpuinfo)
+# errors, JSON in and out, the date and machine
+from benchlib import fail, load_json, repo_path, write_json  # noqa: E402
+# redis-benchmark --csv, the tests every run ran, the median round, the run's fields, the plot's input
+from kv_summary import (CONFIGS, FIG_KEYS, LABELS, SCHEMA, fmt, median_round, ratio, read_csv,  # noqa: E402
+                        run_fields, tests_of, write_plot_files)
 
 BASELINE = "redis-server"
-CONFIGS = ("c1", "c50", "c50p16")
-LABELS = {"c1": "-c 1", "c50": "-c 50", "c50p16": "-c 50 -P 16"}
-TESTS = ("SET", "GET")
-
-
-def fail(msg):
-    print(f"kv_bypass_summary: {msg}", file=sys.stderr)
-    sys.exit(1)
-
-
-def read_counters(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as e:
-        fail(f"{path}: {e}")
-
-
-def ratio(a, b):
-    return round(a / b, 3) if b else None
+TARGET_TESTS = ("SET", "GET")
+# What each server label stands for, written into kv_bypass.json's "servers".
+LIBOS = {"demi-kv-catpowder": "catpowder over AF_XDP (copy mode)",
+         "demi-kv-catnip": "catnip over DPDK net_af_xdp (copy mode)",
+         "redis-server": "Linux kernel TCP/IP"}
+LEGEND = {"demi-kv-catpowder": "demi-kv, catpowder (AF_XDP)", "demi-kv-catnip": "demi-kv, catnip (DPDK af_xdp)",
+          "redis-server": "redis-server (kernel TCP/IP)"}
+SHORT = {"demi-kv-catpowder": "catpowder", "demi-kv-catnip": "catnip", "redis-server": "redis"}
 
 
 def summarize(a):
     servers = a.servers.split()
-    runs, rounds_out, ratios = {}, {}, {}
+    per, results = {}, {}
     for cfg in CONFIGS:
-        runs[cfg], rounds_out[cfg] = {}, {}
         for name in servers:
-            per_round = []
             for r in range(1, a.rounds + 1):
                 tag = os.path.join(a.tmp, f"{name}.{cfg}.{r}")
-                per_round.append((read_csv(tag + ".csv"), read_counters(tag + ".counters")))
+                per[cfg, name, r] = (read_csv(tag + ".csv"), load_json(tag + ".counters"))
+                results[f"{name} {LABELS[cfg]} round {r}"] = per[cfg, name, r][0]
+    tests = tests_of(results)
+    runs, rounds_out, counters, ratios = {}, {}, {}, {}
+    for cfg in CONFIGS:
+        runs[cfg], rounds_out[cfg], counters[cfg], ratios[cfg] = {}, {}, {}, {}
+        for name in servers:
+            per_round = [per[cfg, name, r][0] for r in range(1, a.rounds + 1)]
             entry, rr = {}, {}
-            for t in TESTS:
-                # The round with the median ops/s (the lower median for an
-                # even count), reported whole: its latencies with its rate.
-                order = sorted(range(a.rounds), key=lambda i: per_round[i][0][t]["rps"])
-                k = order[(a.rounds - 1) // 2]
-                x = per_round[k][0][t]
-                entry[t] = {"rps": x["rps"], "p50_ms": x["p50_latency_ms"], "p99_ms": x["p99_latency_ms"],
-                            "avg_ms": x["avg_latency_ms"], "p95_ms": x["p95_latency_ms"],
-                            "max_ms": x["max_latency_ms"], "round": k + 1,
-                            "client_cpu_busy": per_round[k][1].get("client_cpu_busy"),
-                            "server_cpu_busy": per_round[k][1].get("server_cpu_busy"),
-                            "client_process_cpu": per_round[k][1].get("client_process_cpu")}
-                rr[t] = [{"rps": p[0][t]["rps"], "p50_ms": p[0][t]["p50_latency_ms"],
-                          "p99_ms": p[0][t]["p99_latency_ms"]} for p in per_round]
-            rr["counters"] = [p[1] for p in per_round]
+            for t in tests:
+                k, x = median_round(per_round, t)
+                entry[t] = dict({key: x[key] for key in FIG_KEYS}, round=k + 1)
+                rr[t] = [{"rps": p[t]["rps"], "p50_ms": p[t]["p50_ms"], "p99_ms": p[t]["p99_ms"]} for p in per_round]
             runs[cfg][name], rounds_out[cfg][name] = entry, rr
-        ratios[cfg] = {}
+            counters[cfg][name] = [per[cfg, name, r][1] for r in range(1, a.rounds + 1)]
         for name in servers:
             if name == BASELINE:
                 continue
             ratios[cfg][name] = {}
-            for t in TESTS:
+            for t in tests:
                 d, b = runs[cfg][name][t], runs[cfg][BASELINE][t]
                 ratios[cfg][name][t] = {"rps": ratio(d["rps"], b["rps"]), "p50": ratio(d["p50_ms"], b["p50_ms"]),
                                         "p99": ratio(d["p99_ms"], b["p99_ms"])}
     # The issue's targets, at -c 50: at least 2x redis-server's ops/s and at
     # most half its p99, for SET and GET, on catnip or catpowder.
-    targets = {}
-    for name in servers:
-        if name == BASELINE:
-            continue
-        q = ratios["c50"][name]
-        ok = all(q[t]["rps"] >= 2 and q[t]["p99"] is not None and q[t]["p99"] <= 0.5 for t in TESTS)
-        targets[name] = {"met": ok, **{t: {"rps_ratio": q[t]["rps"], "p99_ratio": q[t]["p99"]} for t in TESTS}}
+    targets = {"rule": "at -c 50, SET and GET: ops/s >= 2x redis-server's and p99 <= 0.5x redis-server's"}
+    if all(t in tests for t in TARGET_TESTS):
+        by = {}
+        for name in servers:
+            if name == BASELINE:
+                continue
+            q = ratios["c50"][name]
+            ok = all(q[t]["rps"] >= 2 and q[t]["p99"] is not None and q[t]["p99"] <= 0.5 for t in TARGET_TESTS)
+            by[name] = {"met": ok, **{t: {"rps_ratio": q[t]["rps"], "p99_ratio": q[t]["p99"]} for t in TARGET_TESTS}}
+        targets.update(by_server=by, met=any(v["met"] for v in by.values()))
+    else:
+        targets.update(by_server={}, met=None, why="this run did not include both SET and GET")
     out = {
         "benchmark": "kv_bypass",
+        "schema": SCHEMA,
         "tool": a.bench_version,
         "baseline": a.server_version,
-        "demi_kv": {"binary": a.demi_kv},
+        "demi_kv": {"binary": repo_path(a.demi_kv)},
         "servers": {s: LIBOS[s] for s in servers},
         "topology": a.topology,
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": {"nproc": a.nproc, "cpu_model": cpu_model(), "kernel": platform.release()},
-        "cpus": {"server": a.server_cpu, "client": a.client_cpu},
-        "params": {"tests": "set,get", "keyspace": a.keyspace, "value_bytes": a.size, "rounds": a.rounds},
-        "configs": {"c1": f"-c 1 -n {a.n1}", "c50": f"-c 50 -n {a.n50}", "c50p16": f"-c 50 -P 16 -n {a.np}"},
+        **run_fields(a),
+        "tests": tests,
         "runs": runs,
         "rounds": rounds_out,
+        "counters": counters,
         "ratios": ratios,
-        "targets": {
-            "rule": "at -c 50, SET and GET: ops/s >= 2x redis-server's and p99 <= 0.5x redis-server's",
-            "by_server": targets,
-            "met": any(v["met"] for v in targets.values()),
-        },
+        "targets": targets,
         "notes": [
+            "tests: redis-benchmark's test names, in the order it ran them; runs and rounds are keyed by "
+            "configuration, server, test; ratios by configuration, demi-kv server, test; counters by "
+            "configuration and server, one object per round (one redis-benchmark run covers every test).",
             "redis-benchmark runs in the Linux namespace on the client CPU; every server runs in the other "
             "namespace on the server CPU, behind the same veth with offloads off, at the same address "
             "(redis-server: the address is on the kernel's interface during its runs only).",
             "Latencies are redis-benchmark's, in ms, measured by the client for every server alike.",
             "ratios: demi-kv / redis-server. rps above 1: demi-kv serves more; p50/p99 below 1: demi-kv is faster.",
-            "rounds.*.counters: TCP segments retransmitted by Linux (client side) and by demi-kv's stack, "
+            "counters: TCP segments retransmitted by Linux (client side) and by demi-kv's stack, "
             "and frames the kernel dropped before demi-kv's ring (server_device: the device's loss counters as "
             "demi-kv logged them), per round; client_cpu_busy and "
             "server_cpu_busy: the fraction of the client's and the server's CPU not idle during the run "
@@ -123,11 +110,10 @@ def summarize(a):
             "over the run's wall time (1.0: its CPU was saturated by the client alone).",
         ],
     }
-    tmp = a.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(out, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, a.out)
+    write_json(a.out, out)
+    write_plot_files(a.plot_prefix, tests, servers, runs,
+                     lambda cfg, t: [(n, ratios[cfg][n][t]["rps"]) for n in servers if n != BASELINE],
+                     LEGEND, lambda n: f"ops/s {SHORT[n]}/redis")
 
 
 def busy(v):
@@ -135,26 +121,34 @@ def busy(v):
 
 
 def table(path):
-    try:
-        with open(path) as f:
-            r = json.load(f)
-    except (OSError, ValueError) as e:
-        fail(f"{path}: {e}")
+    r = load_json(path)
+    if r.get("schema") != SCHEMA:
+        fail(f"{path}: written by an older bench/kv_bypass.sh (no 'schema': {SCHEMA}); run it again")
     servers = list(r["servers"])
-    print(f"{'config':<12} {'test':<4} {'server':<18} {'ops/s':>10} {'p50 ms':>8} {'p99 ms':>8}   "
-          f"{'bench CPU':>9} {'CPU0 busy':>9}   {'x ops/s':>7} {'x p50':>6} {'x p99':>6}")
+    others = [s for s in servers if s != BASELINE]
+    w = max(len(t) for t in r["tests"])
+    print(f"{'config':<12} {'test':<{w}} " + " ".join(f"{SHORT[s] + ' ops/s':>15}" for s in servers) + "   " +
+          " ".join(f"{'x ' + SHORT[s]:>11}" for s in others) +
+          "   p50 / p99 ms (" + ", ".join(SHORT[s] for s in servers) + ")")
     for cfg in CONFIGS:
-        for t in TESTS:
-            for name in servers:
-                x = r["runs"][cfg][name][t]
-                line = (f"{LABELS[cfg]:<12} {t:<4} {name:<18} {x['rps']:>10.0f} {x['p50_ms']:>8.3f} "
-                        f"{x['p99_ms']:>8.3f} {busy(x.get('client_process_cpu')):>9} {busy(x.get('client_cpu_busy')):>9}")
-                if name != BASELINE:
-                    q = r["ratios"][cfg][name][t]
-                    line += f"   {q['rps']:>7.2f} {q['p50']:>6.2f} {q['p99']:>6.2f}"
-                print(line)
-    for name, v in r["targets"]["by_server"].items():
-        print(f"target ({r['targets']['rule']}): {name}: {'met' if v['met'] else 'NOT met'} "
+        for t in r["tests"]:
+            xs = [r["runs"][cfg][s][t] for s in servers]
+            print(f"{LABELS[cfg]:<12} {t:<{w}} " + " ".join(f"{x['rps']:>15.0f}" for x in xs) + "   " +
+                  " ".join(f"{fmt(r['ratios'][cfg][s][t]['rps'], '>10.2f')}x" for s in others) + "   " +
+                  ", ".join(f"{fmt(x['p50_ms'], '.3f')} / {fmt(x['p99_ms'], '.3f')}" for x in xs))
+    print("per run (every round): redis-benchmark's own CPU share, CPU" + str(r["cpus"]["client"]) +
+          " busy, Linux TCP retransmissions")
+    for cfg in CONFIGS:
+        for s in servers:
+            c = r["counters"][cfg][s]
+            print(f"  {LABELS[cfg]:<12} {s:<18} " + "  ".join(
+                f"{busy(x.get('client_process_cpu'))}/{busy(x.get('client_cpu_busy'))}/{x.get('linux_retrans')}"
+                for x in c))
+    t = r["targets"]
+    if t.get("met") is None:
+        print(f"target ({t['rule']}): not evaluated: {t.get('why')}")
+    for name, v in t["by_server"].items():
+        print(f"target ({t['rule']}): {name}: {'met' if v['met'] else 'NOT met'} "
               f"(SET {v['SET']['rps_ratio']}x ops/s, {v['SET']['p99_ratio']}x p99; "
               f"GET {v['GET']['rps_ratio']}x ops/s, {v['GET']['p99_ratio']}x p99)")
 
@@ -166,10 +160,11 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("tmp")
     p.add_argument("out")
-    for k in ("rounds", "server-cpu", "client-cpu", "nproc", "keyspace", "size", "n1", "n50", "np"):
+    for k in ("rounds", "server-cpu", "client-cpu", "nproc", "keyspace", "size", "n1", "n50", "np", "elapsed"):
         p.add_argument("--" + k, type=int, required=True)
-    for k in ("servers", "bench-version", "server-version", "demi-kv", "topology"):
+    for k in ("servers", "bench-version", "server-version", "demi-kv", "topology", "loadavg", "plot-prefix"):
         p.add_argument("--" + k, required=True)
+    p.add_argument("--tests", default="")
     summarize(p.parse_args())
 
 

@@ -1,56 +1,99 @@
 #!/usr/bin/env python3
 """Helper of bench/kv.sh: reads every redis-benchmark --csv output and
-INFO dump of a run, picks each figure's median round, writes kv.json (runs,
-rounds, ratios demi-kv / redis-server) and a data file for plot_kv.gp, and
-prints the closing table. Python 3 standard library only. It never invents
-a figure: a missing or malformed result is an error (exit 1).
+INFO dump of a run, picks each figure's median round per test, writes
+kv.json (runs, rounds, ratios demi-kv / redis-server, per test of
+redis-benchmark's list), the data and the names for plot_kv.gp, and prints
+the closing table. Python 3 standard library only. It never invents a
+figure: a missing or malformed result is an error (exit 1).
 
-  kv_summary.py TMPDIR OUT_JSON OUT_DAT --rounds R ... (see kv.sh)
+  kv_summary.py TMPDIR OUT_JSON PLOT_PREFIX --rounds R ... (see kv.sh)
   kv_summary.py --table KV_JSON
+
+Also imported by kv_bypass_summary.py (read_csv, tests_of, median_round,
+run_fields, write_plot_files).
 """
 
 import argparse
 import csv
-import datetime
-import json
 import os
 import platform
 import statistics
 import sys
 
+sys.dont_write_bytecode = True  # no bench/__pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# errors, JSON in and out, the date and machine, the median round
+from benchlib import cpu_model, fail, load_json, median_by, repo_path, utc_now, write_json  # noqa: E402
+
 SERVERS = ("demi-kv", "redis-server")
 CONFIGS = ("c1", "c50", "c50p16")
-TESTS = ("SET", "GET")
-FIELDS = ("rps", "avg_latency_ms", "min_latency_ms", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms",
-          "max_latency_ms")
-
-
-def fail(msg):
-    print(f"kv_summary: {msg}", file=sys.stderr)
-    sys.exit(1)
+LABELS = {"c1": "-c 1", "c50": "-c 50", "c50p16": "-c 50 -P 16"}
+SHORT_CFG = {"c1": "c1", "c50": "c50", "c50p16": "P16"}
+# redis-benchmark --csv columns (7.x) -> the keys kv.json uses. Older
+# redis-benchmark prints "test","rps" only, with no header: latencies None.
+COLUMNS = {"rps": "rps", "avg_latency_ms": "avg_ms", "min_latency_ms": "min_ms", "p50_latency_ms": "p50_ms",
+           "p95_latency_ms": "p95_ms", "p99_latency_ms": "p99_ms", "max_latency_ms": "max_ms"}
+FIG_KEYS = ("rps", "p50_ms", "p95_ms", "p99_ms", "avg_ms", "min_ms", "max_ms")
+SCHEMA = 2
 
 
 def read_csv(path):
+    """One redis-benchmark --csv output: {test name: {rps, p50_ms, ...}} in
+    the order redis-benchmark ran the tests (latencies None when the CSV has
+    no such column). Fails on anything malformed, an empty result, a test
+    twice, or a test with no positive ops/s."""
     try:
         with open(path, newline="") as f:
-            rows = list(csv.reader(f))
+            rows = [r for r in csv.reader(f) if r]
     except OSError as e:
         fail(f"{path}: {e}")
-    if not rows or rows[0] != ["test"] + list(FIELDS):
-        fail(f"{path}: not redis-benchmark 7 --csv output: {rows[:1]!r}")
+    if not rows:
+        fail(f"{path}: redis-benchmark printed no result")
+    if rows[0][0] == "test":
+        header, rows = rows[0], rows[1:]
+        if len(header) < 2 or header[1] != "rps":
+            fail(f"{path}: unexpected redis-benchmark --csv header {header!r}")
+    else:
+        header = ["test", "rps"]
     out = {}
-    for row in rows[1:]:
-        if len(row) != len(FIELDS) + 1:
+    for row in rows:
+        if len(row) != len(header):
             fail(f"{path}: bad row {row!r}")
+        if row[0] in out:
+            fail(f"{path}: test {row[0]!r} twice")
         try:
-            vals = [float(v) for v in row[1:]]
+            vals = dict(zip(header[1:], (float(v) for v in row[1:])))
         except ValueError:
             fail(f"{path}: bad numbers in {row!r}")
-        out[row[0]] = dict(zip(FIELDS, vals))
-    for t in TESTS:
-        if t not in out or out[t]["rps"] <= 0:
-            fail(f"{path}: no {t} result")
+        if vals["rps"] <= 0:
+            fail(f"{path}: {row[0]}: no ops/s ({row!r})")
+        out[row[0]] = {key: vals.get(col) for col, key in COLUMNS.items()}
+    if not out:
+        fail(f"{path}: redis-benchmark ran no test")
     return out
+
+
+def tests_of(results):
+    """results: {label: csv dict}. The tests every run ran, in the first
+    run's order; fails unless every run ran exactly the same tests."""
+    labels = list(results)
+    tests = list(results[labels[0]])
+    for label in labels[1:]:
+        if list(results[label]) != tests:
+            fail(f"{label} ran the tests {list(results[label])}, {labels[0]} ran {tests}")
+    return tests
+
+
+def median_round(per_round, test):
+    """per_round: one csv dict per round. (index, figures) of the round with
+    the median ops/s for test (the lower median for an even count),
+    reported whole: its latencies with its rate."""
+    k = median_by(range(len(per_round)), lambda i: per_round[i][test]["rps"])
+    return k, per_round[k][test]
+
+
+def ratio(a, b):
+    return round(a / b, 3) if a is not None and b else None
 
 
 def read_info(path):
@@ -66,109 +109,140 @@ def read_info(path):
     return info
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for ln in f:
-                if ln.startswith("model name"):
-                    return ln.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+def gp_string(s):
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def fig(r):
-    return {"rps": r["rps"], "p50_ms": r["p50_latency_ms"], "p99_ms": r["p99_latency_ms"],
-            "avg_ms": r["avg_latency_ms"], "min_ms": r["min_latency_ms"], "p95_ms": r["p95_latency_ms"],
-            "max_ms": r["max_latency_ms"]}
+def write_plot_files(prefix, tests, servers, runs, ratios_of, legend, ratio_label):
+    """PREFIX.dat: one block per test (gnuplot index i), one row per
+    configuration: label, then rps p50_ms p99_ms of each server in order
+    ("NaN" where the CSV had no latency). PREFIX.names.gp: ntests, nservers
+    and the arrays T (panel titles: the test and the ratios per
+    configuration) and S (legend names), for plot_kv.gp to load.
+    ratios_of(cfg, test) -> [(server, rps ratio)] for the title, one line
+    per server, introduced by ratio_label(server)."""
+    with open(prefix + ".dat", "w") as f:
+        f.write("# blocks: one per test; rows: configuration; columns: label, then per server rps p50_ms p99_ms\n")
+        for t in tests:
+            f.write(f"# {t}\n")
+            for cfg in CONFIGS:
+                cols = []
+                for s in servers:
+                    x = runs[cfg][s][t]
+                    cols += [x["rps"], x["p50_ms"], x["p99_ms"]]
+                f.write(gp_string(LABELS[cfg]) + " " + " ".join("NaN" if v is None else repr(v) for v in cols) + "\n")
+            f.write("\n\n")
+    with open(prefix + ".names.gp", "w") as f:
+        f.write(f"ntests = {len(tests)}\nnservers = {len(servers)}\narray T[{len(tests)}]\narray S[{len(servers)}]\n")
+        for i, t in enumerate(tests, 1):
+            # One line per demi-kv server: "NAME ops/s ratio: c1 1.20x, c50 0.98x, P16 1.05x".
+            lines = {}
+            for cfg in CONFIGS:
+                for n, r in ratios_of(cfg, t):
+                    lines.setdefault(n, []).append(SHORT_CFG[cfg] + " " + ("-" if r is None else f"{r:.2f}x"))
+            title = "\n".join([t] + [f"{ratio_label(n)}: " + ", ".join(v) for n, v in lines.items()])
+            f.write(f"T[{i}] = {gp_string(title)}\n")
+        for i, s in enumerate(servers, 1):
+            f.write(f"S[{i}] = {gp_string(legend[s])}\n")
+
+
+def run_fields(a):
+    """What kv.json and kv_bypass.json record about a run, from the shell
+    script's arguments a: when, on what machine and CPUs, with which
+    redis-benchmark parameters and client configurations."""
+    return {
+        "date": utc_now(),
+        "elapsed_s": a.elapsed,
+        "machine": {"nproc": a.nproc, "cpu_model": cpu_model(), "kernel": platform.release(),
+                    "loadavg_before": a.loadavg},
+        "cpus": {"server": a.server_cpu, "client": a.client_cpu},
+        "params": {"tests": a.tests or "redis-benchmark's default list", "keyspace": a.keyspace,
+                   "value_bytes": a.size, "rounds": a.rounds},
+        "configs": {"c1": f"-c 1 -n {a.n1}", "c50": f"-c 50 -n {a.n50}", "c50p16": f"-c 50 -P 16 -n {a.np}"},
+    }
 
 
 def summarize(a):
-    runs, rounds_out, ratios = {}, {}, {}
+    per, results = {}, {}
     for cfg in CONFIGS:
-        runs[cfg], rounds_out[cfg] = {}, {}
         for name in SERVERS:
-            per_round = []
             for r in range(1, a.rounds + 1):
                 tag = os.path.join(a.tmp, f"{name}.{cfg}.{r}")
-                per_round.append((read_csv(tag + ".csv"), read_info(tag + ".info")))
+                per[cfg, name, r] = (read_csv(tag + ".csv"), read_info(tag + ".info"))
+                results[f"{name} {LABELS[cfg]} round {r}"] = per[cfg, name, r][0]
+    tests = tests_of(results)
+    runs, rounds_out, ratios, ppc_out = {}, {}, {}, {}
+    for cfg in CONFIGS:
+        runs[cfg], rounds_out[cfg], ratios[cfg] = {}, {}, {}
+        for name in SERVERS:
+            per_round = [per[cfg, name, r][0] for r in range(1, a.rounds + 1)]
             entry, rr = {}, {}
-            for t in TESTS:
-                # The round with the median ops/s (the lower median for an
-                # even count), reported whole: its latencies with its rate.
-                order = sorted(range(a.rounds), key=lambda i: per_round[i][0][t]["rps"])
-                k = order[(a.rounds - 1) // 2]
-                entry[t] = dict(fig(per_round[k][0][t]), round=k + 1)
-                rr[t] = [{"rps": p[0][t]["rps"], "p50_ms": p[0][t]["p50_latency_ms"],
-                          "p99_ms": p[0][t]["p99_latency_ms"]} for p in per_round]
-            if name == "demi-kv":
-                ppc = []
-                for _, info in per_round:
-                    try:
-                        ppc.append(int(info["demi_pushes"]) / int(info["total_commands_processed"]))
-                    except (KeyError, ValueError, ZeroDivisionError):
-                        fail(f"demi-kv's INFO lacks demi_pushes/total_commands_processed ({cfg})")
-                entry["pushes_per_command"] = round(statistics.median(ppc), 4)
+            for t in tests:
+                k, x = median_round(per_round, t)
+                entry[t] = dict({key: x[key] for key in FIG_KEYS}, round=k + 1)
+                rr[t] = [{"rps": p[t]["rps"], "p50_ms": p[t]["p50_ms"], "p99_ms": p[t]["p99_ms"]} for p in per_round]
             runs[cfg][name], rounds_out[cfg][name] = entry, rr
-        ratios[cfg] = {}
-        for t in TESTS:
+        ppc = []
+        for r in range(1, a.rounds + 1):
+            info = per[cfg, "demi-kv", r][1]
+            try:
+                ppc.append(int(info["demi_pushes"]) / int(info["total_commands_processed"]))
+            except (KeyError, ValueError, ZeroDivisionError):
+                fail(f"demi-kv's INFO lacks demi_pushes/total_commands_processed ({cfg}, round {r})")
+        ppc_out[cfg] = round(statistics.median(ppc), 4)
+        for t in tests:
             d, b = runs[cfg]["demi-kv"][t], runs[cfg]["redis-server"][t]
-            ratios[cfg][t] = {
-                "rps": round(d["rps"] / b["rps"], 3),
-                "p50": round(d["p50_ms"] / b["p50_ms"], 3) if b["p50_ms"] else None,
-                "p99": round(d["p99_ms"] / b["p99_ms"], 3) if b["p99_ms"] else None,
-            }
+            ratios[cfg][t] = {"rps": ratio(d["rps"], b["rps"]), "p50": ratio(d["p50_ms"], b["p50_ms"]),
+                              "p99": ratio(d["p99_ms"], b["p99_ms"])}
     out = {
         "benchmark": "kv",
+        "schema": SCHEMA,
         "tool": a.bench_version,
         "baseline": a.server_version,
-        "demi_kv": {"binary": a.demi_kv, "libos": "catnap"},
+        "demi_kv": {"binary": repo_path(a.demi_kv), "libos": "catnap"},
+        "servers": {"demi-kv": "demi-kv on catnap (libdemi over Linux kernel sockets)",
+                    "redis-server": "redis-server (Linux kernel sockets)"},
         "address": "127.0.0.1",
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": {"nproc": a.nproc, "cpu_model": cpu_model(), "kernel": platform.release()},
-        "cpus": {"server": a.server_cpu, "client": a.client_cpu},
-        "params": {"tests": "set,get", "keyspace": a.keyspace, "value_bytes": a.size, "rounds": a.rounds},
-        "configs": {"c1": f"-c 1 -n {a.n1}", "c50": f"-c 50 -n {a.n50}", "c50p16": f"-c 50 -P 16 -n {a.np}"},
+        **run_fields(a),
+        "tests": tests,
         "runs": runs,
         "rounds": rounds_out,
         "ratios": ratios,
+        "pushes_per_command": ppc_out,
         "notes": [
+            "tests: redis-benchmark's test names, in the order it ran them; runs, rounds and ratios are keyed "
+            "by configuration, then (runs, rounds) server, then test.",
             "Latencies are redis-benchmark's, in ms, measured by the client for both servers alike.",
             "ratios: demi-kv / redis-server. rps above 1: demi-kv serves more; p50/p99 below 1: demi-kv is faster.",
-            "demi-kv runs on catnap: Linux kernel sockets underneath, as redis-server. The bypass libOSes "
-            "(catnip, catpowder) that the issue's targets are about do not exist yet.",
-            "pushes_per_command: demi_push calls per command served (INFO), showing how replies are batched.",
+            "demi-kv runs on catnap: Linux kernel sockets underneath, as redis-server; bench/kv_bypass.sh "
+            "measures catpowder and catnip.",
+            "pushes_per_command: demi_push calls per command served (demi-kv's INFO), median round, per "
+            "configuration, over every test of the run.",
         ],
     }
-    tmp = a.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(out, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, a.out)
-    with open(a.dat, "w") as f:
-        f.write("# label demi_rps redis_rps demi_p50 redis_p50 demi_p99 redis_p99 (ms)\n")
-        for cfg in CONFIGS:
-            for t in TESTS:
-                d, b = runs[cfg]["demi-kv"][t], runs[cfg]["redis-server"][t]
-                label = {"c1": "-c 1", "c50": "-c 50", "c50p16": "-c 50 -P 16"}[cfg] + " " + t
-                f.write(f'"{label}" {d["rps"]} {b["rps"]} {d["p50_ms"]} {b["p50_ms"]} {d["p99_ms"]} {b["p99_ms"]}\n')
+    write_json(a.out, out)
+    write_plot_files(a.plot_prefix, tests, SERVERS, runs, lambda cfg, t: [("demi-kv", ratios[cfg][t]["rps"])],
+                     {"demi-kv": "demi-kv (catnap)", "redis-server": "redis-server"},
+                     lambda n: "ops/s demi-kv/redis")
+
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
 
 
 def table(path):
-    try:
-        with open(path) as f:
-            r = json.load(f)
-    except (OSError, ValueError) as e:
-        fail(f"{path}: {e}")
-    print(f"{'config':<12} {'test':<4} {'server':<13} {'ops/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+    r = load_json(path)
+    if r.get("schema") != SCHEMA:
+        fail(f"{path}: written by an older bench/kv.sh (no 'schema': {SCHEMA}); run bench/kv.sh again")
+    w = max(len(t) for t in r["tests"])
+    print(f"{'config':<12} {'test':<{w}} {'demi-kv ops/s':>13} {'redis ops/s':>12} {'x ops/s':>7}   "
+          f"{'p50 ms demi/redis':>17} {'x p50':>6}   {'p99 ms demi/redis':>17} {'x p99':>6}")
     for cfg in CONFIGS:
-        for t in TESTS:
-            for name in SERVERS:
-                x = r["runs"][cfg][name][t]
-                print(f"{r['configs'][cfg].split(' -n')[0]:<12} {t:<4} {name:<13} {x['rps']:>10.0f} "
-                      f"{x['p50_ms']:>8.3f} {x['p99_ms']:>8.3f}")
-            q = r["ratios"][cfg][t]
-            print(f"{'':<12} {t:<4} {'ratio':<13} {q['rps']:>10.2f} {q['p50']:>8.2f} {q['p99']:>8.2f}")
+        for t in r["tests"]:
+            d, b, q = r["runs"][cfg]["demi-kv"][t], r["runs"][cfg]["redis-server"][t], r["ratios"][cfg][t]
+            print(f"{LABELS[cfg]:<12} {t:<{w}} {d['rps']:>13.0f} {b['rps']:>12.0f} {fmt(q['rps'], '>7.2f')}   "
+                  f"{fmt(d['p50_ms'], '>8.3f')}/{fmt(b['p50_ms'], '<8.3f')} {fmt(q['p50'], '>6.2f')}   "
+                  f"{fmt(d['p99_ms'], '>8.3f')}/{fmt(b['p99_ms'], '<8.3f')} {fmt(q['p99'], '>6.2f')}")
 
 
 def main():
@@ -178,11 +252,12 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("tmp")
     p.add_argument("out")
-    p.add_argument("dat")
-    for k in ("rounds", "server-cpu", "client-cpu", "nproc", "keyspace", "size", "n1", "n50", "np"):
+    p.add_argument("plot_prefix")
+    for k in ("rounds", "server-cpu", "client-cpu", "nproc", "keyspace", "size", "n1", "n50", "np", "elapsed"):
         p.add_argument("--" + k, type=int, required=True)
-    for k in ("bench-version", "server-version", "demi-kv"):
+    for k in ("bench-version", "server-version", "demi-kv", "loadavg"):
         p.add_argument("--" + k, required=True)
+    p.add_argument("--tests", default="")
     summarize(p.parse_args())
 
 

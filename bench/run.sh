@@ -34,19 +34,13 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+bench_name=bench
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
 summarize=(python3 "$here/summarize.py")
 
-die() {
-    echo "bench: error: $*" >&2
-    exit 1
-}
-
 # BUILD: absolute, else relative to the current directory, else to the repo.
-build_arg=${1:-build}
-build=$(bench_build_dir "$build_arg")
-[[ -d $build ]] || die "build directory '$build_arg' not found (tried ./$build_arg and $repo/$build_arg); run 'make build' first"
+bench_build "${1:-build}"
 
 iters=${BENCH_ITERS:-100000}
 size=${BENCH_SIZE:-64}
@@ -60,8 +54,7 @@ results=${BENCH_RESULTS:-$repo/bench/results}
 demi_echo=${DEMI_ECHO:-$build/demi-echo}
 linux_echo=${LINUX_ECHO:-$build/bench/linux_echo}
 read -r -a demi_echo_args <<<"${DEMI_ECHO_ARGS:-}"
-ready_timeout=10
-stop_timeout=5
+ready_timeout=60
 
 is_uint() { [[ $1 =~ ^(0|[1-9][0-9]*)$ ]]; }
 is_pos() { [[ $1 =~ ^[1-9][0-9]*$ ]]; }
@@ -76,15 +69,10 @@ for p in $protos; do
     [[ $p == tcp || $p == udp ]] || die "BENCH_PROTOS: unknown protocol '$p' (tcp, udp)"
 done
 
-for tool in taskset timeout python3 gnuplot ps; do
-    command -v "$tool" >/dev/null || die "'$tool' not found (scripts/deps.sh installs it)"
-done
+bench_need taskset timeout python3 gnuplot ps
 [[ -x $linux_echo ]] || die "Linux baseline not built: $linux_echo (run 'make build')"
 [[ -x $demi_echo ]] || die "demi-echo not built: $demi_echo (run 'make build', or set DEMI_ECHO to test the script)"
-for cpu in "$server_cpu" "$client_cpu"; do
-    taskset -c "$cpu" true 2>/dev/null ||
-        die "cannot run on CPU $cpu (this machine has $(nproc) usable CPUs); set BENCH_SERVER_CPU/BENCH_CLIENT_CPU"
-done
+bench_cpus "$server_cpu" "$client_cpu"
 [[ $server_cpu != "$client_cpu" ]] ||
     echo "bench: warning: server and client share CPU $server_cpu; figures are not comparable with the two-CPU ones" >&2
 
@@ -97,45 +85,7 @@ if env --default-signal=INT true 2>/dev/null; then
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/demi-bench.XXXXXX")
-server_pid=
-client_pid=
-
-# Is PID (our child) still running? A child that exited stays a zombie until
-# we wait for it, so look at its state, not just at its existence.
-alive() {
-    local st
-    st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-    [[ -n $st && $st != Z* ]]
-}
-
-cleanup() {
-    # The client runs under timeout(1), which passes SIGTERM on to it.
-    if [[ -n $client_pid ]]; then
-        kill -TERM "$client_pid" 2>/dev/null || true
-        wait "$client_pid" 2>/dev/null || true
-        client_pid=
-    fi
-    local pid=$server_pid
-    if [[ -n $pid ]]; then
-        server_pid=
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 20); do alive "$pid" || break; sleep 0.1; done
-        alive "$pid" && kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null || true
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-show_log() { # FILE: its last lines, indented, for an error report
-    if [[ -s $1 ]]; then
-        tail -n 20 "$1" | sed 's/^/    | /' >&2
-    else
-        echo "    | (empty)" >&2
-    fi
-}
+bench_traps
 
 # start_server TAG -- COMMAND...: starts it on the server CPU, waits for its
 # "ready IP:PORT" line and sets $server_pid and $server_addr.
@@ -145,53 +95,31 @@ start_server() {
     local out=$tmp/$tag.server.out err=$tmp/$tag.server.err
     taskset -c "$server_cpu" "${sigreset[@]}" "$@" >"$out" 2>"$err" &
     server_pid=$!
-    local deadline=$((SECONDS + ready_timeout)) line=
-    while :; do
-        line=$(grep -m1 '^ready ' "$out" 2>/dev/null || true)
-        [[ -n $line ]] && break
-        if ! alive "$server_pid"; then
-            local rc=0
-            wait "$server_pid" || rc=$?
-            server_pid=
-            echo "bench: error: $tag: the server exited (status $rc) before printing 'ready'" >&2
-            echo "    command: $*" >&2
-            show_log "$err"
-            exit 1
-        fi
-        if ((SECONDS >= deadline)); then
-            echo "bench: error: $tag: no 'ready IP:PORT' line from the server within ${ready_timeout}s" >&2
-            echo "    command: $*" >&2
-            show_log "$err"
-            exit 1
-        fi
-        sleep 0.05
-    done
+    local line st=0
+    bench_wait "$ready_timeout" grep -qs '^ready ' "$out" || st=$?
+    if ((st == 1)); then
+        local rc=0
+        wait "$server_pid" || rc=$?
+        server_pid=
+        echo "bench: error: $tag: the server exited (status $rc) before printing 'ready'" >&2
+    elif ((st != 0)); then
+        echo "bench: error: $tag: no 'ready IP:PORT' line from the server within ${ready_timeout}s" >&2
+    fi
+    if ((st != 0)); then
+        echo "    command: $*" >&2
+        show_log "$err"
+        exit 1
+    fi
+    line=$(grep -m1 '^ready ' "$out")
     server_addr=${line#ready }
     server_addr=${server_addr%%[[:space:]]*}
     [[ $server_addr =~ ^127\.0\.0\.1:[0-9]+$ && ${server_addr##*:} -gt 0 && ${server_addr##*:} -lt 65536 ]] ||
         die "$tag: the server's ready line '$line' does not name 127.0.0.1:PORT with a real port"
 }
 
-# stop_server TAG: SIGINT, then the server must exit 0 within $stop_timeout s.
+# stop_server TAG: SIGINT, then the server must exit 0.
 stop_server() {
-    local tag=$1 pid=$server_pid rc=0
-    kill -INT "$pid" 2>/dev/null || true
-    for _ in $(seq $((stop_timeout * 10))); do alive "$pid" || break; sleep 0.1; done
-    if alive "$pid"; then
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-        server_pid=
-        echo "bench: error: $tag: the server did not exit within ${stop_timeout}s of SIGINT" >&2
-        show_log "$tmp/$tag.server.err"
-        exit 1
-    fi
-    wait "$pid" || rc=$?
-    server_pid=
-    if ((rc != 0)); then
-        echo "bench: error: $tag: the server exited with status $rc on SIGINT (expected 0)" >&2
-        show_log "$tmp/$tag.server.err"
-        exit 1
-    fi
+    bench_stop_server "$1: the server" "$tmp/$1.server.err"
 }
 
 # run_echo NAME PROTO ROUND EXPECTED_LIBOS BINARY [ARGS...]: one measured

@@ -17,28 +17,27 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+bench_name=bench
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
-build=$(bench_build_dir "${1:-build}")
+bench_build "${1:-build}"
 bin=$build/bench/storage_bench
-[[ -x $bin ]] || { echo "bench: error: $bin not built (run 'make build')" >&2; exit 1; }
+[[ -x $bin ]] || die "$bin not built (run 'make build')"
 
 dir=${BENCH_STORAGE_DIR:-${TMPDIR:-/tmp}}
 iters=${BENCH_STORAGE_ITERS:-2000}
 secs=${BENCH_STORAGE_SECONDS:-3}
 cpu=${BENCH_CPU:-0}
 results=${BENCH_RESULTS:-$repo/bench/results}
-[[ $iters =~ ^[1-9][0-9]*$ ]] || { echo "bench: error: BENCH_STORAGE_ITERS='$iters'" >&2; exit 1; }
-[[ $secs =~ ^[1-9][0-9]*$ ]] || { echo "bench: error: BENCH_STORAGE_SECONDS='$secs'" >&2; exit 1; }
+bench_positive iters secs
 work=$(mktemp -d "$dir/demi-storage-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 echo "bench: storage on $(df -T "$dir" | awk 'NR==2 {print $2 " (" $1 ")"}'), cpu $cpu" >&2
 out=$work/out.json
 timeout -k 5 900 taskset -c "$cpu" "$bin" --dir "$work" --iters "$iters" --seconds "$secs" >"$out" 2>"$work/err" || {
-    echo "bench: error: storage_bench failed" >&2
-    tail -n 20 "$work/err" | sed 's/^/    | /' >&2
-    exit 1
+    show_log "$work/err"
+    die "storage_bench failed"
 }
 mkdir -p "$results"
 fstype=$(df -T "$dir" | awk 'NR==2 {print $2}')

@@ -25,30 +25,21 @@ output, and anything missing or malformed is an error (exit 1), not a gap.
 """
 
 import argparse
-import datetime
 import json
 import math
 import os
 import platform
 import sys
 
+sys.dont_write_bytecode = True  # no bench/__pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# errors, JSON in and out, the date and machine, the median round
+from benchlib import cpu_model, fail, load_json, median_by, repo_path, utc_now, write_json  # noqa: E402
+
 KEYS = ("libos", "proto", "size", "clients", "n", "p50_us", "p99_us",
         "p999_us", "mean_us", "min_us", "max_us", "rps")
 LATENCY = ("p50", "p99", "p999", "mean")
 BASELINES = ("linux-blocking", "linux-busypoll")
-
-
-def fail(msg):
-    print(f"summarize: {msg}", file=sys.stderr)
-    sys.exit(1)
-
-
-def load(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as e:
-        fail(f"{path}: {e}")
 
 
 def last_json_line(path):
@@ -125,23 +116,12 @@ def cmd_cdf(a):
 
 
 def cmd_label(a):
-    r = load(a.run)
+    r = load_json(a.run)
     name = a.name
     if a.name == "catnap" and r.get("libos") != "catnap":
         name = f"catnap* (DEMI_ECHO test: ran {r.get('libos')})"
     print(f"{name}: p50 {r['p50_us']:.1f}, p99 {r['p99_us']:.1f}, "
           f"p99.9 {r['p999_us']:.1f} µs")
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for ln in f:
-                if ln.startswith("model name"):
-                    return ln.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def ratio(num, den):
@@ -154,9 +134,9 @@ def cmd_merge(a):
         parts = spec.split("=", 2)
         if len(parts) < 2:
             fail(f"bad run spec {spec!r}: expected NAME=RUN_JSON[=BINARY]")
-        runs[parts[0]] = load(parts[1])
+        runs[parts[0]] = load_json(parts[1])
         if len(parts) == 3:
-            binaries[parts[0]] = parts[2]
+            binaries[parts[0]] = repo_path(parts[2])
     out = {
         "benchmark": "echo",
         "proto": a.proto,
@@ -165,7 +145,7 @@ def cmd_merge(a):
         "warmup": a.warmup,
         "clients": a.clients,
         "address": a.address,
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date": utc_now(),
         "machine": {
             "nproc": a.nproc,
             "cpu_model": cpu_model(),
@@ -202,15 +182,11 @@ def cmd_merge(a):
     out["notes"].append(
         f"Latency ratios below 1 mean {subject} is faster than that Linux baseline; "
         f"the rps ratio above 1 means {subject} completes more round trips per second.")
-    tmp = a.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(out, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, a.out)
+    write_json(a.out, out)
 
 
 def cmd_table(a):
-    res = [load(p) for p in a.results]
+    res = [load_json(p) for p in a.results]
     if not res:
         return
     r0 = res[0]
@@ -254,54 +230,40 @@ def cmd_json(a):
 
 
 def cmd_median(a):
-    runs = []
-    for k in range(1, a.rounds + 1):
-        r = load(f"{a.prefix}.{k}.json")
-        runs.append((r["p50_us"], k))
-    runs.sort()
-    k = runs[(len(runs) - 1) // 2][1]
+    p50 = {k: load_json(f"{a.prefix}.{k}.json")["p50_us"] for k in range(1, a.rounds + 1)}
+    k = median_by(p50, p50.get)
     for ext in ("json", "cdf"):
         with open(f"{a.prefix}.{k}.{ext}") as src, open(f"{a.prefix}.{ext}", "w") as dst:
             dst.write(src.read())
 
 
 def cmd_rounds(a):
-    res = load(a.results)
+    res = load_json(a.results)
     res["rounds"] = {"count": a.rounds, "chosen": "median round by p50", "runs": {}}
     for name in a.names:
         res["rounds"]["runs"][name] = [
-            {k: load(f"{a.tmp}/{name}.{a.proto}.{r}.json")[k] for k in ("p50_us", "p99_us", "p999_us")}
+            {k: load_json(f"{a.tmp}/{name}.{a.proto}.{r}.json")[k] for k in ("p50_us", "p99_us", "p999_us")}
             for r in range(1, a.rounds + 1)]
-    with open(a.results + ".tmp", "w") as f:
-        json.dump(res, f, indent=2)
-        f.write("\n")
-    os.replace(a.results + ".tmp", a.results)
-
-
-def median_by(items, key):
-    """The item with the median value of key (the lower middle for an even count)."""
-    items = sorted(items, key=key)
-    return items[(len(items) - 1) // 2]
+    write_json(a.results, res)
 
 
 def cmd_catpowder(a):
     """bench/catpowder.sh's results file: the echo files merge wrote, plus
     the bulk and cost rounds, their medians, ratios, and the issue's targets
     (reported as met or not: never a pass or fail)."""
-    out = {"benchmark": "catpowder", "date": datetime.datetime.now(datetime.timezone.utc).strftime(
-        "%Y-%m-%dT%H:%M:%SZ"), "machine": {"nproc": os.cpu_count(), "cpu_model": cpu_model(),
-                                           "kernel": platform.release()},
-        "echo": {}, "bulk": {}, "cost": {}, "targets": {}, "notes": a.note or []}
+    out = {"benchmark": "catpowder", "date": utc_now(),
+           "machine": {"nproc": os.cpu_count(), "cpu_model": cpu_model(), "kernel": platform.release()},
+           "echo": {}, "bulk": {}, "cost": {}, "targets": {}, "notes": a.note or []}
     for spec in a.echo:
         proto, path = spec.split("=", 1)
-        out["echo"][proto] = load(path)
+        out["echo"][proto] = load_json(path)
     # Bulk: the linux_echo client's rps with --size BULK is round trips of
     # BULK bytes each way; report Mbit/s each way, median round.
     names = a.bulk_names.split() if a.bulk_names else []
     for name in names:
         rounds = []
         for r in range(1, a.rounds + 1):
-            j = load(f"{a.tmp}/bulk.{name}.{r}.json")
+            j = load_json(f"{a.tmp}/bulk.{name}.{r}.json")
             rounds.append({"mbit_s_each_way": round(j["size"] * 8 * j["rps"] / 1e6, 1), "n": j["n"]})
         med = median_by(rounds, lambda x: x["mbit_s_each_way"])
         out["bulk"][name] = {"mbit_s_each_way": med["mbit_s_each_way"], "rounds": rounds}
@@ -313,7 +275,7 @@ def cmd_catpowder(a):
     # Cost: catpowder_cost's JSON per round; median round by its median per-I/O figure.
     for be in (a.cost_backends.split() if a.cost_backends else []):
         for proto in a.protos.split():
-            rounds = [load(f"{a.tmp}/cost.{be}.{proto}.{r}.json") for r in range(1, a.rounds + 1)]
+            rounds = [load_json(f"{a.tmp}/cost.{be}.{proto}.{r}.json") for r in range(1, a.rounds + 1)]
             for j in rounds:
                 for k in ("echoed", "stack_ns_per_io_median", "stack_ns_per_io_mean", "device_ns_per_message_mean",
                           "device_ns_per_message_median"):
@@ -348,11 +310,7 @@ def cmd_catpowder(a):
             both = c["stack_ns_per_io_median"] + c["device_ns_per_io_median"]
             t[f"{proto} catpowder-{be} work per I/O < 1 us (stack and device calls, medians)"] = {
                 "ns": round(both, 1), "met": both < 1000}
-    tmp = a.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(out, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, a.out)
+    write_json(a.out, out)
     if out["bulk"]:
         print(f"\nbulk TCP echo, {a.bulk_size >> 20} MiB messages, median of {a.rounds} rounds:")
         for n, v in out["bulk"].items():

@@ -16,8 +16,10 @@ PKGS=(
   iproute2 ethtool nftables iputils-ping      # catpowder/catnip tests: netns, veth, offloads, loss, ping
   libxdp-dev libbpf-dev                       # catpowder: AF_XDP
   dpdk-dev libdpdk-dev                        # catnip: DPDK 22.11
+  libsystemd-dev                              # pkg-config --static --libs demi: static DPDK links libsystemd
   clang libclang-rt-14-dev                    # libFuzzer target of demi-kv's RESP parser
   redis-tools redis-server                    # demi-kv tests (redis-cli, redis-benchmark, redis-server)
+  python3-redis                               # demi-kv tests: redis-py as a client library
 )
 
 missing=()

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Reserves 2 MiB hugepages for libdemi's heap (and DPDK), and mounts
 # hugetlbfs at /dev/hugepages if nothing is mounted there. Needs root.
-#   scripts/hugepages.sh [PAGES]    reserve PAGES pages in all (default 512 = 1 GiB)
-#   scripts/hugepages.sh --status   show what is reserved and free
-#   scripts/hugepages.sh --release  give every unused reserved page back
+# Installed as demi-hugepages (the name libdemi's hint gives).
+#   demi-hugepages [PAGES]    reserve PAGES pages in all (default 512 = 1 GiB)
+#   demi-hugepages --status   show what is reserved and free
+#   demi-hugepages --release  give every unused reserved page back
 set -euo pipefail
 nr=/proc/sys/vm/nr_hugepages
 status() {

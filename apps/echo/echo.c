@@ -5,6 +5,7 @@
  *   demi-echo server|client [--udp] --addr IP:PORT [--size BYTES]
  *             [--iters N | --seconds S] [--clients N] [--hist FILE] [--warmup N]
  *             [--max-pending BYTES]
+ *   demi-echo --help | --version
  *
  * The server echoes each popped array back with zero copies (it pushes the
  * very buffer it popped) and prints "ready IP:PORT" once it listens. It
@@ -20,6 +21,7 @@
 
 #include <demi/libos.h>
 #include <demi/sga.h>
+#include <demi/version.h>
 #include <demi/wait.h>
 
 #include <arpa/inet.h>
@@ -59,14 +61,38 @@ static void on_signal(int sig)
     stop = 1;
 }
 
-static void usage(void)
+/* The whole usage: on stdout for --help (exit 0), on stderr for a mistake
+ * (exit 2). Every option of parse()'s table is here and in demi-echo(1);
+ * tests/apps/test_app_cli.sh checks both. */
+static void usage(FILE *f, int status)
 {
-    fprintf(stderr, "usage: demi-echo server|client [--udp] --addr IP:PORT [--size BYTES] "
-                    "[--iters N | --seconds S] [--clients N] [--hist FILE] [--warmup N] [--max-pending BYTES]\n"
-                    "  --max-pending BYTES  server: stop reading a TCP connection while BYTES of its echoes\n"
-                    "                       are not yet sent (a client that does not read them);\n"
-                    "                       default 262144 (256 KiB)\n");
-    exit(2);
+    fprintf(f, "usage: demi-echo server|client [--udp] --addr IP:PORT [--size BYTES]\n"
+               "                 [--iters N | --seconds S] [--clients N] [--hist FILE] [--warmup N]\n"
+               "                 [--max-pending BYTES]\n"
+               "       demi-echo --help | --version\n"
+               "  --addr IP:PORT       server: listen there (port 0 picks a free port);\n"
+               "                       client: connect (or send) there. Required\n"
+               "  --udp                echo UDP datagrams instead of a TCP stream\n"
+               "  --size BYTES         client: bytes per message, 1..268435456 (UDP: up to 65507);\n"
+               "                       default 64\n"
+               "  --iters N            client: round trips in all (default 100000)\n"
+               "  --seconds S          client: run for S seconds instead of a number of round trips\n"
+               "  --clients N          client: connections (or UDP sockets) at once, 1..65536 (default 1)\n"
+               "  --hist FILE          client: write the latency distribution (CDF) to FILE\n"
+               "  --warmup N           client: round trips left out of the latencies (default 1000)\n"
+               "  --max-pending BYTES  server: stop reading a TCP connection while BYTES of its echoes\n"
+               "                       are not yet sent (a client that does not read them);\n"
+               "                       default 262144 (256 KiB)\n"
+               "  --help               this text\n"
+               "  --version            the program's and libdemi's version\n"
+               "LIBOS picks the libOS (default catnap); see demi-echo(1) and libdemi(7).\n");
+    exit(status);
+}
+
+static void version(void)
+{
+    printf("demi-echo (libdemi) %s\n", demi_version());
+    exit(0);
 }
 
 static void die(const char *what, int err)
@@ -116,6 +142,8 @@ static void parse(int argc, char **argv, struct opts *o)
                                        {"hist", required_argument, 0, 'H'},
                                        {"warmup", required_argument, 0, 'w'},
                                        {"max-pending", required_argument, 0, 'm'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {"version", no_argument, 0, 'V'},
                                        {0, 0, 0, 0}};
     memset(o, 0, sizeof(*o));
     o->size = 64;
@@ -124,11 +152,15 @@ static void parse(int argc, char **argv, struct opts *o)
     o->max_pending = MAX_PENDING_DEFAULT;
     bool have_addr = false, have_iters = false;
     if (argc < 2)
-        usage();
+        usage(stderr, 2);
+    if (strcmp(argv[1], "--help") == 0)
+        usage(stdout, 0);
+    if (strcmp(argv[1], "--version") == 0)
+        version();
     if (strcmp(argv[1], "server") == 0)
         o->server = true;
     else if (strcmp(argv[1], "client") != 0)
-        usage();
+        usage(stderr, 2);
     optind = 2;
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -177,12 +209,18 @@ static void parse(int argc, char **argv, struct opts *o)
         case 'm':
             o->max_pending = parse_u64(optarg, "--max-pending");
             break;
+        case 'h':
+            usage(stdout, 0);
+            break;
+        case 'V':
+            version();
+            break;
         default:
-            usage();
+            usage(stderr, 2);
         }
     }
     if (optind != argc || !have_addr)
-        usage();
+        usage(stderr, 2);
     if (have_iters && o->seconds > 0) {
         fprintf(stderr, "demi-echo: give --iters or --seconds, not both\n");
         exit(2);

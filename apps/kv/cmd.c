@@ -8,7 +8,7 @@
  * which points the reply at the stored heap buffer. Values are written once
  * and never changed in place; INCR and friends store a new value.
  */
-#include "cmd.h"
+#include "cmd_int.h"
 
 #include "glob.h"
 
@@ -22,31 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
-
-struct ctx {
-    struct kv_server *s;
-    struct kv_client *c;
-    int argc;
-    const struct resp_arg *argv;
-    struct reply *r;
-    int64_t now;
-    const struct kv_cmd *cmd;
-};
-
-struct kv_cmd {
-    const char *name;     /* lower case */
-    const char *fullname; /* "config|get" for a subcommand */
-    int arity;            /* n: exactly n arguments; -n: at least n */
-    void (*fn)(struct ctx *x);
-    const char *flags; /* COMMAND INFO flags, space separated */
-    const char *acl;   /* ACL categories, space separated */
-    int first, last, step;
-    const char *group, *since, *complexity, *summary;
-    const struct kv_cmd *subs;
-    int nsubs;
-};
 
 struct kv_cmd_slot {
     const struct kv_cmd *cmd;
@@ -61,18 +39,7 @@ int64_t kv_now_ms(void)
 
 /* ---- helpers ---- */
 
-static const uint8_t *A(const struct ctx *x, int i)
-{
-    return x->argv[i].ptr;
-}
-
-static size_t L(const struct ctx *x, int i)
-{
-    return x->argv[i].len;
-}
-
-/* Case-insensitive comparison of a whole argument with a literal. */
-static bool arg_is(const struct resp_arg *a, const char *lit)
+bool arg_is(const struct resp_arg *a, const char *lit)
 {
     size_t n = strlen(lit);
     if (a->len != n)
@@ -83,22 +50,19 @@ static bool arg_is(const struct resp_arg *a, const char *lit)
     return true;
 }
 
-/* Appends at most @max bytes of [p, p + n) to out (cap bytes, *len used),
- * stopping at a NUL byte, as printf's "%.*s" does with Redis's strings. */
-static void cat_upto(char *out, size_t cap, size_t *len, const uint8_t *p, size_t n, size_t max)
+void cat_upto(char *out, size_t cap, size_t *len, const uint8_t *p, size_t n, size_t max)
 {
     for (size_t i = 0; i < n && i < max && p[i] && *len + 1 < cap; i++)
         out[(*len)++] = (char)p[i];
     out[*len] = '\0';
 }
 
-static void cat_str(char *out, size_t cap, size_t *len, const char *s)
+void cat_str(char *out, size_t cap, size_t *len, const char *s)
 {
     cat_upto(out, cap, len, (const uint8_t *)s, strlen(s), SIZE_MAX);
 }
 
-static void errorf(struct ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void errorf(struct ctx *x, const char *fmt, ...)
+void errorf(struct ctx *x, const char *fmt, ...)
 {
     char buf[512];
     va_list ap;
@@ -108,27 +72,27 @@ static void errorf(struct ctx *x, const char *fmt, ...)
     reply_error(x->r, buf);
 }
 
-static void err_arity(struct ctx *x)
+void err_arity(struct ctx *x)
 {
     errorf(x, "ERR wrong number of arguments for '%s' command", x->cmd->fullname);
 }
 
-static void err_syntax(struct ctx *x)
+void err_syntax(struct ctx *x)
 {
     reply_error(x->r, "ERR syntax error");
 }
 
-static void err_int(struct ctx *x)
+void err_int(struct ctx *x)
 {
     reply_error(x->r, "ERR value is not an integer or out of range");
 }
 
-static void err_expire(struct ctx *x)
+void err_expire(struct ctx *x)
 {
     errorf(x, "ERR invalid expire time in '%s' command", x->cmd->fullname);
 }
 
-static void err_oom(struct ctx *x)
+void err_oom(struct ctx *x)
 {
     reply_error(x->r, "OOM command not allowed: demi-kv is out of memory (libdemi heap full)");
     /* The next command should find memory: the loop disconnects the client
@@ -137,7 +101,12 @@ static void err_oom(struct ctx *x)
         x->s->reclaim();
 }
 
-static bool arg_ll(struct ctx *x, int i, long long *out)
+void err_wrongtype(struct ctx *x)
+{
+    reply_error(x->r, "WRONGTYPE Operation against a key holding the wrong kind of value");
+}
+
+bool arg_ll(struct ctx *x, int i, long long *out)
 {
     if (resp_str2ll(A(x, i), L(x, i), out))
         return true;
@@ -145,13 +114,34 @@ static bool arg_ll(struct ctx *x, int i, long long *out)
     return false;
 }
 
-static struct kv_entry *lookup(struct ctx *x, int i)
+bool arg_double(struct ctx *x, int i, double *out)
+{
+    /* Redis's string2ld/strtod rules: the whole argument, no spaces
+     * around it, no NaN, at most 5k bytes. */
+    char buf[5120];
+    size_t n = L(x, i);
+    if (n > 0 && n < sizeof(buf) && !isspace(A(x, i)[0])) {
+        memcpy(buf, A(x, i), n);
+        buf[n] = '\0';
+        char *end;
+        errno = 0;
+        double d = strtod(buf, &end);
+        if ((size_t)(end - buf) == n && errno != ERANGE && d == d) {
+            *out = d;
+            return true;
+        }
+    }
+    reply_error(x->r, "ERR value is not a valid float");
+    return false;
+}
+
+struct kv_entry *lookup(struct ctx *x, int i)
 {
     return kv_lookup(&x->s->store, A(x, i), L(x, i), x->now);
 }
 
 /* A lookup that counts as a hit or a miss (GET, MGET, ...). */
-static struct kv_entry *lookup_read(struct ctx *x, int i)
+struct kv_entry *lookup_read(struct ctx *x, int i)
 {
     struct kv_entry *e = lookup(x, i);
     if (e)
@@ -159,6 +149,97 @@ static struct kv_entry *lookup_read(struct ctx *x, int i)
     else
         x->s->store.stats.misses++;
     return e;
+}
+
+struct kv_entry *lookup_type(struct ctx *x, int i, int type, bool *ok)
+{
+    struct kv_entry *e = lookup(x, i);
+    *ok = !e || e->type == type;
+    if (!*ok)
+        err_wrongtype(x);
+    return *ok ? e : NULL;
+}
+
+int kv_propagate(struct ctx *x, int argc, const struct resp_arg *argv)
+{
+    size_t bytes = (size_t)argc * sizeof(struct resp_arg);
+    for (int i = 0; i < argc; i++)
+        bytes += argv[i].len;
+    struct resp_arg *a = malloc(bytes ? bytes : 1);
+    if (!a)
+        return ENOMEM;
+    uint8_t *p = (uint8_t *)(a + argc);
+    for (int i = 0; i < argc; i++) {
+        memcpy(p, argv[i].ptr, argv[i].len);
+        a[i].ptr = p;
+        a[i].len = argv[i].len;
+        p += argv[i].len;
+    }
+    free(x->s->prop_argv);
+    x->s->prop_argv = a;
+    x->s->prop_argc = argc;
+    return 0;
+}
+
+bool scan_parse(struct ctx *x, int i, bool allow_type, struct scan_args *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->count = 10;
+    /* The cursor, as Redis's parseScanCursorOrReply reads it: strtoul
+     * up to the first NUL, so "", "+5" and "-1" (ULONG_MAX) pass; only a
+     * leading space, trailing bytes or an overflow do not. Longer than
+     * any number with leading zeros Redis would take in practice: refused. */
+    char buf[4096];
+    size_t n = L(x, i);
+    bool ok = n < sizeof(buf);
+    if (ok) {
+        memcpy(buf, A(x, i), n);
+        buf[n] = '\0';
+        char *end;
+        errno = 0;
+        unsigned long long c = strtoull(buf, &end, 10);
+        ok = !isspace((unsigned char)buf[0]) && *end == '\0' && errno != ERANGE;
+        a->cursor = c;
+    }
+    if (!ok) {
+        reply_error(x->r, "ERR invalid cursor");
+        return false;
+    }
+    for (int j = i + 1; j < x->argc; j += 2) {
+        bool has_next = j + 1 < x->argc;
+        if (arg_is(&x->argv[j], "count") && has_next) {
+            if (!arg_ll(x, j + 1, &a->count))
+                return false;
+            if (a->count < 1) {
+                err_syntax(x);
+                return false;
+            }
+        } else if (arg_is(&x->argv[j], "match") && has_next) {
+            a->match = &x->argv[j + 1];
+        } else if (allow_type && arg_is(&x->argv[j], "type") && has_next) {
+            a->type = &x->argv[j + 1];
+        } else {
+            err_syntax(x);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool scan_match(const struct scan_args *a, const uint8_t *p, size_t n)
+{
+    if (!a->match || (a->match->len == 1 && a->match->ptr[0] == '*'))
+        return true;
+    return glob_match(a->match->ptr, a->match->len, p, n, false);
+}
+
+void scan_reply_head(struct ctx *x, uint64_t next, long long n)
+{
+    char buf[24];
+    int len = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)next);
+    reply_array(x->r, 2);
+    reply_bulk(x->r, buf, (size_t)len);
+    reply_array(x->r, n);
 }
 
 /* Stores a copy of [p, p + n) at key i. false (and an OOM reply) when out
@@ -183,7 +264,7 @@ static bool store_copy(struct ctx *x, int key, const uint8_t *p, size_t n, int64
 }
 
 /* Looks key i up (lazy expiry included) and gives its hash for put(). */
-static struct kv_entry *lookup_h(struct ctx *x, int i, uint64_t *h)
+struct kv_entry *lookup_h(struct ctx *x, int i, uint64_t *h)
 {
     *h = kv_hash(&x->s->store, A(x, i), L(x, i));
     return kv_find(&x->s->store, A(x, i), L(x, i), *h, x->now);
@@ -265,42 +346,7 @@ static void cmd_quit(struct ctx *x)
     x->c->close_after_reply = true;
 }
 
-static void cmd_client_setname(struct ctx *x)
-{
-    for (size_t i = 0; i < L(x, 2); i++) {
-        if (A(x, 2)[i] < '!' || A(x, 2)[i] > '~') {
-            reply_error(x->r, "ERR Client names cannot contain spaces, newlines or special characters.");
-            return;
-        }
-    }
-    free(x->c->name);
-    x->c->name = NULL;
-    if (L(x, 2) > 0) {
-        x->c->name = malloc(L(x, 2) + 1);
-        if (!x->c->name) {
-            err_oom(x);
-            return;
-        }
-        memcpy(x->c->name, A(x, 2), L(x, 2));
-        x->c->name[L(x, 2)] = '\0';
-    }
-    reply_status(x->r, "OK");
-}
-
-static void cmd_client_getname(struct ctx *x)
-{
-    if (x->c->name)
-        reply_cstr(x->r, x->c->name);
-    else
-        reply_null(x->r);
-}
-
-static void cmd_client_id(struct ctx *x)
-{
-    reply_int(x->r, (long long)x->c->id);
-}
-
-static void help(struct ctx *x, const char *const *lines)
+void help(struct ctx *x, const char *const *lines)
 {
     int n = 0;
     while (lines[n])
@@ -310,29 +356,14 @@ static void help(struct ctx *x, const char *const *lines)
         reply_status(x->r, lines[i]);
 }
 
-static void cmd_client_help(struct ctx *x)
-{
-    static const char *const lines[] = {
-        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "GETNAME",
-        "    Return the name of the current connection.",
-        "ID",
-        "    Return the ID of the current connection.",
-        "SETNAME <name>",
-        "    Assign the name <name> to the current connection.",
-        "HELP",
-        "    Print this help.",
-        NULL,
-    };
-    help(x, lines);
-}
-
 /* ---- strings ---- */
 
 static void cmd_get(struct ctx *x)
 {
     struct kv_entry *e = lookup_read(x, 1);
-    if (e)
+    if (e && e->type != KV_STRING)
+        err_wrongtype(x);
+    else if (e)
         reply_value(x->r, e->val);
     else
         reply_null(x->r);
@@ -411,6 +442,10 @@ static void cmd_set(struct ctx *x)
         return;
     uint64_t h;
     struct kv_entry *e = lookup_h(x, 1, &h);
+    if ((flags & SET_GET) && e && e->type != KV_STRING) {
+        err_wrongtype(x);
+        return;
+    }
     if (flags & SET_GET) {
         /* The reply holds its own reference: the old value may be
          * replaced below and must outlive that. */
@@ -435,6 +470,10 @@ static void cmd_getset(struct ctx *x)
 {
     uint64_t h;
     struct kv_entry *e = lookup_h(x, 1, &h);
+    if (e && e->type != KV_STRING) {
+        err_wrongtype(x);
+        return;
+    }
     if (e)
         reply_value(x->r, e->val);
     else
@@ -449,10 +488,10 @@ static void cmd_mget(struct ctx *x)
     reply_array(x->r, x->argc - 1);
     for (int i = 1; i < x->argc; i++) {
         struct kv_entry *e = lookup_read(x, i);
-        if (e)
+        if (e && e->type == KV_STRING)
             reply_value(x->r, e->val);
         else
-            reply_null(x->r);
+            reply_null(x->r); /* MGET gives nil for other types */
     }
 }
 
@@ -473,6 +512,10 @@ static void incr_by(struct ctx *x, long long incr)
     uint64_t h;
     struct kv_entry *e = lookup_h(x, 1, &h);
     long long v = 0;
+    if (e && e->type != KV_STRING) {
+        err_wrongtype(x);
+        return;
+    }
     if (e && !val_ll(e->val, &v)) {
         err_int(x);
         return;
@@ -529,6 +572,10 @@ static void cmd_append(struct ctx *x)
             reply_int(x->r, (long long)L(x, 2));
         return;
     }
+    if (e->type != KV_STRING) {
+        err_wrongtype(x);
+        return;
+    }
     if (e->val->len + L(x, 2) > KV_MAX_VALUE) {
         reply_error(x->r, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
         return;
@@ -544,12 +591,122 @@ static void cmd_append(struct ctx *x)
 static void cmd_strlen(struct ctx *x)
 {
     struct kv_entry *e = lookup(x, 1);
-    reply_int(x->r, e ? (long long)e->val->len : 0);
+    if (e && e->type != KV_STRING)
+        err_wrongtype(x);
+    else
+        reply_int(x->r, e ? (long long)e->val->len : 0);
+}
+
+/* SETEX and PSETEX: SET key value EX/PX, the time checked first. */
+static void setex_generic(struct ctx *x, int unit_flag)
+{
+    long long when;
+    if (!set_expire_ms(x, 2, unit_flag, &when))
+        return;
+    uint64_t h;
+    struct kv_entry *e = lookup_h(x, 1, &h);
+    struct kv_val *v = new_value(x, A(x, 3), L(x, 3));
+    if (v && put(x, 1, e, h, v, when, false))
+        reply_status(x->r, "OK");
+}
+
+static void cmd_setex(struct ctx *x)
+{
+    setex_generic(x, SET_EX);
+}
+
+static void cmd_psetex(struct ctx *x)
+{
+    setex_generic(x, SET_PX);
+}
+
+static void cmd_setnx(struct ctx *x)
+{
+    uint64_t h;
+    struct kv_entry *e = lookup_h(x, 1, &h);
+    if (e) {
+        reply_int(x->r, 0);
+        return;
+    }
+    struct kv_val *v = new_value(x, A(x, 2), L(x, 2));
+    if (v && put(x, 1, NULL, h, v, -1, false))
+        reply_int(x->r, 1);
+}
+
+static void cmd_getdel(struct ctx *x)
+{
+    struct kv_entry *e = lookup_read(x, 1);
+    if (!e) {
+        reply_null(x->r);
+        return;
+    }
+    if (e->type != KV_STRING) {
+        err_wrongtype(x);
+        return;
+    }
+    reply_value(x->r, e->val); /* the reply holds its own reference */
+    kv_delete(&x->s->store, e);
+    x->s->dirty++;
+}
+
+/* GETEX key [EX s | PX ms | EXAT unix-s | PXAT unix-ms | PERSIST]: the
+ * options first, then the key, then the time's value, as Redis 7.0. */
+static void cmd_getex(struct ctx *x)
+{
+    const int ttl = SET_EX | SET_PX | SET_EXAT | SET_PXAT;
+    bool persist = false;
+    int flags = 0, exp_arg = 0;
+    for (int j = 2; j < x->argc; j++) {
+        const struct resp_arg *o = &x->argv[j];
+        bool has_next = j + 1 < x->argc;
+        if (arg_is(o, "persist") && !(flags & ttl)) {
+            persist = true;
+        } else if (arg_is(o, "ex") && !persist && !(flags & (ttl & ~SET_EX)) && has_next) {
+            flags |= SET_EX;
+            exp_arg = ++j;
+        } else if (arg_is(o, "px") && !persist && !(flags & (ttl & ~SET_PX)) && has_next) {
+            flags |= SET_PX;
+            exp_arg = ++j;
+        } else if (arg_is(o, "exat") && !persist && !(flags & (ttl & ~SET_EXAT)) && has_next) {
+            flags |= SET_EXAT;
+            exp_arg = ++j;
+        } else if (arg_is(o, "pxat") && !persist && !(flags & (ttl & ~SET_PXAT)) && has_next) {
+            flags |= SET_PXAT;
+            exp_arg = ++j;
+        } else {
+            err_syntax(x);
+            return;
+        }
+    }
+    struct kv_entry *e = lookup_read(x, 1);
+    if (!e) {
+        reply_null(x->r);
+        return;
+    }
+    if (e->type != KV_STRING) {
+        err_wrongtype(x);
+        return;
+    }
+    long long when = -1;
+    if (exp_arg && !set_expire_ms(x, exp_arg, flags, &when))
+        return;
+    reply_value(x->r, e->val);
+    if (exp_arg && when <= x->now) {
+        /* An EXAT/PXAT time already past deletes the key. */
+        kv_delete(&x->s->store, e);
+        x->s->dirty++;
+    } else if (exp_arg) {
+        if (kv_set_expire(&x->s->store, e, when) == 0)
+            x->s->dirty++;
+    } else if (persist && e->expire >= 0) {
+        kv_set_expire(&x->s->store, e, -1);
+        x->s->dirty++;
+    }
 }
 
 /* ---- keys ---- */
 
-static void cmd_del(struct ctx *x)
+void kv_cmd_del(struct ctx *x)
 {
     long long n = 0;
     for (int i = 1; i < x->argc; i++) {
@@ -573,7 +730,9 @@ static void cmd_exists(struct ctx *x)
 
 enum { EXP_NX = 1, EXP_XX = 2, EXP_GT = 4, EXP_LT = 8 };
 
-static void expire_generic(struct ctx *x, bool secs)
+/* EXPIRE and friends: the time is @secs seconds or else milliseconds,
+ * relative to @base (x->now, or 0 for EXPIREAT and PEXPIREAT). */
+static void expire_generic(struct ctx *x, bool secs, int64_t base)
 {
     int flags = 0;
     for (int j = 3; j < x->argc; j++) {
@@ -613,11 +772,11 @@ static void expire_generic(struct ctx *x, bool secs)
         }
         when *= 1000;
     }
-    if (when > LLONG_MAX - x->now) {
+    if (when > LLONG_MAX - base) {
         err_expire(x);
         return;
     }
-    when += x->now;
+    when += base;
     struct kv_entry *e = lookup(x, 1);
     if (!e) {
         reply_int(x->r, 0);
@@ -641,15 +800,27 @@ static void expire_generic(struct ctx *x, bool secs)
 
 static void cmd_expire(struct ctx *x)
 {
-    expire_generic(x, true);
+    expire_generic(x, true, x->now);
 }
 
 static void cmd_pexpire(struct ctx *x)
 {
-    expire_generic(x, false);
+    expire_generic(x, false, x->now);
 }
 
-static void ttl_generic(struct ctx *x, bool ms)
+static void cmd_expireat(struct ctx *x)
+{
+    expire_generic(x, true, 0);
+}
+
+static void cmd_pexpireat(struct ctx *x)
+{
+    expire_generic(x, false, 0);
+}
+
+/* TTL and friends: the time left, or with @abs the unix time of expiry
+ * (EXPIRETIME), in ms or else rounded to seconds as Redis does. */
+static void ttl_generic(struct ctx *x, bool ms, bool abs)
 {
     struct kv_entry *e = lookup(x, 1);
     if (!e) {
@@ -660,7 +831,7 @@ static void ttl_generic(struct ctx *x, bool ms)
         reply_int(x->r, -1);
         return;
     }
-    long long ttl = e->expire - x->now;
+    long long ttl = abs ? e->expire : e->expire - x->now;
     if (ttl < 0)
         ttl = 0;
     reply_int(x->r, ms ? ttl : (ttl + 500) / 1000);
@@ -668,12 +839,22 @@ static void ttl_generic(struct ctx *x, bool ms)
 
 static void cmd_ttl(struct ctx *x)
 {
-    ttl_generic(x, false);
+    ttl_generic(x, false, false);
 }
 
 static void cmd_pttl(struct ctx *x)
 {
-    ttl_generic(x, true);
+    ttl_generic(x, true, false);
+}
+
+static void cmd_expiretime(struct ctx *x)
+{
+    ttl_generic(x, false, true);
+}
+
+static void cmd_pexpiretime(struct ctx *x)
+{
+    ttl_generic(x, true, true);
 }
 
 static void cmd_persist(struct ctx *x)
@@ -750,6 +931,16 @@ static void cmd_keys(struct ctx *x)
 
 /* ---- server ---- */
 
+/* BGREWRITEAOF: the loop rewrites the log in the background (aof.h). */
+static void cmd_bgrewriteaof(struct ctx *x)
+{
+    const char *err = x->s->bgrewriteaof ? x->s->bgrewriteaof() : "ERR demi-kv has no append-only file";
+    if (err)
+        reply_error(x->r, err);
+    else
+        reply_status(x->r, "Background append only file rewriting started");
+}
+
 struct config_param {
     const char *name;
     char value[128]; /* client-output-buffer-limit's three classes fit */
@@ -781,6 +972,11 @@ static void cmd_config_get(struct ctx *x)
         {"proto-max-bulk-len", "536870912"},
         {"client-query-buffer-limit", "1073741824"},
         {"client-output-buffer-limit", ""},
+        {"slowlog-log-slower-than", ""},
+        {"slowlog-max-len", ""},
+        {"auto-aof-rewrite-percentage", ""},
+        {"auto-aof-rewrite-min-size", ""},
+        {"maxmemory-policy", "noeviction"}, /* the only policy: writes over maxmemory get -OOM */
     };
     const size_t np = sizeof(p) / sizeof(p[0]);
     snprintf(p[1].value, sizeof(p[1].value), "%s", x->s->aof.enabled ? "yes" : "no");
@@ -789,6 +985,10 @@ static void cmd_config_get(struct ctx *x)
     snprintf(p[5].value, sizeof(p[5].value), "%llu", (unsigned long long)x->s->maxmemory);
     snprintf(p[6].value, sizeof(p[6].value), "%llu", (unsigned long long)x->s->maxclients);
     obuf_format(x->s->obuf_limit, p[11].value, sizeof(p[11].value));
+    snprintf(p[12].value, sizeof(p[12].value), "%lld", (long long)x->s->slowlog_slower_than);
+    snprintf(p[13].value, sizeof(p[13].value), "%llu", (unsigned long long)x->s->slowlog_max_len);
+    snprintf(p[14].value, sizeof(p[14].value), "%llu", (unsigned long long)x->s->aof_rewrite_perc);
+    snprintf(p[15].value, sizeof(p[15].value), "%llu", (unsigned long long)x->s->aof_rewrite_min_size);
     bool match[sizeof(p) / sizeof(p[0])] = {false};
     long long n = 0;
     for (size_t k = 0; k < np; k++) {
@@ -892,6 +1092,8 @@ static void cmd_config_set(struct ctx *x)
     struct kv_obuf_limit obuf[KV_OBUF_CLASSES];
     memcpy(obuf, x->s->obuf_limit, sizeof(obuf));
     uint64_t maxclients = x->s->maxclients, maxmemory = x->s->maxmemory;
+    long long slower_than = x->s->slowlog_slower_than, slowlog_len = (long long)x->s->slowlog_max_len;
+    uint64_t rw_perc = x->s->aof_rewrite_perc, rw_min = x->s->aof_rewrite_min_size;
     for (int i = 2; i < x->argc; i += 2) {
         char name[64], val[256];
         size_t nl = 0, vl = 0;
@@ -912,6 +1114,31 @@ static void cmd_config_set(struct ctx *x)
                 why = "argument must be between 1 and 1000000 inclusive";
             else
                 maxclients = (uint64_t)v;
+        } else if (arg_is(&x->argv[i], "slowlog-log-slower-than") || arg_is(&x->argv[i], "slowlog-max-len")) {
+            bool len = arg_is(&x->argv[i], "slowlog-max-len");
+            long long v;
+            if (!resp_str2ll(A(x, i + 1), L(x, i + 1), &v))
+                why = "argument couldn't be parsed into an integer";
+            else if (v < (len ? 0 : -1))
+                why = len ? "argument must be between 0 and 9223372036854775807 inclusive"
+                          : "argument must be between -1 and 9223372036854775807 inclusive";
+            else if (len)
+                slowlog_len = v;
+            else
+                slower_than = v;
+        } else if (arg_is(&x->argv[i], "auto-aof-rewrite-percentage")) {
+            long long v;
+            if (!resp_str2ll(A(x, i + 1), L(x, i + 1), &v))
+                why = "argument couldn't be parsed into an integer";
+            else if (v < 0 || v > INT_MAX)
+                why = "argument must be between 0 and 2147483647 inclusive";
+            else
+                rw_perc = (uint64_t)v;
+        } else if (arg_is(&x->argv[i], "auto-aof-rewrite-min-size")) {
+            if (L(x, i + 1) >= sizeof(val) || kv_mem_parse(val, &rw_min))
+                why = "argument must be a memory value";
+            else if (rw_min > LLONG_MAX)
+                why = "argument must be between 0 and 9223372036854775807 inclusive";
         } else {
             errorf(x, "ERR Unknown option or number of arguments for CONFIG SET - '%s'", name);
             return;
@@ -924,6 +1151,10 @@ static void cmd_config_set(struct ctx *x)
     memcpy(x->s->obuf_limit, obuf, sizeof(obuf));
     x->s->maxclients = maxclients;
     x->s->maxmemory = maxmemory;
+    x->s->slowlog_slower_than = slower_than;
+    kv_slowlog_max_len(x->s, (uint64_t)slowlog_len);
+    x->s->aof_rewrite_perc = rw_perc;
+    x->s->aof_rewrite_min_size = rw_min;
     reply_status(x->r, "OK");
 }
 
@@ -1006,6 +1237,46 @@ static void info_section(struct info_buf *b, int *n, const char *title)
     info_add(b, "# %s\r\n", title);
 }
 
+/* Redis's bytesToHuman: "1023B", "1.00K", "12.50M", ... */
+static void bytes_human(char *out, size_t cap, uint64_t n)
+{
+    static const char units[] = "KMGTPE";
+    if (n < 1024) {
+        snprintf(out, cap, "%lluB", (unsigned long long)n);
+        return;
+    }
+    double d = (double)n / 1024;
+    int u = 0;
+    while (d >= 1024 && units[u + 1]) {
+        d /= 1024;
+        u++;
+    }
+    snprintf(out, cap, "%.2f%c", d, units[u]);
+}
+
+/* The mean of the last 16 samples kv_server_cron took. */
+static uint64_t ops_per_sec(const struct kv_server *s)
+{
+    uint64_t sum = 0;
+    for (int i = 0; i < 16; i++)
+        sum += s->ops_samples[i];
+    return sum / 16;
+}
+
+void kv_server_cron(struct kv_server *s)
+{
+    /* An idle keyspace finishes its rehash here, at most 1 ms a tick. */
+    kv_rehash_for(&s->store, 1000000);
+    int64_t now = kv_now_ms();
+    int64_t dt = now - s->ops_sample_ms;
+    if (dt <= 0)
+        return;
+    uint64_t ops = s->commands >= s->ops_sample_cmds ? s->commands - s->ops_sample_cmds : 0;
+    s->ops_samples[s->ops_sample_idx++ % 16] = ops * 1000 / (uint64_t)dt;
+    s->ops_sample_ms = now;
+    s->ops_sample_cmds = s->commands;
+}
+
 static void cmd_info(struct ctx *x)
 {
     struct kv_server *s = x->s;
@@ -1022,55 +1293,101 @@ static void cmd_info(struct ctx *x)
         info_add(&b,
                  "redis_version:%s\r\ndemi_kv_version:%s\r\nredis_mode:standalone\r\nos:Linux\r\n"
                  "arch_bits:%d\r\nmultiplexing_api:libdemi\r\nlibdemi_libos:%s\r\nprocess_id:%ld\r\n"
-                 "tcp_port:%u\r\nuptime_in_seconds:%lld\r\nuptime_in_days:%lld\r\nhz:10\r\n",
+                 "run_id:%s\r\ntcp_port:%u\r\nuptime_in_seconds:%lld\r\nuptime_in_days:%lld\r\nhz:10\r\n"
+                 "configured_hz:10\r\n",
                  KV_REDIS_VERSION, KV_VERSION, (int)(sizeof(void *) * 8), s->libos ? s->libos : "catnap",
-                 (long)getpid(), s->port, (long long)up, (long long)(up / 86400));
+                 (long)getpid(), s->run_id, s->port, (long long)up, (long long)(up / 86400));
     }
     if (info_wants(x, "clients")) {
         info_section(&b, &n, "Clients");
-        info_add(&b, "connected_clients:%llu\r\nmaxclients:%llu\r\n", (unsigned long long)s->connected_clients,
-                 (unsigned long long)s->maxclients);
+        info_add(&b,
+                 "connected_clients:%llu\r\ncluster_connections:0\r\nmaxclients:%llu\r\nblocked_clients:%llu\r\n"
+                 "tracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                 (unsigned long long)s->connected_clients, (unsigned long long)s->maxclients,
+                 (unsigned long long)s->blocked_clients);
     }
     if (info_wants(x, "memory")) {
-        uint64_t used = kv_val_bytes() + s->store.stats.key_bytes + (s->store.mask + 1) * sizeof(void *);
+        uint64_t used = kv_val_bytes() + kv_obj_bytes() + s->store.stats.key_bytes + kv_table_bytes(&s->store);
         info_section(&b, &n, "Memory");
         demi_stats_t st;
         uint64_t heap = demi_get_stats(&st) == 0 ? st.heap_bytes_in_use : 0;
+        if (used > s->used_memory_peak)
+            s->used_memory_peak = used;
+        char h_used[32], h_peak[32], h_max[32];
+        bytes_human(h_used, sizeof(h_used), used);
+        bytes_human(h_peak, sizeof(h_peak), s->used_memory_peak);
+        bytes_human(h_max, sizeof(h_max), s->maxmemory);
         info_add(&b,
-                 "used_memory:%llu\r\nused_memory_values_heap:%llu\r\nused_memory_heap:%llu\r\n"
-                 "mem_clients_normal:%llu\r\nmaxmemory:%llu\r\n",
-                 (unsigned long long)used, (unsigned long long)kv_val_bytes(), (unsigned long long)heap,
-                 (unsigned long long)(s->clients_mem ? s->clients_mem() : 0), (unsigned long long)s->maxmemory);
+                 "used_memory:%llu\r\nused_memory_human:%s\r\nused_memory_peak:%llu\r\nused_memory_peak_human:%s\r\n"
+                 "used_memory_values_heap:%llu\r\nused_memory_heap:%llu\r\n"
+                 "mem_clients_normal:%llu\r\nmaxmemory:%llu\r\nmaxmemory_human:%s\r\nmaxmemory_policy:noeviction\r\n",
+                 (unsigned long long)used, h_used, (unsigned long long)s->used_memory_peak, h_peak,
+                 (unsigned long long)kv_val_bytes(), (unsigned long long)heap,
+                 (unsigned long long)(s->clients_mem ? s->clients_mem() : 0), (unsigned long long)s->maxmemory, h_max);
     }
     if (info_wants(x, "persistence")) {
         info_section(&b, &n, "Persistence");
         const struct kv_aof_info *a = &s->aof;
-        info_add(&b, "loading:0\r\naof_enabled:%d\r\nrdb_changes_since_last_save:0\r\n", a->enabled ? 1 : 0);
+        info_add(&b,
+                 "loading:0\r\nrdb_changes_since_last_save:%llu\r\nrdb_bgsave_in_progress:0\r\n"
+                 "rdb_last_save_time:%lld\r\nrdb_last_bgsave_status:ok\r\naof_enabled:%d\r\n",
+                 (unsigned long long)s->dirty, (long long)(s->start_ms / 1000), a->enabled ? 1 : 0);
+        info_add(&b,
+                 "aof_rewrite_in_progress:%d\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:%lld\r\n"
+                 "aof_current_rewrite_time_sec:%lld\r\naof_last_bgrewrite_status:%s\r\naof_rewrites:%llu\r\n"
+                 "aof_rewrites_consecutive_failures:%llu\r\n",
+                 a->rewrite_in_progress ? 1 : 0, a->last_rewrite_ms < 0 ? -1LL : (long long)(a->last_rewrite_ms / 1000),
+                 a->rewrite_in_progress ? (long long)((x->now - a->rewrite_start_ms) / 1000) : -1LL,
+                 a->enabled && !a->rewrite_ok ? "err" : "ok", (unsigned long long)a->rewrites,
+                 (unsigned long long)a->rewrite_fails);
         if (a->enabled)
             info_add(&b,
                      "aof_last_write_status:%s\r\naof_last_write_error:%s\r\naof_current_size:%llu\r\n"
-                     "aof_records_written:%llu\r\naof_commands_logged:%llu\r\naof_write_failures:%llu\r\n"
-                     "aof_commands_replayed:%llu\r\n",
+                     "aof_base_size:%llu\r\naof_records_written:%llu\r\naof_commands_logged:%llu\r\n"
+                     "aof_write_failures:%llu\r\naof_commands_replayed:%llu\r\n",
                      a->last_err ? "err" : "ok", a->last_err ? strerror(a->last_err) : "none",
-                     (unsigned long long)a->bytes, (unsigned long long)a->records, (unsigned long long)a->commands,
-                     (unsigned long long)a->failures, (unsigned long long)a->replayed);
+                     (unsigned long long)a->bytes, (unsigned long long)a->base_size, (unsigned long long)a->records,
+                     (unsigned long long)a->commands, (unsigned long long)a->failures, (unsigned long long)a->replayed);
     }
     if (info_wants(x, "stats")) {
         const struct kv_stats *st = &s->store.stats;
         info_section(&b, &n, "Stats");
         info_add(&b,
-                 "total_connections_received:%llu\r\ntotal_commands_processed:%llu\r\nexpired_keys:%llu\r\n"
+                 "total_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
+                 "instantaneous_ops_per_sec:%llu\r\nexpired_keys:%llu\r\nevicted_keys:0\r\n"
                  "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\nrejected_connections:%llu\r\n"
                  "client_output_buffer_limit_disconnections:%llu\r\ndemi_memory_disconnections:%llu\r\n"
                  "demi_pushes:%llu\r\n",
                  (unsigned long long)s->connections_received, (unsigned long long)s->commands,
-                 (unsigned long long)st->expired, (unsigned long long)st->hits, (unsigned long long)st->misses,
-                 (unsigned long long)s->rejected_connections, (unsigned long long)s->obuf_disconnections,
-                 (unsigned long long)s->mem_disconnections, (unsigned long long)s->pushes);
+                 (unsigned long long)ops_per_sec(s), (unsigned long long)st->expired, (unsigned long long)st->hits,
+                 (unsigned long long)st->misses, (unsigned long long)s->rejected_connections,
+                 (unsigned long long)s->obuf_disconnections, (unsigned long long)s->mem_disconnections,
+                 (unsigned long long)s->pushes);
     }
     if (info_wants(x, "replication")) {
         info_section(&b, &n, "Replication");
-        info_add(&b, "role:master\r\nconnected_slaves:0\r\n");
+        info_add(&b,
+                 "role:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:%s\r\n"
+                 "master_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\n"
+                 "second_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\n"
+                 "repl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
+                 s->run_id);
+    }
+    if (info_wants(x, "cpu")) {
+        struct rusage self, kids;
+        getrusage(RUSAGE_SELF, &self);
+        getrusage(RUSAGE_CHILDREN, &kids);
+        info_section(&b, &n, "CPU");
+        info_add(&b,
+                 "used_cpu_sys:%ld.%06ld\r\nused_cpu_user:%ld.%06ld\r\nused_cpu_sys_children:%ld.%06ld\r\n"
+                 "used_cpu_user_children:%ld.%06ld\r\n",
+                 (long)self.ru_stime.tv_sec, (long)self.ru_stime.tv_usec, (long)self.ru_utime.tv_sec,
+                 (long)self.ru_utime.tv_usec, (long)kids.ru_stime.tv_sec, (long)kids.ru_stime.tv_usec,
+                 (long)kids.ru_utime.tv_sec, (long)kids.ru_utime.tv_usec);
+    }
+    if (info_wants(x, "cluster")) {
+        info_section(&b, &n, "Cluster");
+        info_add(&b, "cluster_enabled:0\r\n");
     }
     if (info_wants(x, "keyspace")) {
         info_section(&b, &n, "Keyspace");
@@ -1093,11 +1410,14 @@ static void cmd_command_list(struct ctx *x);
 static void cmd_command_info(struct ctx *x);
 static void cmd_command_docs(struct ctx *x);
 static void cmd_command_help(struct ctx *x);
+static void cmd_copy(struct ctx *x);
+static void cmd_command_getkeys(struct ctx *x);
+static void cmd_command_getkeysandflags(struct ctx *x);
 
 #define SUB(parent, n, a, f, fl, acl, summ)                                                                            \
     {                                                                                                                  \
         n, parent "|" n, a, f, fl, acl, 0, 0, 0, parent[1] == 'l' ? "connection" : "server", "2.0.0", "O(1)", summ,    \
-            NULL, 0                                                                                                    \
+            NULL, 0, NULL, NULL, NULL                                                                                  \
     }
 
 static const struct kv_cmd config_subs[] = {
@@ -1111,17 +1431,6 @@ static const struct kv_cmd config_subs[] = {
         "Show helpful text about the different subcommands"),
 };
 
-static const struct kv_cmd client_subs[] = {
-    SUB("client", "setname", 3, cmd_client_setname, "noscript loading stale", "slow connection",
-        "Set the current connection name"),
-    SUB("client", "getname", 2, cmd_client_getname, "noscript loading stale", "slow connection",
-        "Get the current connection name"),
-    SUB("client", "id", 2, cmd_client_id, "noscript loading stale", "slow connection",
-        "Returns the client ID for the current connection"),
-    SUB("client", "help", 2, cmd_client_help, "loading stale", "slow connection",
-        "Show helpful text about the different subcommands"),
-};
-
 static const struct kv_cmd command_subs[] = {
     SUB("command", "count", -2, cmd_command_count, "loading stale", "slow connection",
         "Get total number of Redis commands"),
@@ -1130,82 +1439,142 @@ static const struct kv_cmd command_subs[] = {
         "Get array of specific Redis command details, or all when no argument is given."),
     SUB("command", "docs", -2, cmd_command_docs, "loading stale", "slow connection",
         "Get array of specific Redis command documentation"),
+    SUB("command", "getkeys", -4, cmd_command_getkeys, "loading stale", "slow connection",
+        "Extract keys given a full Redis command"),
+    SUB("command", "getkeysandflags", -4, cmd_command_getkeysandflags, "loading stale", "slow connection",
+        "Extract keys and access flags given a full Redis command"),
     SUB("command", "help", 2, cmd_command_help, "loading stale", "slow connection",
         "Show helpful text about the different subcommands"),
 };
 
-#define CMD(n, a, f, fl, acl, fk, lk, st, grp, since, cx, summ)                                                        \
-    {                                                                                                                  \
-        n, n, a, f, fl, acl, fk, lk, st, grp, since, cx, summ, NULL, 0                                                 \
-    }
+#define CMD  KV_CMD
+#define CMDK KV_CMDK
 #define CONTAINER(n, a, subs, fl, acl, summ)                                                                           \
     {                                                                                                                  \
         n, n, a, NULL, fl, acl, 0, 0, 0, "server", "2.0.0", "Depends on subcommand.", summ, subs,                      \
-            (int)(sizeof(subs) / sizeof(subs[0]))                                                                      \
+            (int)(sizeof(subs) / sizeof(subs[0])), NULL, NULL, NULL                                                    \
     }
 
-static const struct kv_cmd commands[] = {
-    CMD("ping", -1, cmd_ping, "fast", "fast connection", 0, 0, 0, "connection", "1.0.0", "O(1)", "Ping the server"),
-    CMD("echo", 2, cmd_echo, "fast", "fast connection", 0, 0, 0, "connection", "1.0.0", "O(1)",
-        "Echo the given string"),
-    CMD("select", 2, cmd_select, "loading stale fast", "fast connection", 0, 0, 0, "connection", "1.0.0", "O(1)",
-        "Change the selected database for the current connection"),
+const struct kv_cmd kv_core_cmds[] = {
+    CMDK("ping", -1, cmd_ping, "fast", "fast connection", 0, 0, 0, "connection", "1.0.0", "O(1)", "Ping the server",
+         NULL, "request_policy:all_shards response_policy:all_succeeded", "[message]"),
+    CMDK("echo", 2, cmd_echo, "fast", "fast connection", 0, 0, 0, "connection", "1.0.0", "O(1)",
+         "Echo the given string", NULL, NULL, "message"),
+    CMDK("select", 2, cmd_select, "loading stale fast", "fast connection", 0, 0, 0, "connection", "1.0.0", "O(1)",
+         "Change the selected database for the current connection", NULL, NULL, "index:integer"),
     CMD("quit", -1, cmd_quit, "allow_busy noscript loading stale fast no_auth", "fast connection", 0, 0, 0,
         "connection", "1.0.0", "O(1)", "Close the connection"),
-    CONTAINER("client", -2, client_subs, "", "slow", "A container for client connection commands"),
-    CMD("get", 2, cmd_get, "readonly fast", "read string fast", 1, 1, 1, "string", "1.0.0", "O(1)",
-        "Get the value of a key"),
-    CMD("set", -3, cmd_set, "write denyoom", "write string slow", 1, 1, 1, "string", "1.0.0", "O(1)",
-        "Set the string value of a key"),
-    CMD("getset", 3, cmd_getset, "write denyoom fast", "write string fast", 1, 1, 1, "string", "1.0.0", "O(1)",
-        "Set the string value of a key and return its old value"),
-    CMD("mget", -2, cmd_mget, "readonly fast", "read string fast", 1, -1, 1, "string", "1.0.0",
-        "O(N) where N is the number of keys to retrieve.", "Get the values of all the given keys"),
-    CMD("mset", -3, cmd_mset, "write denyoom", "write string slow", 1, -1, 2, "string", "1.0.1",
-        "O(N) where N is the number of keys to set.", "Set multiple keys to multiple values"),
-    CMD("incr", 2, cmd_incr, "write denyoom fast", "write string fast", 1, 1, 1, "string", "1.0.0", "O(1)",
-        "Increment the integer value of a key by one"),
-    CMD("decr", 2, cmd_decr, "write denyoom fast", "write string fast", 1, 1, 1, "string", "1.0.0", "O(1)",
-        "Decrement the integer value of a key by one"),
-    CMD("incrby", 3, cmd_incrby, "write denyoom fast", "write string fast", 1, 1, 1, "string", "1.0.0", "O(1)",
-        "Increment the integer value of a key by the given amount"),
-    CMD("decrby", 3, cmd_decrby, "write denyoom fast", "write string fast", 1, 1, 1, "string", "1.0.0", "O(1)",
-        "Decrement the integer value of a key by the given number"),
-    CMD("append", 3, cmd_append, "write denyoom fast", "write string fast", 1, 1, 1, "string", "2.0.0", "O(1)",
-        "Append a value to a key"),
-    CMD("strlen", 2, cmd_strlen, "readonly fast", "read string fast", 1, 1, 1, "string", "2.2.0", "O(1)",
-        "Get the length of the value stored in a key"),
-    CMD("del", -2, cmd_del, "write", "keyspace write slow", 1, -1, 1, "generic", "1.0.0",
-        "O(N) where N is the number of keys that will be removed.", "Delete a key"),
-    CMD("exists", -2, cmd_exists, "readonly fast", "keyspace read fast", 1, -1, 1, "generic", "1.0.0",
-        "O(N) where N is the number of keys to check.", "Determine if a key exists"),
-    CMD("expire", -3, cmd_expire, "write fast", "keyspace write fast", 1, 1, 1, "generic", "1.0.0", "O(1)",
-        "Set a key's time to live in seconds"),
-    CMD("pexpire", -3, cmd_pexpire, "write fast", "keyspace write fast", 1, 1, 1, "generic", "2.6.0", "O(1)",
-        "Set a key's time to live in milliseconds"),
-    CMD("ttl", 2, cmd_ttl, "readonly fast", "keyspace read fast", 1, 1, 1, "generic", "1.0.0", "O(1)",
-        "Get the time to live for a key in seconds"),
-    CMD("pttl", 2, cmd_pttl, "readonly fast", "keyspace read fast", 1, 1, 1, "generic", "2.6.0", "O(1)",
-        "Get the time to live for a key in milliseconds"),
-    CMD("persist", 2, cmd_persist, "write fast", "keyspace write fast", 1, 1, 1, "generic", "2.2.0", "O(1)",
-        "Remove the expiration from a key"),
-    CMD("keys", 2, cmd_keys, "readonly", "keyspace read slow dangerous", 0, 0, 0, "generic", "1.0.0",
-        "O(N) with N being the number of keys in the database", "Find all keys matching the given pattern"),
-    CMD("dbsize", 1, cmd_dbsize, "readonly fast", "keyspace read fast", 0, 0, 0, "server", "1.0.0", "O(1)",
-        "Return the number of keys in the selected database"),
-    CMD("flushall", -1, cmd_flushall, "write", "keyspace write slow dangerous", 0, 0, 0, "server", "1.0.0",
-        "O(N) where N is the total number of keys in all databases", "Remove all keys from all databases"),
-    CMD("flushdb", -1, cmd_flushall, "write", "keyspace write slow dangerous", 0, 0, 0, "server", "1.0.0",
-        "O(N) where N is the number of keys in the selected database", "Remove all keys from the current database"),
-    CMD("info", -1, cmd_info, "loading stale", "slow dangerous", 0, 0, 0, "server", "1.0.0", "O(1)",
-        "Get information and statistics about the server"),
+    CMDK("get", 2, cmd_get, "readonly fast", "read string fast", 1, 1, 1, "string", "1.0.0", "O(1)",
+         "Get the value of a key", "1 RO access", NULL, "key:key"),
+    CMDK("set", -3, cmd_set, "write denyoom", "write string slow", 1, 1, 1, "string", "1.0.0", "O(1)",
+         "Set the string value of a key",
+         "1 RW access update variable_flags (RW and ACCESS due to the optional `GET` argument)", NULL,
+         "key:key value [{condition} NX|XX] [GET] [{expiration} EX seconds:integer|PX milliseconds:integer|EXAT "
+         "unix-time-seconds:unix-time|PXAT unix-time-milliseconds:unix-time|KEEPTTL]"),
+    CMDK("getset", 3, cmd_getset, "write denyoom fast", "write string fast", 1, 1, 1, "string", "1.0.0", "O(1)",
+         "Set the string value of a key and return its old value", "1 RW access update", NULL, "key:key value"),
+    CMDK("mget", -2, cmd_mget, "readonly fast", "read string fast", 1, -1, 1, "string", "1.0.0",
+         "O(N) where N is the number of keys to retrieve.", "Get the values of all the given keys",
+         "1:-1,1,0 RO access", "request_policy:multi_shard", "key:key..."),
+    CMDK("mset", -3, cmd_mset, "write denyoom", "write string slow", 1, -1, 2, "string", "1.0.1",
+         "O(N) where N is the number of keys to set.", "Set multiple keys to multiple values", "1:-1,2,0 OW update",
+         "request_policy:multi_shard response_policy:all_succeeded", "({key_value} key:key value)..."),
+    CMDK("incr", 2, cmd_incr, "write denyoom fast", "write string fast", 1, 1, 1, "string", "1.0.0", "O(1)",
+         "Increment the integer value of a key by one", "1 RW access update", NULL, "key:key"),
+    CMDK("decr", 2, cmd_decr, "write denyoom fast", "write string fast", 1, 1, 1, "string", "1.0.0", "O(1)",
+         "Decrement the integer value of a key by one", "1 RW access update", NULL, "key:key"),
+    CMDK("incrby", 3, cmd_incrby, "write denyoom fast", "write string fast", 1, 1, 1, "string", "1.0.0", "O(1)",
+         "Increment the integer value of a key by the given amount", "1 RW access update", NULL,
+         "key:key increment:integer"),
+    CMDK("decrby", 3, cmd_decrby, "write denyoom fast", "write string fast", 1, 1, 1, "string", "1.0.0", "O(1)",
+         "Decrement the integer value of a key by the given number", "1 RW access update", NULL,
+         "key:key decrement:integer"),
+    CMDK("append", 3, cmd_append, "write denyoom fast", "write string fast", 1, 1, 1, "string", "2.0.0", "O(1)",
+         "Append a value to a key", "1 RW insert", NULL, "key:key value"),
+    CMDK("strlen", 2, cmd_strlen, "readonly fast", "read string fast", 1, 1, 1, "string", "2.2.0", "O(1)",
+         "Get the length of the value stored in a key", "1 RO", NULL, "key:key"),
+    CMDK("setex", 4, cmd_setex, "write denyoom", "write string slow", 1, 1, 1, "string", "2.0.0", "O(1)",
+         "Set the value and expiration of a key", "1 OW update", NULL, "key:key seconds:integer value"),
+    CMDK("psetex", 4, cmd_psetex, "write denyoom", "write string slow", 1, 1, 1, "string", "2.6.0", "O(1)",
+         "Set the value and expiration in milliseconds of a key", "1 OW update", NULL,
+         "key:key milliseconds:integer value"),
+    CMDK("setnx", 3, cmd_setnx, "write denyoom fast", "write string fast", 1, 1, 1, "string", "1.0.0", "O(1)",
+         "Set the value of a key, only if the key does not exist", "1 OW insert", NULL, "key:key value"),
+    CMDK("getdel", 2, cmd_getdel, "write fast", "write string fast", 1, 1, 1, "string", "6.2.0", "O(1)",
+         "Get the value of a key and delete the key", "1 RW access delete", NULL, "key:key"),
+    CMDK("getex", -2, cmd_getex, "write fast", "write string fast", 1, 1, 1, "string", "6.2.0", "O(1)",
+         "Get the value of a key and optionally set its expiration",
+         "1 RW access update (RW and UPDATE because it changes the TTL)", NULL,
+         "key:key [{expiration} EX seconds:integer|PX milliseconds:integer|EXAT unix-time-seconds:unix-time|PXAT "
+         "unix-time-milliseconds:unix-time|PERSIST]"),
+    CMDK("del", -2, kv_cmd_del, "write", "keyspace write slow", 1, -1, 1, "generic", "1.0.0",
+         "O(N) where N is the number of keys that will be removed.", "Delete a key", "1:-1,1,0 RM delete",
+         "request_policy:multi_shard response_policy:agg_sum", "key:key..."),
+    CMDK("exists", -2, cmd_exists, "readonly fast", "keyspace read fast", 1, -1, 1, "generic", "1.0.0",
+         "O(N) where N is the number of keys to check.", "Determine if a key exists", "1:-1,1,0 RO",
+         "request_policy:multi_shard response_policy:agg_sum", "key:key..."),
+    CMDK("expire", -3, cmd_expire, "write fast", "keyspace write fast", 1, 1, 1, "generic", "1.0.0", "O(1)",
+         "Set a key's time to live in seconds", "1 RW update", NULL,
+         "key:key seconds:integer [{condition} NX|XX|GT|LT]"),
+    CMDK("pexpire", -3, cmd_pexpire, "write fast", "keyspace write fast", 1, 1, 1, "generic", "2.6.0", "O(1)",
+         "Set a key's time to live in milliseconds", "1 RW update", NULL,
+         "key:key milliseconds:integer [{condition} NX|XX|GT|LT]"),
+    CMDK("ttl", 2, cmd_ttl, "readonly fast", "keyspace read fast", 1, 1, 1, "generic", "1.0.0", "O(1)",
+         "Get the time to live for a key in seconds", "1 RO access", "nondeterministic_output", "key:key"),
+    CMDK("pttl", 2, cmd_pttl, "readonly fast", "keyspace read fast", 1, 1, 1, "generic", "2.6.0", "O(1)",
+         "Get the time to live for a key in milliseconds", "1 RO access", "nondeterministic_output", "key:key"),
+    CMDK("persist", 2, cmd_persist, "write fast", "keyspace write fast", 1, 1, 1, "generic", "2.2.0", "O(1)",
+         "Remove the expiration from a key", "1 RW update", NULL, "key:key"),
+    CMDK("expireat", -3, cmd_expireat, "write fast", "keyspace write fast", 1, 1, 1, "generic", "1.2.0", "O(1)",
+         "Set the expiration for a key as a UNIX timestamp", "1 RW update", NULL,
+         "key:key unix-time-seconds:unix-time [{condition} NX|XX|GT|LT]"),
+    CMDK("pexpireat", -3, cmd_pexpireat, "write fast", "keyspace write fast", 1, 1, 1, "generic", "2.6.0", "O(1)",
+         "Set the expiration for a key as a UNIX timestamp specified in milliseconds", "1 RW update", NULL,
+         "key:key unix-time-milliseconds:unix-time [{condition} NX|XX|GT|LT]"),
+    CMDK("expiretime", 2, cmd_expiretime, "readonly fast", "keyspace read fast", 1, 1, 1, "generic", "7.0.0", "O(1)",
+         "Get the expiration Unix timestamp for a key", "1 RO access", NULL, "key:key"),
+    CMDK("pexpiretime", 2, cmd_pexpiretime, "readonly fast", "keyspace read fast", 1, 1, 1, "generic", "7.0.0", "O(1)",
+         "Get the expiration Unix timestamp for a key in milliseconds", "1 RO access", NULL, "key:key"),
+    CMDK("copy", -3, cmd_copy, "write denyoom", "keyspace write slow", 1, 2, 1, "generic", "6.2.0",
+         "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
+         "Copy a key", "1 RO access;2 OW update", NULL,
+         "source:key destination:key [DB destination-db:integer] [REPLACE]"),
+    CMDK("keys", 2, cmd_keys, "readonly", "keyspace read slow dangerous", 0, 0, 0, "generic", "1.0.0",
+         "O(N) with N being the number of keys in the database", "Find all keys matching the given pattern", NULL,
+         "request_policy:all_shards nondeterministic_output_order", "pattern:pattern"),
+    CMDK("dbsize", 1, cmd_dbsize, "readonly fast", "keyspace read fast", 0, 0, 0, "server", "1.0.0", "O(1)",
+         "Return the number of keys in the selected database", NULL,
+         "request_policy:all_shards response_policy:agg_sum", NULL),
+    CMDK("flushall", -1, cmd_flushall, "write", "keyspace write slow dangerous", 0, 0, 0, "server", "1.0.0",
+         "O(N) where N is the total number of keys in all databases", "Remove all keys from all databases", NULL,
+         "request_policy:all_shards response_policy:all_succeeded", "[{flush-type} ASYNC|SYNC]"),
+    CMDK("flushdb", -1, cmd_flushall, "write", "keyspace write slow dangerous", 0, 0, 0, "server", "1.0.0",
+         "O(N) where N is the number of keys in the selected database", "Remove all keys from the current database",
+         NULL, "request_policy:all_shards response_policy:all_succeeded", "[{flush-type} ASYNC|SYNC]"),
+    CMDK("info", -1, cmd_info, "loading stale", "slow dangerous", 0, 0, 0, "server", "1.0.0", "O(1)",
+         "Get information and statistics about the server", NULL, "nondeterministic_output", NULL),
+    CMD("bgrewriteaof", 1, cmd_bgrewriteaof, "admin noscript no_async_loading", "admin slow dangerous", 0, 0, 0,
+        "server", "1.0.0", "O(1)", "Asynchronously rewrite the append-only file"),
     CONTAINER("config", -2, config_subs, "", "slow", "A container for server configuration commands"),
     {"command", "command", -1, cmd_command, "loading stale", "slow connection", 0, 0, 0, "server", "2.8.13",
      "O(N) where N is the total number of Redis commands", "Get array of Redis command details", command_subs,
-     (int)(sizeof(command_subs) / sizeof(command_subs[0]))},
+     (int)(sizeof(command_subs) / sizeof(command_subs[0])), NULL, "nondeterministic_output_order", NULL},
 };
 
-static const size_t ncommands = sizeof(commands) / sizeof(commands[0]);
+const size_t kv_core_ncmds = sizeof(kv_core_cmds) / sizeof(kv_core_cmds[0]);
+
+/* Every command of every table, in table order, through @fn. */
+#define FOR_EACH_CMD(c)                                                                                                \
+    for (size_t t_ = 0; t_ < kv_ncmd_tables; t_++)                                                                     \
+        for (const struct kv_cmd *c = kv_cmd_tables[t_].cmds; c < kv_cmd_tables[t_].cmds + *kv_cmd_tables[t_].n; c++)
+
+static size_t ncommands(void)
+{
+    size_t n = 0;
+    for (size_t t = 0; t < kv_ncmd_tables; t++)
+        n += *kv_cmd_tables[t].n;
+    return n;
+}
 
 /* ---- dispatch ---- */
 
@@ -1236,6 +1605,21 @@ static const struct kv_cmd *find_cmd(const struct kv_server *s, const uint8_t *n
 }
 
 /* ---- COMMAND ---- */
+
+/* A command by name, or a subcommand by "container|sub" (COMMAND INFO and
+ * DOCS take both). */
+static const struct kv_cmd *find_cmd_full(const struct kv_server *s, const uint8_t *name, size_t len)
+{
+    const uint8_t *bar = memchr(name, '|', len);
+    if (!bar)
+        return find_cmd(s, name, len);
+    const struct kv_cmd *c = find_cmd(s, name, (size_t)(bar - name));
+    struct resp_arg sub = {.ptr = bar + 1, .len = len - (size_t)(bar - name) - 1};
+    for (int i = 0; c && i < c->nsubs; i++)
+        if (arg_is(&sub, c->subs[i].name))
+            return &c->subs[i];
+    return NULL;
+}
 
 static int count_words(const char *s)
 {
@@ -1271,6 +1655,127 @@ static void word_array(struct reply *r, const char *s, const char *prefix)
     }
 }
 
+/* Replies an array of bulk strings, one per word of @s (NULL: none). */
+static void word_array_bulk(struct reply *r, const char *s)
+{
+    reply_array(r, s ? count_words(s) : 0);
+    for (const char *p = s; p && *p;) {
+        while (*p == ' ')
+            p++;
+        if (!*p)
+            break;
+        const char *w = p;
+        while (*p && *p != ' ')
+            p++;
+        reply_bulk(r, w, (size_t)(p - w));
+    }
+}
+
+/* The most key specs a command has (Redis's have at most 4 or so). */
+#define KEYSPECS_MAX 8
+
+/* One key spec (see struct kv_cmd's keyspecs). */
+struct keyspec {
+    int begin;   /* index of the first key */
+    bool keynum; /* else a range */
+    int a, b, c; /* lastkey, keystep, limit; or keynumidx, firstkey, keystep */
+    char flags[64];
+    char notes[128]; /* "" when none */
+};
+
+static const char *spec_int(const char *p, int *out)
+{
+    char *end;
+    long v = strtol(p, &end, 10);
+    *out = (int)v;
+    return end;
+}
+
+/* The key specs of @c, from its keyspecs string or, without one, a single
+ * range from first/last/step with flags from its read/write split.
+ * Returns how many (at most KEYSPECS_MAX). */
+static int command_keyspecs(const struct kv_cmd *c, struct keyspec *ks)
+{
+    if (!c->keyspecs) {
+        if (c->first <= 0)
+            return 0;
+        ks[0] = (struct keyspec){.begin = c->first, .a = c->last < 0 ? c->last : c->last - c->first, .b = c->step};
+        const char *f = strncmp(c->flags, "write", 5) == 0      ? "RW access update"
+                        : strncmp(c->flags, "readonly", 8) == 0 ? "RO access"
+                                                                : "RO";
+        snprintf(ks[0].flags, sizeof(ks[0].flags), "%s", f);
+        return 1;
+    }
+    int n = 0;
+    for (const char *p = c->keyspecs; *p && n < KEYSPECS_MAX; n++) {
+        struct keyspec *k = &ks[n];
+        *k = (struct keyspec){.b = 1};
+        p = spec_int(p, &k->begin);
+        if (*p == ':') {
+            p++;
+            k->keynum = *p == '#';
+            p = spec_int(p + k->keynum, &k->a);
+            p = spec_int(p + 1, &k->b);
+            p = spec_int(p + 1, &k->c);
+        }
+        while (*p == ' ')
+            p++;
+        const char *end = strchr(p, ';');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *notes = memchr(p, '(', len);
+        size_t all = len;
+        if (notes) {
+            /* "FLAGS... (notes)" */
+            const char *close = memchr(notes, ')', len - (size_t)(notes - p));
+            size_t nlen = close ? (size_t)(close - notes - 1) : len - (size_t)(notes - p) - 1;
+            snprintf(k->notes, sizeof(k->notes), "%.*s", (int)nlen, notes + 1);
+            len = (size_t)(notes - p);
+            while (len > 0 && p[len - 1] == ' ')
+                len--;
+        }
+        snprintf(k->flags, sizeof(k->flags), "%.*s", (int)len, p);
+        p = end ? end + 1 : p + all;
+    }
+    return n;
+}
+
+/* COMMAND INFO's key specs, in Redis 7's layout. */
+static void reply_keyspecs(struct reply *r, const struct kv_cmd *c)
+{
+    struct keyspec ks[KEYSPECS_MAX];
+    int n = command_keyspecs(c, ks);
+    reply_array(r, n);
+    for (int i = 0; i < n; i++) {
+        reply_array(r, ks[i].notes[0] ? 8 : 6);
+        if (ks[i].notes[0]) {
+            reply_cstr(r, "notes");
+            reply_cstr(r, ks[i].notes);
+        }
+        reply_cstr(r, "flags");
+        word_array(r, ks[i].flags, "");
+        reply_cstr(r, "begin_search");
+        reply_array(r, 4);
+        reply_cstr(r, "type");
+        reply_cstr(r, "index");
+        reply_cstr(r, "spec");
+        reply_array(r, 2);
+        reply_cstr(r, "index");
+        reply_int(r, ks[i].begin);
+        reply_cstr(r, "find_keys");
+        reply_array(r, 4);
+        reply_cstr(r, "type");
+        reply_cstr(r, ks[i].keynum ? "keynum" : "range");
+        reply_cstr(r, "spec");
+        reply_array(r, 6);
+        reply_cstr(r, ks[i].keynum ? "keynumidx" : "lastkey");
+        reply_int(r, ks[i].a);
+        reply_cstr(r, ks[i].keynum ? "firstkey" : "keystep");
+        reply_int(r, ks[i].b);
+        reply_cstr(r, ks[i].keynum ? "keystep" : "limit");
+        reply_int(r, ks[i].c);
+    }
+}
+
 static void command_info(struct reply *r, const struct kv_cmd *c)
 {
     reply_array(r, 10);
@@ -1281,17 +1786,260 @@ static void command_info(struct reply *r, const struct kv_cmd *c)
     reply_int(r, c->last);
     reply_int(r, c->step);
     word_array(r, c->acl, "@");
-    reply_array(r, 0); /* tips */
-    reply_array(r, 0); /* key specs: not described */
+    word_array_bulk(r, c->tips);
+    reply_keyspecs(r, c);
     reply_array(r, c->nsubs);
     for (int i = 0; i < c->nsubs; i++)
         command_info(r, &c->subs[i]);
 }
 
+/*
+ * COMMAND DOCS's "arguments", parsed from a row's args string (see struct
+ * kv_cmd) into a small tree and then written out in Redis 7's layout:
+ * each argument a map of name, type, key_spec_index (keys), token, flags
+ * (optional, multiple) and, for a block or oneof, its arguments.
+ */
+#define DOC_NODES 64
+
+struct doc_arg {
+    char name[40], type[16], token[24];
+    bool optional, multiple;
+    int key_spec;    /* -1: not a key */
+    int child, next; /* first child and next sibling, or -1 */
+};
+
+struct doc_parse {
+    const char *p;
+    struct doc_arg n[DOC_NODES];
+    int used, keys, nspecs, root;
+    bool bad;
+};
+
+static int doc_new(struct doc_parse *d)
+{
+    if (d->used == DOC_NODES) {
+        d->bad = true;
+        return -1;
+    }
+    struct doc_arg *a = &d->n[d->used];
+    memset(a, 0, sizeof(*a));
+    a->key_spec = a->child = a->next = -1;
+    return d->used++;
+}
+
+static void doc_spaces(struct doc_parse *d)
+{
+    while (*d->p == ' ')
+        d->p++;
+}
+
+/* A word: up to a space or one of "[]()|{}", or "..." that follows it. */
+static size_t doc_word(struct doc_parse *d, const char **w)
+{
+    *w = d->p;
+    while (*d->p && !strchr(" []()|{}", *d->p) && strncmp(d->p, "...", 3) != 0)
+        d->p++;
+    return (size_t)(d->p - *w);
+}
+
+static bool doc_upper(const char *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (islower((unsigned char)w[i]))
+            return false;
+    return n > 0;
+}
+
+/* "name[:type]" into a node; a name "key" (or "newkey", ...) is a key. */
+static void doc_named(struct doc_parse *d, struct doc_arg *a, const char *w, size_t n)
+{
+    const char *colon = memchr(w, ':', n);
+    size_t nl = colon ? (size_t)(colon - w) : n;
+    snprintf(a->name, sizeof(a->name), "%.*s", (int)nl, w);
+    if (colon)
+        snprintf(a->type, sizeof(a->type), "%.*s", (int)(n - nl - 1), colon + 1);
+    else
+        snprintf(a->type, sizeof(a->type), "%s", "string");
+    if (strcmp(a->type, "key") == 0) {
+        a->key_spec = d->keys < d->nspecs ? d->keys : d->nspecs - 1;
+        if (a->key_spec < 0)
+            a->key_spec = 0;
+        d->keys++;
+    }
+}
+
+static int doc_seq(struct doc_parse *d, int *count);
+
+/* One argument: a group, a token (with the argument it introduces), or a
+ * named argument; "..." after it makes it multiple. */
+static int doc_item(struct doc_parse *d)
+{
+    int id;
+    if (*d->p == '[' || *d->p == '(') {
+        bool optional = *d->p == '[';
+        char close = optional ? ']' : ')';
+        d->p++;
+        doc_spaces(d);
+        char gname[40] = "arg";
+        if (*d->p == '{') {
+            const char *w = ++d->p;
+            while (*d->p && *d->p != '}')
+                d->p++;
+            snprintf(gname, sizeof(gname), "%.*s", (int)(d->p - w), w);
+            if (*d->p)
+                d->p++;
+        }
+        int alts[DOC_NODES], nalts = 0;
+        for (;;) {
+            int count;
+            int first = doc_seq(d, &count);
+            if (first < 0 || d->bad) {
+                d->bad = true;
+                return -1;
+            }
+            if (count > 1) { /* several arguments in a row: a block */
+                int b = doc_new(d);
+                if (b < 0)
+                    return -1;
+                snprintf(d->n[b].name, sizeof(d->n[b].name), "%s", gname);
+                snprintf(d->n[b].type, sizeof(d->n[b].type), "%s", "block");
+                d->n[b].child = first;
+                first = b;
+            }
+            alts[nalts++] = first;
+            if (*d->p == '|' && nalts < DOC_NODES) {
+                d->p++;
+                continue;
+            }
+            break;
+        }
+        if (*d->p != close) {
+            d->bad = true;
+            return -1;
+        }
+        d->p++;
+        if (nalts == 1) {
+            id = alts[0];
+        } else {
+            if ((id = doc_new(d)) < 0)
+                return -1;
+            snprintf(d->n[id].name, sizeof(d->n[id].name), "%s", gname);
+            snprintf(d->n[id].type, sizeof(d->n[id].type), "%s", "oneof");
+            d->n[id].child = alts[0];
+            for (int i = 0; i + 1 < nalts; i++)
+                d->n[alts[i]].next = alts[i + 1];
+        }
+        d->n[id].optional = optional;
+    } else {
+        const char *w;
+        size_t n = doc_word(d, &w);
+        if (n == 0 || (id = doc_new(d)) < 0) {
+            d->bad = true;
+            return -1;
+        }
+        struct doc_arg *a = &d->n[id];
+        if (doc_upper(w, n)) {
+            snprintf(a->token, sizeof(a->token), "%.*s", (int)n, w);
+            const char *save = d->p;
+            doc_spaces(d);
+            const char *v;
+            size_t vn = *d->p && !strchr("[]()|{}", *d->p) ? doc_word(d, &v) : 0;
+            if (vn > 0 && !doc_upper(v, vn)) {
+                doc_named(d, a, v, vn);
+            } else {
+                d->p = save;
+                for (size_t i = 0; i < n && i + 1 < sizeof(a->name); i++)
+                    a->name[i] = (char)tolower((unsigned char)w[i]);
+                snprintf(a->type, sizeof(a->type), "%s", "pure-token");
+            }
+        } else {
+            doc_named(d, a, w, n);
+        }
+    }
+    if (strncmp(d->p, "...", 3) == 0) {
+        d->n[id].multiple = true;
+        d->p += 3;
+    }
+    return id;
+}
+
+/* Arguments up to the end, '|' or a closing bracket: the first one's
+ * index (siblings linked), or -1 when none; *count gets how many. */
+static int doc_seq(struct doc_parse *d, int *count)
+{
+    int first = -1, last = -1;
+    *count = 0;
+    for (;;) {
+        doc_spaces(d);
+        if (!*d->p || strchr("|])", *d->p) || d->bad)
+            return first;
+        int id = doc_item(d);
+        if (id < 0)
+            return -1;
+        if (last >= 0)
+            d->n[last].next = id;
+        else
+            first = id;
+        last = id;
+        ++*count;
+    }
+}
+
+static void doc_emit(struct reply *r, const struct doc_parse *d, int id)
+{
+    int n = 0;
+    for (int i = id; i >= 0; i = d->n[i].next)
+        n++;
+    reply_array(r, n);
+    for (int i = id; i >= 0; i = d->n[i].next) {
+        const struct doc_arg *a = &d->n[i];
+        bool flags = a->optional || a->multiple;
+        reply_array(r, 4 + 2 * ((a->key_spec >= 0) + (a->token[0] != 0) + flags + (a->child >= 0)));
+        reply_cstr(r, "name");
+        reply_cstr(r, a->name);
+        reply_cstr(r, "type");
+        reply_cstr(r, a->type);
+        if (a->key_spec >= 0) {
+            reply_cstr(r, "key_spec_index");
+            reply_int(r, a->key_spec);
+        }
+        if (a->token[0]) {
+            reply_cstr(r, "token");
+            reply_cstr(r, a->token);
+        }
+        if (flags) {
+            reply_cstr(r, "flags");
+            word_array(r, a->optional && a->multiple ? "optional multiple" : a->optional ? "optional" : "multiple", "");
+        }
+        if (a->child >= 0) {
+            reply_cstr(r, "arguments");
+            doc_emit(r, d, a->child);
+        }
+    }
+}
+
+/* Parses @c's args string; false when it has none or it does not parse
+ * (then DOCS leaves "arguments" out). */
+static bool doc_parse_args(const struct kv_cmd *c, struct doc_parse *d)
+{
+    if (!c->args)
+        return false;
+    struct keyspec ks[KEYSPECS_MAX];
+    d->p = c->args;
+    d->used = d->keys = 0;
+    d->nspecs = command_keyspecs(c, ks);
+    d->bad = false;
+    int count;
+    d->root = doc_seq(d, &count);
+    return !d->bad && !*d->p && d->root >= 0;
+}
+
 static void command_docs(struct reply *r, const struct kv_cmd *c)
 {
+    struct doc_parse *d = malloc(sizeof(*d));
+    bool args = d && doc_parse_args(c, d);
     reply_cstr(r, c->fullname);
-    reply_array(r, c->nsubs ? 10 : 8);
+    reply_array(r, 8 + 2 * (c->nsubs > 0) + 2 * args);
     reply_cstr(r, "summary");
     reply_cstr(r, c->summary);
     reply_cstr(r, "since");
@@ -1300,6 +2048,11 @@ static void command_docs(struct reply *r, const struct kv_cmd *c)
     reply_cstr(r, c->group);
     reply_cstr(r, "complexity");
     reply_cstr(r, c->complexity);
+    if (args) {
+        reply_cstr(r, "arguments");
+        doc_emit(r, d, d->root);
+    }
+    free(d);
     if (c->nsubs) {
         reply_cstr(r, "subcommands");
         reply_array(r, 2 * c->nsubs);
@@ -1310,14 +2063,14 @@ static void command_docs(struct reply *r, const struct kv_cmd *c)
 
 static void cmd_command(struct ctx *x)
 {
-    reply_array(x->r, (long long)ncommands);
-    for (size_t i = 0; i < ncommands; i++)
-        command_info(x->r, &commands[i]);
+    reply_array(x->r, (long long)ncommands());
+    FOR_EACH_CMD(c)
+    command_info(x->r, c);
 }
 
 static void cmd_command_count(struct ctx *x)
 {
-    reply_int(x->r, (long long)ncommands);
+    reply_int(x->r, (long long)ncommands());
 }
 
 static void cmd_command_list(struct ctx *x)
@@ -1326,9 +2079,9 @@ static void cmd_command_list(struct ctx *x)
         err_syntax(x);
         return;
     }
-    reply_array(x->r, (long long)ncommands);
-    for (size_t i = 0; i < ncommands; i++)
-        reply_cstr(x->r, commands[i].name);
+    reply_array(x->r, (long long)ncommands());
+    FOR_EACH_CMD(c)
+    reply_cstr(x->r, c->name);
 }
 
 static void cmd_command_info(struct ctx *x)
@@ -1339,7 +2092,7 @@ static void cmd_command_info(struct ctx *x)
     }
     reply_array(x->r, x->argc - 2);
     for (int i = 2; i < x->argc; i++) {
-        const struct kv_cmd *c = find_cmd(x->s, A(x, i), L(x, i));
+        const struct kv_cmd *c = find_cmd_full(x->s, A(x, i), L(x, i));
         if (c)
             command_info(x->r, c);
         else
@@ -1350,20 +2103,235 @@ static void cmd_command_info(struct ctx *x)
 static void cmd_command_docs(struct ctx *x)
 {
     if (x->argc == 2) {
-        reply_array(x->r, 2 * (long long)ncommands);
-        for (size_t i = 0; i < ncommands; i++)
-            command_docs(x->r, &commands[i]);
+        reply_array(x->r, 2 * (long long)ncommands());
+        FOR_EACH_CMD(c)
+        command_docs(x->r, c);
         return;
     }
     long long n = 0;
     for (int i = 2; i < x->argc; i++)
-        n += find_cmd(x->s, A(x, i), L(x, i)) != NULL;
+        n += find_cmd_full(x->s, A(x, i), L(x, i)) != NULL;
     reply_array(x->r, 2 * n);
     for (int i = 2; i < x->argc; i++) {
-        const struct kv_cmd *c = find_cmd(x->s, A(x, i), L(x, i));
+        const struct kv_cmd *c = find_cmd_full(x->s, A(x, i), L(x, i));
         if (c)
             command_docs(x->r, c);
     }
+}
+
+/* The keys of the command line @argv, found by its key specs as Redis's
+ * getKeysUsingKeySpecs does: counted, and written to @r (with their
+ * spec's flags when @with_flags) unless @r is NULL. Returns how many; 0
+ * when the arguments do not fit the specs. Two passes, so that nothing is
+ * allocated for a client's line of any length. */
+static size_t command_keys(const struct keyspec *ks, int nks, int argc, const struct resp_arg *argv, struct reply *r,
+                           bool with_flags)
+{
+    size_t n = 0;
+    for (int i = 0; i < nks; i++) {
+        const struct keyspec *k = &ks[i];
+        long long first = k->begin, last, step;
+        if (first <= 0 || first >= argc)
+            continue;
+        if (k->keynum) {
+            long long num;
+            if (first + k->a >= argc || !resp_str2ll(argv[first + k->a].ptr, argv[first + k->a].len, &num) || num < 0 ||
+                num > argc)
+                return 0;
+            step = k->c > 0 ? k->c : 1;
+            first += k->b;
+            if (num == 0)
+                continue;
+            last = first + (num - 1) * step;
+            if (last >= argc)
+                return 0;
+        } else {
+            step = k->b > 0 ? k->b : 1;
+            if (k->a >= 0)
+                last = first + k->a;
+            else if (k->c <= 0)
+                last = argc + k->a;
+            else
+                last = first + ((argc - first) / k->c + k->a);
+            if (last >= argc || last < first)
+                continue; /* the command itself reports the arity */
+        }
+        for (long long j = first; j <= last; j += step, n++) {
+            if (!r)
+                continue;
+            if (with_flags)
+                reply_array(r, 2);
+            reply_bulk(r, argv[j].ptr, argv[j].len);
+            if (with_flags)
+                word_array(r, k->flags, "");
+        }
+    }
+    return n;
+}
+
+/* COMMAND GETKEYS and GETKEYSANDFLAGS: the keys a command line names. */
+static void getkeys_generic(struct ctx *x, bool with_flags)
+{
+    int argc = x->argc - 2;
+    const struct resp_arg *argv = x->argv + 2;
+    const struct kv_cmd *c = find_cmd(x->s, argv[0].ptr, argv[0].len);
+    if (c && c->nsubs && argc >= 2) {
+        const struct kv_cmd *sub = NULL;
+        for (int i = 0; i < c->nsubs && !sub; i++)
+            if (arg_is(&argv[1], c->subs[i].name))
+                sub = &c->subs[i];
+        c = sub;
+    }
+    if (!c) {
+        reply_error(x->r, "ERR Invalid command specified");
+        return;
+    }
+    struct keyspec ks[KEYSPECS_MAX];
+    int nks = command_keyspecs(c, ks);
+    if (nks == 0) {
+        reply_error(x->r, "ERR The command has no key arguments");
+        return;
+    }
+    if ((c->arity > 0 && c->arity != argc) || argc < -c->arity) {
+        reply_error(x->r, "ERR Invalid number of arguments specified for command");
+        return;
+    }
+    size_t n = command_keys(ks, nks, argc, argv, NULL, with_flags);
+    if (n == 0) {
+        reply_error(x->r, "ERR Invalid arguments specified for command");
+        return;
+    }
+    reply_array(x->r, (long long)n);
+    command_keys(ks, nks, argc, argv, x->r, with_flags);
+}
+
+static void cmd_command_getkeys(struct ctx *x)
+{
+    getkeys_generic(x, false);
+}
+
+static void cmd_command_getkeysandflags(struct ctx *x)
+{
+    getkeys_generic(x, true);
+}
+
+/* ---- COPY ---- */
+
+static int discard_push(void *arg, const demi_sgarray_t *sga)
+{
+    (void)arg;
+    (void)sga;
+    return 0;
+}
+
+/* Runs one command a type's rewrite emits (RPUSH, SADD, HSET, ZADD on
+ * COPY's destination), its reply discarded: 0, or ENOMEM when it replied
+ * an error. */
+static int copy_emit(void *arg, int argc, const struct resp_arg *argv)
+{
+    struct ctx *x = arg;
+    const struct kv_cmd *c = find_cmd(x->s, argv[0].ptr, argv[0].len);
+    if (!c || !c->fn || (c->arity > 0 && c->arity != argc) || argc < -c->arity)
+        return EINVAL;
+    struct reply scratch;
+    reply_init(&scratch);
+    reply_target(&scratch, discard_push, NULL);
+    struct ctx y = *x;
+    y.argc = argc;
+    y.argv = argv;
+    y.r = &scratch;
+    y.cmd = c;
+    c->fn(&y);
+    int e = !scratch.cur.data || ((const char *)scratch.cur.data)[0] == '-' ? ENOMEM : 0;
+    reply_free(&scratch);
+    return e;
+}
+
+/* A copy of a string value; NULL when out of memory. */
+static struct kv_val *copy_string(const struct kv_val *v)
+{
+    if (v->nseg <= 1)
+        return kv_val_new(v->nseg ? v->seg[0].data : NULL, v->len, v->len);
+    struct kv_val *n = kv_val_new(NULL, 0, v->len);
+    for (uint32_t i = 0; n && i < v->nseg; i++) {
+        if (kv_val_append(&n, v->seg[i].data, v->seg[i].len)) {
+            kv_val_unref(n);
+            n = NULL;
+        }
+    }
+    return n;
+}
+
+/*
+ * COPY source destination [DB 0] [REPLACE]: a string is copied; a
+ * collection is rebuilt at the destination from the commands its type's
+ * rewrite emits (the AOF rewrite's path, O(N) like Redis's copy), so that
+ * every type copies without a copy function of its own. The time to live
+ * is copied too. One database: DB takes 0 only.
+ */
+static void cmd_copy(struct ctx *x)
+{
+    bool replace = false;
+    for (int j = 3; j < x->argc; j++) {
+        long long db;
+        if (arg_is(&x->argv[j], "replace")) {
+            replace = true;
+        } else if (arg_is(&x->argv[j], "db") && j + 1 < x->argc) {
+            if (!arg_ll(x, j + 1, &db))
+                return;
+            if (db < INT_MIN || db > INT_MAX) {
+                errorf(x, "ERR value is out of range, value must between %d and %d", INT_MIN, INT_MAX);
+                return;
+            }
+            if (db != 0) {
+                reply_error(x->r, "ERR DB index is out of range");
+                return;
+            }
+            j++;
+        } else {
+            err_syntax(x);
+            return;
+        }
+    }
+    if (L(x, 1) == L(x, 2) && memcmp(A(x, 1), A(x, 2), L(x, 1)) == 0) {
+        reply_error(x->r, "ERR source and destination objects are the same");
+        return;
+    }
+    struct kv_entry *src = lookup_read(x, 1);
+    if (!src) {
+        reply_int(x->r, 0);
+        return;
+    }
+    int64_t expire = src->expire;
+    uint64_t h;
+    struct kv_entry *dst = lookup_h(x, 2, &h);
+    if (dst && !replace) {
+        reply_int(x->r, 0);
+        return;
+    }
+    if (src->type == KV_STRING) {
+        struct kv_val *v = copy_string(src->val);
+        if (!v) {
+            err_oom(x);
+            return;
+        }
+        if (!put(x, 2, dst, h, v, expire, false))
+            return;
+    } else {
+        if (dst)
+            kv_delete(&x->s->store, dst);
+        int e = kv_types[src->type]->rewrite(src->obj, A(x, 2), L(x, 2), copy_emit, x);
+        dst = lookup(x, 2);
+        if (e || !dst || (expire >= 0 && kv_set_expire(&x->s->store, dst, expire))) {
+            if (dst)
+                kv_delete(&x->s->store, dst);
+            x->s->dirty++; /* the destination may be gone */
+            err_oom(x);
+            return;
+        }
+        x->s->dirty++;
+    }
+    reply_int(x->r, 1);
 }
 
 static void cmd_command_help(struct ctx *x)
@@ -1380,6 +2348,10 @@ static void cmd_command_help(struct ctx *x)
         "    Return details about multiple commands.",
         "DOCS [<command-name> ...]",
         "    Return documentation details about multiple commands.",
+        "GETKEYS <full-command>",
+        "    Return the keys from a full Redis command.",
+        "GETKEYSANDFLAGS <full-command>",
+        "    Return the keys and the access flags from a full Redis command.",
         "HELP",
         "    Print this help.",
         NULL,
@@ -1392,14 +2364,16 @@ int kv_server_init(struct kv_server *s)
     memset(s, 0, sizeof(*s));
     if (kv_store_init(&s->store))
         return ENOMEM;
-    s->table_mask = 127; /* well over twice the number of commands */
+    s->table_mask = 63; /* at least twice the number of commands */
+    while (s->table_mask + 1 < 2 * ncommands())
+        s->table_mask = s->table_mask * 2 + 1;
     s->table = calloc(s->table_mask + 1, sizeof(*s->table));
     if (!s->table) {
         kv_store_free(&s->store);
         return ENOMEM;
     }
-    for (size_t k = 0; k < ncommands; k++) {
-        const struct kv_cmd *c = &commands[k];
+    FOR_EACH_CMD(c)
+    {
         uint32_t i = name_hash((const uint8_t *)c->name, strlen(c->name)) & s->table_mask;
         while (s->table[i].cmd)
             i = (i + 1) & s->table_mask;
@@ -1414,14 +2388,30 @@ int kv_server_init(struct kv_server *s)
     s->obuf_limit[KV_OBUF_REPLICA] = (struct kv_obuf_limit){256u << 20, 64u << 20, 60};
     s->obuf_limit[KV_OBUF_PUBSUB] = (struct kv_obuf_limit){32u << 20, 8u << 20, 60};
     s->maxclients = KV_MAXCLIENTS_DEFAULT;
+    s->aof_rewrite_perc = 100;
+    s->aof_rewrite_min_size = (uint64_t)64 << 20;
     snprintf(s->bind, sizeof(s->bind), "127.0.0.1");
+    if (kv_slowlog_init(s)) {
+        kv_server_free(s);
+        return ENOMEM;
+    }
+    /* INFO's run_id: random per start, as Redis's. */
+    uint64_t seed = (uint64_t)s->start_ms ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)s;
+    for (int i = 0; i < 40; i++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        s->run_id[i] = "0123456789abcdef"[(seed >> 59) & 15];
+    }
+    s->run_id[40] = '\0';
+    s->ops_sample_ms = s->start_ms;
     return 0;
 }
 
 void kv_server_free(struct kv_server *s)
 {
+    kv_slowlog_free(s);
     kv_store_free(&s->store);
     free(s->table);
+    free(s->prop_argv);
     memset(s, 0, sizeof(*s));
 }
 
@@ -1470,10 +2460,36 @@ static void unknown_subcommand(struct ctx *x)
     reply_error(x->r, msg);
 }
 
+static void exec_one(struct kv_server *s, struct kv_client *c, int argc, const struct resp_arg *argv,
+                     struct reply *r);
+
 void kv_exec(struct kv_server *s, struct kv_client *c, int argc, const struct resp_arg *argv, struct reply *r)
+{
+    if (!c->reply_off && !c->reply_skip) {
+        exec_one(s, c, argc, argv, r);
+        return;
+    }
+    /* CLIENT REPLY OFF or SKIP: the command runs, its reply (errors
+     * included) goes nowhere. */
+    c->reply_skip = false;
+    struct reply sink;
+    kv_reply_sink(&sink);
+    s->reply_real = r;
+    exec_one(s, c, argc, argv, &sink);
+    s->reply_real = NULL;
+    reply_free(&sink);
+}
+
+static void exec_one(struct kv_server *s, struct kv_client *c, int argc, const struct resp_arg *argv,
+                     struct reply *r)
 {
     struct ctx x = {.s = s, .c = c, .argc = argc, .argv = argv, .r = r};
     s->commands++;
+    if (s->prop_argc) {
+        free(s->prop_argv);
+        s->prop_argv = NULL;
+        s->prop_argc = 0;
+    }
     /* QUIT is answered before the command table is consulted, whatever
      * its arguments, as in Redis 7.0. */
     if (arg_is(&argv[0], "quit")) {
@@ -1515,8 +2531,15 @@ void kv_exec(struct kv_server *s, struct kv_client *c, int argc, const struct re
         reply_error(r, "OOM command not allowed when used memory > 'maxmemory'.");
         return;
     }
+    /* A monitor may not touch the keyspace, as a replica in Redis. */
+    if (c->monitor && (strncmp(cmd->flags, "write", 5) == 0 || strstr(cmd->flags, "readonly"))) {
+        reply_error(r, "ERR Replica can't interact with the keyspace");
+        return;
+    }
     x.now = s->clock_ms();
+    int64_t t0 = kv_cmd_start(&x);
     cmd->fn(&x);
+    kv_cmd_done(&x, t0);
 }
 
 size_t kv_active_expire(struct kv_server *s, int64_t budget_us)

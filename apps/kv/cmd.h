@@ -23,9 +23,44 @@ struct kv_client {
     uint64_t id;
     char *name;             /* CLIENT SETNAME; NULL when unnamed */
     bool close_after_reply; /* QUIT: close once the replies are out */
+    /* What CLIENT LIST, SLOWLOG and MONITOR show, set by the network loop
+     * (empty in the unit tests). */
+    char addr[24], laddr[24]; /* "ip:port" of the peer and of our end */
+    int fd;                   /* the queue descriptor */
+    int64_t ctime_ms;         /* connected at (unix ms) */
+    int64_t atime_ms;         /* last command at (unix ms) */
+    const char *last_cmd;     /* the last command's full name ("client|list"); NULL before one */
+    bool monitor;             /* MONITOR: receives every later command */
+    bool reply_off;           /* CLIENT REPLY OFF: no replies */
+    bool reply_skip;          /* CLIENT REPLY SKIP: no reply to the next command */
 };
 
 struct kv_cmd_slot;
+struct kv_slowlog;
+
+/* What the network loop knows of one client's buffers (CLIENT LIST). */
+struct kv_client_mem {
+    uint64_t qbuf;  /* unparsed input */
+    uint64_t omem;  /* replies not yet taken by the network */
+    uint64_t total; /* every buffer of the client */
+};
+
+/*
+ * The network loop's clients, for CLIENT LIST, CLIENT KILL and MONITOR
+ * (kv.c sets these; in the unit tests they are NULL and the command layer
+ * knows only the client running the command).
+ */
+struct kv_clients_ops {
+    /* The client after @prev (NULL: the first), or NULL after the last. */
+    struct kv_client *(*next)(struct kv_client *prev);
+    void (*mem)(const struct kv_client *c, struct kv_client_mem *m);
+    /* Disconnects @c: at once, or after its pending replies when it is
+     * the client running the command. */
+    void (*kill)(struct kv_client *c);
+    /* Gives one MONITOR line (ending in CRLF) to every monitor; NULL with
+     * @len when the line is too large for a monitor's output limit. */
+    void (*monitor_feed)(const char *line, size_t len);
+};
 
 /*
  * Called before a command that may change the keyspace runs (the commands
@@ -44,6 +79,14 @@ struct kv_aof_info {
     uint64_t bytes;    /* payload bytes in the log, replayed ones included */
     uint64_t failures; /* appends that failed */
     uint64_t replayed; /* commands replayed at start */
+    /* AOF rewrite (BGREWRITEAOF; aof.h). */
+    bool rewrite_in_progress;
+    bool rewrite_ok;          /* the last rewrite succeeded (or none ran) */
+    uint64_t rewrites;        /* rewrites started */
+    uint64_t rewrite_fails;   /* consecutive failed rewrites */
+    uint64_t base_size;       /* bytes after the last rewrite, or replayed at start */
+    int64_t rewrite_start_ms; /* when the running rewrite started */
+    int64_t last_rewrite_ms;  /* how long the last one took, or -1 */
 };
 
 /* Redis's client-output-buffer-limit for one class of clients: a client
@@ -106,11 +149,38 @@ struct kv_server {
      * disconnecting the client holding the most, if another than the one
      * running. Returns true if it freed something. */
     bool (*reclaim)(void);
+    /* Automatic AOF rewrite (CONFIG auto-aof-rewrite-percentage and
+     * auto-aof-rewrite-min-size), and BGREWRITEAOF's entry into the loop:
+     * NULL when started, else the error text. */
+    uint64_t aof_rewrite_perc, aof_rewrite_min_size;
+    const char *(*bgrewriteaof)(void);
     uint16_t port;
     char bind[16];
     const char *libos;
+    /* What the log records for the command that just ran instead of its
+     * own arguments, when it set one (kv_propagate); kv_exec clears it. */
+    int prop_argc;
+    struct resp_arg *prop_argv;
     struct kv_cmd_slot *table; /* command name hash table */
     uint32_t table_mask;
+    /* Server and connection commands (t_server.c). */
+    struct kv_clients_ops clients;
+    uint64_t monitors;           /* clients in MONITOR mode */
+    uint64_t blocked_clients;    /* INFO clients: clients in a blocking command */
+    uint64_t used_memory_peak;   /* the most INFO memory has seen */
+    struct reply *reply_real;    /* CLIENT REPLY OFF: where CLIENT REPLY ON's reply goes */
+    bool shutdown;               /* SHUTDOWN: the loop exits after this batch */
+    bool shutdown_nosave;        /* ... with NOSAVE (nothing to save in demi-kv either way) */
+    bool shutdown_save;          /* ... with SAVE (demi-kv has no snapshot to save: logged) */
+    int64_t slowlog_slower_than; /* us; -1: slowlog off (CONFIG slowlog-log-slower-than) */
+    uint64_t slowlog_max_len;
+    struct kv_slowlog *slowlog;
+    /* instantaneous_ops_per_sec: commands counted at each cron tick. */
+    int64_t ops_sample_ms;
+    uint64_t ops_sample_cmds;
+    uint64_t ops_samples[16];
+    unsigned ops_sample_idx;
+    char run_id[41];
 };
 
 /* The wall clock in ms, as Redis's mstime(). */
@@ -126,6 +196,9 @@ void kv_client_free(struct kv_client *c);
 /* Executes one command (argc >= 1) and writes its reply to @r. After a
  * QUIT, c->close_after_reply is set. */
 void kv_exec(struct kv_server *s, struct kv_client *c, int argc, const struct resp_arg *argv, struct reply *r);
+
+/* Every 100 ms from the loop: the instantaneous statistics of INFO. */
+void kv_server_cron(struct kv_server *s);
 
 /* Active expiry: deletes keys whose time has passed, sampling as Redis
  * does, for at most @budget_us microseconds. Returns how many it deleted. */

@@ -37,6 +37,7 @@
 
 #include <demi/libos.h>
 #include <demi/sga.h>
+#include <demi/version.h>
 #include <demi/wait.h>
 
 #include <arpa/inet.h>
@@ -45,6 +46,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +62,8 @@
 #define EXPIRE_BUDGET_US 1000
 /* After a failed append, the log is tried again this often. */
 #define AOF_RETRY_NS (1000 * 1000 * 1000LL)
+/* The AOF rewrite's walk runs this long per loop iteration at most. */
+#define REWRITE_SLICE_NS (1000 * 1000LL)
 /* A client holding less than this is never disconnected for memory. */
 #define MEM_EVICT_MIN ((uint64_t)1 << 20)
 
@@ -103,6 +107,13 @@ struct conn {
     size_t write_off;           /* where its reply starts in hold */
     struct conn *wprev, *wnext; /* on the waiting list while hold_len > 0 */
     bool waiting;
+    /* MONITOR: the lines for this monitor not yet pushed (they go out once
+     * per loop turn, or before its own replies); mon_at is its place in
+     * mons, -1 when not a monitor. */
+    uint8_t *mon;
+    size_t mon_len, mon_cap;
+    long mon_at;
+    bool mon_over; /* a line did not fit in its output limit: drop it */
 };
 
 static volatile sig_atomic_t stop;
@@ -126,6 +137,13 @@ static int64_t next_retry; /* after a failed append: when to try again */
 /* The time commands see: read once per popped batch (and for each active
  * expiry round), not once per command. */
 static int64_t batch_now;
+/* The clients in MONITOR mode. */
+static struct conn **mons;
+static size_t nmons, mons_cap;
+
+static void mon_update(struct conn *c);
+static bool mon_flush(struct conn *c);
+static void clients_ops_init(void);
 
 static int64_t batch_clock(void)
 {
@@ -148,6 +166,7 @@ static void usage(FILE *f, int status)
 {
     fprintf(f, "usage: demi-kv [--addr IP:PORT] [--aof PATH [--aof-repair]] [--client-output-buffer-limit LIMITS]\n"
                "               [--maxclients N] [--maxmemory BYTES]\n"
+               "       demi-kv --help | --version\n"
                "  --addr IP:PORT  listen there (default 127.0.0.1:6379; port 0 picks a free port)\n"
                "  --aof PATH      append-only persistence on a cattree log at PATH (created if\n"
                "                  missing): replayed at start; every write is durable before its\n"
@@ -163,7 +182,8 @@ static void usage(FILE *f, int status)
                "  --maxmemory BYTES  when the heap holds more, disconnect the clients holding the\n"
                "                  most buffers, then refuse writes with -OOM (default 0: none)\n"
                "  --help          this text\n"
-               "LIBOS picks the network libOS (default catnap).\n");
+               "  --version       the program's and libdemi's version\n"
+               "LIBOS picks the network libOS (default catnap); see demi-kv(1) and libdemi(7).\n");
     exit(status);
 }
 
@@ -269,7 +289,7 @@ static bool conn_idle(const struct conn *c)
  * reply points at included, as Redis counts them). */
 static uint64_t conn_obuf(const struct conn *c)
 {
-    return c->out_bytes + c->hold_len;
+    return c->out_bytes + c->hold_len + c->mon_len;
 }
 
 /* What the client's buffers hold, input included (INFO mem_clients_normal). */
@@ -299,6 +319,12 @@ static uint64_t pause_at(void)
 static void conn_close(struct conn *c)
 {
     wait_unlink(c);
+    if (c->cl.monitor) {
+        c->cl.monitor = false;
+        srv.monitors--;
+    }
+    mon_update(c);
+    free(c->mon);
     free(c->hold);
     free(c->spans);
     free(c->pq);
@@ -454,7 +480,7 @@ static void memory_check(void)
         if (demi_get_stats(&st) != 0 || st.heap_bytes_in_use >= before)
             break; /* its buffers were not what held the heap */
     }
-    srv.over_maxmemory = st.heap_bytes_in_use > srv.maxmemory;
+    srv.over_maxmemory = st.heap_bytes_in_use + kv_obj_bytes() > srv.maxmemory;
 }
 
 /*
@@ -599,6 +625,9 @@ static void release_all(uint64_t failed_from)
     }
 }
 
+static void rewrite_poll(void);
+static void rewrite_result(const demi_qresult_t *r);
+
 static void aof_fail(int err)
 {
     bool first = aof.err == 0;
@@ -622,8 +651,57 @@ static void aof_result(const demi_qresult_t *r)
         if (was_err)
             fprintf(stderr, "demi-kv: aof: appends succeed again; writes are accepted\n");
         release_all(UINT64_MAX);
+        rewrite_poll(); /* a frozen log's last push may be what it waited for */
     } else {
         aof_fail(r->qr_ret ? (int)r->qr_ret : EIO);
+    }
+}
+
+/* ---- AOF rewrite (aof.h) ---- */
+
+/* Switches to the rewritten log if it is ready; the writes it makes
+ * durable get their replies. */
+static void rewrite_poll(void)
+{
+    if (aof_rewrite_switch(&aof))
+        release_all(UINT64_MAX);
+}
+
+/* The new log's answer to its record being appended. */
+static void rewrite_result(const demi_qresult_t *r)
+{
+    if (aof_rewrite_result(&aof, r->qr_opcode, (int)r->qr_ret) && !aof.rw)
+        release_all(UINT64_MAX);
+}
+
+/* BGREWRITEAOF (srv.bgrewriteaof). */
+static const char *bgrewriteaof(void)
+{
+    if (!aof_on)
+        return "ERR demi-kv has no append-only file (start it with --aof PATH)";
+    int e = aof_rewrite_start(&aof, &srv.store);
+    if (e == EALREADY)
+        return "ERR Background append only file rewriting already in progress";
+    if (e)
+        return "ERR Can't execute an AOF background rewriting. Please check the server logs for more information.";
+    return NULL;
+}
+
+/* One slice of the rewrite's walk, from the loop; and the automatic start
+ * (checked every 100 ms, as Redis's serverCron does) when @cron. */
+static void rewrite_tick(bool cron)
+{
+    if (!aof_on)
+        return;
+    if (cron && aof_rewrite_due(&aof, srv.aof_rewrite_perc, srv.aof_rewrite_min_size, mono_ns())) {
+        fprintf(stderr, "aof: starting an automatic rewrite (%llu bytes, %llu after the last)\n",
+                (unsigned long long)srv.aof.bytes, (unsigned long long)srv.aof.base_size);
+        aof_rewrite_start(&aof, &srv.store);
+    }
+    if (aof.rw) {
+        batch_now = kv_now_ms();
+        aof_rewrite_step(&aof, &srv.store, batch_now, REWRITE_SLICE_NS);
+        rewrite_poll();
     }
 }
 
@@ -642,6 +720,9 @@ static const char *write_hook(void *arg, int argc, const struct resp_arg *argv)
     c->in_write = true;
     c->write_off = c->hold_len;
     dirty_before = srv.dirty;
+    /* A rewrite's new log gets the keys the command names before the
+     * command itself. */
+    aof_rewrite_touch(&aof, &srv.store, batch_now, argc, argv);
     return NULL;
 }
 
@@ -656,6 +737,10 @@ static void write_done(struct conn *c, int argc, const struct resp_arg *argv)
         return;
     }
     uint64_t seq;
+    if (srv.prop_argc) { /* the command's deterministic equivalent */
+        argc = srv.prop_argc;
+        argv = srv.prop_argv;
+    }
     int e = aof_append(&aof, batch_now, argc, argv, &seq);
     reply_flush(&out); /* into hold: in_write is still on */
     c->in_write = false;
@@ -729,6 +814,7 @@ static void conn_new(int qd)
     }
     c->popping = true;
     c->qd = qd;
+    c->mon_at = -1;
     kv_client_init(&srv, &c->cl);
     resp_init(&c->p);
     conns[qd] = c;
@@ -770,6 +856,8 @@ static size_t run_commands(struct conn *c, const uint8_t *buf, size_t len)
             break;
         if (st == RESP_CMD) {
             kv_exec(&srv, &c->cl, c->p.argc, c->p.argv, &out);
+            if (c->cl.monitor != (c->mon_at >= 0))
+                mon_update(c);
             if (c->in_write)
                 write_done(c, c->p.argc, c->p.argv);
             if (c->cl.close_after_reply)
@@ -834,6 +922,10 @@ static void conn_popped(struct conn *c, demi_sgarray_t *sga)
             conn_close(c);
         return;
     }
+    if (!mon_flush(c)) {
+        demi_sgafree(sga); /* over its output limit: gone */
+        return;
+    }
     reply_target(&out, conn_push, c);
     exec_conn = c;
     batch_now = kv_now_ms();
@@ -887,6 +979,170 @@ static void conn_pushed(struct conn *c, demi_qtoken_t qt)
         conn_next_pop(c);
 }
 
+/* ---- the clients as the server commands see them (CLIENT, MONITOR) ---- */
+
+/* What CLIENT LIST shows of a new connection. */
+static void conn_identify(struct conn *c, const struct sockaddr_in *peer)
+{
+    if (!c)
+        return;
+    char ip[INET_ADDRSTRLEN];
+    if (inet_ntop(AF_INET, &peer->sin_addr, ip, sizeof(ip)))
+        snprintf(c->cl.addr, sizeof(c->cl.addr), "%s:%u", ip, ntohs(peer->sin_port));
+    struct sockaddr_in local;
+    socklen_t len = sizeof(local);
+    if (demi_getsockname(c->qd, (struct sockaddr *)&local, &len) == 0 &&
+        inet_ntop(AF_INET, &local.sin_addr, ip, sizeof(ip)))
+        snprintf(c->cl.laddr, sizeof(c->cl.laddr), "%s:%u", ip, ntohs(local.sin_port));
+    else
+        snprintf(c->cl.laddr, sizeof(c->cl.laddr), "%s:%u", srv.bind, srv.port);
+    c->cl.fd = c->qd;
+    c->cl.ctime_ms = c->cl.atime_ms = kv_now_ms();
+}
+
+static struct conn *conn_of_client(struct kv_client *cl)
+{
+    return (struct conn *)((char *)cl - offsetof(struct conn, cl));
+}
+
+static struct kv_client *clients_next(struct kv_client *prev)
+{
+    for (size_t i = prev ? (size_t)conn_of_client(prev)->qd + 1 : 0; i < nconns_cap; i++)
+        if (conns[i])
+            return &conns[i]->cl;
+    return NULL;
+}
+
+static void clients_mem_of(const struct kv_client *cl, struct kv_client_mem *m)
+{
+    const struct conn *c = conn_of_client((struct kv_client *)cl);
+    m->qbuf = c->in_len;
+    m->omem = conn_obuf(c);
+    m->total = conn_mem(c) + c->mon_cap + sizeof(*c);
+}
+
+/* CLIENT KILL of another client than the one running the command. */
+static void clients_kill(struct kv_client *cl)
+{
+    struct conn *c = conn_of_client(cl);
+    if (c == exec_conn)
+        c->closing = true;
+    else
+        conn_close(c);
+}
+
+/* Keeps mons in step with the client's MONITOR mode. */
+static void mon_update(struct conn *c)
+{
+    if (c->cl.monitor && c->mon_at < 0) {
+        if (nmons == mons_cap) {
+            size_t cap = mons_cap ? mons_cap * 2 : 8;
+            struct conn **m = realloc(mons, cap * sizeof(*m));
+            if (!m) {
+                c->cl.monitor = false; /* cannot follow it: not a monitor after all */
+                srv.monitors--;
+                return;
+            }
+            mons = m;
+            mons_cap = cap;
+        }
+        c->mon_at = (long)nmons;
+        mons[nmons++] = c;
+    } else if (!c->cl.monitor && c->mon_at >= 0) {
+        mons[c->mon_at] = mons[--nmons];
+        mons[c->mon_at]->mon_at = c->mon_at;
+        c->mon_at = -1;
+    }
+}
+
+/* Pushes the monitor's pending lines. false if it was disconnected (over
+ * its output limit, or a push failed). */
+static bool mon_flush(struct conn *c)
+{
+    if (c->mon_over) {
+        ratelog(&log_drop, "monitor id=%llu closed for overcoming of output buffer limits",
+                (unsigned long long)c->cl.id);
+        srv.obuf_disconnections++;
+        conn_drop(c);
+        return false;
+    }
+    if (c->mon_len == 0)
+        return true;
+    size_t n = c->mon_len;
+    c->mon_len = 0; /* no longer pending: the pushes count it */
+    if (send_copy(c, c->mon, n)) {
+        conn_drop(c);
+        return false;
+    }
+    if (c->mon_cap > 65536) {
+        free(c->mon);
+        c->mon = NULL;
+        c->mon_cap = 0;
+    }
+    return !conn_limits(c, mono_ns());
+}
+
+static void mon_flush_all(void)
+{
+    for (size_t i = nmons; i-- > 0;)
+        if (i < nmons)
+            mon_flush(mons[i]);
+}
+
+/* One MONITOR line for every monitor: the running client's own line goes
+ * after its reply (in the reply builder), the others' into their pending
+ * lines; a monitor whose output would pass its hard limit is dropped. */
+static void monitor_feed(const char *line, size_t len)
+{
+    uint64_t hard = srv.obuf_limit[KV_OBUF_NORMAL].hard;
+    for (size_t i = 0; i < nmons; i++) {
+        struct conn *c = mons[i];
+        if (c->mon_over || c->closing)
+            continue;
+        if (!line || (hard && conn_obuf(c) + len >= hard)) {
+            c->mon_over = true;
+            continue;
+        }
+        if (c == exec_conn) {
+            reply_raw(&out, line, len);
+            continue;
+        }
+        if (c->mon_len + len > c->mon_cap) {
+            size_t cap = c->mon_cap ? c->mon_cap : 4096;
+            while (cap < c->mon_len + len)
+                cap *= 2;
+            uint8_t *p = realloc(c->mon, cap);
+            if (!p) {
+                c->mon_over = true;
+                continue;
+            }
+            c->mon = p;
+            c->mon_cap = cap;
+        }
+        memcpy(c->mon + c->mon_len, line, len);
+        c->mon_len += len;
+    }
+}
+
+static void clients_ops_init(void)
+{
+    srv.clients.next = clients_next;
+    srv.clients.mem = clients_mem_of;
+    srv.clients.kill = clients_kill;
+    srv.clients.monitor_feed = monitor_feed;
+}
+
+/* SHUTDOWN: what the loop does once the command ran. */
+static void shutdown_begin(void)
+{
+    fprintf(stderr, "demi-kv: user requested shutdown (SHUTDOWN%s)%s\n",
+            srv.shutdown_nosave ? " NOSAVE"
+            : srv.shutdown_save ? " SAVE: demi-kv keeps no snapshot, only the --aof log"
+                                : "",
+            aof_on ? "; making the log durable before exiting" : "");
+    stop = 1;
+}
+
 /* ---- accepting ---- */
 
 /* Failures that say nothing about the listening socket itself: out of
@@ -927,8 +1183,12 @@ static void accept_arm(void)
 
 static void handle(demi_qresult_t *r)
 {
-    if (aof_on && r->qr_qd == aof.qd) {
+    if (aof_on && aof_owns(&aof, r->qr_qd, r->qr_qt)) {
         aof_result(r);
+        return;
+    }
+    if (aof_on && aof_rewrite_owns(&aof, r->qr_qd, r->qr_qt)) {
+        rewrite_result(r);
         return;
     }
     struct conn *c = conn_of(r->qr_qd);
@@ -937,6 +1197,7 @@ static void handle(demi_qresult_t *r)
         accepting = false;
         accept_backoff = 0;
         conn_new(r->qr_value.ares.qd);
+        conn_identify(conn_of(r->qr_value.ares.qd), &r->qr_value.ares.addr);
         accept_arm();
         break;
     case DEMI_OPC_POP:
@@ -1017,6 +1278,7 @@ int main(int argc, char **argv)
                                        {"maxclients", required_argument, 0, 'c'},
                                        {"maxmemory", required_argument, 0, 'm'},
                                        {"help", no_argument, 0, 'h'},
+                                       {"version", no_argument, 0, 'V'},
                                        {0, 0, 0, 0}};
     struct sockaddr_in addr;
     parse_addr("127.0.0.1:6379", &addr);
@@ -1046,6 +1308,9 @@ int main(int argc, char **argv)
             aof_repair = true;
         } else if (opt == 'h') {
             usage(stdout, 0);
+        } else if (opt == 'V') {
+            printf("demi-kv (libdemi) %s\n", demi_version());
+            exit(0);
         } else {
             usage(stderr, 2);
         }
@@ -1071,6 +1336,8 @@ int main(int argc, char **argv)
     srv.clock_ms = batch_clock;
     srv.clients_mem = clients_mem;
     srv.reclaim = reclaim;
+    clients_ops_init();
+    srv.bgrewriteaof = bgrewriteaof;
     batch_now = kv_now_ms();
     reply_init(&out);
     out.reclaim = reclaim;
@@ -1149,8 +1416,8 @@ int main(int argc, char **argv)
         int64_t wait_ns = next_expire - mono_ns();
         if (!accepting && accept_at - mono_ns() < wait_ns)
             wait_ns = accept_at - mono_ns();
-        if (wait_ns < 0)
-            wait_ns = 0;
+        if (wait_ns < 0 || (aof_on && aof_rewrite_busy(&aof)))
+            wait_ns = 0; /* the rewrite's walk has work */
         struct timespec to = {wait_ns / 1000000000LL, wait_ns % 1000000000LL};
         int n = 0;
         e = demi_wait_next_n(qr, BATCH, &n, &to);
@@ -1158,6 +1425,11 @@ int main(int argc, char **argv)
             die("wait", e);
         for (int i = 0; i < n; i++)
             handle(&qr[i]);
+        if (srv.shutdown) {
+            shutdown_begin();
+            break;
+        }
+        mon_flush_all();
         if (!accepting && mono_ns() >= accept_at)
             accept_arm();
         memory_check();
@@ -1165,9 +1437,14 @@ int main(int argc, char **argv)
          * client, go into one record, unless one is on its way already. */
         if (aof_on && (e = aof_kick(&aof)))
             aof_fail(e);
-        if (mono_ns() >= next_expire) {
+        bool cron = mono_ns() >= next_expire;
+        rewrite_tick(cron);
+        if (aof_on)
+            aof_rewrite_kick(&aof);
+        if (cron) {
             batch_now = kv_now_ms();
             kv_active_expire(&srv, EXPIRE_BUDGET_US);
+            kv_server_cron(&srv);
             /* The soft limit's seconds pass for clients no longer read. */
             int64_t now = mono_ns();
             for (size_t i = 0; i < nconns_cap; i++)
@@ -1188,6 +1465,8 @@ int main(int argc, char **argv)
     demi_close(listen_qd);
     if (aof_on && (e = aof_close(&aof, 10)))
         fprintf(stderr, "demi-kv: aof: the last writes may not be in the log: %s\n", strerror(e));
+    else if (srv.shutdown)
+        fprintf(stderr, "demi-kv: %sready to exit, bye bye\n", aof_on ? "the log is durable; " : "");
     /* Results of the operations those closes cancelled: consume them, so
      * that no popped buffer is left unaccounted for. */
     struct timespec zero = {0, 0};
@@ -1199,5 +1478,6 @@ int main(int argc, char **argv)
     reply_free(&out);
     kv_server_free(&srv);
     free(conns);
+    free(mons);
     return 0;
 }

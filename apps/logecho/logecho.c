@@ -6,12 +6,14 @@
  * share one libdemi instance and one wait loop. Uses only the public API.
  *
  *   demi-logecho --addr IP:PORT --log PATH
+ *   demi-logecho --help | --version
  *
  * Prints "ready IP:PORT" once it listens; exits 0 on SIGINT or SIGTERM
  * after printing "logged N records". Appends to an existing log.
  */
 #include <demi/libos.h>
 #include <demi/sga.h>
+#include <demi/version.h>
 #include <demi/wait.h>
 
 #include <arpa/inet.h>
@@ -40,10 +42,19 @@ static void die(const char *what, int err)
     exit(1);
 }
 
-static void usage(void)
+/* On stdout for --help (exit 0), on stderr for a mistake (exit 2). Every
+ * option of main()'s table is here and in demi-logecho(1). */
+static void usage(FILE *f, int status)
 {
-    fprintf(stderr, "usage: demi-logecho --addr IP:PORT --log PATH\n");
-    exit(2);
+    fprintf(f, "usage: demi-logecho --addr IP:PORT --log PATH\n"
+               "       demi-logecho --help | --version\n"
+               "  echoes each TCP message back once it is durable in a cattree log\n"
+               "  --addr IP:PORT  listen there (port 0 picks a free port). Required\n"
+               "  --log PATH      the log to append to (created if missing). Required\n"
+               "  --help          this text\n"
+               "  --version       the program's and libdemi's version\n"
+               "LIBOS picks the network libOS (default catnap); see demi-logecho(1) and libdemi(7).\n");
+    exit(status);
 }
 
 static int parse_addr(const char *s, struct sockaddr_in *out)
@@ -126,8 +137,11 @@ static void mark(int qd, bool closed)
 
 int main(int argc, char **argv)
 {
-    static const struct option lo[] = {
-        {"addr", required_argument, 0, 'a'}, {"log", required_argument, 0, 'l'}, {0, 0, 0, 0}};
+    static const struct option lo[] = {{"addr", required_argument, 0, 'a'},
+                                       {"log", required_argument, 0, 'l'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {"version", no_argument, 0, 'V'},
+                                       {0, 0, 0, 0}};
     struct sockaddr_in addr;
     const char *path = NULL;
     bool have_addr = false;
@@ -135,16 +149,21 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         if (c == 'a') {
             if (parse_addr(optarg, &addr))
-                usage();
+                usage(stderr, 2);
             have_addr = true;
         } else if (c == 'l') {
             path = optarg;
+        } else if (c == 'h') {
+            usage(stdout, 0);
+        } else if (c == 'V') {
+            printf("demi-logecho (libdemi) %s\n", demi_version());
+            exit(0);
         } else {
-            usage();
+            usage(stderr, 2);
         }
     }
     if (!have_addr || !path || optind != argc)
-        usage();
+        usage(stderr, 2);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
 

@@ -3,6 +3,7 @@
  * libdemi's public API, so it runs on any libOS (LIBOS=...).
  *
  *   demi-relay --pair IP:PORT=IP:PORT [--pair ...] [--depth N]
+ *   demi-relay --help | --version
  *
  * Each --pair names two local UDP addresses, side A and side B (port 0
  * picks a free port). A datagram that arrives on A is sent out of B to B's
@@ -22,6 +23,7 @@
  */
 #include <demi/libos.h>
 #include <demi/sga.h>
+#include <demi/version.h>
 #include <demi/wait.h>
 
 #include <arpa/inet.h>
@@ -70,12 +72,23 @@ static void die(const char *what, int err)
     exit(1);
 }
 
-static void usage(void)
+/* On stdout for --help (exit 0), on stderr for a mistake (exit 2). Every
+ * option of main()'s table is here and in demi-relay(1). */
+static void usage(FILE *f, int status)
 {
-    fprintf(stderr, "usage: demi-relay --pair IP:PORT=IP:PORT [--pair IP:PORT=IP:PORT ...] [--depth N]\n"
-                    "  forwards UDP datagrams arriving on one address of a pair out of the other,\n"
-                    "  to the address that last sent to that other side\n");
-    exit(2);
+    fprintf(f,
+            "usage: demi-relay --pair IP:PORT=IP:PORT [--pair IP:PORT=IP:PORT ...] [--depth N]\n"
+            "       demi-relay --help | --version\n"
+            "  forwards UDP datagrams arriving on one address of a pair out of the other,\n"
+            "  to the address that last sent to that other side\n"
+            "  --pair A=B   two local UDP addresses relayed to each other (port 0 picks a free\n"
+            "               port); give it once per pair, at least once\n"
+            "  --depth N    pops kept outstanding per socket, 1..%d (default 8)\n"
+            "  --help       this text\n"
+            "  --version    the program's and libdemi's version\n"
+            "LIBOS picks the libOS (default catnap); see demi-relay(1) and libdemi(7).\n",
+            MAX_DEPTH);
+    exit(status);
 }
 
 static int parse_addr(const char *s, size_t n, struct sockaddr_in *out)
@@ -195,8 +208,11 @@ static void forward(struct side *from, demi_sgarray_t *sga)
 
 int main(int argc, char **argv)
 {
-    static const struct option lo[] = {
-        {"pair", required_argument, 0, 'p'}, {"depth", required_argument, 0, 'd'}, {0, 0, 0, 0}};
+    static const struct option lo[] = {{"pair", required_argument, 0, 'p'},
+                                       {"depth", required_argument, 0, 'd'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {"version", no_argument, 0, 'V'},
+                                       {0, 0, 0, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         if (opt == 'p') {
@@ -208,12 +224,17 @@ int main(int argc, char **argv)
                 fprintf(stderr, "demi-relay: --depth must be 1..%d\n", MAX_DEPTH);
                 exit(2);
             }
+        } else if (opt == 'h') {
+            usage(stdout, 0);
+        } else if (opt == 'V') {
+            printf("demi-relay (libdemi) %s\n", demi_version());
+            exit(0);
         } else {
-            usage();
+            usage(stderr, 2);
         }
     }
     if (optind != argc || npairs == 0)
-        usage();
+        usage(stderr, 2);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));

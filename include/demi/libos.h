@@ -205,6 +205,18 @@ typedef struct demi_stats {
     uint64_t heap_bytes_in_use;
     /** The network libOS running: "catnap", "catnip", "catpowder". */
     char libos[16];
+    /* Fields added later go here, at the end, so that the ones above keep
+     * their offsets. The struct carries no size: a program built against
+     * an older header, with a smaller struct, must be rebuilt. */
+    /** cattree (logs from demi_open): records made durable by pushes, and
+     *  their payload bytes; 0 if no log was opened. */
+    uint64_t log_appends, log_append_bytes;
+    /** cattree: flushes (fdatasync) that made records durable; with group
+     *  commit one flush covers many records, so at most log_appends. */
+    uint64_t log_flushes;
+    /** cattree: records found in the logs at demi_open (the recovery
+     *  scan), summed over every open. */
+    uint64_t log_records_replayed;
 } demi_stats_t;
 
 /** Fills @p stats: 0, or EINVAL (NULL), EPERM (no demi_init on this thread). */

@@ -5,6 +5,7 @@
  * passes may crash the library. Below this file nothing sees a qd.
  */
 #include "core/common.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "core/runtime.h"
 #include "libos/libos.h"
@@ -12,10 +13,13 @@
 
 #include <demi/libos.h>
 #include <demi/sga.h>
+#include <demi/version.h>
 #include <demi/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,8 +111,9 @@ int demi_init(const struct demi_args *args)
     pthread_setspecific(rt_key, rt);
     tls_rt = rt;
     static const char *const huge[] = {"auto", "on", "off"};
-    log_info("initialised %s on thread %d (heap %llu MiB reserved, hugepages %s)", rt->cfg.libos, (int)gettid(),
-             (unsigned long long)(rt->cfg.heap_size >> 20), huge[rt->cfg.hugepages]);
+    log_info("version %s initialised %s on thread %d (heap %llu MiB reserved, hugepages %s)", demi_version(),
+             rt->cfg.libos, (int)gettid(), (unsigned long long)(rt->cfg.heap_size >> 20), huge[rt->cfg.hugepages]);
+    config_log(&rt->cfg);
     return 0;
 }
 
@@ -372,6 +377,61 @@ int demi_pop(demi_qtoken_t *qt_out, int qd)
     START_OP(rt, qt_out, qd, q->los->ops->pop(q->los, q->q, t));
 }
 
+/* The options demi_setsockopt() takes, and demi_getsockopt() with SO_ERROR
+ * and SO_TYPE besides: the one list, so that every libOS accepts the same
+ * ones. Returns the size of the option's value, 0 for an option not
+ * supported. */
+static socklen_t opt_size(int level, int name, bool get)
+{
+    if (level == SOL_SOCKET) {
+        switch (name) {
+        case SO_LINGER:
+            return sizeof(struct linger);
+        case SO_REUSEADDR:
+        case SO_REUSEPORT:
+        case SO_KEEPALIVE:
+        case SO_RCVBUF:
+        case SO_SNDBUF:
+            return sizeof(int);
+        case SO_ERROR:
+        case SO_TYPE:
+            return get ? sizeof(int) : 0;
+        }
+        return 0;
+    }
+    if (level == IPPROTO_TCP) {
+        switch (name) {
+        case TCP_NODELAY:
+        case TCP_KEEPIDLE:
+        case TCP_KEEPINTVL:
+        case TCP_KEEPCNT:
+            return sizeof(int);
+        }
+    }
+    return 0;
+}
+
+/* Checks an option against the list and its value's size against @len:
+ * ENOPROTOOPT for an option not supported (or a TCP option on a socket
+ * that is not a stream), EINVAL for a value too short. The libOS then
+ * applies the option knowing it is one of the list. */
+static int opt_check(const struct qentry *q, int level, int name, socklen_t len, bool get)
+{
+    socklen_t size = opt_size(level, name, get);
+    if (!size)
+        return ENOPROTOOPT;
+    if (level == IPPROTO_TCP) {
+        int type = 0;
+        socklen_t tlen = sizeof(type);
+        int e = q->los->ops->getsockopt(q->los, q->q, SOL_SOCKET, SO_TYPE, &type, &tlen);
+        if (e)
+            return e;
+        if (type != SOCK_STREAM)
+            return ENOPROTOOPT;
+    }
+    return len < size ? EINVAL : 0;
+}
+
 int demi_setsockopt(int qd, int level, int optname, const void *optval, socklen_t optlen)
 {
     GET_RT(rt);
@@ -381,6 +441,9 @@ int demi_setsockopt(int qd, int level, int optname, const void *optval, socklen_
         return e;
     if (!optval)
         return EINVAL;
+    e = opt_check(q, level, optname, optlen, false);
+    if (e)
+        return e;
     return q->los->ops->setsockopt(q->los, q->q, level, optname, optval, optlen);
 }
 
@@ -393,6 +456,9 @@ int demi_getsockopt(int qd, int level, int optname, void *optval, socklen_t *opt
         return e;
     if (!optval || !optlen)
         return EINVAL;
+    e = opt_check(q, level, optname, *optlen, true);
+    if (e)
+        return e;
     return q->los->ops->getsockopt(q->los, q->q, level, optname, optval, optlen);
 }
 

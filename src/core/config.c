@@ -10,7 +10,9 @@
 
 #include "core/common.h"
 #include "core/log.h"
+#include "core/libos_names.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -43,8 +45,10 @@
 /* Values quoted in error messages are cut to this many bytes. */
 #define QUOTE_MAX 64
 
-#define KNOWN_LIBOSES "catnap, catnip, catpowder, catmint"
-static const char *const libos_names[] = {"catnap", "catnip", "catpowder", "catmint"};
+/* The network libOSes (core/libos_names.h); KNOWN_LIBOSES lists them for messages. */
+#define LIBOS_NAME_(name, create, why_not) #name,
+static const char *const libos_names[] = {LIBOS_NETWORK_LIST(LIBOS_NAME_)};
+#define KNOWN_LIBOSES LIBOS_KNOWN_NAMES
 /* In enum config_huge order. */
 static const char *const huge_names[] = {"auto", "on", "off"};
 static const char *const cc_names[] = {"cubic", "newreno"};
@@ -1370,4 +1374,98 @@ void config_free(struct config *c)
         c->eal_argv[i] = NULL;
     }
     c->eal_argc = 0;
+}
+
+/* ---- the configuration in effect, for DEMI_LOG=debug ---- */
+
+/* Writes key @k's value in @c into @buf as a user would type it. */
+static void key_format(const struct key *k, const struct config *c, char *buf, size_t len)
+{
+    const char *p = (const char *)c + k->off;
+    switch (k->type) {
+    case T_STR:
+    case T_LIBOS:
+        snprintf(buf, len, "%s", *p ? p : "(none)");
+        return;
+    case T_IPV4:
+        if (!inet_ntop(AF_INET, p, buf, (socklen_t)len))
+            snprintf(buf, len, "?");
+        return;
+    case T_MAC: {
+        const uint8_t *m = (const uint8_t *)p;
+        snprintf(buf, len, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+        return;
+    }
+    case T_BOOL:
+        snprintf(buf, len, "%s", *(const bool *)p ? "true" : "false");
+        return;
+    case T_U32:
+        snprintf(buf, len, "%" PRIu32, *(const uint32_t *)p);
+        return;
+    case T_U64:
+    case T_SIZE:
+        snprintf(buf, len, "%" PRIu64, *(const uint64_t *)p);
+        return;
+    case T_DURATION:
+        snprintf(buf, len, "%" PRIu64 "ns", *(const uint64_t *)p);
+        return;
+    case T_STRLIST:
+        snprintf(buf, len, "%d arguments", c->eal_argc);
+        return;
+    case T_ARPMAP:
+        snprintf(buf, len, "%d entries", c->n_arp);
+        return;
+    case T_HUGE: {
+        int h = *(const int *)p;
+        snprintf(buf, len, "%s", h >= 0 && h < (int)ARRAY_SIZE(huge_names) ? huge_names[h] : "?");
+        return;
+    }
+    case T_CC: {
+        int cc = *(const int *)p;
+        snprintf(buf, len, "%s", cc >= 0 && cc < (int)ARRAY_SIZE(cc_names) ? cc_names[cc] : "?");
+        return;
+    }
+    }
+    snprintf(buf, len, "?");
+}
+
+/* Whether key @k has in @c the value it has in the defaults @d. */
+static bool key_is_default(const struct key *k, const struct config *c, const struct config *d)
+{
+    if (k->flag >= 0)
+        return !*(const bool *)((const char *)c + k->flag);
+    const char *p = (const char *)c + k->off, *q = (const char *)d + k->off;
+    switch (k->type) {
+    case T_STR:
+    case T_LIBOS:
+        return strcmp(p, q) == 0;
+    case T_STRLIST:
+        return c->eal_argc == d->eal_argc;
+    case T_ARPMAP:
+        return c->n_arp == d->n_arp;
+    default:
+        return memcmp(p, q, k->size) == 0;
+    }
+}
+
+void config_log(const struct config *c)
+{
+    if (log_level_g < LOGL_DEBUG)
+        return;
+    struct config d;
+    config_defaults(&d);
+    char val[64];
+    for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+        const struct key *k = &keys[i];
+        if (!k->env)
+            continue; /* file-only rows: their environment row says the same */
+        bool dflt = key_is_default(k, c, &d);
+        if (k->off == OFF(linger_secs) && !c->linger)
+            snprintf(val, sizeof(val), "off");
+        else if (k->off == OFF(heap_reserve))
+            snprintf(val, sizeof(val), "%" PRIu64, config_heap_reserve(c));
+        else
+            key_format(k, c, val, sizeof(val));
+        log_debug("config: %s = %s%s", k->env, val, dflt ? " (default)" : "");
+    }
 }

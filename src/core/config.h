@@ -24,14 +24,15 @@
  *   tcp_socket_options:
  *     keepalive: {enabled: false, time_millis: 7200000, interval: 75000}
  *                                        # KEEPALIVE, KEEPALIVE_TIME_MILLIS, KEEPALIVE_INTERVAL
- *     linger: {enabled: false, time_seconds: 0}   # LINGER (seconds; setting it enables)
+ *     linger: {enabled: false, time_seconds: 0}   # LINGER (seconds; setting it enables);
+ *                                        #   the SO_LINGER every TCP socket starts with
  *     nodelay: true                      # NODELAY
  *   inetstack_config:
  *     mtu: 1500                          # MTU
  *     mss: 1460                          # MSS
  *     enable_jumbo_frames: false         # ENABLE_JUMBO_FRAMES
- *     tcp_checksum_offload: false        # TCP_CHECKSUM_OFFLOAD
- *     udp_checksum_offload: false        # UDP_CHECKSUM_OFFLOAD
+ *     tcp_checksum_offload: false        # TCP_CHECKSUM_OFFLOAD: accepted, ignored (catnip uses
+ *     udp_checksum_offload: false        # UDP_CHECKSUM_OFFLOAD   the port's offloads when offered)
  *     arp_cache_ttl: 15                  # ARP_CACHE_TTL (duration)
  *     arp_request_timeout: 1             # ARP_REQUEST_TIMEOUT (duration)
  *     arp_request_retries: 5             # ARP_REQUEST_RETRIES
@@ -178,6 +179,11 @@ int config_validate(const struct config *c, char *err, size_t errlen);
 
 /* Frees what the config owns (EAL strings). Safe on a defaulted config. */
 void config_free(struct config *c);
+
+/* Logs the configuration in effect under DEMI_LOG=debug (nothing below):
+ * one line per environment variable, "config: NAME = VALUE", with
+ * " (default)" after a value nobody set. Only reads @c. */
+void config_log(const struct config *c);
 
 /* The heap reserve in bytes: libdemi.heap_reserve if given, else 1/16 of
  * the heap, at least one 2 MiB chunk. */

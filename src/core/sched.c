@@ -5,6 +5,8 @@
  */
 #include "core/sched.h"
 
+#include "mem/sga.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,8 +193,13 @@ void sched_harvest(struct sched *s, struct sched_task *t, demi_qresult_t *out)
     out->qr_ret = t->qr.qr_ret;
     switch (t->qr.qr_opcode) {
     case DEMI_OPC_POP:
-    case DEMI_OPC_PUSH:
         sched_copy_sga(&out->qr_value.sga, &t->qr.qr_value.sga);
+        break;
+    case DEMI_OPC_PUSH:
+        /* The pushed array, for the application's bookkeeping only: it
+         * owns nothing, and freeing it must not free the array pushed. */
+        sched_copy_sga(&out->qr_value.sga, &t->qr.qr_value.sga);
+        mem_sga_mark_result(&out->qr_value.sga);
         break;
     case DEMI_OPC_ACCEPT:
         out->qr_value.ares = t->qr.qr_value.ares;

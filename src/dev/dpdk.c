@@ -229,8 +229,10 @@ static int eal_init(const struct config *c)
     if (r < 0) {
         int e = rte_errno;
         if (e == EACCES && !no_huge && !hugepages_free()) { /* "Cannot get hugepage information" */
-            log_error("catnip: DPDK found no free hugepages: reserve some (scripts/hugepages.sh) or add "
-                      "\"--no-huge\" (and \"-m\", \"256\") to dpdk.eal_init");
+            log_error(
+                "catnip: DPDK found no free hugepages: reserve some (demi-hugepages, or scripts/hugepages.sh in the "
+                "source tree) or add "
+                "\"--no-huge\" (and \"-m\", \"256\") to dpdk.eal_init");
             eal.state = ENOMEM;
         } else {
             log_error("catnip: DPDK EAL initialisation failed: %s (dpdk.eal_init: %s)", rte_strerror(e), line);

@@ -13,20 +13,17 @@
 #include "dev/packet.h"
 
 #include "core/log.h"
+#include "dev/netif.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <poll.h>
-#include <time.h>
 #include <unistd.h>
 
 #define RING_FRAMES 4096
@@ -159,47 +156,12 @@ static void pk_destroy(struct netdev *d)
     free(p);
 }
 
-
 static void pk_wait(struct netdev *d, uint64_t timeout_ns)
 {
-    struct pollfd pfd = {.fd = ((struct packet_dev *)d)->fd, .events = POLLIN};
-    struct timespec ts, *tsp = NULL;
-    if (timeout_ns != UINT64_MAX) {
-        ts.tv_sec = (time_t)(timeout_ns / 1000000000u);
-        ts.tv_nsec = (long)(timeout_ns % 1000000000u);
-        tsp = &ts;
-    }
-    ppoll(&pfd, 1, tsp, NULL);
+    netif_wait_fd(((struct packet_dev *)d)->fd, timeout_ns);
 }
 
 static const struct netdev_ops packet_ops = {"packet", pk_rx, pk_tx, pk_destroy, pk_wait};
-
-int netif_info(const char *ifname, uint8_t mac[6], uint32_t *mtu, int *ifindex)
-{
-    if (!ifname || !*ifname || strlen(ifname) >= IFNAMSIZ)
-        return EINVAL;
-    int idx = (int)if_nametoindex(ifname);
-    if (idx == 0)
-        return ENODEV;
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return errno;
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof(ifr));
-    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-    int e = 0;
-    if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0)
-        e = errno;
-    else
-        memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-    if (!e && ioctl(fd, SIOCGIFMTU, &ifr) < 0)
-        e = errno;
-    else if (!e)
-        *mtu = (uint32_t)ifr.ifr_mtu;
-    close(fd);
-    *ifindex = idx;
-    return e;
-}
 
 int packet_dev_create(struct heap *heap, const char *ifname, bool promisc, struct netdev **out)
 {

@@ -1,6 +1,5 @@
 /*
- * dev/packet: AF_PACKET (TPACKET_V2 rings, qdisc bypass) device, and the
- * interface lookup every Linux-interface device uses.
+ * dev/packet: AF_PACKET (TPACKET_V2 rings, qdisc bypass) device.
  */
 #ifndef DEMI_DEV_PACKET_H
 #define DEMI_DEV_PACKET_H
@@ -8,9 +7,6 @@
 #include "dev/netdev.h"
 
 #include <stdbool.h>
-
-/* MAC, MTU and index of a Linux interface. 0, ENODEV, EINVAL or an errno. */
-int netif_info(const char *ifname, uint8_t mac[6], uint32_t *mtu, int *ifindex);
 
 /* A device on @ifname; received frames land in @heap. @promisc: receive
  * frames for other MACs too (when the stack uses a MAC of its own). Errors

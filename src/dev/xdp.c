@@ -13,21 +13,20 @@
 #include "dev/xdp.h"
 
 #include "core/log.h"
-#include "dev/packet.h"
+#include "dev/netif.h"
 
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <linux/if_link.h>
 #include <net/if.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <poll.h>
-#include <time.h>
-#include <unistd.h>
-#include <bpf/libbpf.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 #include <xdp/libxdp.h>
 #include <xdp/xsk.h>
 
@@ -166,17 +165,9 @@ static void xd_destroy(struct netdev *d)
     free(x);
 }
 
-
 static void xd_wait(struct netdev *d, uint64_t timeout_ns)
 {
-    struct pollfd pfd = {.fd = ((struct xdp_dev *)d)->fd, .events = POLLIN};
-    struct timespec ts, *tsp = NULL;
-    if (timeout_ns != UINT64_MAX) {
-        ts.tv_sec = (time_t)(timeout_ns / 1000000000u);
-        ts.tv_nsec = (long)(timeout_ns % 1000000000u);
-        tsp = &ts;
-    }
-    ppoll(&pfd, 1, tsp, NULL);
+    netif_wait_fd(((struct xdp_dev *)d)->fd, timeout_ns);
 }
 
 static const struct netdev_ops xdp_ops = {"xdp", xd_rx, xd_tx, xd_destroy, xd_wait};

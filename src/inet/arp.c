@@ -2,7 +2,8 @@
  * ARP (RFC 826) for IPv4 over Ethernet: answers requests for our address,
  * learns senders that ask for us, caches with a TTL, resolves on demand
  * while holding a bounded queue of packets per address, retries, and
- * gives up with EHOSTUNREACH (failing the TCP connects waiting on it).
+ * gives up with EHOSTUNREACH (telling the IP layer, which fails the TCP
+ * connects waiting on it).
  * Static entries come from the configuration's arp_table and never expire.
  *
  * It must never let strangers harm the neighbours we talk to: a flood of
@@ -238,7 +239,7 @@ static void retry(struct timer *t)
     char s[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &ip, s, sizeof(s));
     log_debug("arp: no reply from %s after %u requests", s, in->cfg.arp_retries + 1);
-    tcp_arp_failed(in, ip);
+    ip_neigh_unreachable(in, ip);
 }
 
 /* Learns @mac for @ip and sends what waited for it. A new entry is made
@@ -412,7 +413,7 @@ void arp_init(struct inet *in)
     in->arp_tokens = ARP_REQ_BURST;
     in->arp_tokens_at = inet_now(in);
     for (int i = 0; i < in->cfg.n_arp_static; i++) {
-        const struct config_arp *c = &in->cfg.arp_static[i];
+        const struct inet_arp *c = &in->cfg.arp_static[i];
         struct arp_entry *e = lookup(in, c->ip.s_addr);
         if (!e)
             e = slot_for(in, c->ip.s_addr);

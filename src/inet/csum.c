@@ -57,6 +57,14 @@ uint32_t csum_pseudo(uint32_t src, uint32_t dst, uint8_t proto, uint16_t len)
     return (uint32_t)acc;
 }
 
+uint16_t csum_l4(uint32_t pseudo, uint32_t data)
+{
+    /* Two sums under 2^32 fold back under 2^32 in one step. */
+    uint64_t acc = (uint64_t)pseudo + data;
+    acc = (acc & 0xffffffffu) + (acc >> 32);
+    return csum_fold((uint32_t)acc);
+}
+
 uint32_t csum_pkt(const struct pkt *p, uint32_t from)
 {
     uint64_t acc = 0;

@@ -1,8 +1,9 @@
 /*
- * The stack instance: configuration, the device fast-path task (receive a
- * burst, dispatch by EtherType, flush owed ACKs and batched transmits), the
- * timer-woken background task (retransmissions, delayed ACKs, probes,
- * TIME_WAIT), and the output helpers every protocol shares.
+ * The stack instance: creation and teardown, the device fast-path task
+ * (owed ACKs, frames looped back, a receive burst, the transmit batch),
+ * the timer-woken background task (retransmissions, delayed ACKs, probes,
+ * TIME_WAIT), and the counters logged at teardown. Ethernet is eth.c, IPv4
+ * ipv4.c.
  *
  * Must never block or wait: a full device drops what it refuses (TCP
  * retransmits; the drop is counted).
@@ -13,222 +14,14 @@
 #include <stdlib.h>
 #include <sys/random.h>
 
-extern const struct libos_ops inet_ops;
-
-void inet_config_init(struct inet_config *ic, const struct config *cfg)
+void inet_set_qowner(struct inet *in, struct libos *owner)
 {
-    memset(ic, 0, sizeof(*ic));
-    ic->addr = cfg->local_ipv4_addr;
-    ic->mtu = cfg->mtu;
-    ic->mss = cfg->mss;
-    ic->rx_csum_skip = true;
-    ic->arp_ttl_ns = cfg->arp_cache_ttl_ns;
-    ic->arp_timeout_ns = cfg->arp_request_timeout_ns;
-    ic->arp_retries = cfg->arp_request_retries;
-    ic->n_arp_static = cfg->n_arp;
-    ic->arp_static = cfg->arp_table;
-    ic->tcp_rcvbuf = (uint32_t)cfg->tcp_rcvbuf;
-    ic->tcp_sndbuf = (uint32_t)cfg->tcp_sndbuf;
-    ic->tcp_nodelay = cfg->nodelay;
-    ic->tcp_delack_ns = cfg->tcp_delack_ns;
-    ic->tcp_cc = cfg->tcp_cc == CONFIG_CC_NEWRENO ? INET_CC_NEWRENO : INET_CC_CUBIC;
-    ic->tcp_sack = cfg->tcp_sack;
-    ic->tcp_tlp = cfg->tcp_tlp;
-    ic->tcp_timestamps = cfg->tcp_timestamps;
-    ic->tcp_wscale = cfg->tcp_wscale;
-    ic->tcp_rto_init_ns = 1000000000ull; /* RFC 6298 2.1 */
-    ic->tcp_rto_min_ns = cfg->tcp_rto_min_ns;
-    ic->tcp_rto_max_ns = 60000000000ull;
-    ic->tcp_syn_retries = cfg->tcp_syn_retries;
-    ic->tcp_synack_retries = 5;
-    ic->tcp_retries2 = cfg->tcp_retries2;
-    ic->tcp_orphan_retries = cfg->tcp_orphan_retries;
-    /* By default, orphans may hold at most half the heap in full send
-     * buffers (Linux scales tcp_max_orphans with memory the same way). */
-    uint64_t auto_orphans = cfg->heap_size / (2 * MAX(cfg->tcp_sndbuf, (uint64_t)64 * 1024));
-    ic->tcp_max_orphans = cfg->tcp_max_orphans ? cfg->tcp_max_orphans : (uint32_t)MIN(MAX(auto_orphans, 16u), 1u << 20);
-    ic->tcp_msl_ns = cfg->tcp_msl_ns;
-    ic->tcp_fin_timeout_ns = cfg->tcp_fin_timeout_ns;
-    ic->tcp_keepalive = cfg->keepalive;
-    ic->tcp_keepidle_ns = (uint64_t)cfg->keepalive_time_ms * 1000000u;
-    ic->tcp_keepintvl_ns = (uint64_t)cfg->keepalive_interval_ms * 1000000u;
-    ic->tcp_keepcnt = 9;
-    ic->tcp_challenge_ack_limit = 1000;
-    ic->tcp_backlog_max = 4096;
-    ic->tcp_syncookies = cfg->tcp_syncookies;
+    in->qowner = owner;
 }
 
 const struct inet_stats *inet_stats(const struct inet *in)
 {
     return &in->st;
-}
-
-struct libos *inet_libos(struct inet *in)
-{
-    return &in->base;
-}
-
-struct inet *inet_of(struct libos *l)
-{
-    return (struct inet *)l;
-}
-
-void inet_own_device(struct inet *in)
-{
-    in->owns_dev = true;
-}
-
-int inet_libos_create(struct runtime *rt, struct netdev *dev, const char *who, const char *where, struct libos **out)
-{
-    const struct config *c = &rt->cfg;
-    struct inet_config ic;
-    inet_config_init(&ic, c);
-    if (ic.mtu > dev->mtu) {
-        log_warn("%s: inetstack_config.mtu %u exceeds %s's MTU %u; using %u", who, ic.mtu, where, dev->mtu, dev->mtu);
-        ic.mtu = dev->mtu;
-    }
-    if (ic.mss > ic.mtu - 40)
-        ic.mss = ic.mtu - 40;
-    struct inet *in;
-    int e = inet_create(rt, dev, &ic, &in);
-    if (e) {
-        dev->ops->destroy(dev);
-        return e;
-    }
-    inet_own_device(in);
-    char ip[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &c->local_ipv4_addr, ip, sizeof(ip));
-    log_info("%s: %s on %s via %s", who, ip, where, dev->ops->name);
-    *out = inet_libos(in);
-    return 0;
-}
-
-/* A packet to our own address: gathered into one heap block and received
- * at the next pass, as a loopback interface would (a copy, of course). */
-static void loopback(struct inet *in, struct pkt *p)
-{
-    struct eth_hdr *eh = (struct eth_hdr *)p->seg[0].data;
-    memcpy(eh->dst, in->mac, 6);
-    memcpy(eh->src, in->mac, 6);
-    eh->type = htons(ETH_P_IPV4);
-    if (in->nloop == in->loop_cap && in->loop_cap < INET_LOOP_MAX) {
-        int cap = in->loop_cap ? in->loop_cap * 2 : 256;
-        struct rxframe *n = realloc(in->loop, (size_t)cap * sizeof(*n));
-        if (n) {
-            in->loop = n;
-            in->loop_cap = cap;
-        }
-    }
-    struct heap_blk *b = in->nloop < in->loop_cap ? heap_alloc(in->heap, p->len) : NULL;
-    if (!b) {
-        in->st.loopback_drops++;
-        pkt_release(in->heap, p);
-        return;
-    }
-    uint8_t *d = heap_blk_data(in->heap, b);
-    uint32_t at = 0;
-    for (uint16_t i = 0; i < p->nseg; i++) {
-        memcpy(d + at, p->seg[i].data, p->seg[i].len);
-        at += p->seg[i].len;
-    }
-    in->loop[in->nloop++] = (struct rxframe){b, d, p->len, 0};
-    in->st.loopback++;
-    pkt_release(in->heap, p);
-}
-
-/* ---- transmit ---- */
-
-struct heap_blk *inet_hdr_alloc(struct inet *in, uint8_t **data)
-{
-    struct heap_blk *b = heap_alloc(in->heap, INET_HDR_BLOCK);
-    if (b)
-        *data = heap_blk_data(in->heap, b);
-    return b;
-}
-
-void inet_flush(struct inet *in)
-{
-    int n = in->ntx, done = 0;
-    while (done < n) {
-        int k = in->dev->ops->tx_burst(in->dev, in->txq + done, n - done);
-        if (k <= 0)
-            break;
-        done += k;
-    }
-    for (int i = done; i < n; i++) {
-        pkt_release(in->heap, &in->txq[i]);
-        in->st.tx_full_drops++;
-    }
-    in->ntx = 0;
-}
-
-void eth_xmit(struct inet *in, struct pkt *p)
-{
-    in->txq[in->ntx++] = *p;
-    p->nseg = 0; /* the references moved to the queue */
-    if (in->ntx == INET_TXQ)
-        inet_flush(in);
-}
-
-int ip_output(struct inet *in, struct pkt *p, uint32_t dst, uint8_t proto)
-{
-    struct ip_hdr *ip = (struct ip_hdr *)(p->seg[0].data + ETH_HDR_LEN);
-    ip->vihl = 0x45;
-    ip->tos = 0;
-    ip->len = htons((uint16_t)(p->len - ETH_HDR_LEN));
-    ip->id = htons(in->ip_id++);
-    ip->frag = htons(IP_DF);
-    ip->ttl = 64;
-    ip->proto = proto;
-    ip->csum = 0;
-    ip->src = in->ip;
-    ip->dst = dst;
-    p->l3_off = ETH_HDR_LEN;
-    p->l4_off = ETH_HDR_LEN + 20;
-    if (in->dev->offloads & NETDEV_TX_IPV4_CSUM)
-        p->flags |= PKT_TX_IPV4_CSUM;
-    else
-        ip->csum = csum_fold(csum_add(0, ip, 20));
-    if (dst == in->ip) {
-        in->st.ip_tx++;
-        loopback(in, p);
-        return 0;
-    }
-    if (p->len - ETH_HDR_LEN > in->cfg.mtu)
-        return ip_output_fragments(in, p, dst, proto); /* only UDP builds these */
-    in->st.ip_tx++;
-    return arp_output(in, p, dst);
-}
-
-/* ---- receive ---- */
-
-static void eth_input(struct inet *in, struct rxframe *f)
-{
-    in->st.eth_rx++;
-    if (f->len < ETH_HDR_LEN || (f->flags & PKT_RX_CSUM_BAD)) {
-        in->st.eth_rx_bad++;
-        heap_unref(in->heap, f->blk);
-        return;
-    }
-    const struct eth_hdr *eh = (const struct eth_hdr *)f->data;
-    static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-    if (memcmp(eh->dst, in->mac, 6) != 0 && memcmp(eh->dst, bcast, 6) != 0) {
-        in->st.eth_rx_not_ours++;
-        heap_unref(in->heap, f->blk);
-        return;
-    }
-    switch (ntohs(eh->type)) {
-    case ETH_P_IPV4:
-        ip_input(in, f);
-        break;
-    case ETH_P_ARP:
-        arp_input(in, f);
-        break;
-    default:
-        in->st.eth_rx_other_type++;
-        heap_unref(in->heap, f->blk);
-        break;
-    }
 }
 
 /* One receive burst through the stack; the number of frames. */
@@ -251,23 +44,8 @@ static int poll_task(struct sched *s, struct sched_task *t)
     struct inet *in = t->owner;
     if (in->acklist)
         tcp_flush_acks(in);
-    if (in->nloop) {
-        /* Frames looped back may loop more back: take this pass's set
-         * (swap in an empty array for what they send). */
-        struct rxframe *lp = in->loop;
-        int k = in->nloop, cap = in->loop_cap;
-        in->loop = NULL;
-        in->nloop = in->loop_cap = 0;
-        for (int i = 0; i < k; i++)
-            eth_input(in, &lp[i]);
-        if (!in->loop) {
-            in->loop = lp; /* nothing new: keep the array */
-            in->loop_cap = cap;
-        } else {
-            free(lp);
-        }
-        in->rt->activity++;
-    }
+    if (in->nloop)
+        eth_loop_input(in);
     rx_once(in);
     if (in->ntx)
         inet_flush(in);
@@ -312,8 +90,6 @@ int inet_create(struct runtime *rt, struct netdev *dev, const struct inet_config
     struct inet *in = calloc(1, sizeof(*in));
     if (!in)
         return ENOMEM;
-    in->base.ops = &inet_ops;
-    in->base.rt = rt;
     in->rt = rt;
     in->dev = dev;
     in->heap = dev->heap;

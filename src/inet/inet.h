@@ -1,9 +1,11 @@
 /*
  * src/inet: libdemi's device-independent TCP/IP stack (Ethernet II, ARP,
  * IPv4, ICMP echo, UDP, TCP per RFC 9293). One stack instance runs on one
- * device and one runtime; it is itself a libOS (its PDPIX face is
- * inet_libos()), so catnip and catpowder are a device constructor plus
- * inet_create(). Tests run it on dev/sim with a virtual clock.
+ * device and one runtime. It knows nothing of libOSes or of the global
+ * configuration: src/libos/inetos.c makes it a libOS for catnip and
+ * catpowder (the ops table, the configuration, the device's lifetime), and
+ * tests drive it through the socket calls below on dev/sim with a virtual
+ * clock.
  *
  * The stack never blocks, never allocates on the per-packet path except
  * heap blocks for headers and frames, and never copies payload it can
@@ -12,16 +14,23 @@
 #ifndef DEMI_INET_INET_H
 #define DEMI_INET_INET_H
 
-#include "core/config.h"
 #include "core/runtime.h"
 #include "dev/netdev.h"
-#include "libos/libos.h"
 
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 enum inet_cc { INET_CC_CUBIC = 0, INET_CC_NEWRENO = 1 };
+
+/* A neighbour whose MAC is fixed (never resolved, never expires). */
+struct inet_arp {
+    struct in_addr ip;
+    uint8_t mac[6];
+};
+
+#define INET_ARP_STATIC_MAX 64
 
 struct inet_config {
     struct in_addr addr; /* our IPv4 address */
@@ -34,7 +43,7 @@ struct inet_config {
     uint64_t arp_timeout_ns; /* per request */
     uint32_t arp_retries;
     int n_arp_static;
-    const struct config_arp *arp_static;
+    struct inet_arp arp_static[INET_ARP_STATIC_MAX];
 
     /* TCP */
     uint32_t tcp_rcvbuf;    /* receive window in bytes (up to 1 GiB) */
@@ -60,6 +69,7 @@ struct inet_config {
     uint64_t tcp_keepidle_ns;
     uint64_t tcp_keepintvl_ns;
     uint32_t tcp_keepcnt;
+    int32_t tcp_linger;         /* SO_LINGER a new TCP socket starts with: -1 off, else seconds (0: abortive close) */
     uint32_t tcp_challenge_ack_limit; /* per second (RFC 5961) */
     uint32_t tcp_backlog_max;
     uint32_t tcp_syncookies; /* RFC 4987 3.6: 0 off, 1 when a SYN queue is full, 2 always */
@@ -68,25 +78,42 @@ struct inet_config {
     uint64_t seed;
 };
 
-/* Defaults (RFC values and latency-first choices), then the keys of
- * @cfg that apply (local address, MTU, MSS, ARP settings, TCP options). */
-void inet_config_init(struct inet_config *ic, const struct config *cfg);
-
 struct inet;
+struct inet_sock;
 
 /* Creates a stack on @dev: registers its fast-path poll task on @rt. The
  * device stays the caller's (destroy it after the stack). */
 int inet_create(struct runtime *rt, struct netdev *dev, const struct inet_config *cfg, struct inet **out);
+/* Closes every socket (no results are delivered) and frees the stack. */
 void inet_destroy(struct inet *in);
-struct libos *inet_libos(struct inet *in);
-/* The libOS destroys the device with itself (catnip, catpowder). */
-void inet_own_device(struct inet *in);
-/* The libOS of a device libOS (catnip, catpowder): the stack, configured
- * from @rt's config with the MTU clamped to the device's, on @dev, which it
- * then owns (destroyed here if the stack cannot start). @who names the
- * libOS and @where the device in log lines. */
-int inet_libos_create(struct runtime *rt, struct netdev *dev, const char *who, const char *where, struct libos **out);
-struct inet *inet_of(struct libos *l);
+
+struct libos;
+/* The owner under which an accepted connection's queue goes into
+ * @rt's descriptor table (the libOS that serves the descriptor: inetos.c
+ * sets it; a test without a libOS gives any tag). The stack only stores
+ * it. Until it is set, accepted connections are reset and their accepts
+ * fail with EINVAL. */
+void inet_set_qowner(struct inet *in, struct libos *owner);
+
+/* Sockets, with the contract of the libOS ops of the same names
+ * (libos/libos.h): the caller checked the arguments; on return 0 an
+ * operation with a task owns it and completes it, possibly before
+ * returning. Every call flushes the transmit batch before returning. */
+int inet_socket(struct inet *in, int type, struct inet_sock **out);
+int inet_bind(struct inet *in, struct inet_sock *s, const struct sockaddr_in *a);
+int inet_listen(struct inet *in, struct inet_sock *s, int backlog);
+int inet_accept(struct inet *in, struct inet_sock *s, struct sched_task *t);
+int inet_connect(struct inet *in, struct inet_sock *s, const struct sockaddr_in *a, struct sched_task *t);
+/* @to is NULL for a connected socket. */
+int inet_push(struct inet *in, struct inet_sock *s, const demi_sgarray_t *sga, const struct sockaddr_in *to,
+              struct sched_task *t);
+int inet_pop(struct inet *in, struct inet_sock *s, struct sched_task *t);
+/* Closes at once; pending operations fail with ECANCELED. */
+int inet_close(struct inet *in, struct inet_sock *s);
+int inet_setsockopt(struct inet *in, struct inet_sock *s, int level, int name, const void *val, socklen_t len);
+int inet_getsockopt(struct inet *in, struct inet_sock *s, int level, int name, void *val, socklen_t *len);
+int inet_getpeername(struct inet *in, struct inet_sock *s, struct sockaddr_in *out);
+int inet_getsockname(struct inet *in, struct inet_sock *s, struct sockaddr_in *out);
 
 /* The stack's counters, one X(name) each: the struct below, and the names
  * inet_destroy logs them under (DEMI_LOG=info). */
@@ -131,7 +158,7 @@ struct tcp_conn_stats {
     uint8_t snd_wscale, rcv_wscale;
 };
 
-/* Counters of the TCP connection behind queue @q of this stack's libOS. */
-int inet_tcp_conn_stats(struct libos *l, void *q, struct tcp_conn_stats *out);
+/* Counters of the TCP connection of socket @s (ENOTCONN: none). */
+int inet_tcp_conn_stats(struct inet *in, struct inet_sock *s, struct tcp_conn_stats *out);
 
 #endif

@@ -11,6 +11,8 @@
 #include "core/common.h"
 #include "core/log.h"
 #include "inet/inet.h"
+#include "inet/tcp_cc.h"
+#include "inet/tcp_sack.h"
 #include "mem/heap.h"
 #include "mem/sga.h"
 
@@ -92,6 +94,10 @@ uint32_t csum_add(uint32_t sum, const void *data, size_t len);
 uint16_t csum_fold(uint32_t sum);
 /* Pseudo-header sum for TCP/UDP over IPv4. */
 uint32_t csum_pseudo(uint32_t src, uint32_t dst, uint8_t proto, uint16_t len);
+/* The TCP or UDP checksum from the pseudo-header's sum and the segment's:
+ * the value to send (in the header, zeroed while summing), or 0 when a
+ * received segment checks. */
+uint16_t csum_l4(uint32_t pseudo, uint32_t data);
 /* Sum of packet bytes [from, p->len), across segments of any length. */
 uint32_t csum_pkt(const struct pkt *p, uint32_t from);
 
@@ -174,15 +180,23 @@ struct tcp_listen {
     struct task_list accepts;
 };
 
-struct inet_sock {
-    struct inet *in;
-    uint8_t type;  /* SOCK_STREAM or SOCK_DGRAM */
-    uint8_t state; /* enum sock_state */
+/* The options of a socket (demi_setsockopt), held once, in the socket. A
+ * connection reads them through its pcb->opts pointer: its listener's
+ * until accepted, then its socket's, and once the application closes the
+ * socket, a snapshot the connection keeps (pcb->orphan_opts). */
+struct sock_opts {
     bool reuseaddr, reuseport, keepalive, nodelay;
     int32_t linger; /* -1: off; else seconds (0: abort on close) */
     uint32_t rcvbuf, sndbuf;
     uint64_t keepidle_ns, keepintvl_ns;
     uint32_t keepcnt;
+};
+
+struct inet_sock {
+    struct inet *in;
+    uint8_t type;  /* SOCK_STREAM or SOCK_DGRAM */
+    uint8_t state; /* enum sock_state */
+    struct sock_opts opts;
     uint32_t lip; /* bound address (INADDR_ANY or ours) */
     uint16_t lport;
     /* UDP */
@@ -209,13 +223,7 @@ struct sndseg {
     uint32_t seq; /* sequence number of data[0] */
 };
 
-/* A SACKed range above snd_una (RFC 2018 scoreboard). */
-struct sack_range {
-    uint32_t start, end;
-};
-
-#define TCP_MAX_SACK 32
-#define TCP_OOO_MAX  4096 /* out-of-order runs held per connection */
+#define TCP_OOO_MAX 4096 /* out-of-order runs held per connection */
 
 /* Out-of-order received run. */
 struct ooo_seg {
@@ -242,10 +250,10 @@ struct tcp_pcb {
     uint8_t timer_events; /* TT_* fired, for the background task */
     bool on_work, on_acklist;
     bool ack_now; /* an ACK is owed (sent by the next segment, or at the end of the pass) */
-    /* Socket options the connection uses (from its socket or listener). */
-    bool nodelay, keepalive;
-    uint64_t keepidle_ns, keepintvl_ns;
-    uint32_t keepcnt;
+    /* The socket options the connection uses: never NULL (see struct
+     * sock_opts for whose they are). */
+    const struct sock_opts *opts;
+    struct sock_opts orphan_opts;
 
     /* Options negotiated. */
     bool ts_ok, sack_ok, wscale_ok;
@@ -297,20 +305,14 @@ struct tcp_pcb {
     bool in_recovery;
     uint32_t recover; /* RecoveryPoint */
     uint32_t high_rxt;
-    uint32_t rxt_mark;   /* snd_max when this round of retransmissions began */
-    bool rto_recovery;   /* resending after an RTO */
-    bool tlp_armed;      /* rto_tm is set for a tail loss probe, not the RTO */
-    bool tlp_out;        /* a probe went out; none again until an ACK advances */
-    uint32_t tlp_seq;    /* where the probe began */
-    bool lost_below_on;  /* everything unSACKed below lost_below is lost: */
-    uint32_t lost_below; /* the probe was SACKed, and it was sent last */
-    struct sack_range sack[TCP_MAX_SACK];
-    uint32_t nsack;
-    uint32_t sacked_bytes;
-    /* CUBIC */
-    double cu_wmax, cu_k, cu_west;
-    uint64_t cu_epoch;
-    uint32_t cu_ack_cnt;
+    uint32_t rxt_mark;           /* snd_max when this round of retransmissions began */
+    bool rto_recovery;           /* resending after an RTO */
+    bool tlp_armed;              /* rto_tm is set for a tail loss probe, not the RTO */
+    bool tlp_out;                /* a probe went out; none again until an ACK advances */
+    uint32_t tlp_seq;            /* where the probe began */
+    struct sack_board sb;        /* what the peer SACKed (tcp_sack.c) */
+    const struct tcp_cc_ops *cc; /* set once, when the connection is created */
+    struct tcp_cc_state ccs;
 
     /* Timers. */
     struct timer rto_tm, delack_tm, keep_tm, persist_tm, tw_tm;
@@ -354,12 +356,11 @@ struct frag_slot {
 /* ---- the stack ---- */
 
 struct inet {
-    struct libos base; /* first: an inet is a libOS */
     struct runtime *rt;
     struct netdev *dev;
     struct heap *heap;
     struct inet_config cfg;
-    bool owns_dev; /* destroy the device with the libOS (catnip, catpowder) */
+    struct libos *qowner; /* see inet_set_qowner */
     uint8_t mac[6];
     uint32_t ip;
     uint16_t ip_id;
@@ -431,19 +432,22 @@ static inline uint64_t inet_rand(struct inet *in)
     return z ^ (z >> 31);
 }
 
-/* ---- output path (eth.c) ---- */
+/* ---- Ethernet (eth.c) ---- */
 
 /* A header block with room for Ethernet + IPv4 + L4 headers; the caller
  * fills bytes [ETH_HDR_LEN + 20, ...). NULL when the heap is full. */
 struct heap_blk *inet_hdr_alloc(struct inet *in, uint8_t **data);
-/* Completes and sends an IPv4 packet: @p's first segment starts with room
- * for the Ethernet and IPv4 headers (filled here); resolves @dst by ARP.
- * Consumes @p's references in every case. Returns 0, or EHOSTUNREACH
- * when the address is known to be unreachable. */
-int ip_output(struct inet *in, struct pkt *p, uint32_t dst, uint8_t proto);
 /* Queues a complete frame for the device (flushed at the end of the pass). */
 void eth_xmit(struct inet *in, struct pkt *p);
 void inet_flush(struct inet *in);
+/* A frame from the device (or looped back): dispatched by EtherType; takes
+ * the frame's reference. */
+void eth_input(struct inet *in, struct rxframe *f);
+/* Keeps a copy of IPv4 packet @p, which is to our own address, for the
+ * next pass (consumes @p). */
+void eth_loopback(struct inet *in, struct pkt *p);
+/* Receives the packets looped back since the last pass. */
+void eth_loop_input(struct inet *in);
 
 /* ---- protocols ---- */
 
@@ -454,6 +458,13 @@ void arp_input(struct inet *in, struct rxframe *f);
 int arp_output(struct inet *in, struct pkt *p, uint32_t ip);
 
 void ip_input(struct inet *in, struct rxframe *f);
+/* Completes and sends an IPv4 packet: @p's first segment starts with room
+ * for the Ethernet and IPv4 headers (filled here); resolves @dst by ARP.
+ * Consumes @p's references in every case. Returns 0, or EHOSTUNREACH
+ * when the address is known to be unreachable. */
+int ip_output(struct inet *in, struct pkt *p, uint32_t dst, uint8_t proto);
+/* ARP gave up on neighbour @ip: tells the transports that wait on it. */
+void ip_neigh_unreachable(struct inet *in, uint32_t ip);
 /* Takes a fragment (and its frame's reference); delivers the datagram once whole. */
 void ip_reassemble(struct inet *in, struct rxframe *f, struct ip_hdr *ip, uint32_t hlen, uint32_t tlen);
 void ip_frag_init(struct inet *in);

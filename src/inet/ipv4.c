@@ -1,11 +1,13 @@
 /*
- * IPv4 input (RFC 791, RFC 1122 3.2.1) and ICMP (RFC 792): validates the
- * header, its length and checksum, counts and drops what is bad or not for
- * us, and hands TCP, UDP and ICMP to their handlers with a view of the
- * transport bytes. Fragments are dropped and counted (no reassembly: every
- * sender here uses DF and path MTU; documented in the README). ICMP echo
+ * IPv4 (RFC 791, RFC 1122 3.2.1) and ICMP (RFC 792). Input validates the
+ * header, its length and checksum, counts and drops what is bad or not
+ * for us, gives fragments to reassembly (ipfrag.c), and hands TCP, UDP and
+ * ICMP to their handlers with a view of the transport bytes. ICMP echo
  * requests get replies; UDP to a closed port gets "port unreachable",
- * rate-limited.
+ * rate-limited. Output fills the IPv4 header and hands the packet to ARP,
+ * to fragmentation (ipfrag.c) or, for our own address, to the loopback
+ * (eth.c); ARP's news of an unreachable neighbour comes back through here
+ * to the transports.
  */
 #include "inet/inet_int.h"
 
@@ -144,4 +146,41 @@ void icmp_send_unreach(struct inet *in, const struct ip_hdr *ip, uint32_t iplen,
     memcpy(icmp + 8, ip, quote);
     icmp_send(in, b, d, 8 + quote, ip->src);
     in->st.icmp_unreach_sent++;
+}
+
+int ip_output(struct inet *in, struct pkt *p, uint32_t dst, uint8_t proto)
+{
+    struct ip_hdr *ip = (struct ip_hdr *)(p->seg[0].data + ETH_HDR_LEN);
+    ip->vihl = 0x45;
+    ip->tos = 0;
+    ip->len = htons((uint16_t)(p->len - ETH_HDR_LEN));
+    ip->id = htons(in->ip_id++);
+    ip->frag = htons(IP_DF);
+    ip->ttl = 64;
+    ip->proto = proto;
+    ip->csum = 0;
+    ip->src = in->ip;
+    ip->dst = dst;
+    p->l3_off = ETH_HDR_LEN;
+    p->l4_off = ETH_HDR_LEN + 20;
+    if (in->dev->offloads & NETDEV_TX_IPV4_CSUM)
+        p->flags |= PKT_TX_IPV4_CSUM;
+    else
+        ip->csum = csum_fold(csum_add(0, ip, 20));
+    if (dst == in->ip) {
+        in->st.ip_tx++;
+        eth_loopback(in, p);
+        return 0;
+    }
+    if (p->len - ETH_HDR_LEN > in->cfg.mtu)
+        return ip_output_fragments(in, p, dst, proto); /* only UDP builds these */
+    in->st.ip_tx++;
+    return arp_output(in, p, dst);
+}
+
+void ip_neigh_unreachable(struct inet *in, uint32_t ip)
+{
+    /* Only TCP waits on a neighbour (a connect in SYN_SENT): a UDP
+     * datagram that ARP held is dropped with the queue, as on a link. */
+    tcp_arp_failed(in, ip);
 }

@@ -1,18 +1,14 @@
 /*
- * The stack's PDPIX face: the libOS ops table over inet sockets. Checks
- * state (the API layer checked the arguments), then hands TCP and UDP work
- * to their protocol files. Every operation flushes the transmit batch
- * before returning: a push leaves for the device within the call.
+ * The stack's socket calls (inet_socket ... inet_getsockname in inet.h),
+ * which src/libos/inetos.c turns into a libOS ops table. Checks state (the
+ * caller checked the arguments), then hands TCP and UDP work to their
+ * protocol files. Every operation flushes the transmit batch before
+ * returning: a push leaves for the device within the call.
  */
 #include "inet/tcp.h"
 
 #include <netinet/tcp.h>
 #include <stdlib.h>
-
-static struct inet_sock *sock_of(void *q)
-{
-    return q;
-}
 
 struct inet_sock *sock_new(struct inet *in, int type)
 {
@@ -22,14 +18,16 @@ struct inet_sock *sock_new(struct inet *in, int type)
     s->in = in;
     s->type = (uint8_t)type;
     s->state = SS_FRESH;
-    s->linger = -1;
-    s->rcvbuf = type == SOCK_STREAM ? in->cfg.tcp_rcvbuf : 256u * 1024;
-    s->sndbuf = in->cfg.tcp_sndbuf;
-    s->nodelay = in->cfg.tcp_nodelay;
-    s->keepalive = in->cfg.tcp_keepalive;
-    s->keepidle_ns = in->cfg.tcp_keepidle_ns;
-    s->keepintvl_ns = in->cfg.tcp_keepintvl_ns;
-    s->keepcnt = in->cfg.tcp_keepcnt;
+    s->opts = (struct sock_opts){
+        .linger = type == SOCK_STREAM ? in->cfg.tcp_linger : -1,
+        .rcvbuf = type == SOCK_STREAM ? in->cfg.tcp_rcvbuf : 256u * 1024,
+        .sndbuf = in->cfg.tcp_sndbuf,
+        .nodelay = in->cfg.tcp_nodelay,
+        .keepalive = in->cfg.tcp_keepalive,
+        .keepidle_ns = in->cfg.tcp_keepidle_ns,
+        .keepintvl_ns = in->cfg.tcp_keepintvl_ns,
+        .keepcnt = in->cfg.tcp_keepcnt,
+    };
     s->snext = in->socks;
     if (in->socks)
         in->socks->sprev = s;
@@ -52,19 +50,17 @@ void sock_free(struct inet *in, struct inet_sock *s)
     free(s);
 }
 
-static int in_socket(struct libos *l, int type, void **q_out)
+int inet_socket(struct inet *in, int type, struct inet_sock **out)
 {
-    struct inet_sock *s = sock_new(inet_of(l), type);
+    struct inet_sock *s = sock_new(in, type);
     if (!s)
         return ENOMEM;
-    *q_out = s;
+    *out = s;
     return 0;
 }
 
-static int in_bind(struct libos *l, void *q, const struct sockaddr_in *a)
+int inet_bind(struct inet *in, struct inet_sock *s, const struct sockaddr_in *a)
 {
-    struct inet *in = inet_of(l);
-    struct inet_sock *s = sock_of(q);
     if (s->state != SS_FRESH)
         return EINVAL;
     if (a->sin_addr.s_addr != INADDR_ANY && a->sin_addr.s_addr != in->ip)
@@ -78,7 +74,7 @@ static int in_bind(struct libos *l, void *q, const struct sockaddr_in *a)
         port = tcp_port_ephemeral(in);
         e = port ? 0 : EADDRINUSE;
     } else {
-        e = tcp_port_take(in, port, s->reuseaddr);
+        e = tcp_port_take(in, port, s->opts.reuseaddr);
     }
     if (e)
         return e;
@@ -88,27 +84,23 @@ static int in_bind(struct libos *l, void *q, const struct sockaddr_in *a)
     return 0;
 }
 
-static int in_listen(struct libos *l, void *q, int backlog)
+int inet_listen(struct inet *in, struct inet_sock *s, int backlog)
 {
-    struct inet *in = inet_of(l);
-    struct inet_sock *s = sock_of(q);
     if (s->type != SOCK_STREAM)
         return EOPNOTSUPP;
     if (s->state == SS_CONN || s->state == SS_CLOSED)
         return EINVAL;
     if (s->state == SS_FRESH) {
         struct sockaddr_in any = {.sin_family = AF_INET};
-        int e = in_bind(l, q, &any);
+        int e = inet_bind(in, s, &any);
         if (e)
             return e;
     }
     return tcp_listen(in, s, backlog);
 }
 
-static int in_accept(struct libos *l, void *q, struct sched_task *t)
+int inet_accept(struct inet *in, struct inet_sock *s, struct sched_task *t)
 {
-    struct inet *in = inet_of(l);
-    struct inet_sock *s = sock_of(q);
     if (s->state != SS_LISTEN)
         return EINVAL;
     int e = tcp_accept(in, s, t);
@@ -116,10 +108,8 @@ static int in_accept(struct libos *l, void *q, struct sched_task *t)
     return e;
 }
 
-static int in_connect(struct libos *l, void *q, const struct sockaddr_in *a, struct sched_task *t)
+int inet_connect(struct inet *in, struct inet_sock *s, const struct sockaddr_in *a, struct sched_task *t)
 {
-    struct inet *in = inet_of(l);
-    struct inet_sock *s = sock_of(q);
     if (s->type == SOCK_DGRAM) {
         /* UDP: a default peer, at once. */
         if (s->state == SS_FRESH) {
@@ -146,11 +136,9 @@ static int in_connect(struct libos *l, void *q, const struct sockaddr_in *a, str
     return e;
 }
 
-static int in_push(struct libos *l, void *q, const demi_sgarray_t *sga, const struct sockaddr_in *to,
-                   struct sched_task *t)
+int inet_push(struct inet *in, struct inet_sock *s, const demi_sgarray_t *sga, const struct sockaddr_in *to,
+              struct sched_task *t)
 {
-    struct inet *in = inet_of(l);
-    struct inet_sock *s = sock_of(q);
     int e;
     if (s->type == SOCK_DGRAM) {
         e = udp_push(in, s, sga, to, t);
@@ -165,10 +153,8 @@ static int in_push(struct libos *l, void *q, const demi_sgarray_t *sga, const st
     return e;
 }
 
-static int in_pop(struct libos *l, void *q, struct sched_task *t)
+int inet_pop(struct inet *in, struct inet_sock *s, struct sched_task *t)
 {
-    struct inet *in = inet_of(l);
-    struct inet_sock *s = sock_of(q);
     int e;
     if (s->type == SOCK_DGRAM) {
         e = udp_pop(in, s, t);
@@ -192,136 +178,109 @@ static void close_sock(struct inet *in, struct inet_sock *s, bool deliver)
     sock_free(in, s);
 }
 
-static int in_close(struct libos *l, void *q)
+int inet_close(struct inet *in, struct inet_sock *s)
 {
-    struct inet *in = inet_of(l);
-    close_sock(in, sock_of(q), true);
+    close_sock(in, s, true);
     inet_flush(in);
     return 0;
 }
 
-static bool opt_supported(int level, int name, bool get)
+/* Options reach here checked by the API layer (src/api/api.c): one of the
+ * supported list, a value of the right size, TCP options on streams only.
+ * They are set in the socket's one struct sock_opts, which its connection
+ * reads through pcb->opts; the timers a change affects are re-armed. */
+int inet_setsockopt(struct inet *in, struct inet_sock *s, int level, int name, const void *val, socklen_t len)
 {
-    if (level == SOL_SOCKET)
-        return name == SO_REUSEADDR || name == SO_REUSEPORT || name == SO_LINGER || name == SO_KEEPALIVE ||
-               name == SO_RCVBUF || name == SO_SNDBUF || (get && (name == SO_ERROR || name == SO_TYPE));
-    if (level == IPPROTO_TCP)
-        return name == TCP_NODELAY || name == TCP_KEEPIDLE || name == TCP_KEEPINTVL || name == TCP_KEEPCNT;
-    return false;
-}
-
-static int in_setsockopt(struct libos *l, void *q, int level, int name, const void *val, socklen_t len)
-{
-    (void)l;
-    struct inet_sock *s = sock_of(q);
-    if (!opt_supported(level, name, false) || (level == IPPROTO_TCP && s->type != SOCK_STREAM))
-        return ENOPROTOOPT;
+    (void)in, (void)len;
+    struct sock_opts *o = &s->opts;
+    struct tcp_pcb *pcb = s->pcb;
     if (level == SOL_SOCKET && name == SO_LINGER) {
-        if (len < (socklen_t)sizeof(struct linger))
-            return EINVAL;
         const struct linger *lg = val;
-        s->linger = lg->l_onoff ? lg->l_linger : -1;
+        o->linger = lg->l_onoff ? lg->l_linger : -1;
         return 0;
     }
-    if (len < (socklen_t)sizeof(int))
-        return EINVAL;
     int v;
     memcpy(&v, val, sizeof(v));
-    struct tcp_pcb *pcb = s->pcb;
     if (level == SOL_SOCKET) {
         switch (name) {
         case SO_REUSEADDR:
-            s->reuseaddr = v != 0;
-            break;
+            o->reuseaddr = v != 0;
+            return 0;
         case SO_REUSEPORT:
-            s->reuseport = v != 0;
-            break;
+            o->reuseport = v != 0;
+            return 0;
         case SO_KEEPALIVE:
-            s->keepalive = v != 0;
-            if (pcb) {
-                pcb->keepalive = s->keepalive;
+            o->keepalive = v != 0;
+            if (pcb)
                 tcp_keep_arm(s->in, pcb);
-            }
-            break;
+            return 0;
         case SO_RCVBUF:
             if (v <= 0)
                 return EINVAL;
             /* The window scale is fixed by the SYN: this applies to
              * connections not yet made (and, within the scale, grows
              * the window of an open one). */
-            s->rcvbuf = (uint32_t)MIN((int64_t)v, 1 << 30);
-            if (pcb && s->rcvbuf <= (65535u << pcb->rcv_wscale))
-                pcb->rcv_buf = s->rcvbuf;
-            break;
+            o->rcvbuf = (uint32_t)MIN((int64_t)v, 1 << 30);
+            if (pcb && o->rcvbuf <= (65535u << pcb->rcv_wscale))
+                pcb->rcv_buf = o->rcvbuf;
+            return 0;
         case SO_SNDBUF:
             if (v <= 0)
                 return EINVAL;
-            s->sndbuf = (uint32_t)v;
-            break;
+            o->sndbuf = (uint32_t)v;
+            return 0;
         }
-        return 0;
+        return ENOPROTOOPT;
     }
     switch (name) {
     case TCP_NODELAY:
-        s->nodelay = v != 0;
-        if (pcb)
-            pcb->nodelay = s->nodelay;
-        break;
+        o->nodelay = v != 0;
+        return 0;
     case TCP_KEEPIDLE:
     case TCP_KEEPINTVL:
     case TCP_KEEPCNT:
         if (v <= 0)
             return EINVAL;
         if (name == TCP_KEEPIDLE)
-            s->keepidle_ns = (uint64_t)v * 1000000000u;
+            o->keepidle_ns = (uint64_t)v * 1000000000u;
         else if (name == TCP_KEEPINTVL)
-            s->keepintvl_ns = (uint64_t)v * 1000000000u;
+            o->keepintvl_ns = (uint64_t)v * 1000000000u;
         else
-            s->keepcnt = (uint32_t)v;
-        if (pcb) {
-            pcb->keepidle_ns = s->keepidle_ns;
-            pcb->keepintvl_ns = s->keepintvl_ns;
-            pcb->keepcnt = s->keepcnt;
+            o->keepcnt = (uint32_t)v;
+        if (pcb)
             tcp_keep_arm(s->in, pcb);
-        }
-        break;
+        return 0;
     }
-    return 0;
+    return ENOPROTOOPT;
 }
 
-static int in_getsockopt(struct libos *l, void *q, int level, int name, void *val, socklen_t *len)
+int inet_getsockopt(struct inet *in, struct inet_sock *s, int level, int name, void *val, socklen_t *len)
 {
-    (void)l;
-    struct inet_sock *s = sock_of(q);
-    if (!opt_supported(level, name, true) || (level == IPPROTO_TCP && s->type != SOCK_STREAM))
-        return ENOPROTOOPT;
+    (void)in;
+    const struct sock_opts *o = &s->opts;
     if (level == SOL_SOCKET && name == SO_LINGER) {
-        if (*len < (socklen_t)sizeof(struct linger))
-            return EINVAL;
-        struct linger lg = {s->linger >= 0, s->linger >= 0 ? s->linger : 0};
+        struct linger lg = {o->linger >= 0, o->linger >= 0 ? o->linger : 0};
         memcpy(val, &lg, sizeof(lg));
         *len = sizeof(lg);
         return 0;
     }
-    if (*len < (socklen_t)sizeof(int))
-        return EINVAL;
     int v = 0;
     if (level == SOL_SOCKET) {
         switch (name) {
         case SO_REUSEADDR:
-            v = s->reuseaddr;
+            v = o->reuseaddr;
             break;
         case SO_REUSEPORT:
-            v = s->reuseport;
+            v = o->reuseport;
             break;
         case SO_KEEPALIVE:
-            v = s->keepalive;
+            v = o->keepalive;
             break;
         case SO_RCVBUF:
-            v = (int)s->rcvbuf;
+            v = (int)o->rcvbuf;
             break;
         case SO_SNDBUF:
-            v = (int)s->sndbuf;
+            v = (int)o->sndbuf;
             break;
         case SO_TYPE:
             v = s->type;
@@ -329,21 +288,25 @@ static int in_getsockopt(struct libos *l, void *q, int level, int name, void *va
         case SO_ERROR:
             v = s->pcb ? s->pcb->err : 0;
             break;
+        default:
+            return ENOPROTOOPT;
         }
     } else {
         switch (name) {
         case TCP_NODELAY:
-            v = s->nodelay;
+            v = o->nodelay;
             break;
         case TCP_KEEPIDLE:
-            v = (int)(s->keepidle_ns / 1000000000u);
+            v = (int)(o->keepidle_ns / 1000000000u);
             break;
         case TCP_KEEPINTVL:
-            v = (int)(s->keepintvl_ns / 1000000000u);
+            v = (int)(o->keepintvl_ns / 1000000000u);
             break;
         case TCP_KEEPCNT:
-            v = (int)s->keepcnt;
+            v = (int)o->keepcnt;
             break;
+        default:
+            return ENOPROTOOPT;
         }
     }
     memcpy(val, &v, sizeof(v));
@@ -351,10 +314,9 @@ static int in_getsockopt(struct libos *l, void *q, int level, int name, void *va
     return 0;
 }
 
-static int in_getpeername(struct libos *l, void *q, struct sockaddr_in *out)
+int inet_getpeername(struct inet *in, struct inet_sock *s, struct sockaddr_in *out)
 {
-    (void)l;
-    struct inet_sock *s = sock_of(q);
+    (void)in;
     out->sin_family = AF_INET;
     if (s->type == SOCK_DGRAM && s->has_peer) {
         out->sin_addr.s_addr = s->rip;
@@ -369,49 +331,11 @@ static int in_getpeername(struct libos *l, void *q, struct sockaddr_in *out)
     return ENOTCONN;
 }
 
-static int in_getsockname(struct libos *l, void *q, struct sockaddr_in *out)
+int inet_getsockname(struct inet *in, struct inet_sock *s, struct sockaddr_in *out)
 {
-    struct inet_sock *s = sock_of(q);
     out->sin_family = AF_INET;
     out->sin_port = htons(s->lport);
     /* A connected socket reports the address it actually uses. */
-    out->sin_addr.s_addr = (s->state == SS_CONN || s->has_peer) ? inet_of(l)->ip : s->lip;
+    out->sin_addr.s_addr = (s->state == SS_CONN || s->has_peer) ? in->ip : s->lip;
     return 0;
 }
-
-static void in_destroy(struct libos *l)
-{
-    struct inet *in = inet_of(l);
-    struct netdev *dev = in->owns_dev ? in->dev : NULL;
-    inet_destroy(in);
-    if (dev)
-        dev->ops->destroy(dev);
-}
-
-static void in_stats(struct libos *l, demi_stats_t *st)
-{
-    const struct netdev_stats *ds = &inet_of(l)->dev->stats;
-    st->copied_bytes += ds->copied_bytes;
-    st->rx_frames += ds->rx_frames;
-    st->rx_bytes += ds->rx_bytes;
-    st->tx_frames += ds->tx_frames;
-    st->tx_bytes += ds->tx_bytes;
-}
-
-const struct libos_ops inet_ops = {
-    .stats = in_stats,
-    .name = "inet",
-    .socket = in_socket,
-    .bind = in_bind,
-    .listen = in_listen,
-    .accept = in_accept,
-    .connect = in_connect,
-    .push = in_push,
-    .pop = in_pop,
-    .close = in_close,
-    .setsockopt = in_setsockopt,
-    .getsockopt = in_getsockopt,
-    .getpeername = in_getpeername,
-    .getsockname = in_getsockname,
-    .destroy = in_destroy,
-};

@@ -14,10 +14,29 @@
 
 /* ---- ports ---- */
 
+/* Whether a socket holding @port keeps a socket with SO_REUSEADDR from
+ * binding it too: a listener always does, and so does any socket on it
+ * without SO_REUSEADDR itself (as on Linux). */
+static bool port_blocks_reuse(struct inet *in, uint16_t port)
+{
+    if (in->tcp_listeners[port])
+        return true;
+    for (const struct inet_sock *s = in->socks; s; s = s->snext)
+        if (s->type == SOCK_STREAM && s->lport == port && (s->state == SS_BOUND || s->state == SS_CONN) &&
+            !s->opts.reuseaddr)
+            return true;
+    return false;
+}
+
+/* Takes @port for a bind. A port in use refuses it (EADDRINUSE) unless
+ * @reuse (SO_REUSEADDR) is set and only connections hold the port:
+ * connections the application closed (TIME_WAIT, or still sending),
+ * connections not accepted yet, or sockets that set SO_REUSEADDR too. Two
+ * connections never share a 4-tuple (tcp_connect checks), and two
+ * listeners never share a port (tcp_listen checks). */
 int tcp_port_take(struct inet *in, uint16_t port, bool reuse)
 {
-    (void)reuse;
-    if (in->tcp_port_users[port])
+    if (in->tcp_port_users[port] && (!reuse || port_blocks_reuse(in, port)))
         return EADDRINUSE;
     in->tcp_port_users[port]++;
     return 0;
@@ -109,7 +128,9 @@ static uint32_t isn(struct inet *in, uint32_t rip, uint16_t rport, uint16_t lpor
     return (uint32_t)(inet_now(in) / 4000) + (uint32_t)siphash24(in->isn_key, tuple, sizeof(tuple));
 }
 
-static struct tcp_pcb *pcb_new(struct inet *in, uint32_t rip, uint16_t rport, uint16_t lport, uint32_t rcvbuf)
+/* A connection using the socket options @opts (see struct sock_opts). */
+static struct tcp_pcb *pcb_new(struct inet *in, uint32_t rip, uint16_t rport, uint16_t lport,
+                               const struct sock_opts *opts)
 {
     struct tcp_pcb *pcb = calloc(1, sizeof(*pcb));
     if (!pcb)
@@ -118,24 +139,17 @@ static struct tcp_pcb *pcb_new(struct inet *in, uint32_t rip, uint16_t rport, ui
     pcb->rip = rip;
     pcb->rport = rport;
     pcb->lport = lport;
-    pcb->rcv_buf = rcvbuf;
+    pcb->opts = opts;
+    pcb->rcv_buf = opts->rcvbuf;
     pcb->rto = in->cfg.tcp_rto_init_ns;
     pcb->mss = 536; /* RFC 9293 3.7.1: until the peer says otherwise */
     pcb->ssthresh = 0x7fffffff;
+    pcb->cc = tcp_cc_ops_for(in->cfg.tcp_cc);
     pcb->last_rx = inet_now(in);
     tcp_timers_init(pcb);
     table_insert(in, pcb);
     in->tcp_port_users[lport]++;
     return pcb;
-}
-
-static void pcb_take_opts(struct tcp_pcb *pcb, const struct inet_sock *s)
-{
-    pcb->nodelay = s->nodelay;
-    pcb->keepalive = s->keepalive;
-    pcb->keepidle_ns = s->keepidle_ns;
-    pcb->keepintvl_ns = s->keepintvl_ns;
-    pcb->keepcnt = s->keepcnt;
 }
 
 static void rq_release(struct inet *in, struct tcp_pcb *pcb)
@@ -714,7 +728,8 @@ static void child_established(struct inet *in, struct tcp_pcb *pcb)
 static struct tcp_pcb *child_new(struct inet *in, struct inet_sock *ls, uint32_t rip, uint16_t rport, uint32_t irs,
                                  uint32_t iss, const struct tcp_opts *o)
 {
-    struct tcp_pcb *pcb = pcb_new(in, rip, rport, ls->lport, ls->rcvbuf);
+    /* The connection uses its listener's options until accepted. */
+    struct tcp_pcb *pcb = pcb_new(in, rip, rport, ls->lport, &ls->opts);
     if (!pcb)
         return NULL;
     pcb->state = TCPS_SYN_RCVD;
@@ -729,7 +744,6 @@ static struct tcp_pcb *child_new(struct inet *in, struct inet_sock *ls, uint32_t
     pcb->iss = iss;
     pcb->snd_una = pcb->snd_nxt = pcb->snd_max = pcb->iss;
     pcb->snd_end = pcb->iss + 1;
-    pcb_take_opts(pcb, ls);
     return pcb;
 }
 
@@ -752,7 +766,7 @@ static void listen_input(struct inet *in, struct inet_sock *ls, const struct ip_
     bool full = l->nsyn + l->nready >= l->backlog;
     if (in->cfg.tcp_syncookies == 2 || (full && in->cfg.tcp_syncookies == 1)) {
         l->cookie_at = inet_now(in);
-        tcp_cookie_synack(in, ip->src, th, o, wscale_for(ls->rcvbuf), MIN(ls->rcvbuf, 65535u));
+        tcp_cookie_synack(in, ip->src, th, o, wscale_for(ls->opts.rcvbuf), MIN(ls->opts.rcvbuf, 65535u));
         return;
     }
     if (full) {
@@ -893,228 +907,281 @@ static bool fin_acked(const struct tcp_pcb *pcb)
     return pcb->fin_sent && seq_gt(pcb->snd_una, pcb->fin_seq);
 }
 
-static void conn_input(struct inet *in, struct tcp_pcb *pcb, struct rxframe *f, const struct tcp_hdr *th,
-                       const struct tcp_opts *o, uint8_t *payload, uint32_t dlen)
+/* A segment on its way through conn_input's steps. */
+struct seg {
+    struct rxframe *f;
+    const struct tcp_hdr *th;
+    const struct tcp_opts *o;
+    uint8_t *payload;
+    uint32_t seq, ack;
+    uint32_t dlen;   /* payload bytes */
+    uint32_t seglen; /* sequence space: payload, SYN and FIN */
+    uint8_t fl;
+    bool keep_frame; /* payload queued: the frame's reference stays with it */
+};
+
+/* What a step of segment arrival decided. */
+enum seg_verdict {
+    SEG_CONTINUE, /* on to the next step */
+    SEG_DROP,     /* the segment is done with (answered, or discarded) */
+    SEG_CLOSED,   /* the connection was dropped: its pcb may be freed */
+};
+
+/* PAWS (RFC 7323 5.3), before the sequence number check: an old
+ * timestamp marks an old duplicate. */
+static enum seg_verdict seg_paws(struct inet *in, struct tcp_pcb *pcb, const struct seg *sg)
 {
-    uint8_t fl = th->flags;
-    uint32_t seq = ntohl(th->seq), ack = ntohl(th->ack);
-    uint32_t seglen = dlen + ((fl & TH_SYN) ? 1 : 0) + ((fl & TH_FIN) ? 1 : 0);
-    bool keep_frame = false;
-    pcb->st.segs_in++;
-    pcb->last_rx = inet_now(in);
-    pcb->keep_probes = 0;
-
-    if (pcb->state == TCPS_SYN_SENT) {
-        syn_sent_input(in, pcb, th, o, seq, ack);
-        goto done;
-    }
-
-    /* PAWS (RFC 7323 5.3): an old timestamp marks an old duplicate. */
-    if (pcb->ts_ok && o->has_ts && !(fl & TH_RST) && seq_lt(o->tsval, pcb->ts_recent) &&
+    if (pcb->ts_ok && sg->o->has_ts && !(sg->fl & TH_RST) && seq_lt(sg->o->tsval, pcb->ts_recent) &&
         inet_now(in) - pcb->ts_recent_age < 24ull * 86400 * 1000000000ull) {
         in->st.tcp_paws_drops++;
         tcp_send_ack(in, pcb);
-        goto done;
+        return SEG_DROP;
     }
+    return SEG_CONTINUE;
+}
 
+/* RFC 9293 3.10.7.4, first: check the sequence number. */
+static enum seg_verdict seg_check_seq(struct inet *in, struct tcp_pcb *pcb, const struct seg *sg)
+{
     /* The peer's SYN again in SYN_RCVD: our SYN-ACK was lost; repeat it
-     * now. (The sequence check below would take the SYN, which sits just
-     * left of the window, for an old duplicate and answer a bare ACK.) */
-    if (pcb->state == TCPS_SYN_RCVD && (fl & (TH_SYN | TH_ACK | TH_RST)) == TH_SYN && seq == pcb->irs) {
+     * now. (The window check would take the SYN, which sits just left of
+     * the window, for an old duplicate and answer a bare ACK.) */
+    if (pcb->state == TCPS_SYN_RCVD && (sg->fl & (TH_SYN | TH_ACK | TH_RST)) == TH_SYN && sg->seq == pcb->irs) {
         tcp_send_syn(in, pcb);
-        goto done;
+        return SEG_DROP;
     }
-
-    /* 1. Sequence number check. */
-    if (!seq_acceptable(pcb, seq, seglen)) {
+    if (!seq_acceptable(pcb, sg->seq, sg->seglen)) {
         in->st.tcp_rx_out_of_window++;
-        if (!(fl & TH_RST)) {
-            if (seq_lt(seq, pcb->rcv_nxt) && dlen)
+        if (!(sg->fl & TH_RST)) {
+            if (seq_lt(sg->seq, pcb->rcv_nxt) && sg->dlen)
                 pcb->st.dup_segs_in++;
             tcp_send_ack(in, pcb);
         }
-        goto done;
+        return SEG_DROP;
     }
+    return SEG_CONTINUE;
+}
 
-    /* 2. RST (RFC 5961 3.2): only the exact next sequence number resets. */
-    if (fl & TH_RST) {
-        if (seq != pcb->rcv_nxt) {
-            challenge_ack(in, pcb);
-            goto done;
-        }
-        int err = ECONNRESET;
-        if (pcb->state == TCPS_SYN_RCVD && pcb->parent)
-            err = 0; /* a passive open goes back to LISTEN: nobody to tell */
-        else if (pcb->state == TCPS_SYN_RCVD)
-            err = ECONNREFUSED;
-        else if (pcb->state == TCPS_CLOSING || pcb->state == TCPS_LAST_ACK || pcb->state == TCPS_TIME_WAIT)
-            err = 0;
-        pcb_drop(in, pcb, err);
-        goto done;
-    }
-
-    /* 4. SYN in a synchronized state (RFC 5961 4.2): challenge ACK. */
-    if (fl & TH_SYN) {
-        if (pcb->state == TCPS_SYN_RCVD && seq == pcb->irs) {
-            tcp_send_syn(in, pcb); /* our SYN-ACK was lost: repeat it */
-            goto done;
-        }
+/* Second: check the RST bit (RFC 5961 3.2: only the exact next sequence
+ * number resets; any other in the window earns a challenge ACK). */
+static enum seg_verdict seg_rst(struct inet *in, struct tcp_pcb *pcb, const struct seg *sg)
+{
+    if (!(sg->fl & TH_RST))
+        return SEG_CONTINUE;
+    if (sg->seq != pcb->rcv_nxt) {
         challenge_ack(in, pcb);
-        goto done;
+        return SEG_DROP;
     }
+    int err = ECONNRESET;
+    if (pcb->state == TCPS_SYN_RCVD && pcb->parent)
+        err = 0; /* a passive open goes back to LISTEN: nobody to tell */
+    else if (pcb->state == TCPS_SYN_RCVD)
+        err = ECONNREFUSED;
+    else if (pcb->state == TCPS_CLOSING || pcb->state == TCPS_LAST_ACK || pcb->state == TCPS_TIME_WAIT)
+        err = 0;
+    pcb_drop(in, pcb, err);
+    return SEG_CLOSED;
+}
 
-    /* 5. ACK. */
-    if (!(fl & TH_ACK))
-        goto done;
-    /* RFC 5961 5.2: only ACKs within the window of what we sent count. */
-    if (seq_gt(ack, pcb->snd_max) || seq_lt(ack, pcb->snd_una - pcb->max_snd_wnd)) {
+/* Fourth: check the SYN bit (the third, security, does not apply). In a
+ * synchronized state a SYN earns a challenge ACK (RFC 5961 4.2). */
+static enum seg_verdict seg_syn(struct inet *in, struct tcp_pcb *pcb, const struct seg *sg)
+{
+    if (!(sg->fl & TH_SYN))
+        return SEG_CONTINUE;
+    if (pcb->state == TCPS_SYN_RCVD && sg->seq == pcb->irs)
+        tcp_send_syn(in, pcb); /* our SYN-ACK was lost: repeat it */
+    else
         challenge_ack(in, pcb);
-        goto done;
+    return SEG_DROP;
+}
+
+/* The ACK of our SYN-ACK (SYN_RCVD): the connection is established. */
+static enum seg_verdict ack_syn_rcvd(struct inet *in, struct tcp_pcb *pcb, const struct seg *sg)
+{
+    if (seq_le(sg->ack, pcb->snd_una)) {
+        tcp_send_raw(in, pcb->rip, pcb->rport, pcb->lport, sg->ack, 0, TH_RST);
+        return SEG_DROP;
     }
-    pcb->persist_probes = 0; /* the peer is there: it answers window probes */
-    if (pcb->state == TCPS_SYN_RCVD) {
-        if (seq_le(ack, pcb->snd_una)) {
-            tcp_send_raw(in, pcb->rip, pcb->rport, pcb->lport, ack, 0, TH_RST);
-            goto done;
-        }
-        pcb->state = TCPS_ESTABLISHED;
-        in->st.tcp_conns_opened++;
-        pcb->snd_wnd = (uint32_t)ntohs(th->win) << pcb->snd_wscale;
-        pcb->max_snd_wnd = MAX(pcb->max_snd_wnd, pcb->snd_wnd);
+    pcb->state = TCPS_ESTABLISHED;
+    in->st.tcp_conns_opened++;
+    pcb->snd_wnd = (uint32_t)ntohs(sg->th->win) << pcb->snd_wscale;
+    pcb->max_snd_wnd = MAX(pcb->max_snd_wnd, pcb->snd_wnd);
+    pcb->snd_wl1 = sg->seq;
+    pcb->snd_wl2 = sg->ack;
+    tcp_ack_advance(in, pcb, sg->ack);
+    tcp_keep_arm(in, pcb);
+    if (pcb->fin_pending) /* closed in SYN_RCVD: the queued FIN goes now */
+        pcb->state = TCPS_FIN_WAIT_1;
+    if (pcb->parent)
+        child_established(in, pcb);
+    else if (pcb->sock && pcb->sock->connect_task) { /* simultaneous open */
+        pcb->sock->connect_task->qr.qr_opcode = DEMI_OPC_CONNECT;
+        pcb->sock->connect_task->qr.qr_ret = 0;
+        sched_complete(&in->rt->sched, pcb->sock->connect_task);
+        pcb->sock->connect_task = NULL;
+    }
+    return SEG_CONTINUE;
+}
+
+/* An ACK in a synchronized state: new data acknowledged, or a duplicate
+ * ACK; then the send window. */
+static void ack_established(struct inet *in, struct tcp_pcb *pcb, const struct seg *sg)
+{
+    uint32_t seq = sg->seq, ack = sg->ack;
+    uint32_t wnd = (uint32_t)ntohs(sg->th->win) << pcb->snd_wscale;
+    bool acks_new = seq_gt(ack, pcb->snd_una), sacks_new = false;
+    if (pcb->sack_ok && sg->o->nsack) {
+        uint32_t sacked = pcb->sb.bytes;
+        tcp_sack_update(pcb, sg->o);
+        sacks_new = pcb->sb.bytes > sacked;
+    }
+    /* A duplicate ACK: RFC 5681 (2)'s, or with SACK RFC 6675 (2)'s, an
+     * ACK that SACKs new data, whatever its window and payload (a Linux
+     * receiver's window changes with nearly every ACK as its reader
+     * drains it: by RFC 5681 alone no loss would ever be repaired
+     * before the RTO). */
+    if (acks_new) {
+        tcp_ack_advance(in, pcb, ack);
+    } else if (ack == pcb->snd_una && pcb->snd_max != pcb->snd_una &&
+               (sacks_new || (sg->dlen == 0 && !(sg->fl & TH_FIN) && wnd == pcb->snd_wnd))) {
+        tcp_dupack(in, pcb);
+    }
+    /* Window update (3.10.7.4, fifth check): from the newest segment.
+     * A segment that acknowledges new data is newer than any window we
+     * hold, whatever its sequence number: a retransmission filling a
+     * hole below snd_wl1 carries the peer's current ACK and window.
+     * Taking its ACK but not its window would move our right edge
+     * forward by what it acknowledged, past the peer's (as Linux's
+     * tcp_may_update_window, after Jacobson). */
+    if (acks_new || seq_lt(pcb->snd_wl1, seq) || (pcb->snd_wl1 == seq && seq_le(pcb->snd_wl2, ack))) {
+        bool opened = wnd > pcb->snd_wnd;
+        pcb->snd_wnd = wnd;
         pcb->snd_wl1 = seq;
         pcb->snd_wl2 = ack;
-        tcp_ack_advance(in, pcb, ack);
-        tcp_keep_arm(in, pcb);
-        if (pcb->fin_pending) /* closed in SYN_RCVD: the queued FIN goes now */
-            pcb->state = TCPS_FIN_WAIT_1;
-        if (pcb->parent)
-            child_established(in, pcb);
-        else if (pcb->sock && pcb->sock->connect_task) { /* simultaneous open */
-            pcb->sock->connect_task->qr.qr_opcode = DEMI_OPC_CONNECT;
-            pcb->sock->connect_task->qr.qr_ret = 0;
-            sched_complete(&in->rt->sched, pcb->sock->connect_task);
-            pcb->sock->connect_task = NULL;
-        }
-    } else {
-        uint32_t wnd = (uint32_t)ntohs(th->win) << pcb->snd_wscale;
-        bool acks_new = seq_gt(ack, pcb->snd_una), sacks_new = false;
-        if (pcb->sack_ok && o->nsack) {
-            uint32_t sacked = pcb->sacked_bytes;
-            tcp_sack_update(pcb, o);
-            sacks_new = pcb->sacked_bytes > sacked;
-        }
-        /* A duplicate ACK: RFC 5681 (2)'s, or with SACK RFC 6675 (2)'s, an
-         * ACK that SACKs new data, whatever its window and payload (a Linux
-         * receiver's window changes with nearly every ACK as its reader
-         * drains it: by RFC 5681 alone no loss would ever be repaired
-         * before the RTO). */
-        if (acks_new) {
-            tcp_ack_advance(in, pcb, ack);
-        } else if (ack == pcb->snd_una && pcb->snd_max != pcb->snd_una &&
-                   (sacks_new || (dlen == 0 && !(fl & TH_FIN) && wnd == pcb->snd_wnd))) {
-            tcp_dupack(in, pcb);
-        }
-        /* Window update (3.10.7.4, fifth check): from the newest segment.
-         * A segment that acknowledges new data is newer than any window we
-         * hold, whatever its sequence number: a retransmission filling a
-         * hole below snd_wl1 carries the peer's current ACK and window.
-         * Taking its ACK but not its window would move our right edge
-         * forward by what it acknowledged, past the peer's (as Linux's
-         * tcp_may_update_window, after Jacobson). */
-        if (acks_new || seq_lt(pcb->snd_wl1, seq) || (pcb->snd_wl1 == seq && seq_le(pcb->snd_wl2, ack))) {
-            bool opened = wnd > pcb->snd_wnd;
-            pcb->snd_wnd = wnd;
-            pcb->snd_wl1 = seq;
-            pcb->snd_wl2 = ack;
-            pcb->max_snd_wnd = MAX(pcb->max_snd_wnd, wnd);
-            if (opened)
-                tcp_window_opened(in, pcb);
-        }
-        switch (pcb->state) {
-        case TCPS_FIN_WAIT_1:
-            if (fin_acked(pcb)) {
-                pcb->state = TCPS_FIN_WAIT_2;
-                if (!pcb->sock) /* orphaned: the peer gets fin_timeout to close */
-                    timer_arm(&in->rt->timers, &pcb->tw_tm, inet_now(in) + in->cfg.tcp_fin_timeout_ns);
-            }
-            break;
-        case TCPS_CLOSING:
-            if (fin_acked(pcb))
-                enter_time_wait(in, pcb);
-            break;
-        case TCPS_LAST_ACK:
-            if (fin_acked(pcb)) {
-                pcb_drop(in, pcb, 0);
-                goto done;
-            }
-            break;
-        default:
-            break;
-        }
+        pcb->max_snd_wnd = MAX(pcb->max_snd_wnd, wnd);
+        if (opened)
+            tcp_window_opened(in, pcb);
     }
+}
 
-    /* Timestamps (RFC 7323 4.3): remember the peer's clock. */
-    if (pcb->ts_ok && o->has_ts && seq_le(seq, pcb->rcv_nxt)) {
-        pcb->ts_recent = o->tsval;
+/* The closing states move on once our FIN is acknowledged. */
+static enum seg_verdict ack_closing(struct inet *in, struct tcp_pcb *pcb)
+{
+    if (!fin_acked(pcb))
+        return SEG_CONTINUE;
+    switch (pcb->state) {
+    case TCPS_FIN_WAIT_1:
+        pcb->state = TCPS_FIN_WAIT_2;
+        if (!pcb->sock) /* orphaned: the peer gets fin_timeout to close */
+            timer_arm(&in->rt->timers, &pcb->tw_tm, inet_now(in) + in->cfg.tcp_fin_timeout_ns);
+        break;
+    case TCPS_CLOSING:
+        enter_time_wait(in, pcb);
+        break;
+    case TCPS_LAST_ACK:
+        pcb_drop(in, pcb, 0);
+        return SEG_CLOSED;
+    default:
+        break;
+    }
+    return SEG_CONTINUE;
+}
+
+/* Fifth: check the ACK field. A segment without ACK is dropped; RFC 5961
+ * 5.2: only ACKs within the window of what we sent count. */
+static enum seg_verdict seg_ack(struct inet *in, struct tcp_pcb *pcb, const struct seg *sg)
+{
+    if (!(sg->fl & TH_ACK))
+        return SEG_DROP;
+    if (seq_gt(sg->ack, pcb->snd_max) || seq_lt(sg->ack, pcb->snd_una - pcb->max_snd_wnd)) {
+        challenge_ack(in, pcb);
+        return SEG_DROP;
+    }
+    pcb->persist_probes = 0; /* the peer is there: it answers window probes */
+    if (pcb->state == TCPS_SYN_RCVD)
+        return ack_syn_rcvd(in, pcb, sg);
+    ack_established(in, pcb, sg);
+    return ack_closing(in, pcb);
+}
+
+/* Timestamps (RFC 7323 4.3): remember the peer's clock. */
+static void seg_ts_recent(struct inet *in, struct tcp_pcb *pcb, const struct seg *sg)
+{
+    if (pcb->ts_ok && sg->o->has_ts && seq_le(sg->seq, pcb->rcv_nxt)) {
+        pcb->ts_recent = sg->o->tsval;
         pcb->ts_recent_age = inet_now(in);
     }
+}
 
-    /* 7. Data. */
-    if (dlen && (pcb->state == TCPS_ESTABLISHED || pcb->state == TCPS_FIN_WAIT_1 || pcb->state == TCPS_FIN_WAIT_2)) {
-        if (!pcb->sock && !pcb->parent) {
-            /* Closed by the application: nobody will read this (RFC 9293
-             * 3.6 lets us reset; Linux does the same). */
-            tcp_send_raw(in, pcb->rip, pcb->rport, pcb->lport, tcp_acceptable_seq(pcb), 0, TH_RST);
-            pcb_drop(in, pcb, 0);
-            goto done;
-        }
-        uint32_t wnd = seq_gt(pcb->rcv_adv, pcb->rcv_nxt) ? pcb->rcv_adv - pcb->rcv_nxt : 0;
-        uint32_t s = seq;
-        uint8_t *p = payload;
-        uint32_t n = dlen;
-        if (seq_lt(s, pcb->rcv_nxt)) { /* partly old: drop what we have */
-            uint32_t cut = pcb->rcv_nxt - s;
-            s += cut;
-            p += cut;
-            n -= cut;
-            pcb->st.dup_segs_in++;
-        }
-        if (seq_gt(s + n, pcb->rcv_nxt + wnd)) /* beyond the window */
-            n = pcb->rcv_nxt + wnd - s;
-        if (n > 0) {
-            struct rxbuf b = {f->blk, p, n, 0};
-            b.truesize = rx_truesize(in, &b);
-            keep_frame = true;
-            bool ack_at_once = false;
-            if (s == pcb->rcv_nxt) {
-                bool had_ooo = pcb->ooo_n > 0;
-                if (rq_push(pcb, b)) {
-                    pcb->rcv_nxt += n;
-                    pcb->st.bytes_received += n;
-                    if (had_ooo) {
-                        ooo_drain(in, pcb);
-                        ack_at_once = true; /* RFC 5681 4.2: a hole was filled */
-                    }
-                } else {
-                    keep_frame = false;
-                }
-            } else {
-                ooo_insert(in, pcb, s, b);
-                ack_at_once = true; /* a duplicate ACK, with SACK blocks, now */
-            }
-            deliver_pops(in, pcb);
-            /* After the pops: what they took need not be compacted first. */
-            if (pcb->rcv_mem > tcp_rmem_limit(pcb))
-                rmem_reclaim(in, pcb);
-            if (ack_at_once)
-                tcp_send_ack(in, pcb);
-            else
-                tcp_ack_later(in, pcb, n);
-        }
+/* Seventh: process the segment text, in the states that take it. The
+ * part inside the window is queued in place (in order, or out of order
+ * for SACK), with no copy: the frame's reference goes with it. */
+static enum seg_verdict seg_text(struct inet *in, struct tcp_pcb *pcb, struct seg *sg)
+{
+    if (!sg->dlen ||
+        !(pcb->state == TCPS_ESTABLISHED || pcb->state == TCPS_FIN_WAIT_1 || pcb->state == TCPS_FIN_WAIT_2))
+        return SEG_CONTINUE;
+    if (!pcb->sock && !pcb->parent) {
+        /* Closed by the application: nobody will read this (RFC 9293
+         * 3.6 lets us reset; Linux does the same). */
+        tcp_send_raw(in, pcb->rip, pcb->rport, pcb->lport, tcp_acceptable_seq(pcb), 0, TH_RST);
+        pcb_drop(in, pcb, 0);
+        return SEG_CLOSED;
     }
+    uint32_t wnd = seq_gt(pcb->rcv_adv, pcb->rcv_nxt) ? pcb->rcv_adv - pcb->rcv_nxt : 0;
+    uint32_t s = sg->seq;
+    uint8_t *p = sg->payload;
+    uint32_t n = sg->dlen;
+    if (seq_lt(s, pcb->rcv_nxt)) { /* partly old: drop what we have */
+        uint32_t cut = pcb->rcv_nxt - s;
+        s += cut;
+        p += cut;
+        n -= cut;
+        pcb->st.dup_segs_in++;
+    }
+    if (seq_gt(s + n, pcb->rcv_nxt + wnd)) /* beyond the window */
+        n = pcb->rcv_nxt + wnd - s;
+    if (n == 0)
+        return SEG_CONTINUE;
+    struct rxbuf b = {sg->f->blk, p, n, 0};
+    b.truesize = rx_truesize(in, &b);
+    sg->keep_frame = true;
+    bool ack_at_once = false;
+    if (s == pcb->rcv_nxt) {
+        bool had_ooo = pcb->ooo_n > 0;
+        if (rq_push(pcb, b)) {
+            pcb->rcv_nxt += n;
+            pcb->st.bytes_received += n;
+            if (had_ooo) {
+                ooo_drain(in, pcb);
+                ack_at_once = true; /* RFC 5681 4.2: a hole was filled */
+            }
+        } else {
+            sg->keep_frame = false;
+        }
+    } else {
+        ooo_insert(in, pcb, s, b);
+        ack_at_once = true; /* a duplicate ACK, with SACK blocks, now */
+    }
+    deliver_pops(in, pcb);
+    /* After the pops: what they took need not be compacted first. */
+    if (pcb->rcv_mem > tcp_rmem_limit(pcb))
+        rmem_reclaim(in, pcb);
+    if (ack_at_once)
+        tcp_send_ack(in, pcb);
+    else
+        tcp_ack_later(in, pcb, n);
+    return SEG_CONTINUE;
+}
 
-    /* 8. FIN, once every byte before it has arrived. */
-    if ((fl & TH_FIN) && seq + dlen == pcb->rcv_nxt && !pcb->fin_rcvd) {
+/* Eighth: check the FIN bit, taken once every byte before it has
+ * arrived; in TIME_WAIT, a retransmitted FIN restarts the 2 MSL wait. */
+static void seg_fin(struct inet *in, struct tcp_pcb *pcb, const struct seg *sg)
+{
+    if (!(sg->fl & TH_FIN))
+        return;
+    if (sg->seq + sg->dlen == pcb->rcv_nxt && !pcb->fin_rcvd) {
         pcb->rcv_nxt++;
         pcb->fin_rcvd = true;
         switch (pcb->state) {
@@ -1136,14 +1203,47 @@ static void conn_input(struct inet *in, struct tcp_pcb *pcb, struct rxframe *f, 
         }
         tcp_send_ack(in, pcb);
         deliver_pops(in, pcb);
-    } else if ((fl & TH_FIN) && pcb->state == TCPS_TIME_WAIT) {
+    } else if (pcb->state == TCPS_TIME_WAIT) {
         tcp_send_ack(in, pcb); /* a retransmitted FIN: ACK, restart 2MSL */
         enter_time_wait(in, pcb);
     }
-    if (pcb->state != TCPS_CLOSED)
-        tcp_output(in, pcb);
-done:
-    if (!keep_frame)
+}
+
+/* Segment arrival on a connection (RFC 9293 3.10.7): SYN_SENT apart, the
+ * checks of 3.10.7.4 in order, each a step that lets the segment go on,
+ * drops it, or drops the connection. The sixth, URG, is not implemented:
+ * the urgent pointer is ignored and the bytes are data (RFC 6093). */
+static void conn_input(struct inet *in, struct tcp_pcb *pcb, struct rxframe *f, const struct tcp_hdr *th,
+                       const struct tcp_opts *o, uint8_t *payload, uint32_t dlen)
+{
+    struct seg sg = {
+        .f = f,
+        .th = th,
+        .o = o,
+        .payload = payload,
+        .seq = ntohl(th->seq),
+        .ack = ntohl(th->ack),
+        .dlen = dlen,
+        .seglen = dlen + ((th->flags & TH_SYN) ? 1 : 0) + ((th->flags & TH_FIN) ? 1 : 0),
+        .fl = th->flags,
+    };
+    pcb->st.segs_in++;
+    pcb->last_rx = inet_now(in);
+    pcb->keep_probes = 0;
+
+    if (pcb->state == TCPS_SYN_SENT) {
+        syn_sent_input(in, pcb, th, o, sg.seq, sg.ack);
+    } else if (seg_paws(in, pcb, &sg) == SEG_CONTINUE && seg_check_seq(in, pcb, &sg) == SEG_CONTINUE &&
+               seg_rst(in, pcb, &sg) == SEG_CONTINUE && seg_syn(in, pcb, &sg) == SEG_CONTINUE &&
+               seg_ack(in, pcb, &sg) == SEG_CONTINUE) {
+        seg_ts_recent(in, pcb, &sg);
+        if (seg_text(in, pcb, &sg) == SEG_CONTINUE) {
+            seg_fin(in, pcb, &sg);
+            if (pcb->state != TCPS_CLOSED)
+                tcp_output(in, pcb);
+        }
+    }
+    if (!sg.keep_frame)
         heap_unref(in->heap, f->blk);
 }
 
@@ -1158,9 +1258,7 @@ void tcp_input(struct inet *in, struct rxframe *f, struct ip_hdr *ip, uint8_t *l
         return;
     }
     if (!(f->flags & PKT_RX_CSUM_GOOD && in->cfg.rx_csum_skip)) {
-        uint64_t acc = (uint64_t)csum_pseudo(ip->src, ip->dst, IPPROTO_TCP, (uint16_t)l4len) + csum_add(0, l4, l4len);
-        acc = (acc & 0xffffffffu) + (acc >> 32);
-        if (csum_fold((uint32_t)acc) != 0) {
+        if (csum_l4(csum_pseudo(ip->src, ip->dst, IPPROTO_TCP, (uint16_t)l4len), csum_add(0, l4, l4len)) != 0) {
             in->st.tcp_rx_bad_csum++;
             heap_unref(in->heap, f->blk);
             return;
@@ -1236,7 +1334,7 @@ void tcp_deliver_accept(struct inet *in, struct inet_sock *ls, struct tcp_pcb *p
 {
     struct inet_sock *ns = sock_new(in, SOCK_STREAM);
     int qd = -1;
-    int e = ns ? qtable_alloc(&in->rt->qtable, &in->base, ns, &qd) : ENOMEM;
+    int e = !ns ? ENOMEM : !in->qowner ? EINVAL : qtable_alloc(&in->rt->qtable, in->qowner, ns, &qd);
     if (e) {
         if (ns)
             sock_free(in, ns);
@@ -1247,19 +1345,13 @@ void tcp_deliver_accept(struct inet *in, struct inet_sock *ls, struct tcp_pcb *p
         sched_fail(&in->rt->sched, t, e);
         return;
     }
-    ns->rcvbuf = ls->rcvbuf;
-    ns->sndbuf = ls->sndbuf;
-    ns->nodelay = ls->nodelay;
-    ns->keepalive = ls->keepalive;
-    ns->keepidle_ns = ls->keepidle_ns;
-    ns->keepintvl_ns = ls->keepintvl_ns;
-    ns->keepcnt = ls->keepcnt;
-    ns->linger = ls->linger;
+    ns->opts = ls->opts; /* an accepted socket inherits its listener's options */
     ns->state = SS_CONN;
     ns->lip = in->ip;
     ns->lport = pcb->lport;
     ns->pcb = pcb;
     pcb->sock = ns;
+    pcb->opts = &ns->opts;
     pcb->parent = NULL;
     pcb->lsock = NULL;
     in->st.tcp_conns_accepted++;
@@ -1308,7 +1400,7 @@ int tcp_connect(struct inet *in, struct inet_sock *s, const struct sockaddr_in *
     }
     if (table_find(in, rip, rport, s->lport))
         return EADDRINUSE;
-    struct tcp_pcb *pcb = pcb_new(in, rip, rport, s->lport, s->rcvbuf);
+    struct tcp_pcb *pcb = pcb_new(in, rip, rport, s->lport, &s->opts);
     if (!pcb)
         return ENOMEM;
     tcp_port_release(in, s->lport); /* the socket's hold on the port passes to the connection */
@@ -1322,7 +1414,6 @@ int tcp_connect(struct inet *in, struct inet_sock *s, const struct sockaddr_in *
     pcb->snd_una = pcb->snd_nxt = pcb->snd_max = pcb->iss;
     pcb->snd_end = pcb->iss + 1;
     pcb->rcv_wscale = in->cfg.tcp_wscale ? wscale_for(pcb->rcv_buf) : 0;
-    pcb_take_opts(pcb, s);
     tcp_send_syn(in, pcb);
     return 0;
 }
@@ -1411,7 +1502,10 @@ void tcp_close(struct inet *in, struct inet_sock *s, bool deliver)
         if (deliver)
             sched_fail(&in->rt->sched, t, ECANCELED);
     pcb->sock = NULL;
-    bool abort_now = s->linger == 0 || pcb->rq_bytes > 0 || pcb->ooo_n > 0 || pcb->state == TCPS_SYN_SENT ||
+    /* The socket goes: the connection keeps the options it ran with. */
+    pcb->orphan_opts = s->opts;
+    pcb->opts = &pcb->orphan_opts;
+    bool abort_now = s->opts.linger == 0 || pcb->rq_bytes > 0 || pcb->ooo_n > 0 || pcb->state == TCPS_SYN_SENT ||
                      pcb->state == TCPS_CLOSED || !deliver; /* tearing the stack down */
     /* Orphans holding data (unsent or unacknowledged) are bounded, as
      * Linux's tcp_max_orphans: beyond the cap, a closed connection with
@@ -1492,10 +1586,9 @@ void tcp_fini(struct inet *in)
     }
 }
 
-int inet_tcp_conn_stats(struct libos *l, void *q, struct tcp_conn_stats *out)
+int inet_tcp_conn_stats(struct inet *in, struct inet_sock *s, struct tcp_conn_stats *out)
 {
-    (void)l;
-    struct inet_sock *s = q;
+    (void)in;
     if (!s || s->type != SOCK_STREAM || !s->pcb)
         return ENOTCONN;
     struct tcp_pcb *pcb = s->pcb;

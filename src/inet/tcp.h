@@ -1,6 +1,7 @@
 /*
- * Declarations shared by tcp.c (input, state machine, socket operations)
- * and tcp_out.c (output, timers, RTT, congestion control, SACK recovery).
+ * Declarations shared by tcp.c (input, state machine, socket operations),
+ * tcp_out.c (output, timers, RTT, loss recovery) and tcp_cc.c (congestion
+ * control algorithms).
  */
 #ifndef DEMI_INET_TCP_H
 #define DEMI_INET_TCP_H
@@ -33,6 +34,18 @@ static inline void tcp_check(const struct tcp_pcb *pcb, const char *where)
 {
     if (TCP_INVARIANTS)
         tcp_check_pcb(pcb, where);
+}
+
+/* Payload per segment after the timestamp option. */
+static inline uint32_t tcp_eff_mss(const struct tcp_pcb *pcb)
+{
+    return pcb->mss - (pcb->ts_ok ? 12 : 0);
+}
+
+/* Bytes sent and not yet acknowledged (RFC 5681 FlightSize). */
+static inline uint32_t tcp_flight_size(const struct tcp_pcb *pcb)
+{
+    return pcb->snd_max - pcb->snd_una;
 }
 
 /* tcp.c */
@@ -74,7 +87,6 @@ void tcp_output(struct inet *in, struct tcp_pcb *pcb);
 void tcp_ack_advance(struct inet *in, struct tcp_pcb *pcb, uint32_t ack);
 void tcp_dupack(struct inet *in, struct tcp_pcb *pcb);
 void tcp_sack_update(struct tcp_pcb *pcb, const struct tcp_opts *o);
-void tcp_cc_init(struct tcp_pcb *pcb);
 void tcp_keep_arm(struct inet *in, struct tcp_pcb *pcb);
 
 #endif

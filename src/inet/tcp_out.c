@@ -5,18 +5,16 @@
  * send loop with flow control, Nagle (off by default) and sender-side SWS
  * avoidance, RTT estimation and the retransmission timer (RFC 6298, Karn's
  * rule, backoff), fast retransmit and recovery (RFC 5681 / NewReno RFC
- * 6582), SACK-based loss recovery (RFC 6675), CUBIC (RFC 9438), delayed
- * ACKs, zero-window probes, keep-alive, TIME_WAIT.
+ * 6582), SACK-based loss recovery (RFC 6675), delayed ACKs, zero-window
+ * probes, keep-alive, TIME_WAIT. How cwnd grows and shrinks is the
+ * connection's congestion control algorithm's (tcp_cc.c).
  *
  * Timers only mark the connection and wake the stack's background task
  * (tcp_do_work), which does the work: nothing heavy runs inside the wheel.
  */
 #include "inet/tcp.h"
 
-#include <math.h>
 #include <stdlib.h>
-
-#define DUPTHRESH 3
 
 /* ---- send queue ---- */
 
@@ -154,7 +152,7 @@ static void check_failed(const struct tcp_pcb *pcb, const char *where, const cha
               "rcv_nxt %u rq_n %u rq_bytes %u ooo_n %u ooo_bytes %u rcv_mem %u",
               pcb->lport, pcb->rport, where, what, pcb->state, pcb->iss, pcb->snd_una, pcb->snd_nxt, pcb->snd_max,
               pcb->snd_end, pcb->fin_pending, pcb->fin_sent, pcb->fin_seq, pcb->sq_n, pcb->sq_cap, pcb->sq_head,
-              pcb->nsack, pcb->sacked_bytes, pcb->rcv_nxt, pcb->rq_n, pcb->rq_bytes, pcb->ooo_n, pcb->ooo_bytes,
+              pcb->sb.n, pcb->sb.bytes, pcb->rcv_nxt, pcb->rq_n, pcb->rq_bytes, pcb->ooo_n, pcb->ooo_bytes,
               pcb->rcv_mem);
     __builtin_trap(); /* test builds only (TCP_INVARIANTS) */
 }
@@ -209,17 +207,17 @@ void tcp_check_pcb(const struct tcp_pcb *pcb, const char *where)
     if (pcb->state >= TCPS_FIN_WAIT_1 && pcb->state != TCPS_CLOSE_WAIT)
         INV(pcb->fin_pending);
     /* The SACK scoreboard: sorted, disjoint, within [snd_una, snd_max]. */
-    INV(pcb->nsack <= TCP_MAX_SACK);
+    INV(pcb->sb.n <= TCP_MAX_SACK);
     sum = 0;
-    for (uint32_t i = 0; i < pcb->nsack; i++) {
-        const struct sack_range *r = &pcb->sack[i];
+    for (uint32_t i = 0; i < pcb->sb.n; i++) {
+        const struct sack_range *r = &pcb->sb.r[i];
         INV(seq_lt(r->start, r->end));
         INV(seq_le(pcb->snd_una, r->start) && seq_le(r->end, pcb->snd_max));
         if (i)
-            INV(seq_lt(pcb->sack[i - 1].end, r->start));
+            INV(seq_lt(pcb->sb.r[i - 1].end, r->start));
         sum += r->end - r->start;
     }
-    INV(pcb->sacked_bytes == sum);
+    INV(pcb->sb.bytes == sum);
     /* The receive queue and the out-of-order runs above rcv_nxt. */
     INV(pcb->rq_n <= pcb->rq_cap);
     sum = 0;
@@ -341,10 +339,7 @@ void tcp_send_built(struct inet *in, struct pkt *p, struct tcp_hdr *th, uint32_t
     if (in->dev->offloads & NETDEV_TX_L4_CSUM) {
         p->flags |= PKT_TX_L4_CSUM;
     } else {
-        uint64_t acc =
-            (uint64_t)csum_pseudo(in->ip, rip, IPPROTO_TCP, (uint16_t)tcplen) + csum_pkt(p, ETH_HDR_LEN + 20);
-        acc = (acc & 0xffffffffu) + (acc >> 32);
-        th->csum = csum_fold((uint32_t)acc);
+        th->csum = csum_l4(csum_pseudo(in->ip, rip, IPPROTO_TCP, (uint16_t)tcplen), csum_pkt(p, ETH_HDR_LEN + 20));
     }
     in->st.tcp_tx_segs++;
     ip_output(in, p, rip, IPPROTO_TCP);
@@ -438,8 +433,6 @@ void tcp_send_raw(struct inet *in, uint32_t rip, uint16_t rport, uint16_t lport,
     tcp_send_built(in, &p, th, rip);
 }
 
-static uint32_t eff_mss(const struct tcp_pcb *pcb);
-
 /* A tail loss probe (RFC 8985 7) may stand in for the RTO: an open
  * connection with SACK, everything sent once, no probe out since the last
  * ACK that advanced. */
@@ -468,7 +461,7 @@ static void rto_arm(struct inet *in, struct tcp_pcb *pcb)
         /* PTO = 2 SRTT, no less than a twentieth of the minimum RTO (10 ms
          * by default: a peer's ACKs can lag its reads by that much). */
         uint64_t pto = MAX(2 * pcb->srtt, in->cfg.tcp_rto_min_ns / 20);
-        if (pcb->snd_max - pcb->snd_una <= eff_mss(pcb))
+        if (pcb->snd_max - pcb->snd_una <= tcp_eff_mss(pcb))
             pto += TLP_DELACK_NS;
         if (pto < rto) {
             rto = pto;
@@ -636,233 +629,39 @@ static void rtt_sample(struct inet *in, struct tcp_pcb *pcb, uint64_t r)
     pcb->rto = rto;
 }
 
-/* ---- congestion control ---- */
+/* ---- congestion control (tcp_cc.c) ---- */
 
-#define CUBIC_C    0.4
-#define CUBIC_BETA 0.7
-
-void tcp_cc_init(struct tcp_pcb *pcb)
-{
-    /* RFC 6928: initial window of ten segments, within 14600 bytes. */
-    uint32_t mss = pcb->mss;
-    uint32_t iw = MIN(10 * mss, MAX(2 * mss, 14600u));
-    pcb->cwnd = iw;
-    pcb->ssthresh = 0x7fffffff;
-    pcb->cu_wmax = 0;
-    pcb->cu_epoch = 0;
-}
-
-static uint32_t eff_mss(const struct tcp_pcb *pcb)
-{
-    return pcb->mss - (pcb->ts_ok ? 12 : 0);
-}
-
-static uint32_t flight_size(const struct tcp_pcb *pcb)
-{
-    return pcb->snd_max - pcb->snd_una;
-}
-
-/* ssthresh after a loss, and CUBIC's memory of where it happened. */
+/* ssthresh after a loss, from the connection's algorithm. */
 static uint32_t cc_loss(struct inet *in, struct tcp_pcb *pcb)
 {
-    uint32_t mss = eff_mss(pcb);
-    if (in->cfg.tcp_cc == INET_CC_CUBIC) {
-        double w = (double)pcb->cwnd / mss;
-        /* RFC 9438 4.7: fast convergence. */
-        if (w < pcb->cu_wmax)
-            pcb->cu_wmax = w * (1.0 + CUBIC_BETA) / 2.0;
-        else
-            pcb->cu_wmax = w;
-        pcb->cu_epoch = 0;
-        uint32_t ss = (uint32_t)(pcb->cwnd * CUBIC_BETA);
-        return MAX(ss, 2 * mss);
-    }
-    return MAX(flight_size(pcb) / 2, 2 * mss); /* RFC 5681 (4) */
+    return pcb->cc->on_loss(in, pcb);
 }
 
 static void cc_on_ack(struct inet *in, struct tcp_pcb *pcb, uint32_t acked)
 {
-    uint32_t mss = eff_mss(pcb);
-    if (acked == 0)
-        return;
-    if (pcb->cwnd < pcb->ssthresh) {
-        /* Slow start, with appropriate byte counting (RFC 3465, L = 2). */
-        pcb->cwnd += MIN(acked, 2 * mss);
-        return;
-    }
-    if (in->cfg.tcp_cc == INET_CC_CUBIC) {
-        uint64_t now = inet_now(in);
-        double cwnd = (double)pcb->cwnd / mss;
-        if (pcb->cu_epoch == 0) {
-            pcb->cu_epoch = now;
-            if (pcb->cu_wmax < cwnd) {
-                pcb->cu_k = 0;
-                pcb->cu_wmax = cwnd;
-            } else {
-                pcb->cu_k = cbrt((pcb->cu_wmax - cwnd) / CUBIC_C);
-            }
-            pcb->cu_west = cwnd;
-        }
-        double rtt = pcb->rtt_valid ? (double)pcb->srtt / 1e9 : 0.1;
-        double t = (double)(now - pcb->cu_epoch) / 1e9;
-        double dt = t + rtt - pcb->cu_k;
-        double target = CUBIC_C * dt * dt * dt + pcb->cu_wmax;
-        if (target > 1.5 * cwnd)
-            target = 1.5 * cwnd;
-        /* Reno-friendly estimate (RFC 9438 4.3). */
-        double alpha = 3.0 * (1.0 - CUBIC_BETA) / (1.0 + CUBIC_BETA);
-        pcb->cu_west += alpha * ((double)acked / mss) / cwnd;
-        if (pcb->cu_west > target)
-            target = pcb->cu_west;
-        if (target > cwnd) {
-            double inc = (target - cwnd) / cwnd * ((double)acked / mss);
-            pcb->cwnd += (uint32_t)(inc * mss) ? (uint32_t)(inc * mss) : 1;
-        }
-        return;
-    }
-    /* NewReno congestion avoidance: one segment per window of data. */
-    pcb->cu_ack_cnt += acked;
-    if (pcb->cu_ack_cnt >= pcb->cwnd) {
-        pcb->cu_ack_cnt -= pcb->cwnd;
-        pcb->cwnd += mss;
-    }
+    if (acked)
+        pcb->cc->on_ack(in, pcb, acked);
 }
 
-/* ---- SACK scoreboard (RFC 2018, RFC 6675) ---- */
-
-static void sack_recount(struct tcp_pcb *pcb)
-{
-    uint32_t b = 0;
-    for (uint32_t i = 0; i < pcb->nsack; i++)
-        b += pcb->sack[i].end - pcb->sack[i].start;
-    pcb->sacked_bytes = b;
-}
+/* ---- SACK scoreboard (tcp_sack.c) ---- */
 
 void tcp_sack_update(struct tcp_pcb *pcb, const struct tcp_opts *o)
 {
-    for (uint32_t k = 0; k < o->nsack; k++) {
-        uint32_t s = o->sack[k].start, e = o->sack[k].end;
-        /* Ignore blocks that are empty, stale or beyond what was sent
-         * (RFC 2883 D-SACKs included). */
-        if (!seq_lt(s, e) || seq_le(e, pcb->snd_una) || seq_gt(e, pcb->snd_max))
-            continue;
-        if (seq_lt(s, pcb->snd_una))
-            s = pcb->snd_una;
-        /* Merge into the sorted, disjoint ranges. */
-        struct sack_range r = {s, e};
-        struct sack_range out[TCP_MAX_SACK + 1];
-        uint32_t n = 0;
-        bool placed = false;
-        for (uint32_t i = 0; i < pcb->nsack; i++) {
-            struct sack_range c = pcb->sack[i];
-            if (seq_lt(c.end, r.start)) {
-                out[n++] = c;
-            } else if (seq_lt(r.end, c.start)) {
-                if (!placed) {
-                    out[n++] = r;
-                    placed = true;
-                }
-                out[n++] = c;
-            } else {
-                r.start = seq_min(r.start, c.start);
-                r.end = seq_max(r.end, c.end);
-            }
-        }
-        if (!placed)
-            out[n++] = r;
-        if (n > TCP_MAX_SACK)
-            n = TCP_MAX_SACK; /* keep the lowest ranges: they matter for recovery */
-        memcpy(pcb->sack, out, n * sizeof(out[0]));
-        pcb->nsack = n;
-    }
-    sack_recount(pcb);
+    for (uint32_t k = 0; k < o->nsack; k++)
+        sack_add(&pcb->sb, pcb->snd_una, pcb->snd_max, o->sack[k].start, o->sack[k].end);
 }
 
-static void sack_trim(struct tcp_pcb *pcb)
-{
-    uint32_t i = 0;
-    while (i < pcb->nsack && seq_le(pcb->sack[i].end, pcb->snd_una))
-        i++;
-    if (i) {
-        memmove(pcb->sack, pcb->sack + i, (pcb->nsack - i) * sizeof(pcb->sack[0]));
-        pcb->nsack -= i;
-    }
-    if (pcb->nsack && seq_lt(pcb->sack[0].start, pcb->snd_una))
-        pcb->sack[0].start = pcb->snd_una;
-    sack_recount(pcb);
-}
-
-/* SACKed bytes above @seq. */
-static uint32_t sacked_above(const struct tcp_pcb *pcb, uint32_t seq)
-{
-    uint32_t b = 0;
-    for (uint32_t i = 0; i < pcb->nsack; i++) {
-        const struct sack_range *r = &pcb->sack[i];
-        if (seq_ge(r->start, seq))
-            b += r->end - r->start;
-        else if (seq_gt(r->end, seq))
-            b += r->end - seq;
-    }
-    return b;
-}
-
-/* RFC 6675 IsLost: DupThresh segments' worth SACKed above @seq. */
 static bool is_lost(const struct tcp_pcb *pcb, uint32_t seq)
 {
-    if (pcb->lost_below_on && seq_lt(seq, pcb->lost_below))
-        return true;
-    return sacked_above(pcb, seq) >= (DUPTHRESH - 1) * eff_mss(pcb) + 1;
+    return sack_is_lost(&pcb->sb, seq, tcp_eff_mss(pcb));
 }
 
-/* RFC 6675 pipe, by holes: unSACKed bytes below HighRxt were retransmitted
- * (in flight again); above it they count unless deemed lost. */
+/* RFC 6675 pipe with SACK; without it, every byte sent since SND.UNA. */
 static uint32_t pipe_bytes(const struct tcp_pcb *pcb)
 {
     if (!pcb->sack_ok)
         return pcb->snd_nxt - pcb->snd_una;
-    uint32_t pipe = 0, at = pcb->snd_una;
-    for (uint32_t i = 0; i <= pcb->nsack; i++) {
-        uint32_t hole_end = i < pcb->nsack ? pcb->sack[i].start : pcb->snd_nxt;
-        if (seq_gt(hole_end, pcb->snd_nxt))
-            hole_end = pcb->snd_nxt;
-        if (seq_lt(at, hole_end)) {
-            uint32_t lo = at, hi = hole_end;
-            if (pcb->in_recovery && seq_lt(lo, pcb->high_rxt)) {
-                uint32_t rx_end = seq_min(hi, pcb->high_rxt);
-                pipe += rx_end - lo;
-                lo = rx_end;
-            }
-            if (seq_lt(lo, hi) && !(pcb->in_recovery && is_lost(pcb, lo)))
-                pipe += hi - lo;
-        }
-        if (i < pcb->nsack)
-            at = seq_max(at, pcb->sack[i].end);
-    }
-    return pipe;
-}
-
-/* RFC 6675 NextSeg rule 1: the first unSACKed, lost byte at or above
- * HighRxt, below the recovery point; 0 length if none. */
-static uint32_t next_hole(const struct tcp_pcb *pcb, uint32_t *len)
-{
-    uint32_t at = seq_max(pcb->high_rxt, pcb->snd_una);
-    for (uint32_t i = 0; i <= pcb->nsack; i++) {
-        uint32_t hole_end = i < pcb->nsack ? pcb->sack[i].start : pcb->recover;
-        if (i < pcb->nsack && seq_le(pcb->sack[i].end, at))
-            continue;
-        if (i < pcb->nsack && seq_le(pcb->sack[i].start, at)) {
-            at = pcb->sack[i].end;
-            continue;
-        }
-        if (seq_gt(hole_end, pcb->recover))
-            hole_end = pcb->recover;
-        if (seq_lt(at, hole_end) && is_lost(pcb, at)) {
-            *len = hole_end - at;
-            return at;
-        }
-        return (*len = 0);
-    }
-    return (*len = 0);
+    return sack_pipe(&pcb->sb, pcb->snd_una, pcb->snd_nxt, pcb->in_recovery, pcb->high_rxt, tcp_eff_mss(pcb));
 }
 
 /* ---- the send loop ---- */
@@ -896,20 +695,20 @@ static void note_sent(struct inet *in, struct tcp_pcb *pcb, uint32_t seq, int n,
         pcb->st.max_inflight = pcb->snd_max - pcb->snd_una;
     if (!timer_armed(&pcb->rto_tm))
         rto_arm(in, pcb);
-    else if (!rexmit && flight_size(pcb) > eff_mss(pcb) &&
-             (!pcb->tlp_armed || flight_size(pcb) - (uint32_t)n <= eff_mss(pcb)) && tlp_eligible(in, pcb))
+    else if (!rexmit && tcp_flight_size(pcb) > tcp_eff_mss(pcb) &&
+             (!pcb->tlp_armed || tcp_flight_size(pcb) - (uint32_t)n <= tcp_eff_mss(pcb)) && tlp_eligible(in, pcb))
         rto_arm(in, pcb); /* armed for a lone segment, which may wait for a delayed ACK: re-arm, sooner */
 }
 
 /* SACK recovery: resend lost holes while the pipe has room. */
 static void sack_recovery_send(struct inet *in, struct tcp_pcb *pcb)
 {
-    uint32_t mss = eff_mss(pcb);
+    uint32_t mss = tcp_eff_mss(pcb);
     for (;;) {
         if (pipe_bytes(pcb) + mss > pcb->cwnd)
             return;
         uint32_t len;
-        uint32_t seq = next_hole(pcb, &len);
+        uint32_t seq = sack_next_hole(&pcb->sb, pcb->snd_una, pcb->high_rxt, pcb->recover, mss, &len);
         if (len == 0)
             return;
         int n = xmit(in, pcb, TH_ACK, seq, MIN(len, mss));
@@ -939,23 +738,13 @@ void tcp_output(struct inet *in, struct tcp_pcb *pcb)
 {
     if (!can_send(pcb))
         return;
-    uint32_t mss = eff_mss(pcb);
+    uint32_t mss = tcp_eff_mss(pcb);
     if (pcb->in_recovery && pcb->sack_ok)
         sack_recovery_send(in, pcb);
     for (;;) {
         /* Going back after a timeout: skip what the receiver SACKed. */
         uint32_t sack_stop = 0;
-        bool stop_at_sack = false;
-        for (uint32_t i = 0; i < pcb->nsack && seq_lt(pcb->snd_nxt, pcb->snd_max); i++) {
-            struct sack_range *r = &pcb->sack[i];
-            if (seq_le(r->start, pcb->snd_nxt) && seq_lt(pcb->snd_nxt, r->end)) {
-                pcb->snd_nxt = r->end;
-            } else if (seq_gt(r->start, pcb->snd_nxt)) {
-                sack_stop = r->start;
-                stop_at_sack = true;
-                break;
-            }
-        }
+        bool stop_at_sack = sack_skip(&pcb->sb, &pcb->snd_nxt, pcb->snd_max, &sack_stop);
         uint32_t unsent = pcb->snd_end - pcb->snd_nxt;
         if (seq_ge(pcb->snd_nxt, pcb->snd_end) || unsent == 0)
             break;
@@ -973,7 +762,7 @@ void tcp_output(struct inet *in, struct tcp_pcb *pcb)
         if (len < mss && len < unsent && len < pcb->max_snd_wnd / 2 && !pcb->sws_override)
             break;
         /* Nagle (RFC 9293 3.7.4), when enabled: one short segment in flight. */
-        if (!pcb->nodelay && len < mss && pcb->snd_nxt != pcb->snd_una && !pcb->fin_pending)
+        if (!pcb->opts->nodelay && len < mss && pcb->snd_nxt != pcb->snd_una && !pcb->fin_pending)
             break;
         bool rexmit = seq_lt(pcb->snd_nxt, pcb->snd_max);
         uint8_t flags = TH_ACK;
@@ -1026,7 +815,7 @@ void tcp_window_opened(struct inet *in, struct tcp_pcb *pcb)
     if (!pcb->sock && !pcb->parent && pcb->snd_una == pcb->snd_max && seq_lt(pcb->snd_nxt, pcb->snd_end)) {
         uint32_t right = pcb->snd_una + pcb->snd_wnd;
         uint32_t usable = seq_gt(right, pcb->snd_nxt) ? right - pcb->snd_nxt : 0;
-        if (usable < MIN(eff_mss(pcb), pcb->snd_end - pcb->snd_nxt))
+        if (usable < MIN(tcp_eff_mss(pcb), pcb->snd_end - pcb->snd_nxt))
             return;
     }
     timer_cancel(&in->rt->timers, &pcb->persist_tm);
@@ -1051,15 +840,15 @@ void tcp_ack_advance(struct inet *in, struct tcp_pcb *pcb, uint32_t ack)
     if (seq_lt(pcb->snd_nxt, ack))
         pcb->snd_nxt = ack;
     pcb->st.bytes_acked += acked;
-    sack_trim(pcb);
+    sack_advance(&pcb->sb, pcb->snd_una);
     if (pcb->in_recovery) {
         if (seq_ge(ack, pcb->recover)) {
             /* Full acknowledgment: leave recovery (RFC 6582 3.2 step 3). */
             pcb->in_recovery = false;
-            pcb->cwnd = MIN(pcb->ssthresh, MAX(flight_size(pcb), eff_mss(pcb)) + eff_mss(pcb));
+            pcb->cwnd = MIN(pcb->ssthresh, MAX(tcp_flight_size(pcb), tcp_eff_mss(pcb)) + tcp_eff_mss(pcb));
         } else if (!pcb->sack_ok) {
             /* Partial acknowledgment: resend the next hole, deflate. */
-            uint32_t mss = eff_mss(pcb);
+            uint32_t mss = tcp_eff_mss(pcb);
             int n = xmit(in, pcb, TH_ACK, pcb->snd_una, MIN(mss, pcb->snd_max - pcb->snd_una));
             if (n > 0)
                 note_sent(in, pcb, pcb->snd_una, n, true);
@@ -1077,8 +866,8 @@ void tcp_ack_advance(struct inet *in, struct tcp_pcb *pcb, uint32_t ack)
     pcb->rto_backoff = 0;
     pcb->tlp_out = false;
     /* Past the marked data and out of recovery (whose point lies beyond it). */
-    if (pcb->lost_below_on && seq_ge(ack, pcb->lost_below) && !pcb->in_recovery)
-        pcb->lost_below_on = false;
+    if (pcb->sb.lost_below_on && seq_ge(ack, pcb->sb.lost_below) && !pcb->in_recovery)
+        pcb->sb.lost_below_on = false;
     if (pcb->snd_una == pcb->snd_max)
         timer_cancel(&in->rt->timers, &pcb->rto_tm);
     else
@@ -1093,9 +882,9 @@ void tcp_dupack(struct inet *in, struct tcp_pcb *pcb)
     pcb->st.dupacks_in++;
     if (pcb->in_recovery) {
         if (!pcb->sack_ok) {
-            pcb->cwnd += eff_mss(pcb); /* inflate: a segment left the network */
+            pcb->cwnd += tcp_eff_mss(pcb); /* inflate: a segment left the network */
         } else if (seq_gt(pcb->high_rxt, pcb->snd_una) && seq_gt(pcb->snd_max, pcb->rxt_mark) &&
-                   sacked_above(pcb, pcb->rxt_mark) >= DUPTHRESH * eff_mss(pcb)) {
+                   sack_above(&pcb->sb, pcb->rxt_mark) >= TCP_DUPTHRESH * tcp_eff_mss(pcb)) {
             /* Data sent after this round's retransmissions has arrived
              * (DupThresh segments of it are SACKed) while the hole at
              * snd_una is still open: its retransmission was lost too.
@@ -1107,21 +896,21 @@ void tcp_dupack(struct inet *in, struct tcp_pcb *pcb)
         }
         return;
     }
-    if (pcb->tlp_out && pcb->sack_ok && sacked_above(pcb, pcb->tlp_seq)) {
+    if (pcb->tlp_out && pcb->sack_ok && sack_above(&pcb->sb, pcb->tlp_seq)) {
         /* The probe, the last thing sent, arrived: whatever was sent before
          * it and is still unSACKed is lost (RFC 8985's time order; no
          * reordering window). Without this, two or three lost at the tail
          * would wait for the RTO, too few for DupThresh. */
-        pcb->lost_below = pcb->tlp_seq;
-        pcb->lost_below_on = true;
+        pcb->sb.lost_below = pcb->tlp_seq;
+        pcb->sb.lost_below_on = true;
     }
-    bool enter = pcb->dupacks >= DUPTHRESH || (pcb->sack_ok && is_lost(pcb, pcb->snd_una));
+    bool enter = pcb->dupacks >= TCP_DUPTHRESH || (pcb->sack_ok && is_lost(pcb, pcb->snd_una));
     if (!enter)
         return;
     /* RFC 6582 4.1: not again for losses from before the last recovery. */
     if (!pcb->sack_ok && pcb->recover && seq_le(pcb->snd_una, pcb->recover) && pcb->st.newreno_recoveries)
         return;
-    uint32_t mss = eff_mss(pcb);
+    uint32_t mss = tcp_eff_mss(pcb);
     pcb->ssthresh = cc_loss(in, pcb);
     pcb->recover = pcb->snd_max;
     pcb->in_recovery = true;
@@ -1133,7 +922,7 @@ void tcp_dupack(struct inet *in, struct tcp_pcb *pcb)
         pcb->cwnd = pcb->ssthresh;
         pcb->st.sack_recoveries++;
     } else {
-        pcb->cwnd = pcb->ssthresh + DUPTHRESH * mss;
+        pcb->cwnd = pcb->ssthresh + TCP_DUPTHRESH * mss;
         pcb->st.newreno_recoveries++;
     }
     /* Fast retransmit: the first unacknowledged segment. */
@@ -1200,8 +989,8 @@ void tcp_timers_cancel(struct tcp_pcb *pcb)
 
 void tcp_keep_arm(struct inet *in, struct tcp_pcb *pcb)
 {
-    if (pcb->keepalive && pcb->keepidle_ns)
-        timer_arm(&in->rt->timers, &pcb->keep_tm, pcb->last_rx + pcb->keepidle_ns);
+    if (pcb->opts->keepalive && pcb->opts->keepidle_ns)
+        timer_arm(&in->rt->timers, &pcb->keep_tm, pcb->last_rx + pcb->opts->keepidle_ns);
 }
 
 /* The probe (RFC 8985 7.3): the last segment sent, again. A receiver must
@@ -1212,7 +1001,7 @@ void tcp_keep_arm(struct inet *in, struct tcp_pcb *pcb)
  * application reads slowly would hold that one back too.) */
 static void tlp_send(struct inet *in, struct tcp_pcb *pcb)
 {
-    uint32_t len = MIN(eff_mss(pcb), pcb->snd_max - pcb->snd_una);
+    uint32_t len = MIN(tcp_eff_mss(pcb), pcb->snd_max - pcb->snd_una);
     uint32_t seq = pcb->snd_max - len;
     pcb->tlp_out = true;
     pcb->tlp_seq = seq;
@@ -1267,7 +1056,7 @@ static bool rto_expired(struct inet *in, struct tcp_pcb *pcb)
     }
     log_debug("tcp %u->%u: RTO: flight %u, %u SACK blocks (%u bytes), cwnd %u, %s, backoff %u, rto %llu us, srtt %llu "
               "us, tlp_out %d, snd_nxt-una %u",
-              pcb->lport, pcb->rport, pcb->snd_max - pcb->snd_una, pcb->nsack, pcb->sacked_bytes, pcb->cwnd,
+              pcb->lport, pcb->rport, pcb->snd_max - pcb->snd_una, pcb->sb.n, pcb->sb.bytes, pcb->cwnd,
               pcb->in_recovery ? "in recovery" : "open", pcb->rto_backoff, (unsigned long long)(pcb->rto / 1000),
               (unsigned long long)(pcb->srtt / 1000), pcb->tlp_out, pcb->snd_nxt - pcb->snd_una);
     /* The receiver shrank its window to nothing over data in flight (RFC
@@ -1290,17 +1079,16 @@ static bool rto_expired(struct inet *in, struct tcp_pcb *pcb)
     }
     /* RFC 5681 (4) and (5): one segment, go back to snd_una. */
     pcb->ssthresh = cc_loss(in, pcb);
-    pcb->cwnd = eff_mss(pcb);
+    pcb->cwnd = tcp_eff_mss(pcb);
     pcb->in_recovery = false;
-    pcb->lost_below_on = false;
+    pcb->sb.lost_below_on = false;
     pcb->dupacks = 0;
     pcb->recover = pcb->snd_max;
     if (pcb->rto_backoff > 1) {
         /* RFC 2018 8: the receiver may have reneged on what it SACKed; a
          * second timeout in a row forgets the scoreboard and resends all.
          * (After the first, SACKed data is skipped, as RFC 6675 5.1 allows.) */
-        pcb->nsack = 0;
-        pcb->sacked_bytes = 0;
+        sack_clear(&pcb->sb);
     }
     pcb->snd_nxt = pcb->snd_una;
     pcb->rtt_timing = false;
@@ -1362,14 +1150,14 @@ static bool persist_expired(struct inet *in, struct tcp_pcb *pcb)
 
 static bool keep_expired(struct inet *in, struct tcp_pcb *pcb)
 {
-    if (!pcb->keepalive || pcb->state != TCPS_ESTABLISHED)
+    if (!pcb->opts->keepalive || pcb->state != TCPS_ESTABLISHED)
         return true;
     uint64_t now = inet_now(in);
-    if (now < pcb->last_rx + pcb->keepidle_ns && pcb->keep_probes == 0) {
+    if (now < pcb->last_rx + pcb->opts->keepidle_ns && pcb->keep_probes == 0) {
         tcp_keep_arm(in, pcb);
         return true;
     }
-    if (pcb->keep_probes >= pcb->keepcnt) {
+    if (pcb->keep_probes >= pcb->opts->keepcnt) {
         tcp_send_raw(in, pcb->rip, pcb->rport, pcb->lport, tcp_acceptable_seq(pcb), 0, TH_RST);
         pcb_drop(in, pcb, ETIMEDOUT);
         return false;
@@ -1377,7 +1165,7 @@ static bool keep_expired(struct inet *in, struct tcp_pcb *pcb)
     pcb->keep_probes++;
     pcb->st.keepalive_probes++;
     xmit(in, pcb, TH_ACK, pcb->snd_una - 1, 0);
-    timer_arm(&in->rt->timers, &pcb->keep_tm, now + pcb->keepintvl_ns);
+    timer_arm(&in->rt->timers, &pcb->keep_tm, now + pcb->opts->keepintvl_ns);
     return true;
 }
 

@@ -117,10 +117,7 @@ int udp_push(struct inet *in, struct inet_sock *s, const demi_sgarray_t *sga, co
     if ((in->dev->offloads & NETDEV_TX_L4_CSUM) && 28 + len <= in->cfg.mtu) { /* fragments: no offload */
         p.flags |= PKT_TX_L4_CSUM;
     } else {
-        uint32_t sum = csum_pseudo(in->ip, dst, IPPROTO_UDP, ulen) + (uint64_t)0;
-        uint64_t acc = (uint64_t)sum + csum_pkt(&p, ETH_HDR_LEN + 20);
-        acc = (acc & 0xffffffffu) + (acc >> 32);
-        uint16_t c = csum_fold((uint32_t)acc);
+        uint16_t c = csum_l4(csum_pseudo(in->ip, dst, IPPROTO_UDP, ulen), csum_pkt(&p, ETH_HDR_LEN + 20));
         uh->csum = c ? c : 0xffff; /* RFC 768: 0 means "no checksum" */
     }
     in->st.udp_tx++;
@@ -185,9 +182,7 @@ void udp_input(struct inet *in, struct rxframe *f, struct ip_hdr *ip, uint8_t *l
         goto drop;
     }
     if (uh->csum && !(f->flags & PKT_RX_CSUM_GOOD && in->cfg.rx_csum_skip)) {
-        uint64_t acc = (uint64_t)csum_pseudo(ip->src, ip->dst, IPPROTO_UDP, (uint16_t)ulen) + csum_add(0, l4, ulen);
-        acc = (acc & 0xffffffffu) + (acc >> 32);
-        if (csum_fold((uint32_t)acc) != 0) {
+        if (csum_l4(csum_pseudo(ip->src, ip->dst, IPPROTO_UDP, (uint16_t)ulen), csum_add(0, l4, ulen)) != 0) {
             in->st.udp_rx_bad_csum++;
             goto drop;
         }
@@ -212,7 +207,7 @@ void udp_input(struct inet *in, struct rxframe *f, struct ip_hdr *ip, uint8_t *l
     /* An empty queue takes any datagram, as Linux's does: SO_RCVBUF may be
      * smaller than one frame block, and a reassembled datagram's block is
      * 128 KiB. So a socket holds at most SO_RCVBUF plus one datagram. */
-    if (s->rx_bytes && (uint64_t)s->rx_bytes + dgram_charge(in, &tmp) > s->rcvbuf) {
+    if (s->rx_bytes && (uint64_t)s->rx_bytes + dgram_charge(in, &tmp) > s->opts.rcvbuf) {
         in->st.udp_rx_queue_full++;
         goto drop;
     }

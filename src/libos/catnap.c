@@ -26,12 +26,16 @@
  * small messages once more from a 64 KiB receive buffer into a right-sized
  * heap block so that small messages do not pin 64 KiB each.
  */
+#include "core/common.h"
 #include "core/log.h"
 #include "libos/libos.h"
 #include "mem/sga.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -215,6 +219,29 @@ static void finish(struct catnap *n, struct sched_task *t)
         queue_free(n, q, true); /* the last push of a closed queue is done */
 }
 
+/* DEMI_LOG=debug: one line per connection event (accept, connect, a
+ * peer's FIN or reset, a failed send, close), naming both ends. Only a
+ * connection's life is logged, never a single push or pop. */
+static void conn_log(const struct nap_queue *q, const char *fmt, const char *what)
+{
+    if (log_level_g < LOGL_DEBUG || q->type != SOCK_STREAM)
+        return;
+    struct sockaddr_in a[2];
+    char s[2][INET_ADDRSTRLEN + 8];
+    for (int i = 0; i < 2; i++) {
+        socklen_t len = sizeof(a[i]);
+        int r =
+            i ? getpeername(q->fd, (struct sockaddr *)&a[i], &len) : getsockname(q->fd, (struct sockaddr *)&a[i], &len);
+        char ip[INET_ADDRSTRLEN] = "?";
+        if (r == 0 && a[i].sin_family == AF_INET)
+            inet_ntop(AF_INET, &a[i].sin_addr, ip, sizeof(ip));
+        snprintf(s[i], sizeof(s[i]), "%s:%u", ip, r == 0 ? ntohs(a[i].sin_port) : 0);
+    }
+    char line[160];
+    snprintf(line, sizeof(line), fmt, what);
+    log_debug("catnap: tcp %s -> %s: %s", s[0], s[1], line);
+}
+
 static void fail(struct catnap *n, struct sched_task *t, int err)
 {
     t->qr.qr_opcode = DEMI_OPC_FAILED;
@@ -319,6 +346,12 @@ static int new_queue(struct catnap *n, int fd, int type, struct nap_queue **out)
     if (type == SOCK_STREAM) {
         int on = n->base.rt->cfg.nodelay ? 1 : 0;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+        /* tcp_socket_options.linger (LINGER): the kernel's SO_LINGER, as if
+         * the application had set it (accepted sockets get it here too). */
+        if (n->base.rt->cfg.linger) {
+            struct linger lg = {1, (int)MIN(n->base.rt->cfg.linger_secs, (uint32_t)INT_MAX)};
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        }
     }
     q->next = n->all;
     if (n->all)
@@ -408,6 +441,7 @@ static int accept_poll(struct sched *s, struct sched_task *t)
             fail(n, t, e);
             return SCHED_PENDING;
         }
+        conn_log(nq, "%s", "accepted");
         t->qr.qr_opcode = DEMI_OPC_ACCEPT;
         t->qr.qr_ret = 0;
         t->qr.qr_value.ares.qd = qd;
@@ -452,10 +486,12 @@ static int connect_poll(struct sched *s, struct sched_task *t)
     }
     q->connecting = false;
     if (err) {
+        conn_log(q, "connect failed: %s", strerror(err));
         fail(q->nap, t, err);
         return SCHED_PENDING;
     }
     q->connected = q->bound = true;
+    conn_log(q, "%s", "connection established");
     t->qr.qr_opcode = DEMI_OPC_CONNECT;
     t->qr.qr_ret = 0;
     finish(q->nap, t);
@@ -479,6 +515,7 @@ static int nap_connect(struct libos *l, void *qv, const struct sockaddr_in *addr
     if (connect(q->fd, (const struct sockaddr *)addr, sizeof(*addr)) == 0) {
         q->connected = q->bound = true;
         q->has_peer = true;
+        conn_log(q, "%s", "connection established");
         sched_complete(sched_of(n), t);
         return 0;
     }
@@ -486,6 +523,7 @@ static int nap_connect(struct libos *l, void *qv, const struct sockaddr_in *addr
     if (e != EINPROGRESS) {
         if (q->type == SOCK_DGRAM)
             return e; /* UDP connect only sets a default peer: report at once */
+        conn_log(q, "connect failed: %s", strerror(e));
         t->qr.qr_opcode = DEMI_OPC_FAILED;
         t->qr.qr_ret = e;
         sched_complete(sched_of(n), t);
@@ -570,6 +608,7 @@ static int push_poll(struct sched *s, struct sched_task *t)
     if (e == EAGAIN)
         return SCHED_PENDING;
     if (e) {
+        conn_log(q, "send failed: %s", strerror(e));
         push_release(q->nap, t);
         fail(q->nap, t, e);
     } else {
@@ -618,6 +657,8 @@ static int nap_push(struct libos *l, void *qv, const demi_sgarray_t *sga, const 
     if (!q->writers.head)
         e = send_segs(q, sga->sga_segs, sga->sga_numsegs, &off, to); /* run to completion: try now */
     if (e != EAGAIN) {
+        if (e)
+            conn_log(q, "send failed: %s", strerror(e));
         t->qr.qr_opcode = e ? DEMI_OPC_FAILED : DEMI_OPC_PUSH;
         t->qr.qr_ret = e;
         sched_complete(sched_of(n), t);
@@ -693,7 +734,9 @@ static int pop_poll(struct sched *s, struct sched_task *t)
             q->drained = !dgram;
             return SCHED_PENDING;
         }
-        fail(n, t, errno);
+        int e = errno;
+        conn_log(q, "receive failed: %s", strerror(e));
+        fail(n, t, e);
         return SCHED_PENDING;
     }
     /* A short TCP read emptied the socket: any later byte brings an edge.
@@ -703,6 +746,7 @@ static int pop_poll(struct sched *s, struct sched_task *t)
     t->qr.qr_opcode = DEMI_OPC_POP;
     t->qr.qr_ret = 0;
     if (k == 0 && !dgram) {
+        conn_log(q, "%s", "closed by the peer (FIN)");
         memset(sga, 0, sizeof(*sga)); /* orderly close: an empty array */
         finish(n, t);
         return SCHED_PENDING;
@@ -788,41 +832,26 @@ static int nap_close(struct libos *l, void *qv)
         /* A graceful close: pushes already made still go out (their
          * tokens complete as usual); the socket is closed after the last.
          * Nobody can read any more: pops are cancelled now. */
+        conn_log(q, "%s", "closed by the application (graceful: pushes still going out)");
         cancel_all(n, &q->readers, true);
         q->closing = true;
         return 0;
     }
+    if (q->type == SOCK_STREAM && q->connected)
+        conn_log(q, "closed by the application (%s)", linger_zero(q) ? "abortive: SO_LINGER 0, RST" : "graceful");
     queue_free(n, q, true);
     return 0;
 }
 
 /* options and names */
 
-static bool opt_supported(int level, int name, bool get)
-{
-    if (level == SOL_SOCKET)
-        return name == SO_REUSEADDR || name == SO_REUSEPORT || name == SO_LINGER || name == SO_KEEPALIVE ||
-               name == SO_RCVBUF || name == SO_SNDBUF || (get && (name == SO_ERROR || name == SO_TYPE));
-    if (level == IPPROTO_TCP)
-        return name == TCP_NODELAY || name == TCP_KEEPIDLE || name == TCP_KEEPINTVL || name == TCP_KEEPCNT;
-    return false;
-}
-
-static socklen_t opt_size(int level, int name)
-{
-    return level == SOL_SOCKET && name == SO_LINGER ? (socklen_t)sizeof(struct linger) : (socklen_t)sizeof(int);
-}
-
+/* Options reach here checked by the API layer (src/api/api.c): one of the
+ * supported list, a value of the right size, TCP options on streams only.
+ * The kernel applies them. */
 static int nap_setsockopt(struct libos *l, void *qv, int level, int name, const void *val, socklen_t len)
 {
     (void)l;
     struct nap_queue *q = qv;
-    if (!opt_supported(level, name, false))
-        return ENOPROTOOPT;
-    if (len < opt_size(level, name))
-        return EINVAL;
-    if (level == IPPROTO_TCP && q->type != SOCK_STREAM)
-        return ENOPROTOOPT;
     return setsockopt(q->fd, level, name, val, len) < 0 ? errno : 0;
 }
 
@@ -830,12 +859,6 @@ static int nap_getsockopt(struct libos *l, void *qv, int level, int name, void *
 {
     (void)l;
     struct nap_queue *q = qv;
-    if (!opt_supported(level, name, true))
-        return ENOPROTOOPT;
-    if (*len < opt_size(level, name))
-        return EINVAL;
-    if (level == IPPROTO_TCP && q->type != SOCK_STREAM)
-        return ENOPROTOOPT;
     return getsockopt(q->fd, level, name, val, len) < 0 ? errno : 0;
 }
 

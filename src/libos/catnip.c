@@ -10,7 +10,7 @@
  */
 #include "core/log.h"
 #include "dev/dpdk.h"
-#include "inet/inet.h"
+#include "libos/inetos.h"
 #include "libos/libos.h"
 
 #include <errno.h>
@@ -31,5 +31,5 @@ int catnip_create(struct runtime *rt, struct libos **out)
     int e = dpdk_dev_create(rt->heap, c, &dev);
     if (e)
         return e;
-    return inet_libos_create(rt, dev, "catnip", "the DPDK port", out);
+    return inetos_create(rt, dev, "catnip", "the DPDK port", out);
 }

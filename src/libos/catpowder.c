@@ -10,9 +10,10 @@
  * raw_socket.backend (auto tries AF_XDP, then AF_PACKET).
  */
 #include "core/log.h"
+#include "dev/netif.h"
 #include "dev/packet.h"
 #include "dev/xdp.h"
-#include "inet/inet.h"
+#include "libos/inetos.h"
 #include "libos/libos.h"
 
 #include <arpa/inet.h>
@@ -56,5 +57,5 @@ int catpowder_create(struct runtime *rt, struct libos **out)
     }
     if (own_mac)
         memcpy(dev->mac, c->local_link_addr, 6);
-    return inet_libos_create(rt, dev, "catpowder", c->linux_interface_name, out);
+    return inetos_create(rt, dev, "catpowder", c->linux_interface_name, out);
 }

@@ -3,6 +3,7 @@
  * why a libOS that is not available cannot run.
  */
 #include "libos/libos.h"
+#include "core/libos_names.h"
 
 #include "core/log.h"
 
@@ -15,13 +16,8 @@ struct libos_desc {
     const char *why_not; /* when create is NULL */
 };
 
-static const struct libos_desc registry[] = {
-    {"catnap", catnap_create, NULL},
-    {"catnip", catnip_create, NULL},
-    {"catpowder", catpowder_create, NULL},
-    {"catmint", NULL,
-     "catmint needs an RDMA NIC and rdma-core; it is not implemented, and this machine has no RDMA device"},
-};
+#define LIBOS_DESC_(name, create, why_not) {#name, create, why_not},
+static const struct libos_desc registry[] = {LIBOS_NETWORK_LIST(LIBOS_DESC_)};
 
 int libos_create(const char *name, struct runtime *rt, struct libos **out)
 {
@@ -34,6 +30,6 @@ int libos_create(const char *name, struct runtime *rt, struct libos **out)
         }
         return registry[i].create(rt, out);
     }
-    log_error("LIBOS=%s: unknown libOS (known: catnap, catnip, catpowder, catmint)", name);
+    log_error("LIBOS=%s: unknown libOS (known: " LIBOS_KNOWN_NAMES ")", name);
     return EINVAL;
 }

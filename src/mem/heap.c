@@ -191,19 +191,21 @@ static int map_chunks(struct heap *h, uint32_t first, uint32_t n, uint8_t *huge)
     size_t len = (size_t)n * HEAP_CHUNK;
     int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_POPULATE;
     *huge = 0;
-    if (h->huge_mode == HEAP_HUGE_ON || (h->huge_mode == HEAP_HUGE_AUTO && !h->huge_failed)) {
+    if (h->huge_mode == CONFIG_HUGE_ON || (h->huge_mode == CONFIG_HUGE_AUTO && !h->huge_failed)) {
         void *p = mmap(addr, len, PROT_READ | PROT_WRITE, flags | MAP_HUGETLB | MAP_HUGE_2MB, -1, 0);
         if (p != MAP_FAILED) {
             *huge = 1;
             goto mapped;
         }
-        if (h->huge_mode == HEAP_HUGE_ON) {
-            log_error("heap: no free 2 MiB hugepages (hugepages: on); reserve some with scripts/hugepages.sh");
+        if (h->huge_mode == CONFIG_HUGE_ON) {
+            log_error("heap: no free 2 MiB hugepages (hugepages: on); reserve some with demi-hugepages "
+                      "(scripts/hugepages.sh in the source tree)");
             return ENOMEM;
         }
         h->huge_failed = true;
         log_once(LOGL_WARN, "heap: no free 2 MiB hugepages; I/O memory uses 4 KiB pages "
-                            "(scripts/hugepages.sh reserves hugepages; HUGEPAGES=off silences this)");
+                            "(demi-hugepages, scripts/hugepages.sh in the source tree, reserves "
+                            "hugepages; HUGEPAGES=off silences this)");
     }
     if (mmap(addr, len, PROT_READ | PROT_WRITE, flags, -1, 0) == MAP_FAILED)
         return ENOMEM;

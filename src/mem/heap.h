@@ -14,6 +14,8 @@
 #ifndef DEMI_MEM_HEAP_H
 #define DEMI_MEM_HEAP_H
 
+#include "core/config.h" /* enum config_huge: the hugepages modes */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,8 +37,6 @@
 #define HEAP_MAX_SHIFT   20
 #define HEAP_NCLASSES    (HEAP_MAX_SHIFT - HEAP_MIN_SHIFT + 1)
 #define HEAP_MAX_SMALL   ((size_t)1 << HEAP_MAX_SHIFT)
-
-enum heap_huge { HEAP_HUGE_AUTO = 0, HEAP_HUGE_ON, HEAP_HUGE_OFF };
 
 struct heap_blk {
     uint32_t refs;  /* 0: free */
@@ -69,8 +69,9 @@ typedef void (*heap_release_fn)(void *arg, struct heap_blk *b);
 
 struct heap;
 
-/* Reserves @size bytes (rounded up to 2 MiB) of address space. Returns 0,
- * EINVAL (size < 2 MiB), or ENOMEM. */
+/* Reserves @size bytes (rounded up to 2 MiB) of address space; @huge_mode
+ * is an enum config_huge (libdemi.hugepages). Returns 0, EINVAL
+ * (size < 2 MiB), or ENOMEM. */
 int heap_create(struct heap **out, size_t size, int huge_mode);
 void heap_destroy(struct heap *h);
 

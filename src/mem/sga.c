@@ -8,6 +8,9 @@
 #include <string.h>
 
 #define SGA_MAGIC 0xd3e1ull
+/* Set in a push result's sga_buf (between the magic and the tag, where an
+ * owned array has zeroes): ptr_to_tag refuses it. */
+#define SGA_RESULT_BIT (1ull << 32)
 
 static void *tag_to_ptr(uint32_t tag)
 {
@@ -77,6 +80,13 @@ int mem_sga_check_push(const struct heap *h, const demi_sgarray_t *sga)
             return EINVAL;
     }
     return total == 0 ? EINVAL : 0;
+}
+
+void mem_sga_mark_result(demi_sgarray_t *sga)
+{
+    uint32_t tag;
+    if (ptr_to_tag(sga->sga_buf, &tag) == 0)
+        sga->sga_buf = (void *)((uintptr_t)tag_to_ptr(tag) | (uintptr_t)SGA_RESULT_BIT);
 }
 
 void mem_sga_begin(struct heap *h, demi_sgarray_t *sga)

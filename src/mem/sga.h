@@ -24,6 +24,12 @@ int mem_sga_alloc(struct heap *h, size_t size, demi_sgarray_t *out);
 /* Drops the application's references. 0, or EINVAL (changes nothing). */
 int mem_sga_free(struct heap *h, const demi_sgarray_t *sga);
 
+/* Marks the copy of a pushed array that the push's result carries, so that
+ * demi_sgafree refuses it (EINVAL) instead of dropping the reference the
+ * application still holds through the array it pushed. Only sga_buf
+ * changes, and only if it is a tag of ours; the segments stay as pushed. */
+void mem_sga_mark_result(demi_sgarray_t *sga);
+
 /* Starts an application-owned array (zeroes it, gives it a fresh tag). */
 void mem_sga_begin(struct heap *h, demi_sgarray_t *sga);
 

@@ -6,6 +6,7 @@
 #include <demi/libos.h>
 #include <demi/sga.h>
 #include <demi/types.h>
+#include <demi/version.h>
 #include <demi/wait.h>
 
 typedef char check_maxsize[DEMI_SGARRAY_MAXSIZE >= 16 ? 1 : -1];
@@ -30,5 +31,6 @@ int headers_c99_use(void)
     qr.qr_opcode = DEMI_OPC_FAILED;
     (void)qr.qr_value.ares.addr;
     return demi_wait(&qr, qt, &ts) + demi_wait_any(&qr, &off, &qt, 1, 0) + demi_wait_next_n(&qr, 1, &n, 0) +
-           demi_socket(&qd, AF_INET, SOCK_STREAM, 0) + demi_sgafree(&sga) + demi_open(&qd, "log", 2, (mode_t)0600);
+           demi_socket(&qd, AF_INET, SOCK_STREAM, 0) + demi_sgafree(&sga) + demi_open(&qd, "log", 2, (mode_t)0600) +
+           (demi_version()[0] != 0) + DEMI_VERSION_MAJOR + DEMI_VERSION_MINOR + DEMI_VERSION_PATCH;
 }

@@ -2,6 +2,7 @@
 #include <demi/libos.h>
 #include <demi/sga.h>
 #include <demi/types.h>
+#include <demi/version.h>
 #include <demi/wait.h>
 
 static_assert(DEMI_SGARRAY_MAXSIZE >= 16, "at least 16 segments");
@@ -14,5 +15,5 @@ int headers_cxx_use()
     demi_qtoken_t qt = 0;
     int qd = 0;
     mode_t mode = 0600;
-    return demi_wait(&qr, qt, nullptr) + demi_open(&qd, "log", 2, mode);
+    return demi_wait(&qr, qt, nullptr) + demi_open(&qd, "log", 2, mode) + (demi_version()[0] != 0) + DEMI_VERSION_MAJOR + DEMI_VERSION_MINOR + DEMI_VERSION_PATCH;
 }

@@ -1,7 +1,8 @@
 /*
  * API misuse: every demi_* call with NULL pointers, bad descriptors, bad
  * sizes and wrong states returns the documented errno and never crashes,
- * before demi_init and after it.
+ * before demi_init and after it; demi_sgafree of a push's result (which
+ * owns nothing) fails EINVAL and leaves the pushed array's reference.
  */
 #include "tcheck.h"
 
@@ -213,6 +214,37 @@ int main(void)
     CHECK_EQ(qr.qr_opcode, DEMI_OPC_FAILED);
     CHECK_EQ(qr.qr_ret, ECONNREFUSED);
     CHECK_EQ(demi_wait(&qr, qt, &ts), EINVAL); /* consumed */
+
+    /* A push's result repeats the pushed array but owns nothing: freeing it
+     * fails EINVAL and leaves the application's reference, which its own
+     * demi_sgafree then drops (once). */
+    int self;
+    CHECK_EQ(demi_socket(&self, AF_INET, SOCK_DGRAM, 0), 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    CHECK_EQ(demi_bind(self, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    len = sizeof(sa);
+    CHECK_EQ(demi_getsockname(self, (struct sockaddr *)&sa, &len), 0);
+    demi_sgarray_t pushed = demi_sgaalloc(32);
+    CHECK_EQ(pushed.sga_numsegs, 1);
+    memset(pushed.sga_segs[0].sgaseg_buf, 7, 32);
+    CHECK_EQ(demi_pushto(&qt, self, &pushed, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    CHECK_EQ(demi_wait(&qr, qt, &ts), 0);
+    CHECK_EQ(qr.qr_opcode, DEMI_OPC_PUSH);
+    CHECK_EQ(qr.qr_value.sga.sga_numsegs, 1);
+    CHECK(qr.qr_value.sga.sga_segs[0].sgaseg_buf == pushed.sga_segs[0].sgaseg_buf);
+    CHECK_EQ(qr.qr_value.sga.sga_segs[0].sgaseg_len, 32);
+    CHECK_EQ(demi_sgafree(&qr.qr_value.sga), EINVAL);
+    CHECK_EQ(demi_sgafree(&qr.qr_value.sga), EINVAL);
+    CHECK_EQ(((uint8_t *)pushed.sga_segs[0].sgaseg_buf)[31], 7); /* still ours */
+    CHECK_EQ(demi_sgafree(&pushed), 0);
+    CHECK_EQ(demi_sgafree(&pushed), EINVAL);
+    CHECK_EQ(demi_pop(&qt, self), 0);
+    CHECK_EQ(demi_wait(&qr, qt, &ts), 0);
+    CHECK_EQ(qr.qr_opcode, DEMI_OPC_POP);
+    CHECK_EQ(qr.qr_value.sga.sga_segs[0].sgaseg_len, 32);
+    CHECK_EQ(demi_sgafree(&qr.qr_value.sga), 0);
+    CHECK_EQ(demi_close(self), 0);
 
     CHECK_EQ(demi_sgafree(&one), 0);
     CHECK_EQ(demi_close(c), 0);

@@ -45,6 +45,8 @@
  *
  * A failed oracle prints a line starting "fuzz_stack:" and aborts.
  *
+ * FUZZ_STACK_TRACE=1 prints every op and every TCP segment N sends.
+ *
  * FUZZ_STACK_AVOID_KNOWN=1 (for finding what else is there while known
  * bugs are open; never in the suite): the application aborts (linger 0)
  * instead of closing a connection that has never queued data (its FIN is
@@ -55,6 +57,7 @@
  */
 #include "craft.h"
 #include "inet/inet_int.h"
+#include "libos/inetos.h"
 #include "mem/sga.h"
 
 #include <netinet/tcp.h>
@@ -125,7 +128,6 @@ struct world {
     struct runtime *rt;
     struct netdev *dev;
     struct inet *in;
-    struct libos *l;
     uint64_t now;
     uint32_t n_ip, p_ip, q_ip;
     uint32_t mtu;
@@ -144,6 +146,8 @@ struct world {
 
 static struct world W;
 static bool avoid_known;
+/* FUZZ_STACK_TRACE=1: every op and every TCP segment N sends on stderr. */
+static bool trace;
 
 /* ---- large allocations, reused ----
  * Each input creates a stack, whose tables (~2 MiB in a few callocs) ASan
@@ -153,6 +157,10 @@ static bool avoid_known;
  * when handed out, poisoned while cached (a use after free is still
  * caught), and every one must be back once the stack is destroyed. */
 #include <sanitizer/asan_interface.h>
+
+/* The owner of accepted queues in the descriptor table: a tag only, as
+ * nothing here calls through the table (inet_set_qowner). */
+static struct libos fuzz_qowner;
 
 #define BIG_MIN   (64u << 10)
 #define BIG_SLOTS 32
@@ -515,7 +523,15 @@ static void check_tcp(struct world *w, const uint8_t *ip, const uint8_t *t, uint
     if (!s)
         return;
     uint32_t seglen = dlen + ((fl & TH_SYN) ? 1 : 0) + ((fl & TH_FIN) ? 1 : 0);
+    if (trace)
+        fprintf(stderr, "fuzz_stack: N sends %u -> %u flags %#x seq +%u ack %u len %u\n", sport, dport, fl,
+                seq - s->node_iss, ack, dlen);
     if (fl & TH_SYN) {
+        /* A new incarnation (or its SYN again, before any push): what the
+         * application pushed on an earlier one, which may have had the
+         * same ISS (the ISS clock does not move in virtual time), is not
+         * this one's. */
+        s->pushed_ok = false;
         s->node_syn = true;
         s->node_iss = seq;
         s->node_max = seq + seglen;
@@ -667,8 +683,8 @@ static void app_close(struct world *w, struct fsock *fs)
 {
     struct inet_sock *s = fs->q;
     if (avoid_known && s->type == SOCK_STREAM && s->state == SS_CONN && s->pcb && s->pcb->sq_cap == 0)
-        s->linger = 0;
-    int e = w->l->ops->close(w->l, fs->q);
+        s->opts.linger = 0;
+    int e = inet_close(w->in, fs->q);
     if (e)
         FAIL("close: %s", strerror(e));
     fs->q = NULL;
@@ -1163,7 +1179,10 @@ static void op_push(struct world *w)
     to.sin_addr.s_addr = (sb & 0x80) ? w->q_ip : w->p_ip;
     /* The push may transmit before it returns: the tap must know first. */
     struct slot *sl = NULL;
-    if (s->type == SOCK_STREAM && s->state == SS_CONN && s->pcb) {
+    /* Only a connection that takes data: a reset one's push fails, and
+     * its 4-tuple and ISS may already belong to a new incarnation. */
+    if (s->type == SOCK_STREAM && s->state == SS_CONN && s->pcb && !s->pcb->err &&
+        (s->pcb->state == TCPS_ESTABLISHED || s->pcb->state == TCPS_CLOSE_WAIT)) {
         sl = slot_find(w, s->pcb->rport, s->pcb->lport);
         if (sl) {
             sl->pushed_ok = true;
@@ -1171,7 +1190,7 @@ static void op_push(struct world *w)
             sl->pushed_end = s->pcb->snd_end + (uint32_t)len;
         }
     }
-    int e = w->l->ops->push(w->l, fs->q, &sga, s->type == SOCK_DGRAM ? &to : NULL, t);
+    int e = inet_push(w->in, fs->q, &sga, s->type == SOCK_DGRAM ? &to : NULL, t);
     task_track(w, t, e, fs->q, K_PUSH);
     if (sl && s->pcb)
         sl->pushed_end = s->pcb->snd_end;
@@ -1187,7 +1206,7 @@ static void op_pop(struct world *w)
     if (!fs || tasks_full(w))
         return;
     struct sched_task *t = task_new(w);
-    int e = w->l->ops->pop(w->l, fs->q, t);
+    int e = inet_pop(w->in, fs->q, t);
     task_track(w, t, e, fs->q, K_POP);
     settle(w);
 }
@@ -1207,7 +1226,7 @@ static void op_accept(struct world *w)
     if (!fs || tasks_full(w))
         return;
     struct sched_task *t = task_new(w);
-    int e = w->l->ops->accept(w->l, fs->q, t);
+    int e = inet_accept(w->in, fs->q, t);
     task_track(w, t, e, fs->q, K_ACCEPT);
     settle(w);
 }
@@ -1217,7 +1236,7 @@ static void op_accept(struct world *w)
 static void op_connect(struct world *w)
 {
     uint8_t b = in8(w);
-    void *q = NULL;
+    struct inet_sock *q = NULL;
     if (tasks_full(w))
         return;
     if (b & 16) {
@@ -1226,7 +1245,7 @@ static void op_connect(struct world *w)
             return;
         q = fs->q;
     } else {
-        if (w->l->ops->socket(w->l, SOCK_STREAM, &q))
+        if (inet_socket(w->in, SOCK_STREAM, &q))
             return;
         if (sock_add(w, q, SOCK_STREAM) < 0) {
             struct fsock tmp = {q, SOCK_STREAM};
@@ -1237,7 +1256,7 @@ static void op_connect(struct world *w)
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(CPORT + (b & 7)))};
     to.sin_addr.s_addr = (b & 8) ? w->q_ip : w->p_ip;
     struct sched_task *t = task_new(w);
-    int e = w->l->ops->connect(w->l, q, &to, t);
+    int e = inet_connect(w->in, q, &to, t);
     task_track(w, t, e, q, K_CONNECT);
     settle(w);
 }
@@ -1246,8 +1265,8 @@ static void op_connect(struct world *w)
 static void op_listen(struct world *w)
 {
     uint8_t b = in8(w);
-    void *q;
-    if (w->l->ops->socket(w->l, SOCK_STREAM, &q))
+    struct inet_sock *q;
+    if (inet_socket(w->in, SOCK_STREAM, &q))
         return;
     int i = sock_add(w, q, SOCK_STREAM);
     if (i < 0) {
@@ -1256,8 +1275,8 @@ static void op_listen(struct world *w)
         return;
     }
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((b & 1) ? LPORT2 : LPORT)};
-    if (w->l->ops->bind(w->l, q, &a) == 0)
-        (void)w->l->ops->listen(w->l, q, 1 + ((b >> 1) & 7));
+    if (inet_bind(w->in, q, &a) == 0)
+        (void)inet_listen(w->in, q, 1 + ((b >> 1) & 7));
     settle(w);
 }
 
@@ -1272,31 +1291,31 @@ static void op_sockopt(struct world *w)
     switch (which % 7) {
     case 0: {
         struct linger lg = {v & 1, v >> 1 & 3};
-        (void)w->l->ops->setsockopt(w->l, fs->q, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        (void)inet_setsockopt(w->in, fs->q, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         break;
     }
     case 1:
-        (void)w->l->ops->setsockopt(w->l, fs->q, IPPROTO_TCP, TCP_NODELAY, &val, sizeof(val));
+        (void)inet_setsockopt(w->in, fs->q, IPPROTO_TCP, TCP_NODELAY, &val, sizeof(val));
         break;
     case 2:
         val = 1 + v * 1024;
-        (void)w->l->ops->setsockopt(w->l, fs->q, SOL_SOCKET, SO_RCVBUF, &val, sizeof(val));
+        (void)inet_setsockopt(w->in, fs->q, SOL_SOCKET, SO_RCVBUF, &val, sizeof(val));
         break;
     case 3:
         val = 1 + v * 1024;
-        (void)w->l->ops->setsockopt(w->l, fs->q, SOL_SOCKET, SO_SNDBUF, &val, sizeof(val));
+        (void)inet_setsockopt(w->in, fs->q, SOL_SOCKET, SO_SNDBUF, &val, sizeof(val));
         break;
     case 4:
-        (void)w->l->ops->setsockopt(w->l, fs->q, SOL_SOCKET, SO_KEEPALIVE, &val, sizeof(val));
+        (void)inet_setsockopt(w->in, fs->q, SOL_SOCKET, SO_KEEPALIVE, &val, sizeof(val));
         break;
     case 5:
         val = 1 + v % 8;
-        (void)w->l->ops->setsockopt(w->l, fs->q, IPPROTO_TCP, TCP_KEEPIDLE, &val, sizeof(val));
-        (void)w->l->ops->setsockopt(w->l, fs->q, IPPROTO_TCP, TCP_KEEPINTVL, &val, sizeof(val));
+        (void)inet_setsockopt(w->in, fs->q, IPPROTO_TCP, TCP_KEEPIDLE, &val, sizeof(val));
+        (void)inet_setsockopt(w->in, fs->q, IPPROTO_TCP, TCP_KEEPINTVL, &val, sizeof(val));
         break;
     default:
         val = 1 + v % 4;
-        (void)w->l->ops->setsockopt(w->l, fs->q, IPPROTO_TCP, TCP_KEEPCNT, &val, sizeof(val));
+        (void)inet_setsockopt(w->in, fs->q, IPPROTO_TCP, TCP_KEEPCNT, &val, sizeof(val));
         break;
     }
     settle(w);
@@ -1379,7 +1398,7 @@ static void world_init(struct world *w, const uint8_t *data, size_t size)
     if (simnet_attach(w->net, w->rt->heap, n_mac, 1500, &w->dev))
         FAIL("simnet_attach");
     struct inet_config ic;
-    inet_config_init(&ic, &w->rt->cfg);
+    inetos_config(&ic, &w->rt->cfg);
     ic.addr.s_addr = w->n_ip;
     ic.seed = 7;
     ic.arp_timeout_ns = 100 * MSEC;
@@ -1392,7 +1411,7 @@ static void world_init(struct world *w, const uint8_t *data, size_t size)
     big_on = false;
     if (e)
         FAIL("inet_create: %s", strerror(e));
-    w->l = inet_libos(w->in);
+    inet_set_qowner(w->in, &fuzz_qowner);
     simnet_set_tap(w->net, tap, w);
 }
 
@@ -1400,17 +1419,17 @@ static void world_init(struct world *w, const uint8_t *data, size_t size)
  * connection, a connection in SYN_SENT. */
 static void world_setup(struct world *w)
 {
-    void *u, *ls, *c;
+    struct inet_sock *u, *ls, *c;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(UPORT)};
-    if (w->l->ops->socket(w->l, SOCK_DGRAM, &u) || w->l->ops->bind(w->l, u, &a))
+    if (inet_socket(w->in, SOCK_DGRAM, &u) || inet_bind(w->in, u, &a))
         FAIL("UDP socket");
     sock_add(w, u, SOCK_DGRAM);
     a.sin_port = htons(LPORT);
-    if (w->l->ops->socket(w->l, SOCK_STREAM, &ls) || w->l->ops->bind(w->l, ls, &a) || w->l->ops->listen(w->l, ls, 8))
+    if (inet_socket(w->in, SOCK_STREAM, &ls) || inet_bind(w->in, ls, &a) || inet_listen(w->in, ls, 8))
         FAIL("listener");
     sock_add(w, ls, SOCK_STREAM);
     struct sched_task *t = task_new(w);
-    if (w->l->ops->accept(w->l, ls, t))
+    if (inet_accept(w->in, ls, t))
         FAIL("accept");
     task_track(w, t, 0, ls, K_ACCEPT);
 
@@ -1442,12 +1461,12 @@ static void world_setup(struct world *w)
     if (w->ntask != 0)
         FAIL("the handshake's connection was not accepted");
 
-    if (w->l->ops->socket(w->l, SOCK_STREAM, &c))
+    if (inet_socket(w->in, SOCK_STREAM, &c))
         FAIL("socket");
     sock_add(w, c, SOCK_STREAM);
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(CPORT), .sin_addr.s_addr = w->p_ip};
     t = task_new(w);
-    if (w->l->ops->connect(w->l, c, &to, t))
+    if (inet_connect(w->in, c, &to, t))
         FAIL("connect");
     task_track(w, t, 0, c, K_CONNECT);
     settle(w);
@@ -1511,7 +1530,7 @@ static void world_end(struct world *w, uint64_t heap0, uint64_t timers0, uint32_
     }
     if (simnet_pending(w->net))
         FAIL("frames left in the sim network");
-    w->l->ops->destroy(w->l);
+    inet_destroy(w->in);
     harvest(w);
     /* Only the known leftovers' pushes can still be waiting (avoid_known):
      * the stack dropped them with their connections (their lists are gone). */
@@ -1537,6 +1556,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     log_init();
     avoid_known = getenv("FUZZ_STACK_AVOID_KNOWN") && atoi(getenv("FUZZ_STACK_AVOID_KNOWN"));
+    trace = getenv("FUZZ_STACK_TRACE") && atoi(getenv("FUZZ_STACK_TRACE"));
     if (!getenv("DEMI_LOG"))
         log_level_g = LOGL_ERROR;
     return 0;
@@ -1554,6 +1574,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     world_setup(w);
     while (w->left) {
         uint8_t op = in8(w);
+        if (trace)
+            fprintf(stderr, "fuzz_stack: op %u\n", (unsigned)(op % ARRAY_SIZE(ops)));
         ops[op % ARRAY_SIZE(ops)](w);
     }
     world_end(w, heap0, timers0, tasks0);

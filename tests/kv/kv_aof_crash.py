@@ -10,6 +10,13 @@ INCRs sent, and every acknowledged SET must be there with its value.
 Also checks read replies are never delayed past the write replies before
 them (each pipelined GET must see its own connection's preceding SET).
 demi-kv is started by this test and killed by its PID only.
+
+With --rewrite: a keyspace of 50000 more keys is loaded first and checked
+after every restart, and another client sends BGREWRITEAOF every few
+milliseconds (one runs nearly all the time), so that the kills land before,
+during and after the switch to a rewritten log; every round waits for one
+rewrite to finish before its kill, and the restarts report how many kills
+left an unfinished rewrite behind.
 """
 
 import os
@@ -26,6 +33,8 @@ from kvtest import Conn, Closed, build_dir, check, fail, main  # noqa: E402
 
 ROUNDS = 6
 CLIENTS = 12
+REWRITE = "--rewrite" in sys.argv[1:]
+PRELOAD = 50000 if REWRITE else 0
 
 
 class Kv:
@@ -136,6 +145,41 @@ def verify(port, clients):
             cl.acked_sets = cl.nset
 
 
+def preload(port):
+    with Conn(port, timeout=60) as c:
+        for base in range(0, PRELOAD, 2000):
+            c.raw(b"".join(Conn.encode("SET", f"pre:{j}", f"p{j}") for j in range(base, base + 2000)))
+            for _ in range(2000):
+                check(c.read_reply() == "OK", "preload SET")
+
+
+def check_preload(port):
+    with Conn(port, timeout=60) as c:
+        for base in range(0, PRELOAD, 2000):
+            c.raw(b"".join(Conn.encode("GET", f"pre:{j}") for j in range(base, base + 2000)))
+            for j in range(base, base + 2000):
+                got = c.read_reply()
+                check(got == f"p{j}".encode(), f"pre:{j} reads {got!r} after a restart")
+
+
+class Rewriter:
+    """Sends BGREWRITEAOF again and again; counts the ones that started."""
+
+    def __init__(self):
+        self.started = 0
+
+    def run(self, port, stop, rng):
+        try:
+            with Conn(port, timeout=30) as c:
+                while not stop.is_set():
+                    r = c.cmd("BGREWRITEAOF")
+                    if r == "Background append only file rewriting started":
+                        self.started += 1
+                    time.sleep(rng.uniform(0, 0.02))
+        except (Closed, ConnectionResetError, BrokenPipeError, OSError):
+            pass
+
+
 def run():
     tmp = tempfile.mkdtemp(prefix="demi-kv-aof-crash.")
     aof = os.path.join(tmp, "kv.aof")
@@ -145,12 +189,28 @@ def run():
     kv = None
     try:
         kv = Kv(aof)
+        preload(kv.port)
+        rewriter = Rewriter()
+        done = stale = 0
         for rnd in range(ROUNDS):
             stop = threading.Event()
             threads = [threading.Thread(target=cl.run, args=(kv.port, stop)) for cl in clients]
+            if REWRITE:
+                threads.append(threading.Thread(target=rewriter.run, args=(kv.port, stop, random.Random(rnd))))
             for t in threads:
                 t.start()
             time.sleep(rng.uniform(0.3, 1.5))
+            if REWRITE:
+                # At least one switch in every round, however slow the
+                # machine; then the kill lands somewhere in a later rewrite.
+                deadline = time.time() + 120
+                while True:
+                    kv.errf.seek(0)
+                    if "aof: rewrite done" in kv.errf.read().decode(errors="replace"):
+                        break
+                    check(time.time() < deadline, f"round {rnd}: no rewrite finished within 120 s")
+                    time.sleep(0.01)
+                time.sleep(rng.uniform(0, 0.3))
             kv.kill9()
             stop.set()
             for t in threads:
@@ -160,10 +220,19 @@ def run():
             acked = sum(cl.acked for cl in clients)
             check(acked > total_acked, f"round {rnd}: no write was acknowledged before the kill")
             total_acked = acked
+            kv.errf.seek(0)
+            done += kv.errf.read().decode(errors="replace").count("aof: rewrite done")
             kv = Kv(aof)
             check(kv.replayed is not None and kv.replayed > 0, "no 'aof: replayed N commands' line")
+            kv.errf.seek(0)
+            stale += "left by a rewrite that did not finish" in kv.errf.read().decode(errors="replace")
             print(f"round {rnd}: {acked} INCRs acknowledged in all, {kv.replayed} commands replayed")
             verify(kv.port, clients)
+            check_preload(kv.port)
+        if REWRITE:
+            print(f"{rewriter.started} rewrites started, {done} finished before a kill; {stale} of {ROUNDS} kills "
+                  f"left one unfinished")
+            check(done >= ROUNDS, "a round without a finished rewrite")
         kv.stop()
     finally:
         if kv and kv.proc.poll() is None:

@@ -14,18 +14,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kvtest import check, main, start_kv, start_redis  # noqa: E402
+from kvtest import check, cmd, main, start_kv, start_redis  # noqa: E402
 
 SENTINEL = b"*2\r\n$4\r\nECHO\r\n$13\r\n__sentinel_42\r\n"
 SENTINEL_REPLY = b"$13\r\n__sentinel_42\r\n"
-
-
-def cmd(*args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
 
 
 CASES = [
@@ -79,7 +71,7 @@ CASES = [
     b"FLUSHDB sync x\r\n",
     # server
     b"CONFIG\r\nCONFIG GET\r\nCONFIG FOO\r\nconfig foo bar\r\nCONFIG GET save\r\nCONFIG GET appendonly\r\n",
-    b"CONFIG GET nomatch\r\nCONFIG RESETSTAT x\r\n",
+    b"CONFIG GET nomatch\r\nCONFIG RESETSTAT x\r\nCONFIG GET maxmemory-policy\r\n",
     b"COMMAND FOO\r\ncommand foo\r\nCOMMAND INFO nosuch\r\nCOMMAND DOCS nosuch\r\n",
     # unknown commands
     b"FOO\r\n", b"FOO a b\r\n", b"foo A\r\n", cmd(""), cmd("FOO", b"a\r\nb", b"c\x00d"), cmd("x" * 200, "y" * 200),
@@ -98,6 +90,59 @@ CASES = [
     # would end the line).
     (b"a" * 70000, False), (b"*" + b"1" * 70000, False), (b"*1\r\n$" + b"1" * 70000, False),
 ]
+
+
+def load_more_cases():
+    """Each vs_redis_*.py next to this file adds a CASES list (one per
+    group of commands). A case is bytes, (bytes, sentinel) or a dict
+    {"data": bytes, "unordered": True} for replies whose array order is
+    the table's (SMEMBERS, HGETALL, ...): those compare after sorting the
+    elements of every top-level array (pairs kept together with
+    "pairs": True)."""
+    import glob
+    import importlib
+    here = os.path.dirname(os.path.abspath(__file__))
+    for path in sorted(glob.glob(os.path.join(here, "vs_redis_*.py"))):
+        CASES.extend(importlib.import_module(os.path.basename(path)[:-3]).CASES)
+
+
+def parse_resp(buf, i=0):
+    """One RESP2 value at buf[i:]: (value, next index). Arrays become
+    lists, the rest their raw bytes."""
+    j = buf.index(b"\r\n", i)
+    t, line = buf[i:i + 1], buf[i:j]
+    if t == b"*":
+        n = int(line[1:])
+        if n < 0:
+            return line, j + 2
+        out, k = [], j + 2
+        for _ in range(n):
+            v, k = parse_resp(buf, k)
+            out.append(v)
+        return out, k
+    if t == b"$":
+        n = int(line[1:])
+        if n < 0:
+            return line, j + 2
+        return buf[i:j + 2 + n + 2], j + 2 + n + 2
+    return line, j + 2
+
+
+def normalize(out, pairs):
+    """The replies in out with every top-level array sorted."""
+    vals, i = [], 0
+    try:
+        while i < len(out):
+            v, i = parse_resp(out, i)
+            if isinstance(v, list):
+                if pairs:
+                    v = sorted(zip(v[0::2], v[1::2]), key=repr)
+                else:
+                    v = sorted(v, key=repr)
+            vals.append(v)
+    except (ValueError, IndexError):
+        return out  # not well formed: compare the bytes
+    return repr(vals).encode()
 
 
 def exchange(port, data, sentinel=True):
@@ -133,10 +178,19 @@ def run():
     for port in (redis.port, kv.port):
         exchange(port, b"FLUSHALL\r\n")
     bad = []
+    load_more_cases()
     for i, case in enumerate(CASES):
-        data, sentinel = case if isinstance(case, tuple) else (case, True)
+        if isinstance(case, dict):
+            data, sentinel, unordered = case["data"], True, case.get("unordered", False)
+        else:
+            data, sentinel = case if isinstance(case, tuple) else (case, True)
+            unordered = False
         want = exchange(redis.port, data, sentinel)
         got = exchange(kv.port, data, sentinel)
+        if unordered:
+            pairs = case.get("pairs", False)
+            want = (normalize(want[0], pairs), want[1])
+            got = (normalize(got[0], pairs), got[1])
         if got != want:
             bad.append(f"case {i} {data[:80]!r}:\n  redis-server: {want[0][:300]!r} closed={want[1]}\n"
                        f"  demi-kv:      {got[0][:300]!r} closed={got[1]}")

@@ -126,7 +126,7 @@ def start_redis():
             [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--databases", "1", "--dir", tmp, "--daemonize", "no", "--logfile", ""],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 10
+        deadline = time.time() + 120  # a hang guard: a loaded machine starts it late
         while time.time() < deadline and proc.poll() is None:
             try:
                 with Conn(port) as c:
@@ -140,6 +140,22 @@ def start_redis():
         proc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
     fail("could not start redis-server on a free port")
+
+
+def cmd(*args):
+    """One command as a RESP array of bulk strings: bytes-like arguments as
+    they are, anything else (str, int, float) as its text in UTF-8."""
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if not isinstance(a, (bytes, bytearray, memoryview)):
+            a = str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def cmds(*lines):
+    """Several commands, each a sequence of arguments, as one byte string."""
+    return b"".join(cmd(*line) for line in lines)
 
 
 class RespError(Exception):
@@ -168,16 +184,7 @@ class Conn:
     def close(self):
         self.sock.close()
 
-    @staticmethod
-    def encode(*args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            if isinstance(a, str):
-                a = a.encode()
-            elif isinstance(a, int):
-                a = str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        return b"".join(out)
+    encode = staticmethod(cmd)
 
     def raw(self, data):
         self.sock.sendall(data)
@@ -249,6 +256,27 @@ class Conn:
     def cmd(self, *args):
         self.send(*args)
         return self.read_reply()
+
+
+def read_value(c, k, t):
+    """The contents of key K of type T (what TYPE said) on connection C:
+    order-independent where the type has no order (sets, hashes), a zset
+    as ZRANGE WITHSCORES gives it, None for "none"; fails on another type.
+    Shared by the tests that compare whole keyspaces."""
+    if t == "string":
+        return c.cmd("GET", k)
+    if t == "list":
+        return c.cmd("LRANGE", k, 0, -1)
+    if t == "set":
+        return sorted(c.cmd("SMEMBERS", k))
+    if t == "hash":
+        r = c.cmd("HGETALL", k)
+        return sorted(zip(r[0::2], r[1::2]))
+    if t == "zset":
+        return c.cmd("ZRANGE", k, 0, -1, "WITHSCORES")
+    if t == "none":
+        return None
+    fail(f"key {k!r} of unexpected type {t!r}")
 
 
 def main(fn):

@@ -20,62 +20,16 @@ command -v redis-cli >/dev/null || { echo "SKIP: redis-cli not found (scripts/de
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/demi-kv-aof.XXXXXX")
 aof=$tmp/kv.aof
 pid=
-cleanup() {
-    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/../lib.sh" # kv_start, kv_stop, cli, expect, bad, now_ms, in_range
+trap kv_cleanup EXIT
 
-fails=0
-bad() {
-    echo "FAIL: $*"
-    fails=$((fails + 1))
-}
-
-# start [ARG ...]: demi-kv --aof $aof [ARG ...] in the background; sets pid and port.
-start() {
-    : >"$tmp/out"
-    LIBOS=catnap HUGEPAGES=off "$kv" --addr 127.0.0.1:0 --aof "$aof" "$@" >"$tmp/out" 2>"$tmp/err" &
-    pid=$!
-    for _ in $(seq 200); do
-        grep -q '^ready ' "$tmp/out" 2>/dev/null && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    port=$(sed -n 's/^ready 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/out")
-    [[ -n $port ]] || { echo "FAIL: demi-kv did not become ready"; cat "$tmp/out" "$tmp/err"; exit 1; }
-}
-
-# stop: SIGTERM, which must end demi-kv with status 0.
-stop() {
-    kill -TERM "$pid"
-    local rc=0
-    wait "$pid" || rc=$?
-    pid=
-    ((rc == 0)) || { bad "demi-kv exited with $rc on SIGTERM"; cat "$tmp/err"; }
-}
+# start [ARG ...], stop: demi-kv on the current log $aof.
+start() { kv_start --aof "$aof" "$@"; }
+stop() { kv_stop; }
 
 # replayed: the count on the "aof: replayed N commands" line (stderr).
 replayed() {
     sed -n 's/^aof: replayed \([0-9]*\) commands.*/\1/p' "$tmp/err"
-}
-
-cli() { timeout 10 redis-cli -h 127.0.0.1 -p "$port" "$@" 2>&1; }
-expect() {
-    local want=$1 got
-    shift
-    got=$(cli "$@")
-    [[ $got == "$want" ]] || bad "redis-cli $*: got [$got], want [$want]"
-}
-# Milliseconds since the epoch: TTL bounds are derived from the time that
-# really passed, never from a guess of how fast this machine is.
-now_ms() { date +%s%3N; }
-# in_range LABEL VALUE LO HI
-in_range() {
-    [[ $2 =~ ^-?[0-9]+$ ]] && (($2 >= $3 && $2 <= $4)) || bad "$1: $2 not in [$3, $4]"
 }
 
 # ---- first run: an empty log ----
@@ -187,13 +141,17 @@ with Conn(int(sys.argv[1]), timeout=120) as c:
     assert c.cmd("EXISTS", "huge") == 0
 PY
 # TTLs keep their absolute time: about 1.6 s and more have passed (the
-# lower bounds allow for all the time that did pass, rounded up, plus 1 s
-# for the server's rounding).
-el=$(( ($(now_ms) - t_ttl + 999) / 1000 ))
-in_range "TTL withex" "$(cli TTL withex)" $((999 - el)) 999
-in_range "PTTL withpx" "$(cli PTTL withpx)" $((1000000 - 1000 * el)) 998500
-in_range "TTL kept (KEEPTTL)" "$(cli TTL kept)" $((499 - el)) 499
-in_range "TTL mid" "$(cli TTL mid)" $((2999 - el)) 2999
+# lower bounds allow for all the time that did pass, measured after the
+# last query and rounded up, plus 1 s for the server's rounding).
+ttl_ex=$(cli TTL withex)
+pttl_px=$(cli PTTL withpx)
+ttl_kept=$(cli TTL kept)
+ttl_mid=$(cli TTL mid)
+el=$((($(now_ms) - t_ttl + 999) / 1000))
+in_range "TTL withex" "$ttl_ex" $((999 - el)) 999
+in_range "PTTL withpx" "$pttl_px" $((1000000 - 1000 * el)) 998500
+in_range "TTL kept (KEEPTTL)" "$ttl_kept" $((499 - el)) 499
+in_range "TTL mid" "$ttl_mid" $((2999 - el)) 2999
 # A relative EXPIRE, then a restart two seconds later: the time left must
 # have run on while the server was down, not start again from 100 s.
 expect OK SET rel v

@@ -14,23 +14,9 @@ command -v redis-cli >/dev/null || { echo "SKIP: redis-cli not found (scripts/de
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/demi-kv-bench.XXXXXX")
 pid=
-cleanup() {
-    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-LIBOS=catnap HUGEPAGES=off "$kv" --addr 127.0.0.1:0 >"$tmp/out" 2>"$tmp/err" &
-pid=$!
-for _ in $(seq 100); do
-    grep -q '^ready ' "$tmp/out" 2>/dev/null && break
-    sleep 0.05
-done
-port=$(sed -n 's/^ready 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/out")
-[[ -n $port ]] || { echo "FAIL: demi-kv did not become ready"; cat "$tmp/err"; exit 1; }
+. "$(dirname "$0")/../lib.sh" # kv_start, kv_cleanup
+trap kv_cleanup EXIT
+kv_start
 cli() { timeout 30 redis-cli -h 127.0.0.1 -p "$port" "$@"; }
 stat() { cli INFO stats | tr -d '\r' | sed -n "s/^$1://p"; }
 
@@ -73,7 +59,8 @@ run_bench() {
     shift 2
     cli FLUSHALL >/dev/null
     cli CONFIG RESETSTAT >/dev/null
-    if ! timeout 120 redis-benchmark -h 127.0.0.1 -p "$port" -t set,get -n "$n" -r "$keys" -d "$size" \
+    # A hang guard: 150k requests take tens of seconds on a loaded machine.
+    if ! timeout 240 redis-benchmark -h 127.0.0.1 -p "$port" -t set,get -n "$n" -r "$keys" -d "$size" \
         "$@" --csv >"$tmp/bench.csv" 2>"$tmp/bench.err"; then
         echo "FAIL: $label: redis-benchmark failed"
         cat "$tmp/bench.err" "$tmp/bench.csv"

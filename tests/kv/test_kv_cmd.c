@@ -1,20 +1,25 @@
 /*
  * Unit test of demi-kv's command layer (apps/kv/cmd.c, store.c, reply.c,
  * glob.c) without a network: commands go in as RESP bytes, the replies come
- * out through a push function that records what would have been pushed.
- * Checks the reply bytes of every command, every error text demi-kv claims
+ * out through kvsink.h's push function, which records what would have been
+ * pushed. Checks the reply bytes of every command, every error text demi-kv claims
  * to share with Redis 7.0, expiry on an injected clock, that GET replies
  * point into the stored heap buffers (zero copy) and stay right when the
- * value is deleted in the same batch, and a random run against a model.
+ * value is deleted in the same batch, a random run against a model, and
+ * the keyspace's SCAN, RANDOMKEY, lookups and walk while an incremental
+ * rehash (growth or shrink) is in progress.
  */
 #include "cmd.h"
+#include "cmd_int.h"
 #include "glob.h"
+#include "kvsink.h"
 #include "tcheck.h"
 
 #include <demi/libos.h>
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,38 +33,14 @@ static int64_t fake_clock(void)
     return fake_now;
 }
 
-/* Everything pushed, concatenated, and the last pushed array. */
-static struct {
-    uint8_t *buf;
-    size_t len, cap;
-    int pushes;
-    demi_sgarray_t last;
-} sink;
-
-static int sink_push(void *arg, const demi_sgarray_t *sga)
+/* The sink's push, which also checks that every pushed array is well formed:
+ * one to DEMI_SGARRAY_MAXSIZE segments, none of them empty. */
+static int checked_push(void *arg, const demi_sgarray_t *sga)
 {
-    (void)arg;
     CHECK(sga->sga_numsegs >= 1 && sga->sga_numsegs <= DEMI_SGARRAY_MAXSIZE);
-    for (uint32_t i = 0; i < sga->sga_numsegs; i++) {
-        size_t n = sga->sga_segs[i].sgaseg_len;
-        CHECK(n > 0);
-        if (sink.len + n > sink.cap) {
-            sink.cap = (sink.len + n) * 2;
-            sink.buf = realloc(sink.buf, sink.cap);
-            CHECK(sink.buf);
-        }
-        memcpy(sink.buf + sink.len, sga->sga_segs[i].sgaseg_buf, n);
-        sink.len += n;
-    }
-    sink.pushes++;
-    sink.last = *sga;
-    return 0;
-}
-
-static void sink_reset(void)
-{
-    sink.len = 0;
-    sink.pushes = 0;
+    for (uint32_t i = 0; i < sga->sga_numsegs; i++)
+        CHECK(sga->sga_segs[i].sgaseg_len > 0);
+    return sink_push(arg, sga);
 }
 
 /* Runs every command in [in, in + n) as one batch (one flush at the end). */
@@ -118,12 +99,27 @@ static void test_basic(void)
     T("CONFIG GET *bulk*\r\n", "*2\r\n$18\r\nproto-max-bulk-len\r\n$9\r\n536870912\r\n");
     T("FLUSHALL\r\nDBSIZE\r\nSET x 1\r\nFLUSHDB ASYNC\r\nFLUSHALL sync\r\nDBSIZE\r\n",
       "+OK\r\n:0\r\n+OK\r\n+OK\r\n+OK\r\n:0\r\n");
-    T("COMMAND COUNT\r\n", ":30\r\n");
-    T("COMMAND INFO get nosuch\r\n", "*2\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n"
-                                     "*3\r\n+@read\r\n+@string\r\n+@fast\r\n*0\r\n*0\r\n*0\r\n$-1\r\n");
-    T("COMMAND DOCS ping\r\n",
-      "*2\r\n$4\r\nping\r\n*8\r\n$7\r\nsummary\r\n$15\r\nPing the server\r\n$5\r\nsince\r\n"
-      "$5\r\n1.0.0\r\n$5\r\ngroup\r\n$10\r\nconnection\r\n$10\r\ncomplexity\r\n$4\r\nO(1)\r\n");
+    {
+        /* As many as the tables hold, whichever groups are built in. */
+        size_t n = 0;
+        char want[32];
+        for (size_t t = 0; t < kv_ncmd_tables; t++)
+            n += *kv_cmd_tables[t].n;
+        int len = snprintf(want, sizeof(want), ":%zu\r\n", n);
+        expect_n("COMMAND COUNT\r\n", 15, want, (size_t)len, __LINE__);
+    }
+    T("COMMAND INFO get nosuch\r\n",
+      "*2\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n"
+      "*3\r\n+@read\r\n+@string\r\n+@fast\r\n*0\r\n*1\r\n*6\r\n$5\r\nflags\r\n*2\r\n+RO\r\n+access\r\n"
+      "$12\r\nbegin_search\r\n*4\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n*2\r\n$5\r\nindex\r\n:1\r\n"
+      "$9\r\nfind_keys\r\n*4\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n*6\r\n$7\r\nlastkey\r\n:0\r\n"
+      "$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n*0\r\n$-1\r\n");
+    T("COMMAND DOCS echo\r\n",
+      "*2\r\n$4\r\necho\r\n*10\r\n$7\r\nsummary\r\n$21\r\nEcho the given string\r\n$5\r\nsince\r\n"
+      "$5\r\n1.0.0\r\n$5\r\ngroup\r\n$10\r\nconnection\r\n$10\r\ncomplexity\r\n$4\r\nO(1)\r\n"
+      "$9\r\narguments\r\n*1\r\n*4\r\n$4\r\nname\r\n$7\r\nmessage\r\n$4\r\ntype\r\n$6\r\nstring\r\n");
+    T("COMMAND GETKEYS mset a 1 b 2\r\nCOMMAND GETKEYS ping\r\n",
+      "*2\r\n$1\r\na\r\n$1\r\nb\r\n-ERR wrong number of arguments for 'command|getkeys' command\r\n");
     T("INFO nosuchsection\r\n", "$0\r\n\r\n");
     T("SET k v\r\nINFO keyspace\r\n", "+OK\r\n$44\r\n# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n\r\n");
     CHECK(!cl.close_after_reply);
@@ -741,16 +737,169 @@ static void test_random_commands(void)
     CHECK_EQ(kv_expiring(&srv.store), 0);
 }
 
+/* ---- the keyspace mid-rehash ---- */
+
+#define RH_N 4000
+
+static void rh_key(int i, char *k, size_t *kl)
+{
+    *kl = (size_t)snprintf(k, 32, "rh:%d", i);
+}
+
+static int rh_index(const struct kv_entry *e)
+{
+    CHECK(e->klen > 3 && memcmp(e->key, "rh:", 3) == 0);
+    int i = 0;
+    for (uint32_t j = 3; j < e->klen; j++)
+        i = i * 10 + (e->key[j] - '0');
+    CHECK(i >= 0 && i < RH_N);
+    return i;
+}
+
+static void rh_add(int i)
+{
+    char k[32];
+    size_t kl;
+    rh_key(i, k, &kl);
+    struct kv_val *v = kv_val_new("v", 1, 1);
+    CHECK(v);
+    CHECK(kv_set(&srv.store, (const uint8_t *)k, kl, v, -1, false));
+}
+
+static bool rh_del(int i)
+{
+    char k[32];
+    size_t kl;
+    rh_key(i, k, &kl);
+    struct kv_entry *e = kv_lookup(&srv.store, (const uint8_t *)k, kl, fake_now);
+    if (e)
+        kv_delete(&srv.store, e);
+    return e != NULL;
+}
+
+static void rh_mark(void *arg, struct kv_entry *e)
+{
+    ((unsigned char *)arg)[rh_index(e)] = 1;
+}
+
+static void rh_count(void *arg, struct kv_entry *e)
+{
+    (void)e;
+    (*(size_t *)arg)++;
+}
+
+/* Draws keys until each of the keyspace's was drawn, within a bound that
+ * a key in a chain of 4 misses with odds of e^-40 when drawing works. */
+static void rh_random_all(const char *what)
+{
+    static unsigned char got[RH_N];
+    memset(got, 0, sizeof(got));
+    size_t n = kv_size(&srv.store), distinct = 0;
+    size_t buckets = srv.store.mask + 1 + srv.store.mask1 + 1;
+    for (size_t d = 0; d < buckets * 4 * 40 && distinct < n; d++) {
+        int i = rh_index(kv_random(&srv.store));
+        distinct += !got[i];
+        got[i] = 1;
+    }
+    CHECK(kv_rehashing(&srv.store));
+    if (distinct != n)
+        fprintf(stderr, "%s: drew %zu distinct keys of %zu\n", what, distinct, n);
+    CHECK_EQ(distinct, n);
+}
+
+static void test_rehash(void)
+{
+    T("FLUSHALL\r\n", "+OK\r\n");
+    /* Mid-growth: 1024 buckets doubling at the 1025th key. */
+    int n = 0;
+    while (!(kv_rehashing(&srv.store) && srv.store.mask + 1 >= 1024))
+        rh_add(n++);
+    CHECK(srv.store.mask1 > srv.store.mask && srv.store.rehash > 0);
+    size_t walked = 0;
+    kv_foreach(&srv.store, rh_count, &walked);
+    CHECK_EQ(walked, kv_size(&srv.store));
+    for (int i = 0; i < n; i++) {
+        char k[32];
+        size_t kl;
+        rh_key(i, k, &kl);
+        CHECK(kv_lookup(&srv.store, (const uint8_t *)k, kl, fake_now) != NULL);
+    }
+    rh_random_all("kv_random mid-growth");
+    /* RANDOMKEY through the command layer: one of the keys. */
+    sink_reset();
+    feed("RANDOMKEY\r\n", 11);
+    CHECK_EQ(reply_flush(&rep), 0);
+    CHECK(sink.len > 8 && memcmp(sink.buf, "$", 1) == 0 && memmem(sink.buf, sink.len, "rh:", 3));
+    /* Mid-shrink: delete down to under a key per 8 buckets. */
+    while (kv_rehashing(&srv.store))
+        rh_add(n++);
+    while (!kv_rehashing(&srv.store))
+        CHECK(rh_del(--n));
+    CHECK(srv.store.mask1 < srv.store.mask);
+    rh_random_all("kv_random mid-shrink");
+    walked = 0;
+    kv_foreach(&srv.store, rh_count, &walked);
+    CHECK_EQ(walked, kv_size(&srv.store));
+    /* The cron finishes an idle table's rehash. */
+    kv_rehash_for(&srv.store, INT64_MAX);
+    CHECK(!kv_rehashing(&srv.store));
+    T("FLUSHALL\r\n", "+OK\r\n");
+
+    /* SCAN: keys 0..39 stay for the whole of each walk; others come and
+     * go between calls of one bucket each, the table growing from 64 to
+     * 2048 buckets and shrinking back, so that many calls find a rehash
+     * in progress. */
+    enum { STABLE = 40, SWING = 1500 };
+    for (int i = 0; i < STABLE; i++)
+        rh_add(i);
+    static int live[RH_N];
+    static bool in[RH_N];
+    int nlive = 0, ops = 0, grow = 0, shrink = 0;
+    while (ops < 6 * SWING) {
+        static unsigned char mark[RH_N];
+        memset(mark, 0, sizeof(mark));
+        uint64_t cursor = 0;
+        int calls = 0;
+        do {
+            cursor = kv_scan(&srv.store, cursor, 1, rh_mark, mark);
+            calls++;
+            if (kv_rehashing(&srv.store) && srv.store.mask1 > srv.store.mask)
+                grow++;
+            else if (kv_rehashing(&srv.store))
+                shrink++;
+            for (int j = 0; j < 2; j++, ops++) {
+                if ((ops / SWING) % 2 == 0) {
+                    int i = STABLE + (int)((unsigned)(ops * 2654435761u) % (RH_N - STABLE));
+                    if (!in[i]) {
+                        rh_add(i);
+                        in[i] = true;
+                        live[nlive++] = i;
+                    }
+                } else if (nlive > 0) {
+                    int r = (int)((unsigned)(ops * 2246822519u) % (unsigned)nlive);
+                    CHECK(rh_del(live[r]));
+                    in[live[r]] = false;
+                    live[r] = live[--nlive];
+                }
+            }
+        } while (cursor != 0 && calls < 1000000);
+        CHECK_EQ(cursor, 0);
+        for (int i = 0; i < STABLE; i++) {
+            if (!mark[i])
+                fprintf(stderr, "kv_scan: key rh:%d not returned (%d calls)\n", i, calls);
+            CHECK(mark[i]);
+        }
+    }
+    if (grow < 50 || shrink < 50)
+        fprintf(stderr, "kv_scan: %d calls mid-growth, %d mid-shrink\n", grow, shrink);
+    CHECK(grow >= 50 && shrink >= 50);
+    T("FLUSHALL\r\n", "+OK\r\n");
+}
+
 int main(void)
 {
-    int e = demi_init(NULL);
-    if (e)
-        SKIP("demi_init: %s", strerror(e));
-    CHECK_EQ(kv_server_init(&srv), 0);
-    srv.clock_ms = fake_clock;
-    kv_client_init(&srv, &cl);
-    reply_init(&rep);
-    reply_target(&rep, sink_push, NULL);
+    sink_begin(&srv, &cl, &rep, fake_clock);
+    reply_target(&rep, checked_push, NULL);
 
     test_basic();
     test_set_options();
@@ -761,11 +910,9 @@ int main(void)
     test_zero_copy();
     test_model();
     test_random_commands();
+    test_rehash();
 
-    reply_free(&rep);
-    kv_client_free(&cl);
-    kv_server_free(&srv);
-    free(sink.buf);
+    sink_end(&srv, &cl, &rep);
     printf("ok\n");
     return 0;
 }

@@ -162,7 +162,7 @@ static void push_to(uint32_t ip)
     struct sched_task *t = sched_alloc(&B->rt->sched, NULL, NULL);
     CHECK(t);
     t->qd = 0;
-    CHECK_EQ(B->l->ops->push(B->l, bq, &s, &a, t), 0);
+    CHECK_EQ(inet_push(B->in, bq, &s, &a, t), 0);
     sw_free(B, &s);
     CHECK(sw_done(t));
     sw_result(B, t);

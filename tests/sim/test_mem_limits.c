@@ -53,7 +53,7 @@ static void udp_unread_socket(void)
     void *aq = sw_socket(A, SOCK_DGRAM);
     sw_bind(A, aq, 7000);
     int rcv = 64 * 1024;
-    CHECK_EQ(A->l->ops->setsockopt(A->l, aq, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv)), 0);
+    CHECK_EQ(inet_setsockopt(A->in, aq, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv)), 0);
     void *bq = sw_socket(B, SOCK_DGRAM);
     demi_sgarray_t one = sw_sga(B, 1, 3, 0);
     /* ARP first, so the flood measures only the queue. */
@@ -91,7 +91,7 @@ static void udp_tiny_rcvbuf(void)
     void *aq = sw_socket(A, SOCK_DGRAM);
     sw_bind(A, aq, 7001);
     int rcv = 1024;
-    CHECK_EQ(A->l->ops->setsockopt(A->l, aq, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv)), 0);
+    CHECK_EQ(inet_setsockopt(A->in, aq, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv)), 0);
     void *bq = sw_socket(B, SOCK_DGRAM);
     demi_sgarray_t d = sw_sga(B, 1000, 4, 0);
     for (int i = 0; i < 3; i++) {
@@ -164,10 +164,10 @@ static void greedy_application(void)
     fs.sga_segs[0] = (demi_sgaseg_t){foreign, sizeof(foreign)};
     struct sched_task *t = sched_alloc(&A->rt->sched, NULL, NULL);
     CHECK(t);
-    CHECK_EQ(A->l->ops->push(A->l, a1, &fs, NULL, t), ENOMEM);
+    CHECK_EQ(inet_push(A->in, a1, &fs, NULL, t), ENOMEM);
     void *uq = sw_socket(A, SOCK_DGRAM);
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(9), .sin_addr = B->ip};
-    CHECK_EQ(A->l->ops->push(A->l, uq, &fs, &to, t), ENOMEM);
+    CHECK_EQ(inet_push(A->in, uq, &fs, &to, t), ENOMEM);
     sched_free(&A->rt->sched, t);
     sw_close(A, uq);
     const struct heap_stats *hs = heap_stats(A->rt->heap);

@@ -415,7 +415,7 @@ static void test_ring_full(void)
 static void test_rx_alloc_fail(void)
 {
     struct heap *small;
-    CHECK_EQ(heap_create(&small, (size_t)2 << 20, HEAP_HUGE_OFF), 0);
+    CHECK_EQ(heap_create(&small, (size_t)2 << 20, CONFIG_HUGE_OFF), 0);
     struct simnet *net;
     struct netdev *a, *b;
     CHECK_EQ(simnet_create(&net, &(struct simnet_config){.seed = 4}), 0);
@@ -741,7 +741,7 @@ static void test_pcap(void)
 int main(void)
 {
     for (int i = 0; i < NDEV; i++)
-        CHECK_EQ(heap_create(&heaps[i], (size_t)64 << 20, HEAP_HUGE_OFF), 0);
+        CHECK_EQ(heap_create(&heaps[i], (size_t)64 << 20, CONFIG_HUGE_OFF), 0);
     test_unicast();
     test_broadcast_and_unknown();
     test_delay_and_jitter();

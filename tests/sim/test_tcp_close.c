@@ -10,10 +10,18 @@
  *    ECONNRESET and its push fails too;
  *  - an orphaned FIN_WAIT_2 gives up after fin_timeout;
  *  - closing a listener resets connections nobody accepted;
- *  - a pending pop and push are cancelled by the local close (ECANCELED).
+ *  - a pending pop and push are cancelled by the local close (ECANCELED);
+ *  - SO_REUSEADDR: a port held only by a TIME_WAIT connection may be bound
+ *    again with it, never without it, and never while a listener or a
+ *    socket without it holds the port;
+ *  - tcp_socket_options.linger (LINGER) from the configuration: every TCP
+ *    socket starts with that SO_LINGER (accepted ones through their
+ *    listener), so LINGER=0 makes a close abortive; UDP sockets are left
+ *    alone.
  */
 #include "flow.h"
 #include "inet/inet_int.h"
+#include "libos/inetos.h"
 
 static void short_msl(struct inet_config *ic)
 {
@@ -184,7 +192,7 @@ static void reset_paths(void)
     /* 2. SO_LINGER with a zero timeout: abort. */
     sw_pair(&w, a, b, 81, &aq, &bq);
     struct linger lg = {1, 0};
-    CHECK_EQ(a->l->ops->setsockopt(a->l, aq, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+    CHECK_EQ(inet_setsockopt(a->in, aq, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
     bpop = sw_pop(b, bq);
     sw_close(a, aq);
     CHECK_EQ(a->in->nconns, 0); /* gone at once, no TIME_WAIT */
@@ -263,6 +271,109 @@ static void listener_close(void)
     printf("closing a listener resets the unaccepted: ok\n");
 }
 
+static int bind_port(struct simnode *n, void *q, uint16_t port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    return inet_bind(n->in, q, &sa);
+}
+
+static void set_reuseaddr(struct simnode *n, void *q)
+{
+    int one = 1;
+    CHECK_EQ(inet_setsockopt(n->in, q, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+}
+
+static void reuseaddr_rebind(void)
+{
+    world(707);
+    void *aq, *bq;
+    sw_pair(&w, a, b, 80, &aq, &bq); /* b accepted on port 80; its listener is closed */
+    void *plain = sw_socket(b, SOCK_STREAM);
+    void *reuse = sw_socket(b, SOCK_STREAM);
+    set_reuseaddr(b, reuse);
+    /* The accepted socket did not set SO_REUSEADDR: it keeps the port. */
+    CHECK_EQ(bind_port(b, plain, 80), EADDRINUSE);
+    CHECK_EQ(bind_port(b, reuse, 80), EADDRINUSE);
+    /* b closes first, so its side ends in TIME_WAIT, holding the port. */
+    sw_close(b, bq);
+    sw_run_for(&w, 10 * MSEC);
+    sw_close(a, aq);
+    sw_run_for(&w, 10 * MSEC);
+    CHECK_EQ(state_of(b), TCPS_TIME_WAIT);
+    CHECK_EQ(bind_port(b, plain, 80), EADDRINUSE);
+    CHECK_EQ(bind_port(b, reuse, 80), 0);
+    sw_listen(b, reuse, 16);
+    /* A listener keeps the port even from sockets that set SO_REUSEADDR. */
+    void *second = sw_socket(b, SOCK_STREAM);
+    set_reuseaddr(b, second);
+    CHECK_EQ(bind_port(b, second, 80), EADDRINUSE);
+    /* The new listener takes connections while TIME_WAIT lasts. */
+    struct sched_task *acc = sw_accept(b, reuse);
+    void *cq = sw_socket(a, SOCK_STREAM);
+    demi_qresult_t qr = sw_wait(&w, a, sw_connect(a, cq, b, 80), 5 * SEC);
+    CHECK_EQ(qr.qr_opcode, DEMI_OPC_CONNECT);
+    qr = sw_wait(&w, b, acc, 5 * SEC);
+    CHECK_EQ(qr.qr_opcode, DEMI_OPC_ACCEPT);
+    sw_close(b, sw_accepted(b, &qr));
+    sw_close(a, cq);
+    sw_close(b, second);
+    sw_close(b, reuse);
+    sw_close(b, plain);
+    drain_results(a);
+    drain_results(b);
+    end_world();
+    printf("SO_REUSEADDR rebinds a port held by TIME_WAIT only: ok\n");
+}
+
+/* What LINGER=0 in the configuration gives the stack. */
+static void linger_zero(struct inet_config *ic)
+{
+    struct config c;
+    config_defaults(&c);
+    c.linger = true;
+    c.linger_secs = 0;
+    struct inet_config from;
+    inetos_config(&from, &c);
+    CHECK_EQ(from.tcp_linger, 0);
+    config_defaults(&c);
+    inetos_config(&from, &c);
+    CHECK_EQ(from.tcp_linger, -1); /* off by default */
+    short_msl(ic);
+    ic->tcp_linger = 0;
+}
+
+static void linger_config(void)
+{
+    sw_init(&w, 708, NULL);
+    a = sw_node(&w, linger_zero);
+    b = sw_node(&w, short_msl);
+    sw_link(&w, a, &(struct sim_link){.delay_ns = 100 * USEC});
+    sw_link(&w, b, &(struct sim_link){.delay_ns = 100 * USEC});
+    void *uq = sw_socket(a, SOCK_DGRAM);
+    struct linger lg = {1, 99};
+    socklen_t len = sizeof(lg);
+    CHECK_EQ(inet_getsockopt(a->in, uq, SOL_SOCKET, SO_LINGER, &lg, &len), 0);
+    CHECK_EQ(lg.l_onoff, 0);
+    sw_close(a, uq);
+    /* b connects to a: a's side is an accepted socket, its listener's
+     * options inherited. */
+    void *aq, *bq;
+    sw_pair(&w, b, a, 80, &bq, &aq);
+    len = sizeof(lg);
+    CHECK_EQ(inet_getsockopt(a->in, aq, SOL_SOCKET, SO_LINGER, &lg, &len), 0);
+    CHECK(lg.l_onoff == 1 && lg.l_linger == 0);
+    struct sched_task *bpop = sw_pop(b, bq);
+    sw_close(a, aq);
+    CHECK_EQ(a->in->nconns, 0); /* aborted: no FIN_WAIT, no TIME_WAIT */
+    demi_qresult_t qr = sw_wait(&w, b, bpop, 5 * SEC);
+    CHECK_EQ(qr.qr_ret, ECONNRESET);
+    sw_close(b, bq);
+    drain_results(a);
+    drain_results(b);
+    end_world();
+    printf("linger from the configuration: ok\n");
+}
+
 int main(void)
 {
     active_close();
@@ -271,6 +382,8 @@ int main(void)
     reset_paths();
     orphan_fin_wait_2();
     listener_close();
+    reuseaddr_rebind();
+    linger_config();
     printf("close: ok\n");
     return 0;
 }

@@ -23,10 +23,18 @@
  * and Ethernet checks below TCP. Finally a deterministic fuzz of random
  * and mutated frames, after which B must still accept connections and
  * move data byte-exact, and give every heap block back.
+ *
+ * Each case runs in a child process on a fresh simulated network and a
+ * fresh B, so one failure cannot spoil the next; the cases that need
+ * established connections open C1 and C2 and move data on them first.
+ * `test_tcp_crafted --list` names the cases; `test_tcp_crafted CASE...`
+ * (or DEMI_TEST_CASE=CASE) runs only those.
  */
 #include "craft.h"
 #include "flow.h"
 #include "inet/inet_int.h"
+#include "tcases.h"
+
 
 #define B_PORT      80
 #define FUZZ_PORT   82
@@ -40,14 +48,14 @@ static struct simworld w;
 static struct simnode *B;
 static struct capture cap;
 static struct craft_host X = {{0x02, 0, 0, 0, 0, 0x99}, 0};
-static struct config_arp x_arp;
+static struct inet_arp x_arp;
 static uint8_t fbuf[CRAFT_FRAME_MAX];
 static struct inet_stats s0;   /* counters at the start of a check */
 static uint16_t x_win = X_WIN; /* the window X advertises (test_window_shrink changes it) */
 
 static void tweak(struct inet_config *ic)
 {
-    ic->arp_static = &x_arp;
+    ic->arp_static[0] = x_arp;
     ic->n_arp_static = 1;
 }
 
@@ -1243,7 +1251,7 @@ static void fz_push(struct fuzz *z)
         struct sched_task *t = sched_alloc(&B->rt->sched, NULL, NULL);
         CHECK(t);
         t->qd = 0;
-        if (B->l->ops->push(B->l, z->f.q, &s, NULL, t) == 0) {
+        if (inet_push(B->in, z->f.q, &s, NULL, t) == 0) {
             z->push[i] = t;
             z->pushes++;
         } else {
@@ -1604,48 +1612,131 @@ static void test_after_fuzz(struct fuzz *z)
     CHECK_EQ(heap_stats(a->rt->heap)->bytes_in_use, 0);
 }
 
-int main(void)
+/* ---- the cases: each on a fresh network and a fresh B ---- */
+
+/* What every case starts from: B listening on B_PORT, nothing else. Cases
+ * that need established connections open C1 and C2 and move data on them
+ * first (the "data" case's steps), so that no case depends on another. */
+static void *listener;
+static struct xconn conn1, conn2;
+
+static void setup(void)
 {
-    X.ip = htonl(0x0a000032u); /* 10.0.0.50 */
-    x_arp.ip.s_addr = X.ip;
-    memcpy(x_arp.mac, X.mac, 6);
+    x_win = X_WIN;
+    memset(&conn1, 0, sizeof conn1);
+    memset(&conn2, 0, sizeof conn2);
     sw_init(&w, 7, getenv("DEMI_PCAP"));
     B = sw_node(&w, tweak);
     cap_attach(&w, &cap, B->dev);
+    listener = sw_socket(B, SOCK_STREAM);
+    sw_bind(B, listener, B_PORT);
+    sw_listen(B, listener, 128);
+}
 
-    void *ls = sw_socket(B, SOCK_STREAM);
-    sw_bind(B, ls, B_PORT);
-    sw_listen(B, ls, 128);
+static void open_conns(void)
+{
+    test_open_c1(&conn1, listener);
+    test_open_c2(&conn2, listener);
+    test_data(&conn1, &conn2);
+}
 
-    test_handshake_options();
-    test_ip_layer();
-    test_closed_port();
+static void teardown(void)
+{
+    sw_fini(&w);
+}
 
-    struct xconn c1, c2;
-    test_open_c1(&c1, ls);
-    test_open_c2(&c2, ls);
-    test_data(&c1, &c2);
-    test_out_of_window(&c1);
-    test_rst_syn_challenge(&c1);
-    test_bad_ack(&c1);
-    test_paws(&c1);
-    test_bad_csum_and_hdr(&c1);
-    test_bad_options(&c1);
-    test_ooo_sack(&c1);
-    test_window_probe(&c1);
-    test_window_hole_fill(ls);
-    test_sack_dupacks(ls);
-    test_exact_rst(&c2);
-    test_challenge_limit(&c1);
-    test_fin(&c1);
+static void case_open_c1(void)
+{
+    test_open_c1(&conn1, listener);
+}
 
+static void case_open_c2(void)
+{
+    test_open_c2(&conn2, listener);
+}
+
+static void case_data(void)
+{
+    open_conns();
+}
+
+static void case_out_of_window(void)
+{
+    test_out_of_window(&conn1);
+}
+
+static void case_rst_syn_challenge(void)
+{
+    test_rst_syn_challenge(&conn1);
+}
+
+static void case_bad_ack(void)
+{
+    test_bad_ack(&conn1);
+}
+
+static void case_paws(void)
+{
+    test_paws(&conn1);
+}
+
+static void case_bad_csum_and_hdr(void)
+{
+    test_bad_csum_and_hdr(&conn1);
+}
+
+static void case_bad_options(void)
+{
+    test_bad_options(&conn1);
+}
+
+static void case_ooo_sack(void)
+{
+    test_ooo_sack(&conn1);
+}
+
+static void case_window_probe(void)
+{
+    test_window_probe(&conn1);
+}
+
+static void case_window_hole_fill(void)
+{
+    test_window_hole_fill(listener);
+}
+
+static void case_sack_dupacks(void)
+{
+    test_sack_dupacks(listener);
+}
+
+static void case_exact_rst(void)
+{
+    test_exact_rst(&conn2);
+}
+
+static void case_challenge_limit(void)
+{
+    test_challenge_limit(&conn1);
+}
+
+static void case_fin(void)
+{
+    test_fin(&conn1);
+}
+
+/* The fuzz, then the check that B still works and gave every block back:
+ * one case, as the second half is about what the first left behind. */
+static void case_fuzz(void)
+{
     static struct fuzz z;
+    memset(&z, 0, sizeof z);
     /* A fixed seed; DEMI_FUZZ_SEED and DEMI_FUZZ_FRAMES explore further. */
     const char *seed = getenv("DEMI_FUZZ_SEED"), *frames = getenv("DEMI_FUZZ_FRAMES");
     z.rs = seed ? strtoull(seed, NULL, 0) : 0x5eed;
     z.frames = frames ? (uint32_t)strtoul(frames, NULL, 0) : 30000;
-    z.l80 = ls;
-    z.acc80 = sw_accept(B, ls);
+    z.l80 = listener;
+    z.acc80 = sw_accept(B, listener);
     z.l82 = sw_socket(B, SOCK_STREAM);
     sw_bind(B, z.l82, FUZZ_PORT);
     sw_listen(B, z.l82, 64);
@@ -1655,8 +1746,52 @@ int main(void)
     z.upop = sw_pop(B, z.uq);
     test_fuzz(&z);
     test_after_fuzz(&z);
+}
 
-    printf("tcp crafted: ok\n");
-    sw_fini(&w);
-    return 0;
+/* flags: */
+#define CONNS 1u /* starts from C1 and C2 open, with data moved */
+
+static const struct tcase cases[] = {
+    {"handshake_options", test_handshake_options, 0},
+    {"ip_layer", test_ip_layer, 0},
+    {"closed_port", test_closed_port, 0},
+    {"open_c1", case_open_c1, 0},
+    {"open_c2", case_open_c2, 0},
+    {"data", case_data, 0},
+    {"out_of_window", case_out_of_window, CONNS},
+    {"rst_syn_challenge", case_rst_syn_challenge, CONNS},
+    {"bad_ack", case_bad_ack, CONNS},
+    {"paws", case_paws, CONNS},
+    {"bad_csum_and_hdr", case_bad_csum_and_hdr, CONNS},
+    {"bad_options", case_bad_options, CONNS},
+    {"ooo_sack", case_ooo_sack, CONNS},
+    {"window_probe", case_window_probe, CONNS},
+    {"window_hole_fill", case_window_hole_fill, 0},
+    {"sack_dupacks", case_sack_dupacks, 0},
+    {"exact_rst", case_exact_rst, CONNS},
+    {"challenge_limit", case_challenge_limit, CONNS},
+    {"fin", case_fin, CONNS},
+    {"fuzz", case_fuzz, 0},
+};
+#define NCASES (sizeof cases / sizeof cases[0])
+
+/* A case in its child process: a fresh network and B around it. */
+static void run_fresh(const struct tcase *tc)
+{
+    setup();
+    if (tc->flags & CONNS)
+        open_conns();
+    tc->run();
+    teardown();
+}
+
+/* test_tcp_crafted [--list | CASE...]: no argument runs every case (so does
+ * DEMI_TEST_CASE unset); CASE names come from --list. */
+int main(int argc, char **argv)
+{
+    X.ip = htonl(0x0a000032u); /* 10.0.0.50 */
+    x_arp.ip.s_addr = X.ip;
+    memcpy(x_arp.mac, X.mac, 6);
+
+    return tcase_main(argc, argv, cases, NCASES, "tcp crafted", run_fresh);
 }

@@ -29,13 +29,13 @@ static struct simworld w;
 static struct simnode *A, *B;
 static struct capture cap;
 static struct craft_host X = {{0x02, 0, 0, 0, 0, 0x99}, 0};
-static struct config_arp x_arp;
+static struct inet_arp x_arp;
 static uint8_t fbuf[CRAFT_FRAME_MAX];
 static void *ls;
 
 static void tweak_a(struct inet_config *ic)
 {
-    ic->arp_static = &x_arp;
+    ic->arp_static[0] = x_arp;
     ic->n_arp_static = 1;
     ic->tcp_rcvbuf = RCVBUF;
     ic->tcp_max_orphans = MAX_ORPHANS;

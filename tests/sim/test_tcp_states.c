@@ -37,7 +37,7 @@ static struct simworld w;
 static struct simnode *B;
 static struct capture cap;
 static struct craft_host X = {{0x02, 0, 0, 0, 0, 0x99}, 0};
-static struct config_arp x_arp;
+static struct inet_arp x_arp;
 static uint8_t fbuf[CRAFT_FRAME_MAX];
 static void *ls;
 static struct sched_task *acc; /* the pending accept on ls */
@@ -46,7 +46,7 @@ static uint64_t timers0;       /* timers armed then */
 
 static void tweak(struct inet_config *ic)
 {
-    ic->arp_static = &x_arp;
+    ic->arp_static[0] = x_arp;
     ic->n_arp_static = 1;
 }
 
@@ -162,7 +162,7 @@ static int state_of(const struct xc *c)
         return p->state;
     /* Out of the table, but the socket still holds it to report its error. */
     struct tcp_conn_stats st;
-    if (c->q && inet_tcp_conn_stats(B->l, c->q, &st) == 0)
+    if (c->q && inet_tcp_conn_stats(B->in, c->q, &st) == 0)
         return st.state;
     return GONE;
 }
@@ -185,7 +185,7 @@ static void b_connect(struct xc *c)
     CHECK(c->connect);
     c->connect->qd = 0;
     cap_clear(&cap);
-    CHECK_EQ(B->l->ops->connect(B->l, c->q, &a, c->connect), 0);
+    CHECK_EQ(inet_connect(B->in, c->q, &a, c->connect), 0);
     settle();
     absorb(c);
     CHECK_EQ(c->last_flags, TH_SYN);

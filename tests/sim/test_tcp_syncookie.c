@@ -27,6 +27,7 @@
 #include "craft.h"
 #include "flow.h"
 #include "inet/inet_int.h"
+#include "libos/inetos.h"
 
 #define B_PORT      80
 #define BACKLOG     64
@@ -236,12 +237,12 @@ static void test_flood(uint32_t mode, uint32_t rate, int legit, bool require)
 
 static struct capture cap;
 static struct craft_host X = {{0x02, 0, 0, 0, 0, 0x99}, 0};
-static struct config_arp x_arp;
+static struct inet_arp x_arp;
 static uint32_t cookie_mode;
 
 static void tweak_x(struct inet_config *ic)
 {
-    ic->arp_static = &x_arp;
+    ic->arp_static[0] = x_arp;
     ic->n_arp_static = 1;
     ic->tcp_syncookies = cookie_mode;
 }
@@ -595,7 +596,7 @@ static void test_config_key(void)
     CHECK_EQ(c.tcp_syncookies, 2);
     CHECK_EQ(config_validate(&c, err, sizeof(err)), 0);
     struct inet_config ic;
-    inet_config_init(&ic, &c);
+    inetos_config(&ic, &c);
     CHECK_EQ(ic.tcp_syncookies, 2);
     c.tcp_syncookies = 3;
     CHECK_EQ(config_validate(&c, err, sizeof(err)), EINVAL);

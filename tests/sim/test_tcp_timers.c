@@ -194,10 +194,10 @@ static void keepalive(void)
     void *aq, *bq;
     sw_pair(&w, a, b, 80, &aq, &bq);
     int one = 1, idle = 10, intvl = 2, cnt = 3;
-    CHECK_EQ(a->l->ops->setsockopt(a->l, aq, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)), 0);
-    CHECK_EQ(a->l->ops->setsockopt(a->l, aq, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)), 0);
-    CHECK_EQ(a->l->ops->setsockopt(a->l, aq, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl)), 0);
-    CHECK_EQ(a->l->ops->setsockopt(a->l, aq, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt)), 0);
+    CHECK_EQ(inet_setsockopt(a->in, aq, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)), 0);
+    CHECK_EQ(inet_setsockopt(a->in, aq, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)), 0);
+    CHECK_EQ(inet_setsockopt(a->in, aq, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl)), 0);
+    CHECK_EQ(inet_setsockopt(a->in, aq, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt)), 0);
     struct sched_task *pop = sw_pop(a, aq);
     /* A live peer answers the probes: nothing happens for a minute. */
     sw_run_for(&w, 60 * SEC);

@@ -28,7 +28,7 @@ static struct simworld w;
 static struct simnode *A, *B, *C;
 static struct capture cap;
 static struct craft_host X = {{0x02, 0, 0, 0, 0, 0x99}, 0};
-static struct config_arp x_arp;
+static struct inet_arp x_arp;
 static uint8_t fbuf[CRAFT_FRAME_MAX];
 static struct inet_stats s0;
 static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
@@ -37,7 +37,7 @@ static uint16_t closed_port; /* where a socket bound to port 0 was */
 
 static void tweak(struct inet_config *ic)
 {
-    ic->arp_static = &x_arp;
+    ic->arp_static[0] = x_arp;
     ic->n_arp_static = 1;
 }
 
@@ -86,7 +86,7 @@ static struct sockaddr_in sockname(struct simnode *n, void *q)
 {
     struct sockaddr_in a;
     memset(&a, 0, sizeof(a));
-    CHECK_EQ(n->l->ops->getsockname(n->l, q, &a), 0);
+    CHECK_EQ(inet_getsockname(n->in, q, &a), 0);
     CHECK_EQ(a.sin_family, AF_INET);
     return a;
 }
@@ -99,7 +99,7 @@ static int pushto_addr(struct simnode *n, void *q, const demi_sgarray_t *sga, ui
     *t = sched_alloc(&n->rt->sched, NULL, NULL);
     CHECK(*t);
     (*t)->qd = 0;
-    int e = n->l->ops->push(n->l, q, sga, ip ? &a : NULL, *t);
+    int e = inet_push(n->in, q, sga, ip ? &a : NULL, *t);
     if (e) {
         sched_free(&n->rt->sched, *t);
         *t = NULL;
@@ -179,12 +179,12 @@ static void test_udp_basic(void)
     /* Bind errors; binding to our own address is fine. */
     void *q2 = sw_socket(B, SOCK_DGRAM);
     struct sockaddr_in ba = {.sin_family = AF_INET, .sin_port = htons(bport)};
-    CHECK_EQ(B->l->ops->bind(B->l, q2, &ba), EADDRINUSE);
+    CHECK_EQ(inet_bind(B->in, q2, &ba), EADDRINUSE);
     ba.sin_port = htons(5555);
     ba.sin_addr.s_addr = ip4(9);
-    CHECK_EQ(B->l->ops->bind(B->l, q2, &ba), EADDRNOTAVAIL);
+    CHECK_EQ(inet_bind(B->in, q2, &ba), EADDRNOTAVAIL);
     ba.sin_addr = B->ip;
-    CHECK_EQ(B->l->ops->bind(B->l, q2, &ba), 0);
+    CHECK_EQ(inet_bind(B->in, q2, &ba), 0);
     CHECK_EQ(sockname(B, q2).sin_addr.s_addr, B->ip.s_addr);
     udp_exchange(A, aq, B, q2, 5555, 200, 5000);
     sw_close(B, q2);
@@ -201,11 +201,11 @@ static void test_connected_udp(void)
     struct sockaddr_in peer = {.sin_family = AF_INET, .sin_port = htons(5001), .sin_addr = A->ip};
     struct sched_task *t = sched_alloc(&B->rt->sched, NULL, NULL);
     t->qd = 0;
-    CHECK_EQ(B->l->ops->connect(B->l, uq, &peer, t), 0);
+    CHECK_EQ(inet_connect(B->in, uq, &peer, t), 0);
     CHECK(sw_done(t));
     CHECK_EQ(sw_result(B, t).qr_opcode, DEMI_OPC_CONNECT);
     struct sockaddr_in pa;
-    CHECK_EQ(B->l->ops->getpeername(B->l, uq, &pa), 0);
+    CHECK_EQ(inet_getpeername(B->in, uq, &pa), 0);
     CHECK_EQ(pa.sin_addr.s_addr, A->ip.s_addr);
     CHECK_EQ(ntohs(pa.sin_port), 5001);
     void *a1 = udp_socket(A, 5001), *a2 = udp_socket(A, 5002), *c1 = udp_socket(C, 5001);
@@ -702,7 +702,7 @@ static void test_unreachable(void)
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(80), .sin_addr = {ip4(78)}};
     t = sched_alloc(&B->rt->sched, NULL, NULL);
     t->qd = 0;
-    CHECK_EQ(B->l->ops->connect(B->l, tq, &to, t), 0);
+    CHECK_EQ(inet_connect(B->in, tq, &to, t), 0);
     qr = sw_wait(&w, B, t, 10 * SEC);
     CHECK_EQ(qr.qr_opcode, DEMI_OPC_FAILED);
     CHECK_EQ(qr.qr_ret, EHOSTUNREACH);
@@ -713,7 +713,7 @@ static void test_unreachable(void)
     tq = sw_socket(B, SOCK_STREAM);
     t = sched_alloc(&B->rt->sched, NULL, NULL);
     t->qd = 0;
-    CHECK_EQ(B->l->ops->connect(B->l, tq, &to, t), 0);
+    CHECK_EQ(inet_connect(B->in, tq, &to, t), 0);
     qr = sw_wait(&w, B, t, 10 * SEC);
     CHECK_EQ(qr.qr_opcode, DEMI_OPC_FAILED);
     CHECK_EQ(qr.qr_ret, EHOSTUNREACH);

@@ -1,7 +1,9 @@
 /*
  * cattree basics: create a log, append records, read them back, reach the
  * end (an empty array), reopen and read again; every misuse of demi_open
- * and of a log queue gives its documented errno, never a crash.
+ * and of a log queue gives its documented errno, never a crash;
+ * demi_get_stats counts the appends, their bytes, the flushes and the
+ * records found at open.
  */
 #include "storage_util.h"
 
@@ -34,6 +36,12 @@ int main(void)
     /* Before demi_init. */
     CHECK_EQ(demi_open(&qd, "/tmp/x", O_RDWR | O_CREAT, 0600), EPERM);
     su_init();
+    demi_stats_t ds;
+    MUST(demi_get_stats(&ds));
+    CHECK_EQ(ds.log_appends, 0);
+    CHECK_EQ(ds.log_append_bytes, 0);
+    CHECK_EQ(ds.log_flushes, 0);
+    CHECK_EQ(ds.log_records_replayed, 0);
     su_tmpdir(dir, sizeof(dir), "basic");
     snprintf(path, sizeof(path), "%s/log", dir);
 
@@ -135,6 +143,18 @@ int main(void)
         CHECK_EQ(qr.qr_opcode, DEMI_OPC_PUSH);
     }
 
+    /* Every push above completed, so every record is durable and counted;
+     * a flush covers one record or more. */
+    uint64_t bytes = 0;
+    for (uint64_t i = 0; i < n + 2; i++)
+        bytes += lens[i];
+    MUST(demi_get_stats(&ds));
+    CHECK_EQ(ds.log_appends, n + 2);
+    CHECK_EQ(ds.log_append_bytes, bytes);
+    CHECK(ds.log_flushes >= 1 && ds.log_flushes <= n + 2);
+    CHECK_EQ(ds.log_records_replayed, 0);
+    uint64_t flushes = ds.log_flushes;
+
     /* Socket calls on a log. */
     struct sockaddr_in a = {.sin_family = AF_INET};
     socklen_t alen = sizeof(a);
@@ -173,6 +193,13 @@ int main(void)
     CHECK_EQ(demi_push(&qt, qd, &one), EBADF);
     read_all(qd, n + 2, lens);
     MUST(demi_close(qd));
+    /* The reopen found the records; the cancelled pushes and a read-only
+     * log added no append and no flush. */
+    MUST(demi_get_stats(&ds));
+    CHECK_EQ(ds.log_records_replayed, n + 2);
+    CHECK_EQ(ds.log_appends, n + 2);
+    CHECK_EQ(ds.log_append_bytes, bytes);
+    CHECK_EQ(ds.log_flushes, flushes);
 
     /* O_TRUNC empties it. */
     MUST(demi_open(&qd, path, O_RDWR | O_TRUNC, 0));

@@ -55,7 +55,7 @@ static void pool_release(void *arg, struct heap_blk *b)
 static void test_hooks_and_carving(void)
 {
     struct heap *h;
-    CHECK_EQ(heap_create(&h, (size_t)64 << 20, HEAP_HUGE_OFF), 0);
+    CHECK_EQ(heap_create(&h, (size_t)64 << 20, CONFIG_HUGE_OFF), 0);
     struct heap_blk *early = heap_alloc(h, 100);
     struct hook_log a = {0}, b = {0};
     /* Added late: told about the chunk already mapped. */
@@ -134,7 +134,7 @@ static void test_poisoned_free(void)
     CHECK(pid >= 0);
     if (pid == 0) {
         struct heap *h;
-        CHECK_EQ(heap_create(&h, (size_t)16 << 20, HEAP_HUGE_OFF), 0);
+        CHECK_EQ(heap_create(&h, (size_t)16 << 20, CONFIG_HUGE_OFF), 0);
         struct heap_blk *b = heap_alloc(h, 100);
         volatile uint8_t *p = heap_blk_data(h, b);
         p[0] = 1;
@@ -155,7 +155,7 @@ static void test_poisoned_free(void)
 static void test_reserve(void)
 {
     struct heap *h;
-    CHECK_EQ(heap_create(&h, (size_t)16 << 20, HEAP_HUGE_OFF), 0); /* 8 chunks */
+    CHECK_EQ(heap_create(&h, (size_t)16 << 20, CONFIG_HUGE_OFF), 0); /* 8 chunks */
     heap_set_reserve(h, ((size_t)3 << 20) + 1);                    /* rounded up: 2 chunks */
     struct heap_blk *app[8], *stk[8];
     int na = 0, ns = 0;
@@ -195,7 +195,7 @@ static void test_reserve(void)
 static void test_push_check(void)
 {
     struct heap *h;
-    CHECK_EQ(heap_create(&h, (size_t)16 << 20, HEAP_HUGE_OFF), 0);
+    CHECK_EQ(heap_create(&h, (size_t)16 << 20, CONFIG_HUGE_OFF), 0);
     struct pool pl = {0};
     uint8_t *base = heap_carve(h, 11, pool_release, &pl);
     CHECK(base);
@@ -233,8 +233,8 @@ int main(void)
     test_poisoned_free();
     test_reserve();
     struct heap *h;
-    CHECK_EQ(heap_create(&h, (size_t)64 << 20, HEAP_HUGE_AUTO), 0);
-    CHECK_EQ(heap_create(&h, 1000, HEAP_HUGE_AUTO) == EINVAL, 1);
+    CHECK_EQ(heap_create(&h, (size_t)64 << 20, CONFIG_HUGE_AUTO), 0);
+    CHECK_EQ(heap_create(&h, 1000, CONFIG_HUGE_AUTO) == EINVAL, 1);
 
     /* Every class, and the block found from any interior pointer. */
     for (size_t size = 1; size <= ((size_t)4 << 20); size = size * 3 + 1) {
@@ -319,7 +319,7 @@ int main(void)
 
     /* 16 MiB is one segment; more is split into 16 MiB segments. */
     heap_destroy(h);
-    CHECK_EQ(heap_create(&h, (size_t)256 << 20, HEAP_HUGE_AUTO), 0);
+    CHECK_EQ(heap_create(&h, (size_t)256 << 20, CONFIG_HUGE_AUTO), 0);
     CHECK_EQ(mem_sga_alloc(h, (size_t)16 << 20, &sga), 0);
     CHECK_EQ(sga.sga_numsegs, 1);
     CHECK_EQ(sga.sga_segs[0].sgaseg_len, 16u << 20);

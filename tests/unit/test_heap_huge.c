@@ -67,7 +67,7 @@ int main(void)
         SKIP("the kernel could not reserve 8 more 2 MiB pages");
 
     struct heap *h;
-    CHECK_EQ(heap_create(&h, (size_t)64 << 20, HEAP_HUGE_ON), 0);
+    CHECK_EQ(heap_create(&h, (size_t)64 << 20, CONFIG_HUGE_ON), 0);
     struct heap_blk *b = heap_alloc(h, 4096);
     CHECK(b);
     CHECK(heap_is_huge(h));
@@ -84,12 +84,12 @@ int main(void)
     CHECK_EQ(write_nr(0), 0);
     if (free_pages() != 0)
         SKIP("hugepages in use elsewhere; cannot test exhaustion");
-    CHECK_EQ(heap_create(&h, (size_t)64 << 20, HEAP_HUGE_ON), 0);
+    CHECK_EQ(heap_create(&h, (size_t)64 << 20, CONFIG_HUGE_ON), 0);
     errno = 0;
     CHECK(heap_alloc(h, 64) == NULL);
     CHECK_EQ(errno, ENOMEM);
     heap_destroy(h);
-    CHECK_EQ(heap_create(&h, (size_t)64 << 20, HEAP_HUGE_AUTO), 0);
+    CHECK_EQ(heap_create(&h, (size_t)64 << 20, CONFIG_HUGE_AUTO), 0);
     b = heap_alloc(h, 64);
     CHECK(b);
     CHECK(!heap_is_huge(h));

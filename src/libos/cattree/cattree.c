@@ -157,6 +157,9 @@ struct cattree {
     uint8_t *zero;
     uint64_t quiet_since;      /* rt->now of the last completion seen */
     uint64_t seen_completions; /* the scheduler's completion count then */
+    /* demi_get_stats: records made durable and their payload bytes, the
+     * flushes that made them so, and the records found by open's scan. */
+    uint64_t st_appends, st_append_bytes, st_flushes, st_replayed;
     struct stor_cqe cqe[TREE_REAP];
 };
 
@@ -682,9 +685,12 @@ static void on_flush(struct tree_log *log, int32_t res)
     /* Every record below the target was written before the flush began. */
     log->durable_seq = log->flush_target;
     log->durable_off = log->flush_target_off;
+    ct->st_flushes++;
     struct tree_op *op;
     while ((op = log->wr.head) && op->placed && op->seq < log->durable_seq) {
         list_remove(&log->wr, op);
+        ct->st_appends++;
+        ct->st_append_bytes += op->len;
         if (op->t)
             task_done(ct, op, DEMI_OPC_PUSH);
         op_free(ct, op);
@@ -1245,6 +1251,7 @@ static int tree_open(struct libos *l, const char *path, int flags, mode_t mode, 
     }
     log_info("cattree: %s: %llu records, %s I/O, %u-byte alignment", path, (unsigned long long)log->next_seq,
              info.direct ? "direct" : "buffered", log->align);
+    ct->st_replayed += log->next_seq;
     log->next = ct->logs;
     if (ct->logs)
         ct->logs->prev = log;
@@ -1354,6 +1361,15 @@ static int tree_name(struct libos *l, void *q, struct sockaddr_in *out)
     return not_socket();
 }
 
+static void tree_stats(struct libos *l, demi_stats_t *st)
+{
+    struct cattree *ct = tree_of(l);
+    st->log_appends += ct->st_appends;
+    st->log_append_bytes += ct->st_append_bytes;
+    st->log_flushes += ct->st_flushes;
+    st->log_records_replayed += ct->st_replayed;
+}
+
 static const struct libos_ops cattree_ops = {
     .name = "cattree",
     .socket = tree_socket,
@@ -1370,6 +1386,7 @@ static const struct libos_ops cattree_ops = {
     .getsockname = tree_name,
     .destroy = tree_destroy,
     .open = tree_open,
+    .stats = tree_stats,
 };
 
 int cattree_create(struct runtime *rt, struct libos **out)

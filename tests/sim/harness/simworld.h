@@ -4,7 +4,7 @@
  * network, and a run loop that polls every node until nothing moves, then
  * jumps virtual time to the next frame arrival or timer. Deterministic:
  * the same seed gives the same run. Sockets are driven through the stack's
- * libOS ops with scheduler tasks, as the PDPIX layer would.
+ * own socket calls (inet.h) with scheduler tasks, as the PDPIX layer would.
  */
 #ifndef DEMI_TESTS_SIMWORLD_H
 #define DEMI_TESTS_SIMWORLD_H
@@ -22,7 +22,6 @@ struct simnode {
     struct runtime *rt;
     struct netdev *dev;
     struct inet *in;
-    struct libos *l;
     uint8_t mac[6];
     struct in_addr ip;
 };
