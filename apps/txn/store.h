@@ -67,7 +67,7 @@ struct txs *txs_create(const struct txs_limits *lim);
 void txs_destroy(struct txs *s);
 
 /* The newest version of KEY with version <= TS (UINT64_MAX: the newest).
- * Returns 0 with *VAL/*VLEN (valid until the next call that changes the
+ * Returns 0 with *VAL and *VLEN (valid until the next call that changes the
  * store) and *VER set; ENOENT when the key has no version at or before TS
  * (*VER = 0); ESTALE when such versions existed but were discarded. */
 int txs_get(struct txs *s, const uint8_t *key, size_t klen, uint64_t ts, const uint8_t **val, size_t *vlen,
