@@ -59,11 +59,19 @@ uint32_t txc_shard_of(const uint8_t *key, size_t klen, uint32_t nshards);
 /* Starts a transaction (an unfinished one is aborted first). */
 void txc_begin(struct txc *c);
 
-/* Reads KEY in the current transaction. Returns 0 with *VAL/*VLEN (valid
+/* Reads KEY in the current transaction. Returns 0 with *VAL and *VLEN (valid
  * until the next call on C), ENOENT when the key has no value, or an errno
  * (ETIMEDOUT, ECONNRESET, EPROTO: a malformed reply) when the replica
  * could not answer; the transaction must then be aborted. */
 int txc_get(struct txc *c, const uint8_t *key, size_t klen, const uint8_t **val, size_t *vlen);
+
+/* txc_get that also says which version it read: *VER (may be NULL) gets
+ * the version this get puts in the transaction's read set (GET_REPLY's ts;
+ * 0 with ENOENT: the key had none), or UINT64_MAX when the value came from
+ * the transaction's own buffered write (nothing read from a replica).
+ * txc_get is txc_get_ver with VER NULL. Test programs use it to record
+ * histories (tests/txn/test_txn_bank.c). */
+int txc_get_ver(struct txc *c, const uint8_t *key, size_t klen, const uint8_t **val, size_t *vlen, uint64_t *ver);
 
 /* Buffers a write of KEY in the current transaction (copied). 0, or EINVAL
  * (a key or value over msg.h's bounds, more than TXN_SET_MAX writes in one
