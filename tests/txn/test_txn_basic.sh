@@ -4,6 +4,8 @@
 # against them (TXN_QW / TXN_OCC name the replicas). Every replica must
 # then exit 0 on SIGTERM. It must never stop a process it did not start,
 # nor leave one behind (the EXIT trap kills what still runs, by PID).
+# SPIN_US=0 for every process: with 7 or more of them on 2 CPUs, libdemi's
+# default busy-poll of 1 ms before sleeping makes them starve each other.
 set -uo pipefail
 build=${DEMI_BUILD:-build}
 txnd=$build/demi-txnd
@@ -72,7 +74,7 @@ start_cluster() {
         # Backups first, so that a primary finds them at its first try.
         for i in 2 1 0; do
             local f=$tmp/$name.$s.$i addr=127.0.0.1:${ports[s * 3 + i]}
-            LIBOS=catnap HUGEPAGES=off "$txnd" --mode "$mode" --addr "$addr" --replicas "$list" --index $i \
+            LIBOS=catnap HUGEPAGES=off SPIN_US=0 "$txnd" --mode "$mode" --addr "$addr" --replicas "$list" --index $i \
                 >"$f.out" 2>"$f.err" &
             local p=$!
             pids+=("$p")
@@ -121,7 +123,7 @@ run_mode() {
     done
     echo "$name: $cluster"
     local rc=0
-    env "$var=$cluster" LIBOS=catnap HUGEPAGES=off timeout "${CLIENT_S:-240}" "$client" || rc=$?
+    env "$var=$cluster" LIBOS=catnap HUGEPAGES=off SPIN_US=0 timeout "${CLIENT_S:-240}" "$client" || rc=$?
     ((rc == 0)) || bad "$name: test_txn_client exited with $rc"
     stop_cluster "$name"
     if ((rc != 0)); then

@@ -9,6 +9,8 @@
 # refuse a bad option (exit 2, one line). It must never stop a process it
 # did not start, nor leave one behind (the EXIT trap kills what still runs,
 # by PID), nor guess how fast the machine is (timeouts only guard hangs).
+# SPIN_US=0 for every process: with 7 or more of them on 2 CPUs, libdemi's
+# default busy-poll of 1 ms before sleeping makes them starve each other.
 set -uo pipefail
 build=${DEMI_BUILD:-build}
 txnd=$build/demi-txnd
@@ -74,7 +76,7 @@ start_replicas() {
     cpids=()
     for i in 2 1 0; do
         local f=$tmp/$mode.$i addr=127.0.0.1:${ports[i]}
-        LIBOS=catnap HUGEPAGES=off "$txnd" --mode "$mode" --addr "$addr" --replicas "$shard" --index $i \
+        LIBOS=catnap HUGEPAGES=off SPIN_US=0 "$txnd" --mode "$mode" --addr "$addr" --replicas "$shard" --index $i \
             >"$f.out" 2>"$f.err" &
         local p=$!
         pids+=("$p")
@@ -148,7 +150,7 @@ EOF
 run_bench() {
     local mode=$1 wl=$2 out=$tmp/$1.$2.json rc=0
     shift 2
-    LIBOS=catnap HUGEPAGES=off timeout "${BENCH_S:-300}" "$bench" --mode "$mode" --shard "$shard" \
+    LIBOS=catnap HUGEPAGES=off SPIN_US=0 timeout "${BENCH_S:-300}" "$bench" --mode "$mode" --shard "$shard" \
         --workload "$wl" --clients $CLIENTS --txns "$TXNS" --timeout-ms 60000 --hist "$@" >"$out" 2>"$tmp/bench.err" &
     local p=$!
     pids+=("$p")
@@ -182,7 +184,7 @@ run_mode() {
     # The replicas are gone: every client must fail to connect, say so,
     # and the bench exit 1.
     local rc=0
-    LIBOS=catnap HUGEPAGES=off timeout "${BENCH_S:-300}" "$bench" --mode "$mode" --shard "$shard" \
+    LIBOS=catnap HUGEPAGES=off SPIN_US=0 timeout "${BENCH_S:-300}" "$bench" --mode "$mode" --shard "$shard" \
         --clients $CLIENTS --txns 1 >"$tmp/gone.out" 2>"$tmp/gone.err" || rc=$?
     ((rc == 1)) || bad "$mode: the bench against stopped replicas exited with $rc, not 1"
     [[ $(grep -c '^demi-txn-bench: client [0-9]*: ' "$tmp/gone.err") == "$CLIENTS" ]] ||
