@@ -19,43 +19,11 @@ bench_positive clients secs rounds keys
 txnd=$build/demi-txnd bench=$build/demi-txn-bench
 [[ -x $txnd && -x $bench ]] || die "demi-txnd or demi-txn-bench not built in $build"
 out=$bench_repo/bench/results/txn.json
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do
-        if kill -0 "$p" 2>/dev/null; then
-            kill -KILL "$p" 2>/dev/null
-            wait "$p" 2>/dev/null || true
-        fi
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap "exit 1" INT TERM
+# shellcheck source=tests/txn/txn_lib.sh
+. "$bench_repo/tests/txn/txn_lib.sh"
 # Every process: SPIN_US=0, so that the 3 replicas and the clients (more
 # processes than CPUs) do not starve each other busy-polling.
 export LIBOS=catnap HUGEPAGES=off SPIN_US=0
-
-free_ports() {
-    python3 - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
-
-# wait_line FILE PATTERN PID: a hang guard of 60 s, not a speed guess.
-wait_line() {
-    local t0=$SECONDS
-    until grep -q -- "$2" "$1" 2>/dev/null; do
-        alive "$3" && ((SECONDS - t0 < 60)) || return 1
-        sleep 0.05
-    done
-}
 
 # start MODE: 3 replicas (backups first); sets shard and rpids.
 start() {

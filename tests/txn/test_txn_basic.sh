@@ -15,48 +15,12 @@ for x in "$txnd" "$client"; do
 done
 command -v python3 >/dev/null || { echo "SKIP: python3 is needed to pick free ports"; exit 77; }
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do
-        if kill -0 "$p" 2>/dev/null; then
-            kill -KILL "$p" 2>/dev/null
-            wait "$p" 2>/dev/null
-        fi
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap "exit 1" INT TERM
+# shellcheck source=tests/txn/txn_lib.sh
+. "$(dirname "$0")/txn_lib.sh"
 fails=0
 bad() {
     echo "FAIL: $*"
     fails=$((fails + 1))
-}
-
-# free_ports N: N ports free on 127.0.0.1 right now (all bound at once, so
-# distinct; another process may still take one before a replica does,
-# which start_cluster notices and retries).
-free_ports() {
-    python3 - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
-
-# wait_line FILE PATTERN PID: until FILE has a line matching PATTERN, while
-# PID lives, up to READY_S (60) seconds: a hang guard, not a speed guess.
-wait_line() {
-    local t0=$SECONDS
-    until grep -q -- "$2" "$1" 2>/dev/null; do
-        kill -0 "$3" 2>/dev/null && ((SECONDS - t0 < ${READY_S:-60})) || return 1
-        sleep 0.05
-    done
 }
 
 # start_cluster NAME MODE NSHARDS: NSHARDS shards of 3 replicas of demi-txnd
