@@ -22,41 +22,16 @@ out=$bench_repo/bench/results/txn.json
 # shellcheck source=tests/txn/txn_lib.sh
 . "$bench_repo/tests/txn/txn_lib.sh"
 # Every process: SPIN_US=0, so that the 3 replicas and the clients (more
-# processes than CPUs) do not starve each other busy-polling.
+# processes than CPUs) do not starve each other busy-polling (txn_lib.sh).
 export LIBOS=catnap HUGEPAGES=off SPIN_US=0
-
-# start MODE: 3 replicas (backups first); sets shard and rpids.
-start() {
-    local mode=$1 i ports
-    read -r -a ports <<<"$(free_ports 3)"
-    shard=127.0.0.1:${ports[0]},127.0.0.1:${ports[1]},127.0.0.1:${ports[2]}
-    rpids=()
-    for i in 2 1 0; do
-        "$txnd" --mode "$mode" --addr "127.0.0.1:${ports[i]}" --replicas "$shard" --index $i \
-            >"$tmp/r$i.out" 2>"$tmp/r$i.err" &
-        pids+=($!)
-        rpids+=($!)
-        wait_line "$tmp/r$i.out" '^ready ' $! || { show_log "$tmp/r$i.err"; die "replica $i did not start"; }
-    done
-    if [[ $mode == occ ]]; then
-        for i in 1 2; do
-            wait_line "$tmp/r0.err" "backup $i (.*) is up" "${rpids[-1]}" || die "the primary never reached backup $i"
-        done
-    fi
-}
-
-stop() {
-    local p
-    for p in "${rpids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${rpids[@]}"; do wait "$p" || die "a replica (pid $p) did not exit 0"; done
-}
 
 configs=("ycsbt 0" "ycsbt 0.9" "retwis 0")
 echo "txn: $rounds rounds x 2 modes x ${#configs[@]} workloads, $clients clients, ${secs}s each, $keys keys"
 : >"$tmp/runs.jsonl"
 for ((r = 1; r <= rounds; r++)); do
     for mode in qw occ; do
-        start "$mode"
+        start_cluster "$mode" "$mode" 1 || die "could not start the $mode replicas"
+        shard=$cluster
         "$bench" --mode "$mode" --shard "$shard" --keys "$keys" --load --txns 1 --clients 1 >/dev/null ||
             die "loading the keys failed"
         for c in "${configs[@]}"; do
@@ -70,7 +45,7 @@ for ((r = 1; r <= rounds; r++)); do
 print("  round %s %-3s %-6s zipf %-3s %7.0f tx/s  aborts %6d  p50 %7.0f us  p99 %7.0f us" % (sys.argv[2], d["mode"], d["workload"], d["zipf"], d["throughput_tps"], d["aborted"], l["p50"], l["p99"]))' \
                 "$tmp/run.json" "$r"
         done
-        stop
+        stop_cluster "$mode" || die "a replica did not stop cleanly"
     done
 done
 

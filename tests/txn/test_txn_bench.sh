@@ -9,8 +9,7 @@
 # refuse a bad option (exit 2, one line). It must never stop a process it
 # did not start, nor leave one behind (the EXIT trap kills what still runs,
 # by PID), nor guess how fast the machine is (timeouts only guard hangs).
-# SPIN_US=0 for every process: with 7 or more of them on 2 CPUs, libdemi's
-# default busy-poll of 1 ms before sleeping makes them starve each other.
+# SPIN_US=0 for every process, as tests/txn/txn_lib.sh says.
 set -uo pipefail
 build=${DEMI_BUILD:-build}
 txnd=$build/demi-txnd
@@ -24,53 +23,10 @@ CLIENTS=2
 TXNS=${TXNS:-50}
 # shellcheck source=tests/txn/txn_lib.sh
 . "$(dirname "$0")/txn_lib.sh"
-cpids=() # the replicas now running
 fails=0
 bad() {
     echo "FAIL: $*"
     fails=$((fails + 1))
-}
-
-# start_replicas MODE: 3 replicas of one shard; sets shard (their list)
-# and cpids. Backups first; in occ the primary must see both up.
-start_replicas() {
-    local mode=$1 i ports
-    read -r -a ports <<<"$(free_ports 3)"
-    shard=127.0.0.1:${ports[0]},127.0.0.1:${ports[1]},127.0.0.1:${ports[2]}
-    cpids=()
-    for i in 2 1 0; do
-        local f=$tmp/$mode.$i addr=127.0.0.1:${ports[i]}
-        LIBOS=catnap HUGEPAGES=off SPIN_US=0 "$txnd" --mode "$mode" --addr "$addr" --replicas "$shard" --index $i \
-            >"$f.out" 2>"$f.err" &
-        local p=$!
-        pids+=("$p")
-        cpids+=("$p")
-        if ! wait_line "$f.out" "^ready $addr\$" $p; then
-            echo "demi-txnd $mode replica $i ($addr) did not become ready:"
-            cat "$f.out" "$f.err"
-            return 1
-        fi
-    done
-    if [[ $mode == occ ]]; then
-        for i in 1 2; do
-            wait_line "$tmp/$mode.0.err" "backup $i (.*) is up" "${cpids[-1]}" && continue
-            echo "the occ primary never reached backup $i:"
-            cat "$tmp/$mode.0.err"
-            return 1
-        done
-    fi
-}
-
-# stop_replicas MODE: SIGTERM to each replica, which must exit 0.
-stop_replicas() {
-    local p rc
-    for p in "${cpids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${cpids[@]}"; do
-        rc=0
-        wait "$p" || rc=$?
-        ((rc == 0)) || bad "$1: demi-txnd (pid $p) exited with $rc on SIGTERM"
-    done
-    cpids=()
 }
 
 # check_json FILE MODE WORKLOAD: the bench's object adds up.
@@ -133,17 +89,12 @@ run_bench() {
 }
 
 run_mode() {
-    local mode=$1 try
-    for try in 1 2 3; do
-        start_replicas "$mode" && break
-        for p in "${cpids[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-        cpids=()
-        ((try < 3)) || { bad "$mode: could not start the replicas"; return; }
-        echo "retrying $mode with other ports"
-    done
+    local mode=$1
+    start_cluster "$mode" "$mode" 1 || { bad "$mode: could not start the replicas"; return; }
+    shard=$cluster
     run_bench "$mode" ycsbt --load --keys 1000 --value-size 100
     run_bench "$mode" retwis --keys 1000 --zipf 0.9 --read-replica 1
-    stop_replicas "$mode"
+    stop_cluster "$mode" || bad "$mode: a replica did not stop cleanly"
 
     # The replicas are gone: every client must fail to connect, say so,
     # and the bench exit 1.
