@@ -271,3 +271,9 @@ fi
 if [[ ${BENCH_KV_BYPASS:-1} != 0 ]]; then
     "$here/kv_bypass.sh" "$build"
 fi
+
+# TxnStore on catnap: 3 replicas, YCSB-T and Retwis in qw and occ
+# (bench/txn.sh, issue 12). BENCH_TXN=0 skips it.
+if [[ ${BENCH_TXN:-1} != 0 ]]; then
+    "$here/txn.sh" "$build"
+fi

@@ -27,8 +27,8 @@ table_opts() {
 man_text() { sed -e 's/\\-/-/g' -e 's/\\f[BIRP]//g' "$1"; }
 
 declare -A source=([demi-echo]=apps/echo/echo.c [demi-kv]=apps/kv/kv.c [demi-relay]=apps/relay/relay.c
-  [demi-logecho]=apps/logecho/logecho.c)
-for app in demi-echo demi-kv demi-relay demi-logecho; do
+  [demi-logecho]=apps/logecho/logecho.c [demi-txnd]=apps/txn/txnd.c [demi-txn-bench]=apps/txn/bench.c)
+for app in demi-echo demi-kv demi-relay demi-logecho demi-txnd demi-txn-bench; do
   exe=$build/$app page=$src/man/man1/$app.1
   [[ -x $exe ]] || fail "$exe not built"
   [[ -f $page ]] || fail "$page missing"
@@ -67,8 +67,8 @@ for app in demi-echo demi-kv demi-relay demi-logecho; do
 done
 
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
-for f in share/man/man1/demi-echo.1 share/man/man1/demi-kv.1 share/man/man1/demi-relay.1 share/man/man1/demi-logecho.1 \
-  share/man/man3/demi_version.3 include/demi/version.h; do
+for f in share/man/man1/demi-echo.1 share/man/man1/demi-kv.1 share/man/man1/demi-relay.1 share/man/man1/demi-logecho.1 share/man/man1/demi-txnd.1 share/man/man1/demi-txn-bench.1 \
+  share/man/man3/demi_version.3 include/demi/version.h bin/demi-txnd bin/demi-txn-bench; do
   [[ -f $tmp/prefix/$f ]] || fail "missing after install: $f"
 done
 echo "app cli: ok (libdemi $ver)"

@@ -1,0 +1,1117 @@
+/*
+ * apps/txn/client.c: the TxnStore client library (client.h) on PDPIX. It
+ * must never trust a replica's bytes (a malformed reply closes that
+ * connection and fails the call with EPROTO), never wait past its deadline,
+ * never grow without bound, and never abort() or exit().
+ *
+ * Shape: one TCP connection per replica of every shard, opened at
+ * txc_open, each with one pop always posted and an input buffer that
+ * reassembles frames across pops (at most one frame, TXN_HDR_LEN +
+ * TXN_BODY_MAX bytes). A call works in rounds: round_begin, then
+ * round_add for each request (encoded into the connection's staging heap
+ * buffer), round_flush (one push per connection), round_wait (demi_wait_any
+ * over every posted pop and push until the replies arrived or the round's
+ * deadline passed). A request's id is the round's sequence number shifted
+ * left by IDX_BITS with its index in the round below, so a reply is matched
+ * in O(1) and a reply that arrives after its round ended (a timeout, a
+ * quorum reached without it) is recognised as late and dropped. A
+ * connection that fails (reset, closed by the peer, a failed push, a
+ * malformed frame) is closed and marked dead: its requests fail at once
+ * with ECONNRESET (EPROTO for a malformed frame) and so does every later
+ * request to it.
+ *
+ * Transactions: reads go to one replica; writes are buffered (malloc'd
+ * copies, at most TXN_SET_MAX per shard) and read back by later gets. At
+ * most TXN_SET_MAX keys may be read per shard: a get that would read one
+ * more fails with EINVAL, as does a put past TXN_SET_MAX writes in a shard
+ * or (occ) one that would make the shard's PREPARE frame longer than
+ * TXN_BODY_MAX. In occ a key read again is read again from a replica
+ * (txc_get_ver's *VER says which version), and the read set keeps the
+ * first version read: if the two differ, the commit aborts (EAGAIN)
+ * without asking the replicas, since the transaction saw two states. Timestamps come from a client clock: max(last + 1,
+ * the wall clock in microseconds, the highest version seen + 1).
+ *
+ * occ commit: PREPARE to the primary of every shard touched, in parallel;
+ * all OK: COMMIT to each (a failure from then on is EINPROGRESS).
+ * Otherwise ABORT to every shard that voted OK or did not answer (it may
+ * have prepared), then EAGAIN for a conflict, else the first error.
+ *
+ * Counters: puts counts the PUT and LOAD requests sent.
+ */
+#include "client.h"
+#include "msg.h"
+
+#include <demi/libos.h>
+#include <demi/sga.h>
+#include <demi/wait.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NCONN_MAX   (TXC_SHARDS_MAX * TXC_REPLICAS_MAX)
+#define IN_MAX      ((size_t)TXN_HDR_LEN + TXN_BODY_MAX) /* one whole frame */
+#define IN_FIRST    ((size_t)65536)                      /* an input buffer's first size */
+#define PUSH_MAX    8                                    /* pushes in flight per connection */
+#define STAGE_CHUNK ((size_t)65536)                      /* a staging buffer's usual size */
+#define IDX_BITS    16                                   /* a request's index in its reqid */
+#define IDX_MASK    ((1u << IDX_BITS) - 1)
+#define TIMEOUT_MS  5000
+/* Versions above this from a replica are ignored by the clock, so that a
+ * hostile replica cannot wrap it. */
+#define VER_SANE (UINT64_MAX / 2)
+
+/* One replica's connection. */
+struct conn {
+    int qd; /* -1 once closed */
+    bool dead;
+    uint32_t shard, replica;
+    /* Input not yet parsed: part of one frame, at most IN_MAX bytes. */
+    uint8_t *in;
+    size_t in_len, in_cap;
+    demi_qtoken_t pop_qt;
+    bool popping; /* also after the close, until the cancelled pop is taken */
+    demi_qtoken_t push_qt[PUSH_MAX];
+    uint32_t npush;
+    /* Frames encoded and not yet pushed (stage_cap 0: no buffer). */
+    demi_sgarray_t stage;
+    size_t stage_len, stage_cap;
+};
+
+enum { R_WAIT, R_DONE, R_FAILED };
+
+/* One request of the current round. */
+struct req {
+    uint32_t conn;
+    uint32_t tag; /* the caller's: which write, which shard */
+    uint8_t rtype;
+    uint8_t state;
+    uint8_t status; /* R_DONE: the reply's */
+    int err;        /* R_FAILED: ETIMEDOUT, ECONNRESET, EPROTO, ENOMEM, EINVAL */
+    uint64_t reqid;
+    uint64_t ts; /* R_DONE: the reply's */
+};
+
+/* A buffered write (key and value in one allocation) or a read-set entry
+ * (the key, and the version read). */
+struct ent {
+    uint8_t *key;
+    uint32_t klen, vlen;
+    uint64_t ver;
+};
+
+/* The current transaction's part in one shard. */
+struct shardtx {
+    struct ent rd[TXN_SET_MAX], wr[TXN_SET_MAX];
+    uint32_t nrd, nwr;
+    uint64_t body; /* the PREPARE's body bytes with these sets */
+};
+
+struct txc {
+    struct txc_config cfg;
+    uint32_t nconns;
+    struct conn conn[NCONN_MAX];
+    /* The current round. */
+    struct req *reqs;
+    uint32_t nreq, reqcap, nwaiting;
+    uint64_t seq;
+    int64_t deadline;
+    /* A quorum round (qw commit): a tag is settled when QUORUM requests of
+     * it succeeded or can no longer; the round ends when all are. */
+    uint32_t quorum, unsettled;
+    uint16_t *tag_ok, *tag_bad;
+    /* What a wait hands demi_wait_any: tokens, and whose they are. */
+    demi_qtoken_t *tok;
+    uint32_t *who;
+    uint32_t tokcap;
+    uint64_t clock;
+    uint64_t txnid_next;
+    struct shardtx tx[TXC_SHARDS_MAX];
+    uint32_t touched; /* shards of the current transaction, one bit each */
+    bool doomed;      /* occ: a key read twice gave two versions: it cannot commit */
+    uint8_t *val;     /* the last get's value */
+    size_t val_len, val_cap;
+    struct txn_msg m; /* a request being encoded */
+    struct txn_msg d; /* a reply being decoded */
+    struct txc_stats st;
+};
+
+/* ---- time ---- */
+
+static int64_t mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static uint64_t real_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+/* A new timestamp, above every one issued or seen. */
+static uint64_t next_ts(struct txc *c)
+{
+    uint64_t t = c->clock + 1, now = real_us();
+    if (now > t)
+        t = now;
+    c->clock = t;
+    return t;
+}
+
+/* A version a replica reported: later timestamps go past it. */
+static void observe(struct txc *c, uint64_t ver)
+{
+    if (ver <= VER_SANE && ver > c->clock)
+        c->clock = ver;
+}
+
+static uint64_t next_txnid(struct txc *c)
+{
+    if (c->txnid_next == 0)
+        c->txnid_next++;
+    return c->txnid_next++;
+}
+
+/* A random start for transaction ids, so that clients (which share the
+ * primaries' id space) do not collide. */
+static uint64_t txnid_seed(const void *salt)
+{
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+        r = real_us() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)salt;
+    return r;
+}
+
+uint32_t txc_shard_of(const uint8_t *key, size_t klen, uint32_t nshards)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < klen; i++) {
+        h ^= key[i];
+        h *= 16777619u;
+    }
+    return nshards ? h % nshards : 0;
+}
+
+/* ---- requests and replies ---- */
+
+static void tag_settle(struct txc *c, uint32_t tag)
+{
+    uint32_t n = c->cfg.nreplicas;
+    if (c->tag_ok[tag] == c->quorum || c->tag_bad[tag] == n - c->quorum + 1)
+        c->unsettled--;
+}
+
+static void req_end(struct txc *c, uint32_t k, uint8_t state, int err)
+{
+    struct req *r = &c->reqs[k];
+    if (r->state != R_WAIT)
+        return;
+    r->state = state;
+    r->err = err;
+    c->nwaiting--;
+    if (c->quorum) {
+        if (state == R_DONE && r->status == TXN_ST_OK)
+            c->tag_ok[r->tag]++;
+        else
+            c->tag_bad[r->tag]++;
+        tag_settle(c, r->tag);
+    }
+}
+
+static void conn_name(const struct txc *c, uint32_t i, char *buf, size_t len)
+{
+    const struct conn *cn = &c->conn[i];
+    const struct sockaddr_in *a = &c->cfg.replica[cn->shard][cn->replica];
+    char ip[INET_ADDRSTRLEN] = "?";
+    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+    snprintf(buf, len, "shard %u replica %u (%s:%u)", cn->shard, cn->replica, ip, ntohs(a->sin_port));
+}
+
+static void stage_drop(struct conn *cn)
+{
+    if (cn->stage_cap)
+        demi_sgafree(&cn->stage);
+    cn->stage_cap = cn->stage_len = 0;
+}
+
+/* Closes connection I for good: its waiting requests fail with ERR. Its
+ * pending pop and pushes stay in the wait sets until they complete. */
+static void conn_fail(struct txc *c, uint32_t i, int err)
+{
+    struct conn *cn = &c->conn[i];
+    if (cn->dead)
+        return;
+    cn->dead = true;
+    stage_drop(cn);
+    if (cn->qd >= 0)
+        demi_close(cn->qd);
+    cn->qd = -1;
+    free(cn->in);
+    cn->in = NULL;
+    cn->in_len = cn->in_cap = 0;
+    for (uint32_t k = 0; k < c->nreq; k++)
+        if (c->reqs[k].conn == i)
+            req_end(c, k, R_FAILED, err);
+}
+
+static bool is_client_reply(uint8_t t)
+{
+    return t == TXN_GET_REPLY || t == TXN_PUT_REPLY || t == TXN_PREPARE_REPLY || t == TXN_COMMIT_REPLY ||
+           t == TXN_ABORT_REPLY || t == TXN_LOAD_REPLY;
+}
+
+/* Keeps a GET_REPLY's value past the input buffer's next change. */
+static int keep_value(struct txc *c, const struct txn_bytes *v)
+{
+    if (v->n > c->val_cap) {
+        uint8_t *p = realloc(c->val, v->n);
+        if (!p)
+            return ENOMEM;
+        c->val = p;
+        c->val_cap = v->n;
+    }
+    if (v->n)
+        memcpy(c->val, v->p, v->n);
+    c->val_len = v->n;
+    return 0;
+}
+
+/* One whole frame from connection I. */
+static void on_frame(struct txc *c, uint32_t i, const uint8_t *frame, size_t len)
+{
+    struct txn_msg *d = &c->d;
+    if (txn_msg_decode(frame, len, d, NULL) != 0 || !is_client_reply(d->type)) {
+        conn_fail(c, i, EPROTO);
+        return;
+    }
+    uint32_t k = (uint32_t)(d->reqid & IDX_MASK);
+    if (k >= c->nreq || c->reqs[k].reqid != d->reqid || c->reqs[k].conn != i)
+        return; /* late: its round is over (the round's number is in reqid) */
+    struct req *r = &c->reqs[k];
+    if (r->state != R_WAIT)
+        return; /* its round gave up on it already */
+    if (d->type != r->rtype) {
+        conn_fail(c, i, EPROTO);
+        return;
+    }
+    r->status = d->status;
+    r->ts = d->ts;
+    if (d->type == TXN_GET_REPLY && d->status == TXN_ST_OK && keep_value(c, &d->val) != 0) {
+        req_end(c, k, R_FAILED, ENOMEM);
+        return;
+    }
+    req_end(c, k, R_DONE, 0);
+}
+
+/* Parses the whole frames in connection I's input buffer. */
+static void conn_parse(struct txc *c, uint32_t i)
+{
+    struct conn *cn = &c->conn[i];
+    size_t off = 0;
+    while (!cn->dead) {
+        size_t flen = 0;
+        int r = txn_frame_len(cn->in + off, cn->in_len - off, &flen, NULL);
+        if (r < 0) {
+            conn_fail(c, i, EPROTO);
+            return;
+        }
+        if (r == 0)
+            break;
+        on_frame(c, i, cn->in + off, flen);
+        off += flen;
+    }
+    if (cn->dead)
+        return;
+    cn->in_len -= off;
+    if (cn->in_len && off)
+        memmove(cn->in, cn->in + off, cn->in_len);
+    if (cn->in_len == 0 && cn->in_cap > IN_FIRST) {
+        free(cn->in); /* a large frame's buffer is not kept */
+        cn->in = NULL;
+        cn->in_cap = 0;
+    }
+}
+
+static bool in_reserve(struct conn *cn, size_t want)
+{
+    if (want <= cn->in_cap)
+        return true;
+    size_t cap = cn->in_cap ? cn->in_cap * 2 : IN_FIRST;
+    if (cap < want)
+        cap = want;
+    if (cap > IN_MAX)
+        cap = IN_MAX;
+    uint8_t *p = realloc(cn->in, cap);
+    if (!p)
+        return false;
+    cn->in = p;
+    cn->in_cap = cap;
+    return true;
+}
+
+/* Bytes popped from connection I, parsed as they fit in its buffer. */
+static void conn_input(struct txc *c, uint32_t i, const uint8_t *p, size_t n)
+{
+    struct conn *cn = &c->conn[i];
+    while (n > 0 && !cn->dead) {
+        size_t room = IN_MAX - cn->in_len;
+        if (room == 0) { /* cannot happen: txn_frame_len bounds a frame by IN_MAX */
+            conn_fail(c, i, EPROTO);
+            return;
+        }
+        size_t take = n < room ? n : room;
+        if (!in_reserve(cn, cn->in_len + take)) {
+            conn_fail(c, i, ENOMEM);
+            return;
+        }
+        memcpy(cn->in + cn->in_len, p, take);
+        cn->in_len += take;
+        p += take;
+        n -= take;
+        conn_parse(c, i);
+    }
+}
+
+static void on_pop(struct txc *c, uint32_t i, demi_qresult_t *qr)
+{
+    struct conn *cn = &c->conn[i];
+    cn->popping = false;
+    if (qr->qr_opcode != DEMI_OPC_POP) {
+        conn_fail(c, i, ECONNRESET);
+        return;
+    }
+    demi_sgarray_t *sga = &qr->qr_value.sga;
+    if (sga->sga_numsegs == 0) { /* the replica closed the connection */
+        conn_fail(c, i, ECONNRESET);
+        return;
+    }
+    for (uint32_t s = 0; s < sga->sga_numsegs && !cn->dead; s++)
+        conn_input(c, i, sga->sga_segs[s].sgaseg_buf, sga->sga_segs[s].sgaseg_len);
+    demi_sgafree(sga);
+    if (cn->dead)
+        return;
+    if (demi_pop(&cn->pop_qt, cn->qd) != 0) {
+        conn_fail(c, i, ECONNRESET);
+        return;
+    }
+    cn->popping = true;
+}
+
+/* One completion of C's operations, waiting until DEADLINE (CLOCK_MONOTONIC
+ * ns). Returns 0, ETIMEDOUT, ENOENT when C has nothing in flight, or
+ * demi_wait_any's error. */
+static int pump(struct txc *c, int64_t deadline)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < c->nconns; i++) {
+        struct conn *cn = &c->conn[i];
+        if (cn->popping) {
+            c->tok[n] = cn->pop_qt;
+            c->who[n++] = i << 8 | 0xff;
+        }
+        for (uint32_t p = 0; p < cn->npush; p++) {
+            c->tok[n] = cn->push_qt[p];
+            c->who[n++] = i << 8 | p;
+        }
+    }
+    if (n == 0)
+        return ENOENT;
+    int64_t left = deadline - mono_ns();
+    if (left <= 0)
+        return ETIMEDOUT;
+    struct timespec to = {.tv_sec = left / 1000000000LL, .tv_nsec = left % 1000000000LL};
+    demi_qresult_t qr;
+    int idx = -1;
+    int e = demi_wait_any(&qr, &idx, c->tok, (int)n, &to);
+    if (e)
+        return e;
+    uint32_t i = c->who[idx] >> 8, p = c->who[idx] & 0xff;
+    struct conn *cn = &c->conn[i];
+    if (p == 0xff) {
+        if (cn->dead) {
+            cn->popping = false;
+            if (qr.qr_opcode == DEMI_OPC_POP)
+                demi_sgafree(&qr.qr_value.sga);
+        } else {
+            on_pop(c, i, &qr);
+        }
+        return 0;
+    }
+    cn->push_qt[p] = cn->push_qt[--cn->npush];
+    if (qr.qr_opcode != DEMI_OPC_PUSH)
+        conn_fail(c, i, ECONNRESET);
+    return 0;
+}
+
+/* Pushes connection I's staged frames. */
+static int conn_flush(struct txc *c, uint32_t i)
+{
+    struct conn *cn = &c->conn[i];
+    while (cn->npush == PUSH_MAX && !cn->dead) {
+        int e = pump(c, c->deadline);
+        if (e) {
+            stage_drop(cn); /* whole frames only: the stream stays in step */
+            return e;
+        }
+    }
+    if (cn->dead)
+        return ECONNRESET;
+    cn->stage.sga_segs[0].sgaseg_len = (uint32_t)cn->stage_len;
+    demi_qtoken_t qt;
+    int e = demi_push(&qt, cn->qd, &cn->stage);
+    stage_drop(cn);
+    if (e) {
+        conn_fail(c, i, ECONNRESET);
+        return ECONNRESET;
+    }
+    cn->push_qt[cn->npush++] = qt;
+    return 0;
+}
+
+/* Encodes M into connection I's staging buffer. */
+static int conn_stage(struct txc *c, uint32_t i, const struct txn_msg *m)
+{
+    struct conn *cn = &c->conn[i];
+    size_t size = txn_msg_size(m);
+    if (size == 0)
+        return EINVAL;
+    if (cn->stage_cap && cn->stage_len + size > cn->stage_cap) {
+        int e = conn_flush(c, i);
+        if (e)
+            return e;
+    }
+    if (cn->dead)
+        return ECONNRESET;
+    if (!cn->stage_cap) {
+        size_t cap = size > STAGE_CHUNK ? size : STAGE_CHUNK;
+        cn->stage = demi_sgaalloc(cap);
+        if (cn->stage.sga_numsegs != 1) {
+            if (cn->stage.sga_numsegs)
+                demi_sgafree(&cn->stage);
+            return ENOMEM;
+        }
+        cn->stage_cap = cap;
+        cn->stage_len = 0;
+    }
+    uint8_t *buf = cn->stage.sga_segs[0].sgaseg_buf;
+    if (txn_msg_encode(m, buf + cn->stage_len, cn->stage_cap - cn->stage_len) != size)
+        return EINVAL;
+    cn->stage_len += size;
+    return 0;
+}
+
+static uint32_t conn_of(const struct txc *c, uint32_t shard, uint32_t replica)
+{
+    return shard * c->cfg.nreplicas + replica;
+}
+
+/* Starts a round; QUORUM > 0 makes it a quorum round over NTAGS tags. */
+static void round_begin(struct txc *c, uint32_t quorum, uint32_t ntags)
+{
+    c->seq++;
+    c->nreq = c->nwaiting = 0;
+    c->quorum = quorum;
+    c->unsettled = quorum ? ntags : 0;
+    if (quorum) {
+        memset(c->tag_ok, 0, ntags * sizeof(*c->tag_ok));
+        memset(c->tag_bad, 0, ntags * sizeof(*c->tag_bad));
+    }
+    c->deadline = mono_ns() + (int64_t)c->cfg.timeout_ms * 1000000LL;
+}
+
+/* Adds request M (its reqid is set here) to connection I; returns its
+ * index in the round. A request that cannot be sent fails at once. */
+static uint32_t round_add(struct txc *c, uint32_t i, struct txn_msg *m, uint32_t tag)
+{
+    uint32_t k = c->nreq++;
+    struct req *r = &c->reqs[k];
+    *r = (struct req){.conn = i, .tag = tag, .rtype = (uint8_t)(m->type + 1), .state = R_WAIT};
+    r->reqid = m->reqid = c->seq << IDX_BITS | k;
+    c->nwaiting++;
+    int e = c->conn[i].dead ? ECONNRESET : conn_stage(c, i, m);
+    if (e)
+        req_end(c, k, R_FAILED, e);
+    return k;
+}
+
+/* Was request K handed to its connection? */
+static bool req_sent(const struct txc *c, uint32_t k)
+{
+    return c->reqs[k].state != R_FAILED || c->reqs[k].err == ETIMEDOUT;
+}
+
+static void round_flush(struct txc *c)
+{
+    for (uint32_t i = 0; i < c->nconns; i++)
+        if (c->conn[i].stage_len && conn_flush(c, i) != 0)
+            stage_drop(&c->conn[i]);
+}
+
+/* Waits until every request of the round is answered (a quorum round: every
+ * tag settled) or failed; at the deadline the rest fail with ETIMEDOUT. */
+static void round_wait(struct txc *c)
+{
+    round_flush(c);
+    while (c->nwaiting > 0 && !(c->quorum && c->unsettled == 0)) {
+        int e = pump(c, c->deadline);
+        if (e == 0)
+            continue;
+        for (uint32_t k = 0; k < c->nreq; k++)
+            req_end(c, k, R_FAILED, e == ENOENT ? ETIMEDOUT : e);
+    }
+}
+
+/* The errno for a reply status other than OK. */
+static int status_errno(uint8_t st)
+{
+    switch (st) {
+    case TXN_ST_OK:
+        return 0;
+    case TXN_ST_NOTFOUND:
+        return ENOENT;
+    case TXN_ST_ABORT:
+        return EAGAIN;
+    case TXN_ST_FULL:
+        return ENOSPC;
+    case TXN_ST_UNAVAIL:
+        return EIO;
+    default: /* BADREQ, NOTPRIMARY: a request this client should not have sent */
+        return EPROTO;
+    }
+}
+
+/* The outcome of request K: 0, or an errno. */
+static int req_errno(const struct txc *c, uint32_t k)
+{
+    const struct req *r = &c->reqs[k];
+    return r->state == R_FAILED ? r->err : status_errno(r->status);
+}
+
+/* ---- open and close ---- */
+
+static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static int check_config(const struct txc_config *cfg, char *err, size_t errlen)
+{
+    if (!cfg || (cfg->mode != TXC_QW && cfg->mode != TXC_OCC)) {
+        errf(err, errlen, "txc_open: no configuration, or a mode other than qw or occ");
+        return EINVAL;
+    }
+    if (cfg->nshards < 1 || cfg->nshards > TXC_SHARDS_MAX || cfg->nreplicas < 1 || cfg->nreplicas > TXC_REPLICAS_MAX) {
+        errf(err, errlen, "txc_open: %u shards of %u replicas (1..%d shards of 1..%d replicas)", cfg->nshards,
+             cfg->nreplicas, TXC_SHARDS_MAX, TXC_REPLICAS_MAX);
+        return EINVAL;
+    }
+    for (uint32_t s = 0; s < cfg->nshards; s++) {
+        for (uint32_t r = 0; r < cfg->nreplicas; r++) {
+            if (cfg->replica[s][r].sin_family != AF_INET || cfg->replica[s][r].sin_port == 0) {
+                errf(err, errlen, "txc_open: shard %u replica %u: not an IPv4 address with a port", s, r);
+                return EINVAL;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Closes every connection and takes what completes by DEADLINE. */
+static void drain(struct txc *c, int64_t deadline)
+{
+    c->nreq = c->nwaiting = c->quorum = 0; /* no round is going on */
+    for (uint32_t i = 0; i < c->nconns; i++)
+        conn_fail(c, i, ECONNRESET);
+    while (pump(c, deadline) == 0)
+        ;
+}
+
+static void free_all(struct txc *c)
+{
+    for (uint32_t s = 0; s < TXC_SHARDS_MAX; s++) {
+        struct shardtx *t = &c->tx[s];
+        for (uint32_t j = 0; j < t->nrd; j++)
+            free(t->rd[j].key);
+        for (uint32_t j = 0; j < t->nwr; j++)
+            free(t->wr[j].key);
+    }
+    free(c->reqs);
+    free(c->tag_ok);
+    free(c->tag_bad);
+    free(c->tok);
+    free(c->who);
+    free(c->val);
+    free(c);
+}
+
+/* Connects every replica, all at once; on failure ERR names the first
+ * replica that failed and why. */
+static int connect_all(struct txc *c, char *err, size_t errlen)
+{
+    demi_qtoken_t cqt[NCONN_MAX];
+    uint32_t cidx[NCONN_MAX];
+    int n = 0, e = 0;
+    char name[96];
+    for (uint32_t i = 0; i < c->nconns; i++) {
+        struct conn *cn = &c->conn[i];
+        const struct sockaddr_in *a = &c->cfg.replica[cn->shard][cn->replica];
+        conn_name(c, i, name, sizeof(name));
+        if ((e = demi_socket(&cn->qd, AF_INET, SOCK_STREAM, 0)) != 0) {
+            cn->qd = -1;
+            errf(err, errlen, "%s: demi_socket: %s", name, strerror(e));
+            goto out;
+        }
+        if ((e = demi_connect(&cqt[n], cn->qd, (const struct sockaddr *)a, sizeof(*a))) != 0) {
+            errf(err, errlen, "%s: demi_connect: %s", name, strerror(e));
+            goto out;
+        }
+        cidx[n++] = i;
+    }
+    int64_t deadline = mono_ns() + (int64_t)c->cfg.timeout_ms * 1000000LL;
+    while (n > 0) {
+        int64_t left = deadline - mono_ns();
+        if (left < 0)
+            left = 0;
+        struct timespec to = {.tv_sec = left / 1000000000LL, .tv_nsec = left % 1000000000LL};
+        demi_qresult_t qr;
+        int k = -1;
+        if ((e = demi_wait_any(&qr, &k, cqt, n, &to)) != 0) {
+            conn_name(c, cidx[0], name, sizeof(name));
+            errf(err, errlen, "%s: connect: %s", name, e == ETIMEDOUT ? "no answer within the timeout" : strerror(e));
+            goto out;
+        }
+        uint32_t i = cidx[k];
+        struct conn *cn = &c->conn[i];
+        cqt[k] = cqt[--n];
+        cidx[k] = cidx[n];
+        conn_name(c, i, name, sizeof(name));
+        if (qr.qr_opcode != DEMI_OPC_CONNECT) {
+            e = qr.qr_ret > 0 ? (int)qr.qr_ret : ECONNREFUSED;
+            errf(err, errlen, "%s: connect: %s", name, strerror(e));
+            goto out;
+        }
+        int one = 1;
+        demi_setsockopt(cn->qd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if ((e = demi_pop(&cn->pop_qt, cn->qd)) != 0) {
+            errf(err, errlen, "%s: demi_pop: %s", name, strerror(e));
+            goto out;
+        }
+        cn->popping = true;
+    }
+    return 0;
+out:
+    /* Closing cancels the connects still pending: their results come at
+     * once, and are taken so that no token is left behind. */
+    for (uint32_t i = 0; i < c->nconns; i++)
+        conn_fail(c, i, ECONNRESET);
+    for (int k = 0; k < n; k++) {
+        demi_qresult_t qr;
+        struct timespec to = {.tv_sec = c->cfg.timeout_ms / 1000,
+                              .tv_nsec = (long)(c->cfg.timeout_ms % 1000) * 1000000L};
+        demi_wait(&qr, cqt[k], &to);
+    }
+    return e ? e : EIO;
+}
+
+struct txc *txc_open(const struct txc_config *cfg, char *err, size_t errlen)
+{
+    errf(err, errlen, "no error");
+    if (check_config(cfg, err, errlen) != 0)
+        return NULL;
+    struct txc *c = calloc(1, sizeof(*c));
+    if (!c) {
+        errf(err, errlen, "txc_open: out of memory");
+        return NULL;
+    }
+    c->cfg = *cfg;
+    if (c->cfg.timeout_ms == 0)
+        c->cfg.timeout_ms = TIMEOUT_MS;
+    c->nconns = cfg->nshards * cfg->nreplicas;
+    for (uint32_t i = 0; i < c->nconns; i++) {
+        c->conn[i].qd = -1;
+        c->conn[i].shard = i / cfg->nreplicas;
+        c->conn[i].replica = i % cfg->nreplicas;
+    }
+    /* The largest round: a qw commit, every write to every replica. */
+    c->reqcap = TXN_SET_MAX * cfg->nshards * cfg->nreplicas;
+    c->tokcap = c->nconns * (1 + PUSH_MAX);
+    c->reqs = calloc(c->reqcap, sizeof(*c->reqs));
+    c->tag_ok = calloc(TXN_SET_MAX * cfg->nshards, sizeof(*c->tag_ok));
+    c->tag_bad = calloc(TXN_SET_MAX * cfg->nshards, sizeof(*c->tag_bad));
+    c->tok = calloc(c->tokcap, sizeof(*c->tok));
+    c->who = calloc(c->tokcap, sizeof(*c->who));
+    if (!c->reqs || !c->tag_ok || !c->tag_bad || !c->tok || !c->who) {
+        errf(err, errlen, "txc_open: out of memory");
+        free_all(c);
+        return NULL;
+    }
+    c->txnid_next = txnid_seed(c);
+    if (connect_all(c, err, errlen) != 0) {
+        drain(c, mono_ns() + (int64_t)c->cfg.timeout_ms * 1000000LL);
+        free_all(c);
+        return NULL;
+    }
+    return c;
+}
+
+void txc_close(struct txc *c)
+{
+    if (!c)
+        return;
+    drain(c, mono_ns() + (int64_t)c->cfg.timeout_ms * 1000000LL);
+    free_all(c);
+}
+
+void txc_get_stats(const struct txc *c, struct txc_stats *st)
+{
+    if (c && st)
+        *st = c->st;
+}
+
+/* ---- the transaction's buffers ---- */
+
+static struct ent *find(struct ent *e, uint32_t n, const uint8_t *key, size_t klen)
+{
+    for (uint32_t j = 0; j < n; j++)
+        if (e[j].klen == klen && (klen == 0 || memcmp(e[j].key, key, klen) == 0))
+            return &e[j];
+    return NULL;
+}
+
+/* Drops the current transaction's reads and writes. */
+static void tx_clear(struct txc *c)
+{
+    for (uint32_t s = 0; s < c->cfg.nshards; s++) {
+        if (!(c->touched & (1u << s)))
+            continue;
+        struct shardtx *t = &c->tx[s];
+        for (uint32_t j = 0; j < t->nrd; j++)
+            free(t->rd[j].key);
+        for (uint32_t j = 0; j < t->nwr; j++)
+            free(t->wr[j].key);
+        t->nrd = t->nwr = 0;
+        t->body = 0;
+    }
+    c->touched = 0;
+    c->doomed = false;
+}
+
+/* The PREPARE body bytes of a shard with no reads and no writes: txnid,
+ * ts and the two set counts. */
+#define PREPARE_BASE 24u
+
+static uint64_t read_bytes(size_t klen)
+{
+    return 4 + (uint64_t)klen + 8;
+}
+
+static uint64_t write_bytes(size_t klen, size_t vlen)
+{
+    return 4 + (uint64_t)klen + 4 + (uint64_t)vlen;
+}
+
+static uint8_t *copy_bytes(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    uint8_t *p = malloc(alen + blen + 1);
+    if (!p)
+        return NULL;
+    if (alen)
+        memcpy(p, a, alen);
+    if (blen)
+        memcpy(p + alen, b, blen);
+    return p;
+}
+
+void txc_begin(struct txc *c)
+{
+    if (c)
+        tx_clear(c);
+}
+
+void txc_abort(struct txc *c)
+{
+    /* Nothing is ever left prepared between calls: txc_commit prepares,
+     * then commits or aborts, before it returns. */
+    if (c)
+        tx_clear(c);
+}
+
+int txc_put(struct txc *c, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+    if (!c || (!key && klen) || (!val && vlen) || klen > TXN_KEY_MAX || vlen > TXN_VAL_MAX)
+        return EINVAL;
+    uint32_t s = txc_shard_of(key, klen, c->cfg.nshards);
+    struct shardtx *t = &c->tx[s];
+    struct ent *w = find(t->wr, t->nwr, key, klen);
+    if (!w && t->nwr == TXN_SET_MAX)
+        return EINVAL;
+    uint64_t body = t->body - (w ? write_bytes(w->klen, w->vlen) : 0) + write_bytes(klen, vlen);
+    if (c->cfg.mode == TXC_OCC && PREPARE_BASE + body > TXN_BODY_MAX)
+        return EINVAL;
+    uint8_t *p = copy_bytes(key, klen, val, vlen);
+    if (!p)
+        return ENOMEM;
+    if (w)
+        free(w->key);
+    else
+        w = &t->wr[t->nwr++];
+    *w = (struct ent){.key = p, .klen = (uint32_t)klen, .vlen = (uint32_t)vlen};
+    t->body = body;
+    c->touched |= 1u << s;
+    return 0;
+}
+
+/* ---- gets ---- */
+
+/* One GET of KEY from one replica: 0 (the value in c->val), ENOENT, or an
+ * errno. *VER gets the version read. */
+static int get_one(struct txc *c, uint32_t shard, uint32_t replica, const uint8_t *key, size_t klen, uint64_t *ver)
+{
+    struct txn_msg *m = &c->m;
+    memset(m, 0, offsetof(struct txn_msg, reads));
+    m->type = TXN_GET;
+    m->ts = UINT64_MAX;
+    m->key = (struct txn_bytes){key, (uint32_t)klen};
+    round_begin(c, 0, 0);
+    uint32_t k = round_add(c, conn_of(c, shard, replica), m, 0);
+    if (req_sent(c, k))
+        c->st.gets++;
+    round_wait(c);
+    int e = req_errno(c, k);
+    *ver = 0;
+    if (e == 0) {
+        *ver = c->reqs[k].ts;
+        observe(c, *ver);
+    }
+    return e;
+}
+
+int txc_get_ver(struct txc *c, const uint8_t *key, size_t klen, const uint8_t **val, size_t *vlen, uint64_t *ver)
+{
+    if (!c || (!key && klen) || !val || !vlen || klen > TXN_KEY_MAX)
+        return EINVAL;
+    uint32_t s = txc_shard_of(key, klen, c->cfg.nshards);
+    struct shardtx *t = &c->tx[s];
+    struct ent *w = find(t->wr, t->nwr, key, klen);
+    if (w) { /* the transaction's own write */
+        *val = w->key + w->klen;
+        *vlen = w->vlen;
+        if (ver)
+            *ver = UINT64_MAX;
+        return 0;
+    }
+    bool occ = c->cfg.mode == TXC_OCC;
+    struct ent *r = occ ? find(t->rd, t->nrd, key, klen) : NULL;
+    if (occ && !r && (t->nrd == TXN_SET_MAX || PREPARE_BASE + t->body + read_bytes(klen) > TXN_BODY_MAX))
+        return EINVAL;
+    /* occ validates every read at commit, so any replica will do: a dead
+     * one is passed over for the next. */
+    uint32_t n = c->cfg.nreplicas, first = c->cfg.read_replica % n;
+    uint64_t got = 0;
+    int e = ECONNRESET;
+    for (uint32_t j = 0; j < (occ ? n : 1) && e == ECONNRESET; j++)
+        e = get_one(c, s, (first + j) % n, key, klen, &got);
+    if (e != 0 && e != ENOENT)
+        return e;
+    if (occ && !r) { /* the first read of a key is the one validated */
+        uint8_t *p = copy_bytes(key, klen, NULL, 0);
+        if (!p)
+            return ENOMEM;
+        t->rd[t->nrd++] = (struct ent){.key = p, .klen = (uint32_t)klen, .ver = got};
+        t->body += read_bytes(klen);
+        c->touched |= 1u << s;
+    } else if (occ && r->ver != got) {
+        /* A read that is not repeatable (a lagging replica, or a commit in
+         * between): the transaction saw two states, so it aborts at commit
+         * even if the first version is still current. */
+        c->doomed = true;
+    }
+    if (ver)
+        *ver = got;
+    if (e == ENOENT)
+        return ENOENT;
+    *val = c->val;
+    *vlen = c->val_len;
+    return 0;
+}
+
+int txc_get(struct txc *c, const uint8_t *key, size_t klen, const uint8_t **val, size_t *vlen)
+{
+    return txc_get_ver(c, key, klen, val, vlen, NULL);
+}
+
+/* ---- commits ---- */
+
+/* qw: every buffered write to every replica of its shard, all in flight
+ * together; each is done on a majority. */
+static int commit_qw(struct txc *c, uint64_t ts)
+{
+    uint32_t n = c->cfg.nreplicas, ntags = 0;
+    struct txn_msg *m = &c->m;
+    memset(m, 0, offsetof(struct txn_msg, reads));
+    m->type = TXN_PUT;
+    m->ts = ts;
+    round_begin(c, n / 2 + 1, TXN_SET_MAX * c->cfg.nshards);
+    for (uint32_t s = 0; s < c->cfg.nshards; s++) {
+        const struct shardtx *t = &c->tx[s];
+        for (uint32_t j = 0; j < t->nwr; j++, ntags++) {
+            m->key = (struct txn_bytes){t->wr[j].key, t->wr[j].klen};
+            m->val = (struct txn_bytes){t->wr[j].key + t->wr[j].klen, t->wr[j].vlen};
+            for (uint32_t r = 0; r < n; r++)
+                if (req_sent(c, round_add(c, conn_of(c, s, r), m, ntags)))
+                    c->st.puts++;
+        }
+    }
+    c->unsettled -= TXN_SET_MAX * c->cfg.nshards - ntags; /* tags no write uses */
+    round_wait(c);
+    int err = 0;
+    for (uint32_t k = 0; k < c->nreq; k++) {
+        const struct req *r = &c->reqs[k];
+        if (r->state == R_DONE)
+            observe(c, r->ts);
+        int e = req_errno(c, k);
+        if (c->tag_ok[r->tag] >= c->quorum || e == 0 || err == ETIMEDOUT)
+            continue;
+        /* A write short of its majority: ETIMEDOUT if a replica did not
+         * answer in time, else ENOSPC if one was full, else EIO. */
+        if (e == ETIMEDOUT || e == ENOSPC)
+            err = e;
+        else if (!err)
+            err = EIO;
+    }
+    return err;
+}
+
+/* occ: sends TYPE (COMMIT or ABORT) of TXNID to the primaries of the
+ * shards in MASK and waits for their answers; the first error, or 0. */
+static int decide(struct txc *c, uint8_t type, uint64_t txnid, uint64_t ts, uint32_t mask)
+{
+    struct txn_msg *m = &c->m;
+    memset(m, 0, offsetof(struct txn_msg, reads));
+    m->type = type;
+    m->txnid = txnid;
+    m->ts = ts;
+    round_begin(c, 0, 0);
+    for (uint32_t s = 0; s < c->cfg.nshards; s++)
+        if (mask & (1u << s))
+            round_add(c, conn_of(c, s, 0), m, s);
+    round_wait(c);
+    for (uint32_t k = 0; k < c->nreq; k++)
+        if (req_errno(c, k))
+            return req_errno(c, k);
+    return 0;
+}
+
+/* occ: two-phase commit, this client coordinating. */
+static int commit_occ(struct txc *c, uint64_t ts)
+{
+    uint64_t txnid = next_txnid(c);
+    struct txn_msg *m = &c->m;
+    for (uint32_t s = 0; s < c->cfg.nshards; s++)
+        if ((c->touched & (1u << s)) && c->conn[conn_of(c, s, 0)].dead)
+            return ECONNRESET; /* a primary is gone: nothing was sent */
+    round_begin(c, 0, 0);
+    for (uint32_t s = 0; s < c->cfg.nshards; s++) {
+        if (!(c->touched & (1u << s)))
+            continue;
+        const struct shardtx *t = &c->tx[s];
+        memset(m, 0, offsetof(struct txn_msg, reads));
+        m->type = TXN_PREPARE;
+        m->txnid = txnid;
+        m->ts = ts;
+        m->nreads = t->nrd;
+        m->nwrites = t->nwr;
+        for (uint32_t j = 0; j < t->nrd; j++)
+            m->reads[j] = (struct txn_op){.key = {t->rd[j].key, t->rd[j].klen}, .ver = t->rd[j].ver};
+        for (uint32_t j = 0; j < t->nwr; j++)
+            m->writes[j] = (struct txn_op){.key = {t->wr[j].key, t->wr[j].klen},
+                                           .val = {t->wr[j].key + t->wr[j].klen, t->wr[j].vlen}};
+        if (req_sent(c, round_add(c, conn_of(c, s, 0), m, s)))
+            c->st.prepares++;
+    }
+    round_wait(c);
+    uint32_t undecided = 0; /* shards that voted yes, or may have */
+    bool conflict = false;
+    int err = 0;
+    for (uint32_t k = 0; k < c->nreq; k++) {
+        const struct req *r = &c->reqs[k];
+        int e = req_errno(c, k);
+        if (e == 0 || (r->state == R_FAILED && req_sent(c, k)))
+            undecided |= 1u << r->tag;
+        if (e == EAGAIN) {
+            conflict = true;
+            observe(c, r->ts);
+        } else if (e && !err) {
+            err = e;
+        }
+    }
+    if (!conflict && !err)
+        return decide(c, TXN_COMMIT, txnid, ts, c->touched) ? EINPROGRESS : 0;
+    if (undecided)
+        decide(c, TXN_ABORT, txnid, 0, undecided);
+    if (conflict) {
+        c->st.aborts++;
+        return EAGAIN;
+    }
+    return err;
+}
+
+int txc_commit(struct txc *c, uint64_t *ts)
+{
+    if (!c)
+        return EINVAL;
+    uint64_t t = next_ts(c);
+    int e = 0;
+    if (c->doomed) {
+        c->st.aborts++;
+        e = EAGAIN;
+    } else if (c->touched)
+        e = c->cfg.mode == TXC_OCC ? commit_occ(c, t) : commit_qw(c, t);
+    tx_clear(c);
+    if (e)
+        return e;
+    c->st.commits++;
+    if (ts)
+        *ts = t;
+    return 0;
+}
+
+int txc_load(struct txc *c, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+    if (!c || (!key && klen) || (!val && vlen) || klen > TXN_KEY_MAX || vlen > TXN_VAL_MAX)
+        return EINVAL;
+    uint32_t s = txc_shard_of(key, klen, c->cfg.nshards);
+    struct txn_msg *m = &c->m;
+    memset(m, 0, offsetof(struct txn_msg, reads));
+    m->type = TXN_LOAD;
+    m->ts = next_ts(c);
+    m->key = (struct txn_bytes){key, (uint32_t)klen};
+    m->val = (struct txn_bytes){val, (uint32_t)vlen};
+    round_begin(c, 0, 0);
+    for (uint32_t r = 0; r < c->cfg.nreplicas; r++)
+        if (req_sent(c, round_add(c, conn_of(c, s, r), m, r)))
+            c->st.puts++;
+    round_wait(c);
+    for (uint32_t k = 0; k < c->nreq; k++)
+        if (req_errno(c, k))
+            return req_errno(c, k);
+    return 0;
+}

@@ -1,0 +1,1477 @@
+/*
+ * demi-txnd: one replica of one TxnStore shard, on PDPIX, one thread, any
+ * libOS (LIBOS=...). Uses only libdemi's public API. It must never trust a
+ * peer: a malformed frame closes that connection only, and every
+ * per-connection resource (input, replies not yet sent, operations waiting
+ * for backups) has a bound.
+ *
+ *   demi-txnd --mode qw|occ --addr IP:PORT [--replicas IP:PORT,... --index I]
+ *             [--max-clients N] [--max-prepared N] [--max-memory BYTES]
+ *
+ * The wire format is msg.h's; the store and its validation are store.h's.
+ *
+ * qw (quorum writes): every replica answers GET, PUT and LOAD on its own;
+ * the client writes to every replica and waits for a majority. Replicas
+ * never talk to each other.
+ *
+ * occ: replica 0 of --replicas is the primary. It validates PREPAREs
+ * (txs_prepare), then replicates each prepare and commit to its backups
+ * (REPL_PREPARE, REPL_COMMIT, over one TCP connection per backup that it
+ * opens and reopens every 100 ms while it is down) and answers the client
+ * once enough backups acknowledged to make a majority of all the replicas
+ * with itself. Backups apply what the primary sends in the order it sends
+ * it (TCP orders it), with the conflict checks skipped, and answer
+ * PREPARE/COMMIT/ABORT from clients with NOTPRIMARY. Every replica answers
+ * GET and LOAD.
+ *
+ * The loop keeps one pop outstanding per connection and takes completions
+ * with demi_wait_next_n, as demi-kv does (demi_wait_any would need every
+ * outstanding token in one array, rebuilt each turn: a cost per completion
+ * that grows with the connections); its timeout, at most 100 ms, drives
+ * the reconnection and accept-retry timers.
+ * A popped buffer is parsed in place; only a frame split across pops is
+ * copied into the connection's input buffer (one frame at most). Replies
+ * are encoded into one heap buffer per connection and pushed once per loop
+ * turn. A client whose pushed replies are not yet sent past OUT_LIMIT is
+ * not read (the popped buffer is kept where parsing stopped) until pushes
+ * complete.
+ */
+#include "msg.h"
+#include "store.h"
+
+#include <demi/libos.h>
+#include <demi/sga.h>
+#include <demi/version.h>
+#include <demi/wait.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#define BATCH 64
+/* Bytes of replies pushed and not yet sent (plus those being gathered)
+ * at which a client stops being read. */
+#define OUT_LIMIT ((uint64_t)4 << 20)
+/* Bytes pushed to a backup and not yet sent at which it counts as down. */
+#define LINK_OUT_MAX ((uint64_t)64 << 20)
+/* The size of a connection's reply buffer (a larger frame gets its own). */
+#define OB_CHUNK 65536
+/* An idle connection's input buffer above this is freed. */
+#define IN_KEEP            65536
+#define MS                 1000000LL
+#define TICK_NS            (100 * MS)
+#define RETRY_NS           (100 * MS)  /* a down backup is tried again this often */
+#define CONNECT_TIMEOUT_NS (1000 * MS) /* a connect not done by then is retried */
+#define REPLICAS_MAX       16
+#define OPS_MAX            (1u << 24) /* an operation's slot fits in reqid's low 24 bits */
+#define SLOT_BITS          24
+
+/* ---- configuration and counters ---- */
+
+static bool occ;     /* --mode occ (else qw) */
+static bool primary; /* occ and --index 0 */
+static uint32_t nreplicas = 1;
+static uint32_t my_index;
+static struct sockaddr_in replicas[REPLICAS_MAX];
+static uint64_t max_clients = 1024;
+static uint32_t ops_max = 65536; /* operations waiting for backups */
+static struct txs *store;
+
+static struct {
+    uint64_t req[TXN_TYPE_END];    /* frames received, by type */
+    uint64_t status[TXN_ST_END];   /* replies sent to clients, by status */
+    uint64_t conflicts;            /* prepares refused on a conflict */
+    uint64_t malformed;            /* connections closed for a bad frame */
+    uint64_t accepted, refused;    /* connections; refused: over --max-clients */
+    uint64_t dropped_replies;      /* to clients gone before their reply */
+    uint64_t links_up, links_down; /* backup connections made and lost */
+    uint64_t repl_sent, acks;      /* REPL_* frames sent, REPL_ACKs received */
+    uint64_t nacks;                /* REPL_ACKs that were not OK */
+} st;
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static void die(const char *what, int err)
+{
+    fprintf(stderr, "demi-txnd: %s: %s\n", what, strerror(err));
+    exit(1);
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void addr_str(const struct sockaddr_in *a, char *buf, size_t len)
+{
+    char ip[INET_ADDRSTRLEN] = "?";
+    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+    snprintf(buf, len, "%s:%u", ip, ntohs(a->sin_port));
+}
+
+/* A message that may repeat without end (a bad client, a failed accept):
+ * at most RATELOG_BURST lines a second, then one saying how many were left
+ * out. */
+#define RATELOG_BURST 10
+
+struct ratelog {
+    int64_t window; /* the start of the current second */
+    uint32_t lines; /* lines printed in it */
+    uint64_t suppressed;
+};
+
+static struct ratelog log_bad, log_accept, log_nack;
+
+static void ratelog(struct ratelog *rl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ratelog(struct ratelog *rl, const char *fmt, ...)
+{
+    int64_t now = mono_ns();
+    if (now - rl->window >= 1000000000LL) {
+        if (rl->suppressed)
+            fprintf(stderr, "demi-txnd: (%llu more lines like the last one were left out)\n",
+                    (unsigned long long)rl->suppressed);
+        rl->window = now;
+        rl->lines = 0;
+        rl->suppressed = 0;
+    }
+    if (rl->lines >= RATELOG_BURST) {
+        rl->suppressed++;
+        return;
+    }
+    rl->lines++;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "demi-txnd: %s\n", line);
+}
+
+/* ---- connections ---- */
+
+/* A push not yet completed. */
+struct pend {
+    demi_qtoken_t qt;
+    uint64_t len;
+};
+
+struct conn {
+    int qd;
+    uint64_t serial; /* tells this connection from an earlier one on the same qd */
+    int backup;      /* primary: the index in bk[] of the backup this link goes to; -1: a client */
+    char peer[64];
+    /* Input: a frame split across pops, copied here (in_want: its length
+     * once its header is in, else 0). */
+    uint8_t *in;
+    size_t in_len, in_cap, in_want;
+    /* The popped buffer being parsed: kept while the client is over its
+     * output limit, from segment hseg, offset hoff. */
+    demi_sgarray_t held;
+    bool holding;
+    uint32_t hseg;
+    size_t hoff;
+    demi_qtoken_t pop_qt;
+    bool popping;
+    /* Output: replies gathered in ob (ob_len of ob_cap bytes), then pushed;
+     * pq lists the pushes not yet completed, oldest first (they complete in
+     * order), out_bytes their total. */
+    demi_sgarray_t ob;
+    size_t ob_len, ob_cap;
+    struct pend *pq;
+    size_t pq_head, pq_n, pq_cap;
+    uint64_t out_bytes;
+    uint32_t nwaiting; /* operations waiting for backups whose reply goes here */
+    bool eof;          /* the peer is done sending: close once nwaiting is 0 */
+    bool bad;          /* a malformed frame: close after the replies before it */
+    bool broken;       /* a failed push or pop: close */
+    const char *why;   /* why it closes, for the log */
+    /* On the list of connections with output to push or a close to do. */
+    bool dirty;
+    struct conn *dprev, *dnext;
+};
+
+static struct conn **conns; /* indexed by qd */
+static size_t nconns_cap;
+static uint64_t nclients, next_serial;
+static struct conn *dirty_head;
+
+static struct conn *conn_of(int qd)
+{
+    return qd >= 0 && (size_t)qd < nconns_cap ? conns[qd] : NULL;
+}
+
+static void dirty_link(struct conn *c)
+{
+    if (c->dirty)
+        return;
+    c->dprev = NULL;
+    c->dnext = dirty_head;
+    if (dirty_head)
+        dirty_head->dprev = c;
+    dirty_head = c;
+    c->dirty = true;
+}
+
+static void dirty_unlink(struct conn *c)
+{
+    if (!c->dirty)
+        return;
+    if (c->dprev)
+        c->dprev->dnext = c->dnext;
+    else
+        dirty_head = c->dnext;
+    if (c->dnext)
+        c->dnext->dprev = c->dprev;
+    c->dprev = c->dnext = NULL;
+    c->dirty = false;
+}
+
+/* Marks the connection for closing at the end of the loop turn: it is
+ * never freed while a frame of it, or of another, is being handled. */
+static void conn_break(struct conn *c, const char *why)
+{
+    if (!c->broken) {
+        c->broken = true;
+        c->why = why;
+    }
+    dirty_link(c);
+}
+
+static bool conn_over(const struct conn *c)
+{
+    return c->backup < 0 && c->out_bytes + c->ob_len >= OUT_LIMIT;
+}
+
+static bool pq_reserve(struct conn *c)
+{
+    if (c->pq_n < c->pq_cap)
+        return true;
+    size_t cap = c->pq_cap ? c->pq_cap * 2 : 8;
+    struct pend *q = malloc(cap * sizeof(*q));
+    if (!q)
+        return false;
+    for (size_t i = 0; i < c->pq_n; i++)
+        q[i] = c->pq[(c->pq_head + i) % c->pq_cap];
+    free(c->pq);
+    c->pq = q;
+    c->pq_head = 0;
+    c->pq_cap = cap;
+    return true;
+}
+
+/* Pushes the gathered replies. The push holds its own reference on the
+ * buffer, so ours is released at once. */
+static void conn_flush(struct conn *c)
+{
+    if (c->ob_len == 0 || c->broken)
+        return;
+    demi_sgarray_t sga = c->ob;
+    sga.sga_segs[0].sgaseg_len = (uint32_t)c->ob_len;
+    uint64_t len = c->ob_len;
+    demi_qtoken_t qt;
+    int e = pq_reserve(c) ? demi_push(&qt, c->qd, &sga) : ENOMEM;
+    demi_sgafree(&c->ob);
+    memset(&c->ob, 0, sizeof(c->ob));
+    c->ob_len = c->ob_cap = 0;
+    if (e) {
+        conn_break(c, "push failed");
+        return;
+    }
+    c->pq[(c->pq_head + c->pq_n) % c->pq_cap] = (struct pend){qt, len};
+    c->pq_n++;
+    c->out_bytes += len;
+}
+
+/* Encodes M at the end of the connection's reply buffer; it is pushed at
+ * the end of the loop turn. */
+static void conn_send(struct conn *c, const struct txn_msg *m)
+{
+    if (c->broken)
+        return;
+    size_t n = txn_msg_size(m);
+    if (n == 0) {
+        /* Cannot happen for what the replica sends (its bounds are msg.h's). */
+        fprintf(stderr, "demi-txnd: cannot encode a %s for %s\n", txn_type_name(m->type), c->peer);
+        conn_break(c, "a reply could not be encoded");
+        return;
+    }
+    if (c->ob_len + n > c->ob_cap) {
+        conn_flush(c);
+        if (c->broken)
+            return;
+        size_t cap = n > OB_CHUNK ? n : OB_CHUNK;
+        c->ob = demi_sgaalloc(cap);
+        if (c->ob.sga_numsegs != 1) {
+            if (c->ob.sga_numsegs)
+                demi_sgafree(&c->ob);
+            memset(&c->ob, 0, sizeof(c->ob));
+            conn_break(c, "out of memory for replies");
+            return;
+        }
+        c->ob_cap = cap;
+    }
+    txn_msg_encode(m, (uint8_t *)c->ob.sga_segs[0].sgaseg_buf + c->ob_len, n);
+    c->ob_len += n;
+    dirty_link(c);
+}
+
+static struct conn *conn_new(int qd, int backup, const struct sockaddr_in *peer)
+{
+    if ((size_t)qd >= nconns_cap) {
+        size_t cap = nconns_cap ? nconns_cap : 256;
+        while (cap <= (size_t)qd)
+            cap *= 2;
+        struct conn **t = realloc(conns, cap * sizeof(*t));
+        if (!t)
+            return NULL;
+        memset(t + nconns_cap, 0, (cap - nconns_cap) * sizeof(*t));
+        conns = t;
+        nconns_cap = cap;
+    }
+    struct conn *c = calloc(1, sizeof(*c));
+    if (!c || demi_pop(&c->pop_qt, qd) != 0) {
+        free(c);
+        return NULL;
+    }
+    c->popping = true;
+    c->qd = qd;
+    c->serial = ++next_serial;
+    c->backup = backup;
+    addr_str(peer, c->peer, sizeof(c->peer));
+    int one = 1;
+    demi_setsockopt(qd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    conns[qd] = c;
+    if (backup < 0)
+        nclients++;
+    return c;
+}
+
+static void backup_down(int i, const char *why);
+
+/* Closes at once (graceful: pushes already made still go out). */
+static void conn_close(struct conn *c)
+{
+    dirty_unlink(c);
+    if (c->holding)
+        demi_sgafree(&c->held);
+    if (c->ob_cap)
+        demi_sgafree(&c->ob);
+    /* Cancels the pending pop: its ECANCELED result finds no connection. */
+    demi_close(c->qd);
+    conns[c->qd] = NULL;
+    if (c->backup < 0)
+        nclients--;
+    int backup = c->backup;
+    const char *why = c->why ? c->why : "closed";
+    free(c->in);
+    free(c->pq);
+    free(c);
+    if (backup >= 0)
+        backup_down(backup, why);
+}
+
+/* ---- requests ---- */
+
+static struct txn_msg in_msg;  /* the frame being handled */
+static struct txn_msg out_msg; /* a reply being encoded */
+
+/* Replies to a client (or, with REPL_ACK, to the primary). */
+static void reply(struct conn *c, uint8_t type, uint64_t reqid, uint8_t status, uint64_t ts, const uint8_t *val,
+                  size_t vlen)
+{
+    out_msg.type = type;
+    out_msg.reqid = reqid;
+    out_msg.status = status;
+    out_msg.txnid = 0;
+    out_msg.ts = ts;
+    out_msg.key = (struct txn_bytes){NULL, 0};
+    out_msg.val = (struct txn_bytes){val, (uint32_t)vlen};
+    out_msg.nreads = out_msg.nwrites = 0;
+    st.status[status]++;
+    conn_send(c, &out_msg);
+}
+
+static void do_get(struct conn *c, const struct txn_msg *m)
+{
+    const uint8_t *val = NULL;
+    size_t vlen = 0;
+    uint64_t ver = 0;
+    int e = txs_get(store, m->key.p, m->key.n, m->ts, &val, &vlen, &ver);
+    if (e == 0)
+        reply(c, TXN_GET_REPLY, m->reqid, TXN_ST_OK, ver, val, vlen);
+    else if (e == ENOENT)
+        reply(c, TXN_GET_REPLY, m->reqid, TXN_ST_NOTFOUND, 0, NULL, 0);
+    else /* ESTALE: the versions at or before ts were discarded */
+        reply(c, TXN_GET_REPLY, m->reqid, TXN_ST_BADREQ, 0, NULL, 0);
+}
+
+/* PUT (qw) and LOAD: last writer wins, so an older version is no error. */
+static void do_put(struct conn *c, const struct txn_msg *m, uint8_t rtype)
+{
+    uint64_t newest = 0;
+    int e = txs_put(store, m->key.p, m->key.n, m->val.p, m->val.n, m->ts, &newest);
+    uint8_t s = e == 0 || e == EEXIST ? TXN_ST_OK
+                : e == ENOMEM         ? TXN_ST_FULL
+                : e == EBUSY          ? TXN_ST_ABORT /* occ: a prepared transaction holds the key */
+                                      : TXN_ST_BADREQ;
+    reply(c, rtype, m->reqid, s, rtype == TXN_PUT_REPLY ? newest : 0, NULL, 0);
+}
+
+/* A backup applying what its primary decided, in the primary's order. */
+static void do_repl(struct conn *c, const struct txn_msg *m)
+{
+    int e;
+    uint8_t s;
+    if (m->type == TXN_REPL_PREPARE) {
+        e = txs_prepare(store, m->txnid, m->ts, m->reads, m->nreads, m->writes, m->nwrites, true, NULL, NULL);
+        s = e == 0 || e == EEXIST ? TXN_ST_OK : e == ENOSPC || e == ENOMEM ? TXN_ST_FULL : TXN_ST_BADREQ;
+    } else if (m->type == TXN_REPL_COMMIT) {
+        e = txs_commit(store, m->txnid, m->ts);
+        s = e == 0 ? TXN_ST_OK : TXN_ST_BADREQ;
+    } else {
+        txs_abort(store, m->txnid); /* ENOENT too: nothing to abort */
+        s = TXN_ST_OK;
+    }
+    reply(c, TXN_REPL_ACK, m->reqid, s, 0, NULL, 0);
+}
+
+/* ---- the primary's backups and the operations waiting for them ---- */
+
+enum { B_DOWN, B_CONNECTING, B_UP };
+
+struct backup {
+    uint32_t replica; /* its index in --replicas */
+    char name[40];
+    int state;
+    int qd;            /* B_CONNECTING, B_UP */
+    demi_qtoken_t cqt; /* B_CONNECTING: the connect */
+    int64_t at;        /* B_DOWN: next try; B_CONNECTING: give up */
+    struct conn *c;    /* B_UP */
+    bool warned;       /* its failure to connect was logged */
+};
+
+static struct backup bk[REPLICAS_MAX];
+static uint32_t nbk;
+static uint32_t need; /* backup acks that make a majority with the primary */
+
+enum { OP_PREPARE, OP_COMMIT };
+
+/* A prepare or commit waiting for backups. Masks have one bit per bk[]
+ * entry: sent (a backup that got the frame and had not dropped before
+ * answering), acked (answered OK), nacked (answered an error). */
+struct op {
+    uint64_t reqid; /* 0: a free slot */
+    uint8_t kind;
+    bool full; /* a backup answered FULL */
+    uint32_t sent, acked, nacked;
+    uint64_t txnid, ts;
+    int cqd; /* the client's connection, while its serial matches */
+    uint64_t cserial, creqid;
+    int32_t next_free;
+};
+
+static struct op *ops;
+static uint32_t nops, ops_alloc, ops_inuse;
+static int32_t free_op = -1;
+static uint64_t op_seq;
+
+static struct op *op_alloc(struct conn *c, uint8_t kind, const struct txn_msg *m)
+{
+    uint32_t slot;
+    if (free_op >= 0) {
+        slot = (uint32_t)free_op;
+        free_op = ops[slot].next_free;
+    } else {
+        if (nops == ops_max)
+            return NULL;
+        if (nops == ops_alloc) {
+            uint32_t cap = ops_alloc ? ops_alloc * 2 : 256;
+            if (cap > ops_max)
+                cap = ops_max;
+            struct op *t = realloc(ops, cap * sizeof(*t));
+            if (!t)
+                return NULL;
+            ops = t;
+            ops_alloc = cap;
+        }
+        slot = nops++;
+    }
+    struct op *op = &ops[slot];
+    memset(op, 0, sizeof(*op));
+    op->reqid = (++op_seq << SLOT_BITS) | slot;
+    op->kind = kind;
+    op->txnid = m->txnid;
+    op->ts = m->ts;
+    op->cqd = c->qd;
+    op->cserial = c->serial;
+    op->creqid = m->reqid;
+    op->next_free = -1;
+    c->nwaiting++;
+    ops_inuse++;
+    return op;
+}
+
+static struct op *op_find(uint64_t reqid)
+{
+    uint32_t slot = (uint32_t)(reqid & (OPS_MAX - 1));
+    return reqid && slot < nops && ops[slot].reqid == reqid ? &ops[slot] : NULL;
+}
+
+static void op_free(struct op *op)
+{
+    op->reqid = 0;
+    op->next_free = free_op;
+    free_op = (int32_t)(op - ops);
+    ops_inuse--;
+}
+
+/* An operation answered at once after all (a refused prepare or commit):
+ * freed with no reply. */
+static void op_drop(struct conn *c, struct op *op)
+{
+    c->nwaiting--;
+    op_free(op);
+}
+
+/* Answers the operation's client, if it is still connected, and frees it. */
+static void op_finish(struct op *op, uint8_t status)
+{
+    struct conn *c = conn_of(op->cqd);
+    if (c && c->serial == op->cserial) {
+        reply(c, op->kind == OP_PREPARE ? TXN_PREPARE_REPLY : TXN_COMMIT_REPLY, op->creqid, status, op->ts, NULL, 0);
+        if (--c->nwaiting == 0 && c->eof)
+            dirty_link(c);
+    } else {
+        st.dropped_replies++;
+    }
+    op_free(op);
+}
+
+static void send_repl(uint32_t mask, uint8_t type, uint64_t reqid, uint64_t txnid, uint64_t ts)
+{
+    out_msg.type = type;
+    out_msg.reqid = reqid;
+    out_msg.status = 0;
+    out_msg.txnid = txnid;
+    out_msg.ts = ts;
+    out_msg.nreads = out_msg.nwrites = 0;
+    for (uint32_t i = 0; i < nbk; i++) {
+        if ((mask & (1u << i)) && bk[i].state == B_UP) {
+            conn_send(bk[i].c, &out_msg);
+            st.repl_sent++;
+        }
+    }
+}
+
+static uint32_t up_mask(void)
+{
+    uint32_t mask = 0;
+    for (uint32_t i = 0; i < nbk; i++)
+        if (bk[i].state == B_UP && !bk[i].c->broken)
+            mask |= 1u << i;
+    return mask;
+}
+
+/* Decides the operation once enough backups answered (or can no longer):
+ * a prepare that cannot reach a majority is aborted here and on the
+ * backups that got it; a commit stays applied here (the client hears
+ * UNAVAIL). */
+static void op_check(struct op *op)
+{
+    int ok = __builtin_popcount(op->acked);
+    int pending = __builtin_popcount(op->sent & ~(op->acked | op->nacked));
+    if ((uint32_t)ok >= need) {
+        op_finish(op, TXN_ST_OK);
+        return;
+    }
+    if ((uint32_t)(ok + pending) >= need)
+        return;
+    if (op->kind == OP_PREPARE) {
+        txs_abort(store, op->txnid);
+        send_repl(op->sent, TXN_REPL_ABORT, 0, op->txnid, 0);
+    }
+    op_finish(op, op->full ? TXN_ST_FULL : TXN_ST_UNAVAIL);
+}
+
+static void on_ack(uint32_t i, const struct txn_msg *m)
+{
+    st.acks++;
+    struct op *op = op_find(m->reqid);
+    uint32_t bit = 1u << i;
+    if (!op || !(op->sent & bit) || ((op->acked | op->nacked) & bit))
+        return; /* a late ack (its operation was decided), or a fire-and-forget abort's */
+    if (m->status == TXN_ST_OK) {
+        op->acked |= bit;
+    } else {
+        st.nacks++;
+        op->nacked |= bit;
+        op->full |= m->status == TXN_ST_FULL;
+        ratelog(&log_nack, "backup %s refused %s of txn %llu: %s", bk[i].name,
+                op->kind == OP_PREPARE ? "a prepare" : "a commit", (unsigned long long)op->txnid,
+                txn_status_name(m->status));
+    }
+    op_check(op);
+}
+
+/* Is a prepare of TXNID, other than SELF, still waiting for its backups? */
+static bool prepare_pending(uint64_t txnid, const struct op *self)
+{
+    for (uint32_t i = 0; i < nops; i++)
+        if (&ops[i] != self && ops[i].reqid && ops[i].kind == OP_PREPARE && ops[i].txnid == txnid)
+            return true;
+    return false;
+}
+
+static void do_prepare(struct conn *c, struct txn_msg *m)
+{
+    uint32_t up = up_mask();
+    if ((uint32_t)__builtin_popcount(up) < need) {
+        reply(c, TXN_PREPARE_REPLY, m->reqid, TXN_ST_UNAVAIL, 0, NULL, 0);
+        return;
+    }
+    /* The slot first: once prepared, the transaction must be replicated. */
+    struct op *op = NULL;
+    if (need > 0 && !(op = op_alloc(c, OP_PREPARE, m))) {
+        reply(c, TXN_PREPARE_REPLY, m->reqid, TXN_ST_FULL, 0, NULL, 0);
+        return;
+    }
+    enum txs_conflict why = TXS_CONFLICT_NONE;
+    uint64_t cver = 0;
+    int e = txs_prepare(store, m->txnid, m->ts, m->reads, m->nreads, m->writes, m->nwrites, false, &why, &cver);
+    if (e == EEXIST && prepare_pending(m->txnid, op))
+        e = EBUSY; /* a repeat while the first is still replicating: not yet a vote */
+    if (e || !op) {
+        /* Refused; or a repeat of a prepare already replicated (its vote
+         * stands); or a single replica: answered now. */
+        if (op)
+            op_drop(c, op);
+        uint8_t s = e == 0 || e == EEXIST        ? TXN_ST_OK
+                    : e == EAGAIN                ? TXN_ST_ABORT
+                    : e == ENOSPC || e == ENOMEM ? TXN_ST_FULL
+                                                 : TXN_ST_BADREQ;
+        if (e == EAGAIN)
+            st.conflicts++;
+        reply(c, TXN_PREPARE_REPLY, m->reqid, s, e == EAGAIN ? cver : m->ts, NULL, 0);
+        return;
+    }
+    /* The same transaction, forwarded: only the type and the id change. */
+    m->type = TXN_REPL_PREPARE;
+    m->reqid = op->reqid;
+    for (uint32_t i = 0; i < nbk; i++) {
+        if (up & (1u << i)) {
+            conn_send(bk[i].c, m);
+            st.repl_sent++;
+        }
+    }
+    op->sent = up;
+    op_check(op);
+}
+
+static void do_commit(struct conn *c, const struct txn_msg *m)
+{
+    struct op *op = NULL;
+    if (need > 0 && !(op = op_alloc(c, OP_COMMIT, m))) {
+        reply(c, TXN_COMMIT_REPLY, m->reqid, TXN_ST_FULL, 0, NULL, 0);
+        return;
+    }
+    if (txs_commit(store, m->txnid, m->ts) != 0) {
+        /* ENOENT (not prepared here) or EINVAL (another timestamp). */
+        if (op)
+            op_drop(c, op);
+        reply(c, TXN_COMMIT_REPLY, m->reqid, TXN_ST_BADREQ, 0, NULL, 0);
+        return;
+    }
+    uint32_t up = up_mask();
+    send_repl(up, TXN_REPL_COMMIT, op ? op->reqid : 0, m->txnid, m->ts);
+    if (!op) {
+        reply(c, TXN_COMMIT_REPLY, m->reqid, TXN_ST_OK, m->ts, NULL, 0);
+        return;
+    }
+    /* Too few backups up: decided at once (UNAVAIL), applied here anyway. */
+    op->sent = up;
+    op_check(op);
+}
+
+/* Not waiting for the backups' acks: an abort decides nothing that could
+ * be lost (a backup that misses it keeps a prepared transaction that never
+ * commits, and forced prepares ignore its locks). */
+static void do_abort(struct conn *c, const struct txn_msg *m)
+{
+    if (txs_abort(store, m->txnid) == 0)
+        send_repl(up_mask(), TXN_REPL_ABORT, 0, m->txnid, 0);
+    reply(c, TXN_ABORT_REPLY, m->reqid, TXN_ST_OK, 0, NULL, 0);
+}
+
+/* ---- frames ---- */
+
+static bool is_reply_type(uint8_t t)
+{
+    return t == TXN_GET_REPLY || t == TXN_PUT_REPLY || t == TXN_PREPARE_REPLY || t == TXN_COMMIT_REPLY ||
+           t == TXN_ABORT_REPLY || t == TXN_LOAD_REPLY || t == TXN_REPL_ACK;
+}
+
+static void conn_bad(struct conn *c, const char *why)
+{
+    c->bad = true;
+    c->why = why;
+}
+
+/* One whole frame from a client, or (c->backup >= 0) from a backup. */
+static void handle_frame(struct conn *c, const uint8_t *frame, size_t len)
+{
+    struct txn_msg *m = &in_msg;
+    const char *why = NULL;
+    if (txn_msg_decode(frame, len, m, &why) != 0) {
+        conn_bad(c, why ? why : "malformed frame");
+        return;
+    }
+    st.req[m->type]++;
+    if (c->backup >= 0) {
+        if (m->type != TXN_REPL_ACK)
+            conn_bad(c, "a backup sent something other than REPL_ACK");
+        else
+            on_ack((uint32_t)c->backup, m);
+        return;
+    }
+    if (is_reply_type(m->type)) {
+        conn_bad(c, "a reply sent to the replica");
+        return;
+    }
+    switch (m->type) {
+    case TXN_GET:
+        do_get(c, m);
+        break;
+    case TXN_PUT:
+        if (occ)
+            reply(c, TXN_PUT_REPLY, m->reqid, TXN_ST_BADREQ, 0, NULL, 0); /* would skip validation */
+        else
+            do_put(c, m, TXN_PUT_REPLY);
+        break;
+    case TXN_LOAD:
+        do_put(c, m, TXN_LOAD_REPLY);
+        break;
+    case TXN_PREPARE:
+    case TXN_COMMIT:
+    case TXN_ABORT: {
+        uint8_t rt = (uint8_t)(m->type + 1);
+        if (!occ)
+            reply(c, rt, m->reqid, TXN_ST_BADREQ, 0, NULL, 0);
+        else if (!primary)
+            reply(c, rt, m->reqid, TXN_ST_NOTPRIMARY, 0, NULL, 0);
+        else if (m->type == TXN_PREPARE)
+            do_prepare(c, m);
+        else if (m->type == TXN_COMMIT)
+            do_commit(c, m);
+        else
+            do_abort(c, m);
+        break;
+    }
+    default: /* REPL_PREPARE, REPL_COMMIT, REPL_ABORT */
+        if (occ && !primary)
+            do_repl(c, m);
+        else
+            reply(c, TXN_REPL_ACK, m->reqid, TXN_ST_BADREQ, 0, NULL, 0);
+        break;
+    }
+}
+
+static size_t get_le32(const uint8_t *p)
+{
+    return (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
+}
+
+static bool in_reserve(struct conn *c, size_t want)
+{
+    if (want <= c->in_cap)
+        return true;
+    uint8_t *p = realloc(c->in, want);
+    if (!p)
+        return false;
+    c->in = p;
+    c->in_cap = want;
+    return true;
+}
+
+/* Appends up to N bytes of DATA to the partial frame in c->in (only what
+ * the frame still lacks). Returns how many it took; sets c->bad on a bad
+ * header or no memory. Hands the frame over once whole. */
+static size_t in_feed(struct conn *c, const uint8_t *data, size_t n)
+{
+    size_t want = c->in_want ? c->in_want : TXN_HDR_LEN;
+    size_t take = want - c->in_len < n ? want - c->in_len : n;
+    memcpy(c->in + c->in_len, data, take);
+    c->in_len += take;
+    if (c->in_len < want)
+        return take;
+    if (!c->in_want) {
+        size_t flen = 0;
+        const char *why = NULL;
+        int r = txn_frame_len(c->in, c->in_len, &flen, &why);
+        if (r < 0) {
+            conn_bad(c, why ? why : "malformed header");
+            return take;
+        }
+        /* r == 0 with a whole header: its length field is valid. */
+        c->in_want = r == 1 ? flen : TXN_HDR_LEN + get_le32(c->in + 4);
+        if (!in_reserve(c, c->in_want)) {
+            conn_bad(c, "out of memory for a frame");
+            return take;
+        }
+        if (c->in_len < c->in_want)
+            return take;
+    }
+    handle_frame(c, c->in, c->in_len);
+    c->in_len = c->in_want = 0;
+    if (c->in_cap > IN_KEEP) {
+        free(c->in);
+        c->in = NULL;
+        c->in_cap = 0;
+    }
+    return take;
+}
+
+/* Handles the frames in DATA[OFF, N). Returns where it stopped: N, or
+ * earlier when the client went over its output limit or sent a bad frame. */
+static size_t conn_input(struct conn *c, const uint8_t *data, size_t n, size_t off)
+{
+    while (off < n && !c->bad) {
+        if (conn_over(c))
+            break;
+        if (c->in_len > 0) {
+            off += in_feed(c, data + off, n - off);
+            continue;
+        }
+        size_t flen = 0;
+        const char *why = NULL;
+        int r = txn_frame_len(data + off, n - off, &flen, &why);
+        if (r < 0) {
+            conn_bad(c, why ? why : "malformed header");
+            break;
+        }
+        if (r == 1) {
+            handle_frame(c, data + off, flen);
+            off += flen;
+            continue;
+        }
+        /* The start of a frame: keep it until the rest comes. */
+        if (!in_reserve(c, TXN_HDR_LEN)) {
+            conn_bad(c, "out of memory for a frame");
+            break;
+        }
+        off += in_feed(c, data + off, n - off);
+    }
+    return off;
+}
+
+static void conn_next_pop(struct conn *c)
+{
+    if (c->popping || c->holding || c->bad || c->broken || c->eof || conn_over(c))
+        return;
+    if (demi_pop(&c->pop_qt, c->qd) != 0) {
+        conn_break(c, "pop failed");
+        return;
+    }
+    c->popping = true;
+}
+
+/* Parses the held buffer from where it stopped; pops again once it is all
+ * handled, unless the client is over its output limit. */
+static void conn_resume(struct conn *c)
+{
+    while (c->hseg < c->held.sga_numsegs) {
+        const demi_sgaseg_t *s = &c->held.sga_segs[c->hseg];
+        size_t off = conn_input(c, s->sgaseg_buf, s->sgaseg_len, c->hoff);
+        if (c->bad)
+            break;
+        if (off < s->sgaseg_len) {
+            c->hoff = off; /* over the output limit: wait for pushes */
+            return;
+        }
+        c->hseg++;
+        c->hoff = 0;
+    }
+    demi_sgafree(&c->held);
+    c->holding = false;
+    if (c->bad) {
+        st.malformed++;
+        ratelog(&log_bad, "closing %s: %s", c->peer, c->why);
+        conn_flush(c); /* the replies to the frames before it */
+        conn_break(c, c->why);
+        return;
+    }
+    conn_next_pop(c);
+}
+
+static void conn_popped(struct conn *c, demi_sgarray_t *sga)
+{
+    c->popping = false;
+    if (sga->sga_numsegs == 0) {
+        if (c->backup >= 0) {
+            conn_break(c, "the backup closed the connection");
+            return;
+        }
+        c->eof = true; /* closed once the replies still owed are sent */
+        dirty_link(c);
+        return;
+    }
+    c->held = *sga;
+    c->holding = true;
+    c->hseg = 0;
+    c->hoff = 0;
+    conn_resume(c);
+}
+
+static void conn_pushed(struct conn *c, demi_qtoken_t qt)
+{
+    if (c->pq_n == 0 || c->pq[c->pq_head].qt != qt)
+        return; /* a closed connection's */
+    c->out_bytes -= c->pq[c->pq_head].len;
+    c->pq_head = (c->pq_head + 1) % c->pq_cap;
+    c->pq_n--;
+    if (conn_over(c))
+        return;
+    if (c->holding)
+        conn_resume(c);
+    else
+        conn_next_pop(c);
+}
+
+static bool conn_owns(const struct conn *c, demi_qtoken_t qt)
+{
+    if (c->popping && c->pop_qt == qt)
+        return true;
+    for (size_t i = 0; i < c->pq_n; i++)
+        if (c->pq[(c->pq_head + i) % c->pq_cap].qt == qt)
+            return true;
+    return false;
+}
+
+/* The end of a loop turn: pushes what was gathered, closes what must go.
+ * Closing a backup link may answer clients (backup_down), which puts them
+ * on the list again: the loop runs until it is empty. */
+static void flush_all(void)
+{
+    while (dirty_head) {
+        struct conn *c = dirty_head;
+        dirty_unlink(c);
+        conn_flush(c);
+        if (c->backup >= 0 && !c->broken && c->out_bytes > LINK_OUT_MAX)
+            conn_break(c, "too much unsent to the backup");
+        if (c->broken || (c->eof && c->nwaiting == 0))
+            conn_close(c);
+    }
+}
+
+/* ---- connecting to the backups ---- */
+
+static void backup_connect(struct backup *b)
+{
+    const struct sockaddr_in *a = &replicas[b->replica];
+    int e = demi_socket(&b->qd, AF_INET, SOCK_STREAM, 0);
+    if (e == 0 && (e = demi_connect(&b->cqt, b->qd, (const struct sockaddr *)a, sizeof(*a))) != 0)
+        demi_close(b->qd);
+    if (e) {
+        if (!b->warned)
+            fprintf(stderr, "demi-txnd: backup %s: connect: %s; retrying every %lld ms\n", b->name, strerror(e),
+                    RETRY_NS / MS);
+        b->warned = true;
+        b->state = B_DOWN;
+        b->at = mono_ns() + RETRY_NS;
+        return;
+    }
+    b->state = B_CONNECTING;
+    b->at = mono_ns() + CONNECT_TIMEOUT_NS;
+}
+
+static void backup_connected(struct backup *b)
+{
+    struct conn *c = conn_new(b->qd, (int)(b - bk), &replicas[b->replica]);
+    if (!c) {
+        demi_close(b->qd);
+        b->state = B_DOWN;
+        b->at = mono_ns() + RETRY_NS;
+        return;
+    }
+    snprintf(c->peer, sizeof(c->peer), "backup %s", b->name);
+    b->c = c;
+    b->state = B_UP;
+    b->warned = false;
+    st.links_up++;
+    fprintf(stderr, "demi-txnd: backup %s is up\n", b->name);
+}
+
+static void backup_connect_failed(struct backup *b, int err)
+{
+    demi_close(b->qd);
+    if (!b->warned)
+        fprintf(stderr, "demi-txnd: backup %s: connect: %s; retrying every %lld ms\n", b->name, strerror(err),
+                RETRY_NS / MS);
+    b->warned = true;
+    b->state = B_DOWN;
+    b->at = mono_ns() + RETRY_NS;
+}
+
+/* The link to backup I is gone (conn_close freed it): the operations that
+ * waited for it count it out, which may decide them. */
+static void backup_down(int i, const char *why)
+{
+    struct backup *b = &bk[i];
+    b->c = NULL;
+    b->state = B_DOWN;
+    b->at = mono_ns() + RETRY_NS;
+    if (stop)
+        return; /* shutting down: nothing waits any more */
+    st.links_down++;
+    fprintf(stderr, "demi-txnd: backup %s is down (%s); reconnecting every %lld ms\n", b->name, why, RETRY_NS / MS);
+    uint32_t bit = 1u << i;
+    for (uint32_t k = 0; k < nops; k++) {
+        struct op *op = &ops[k];
+        if (!op->reqid || !(op->sent & bit) || ((op->acked | op->nacked) & bit))
+            continue;
+        op->sent &= ~bit;
+        op_check(op);
+    }
+}
+
+/* Connects to the backups that are due; gives up on slow connects. */
+static void backup_timers(int64_t now)
+{
+    for (uint32_t i = 0; i < nbk; i++) {
+        struct backup *b = &bk[i];
+        if (b->state == B_DOWN && now >= b->at) {
+            backup_connect(b);
+        } else if (b->state == B_CONNECTING && now >= b->at) {
+            /* Its connect completes as ECANCELED, matched to nothing. */
+            backup_connect_failed(b, ETIMEDOUT);
+        }
+    }
+}
+
+static struct backup *backup_connecting(int qd, demi_qtoken_t qt)
+{
+    for (uint32_t i = 0; i < nbk; i++)
+        if (bk[i].state == B_CONNECTING && bk[i].qd == qd && bk[i].cqt == qt)
+            return &bk[i];
+    return NULL;
+}
+
+/* ---- accepting ---- */
+
+static int listen_qd = -1;
+static bool accepting;
+static demi_qtoken_t accept_qt;
+static int64_t accept_at;
+
+static bool accept_transient(int e)
+{
+    return e == EMFILE || e == ENFILE || e == ENOMEM || e == ENOBUFS || e == ECONNABORTED || e == EPROTO ||
+           e == EPERM || e == EAGAIN || e == EINTR || e == ETIMEDOUT || e == ECONNRESET;
+}
+
+static void accept_failed(int e)
+{
+    if (!accept_transient(e))
+        die("accept", e);
+    ratelog(&log_accept, "accept: %s; accepting again in %lld ms", strerror(e), RETRY_NS / MS);
+    accepting = false;
+    accept_at = mono_ns() + RETRY_NS;
+}
+
+static void accept_arm(void)
+{
+    int e = demi_accept(&accept_qt, listen_qd);
+    if (e)
+        accept_failed(e);
+    else
+        accepting = true;
+}
+
+static void accepted(int qd, const struct sockaddr_in *peer)
+{
+    if (nclients >= max_clients) {
+        demi_close(qd);
+        st.refused++;
+        return;
+    }
+    if (!conn_new(qd, -1, peer)) {
+        demi_close(qd);
+        st.refused++;
+        return;
+    }
+    st.accepted++;
+}
+
+/* ---- the loop ---- */
+
+static void handle(demi_qresult_t *r)
+{
+    struct conn *c = conn_of(r->qr_qd);
+    struct backup *b;
+    switch (r->qr_opcode) {
+    case DEMI_OPC_ACCEPT:
+        if (r->qr_qd == listen_qd && accepting && r->qr_qt == accept_qt) {
+            accepting = false;
+            accepted(r->qr_value.ares.qd, &r->qr_value.ares.addr);
+            accept_arm();
+        }
+        break;
+    case DEMI_OPC_CONNECT:
+        if ((b = backup_connecting(r->qr_qd, r->qr_qt)))
+            backup_connected(b);
+        break;
+    case DEMI_OPC_POP:
+        if (c && c->popping && c->pop_qt == r->qr_qt)
+            conn_popped(c, &r->qr_value.sga);
+        else
+            demi_sgafree(&r->qr_value.sga);
+        break;
+    case DEMI_OPC_PUSH:
+        if (c)
+            conn_pushed(c, r->qr_qt);
+        break;
+    case DEMI_OPC_FAILED:
+        if (r->qr_qd == listen_qd && accepting && r->qr_qt == accept_qt) {
+            accept_failed((int)r->qr_ret);
+            break;
+        }
+        if ((b = backup_connecting(r->qr_qd, r->qr_qt))) {
+            backup_connect_failed(b, (int)r->qr_ret);
+            break;
+        }
+        if (r->qr_ret == ECANCELED || !c || !conn_owns(c, r->qr_qt))
+            break; /* an operation of a queue closed already */
+        if (c->popping && c->pop_qt == r->qr_qt)
+            c->popping = false;
+        conn_break(c, r->qr_ret == ECONNRESET ? "connection reset" : "a pop or push failed");
+        break;
+    default:
+        break;
+    }
+}
+
+static void print_stats(void)
+{
+    char line[1024];
+    size_t n = 0;
+    for (uint8_t t = 1; t < TXN_TYPE_END; t++)
+        if (st.req[t] || !is_reply_type(t))
+            n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s %llu", n ? ", " : "", txn_type_name(t),
+                                  (unsigned long long)st.req[t]);
+    fprintf(stderr, "demi-txnd: requests: %s\n", line);
+    n = 0;
+    for (uint8_t s = 0; s < TXN_ST_END; s++)
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s %llu", n ? ", " : "", txn_status_name(s),
+                              (unsigned long long)st.status[s]);
+    fprintf(stderr, "demi-txnd: replies: %s\n", line);
+    struct txs_stats ts;
+    txs_get_stats(store, &ts);
+    fprintf(stderr,
+            "demi-txnd: store: %llu keys, %llu versions, %llu bytes, %llu prepared now; commits %llu, aborts %llu, "
+            "conflicts %llu (stale %llu, locked %llu, timestamp %llu)\n",
+            (unsigned long long)ts.keys, (unsigned long long)ts.versions, (unsigned long long)ts.bytes,
+            (unsigned long long)ts.prepared, (unsigned long long)ts.commits, (unsigned long long)ts.aborts,
+            (unsigned long long)st.conflicts, (unsigned long long)ts.conflict_stale,
+            (unsigned long long)ts.conflict_locked, (unsigned long long)ts.conflict_ts);
+    fprintf(stderr,
+            "demi-txnd: connections: %llu accepted, %llu refused, %llu open; %llu closed for malformed frames; "
+            "%llu replies dropped (client gone)\n",
+            (unsigned long long)st.accepted, (unsigned long long)st.refused, (unsigned long long)nclients,
+            (unsigned long long)st.malformed, (unsigned long long)st.dropped_replies);
+    if (primary && nbk > 0)
+        fprintf(stderr,
+                "demi-txnd: backups: %llu links made, %llu lost; %llu frames replicated, %llu acks (%llu not OK), "
+                "%u operations still waiting\n",
+                (unsigned long long)st.links_up, (unsigned long long)st.links_down, (unsigned long long)st.repl_sent,
+                (unsigned long long)st.acks, (unsigned long long)st.nacks, ops_inuse);
+}
+
+/* ---- arguments ---- */
+
+static void usage(FILE *f, int status)
+{
+    fprintf(f,
+            "usage: demi-txnd --mode qw|occ --addr IP:PORT [--replicas IP:PORT,IP:PORT,... --index I]\n"
+            "                 [--max-clients N] [--max-prepared N] [--max-memory BYTES]\n"
+            "       demi-txnd --help | --version\n"
+            "  --mode qw|occ      qw: quorum writes, each replica on its own; occ: replica 0 is the\n"
+            "                     primary and validates transactions, then replicates to the others\n"
+            "  --addr IP:PORT     listen there (port 0 picks a free port)\n"
+            "  --replicas LIST    every replica of this shard, this one included, in the same order\n"
+            "                     on all of them (at most %d; default: this one alone)\n"
+            "  --index I          this replica's position in --replicas (0: the primary in occ)\n"
+            "  --max-clients N    close connections beyond N clients at once (default 1024)\n"
+            "  --max-prepared N   transactions prepared at once, and operations waiting for backups\n"
+            "                     (default 65536)\n"
+            "  --max-memory BYTES bytes the store holds, with k, m, g suffixes (default 1g)\n"
+            "  --help             this text\n"
+            "  --version          the program's and libdemi's version\n"
+            "LIBOS picks the network libOS (default catnap); see demi-txnd(1) and libdemi(7).\n",
+            REPLICAS_MAX);
+    exit(status);
+}
+
+static void bad_arg(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void bad_arg(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "demi-txnd: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see demi-txnd --help)\n");
+    va_end(ap);
+    exit(2);
+}
+
+static int parse_addr(const char *s, size_t n, struct sockaddr_in *out)
+{
+    char buf[64];
+    if (n >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    char *colon = strrchr(buf, ':');
+    if (!colon || colon[1] == '\0')
+        return -1;
+    *colon = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || colon[1] == '-' || colon[1] == '+' || port < 0 || port > 65535)
+        return -1;
+    memset(out, 0, sizeof(*out));
+    out->sin_family = AF_INET;
+    out->sin_port = htons((uint16_t)port);
+    return inet_pton(AF_INET, buf, &out->sin_addr) == 1 ? 0 : -1;
+}
+
+static void parse_replicas(const char *s)
+{
+    nreplicas = 0;
+    for (const char *p = s;;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        if (nreplicas == REPLICAS_MAX)
+            bad_arg("--replicas: at most %d replicas", REPLICAS_MAX);
+        if (parse_addr(p, n, &replicas[nreplicas]))
+            bad_arg("--replicas: expected IPv4:PORT,IPv4:PORT,..., got '%.*s'", (int)n, p);
+        nreplicas++;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+}
+
+/* A decimal count in [MIN, MAX]; with SUFFIXES, k, m, g (powers of 1024). */
+static uint64_t parse_count(const char *opt, const char *s, uint64_t min, uint64_t max, bool suffixes)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    bool ok = !errno && end != s && *s != '-' && *s != '+';
+    uint64_t mul = 1;
+    if (ok && suffixes && *end) {
+        mul = *end == 'k' || *end == 'K'   ? 1ull << 10
+              : *end == 'm' || *end == 'M' ? 1ull << 20
+              : *end == 'g' || *end == 'G' ? 1ull << 30
+                                           : 0;
+        end++;
+        if ((*end == 'b' || *end == 'B') && end[1] == '\0')
+            end++;
+    }
+    if (!ok || *end || !mul || v > max / mul || v * mul < min)
+        bad_arg("%s: expected %s%llu..%llu, got '%s'", opt, suffixes ? "bytes (k, m, g suffixes allowed) " : "",
+                (unsigned long long)min, (unsigned long long)max, s);
+    return v * mul;
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static void parse_args(int argc, char **argv, struct sockaddr_in *addr, struct txs_limits *lim)
+{
+    static const struct option lo[] = {
+        {"mode", required_argument, 0, 'm'},        {"addr", required_argument, 0, 'a'},
+        {"replicas", required_argument, 0, 'r'},    {"index", required_argument, 0, 'i'},
+        {"max-clients", required_argument, 0, 'c'}, {"max-prepared", required_argument, 0, 'p'},
+        {"max-memory", required_argument, 0, 'M'},  {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},           {0, 0, 0, 0}};
+    const char *mode = NULL, *addr_arg = NULL, *replicas_arg = NULL, *index_arg = NULL;
+    int opt;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (opt) {
+        case 'm':
+            mode = optarg;
+            break;
+        case 'a':
+            addr_arg = optarg;
+            break;
+        case 'r':
+            replicas_arg = optarg;
+            break;
+        case 'i':
+            index_arg = optarg;
+            break;
+        case 'c':
+            max_clients = parse_count("--max-clients", optarg, 1, 1000000, false);
+            break;
+        case 'p':
+            lim->max_prepared = (uint32_t)parse_count("--max-prepared", optarg, 1, OPS_MAX, false);
+            ops_max = lim->max_prepared;
+            break;
+        case 'M':
+            lim->max_bytes = parse_count("--max-memory", optarg, 1, UINT64_MAX, true);
+            break;
+        case 'h':
+            usage(stdout, 0);
+            break;
+        case 'V':
+            printf("demi-txnd (libdemi) %s\n", demi_version());
+            exit(0);
+        default:
+            usage(stderr, 2); /* getopt_long has named the option */
+        }
+    }
+    if (optind != argc)
+        bad_arg("unexpected argument '%s'", argv[optind]);
+    if (!mode || (strcmp(mode, "qw") != 0 && strcmp(mode, "occ") != 0))
+        bad_arg("--mode: expected qw or occ, got '%s'", mode ? mode : "nothing (it is required)");
+    occ = strcmp(mode, "occ") == 0;
+    if (!addr_arg)
+        bad_arg("--addr IP:PORT is required");
+    if (parse_addr(addr_arg, strlen(addr_arg), addr))
+        bad_arg("--addr: expected IPv4:PORT, got '%s'", addr_arg);
+    if (!replicas_arg != !index_arg)
+        bad_arg("--replicas and --index go together");
+    if (replicas_arg) {
+        parse_replicas(replicas_arg);
+        my_index = (uint32_t)parse_count("--index", index_arg, 0, nreplicas - 1, false);
+    } else {
+        replicas[0] = *addr;
+    }
+    primary = occ && my_index == 0;
+    for (uint32_t i = 0; i < nreplicas; i++)
+        if (i != my_index && replicas[i].sin_port == 0)
+            bad_arg("--replicas: replica %u has port 0", i);
+}
+
+int main(int argc, char **argv)
+{
+    struct sockaddr_in addr;
+    struct txs_limits lim = {0, 0, 0};
+    parse_args(argc, argv, &addr, &lim);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    raise_nofile();
+
+    struct demi_args args = {.argc = argc, .argv = argv};
+    int e = demi_init(&args);
+    if (e)
+        die("demi_init", e);
+    if (!(store = txs_create(&lim)))
+        die("store", ENOMEM);
+    if (primary) {
+        nbk = nreplicas - 1;
+        need = nreplicas / 2; /* with the primary: nreplicas / 2 + 1, a majority */
+        for (uint32_t i = 0; i < nbk; i++) {
+            bk[i].replica = i + 1;
+            char a[24];
+            addr_str(&replicas[i + 1], a, sizeof(a));
+            snprintf(bk[i].name, sizeof(bk[i].name), "%u (%s)", i + 1, a);
+            bk[i].state = B_DOWN;
+            bk[i].at = 0; /* the first loop turn connects */
+        }
+    }
+
+    if ((e = demi_socket(&listen_qd, AF_INET, SOCK_STREAM, 0)))
+        die("socket", e);
+    int one = 1;
+    demi_setsockopt(listen_qd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if ((e = demi_bind(listen_qd, (const struct sockaddr *)&addr, sizeof(addr))))
+        die("bind", e);
+    if ((e = demi_listen(listen_qd, 1024)))
+        die("listen", e);
+    struct sockaddr_in local;
+    socklen_t len = sizeof(local);
+    if ((e = demi_getsockname(listen_qd, (struct sockaddr *)&local, &len)))
+        die("getsockname", e);
+    if ((e = demi_accept(&accept_qt, listen_qd)))
+        die("accept", e);
+    accepting = true;
+    char bound[40];
+    addr_str(&local, bound, sizeof(bound));
+    printf("ready %s\n", bound);
+    fflush(stdout);
+
+    demi_qresult_t qr[BATCH];
+    while (!stop) {
+        int64_t now = mono_ns();
+        int64_t next = now + TICK_NS;
+        for (uint32_t i = 0; i < nbk; i++)
+            if (bk[i].state != B_UP && bk[i].at < next)
+                next = bk[i].at;
+        if (!accepting && accept_at < next)
+            next = accept_at;
+        int64_t wait_ns = next > now ? next - now : 0;
+        struct timespec to = {wait_ns / 1000000000LL, wait_ns % 1000000000LL};
+        int n = 0;
+        e = demi_wait_next_n(qr, BATCH, &n, &to);
+        if (e && e != ETIMEDOUT)
+            die("wait", e);
+        for (int i = 0; i < n; i++)
+            handle(&qr[i]);
+        flush_all();
+        now = mono_ns();
+        backup_timers(now);
+        if (!accepting && now >= accept_at)
+            accept_arm();
+    }
+
+    print_stats();
+    for (size_t i = 0; i < nconns_cap; i++)
+        if (conns[i])
+            conn_close(conns[i]);
+    for (uint32_t i = 0; i < nbk; i++)
+        if (bk[i].state == B_CONNECTING)
+            demi_close(bk[i].qd);
+    demi_close(listen_qd);
+    /* The results those closes cancelled: consume them, so that no popped
+     * buffer is left unaccounted for. */
+    struct timespec zero = {0, 0};
+    int n;
+    while (demi_wait_next_n(qr, BATCH, &n, &zero) == 0 && n > 0)
+        for (int i = 0; i < n; i++)
+            if (qr[i].qr_opcode == DEMI_OPC_POP)
+                demi_sgafree(&qr[i].qr_value.sga);
+    txs_destroy(store);
+    free(conns);
+    free(ops);
+    return 0;
+}

@@ -1,0 +1,113 @@
+# shellcheck shell=bash disable=SC2154 # txnd: set by the script that sources this
+# tests/txn/txn_lib.sh: what the TxnStore scripts share (tests/txn/*.sh and
+# bench/txn.sh source it, with txnd set to demi-txnd's path): a temporary
+# directory and an EXIT trap that kills, by PID, every process the script
+# started (append each to pids), free ports on 127.0.0.1, a hang-guarded
+# wait for a line in a file, and clusters of demi-txnd replicas on catnap
+# started and stopped. It must never stop a process the script did not
+# start. Every replica runs with SPIN_US=0: with 7 or more processes on
+# 2 CPUs, libdemi's default busy-poll of 1 ms before sleeping makes them
+# starve each other.
+tmp=$(mktemp -d)
+pids=()
+cpids=() # the replicas of the cluster now running
+txn_cleanup() {
+    local p
+    for p in "${pids[@]}"; do
+        if kill -0 "$p" 2>/dev/null; then
+            kill -KILL "$p" 2>/dev/null
+            wait "$p" 2>/dev/null
+        fi
+    done
+    rm -rf "$tmp"
+}
+trap txn_cleanup EXIT
+trap "exit 1" INT TERM
+
+# free_ports N: N ports free on 127.0.0.1 right now (all bound at once, so
+# distinct; another process may still take one before a replica does,
+# which the callers notice and retry).
+free_ports() {
+    python3 - "$1" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
+
+# wait_line FILE PATTERN PID: until FILE has a line matching PATTERN, while
+# PID lives, up to READY_S (60) seconds: a hang guard, not a speed guess.
+wait_line() {
+    local t0=$SECONDS
+    until grep -q -- "$2" "$1" 2>/dev/null; do
+        kill -0 "$3" 2>/dev/null && ((SECONDS - t0 < ${READY_S:-60})) || return 1
+        sleep 0.05
+    done
+}
+
+# start_cluster NAME MODE NSHARDS: NSHARDS shards of 3 replicas of demi-txnd
+# --mode MODE, their output in $tmp/NAME.SHARD.INDEX.{out,err}; sets
+# cluster (shards separated by ';', replicas by ',') and cpids. Backups
+# start first, and an occ primary must see both up. Tried up to 3 times
+# with other ports (one may be taken between picking and binding); returns
+# 1, with the replicas' output shown, when every try failed.
+start_cluster() {
+    local _ p
+    for _ in 1 2 3; do
+        start_cluster_once "$@" && return 0
+        for p in "${cpids[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+        cpids=()
+        echo "retrying $1 with other ports"
+    done
+    return 1
+}
+
+start_cluster_once() {
+    local name=$1 mode=$2 nshards=$3 s i p ports list f addr
+    cluster='' cpids=()
+    read -r -a ports <<<"$(free_ports $((nshards * 3)))"
+    for ((s = 0; s < nshards; s++)); do
+        list=
+        for ((i = 0; i < 3; i++)); do list+=${list:+,}127.0.0.1:${ports[s * 3 + i]}; done
+        cluster+=${cluster:+;}$list
+        for i in 2 1 0; do
+            f=$tmp/$name.$s.$i addr=127.0.0.1:${ports[s * 3 + i]}
+            LIBOS=catnap HUGEPAGES=off SPIN_US=0 "$txnd" --mode "$mode" --addr "$addr" --replicas "$list" --index $i \
+                >"$f.out" 2>"$f.err" &
+            p=$!
+            pids+=("$p")
+            cpids+=("$p")
+            if ! wait_line "$f.out" "^ready $addr\$" $p; then
+                echo "demi-txnd $name shard $s replica $i ($addr) did not become ready:"
+                cat "$f.out" "$f.err"
+                return 1
+            fi
+        done
+        [[ $mode == occ ]] || continue
+        for i in 1 2; do
+            if ! wait_line "$tmp/$name.$s.0.err" "backup $i (.*) is up" "${cpids[-1]}"; then
+                echo "the primary of $name shard $s never reached backup $i:"
+                cat "$tmp/$name.$s.0.err"
+                return 1
+            fi
+        done
+    done
+}
+
+# stop_cluster NAME: SIGTERM to each replica; returns 1, saying which, when
+# one did not exit 0.
+stop_cluster() {
+    local p rc bad=0
+    for p in "${cpids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "${cpids[@]}"; do
+        rc=0
+        wait "$p" || rc=$?
+        ((rc == 0)) || { echo "$1: demi-txnd (pid $p) exited with $rc on SIGTERM"; bad=1; }
+    done
+    cpids=()
+    return $bad
+}
