@@ -41,9 +41,9 @@ struct txc_config {
 
 struct txc_stats {
     uint64_t commits;
-    uint64_t aborts;       /* commits that aborted on a conflict */
-    uint64_t gets, puts;   /* requests sent to replicas */
-    uint64_t prepares;     /* prepare requests sent (one per shard touched) */
+    uint64_t aborts;     /* commits that aborted on a conflict */
+    uint64_t gets, puts; /* requests sent to replicas */
+    uint64_t prepares;   /* prepare requests sent (one per shard touched) */
 };
 
 struct txc;

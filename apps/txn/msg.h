@@ -33,28 +33,28 @@
 
 #define TXN_WIRE_VERSION 1
 #define TXN_HDR_LEN      16
-#define TXN_BODY_MAX     (1u << 20) /* bytes of body in one frame */
-#define TXN_KEY_MAX      1024       /* bytes of a key */
+#define TXN_BODY_MAX     (1u << 20)   /* bytes of body in one frame */
+#define TXN_KEY_MAX      1024         /* bytes of a key */
 #define TXN_VAL_MAX      (256u << 10) /* bytes of a value */
-#define TXN_SET_MAX      64         /* entries in a read set or a write set */
+#define TXN_SET_MAX      64           /* entries in a read set or a write set */
 
 enum txn_type {
-    TXN_GET = 1,           /* txnid (0: outside a transaction), ts (read at; UINT64_MAX: latest), key */
-    TXN_GET_REPLY,         /* status, ts (the version read), value */
-    TXN_PUT,               /* ts (the version to write), key, value: quorum-write mode */
-    TXN_PUT_REPLY,         /* status, ts (the newest version the replica holds for the key) */
-    TXN_PREPARE,           /* txnid, ts (commit timestamp proposed), reads, writes */
-    TXN_PREPARE_REPLY,     /* status, ts (on TXN_ST_ABORT: the newest version that conflicted) */
-    TXN_COMMIT,            /* txnid, ts */
-    TXN_COMMIT_REPLY,      /* status */
-    TXN_ABORT,             /* txnid */
-    TXN_ABORT_REPLY,       /* status */
-    TXN_LOAD,              /* ts, key, value: bulk load, no validation */
-    TXN_LOAD_REPLY,        /* status */
-    TXN_REPL_PREPARE,      /* primary to backup: txnid, ts, reads, writes (already validated) */
-    TXN_REPL_COMMIT,       /* primary to backup: txnid, ts */
-    TXN_REPL_ABORT,        /* primary to backup: txnid */
-    TXN_REPL_ACK,          /* backup to primary: status */
+    TXN_GET = 1,       /* txnid (0: outside a transaction), ts (read at; UINT64_MAX: latest), key */
+    TXN_GET_REPLY,     /* status, ts (the version read), value */
+    TXN_PUT,           /* ts (the version to write), key, value: quorum-write mode */
+    TXN_PUT_REPLY,     /* status, ts (the newest version the replica holds for the key) */
+    TXN_PREPARE,       /* txnid, ts (commit timestamp proposed), reads, writes */
+    TXN_PREPARE_REPLY, /* status, ts (on TXN_ST_ABORT: the newest version that conflicted) */
+    TXN_COMMIT,        /* txnid, ts */
+    TXN_COMMIT_REPLY,  /* status */
+    TXN_ABORT,         /* txnid */
+    TXN_ABORT_REPLY,   /* status */
+    TXN_LOAD,          /* ts, key, value: bulk load, no validation */
+    TXN_LOAD_REPLY,    /* status */
+    TXN_REPL_PREPARE,  /* primary to backup: txnid, ts, reads, writes (already validated) */
+    TXN_REPL_COMMIT,   /* primary to backup: txnid, ts */
+    TXN_REPL_ABORT,    /* primary to backup: txnid */
+    TXN_REPL_ACK,      /* backup to primary: status */
     TXN_TYPE_END
 };
 
