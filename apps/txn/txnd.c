@@ -22,7 +22,10 @@
  * with itself. Backups apply what the primary sends in the order it sends
  * it (TCP orders it), with the conflict checks skipped, and answer
  * PREPARE/COMMIT/ABORT from clients with NOTPRIMARY. Every replica answers
- * GET and LOAD.
+ * GET and LOAD. Each time the primary links to a backup it first brings it
+ * up to date on that link (sync.h: the state transfer, pumped by
+ * sync_pump a bounded step at a time); a backup answers GET with UNAVAIL
+ * until such a sync completed.
  *
  * The loop keeps one pop outstanding per connection and takes completions
  * with demi_wait_next_n, as demi-kv does (demi_wait_any would need every
