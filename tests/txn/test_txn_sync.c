@@ -59,7 +59,7 @@
 #define TRIES_MAX   200 /* failed attempts of one transaction */
 #define GUARD_S     900 /* the whole run: a guard against hangs only */
 #define WAIT_S      120 /* one ready line, log line or raw reply */
-#define GRACE_S     20  /* for a replica to exit after SIGTERM */
+#define GRACE_S     60  /* for a replica to exit after SIGTERM (ASan unmapping takes seconds) */
 #define START_TRIES 5
 #define CLIENT_MS   30000 /* a reply not there by then: a hang */
 #define RAW_TXNID   0x5eed0000cafe0001ull
