@@ -26,6 +26,16 @@
  * The backup drops its own prepared transactions at SYNC_BEGIN (their
  * fate may have been decided while it was away); its committed versions
  * stay (the primary's come on top).
+ *
+ * Why a backup counts toward majorities only from SYNC_END on (demi-txnd's
+ * sync_pump): a majority is what must survive the primary. Were a backup
+ * still missing earlier state to count, a prepare or commit could be
+ * "held by a majority" made of the primary and that backup alone; lose
+ * the primary then, and no surviving replica would hold both that
+ * transaction and everything before it. Today nothing takes over from a
+ * primary, so it changes no answer, but it keeps the invariant any
+ * failover will need: every majority contains a complete copy. For the
+ * same reason a backup serves GET only once a sync completed.
  */
 #ifndef DEMI_TXN_SYNC_H
 #define DEMI_TXN_SYNC_H

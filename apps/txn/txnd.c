@@ -1174,10 +1174,11 @@ static void backup_down(int i, const char *why)
     uint32_t bit = 1u << i;
     for (uint32_t k = 0; k < nops; k++) {
         struct op *op = &ops[k];
+        if (op->reqid)
+            op->fwd &= ~bit; /* a link made later gets the transaction's fate through its sync */
         if (!op->reqid || !(op->sent & bit) || ((op->acked | op->nacked) & bit))
             continue;
         op->sent &= ~bit;
-        op->fwd &= ~bit;
         op_check(op);
     }
 }
