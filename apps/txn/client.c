@@ -923,11 +923,13 @@ int txc_get_ver(struct txc *c, const uint8_t *key, size_t klen, const uint8_t **
     if (occ && !r && (t->nrd == TXN_SET_MAX || PREPARE_BASE + t->body + read_bytes(klen) > TXN_BODY_MAX))
         return EINVAL;
     /* occ validates every read at commit, so any replica will do: a dead
-     * one is passed over for the next. */
+     * one, or a backup not yet synced (UNAVAIL: EIO), is passed over for
+     * the next. */
     uint32_t n = c->cfg.nreplicas, first = c->cfg.read_replica % n;
     uint64_t got = 0;
     int e = ECONNRESET;
-    for (uint32_t j = 0; j < (occ ? n : 1) && e == ECONNRESET; j++)
+    uint32_t tries = occ && !c->cfg.read_pinned ? n : 1;
+    for (uint32_t j = 0; j < tries && (e == ECONNRESET || e == EIO); j++)
         e = get_one(c, s, (first + j) % n, key, klen, &got);
     if (e != 0 && e != ENOENT)
         return e;

@@ -22,6 +22,7 @@
 #define DEMI_TXN_CLIENT_H
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,7 +37,12 @@ struct txc_config {
     uint32_t nreplicas; /* per shard, 1..TXC_REPLICAS_MAX; in TXC_OCC replica 0 is the primary */
     struct sockaddr_in replica[TXC_SHARDS_MAX][TXC_REPLICAS_MAX];
     uint32_t read_replica; /* the replica index gets go to (taken modulo nreplicas) */
-    uint32_t timeout_ms;   /* a reply not there by then fails the call with ETIMEDOUT (0: 5000) */
+    /* TXC_OCC: a get that read_replica cannot answer (gone, or UNAVAIL: a
+     * backup not yet brought up to date by its primary) goes to the next
+     * replica, unless read_pinned (tests: reads served by that replica or
+     * failing). */
+    bool read_pinned;
+    uint32_t timeout_ms; /* a reply not there by then fails the call with ETIMEDOUT (0: 5000) */
 };
 
 struct txc_stats {

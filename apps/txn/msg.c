@@ -37,6 +37,10 @@ static const struct txn_type_info {
     [TXN_REPL_COMMIT] = {"REPL_COMMIT", TXN_F_TXNID | TXN_F_TS},
     [TXN_REPL_ABORT] = {"REPL_ABORT", TXN_F_TXNID},
     [TXN_REPL_ACK] = {"REPL_ACK", TXN_F_STATUS},
+    [TXN_SYNC_BEGIN] = {"SYNC_BEGIN", TXN_F_TS},
+    [TXN_SYNC_ITEM] = {"SYNC_ITEM", TXN_F_TS | TXN_F_KEY | TXN_F_VAL},
+    [TXN_SYNC_PREPARED] = {"SYNC_PREPARED", TXN_F_TXNID | TXN_F_TS | TXN_F_SETS},
+    [TXN_SYNC_END] = {"SYNC_END", TXN_F_TXNID | TXN_F_TS},
 };
 
 static const char *const txn_status_names[TXN_ST_END] = {

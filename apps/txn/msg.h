@@ -55,6 +55,12 @@ enum txn_type {
     TXN_REPL_COMMIT,   /* primary to backup: txnid, ts */
     TXN_REPL_ABORT,    /* primary to backup: txnid */
     TXN_REPL_ACK,      /* backup to primary: status */
+    /* State transfer, primary to backup, on the replication link before
+     * anything else it sends there (demi-txnd(1)): */
+    TXN_SYNC_BEGIN,    /* ts (keys the primary holds, for the log) */
+    TXN_SYNC_ITEM,     /* ts (a committed version), key, value */
+    TXN_SYNC_PREPARED, /* txnid, ts, reads (versions 0), writes: a transaction prepared and undecided */
+    TXN_SYNC_END,      /* txnid (SYNC_PREPARED frames sent), ts (SYNC_ITEM frames sent) */
     TXN_TYPE_END
 };
 

@@ -760,6 +760,99 @@ int txs_abort(struct txs *s, uint64_t txnid)
     return 0;
 }
 
+/* ---- state transfer: install, abort all, scans ---- */
+
+int txs_install(struct txs *s, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, uint64_t ts)
+{
+    if (!s || ts == 0 || !key_ok(key, klen) || vlen > TXN_VAL_MAX || (!val && vlen))
+        return EINVAL;
+    uint64_t h = key_hash(s, key, klen);
+    struct kent *k = key_find(s, h, key, klen);
+    if (k)
+        for (uint32_t i = 0; i < k->nver; i++)
+            if (k->vers[i].ts == ts)
+                return EEXIST;
+    if (s->st.bytes > s->lim.max_bytes || put_bytes(s, k, klen, vlen) > s->lim.max_bytes - s->st.bytes)
+        return ENOMEM;
+    bool ok;
+    uint8_t *copy = val_copy(val, vlen, &ok);
+    if (!ok)
+        return ENOMEM;
+    if (!k)
+        k = key_get(s, h, key, klen);
+    /* Room for it beside the slots its prepared writers reserved, so that
+     * their commits still cannot fail. */
+    if (!k || vers_reserve(s, k, (uint64_t)k->nver + k->writers + 1) != 0) {
+        free(copy);
+        if (k)
+            key_drop_if_empty(s, k);
+        return ENOMEM;
+    }
+    vers_insert(s, k, ts, copy, (uint32_t)vlen);
+    return 0;
+}
+
+uint64_t txs_abort_all(struct txs *s)
+{
+    uint64_t n = 0;
+    if (!s)
+        return 0;
+    for (size_t b = 0; b < s->ntb; b++) {
+        while (s->tb[b]) {
+            struct ptxn *t = s->tb[b];
+            txn_unlink(s, &s->tb[b]);
+            txn_release(s, t, t->nreads, t->nwrites);
+            txn_free(t);
+            s->st.aborts++;
+            n++;
+        }
+    }
+    return n;
+}
+
+size_t txs_scan_keys(const struct txs *s, uint64_t *cursor, size_t max, txs_version_fn *fn, void *arg)
+{
+    size_t n = 0;
+    if (!s || !cursor || *cursor == TXS_SCAN_END)
+        return 0;
+    uint64_t b = *cursor;
+    for (; b < s->nkb && (n == 0 || n < max); b++) {
+        for (const struct kent *k = s->kb[b]; k; k = k->next) {
+            if (k->nver == 0)
+                continue;
+            n++;
+            for (uint32_t i = k->nver; i-- > 0;) {
+                const struct ver *v = &k->vers[i];
+                fn(arg, k->key, k->klen, v->ts, v->val ? v->val : empty_val, v->vlen);
+            }
+        }
+    }
+    *cursor = b < s->nkb ? b : TXS_SCAN_END;
+    return n;
+}
+
+size_t txs_scan_prepared(const struct txs *s, uint64_t *cursor, size_t max, txs_prepared_fn *fn, void *arg)
+{
+    struct txn_op reads[TXN_SET_MAX], writes[TXN_SET_MAX];
+    size_t n = 0;
+    if (!s || !cursor || *cursor == TXS_SCAN_END)
+        return 0;
+    uint64_t b = *cursor;
+    for (; b < s->ntb && (n == 0 || n < max); b++) {
+        for (const struct ptxn *t = s->tb[b]; t; t = t->next) {
+            for (uint32_t i = 0; i < t->nreads; i++)
+                reads[i] = (struct txn_op){.key = {t->rd[i]->key, t->rd[i]->klen}};
+            for (uint32_t i = 0; i < t->nwrites; i++)
+                writes[i] = (struct txn_op){.key = {t->wr[i].k->key, t->wr[i].k->klen},
+                                            .val = {t->wr[i].val ? t->wr[i].val : empty_val, t->wr[i].vlen}};
+            fn(arg, t->txnid, t->ts, reads, t->nreads, writes, t->nwrites);
+            n++;
+        }
+    }
+    *cursor = b < s->ntb ? b : TXS_SCAN_END;
+    return n;
+}
+
 void txs_get_stats(const struct txs *s, struct txs_stats *st)
 {
     if (!st)

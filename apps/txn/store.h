@@ -104,6 +104,56 @@ int txs_commit(struct txs *s, uint64_t txnid, uint64_t ts);
  * is not prepared. */
 int txs_abort(struct txs *s, uint64_t txnid);
 
+/* Installs VAL as version TS of KEY on a backup being brought up to date
+ * by its primary (demi-txnd's state transfer): a committed version the
+ * primary holds. Unlike txs_put, a version older than the key's newest is
+ * slotted in order (an older version kept by the primary, or one that
+ * arrived after a newer commit), and a key held by prepared transactions
+ * takes it all the same (their reserved version slots stay reserved).
+ * Returns 0 when stored; EEXIST when the key already has version TS
+ * (nothing changes: the same commit arrived both ways); ENOMEM past
+ * max_bytes or out of memory; EINVAL for TS 0 or a key/value over msg.h's
+ * bounds. A version older than every kept one while max_versions are kept
+ * is discarded (and remembered, so that a get at it says ESTALE). */
+int txs_install(struct txs *s, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, uint64_t ts);
+
+/* Aborts every prepared transaction (a backup whose primary is about to
+ * send it the ones still prepared). Returns how many. */
+uint64_t txs_abort_all(struct txs *s);
+
+/*
+ * Scans, a step at a time, with the store free to change between steps:
+ * a cursor is a position in a hash table, not a pointer, so nothing a step
+ * leaves behind can dangle. Start with *CURSOR = 0; a step visits whole
+ * buckets until it has visited at least MAX entries (at least one, so that
+ * a step always makes progress) or reaches the table's end, then sets
+ * *CURSOR where
+ * the next step goes on, TXS_SCAN_END once it is done, and returns the
+ * entries it visited. The tables only grow (doubling splits bucket b into
+ * b and b + n), so an entry present from a scan's start to its end is
+ * visited at least once, wherever it moves; one added or removed in
+ * between may or may not be; one whose bucket was passed before the table
+ * doubled is visited a second time (at most once per doubling). Each visit
+ * shows the entry as it is at that moment. The callbacks must not change
+ * the store; the pointers they get are valid only during the call.
+ */
+#define TXS_SCAN_END UINT64_MAX
+
+/* One committed version of a key (txs_scan_keys: oldest first). */
+typedef void txs_version_fn(void *arg, const uint8_t *key, size_t klen, uint64_t ts, const uint8_t *val, size_t vlen);
+
+/* A prepared transaction: its read keys (versions 0: the store does not
+ * keep them; a forced prepare does not need them) and its writes. */
+typedef void txs_prepared_fn(void *arg, uint64_t txnid, uint64_t ts, const struct txn_op *reads, uint32_t nreads,
+                             const struct txn_op *writes, uint32_t nwrites);
+
+/* Visits keys: FN once per kept version, oldest first (a key that only
+ * prepared transactions hold has none and is skipped). */
+size_t txs_scan_keys(const struct txs *s, uint64_t *cursor, size_t max, txs_version_fn *fn, void *arg);
+
+/* Visits prepared transactions. */
+size_t txs_scan_prepared(const struct txs *s, uint64_t *cursor, size_t max, txs_prepared_fn *fn, void *arg);
+
 void txs_get_stats(const struct txs *s, struct txs_stats *st);
 
 #endif

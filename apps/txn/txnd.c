@@ -22,7 +22,10 @@
  * with itself. Backups apply what the primary sends in the order it sends
  * it (TCP orders it), with the conflict checks skipped, and answer
  * PREPARE/COMMIT/ABORT from clients with NOTPRIMARY. Every replica answers
- * GET and LOAD.
+ * GET and LOAD. Each time the primary links to a backup it first brings it
+ * up to date on that link (sync.h: the state transfer, pumped by
+ * sync_pump a bounded step at a time); a backup answers GET with UNAVAIL
+ * until such a sync completed.
  *
  * The loop keeps one pop outstanding per connection and takes completions
  * with demi_wait_next_n, as demi-kv does (demi_wait_any would need every
@@ -38,6 +41,7 @@
  */
 #include "msg.h"
 #include "store.h"
+#include "sync.h"
 
 #include <demi/libos.h>
 #include <demi/sga.h>
@@ -466,6 +470,9 @@ struct backup {
     int64_t at;        /* B_DOWN: next try; B_CONNECTING: give up */
     struct conn *c;    /* B_UP */
     bool warned;       /* its failure to connect was logged */
+    bool syncing;      /* B_UP: its state transfer is not all sent yet (sync_pump) */
+    struct txsync_out sync;
+    int64_t sync_start;
 };
 
 static struct backup bk[REPLICAS_MAX];
@@ -482,6 +489,7 @@ struct op {
     uint8_t kind;
     bool full; /* a backup answered FULL */
     uint32_t sent, acked, nacked;
+    uint32_t fwd; /* a prepare: the links it was forwarded to, syncing ones included */
     uint64_t txnid, ts;
     int cqd; /* the client's connection, while its serial matches */
     uint64_t cserial, creqid;
@@ -581,7 +589,20 @@ static void send_repl(uint32_t mask, uint8_t type, uint64_t reqid, uint64_t txni
     }
 }
 
+/* The backups that count toward a majority: linked and brought up to
+ * date (a backup still being synced may lack earlier state). */
 static uint32_t up_mask(void)
+{
+    uint32_t mask = 0;
+    for (uint32_t i = 0; i < nbk; i++)
+        if (bk[i].state == B_UP && !bk[i].c->broken && !bk[i].syncing)
+            mask |= 1u << i;
+    return mask;
+}
+
+/* The backups that get every replicated frame: syncing ones too, so that
+ * what is decided during their sync follows what the sync already sent. */
+static uint32_t link_mask(void)
 {
     uint32_t mask = 0;
     for (uint32_t i = 0; i < nbk; i++)
@@ -606,7 +627,7 @@ static void op_check(struct op *op)
         return;
     if (op->kind == OP_PREPARE) {
         txs_abort(store, op->txnid);
-        send_repl(op->sent, TXN_REPL_ABORT, 0, op->txnid, 0);
+        send_repl(op->fwd, TXN_REPL_ABORT, 0, op->txnid, 0);
     }
     op_finish(op, op->full ? TXN_ST_FULL : TXN_ST_UNAVAIL);
 }
@@ -675,13 +696,15 @@ static void do_prepare(struct conn *c, struct txn_msg *m)
     /* The same transaction, forwarded: only the type and the id change. */
     m->type = TXN_REPL_PREPARE;
     m->reqid = op->reqid;
+    uint32_t fwd = link_mask();
     for (uint32_t i = 0; i < nbk; i++) {
-        if (up & (1u << i)) {
+        if (fwd & (1u << i)) {
             conn_send(bk[i].c, m);
             st.repl_sent++;
         }
     }
     op->sent = up;
+    op->fwd = fwd;
     op_check(op);
 }
 
@@ -700,7 +723,7 @@ static void do_commit(struct conn *c, const struct txn_msg *m)
         return;
     }
     uint32_t up = up_mask();
-    send_repl(up, TXN_REPL_COMMIT, op ? op->reqid : 0, m->txnid, m->ts);
+    send_repl(link_mask(), TXN_REPL_COMMIT, op ? op->reqid : 0, m->txnid, m->ts);
     if (!op) {
         reply(c, TXN_COMMIT_REPLY, m->reqid, TXN_ST_OK, m->ts, NULL, 0);
         return;
@@ -716,7 +739,7 @@ static void do_commit(struct conn *c, const struct txn_msg *m)
 static void do_abort(struct conn *c, const struct txn_msg *m)
 {
     if (txs_abort(store, m->txnid) == 0)
-        send_repl(up_mask(), TXN_REPL_ABORT, 0, m->txnid, 0);
+        send_repl(link_mask(), TXN_REPL_ABORT, 0, m->txnid, 0);
     reply(c, TXN_ABORT_REPLY, m->reqid, TXN_ST_OK, 0, NULL, 0);
 }
 
@@ -734,11 +757,107 @@ static void conn_bad(struct conn *c, const char *why)
     c->why = why;
 }
 
+/* ---- state transfer (sync.h): the primary's pump, the backup's end ---- */
+
+/* Bytes pushed to a syncing backup and not yet sent (plus those gathered)
+ * under which the next step of its sync is emitted: the store is streamed
+ * as fast as the link takes it, never buffered whole. */
+#define SYNC_WINDOW ((uint64_t)1 << 20)
+/* Keys or prepared transactions per step: at most 16 x max_versions x
+ * TXN_VAL_MAX bytes (32 MiB with the defaults), well under LINK_OUT_MAX. */
+#define SYNC_STEP 16
+
+static struct {
+    uint64_t started, done; /* primary: syncs begun, syncs all sent */
+} sync_st;
+
+/* The backup's end: the primary's current link is the connection that
+ * sent the last SYNC_BEGIN (its qd and serial); REPL_* and SYNC_* from any
+ * other are refused, which also closes a stale link whose frames TCP
+ * would not order after the new one's. */
+static struct txsync_in sync_in;
+static int sync_qd = -1;
+static uint64_t sync_serial;
+static int64_t sync_in_start;
+
+static bool sync_from(const struct conn *c)
+{
+    return c->qd == sync_qd && c->serial == sync_serial;
+}
+
+static void sync_frame(struct conn *c, const struct txn_msg *m)
+{
+    if (!occ || primary) {
+        conn_bad(c, "a sync message sent to a replica that is not an occ backup");
+        return;
+    }
+    if (m->type == TXN_SYNC_BEGIN && !sync_from(c)) {
+        struct conn *old = conn_of(sync_qd);
+        if (old && old->serial == sync_serial)
+            conn_break(old, "the primary linked again");
+        sync_qd = c->qd;
+        sync_serial = c->serial;
+    } else if (!sync_from(c)) {
+        conn_bad(c, "a sync message outside a sync");
+        return;
+    }
+    if (m->type == TXN_SYNC_BEGIN) {
+        sync_in_start = mono_ns();
+        fprintf(stderr, "demi-txnd: syncing from the primary (%s, %llu keys)\n", c->peer, (unsigned long long)m->ts);
+    }
+    const char *why = txsync_in_apply(&sync_in, store, m);
+    if (why) {
+        ratelog(&log_bad, "sync from %s failed: %s", c->peer, why);
+        conn_bad(c, why);
+        return;
+    }
+    if (m->type == TXN_SYNC_END)
+        fprintf(stderr, "demi-txnd: synced from the primary: %llu versions, %llu prepared transactions in %.1f ms\n",
+                (unsigned long long)sync_in.items, (unsigned long long)sync_in.prepared,
+                (double)(mono_ns() - sync_in_start) / 1e6);
+}
+
+/* The primary's end. */
+static void sync_emit(void *arg, const struct txn_msg *m)
+{
+    struct backup *b = arg;
+    conn_send(b->c, m);
+}
+
+static void sync_start(struct backup *b)
+{
+    txsync_out_start(&b->sync);
+    b->syncing = true;
+    b->sync_start = mono_ns();
+    sync_st.started++;
+}
+
+/* Each loop turn: every syncing backup's next steps, while its link takes
+ * them. It counts toward majorities from SYNC_END on: any ack it sends
+ * for a later prepare comes after it applied the whole sync (TCP order). */
+static void sync_pump(void)
+{
+    for (uint32_t i = 0; i < nbk; i++) {
+        struct backup *b = &bk[i];
+        while (b->state == B_UP && b->syncing && !b->c->broken && b->c->out_bytes + b->c->ob_len < SYNC_WINDOW) {
+            if (!txsync_out_step(&b->sync, store, SYNC_STEP, sync_emit, b))
+                continue;
+            b->syncing = false;
+            sync_st.done++;
+            fprintf(stderr, "demi-txnd: backup %s: sync sent (%llu versions, %llu prepared transactions) in %.1f ms\n",
+                    b->name, (unsigned long long)b->sync.items, (unsigned long long)b->sync.prepared,
+                    (double)(mono_ns() - b->sync_start) / 1e6);
+        }
+    }
+}
+
 /* One whole frame from a client, or (c->backup >= 0) from a backup. */
 static void handle_frame(struct conn *c, const uint8_t *frame, size_t len)
 {
     struct txn_msg *m = &in_msg;
     const char *why = NULL;
+    if (c->broken)
+        return; /* closing (an old link to the primary, say): what it sends no longer counts */
     if (txn_msg_decode(frame, len, m, &why) != 0) {
         conn_bad(c, why ? why : "malformed frame");
         return;
@@ -755,9 +874,16 @@ static void handle_frame(struct conn *c, const uint8_t *frame, size_t len)
         conn_bad(c, "a reply sent to the replica");
         return;
     }
+    if (txsync_is_sync_type(m->type)) {
+        sync_frame(c, m);
+        return;
+    }
     switch (m->type) {
     case TXN_GET:
-        do_get(c, m);
+        if (occ && !primary && !sync_in.synced)
+            reply(c, TXN_GET_REPLY, m->reqid, TXN_ST_UNAVAIL, 0, NULL, 0); /* not brought up to date yet */
+        else
+            do_get(c, m);
         break;
     case TXN_PUT:
         if (occ)
@@ -785,7 +911,9 @@ static void handle_frame(struct conn *c, const uint8_t *frame, size_t len)
         break;
     }
     default: /* REPL_PREPARE, REPL_COMMIT, REPL_ABORT */
-        if (occ && !primary)
+        if (occ && !primary && !sync_from(c))
+            conn_bad(c, "replication from a connection other than the primary's current link");
+        else if (occ && !primary)
             do_repl(c, m);
         else
             reply(c, TXN_REPL_ACK, m->reqid, TXN_ST_BADREQ, 0, NULL, 0);
@@ -1016,6 +1144,7 @@ static void backup_connected(struct backup *b)
     b->warned = false;
     st.links_up++;
     fprintf(stderr, "demi-txnd: backup %s is up\n", b->name);
+    sync_start(b);
 }
 
 static void backup_connect_failed(struct backup *b, int err)
@@ -1036,6 +1165,7 @@ static void backup_down(int i, const char *why)
     struct backup *b = &bk[i];
     b->c = NULL;
     b->state = B_DOWN;
+    b->syncing = false;
     b->at = mono_ns() + RETRY_NS;
     if (stop)
         return; /* shutting down: nothing waits any more */
@@ -1044,6 +1174,8 @@ static void backup_down(int i, const char *why)
     uint32_t bit = 1u << i;
     for (uint32_t k = 0; k < nops; k++) {
         struct op *op = &ops[k];
+        if (op->reqid)
+            op->fwd &= ~bit; /* a link made later gets the transaction's fate through its sync */
         if (!op->reqid || !(op->sent & bit) || ((op->acked | op->nacked) & bit))
             continue;
         op->sent &= ~bit;
@@ -1201,6 +1333,14 @@ static void print_stats(void)
                 "%u operations still waiting\n",
                 (unsigned long long)st.links_up, (unsigned long long)st.links_down, (unsigned long long)st.repl_sent,
                 (unsigned long long)st.acks, (unsigned long long)st.nacks, ops_inuse);
+    if (primary && nbk > 0)
+        fprintf(stderr, "demi-txnd: state transfers: %llu begun, %llu all sent\n", (unsigned long long)sync_st.started,
+                (unsigned long long)sync_st.done);
+    if (occ && !primary)
+        fprintf(stderr, "demi-txnd: state transfer: %s\n",
+                sync_in.synced   ? "synced"
+                : sync_in.active ? "in progress"
+                                 : "none completed");
 }
 
 /* ---- arguments ---- */
@@ -1447,6 +1587,7 @@ int main(int argc, char **argv)
             die("wait", e);
         for (int i = 0; i < n; i++)
             handle(&qr[i]);
+        sync_pump();
         flush_all();
         now = mono_ns();
         backup_timers(now);

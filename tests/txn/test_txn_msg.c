@@ -176,6 +176,13 @@ static void test_every_type(void)
     CHECK_EQ(txn_type_fields(TXN_REPL_PREPARE), TXN_F_TXNID | TXN_F_TS | TXN_F_SETS);
     CHECK_EQ(txn_type_fields(TXN_ABORT), TXN_F_TXNID);
     CHECK_EQ(txn_type_fields(TXN_REPL_ACK), TXN_F_STATUS);
+    /* State transfer. */
+    CHECK_EQ(txn_type_fields(TXN_SYNC_BEGIN), TXN_F_TS);
+    CHECK_EQ(txn_type_fields(TXN_SYNC_ITEM), TXN_F_TS | TXN_F_KEY | TXN_F_VAL);
+    CHECK_EQ(txn_type_fields(TXN_SYNC_PREPARED), TXN_F_TXNID | TXN_F_TS | TXN_F_SETS);
+    CHECK_EQ(txn_type_fields(TXN_SYNC_END), TXN_F_TXNID | TXN_F_TS);
+    CHECK(strcmp(txn_type_name(TXN_SYNC_ITEM), "SYNC_ITEM") == 0);
+    CHECK(strcmp(txn_type_name(TXN_SYNC_END), "SYNC_END") == 0);
 }
 
 static void test_empty_and_max(void)
@@ -556,8 +563,10 @@ static void test_encode_refuses(void)
         uint8_t type;
         int what;
     } cases[] = {
-        {TXN_GET, 0},     {TXN_PUT, 1},          {TXN_PREPARE, 2}, {TXN_REPL_PREPARE, 3}, {TXN_PREPARE, 4},
-        {TXN_PREPARE, 5}, {TXN_COMMIT_REPLY, 6}, {0, 7},           {TXN_TYPE_END, 7},     {TXN_PUT, 8},
+        {TXN_GET, 0},           {TXN_PUT, 1},           {TXN_PREPARE, 2},      {TXN_REPL_PREPARE, 3},
+        {TXN_PREPARE, 4},       {TXN_PREPARE, 5},       {TXN_COMMIT_REPLY, 6}, {0, 7},
+        {TXN_TYPE_END, 7},      {TXN_PUT, 8},           {TXN_SYNC_ITEM, 0},    {TXN_SYNC_ITEM, 1},
+        {TXN_SYNC_PREPARED, 3}, {TXN_SYNC_PREPARED, 5},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         fill_all(&msg_a, cases[i].type, i);

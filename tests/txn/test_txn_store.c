@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Present only under ASan/LSan; the leak check then runs per case. */
@@ -1011,6 +1013,250 @@ static void case_random_many_versions(void)
     random_run(3, 64, 40, 20000);
 }
 
+/* ---- state transfer: txs_install, txs_abort_all, the scans ---- */
+
+static int install(struct txs *s, const char *k, const char *v, uint64_t ts)
+{
+    return txs_install(s, (const uint8_t *)k, strlen(k), (const uint8_t *)v, strlen(v), ts);
+}
+
+static void case_install(void)
+{
+    struct txs *s = mk(3, 0, 0);
+    CHECK_EQ(install(s, "a", "v5", 5), 0);
+    CHECK_EQ(install(s, "a", "v3", 3), 0); /* older: slotted in, not refused as txs_put would */
+    CHECK_EQ(put(s, "a", "v2", 2), EEXIST);
+    CHECK_EQ(install(s, "a", "again", 5), EEXIST);
+    GET_IS(s, "a", UINT64_MAX, 0, 5, "v5");
+    GET_IS(s, "a", 4, 0, 3, "v3");
+    CHECK_EQ(install(s, "a", "v9", 9), 0);
+    CHECK_EQ(install(s, "a", "v1", 1), 0); /* older than the 3 kept: discarded, remembered */
+    GET_IS(s, "a", 1, ESTALE, 0, NULL);
+    GET_IS(s, "a", 3, 0, 3, "v3");
+    CHECK_EQ(install(s, "a", "x", 0), EINVAL);
+    /* A key a prepared transaction writes takes it, and the commit still
+     * lands. */
+    PREP_IS(0, TXS_CONFLICT_NONE, 0, s, 1, 20, false, NONE, OPS(WR("b", "b20")));
+    CHECK_EQ(install(s, "b", "b10", 10), 0);
+    CHECK_EQ(install(s, "b", "b11", 11), 0);
+    CHECK_EQ(txs_commit(s, 1, 20), 0);
+    GET_IS(s, "b", UINT64_MAX, 0, 20, "b20");
+    GET_IS(s, "b", 10, 0, 10, "b10");
+    /* Abort all: every key released, versions kept. */
+    PREP_IS(0, TXS_CONFLICT_NONE, 0, s, 2, 30, false, OPS(RD("a", 9)), OPS(WR("c", "c")));
+    PREP_IS(0, TXS_CONFLICT_NONE, 0, s, 3, 31, false, NONE, OPS(WR("d", "d")));
+    CHECK_EQ(txs_abort_all(s), 2);
+    CHECK_EQ(stats(s).prepared, 0);
+    CHECK_EQ(stats(s).keys, 2); /* a, b: c and d were only held */
+    CHECK_EQ(put(s, "a", "v40", 40), 0);
+    CHECK_EQ(txs_abort_all(s), 0);
+    txs_destroy(s);
+}
+
+#define SK 3000 /* keys in the scan cases */
+
+struct seen {
+    uint32_t visits[2 * SK]; /* by key number */
+    uint64_t last_ts[2 * SK];
+    struct txs *copy; /* where visited versions are installed, or NULL */
+    uint64_t versions;
+};
+
+static int key_num(const uint8_t *key, size_t klen)
+{
+    char buf[16];
+    CHECK(klen > 1 && klen < sizeof(buf) && key[0] == 'k');
+    memcpy(buf, key + 1, klen - 1);
+    buf[klen - 1] = '\0';
+    int n = atoi(buf);
+    CHECK(n >= 0 && n < 2 * SK);
+    return n;
+}
+
+static void on_version(void *arg, const uint8_t *key, size_t klen, uint64_t ts, const uint8_t *val, size_t vlen)
+{
+    struct seen *sn = arg;
+    int n = key_num(key, klen);
+    /* Oldest first within a visit: a new visit starts below the last. */
+    if (sn->last_ts[n] >= ts)
+        sn->visits[n]++;
+    sn->last_ts[n] = ts;
+    sn->versions++;
+    if (sn->copy) {
+        int rc = txs_install(sn->copy, key, klen, val, vlen, ts);
+        CHECK(rc == 0 || rc == EEXIST);
+    }
+}
+
+static void kname_of(int n, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "k%d", n);
+}
+
+static void case_scan_all(void)
+{
+    struct txs *s = mk(4, 0, 0);
+    char k[16], v[32];
+    for (int i = 0; i < SK; i++) {
+        kname_of(i, k, sizeof(k));
+        for (int j = 1; j <= 1 + i % 3; j++) {
+            snprintf(v, sizeof(v), "%d.%d", i, j);
+            CHECK_EQ(put(s, k, v, (uint64_t)j), 0);
+        }
+    }
+    /* A key only held by a prepared transaction has no version to show. */
+    PREP_IS(0, TXS_CONFLICT_NONE, 0, s, 1, 5, false, NONE, OPS(WR("held", "x")));
+    static struct seen sn;
+    memset(&sn, 0, sizeof(sn));
+    uint64_t cur = 0, keys = 0, steps = 0;
+    while (cur != TXS_SCAN_END) {
+        size_t n = txs_scan_keys(s, &cur, 7, on_version, &sn);
+        CHECK(n > 0 || cur == TXS_SCAN_END);
+        keys += n;
+        steps++;
+    }
+    CHECK_EQ(keys, SK);
+    CHECK(steps >= SK / 7 / 2);
+    for (int i = 0; i < SK; i++) {
+        CHECK_EQ(sn.visits[i] + (sn.last_ts[i] ? 1 : 0), 1);
+        CHECK_EQ(sn.last_ts[i], (uint64_t)(1 + i % 3));
+    }
+    CHECK_EQ(sn.versions, stats(s).versions);
+    /* A finished cursor stays finished. */
+    CHECK_EQ(txs_scan_keys(s, &cur, 7, on_version, &sn), 0);
+    CHECK_EQ(txs_abort_all(s), 1);
+    txs_destroy(s);
+}
+
+/* Mirrors a change on the "primary" A to the "backup" B, as TCP order
+ * would deliver it after the items already sent. */
+static void both_put(struct txs *a, struct txs *b, int n, uint64_t ts)
+{
+    char k[16], v[32];
+    kname_of(n, k, sizeof(k));
+    snprintf(v, sizeof(v), "%d@%llu", n, (unsigned long long)ts);
+    int rc = put(a, k, v, ts);
+    CHECK(rc == 0 || rc == EEXIST || rc == EBUSY);
+    if (rc == 0)
+        CHECK_EQ(install(b, k, v, ts), 0);
+}
+
+/* The scan goes on while the store changes between steps (new keys that
+ * double the table, new versions that push old ones out, keys created and
+ * freed by prepared transactions, commits): every key present throughout
+ * is visited, none crashes, and a copy built from the visits plus the
+ * changes mirrored in order ends equal to the store. */
+static void case_scan_while_changing(void)
+{
+    struct txs *a = mk(2, 0, 0), *b = mk(2, 0, 0);
+    static struct seen sn;
+    memset(&sn, 0, sizeof(sn));
+    sn.copy = b;
+    uint64_t rs = 42, ts = 100, txnid = 1;
+    for (int i = 0; i < SK; i++)
+        both_put(a, b, i, 1 + (uint64_t)i % 5);
+    /* B starts empty, as a restarted backup does. */
+    txs_destroy(b);
+    b = sn.copy = mk(2, 0, 0);
+    uint64_t cur = 0;
+    int added = SK;
+    char k[16], v[32];
+    while (cur != TXS_SCAN_END) {
+        txs_scan_keys(a, &cur, 5, on_version, &sn);
+        for (int j = 0; j < 8; j++) {
+            uint64_t r = trand(&rs) % 4;
+            if (r == 0 && added < 2 * SK) {
+                both_put(a, b, added++, ++ts); /* a new key: the table grows */
+            } else if (r == 1) {
+                both_put(a, b, (int)(trand(&rs) % (uint64_t)added), ++ts); /* a newer version */
+            } else if (r == 2) {
+                /* A transaction reading an absent key (its entry is created,
+                 * then freed at abort) and writing one that exists. */
+                snprintf(k, sizeof(k), "k%d", (int)(trand(&rs) % (uint64_t)added));
+                uint64_t id = txnid++;
+                int rc = txs_prepare(a, id, ++ts, OPS(RD("absent", 0)), OPS(WR(k, "p")), false, NULL, NULL);
+                if (rc == 0) {
+                    CHECK_EQ(txs_prepare(b, id, ts, OPS(RD("absent", 0)), OPS(WR(k, "p")), true, NULL, NULL), 0);
+                    if (trand(&rs) % 2) {
+                        CHECK_EQ(txs_abort(a, id), 0);
+                        CHECK_EQ(txs_abort(b, id), 0);
+                    } else {
+                        CHECK_EQ(txs_commit(a, id, ts), 0);
+                        CHECK_EQ(txs_commit(b, id, ts), 0);
+                    }
+                }
+            }
+        }
+    }
+    for (int i = 0; i < SK; i++)
+        CHECK(sn.last_ts[i] != 0);
+    /* Equal: every kept version of A is in B with its value, and B has
+     * nothing newer. */
+    for (int i = 0; i < added; i++) {
+        kname_of(i, k, sizeof(k));
+        const uint8_t *pa, *pb;
+        size_t na, nb;
+        uint64_t va, vb, at = UINT64_MAX;
+        for (int depth = 0; depth < 2; depth++) {
+            int ra = txs_get(a, (const uint8_t *)k, strlen(k), at, &pa, &na, &va);
+            if (ra != 0)
+                break;
+            CHECK_EQ(txs_get(b, (const uint8_t *)k, strlen(k), at, &pb, &nb, &vb), 0);
+            CHECK_EQ(va, vb);
+            CHECK(na == nb && memcmp(pa, pb, na) == 0);
+            at = va - 1;
+        }
+    }
+    CHECK_EQ(stats(a).keys, stats(b).keys);
+    (void)v;
+    txs_destroy(a);
+    txs_destroy(b);
+}
+
+static void on_prepared(void *arg, uint64_t txnid, uint64_t ts, const struct txn_op *reads, uint32_t nreads,
+                        const struct txn_op *writes, uint32_t nwrites)
+{
+    struct txs *b = arg;
+    int rc = txs_prepare(b, txnid, ts, reads, nreads, writes, nwrites, true, NULL, NULL);
+    CHECK(rc == 0 || rc == EEXIST);
+}
+
+/* The prepared transactions, scanned while others are prepared and
+ * decided in between: every one undecided at the end is in the copy. */
+static void case_scan_prepared(void)
+{
+    struct txs *a = mk(0, 0, 0), *b = mk(0, 0, 0);
+    char k[16];
+    uint64_t id = 1;
+    for (; id <= 500; id++) {
+        kname_of((int)id, k, sizeof(k));
+        CHECK_EQ(txs_prepare(a, id, 10, OPS(RD("r", 0)), OPS(WR(k, "v")), false, NULL, NULL), 0);
+    }
+    uint64_t cur = 0, rs = 9;
+    while (cur != TXS_SCAN_END) {
+        txs_scan_prepared(a, &cur, 3, on_prepared, b);
+        /* One new (the table grows), one decided (mirrored). */
+        kname_of((int)id, k, sizeof(k));
+        CHECK_EQ(txs_prepare(a, id, 10, NONE, OPS(WR(k, "v")), false, NULL, NULL), 0);
+        CHECK_EQ(txs_prepare(b, id, 10, NONE, OPS(WR(k, "v")), true, NULL, NULL), 0);
+        id++;
+        uint64_t victim = 1 + trand(&rs) % (id - 1);
+        if (txs_abort(a, victim) == 0) {
+            /* ENOENT: one the scan had not reached yet, never to be sent. */
+            int rb = txs_abort(b, victim);
+            CHECK(rb == 0 || rb == ENOENT);
+        }
+    }
+    CHECK_EQ(stats(a).prepared, stats(b).prepared);
+    for (uint64_t t = 1; t < id; t++) {
+        int ra = txs_commit(a, t, 10), rb = txs_commit(b, t, 10);
+        CHECK_EQ(ra, rb);
+    }
+    CHECK_EQ(stats(b).prepared, 0);
+    txs_destroy(a);
+    txs_destroy(b);
+}
+
 static void run_case(const struct tcase *tc)
 {
     tc->run();
@@ -1048,6 +1294,10 @@ static const struct tcase cases[] = {
     {"random_small", case_random_small, 0},
     {"random_one_version", case_random_one_version, 0},
     {"random_many_versions", case_random_many_versions, 0},
+    {"install", case_install, 0},
+    {"scan_all", case_scan_all, 0},
+    {"scan_while_changing", case_scan_while_changing, 0},
+    {"scan_prepared", case_scan_prepared, 0},
 };
 
 int main(int argc, char **argv)

@@ -1,0 +1,139 @@
+/*
+ * apps/txn/sync.c: both ends of an occ backup's state transfer (see
+ * sync.h for the stream and why its order makes the copy exact). It must
+ * never hold a pointer into the store across steps: the cursor is a
+ * position, and every frame is handed to the link before the step
+ * returns.
+ */
+#include "sync.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+/* What a step hands its callbacks. */
+struct emit_ctx {
+    struct txsync_out *o;
+    txsync_emit_fn *emit;
+    void *arg;
+    struct txn_msg m;
+};
+
+static struct emit_ctx ctx; /* one thread; too large for the stack of every step */
+
+static void ctx_msg(uint8_t type)
+{
+    memset(&ctx.m, 0, offsetof(struct txn_msg, reads));
+    ctx.m.type = type;
+}
+
+static void emit_version(void *arg, const uint8_t *key, size_t klen, uint64_t ts, const uint8_t *val, size_t vlen)
+{
+    (void)arg;
+    ctx_msg(TXN_SYNC_ITEM);
+    ctx.m.ts = ts;
+    ctx.m.key = (struct txn_bytes){key, (uint32_t)klen};
+    ctx.m.val = (struct txn_bytes){val, (uint32_t)vlen};
+    ctx.emit(ctx.arg, &ctx.m);
+    ctx.o->items++;
+}
+
+static void emit_prepared(void *arg, uint64_t txnid, uint64_t ts, const struct txn_op *reads, uint32_t nreads,
+                          const struct txn_op *writes, uint32_t nwrites)
+{
+    (void)arg;
+    ctx_msg(TXN_SYNC_PREPARED);
+    ctx.m.txnid = txnid;
+    ctx.m.ts = ts;
+    ctx.m.nreads = nreads;
+    ctx.m.nwrites = nwrites;
+    memcpy(ctx.m.reads, reads, nreads * sizeof(*reads));
+    memcpy(ctx.m.writes, writes, nwrites * sizeof(*writes));
+    ctx.emit(ctx.arg, &ctx.m);
+    ctx.o->prepared++;
+}
+
+void txsync_out_start(struct txsync_out *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->phase = TXSYNC_BEGIN;
+}
+
+bool txsync_out_step(struct txsync_out *o, struct txs *s, size_t max, txsync_emit_fn *emit, void *arg)
+{
+    ctx.o = o;
+    ctx.emit = emit;
+    ctx.arg = arg;
+    switch (o->phase) {
+    case TXSYNC_BEGIN: {
+        struct txs_stats st;
+        txs_get_stats(s, &st);
+        ctx_msg(TXN_SYNC_BEGIN);
+        ctx.m.ts = st.keys;
+        emit(arg, &ctx.m);
+        o->phase = TXSYNC_PREPARED;
+        o->cursor = 0;
+        return false;
+    }
+    case TXSYNC_PREPARED:
+        txs_scan_prepared(s, &o->cursor, max, emit_prepared, NULL);
+        if (o->cursor == TXS_SCAN_END) {
+            o->phase = TXSYNC_KEYS;
+            o->cursor = 0;
+        }
+        return false;
+    case TXSYNC_KEYS:
+        txs_scan_keys(s, &o->cursor, max, emit_version, NULL);
+        if (o->cursor == TXS_SCAN_END)
+            o->phase = TXSYNC_END;
+        return false;
+    case TXSYNC_END:
+        ctx_msg(TXN_SYNC_END);
+        ctx.m.txnid = o->prepared;
+        ctx.m.ts = o->items;
+        emit(arg, &ctx.m);
+        o->phase = TXSYNC_DONE;
+        return true;
+    default:
+        return true;
+    }
+}
+
+const char *txsync_in_apply(struct txsync_in *in, struct txs *s, const struct txn_msg *m)
+{
+    int e;
+    if (m->type == TXN_SYNC_BEGIN) {
+        /* A new sync restarts from scratch, one in progress included. */
+        txs_abort_all(s);
+        in->active = true;
+        in->synced = false;
+        in->items = in->prepared = 0;
+        in->primary_keys = m->ts;
+        return NULL;
+    }
+    if (!in->active)
+        return "a sync message outside a sync";
+    switch (m->type) {
+    case TXN_SYNC_ITEM:
+        e = txs_install(s, m->key.p, m->key.n, m->val.p, m->val.n, m->ts);
+        if (e && e != EEXIST)
+            return e == ENOMEM ? "out of memory for the primary's state" : "a sync item the store refuses";
+        in->items++;
+        return NULL;
+    case TXN_SYNC_PREPARED:
+        e = txs_prepare(s, m->txnid, m->ts, m->reads, m->nreads, m->writes, m->nwrites, true, NULL, NULL);
+        if (e && e != EEXIST)
+            return e == ENOMEM || e == ENOSPC ? "out of room for the primary's prepared transactions"
+                                              : "a prepared transaction the store refuses";
+        in->prepared++;
+        return NULL;
+    case TXN_SYNC_END:
+        in->active = false;
+        if (m->txnid != in->prepared || m->ts != in->items)
+            return "the sync's counts do not match the frames received";
+        in->synced = true;
+        return NULL;
+    default:
+        return "not a sync message";
+    }
+}
