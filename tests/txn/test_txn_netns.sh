@@ -21,11 +21,10 @@
 #
 # Every process sleeps when idle (SPIN_US=0; catpowder waits on its
 # socket's descriptor): ten of them share what may be two CPUs. Each has a
-# 256 MiB heap (HEAP_SIZE) rather than the default 4 GiB: under
-# AddressSanitizer, releasing the 4 GiB heap at exit costs about 2 s of CPU
-# a process, and ten replicas and clients exiting at once on two CPUs then
-# miss the bank's 10 s grace for a clean SIGTERM exit. Timeouts only guard
-# against hangs: the bank waits on its clients' answers.
+# 256 MiB heap (test_txn_bank sets HEAP_SIZE: under AddressSanitizer the
+# default 4 GiB costs about 2 s of CPU a process to release at exit).
+# Timeouts only guard against hangs: the bank waits on its clients'
+# answers.
 #
 # Exit 0 pass, 1 fail, 77 skip: only when not root, or when the kernel
 # lacks MODE's socket family. Creates and removes the namespaces of bridge
@@ -105,13 +104,13 @@ libos_env=()
 for w in "${ours[@]}"; do
   case $w in LINUX_INTERFACE_NAME=* | LOCAL_IPV4_ADDR=*) ;; *) libos_env+=("$w") ;; esac
 done
-echo "mode $mode: 10 hosts on bridge dm${id}br (10.201.$id.1-10), ${libos_env[*]} SPIN_US=0 HEAP_SIZE=256M"
+echo "mode $mode: 10 hosts on bridge dm${id}br (10.201.$id.1-10), ${libos_env[*]} SPIN_US=0"
 
 # run_bank LABEL TXNS: the bank across the namespaces; its output in
 # $tmp/LABEL.log, its last line shown.
 run_bank() {
   local label=$1 txns=$2 rc=0 t0=$SECONDS
-  env "${libos_env[@]}" SPIN_US=0 HEAP_SIZE=$((256 << 20)) DEMI_TXN_BANK_HOSTS="$hosts" DEMI_TXN_BANK_TXNS="$txns" DEMI_BUILD="$build" \
+  env "${libos_env[@]}" SPIN_US=0 DEMI_TXN_BANK_HOSTS="$hosts" DEMI_TXN_BANK_TXNS="$txns" DEMI_BUILD="$build" \
     timeout -k 5 "${BANK_S:-600}" "$bank" >"$tmp/$label.log" 2>&1 &
   local p=$!
   pids+=("$p")
