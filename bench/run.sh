@@ -272,7 +272,8 @@ if [[ ${BENCH_KV_BYPASS:-1} != 0 ]]; then
     "$here/kv_bypass.sh" "$build"
 fi
 
-# TxnStore on catnap: 3 replicas, YCSB-T and Retwis in qw and occ
+# TxnStore on catnap (127.0.0.1) and, as root, on catpowder across
+# namespaces on a bridge: 3 replicas, YCSB-T and Retwis in qw and occ
 # (bench/txn.sh, issue 12). BENCH_TXN=0 skips it.
 if [[ ${BENCH_TXN:-1} != 0 ]]; then
     "$here/txn.sh" "$build"

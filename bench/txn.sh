@@ -1,14 +1,32 @@
 #!/usr/bin/env bash
-# bench/txn.sh: TxnStore on catnap over 127.0.0.1. Three demi-txnd
-# replicas of one shard, then demi-txn-bench's closed loop against them:
-# YCSB-T (uniform and Zipf 0.9) and Retwis, in qw and in occ mode, the
-# same client count and duration for every run, rounds interleaved
-# (mode by mode within a round). It reports and never judges a figure.
-#   bench/txn.sh [BUILD]   (env: CLIENTS=4 SECONDS_PER_RUN=5 ROUNDS=3 KEYS=100000)
-# Writes bench/results/txn.json: every run's JSON from demi-txn-bench, and
-# per configuration the median round's throughput and latencies.
-# Not measured yet: catpowder and catnip (replicas in namespaces on a
-# bridge), which the paper's comparison needs; see the README.
+# bench/txn.sh: TxnStore on catnap over 127.0.0.1 and on catpowder across
+# network namespaces. Three demi-txnd replicas of one shard, then
+# demi-txn-bench's closed loop against them: YCSB-T (uniform and Zipf 0.9)
+# and Retwis, in qw and in occ mode, the same client count and duration
+# for every run, rounds interleaved (within a round: mode by mode, and for
+# each mode catnap then catpowder). It reports and never judges a figure.
+#   bench/txn.sh [BUILD]   (env: CLIENTS=4 SECONDS_PER_RUN=5 ROUNDS=3 KEYS=100000
+#                           TXN_LIBOSES="catnap catpowder" TXN_BACKEND=xdp|packet
+#                           BENCH_TXN_ID=122)
+#
+# catpowder: a scripts/netns.sh bridge topology of 3 + CLIENTS hosts
+# (10.201.ID.k): replica i on host i+1, and one demi-txn-bench process of
+# one client on each other host, all started together: one libdemi
+# instance per interface (one bench process forks its clients, which would
+# share one interface and address); process c runs client c-1
+# (--first-client) with the round's --seed, so both libOSes draw the same
+# transactions from the same hot keys. catnap: one bench process of CLIENTS
+# forked clients, as before. Either way CLIENTS client processes; every run
+# records its latency histogram (--hist), the catpowder runs' are added up
+# bucket by bucket, and p50/p99 come from the (merged) histogram alike for
+# both. catpowder needs root; without it only catnap runs.
+# catnip is not measured: its DPDK device has no way to sleep, so 7
+# always-polling processes on this 2-CPU machine would measure the
+# scheduler, not the stack.
+#
+# Writes bench/results/txn.json: every run's figures, per configuration
+# the median round's throughput and latencies, and catpowder's p99 over
+# catnap's (issue 12's target: at most 0.5).
 set -euo pipefail
 bench_name=txn
 # shellcheck source=bench/lib.sh
@@ -19,42 +37,159 @@ bench_positive clients secs rounds keys
 txnd=$build/demi-txnd bench=$build/demi-txn-bench
 [[ -x $txnd && -x $bench ]] || die "demi-txnd or demi-txn-bench not built in $build"
 out=$bench_repo/bench/results/txn.json
+netns=$bench_repo/scripts/netns.sh
+br_id=${BENCH_TXN_ID:-122} backend=${TXN_BACKEND:-xdp} port=7400
+read -r -a libs <<<"${TXN_LIBOSES:-catnap catpowder}"
 # shellcheck source=tests/txn/txn_lib.sh
 . "$bench_repo/tests/txn/txn_lib.sh"
 # Every process: SPIN_US=0, so that the 3 replicas and the clients (more
 # processes than CPUs) do not starve each other busy-polling (txn_lib.sh).
-export LIBOS=catnap HUGEPAGES=off SPIN_US=0
+# catpowder honours it: it sleeps on its socket's descriptor.
+export HUGEPAGES=off SPIN_US=0
+
+if [[ " ${libs[*]} " == *" catpowder "* ]]; then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "txn: not root: catpowder (namespaces, raw sockets) left out"
+        libs=(catnap)
+    else
+        trap 'txn_cleanup; "$netns" down "$br_id"' EXIT
+        "$netns" bridge "$br_id" $((3 + clients)) >/dev/null || die "scripts/netns.sh bridge $br_id failed"
+    fi
+fi
+host() { echo "dm${br_id}h$1"; } # the namespace and interface of host K
+host_ip() { echo "10.201.$br_id.$1"; }
+# on_host K CMD...: execs CMD in host K's namespace, on catpowder there
+# (run it in the background or in a subshell: "on_host ... &" leaves $!
+# the program's own PID, to be signalled and waited for).
+on_host() {
+    local k=$1
+    shift
+    exec ip netns exec "$(host "$k")" env LIBOS=catpowder RAW_SOCKET_BACKEND="$backend" \
+        LINUX_INTERFACE_NAME="$(host "$k")" LOCAL_IPV4_ADDR="$(host_ip "$k")" "$@"
+}
+
+# start_cluster_cp MODE: 3 replicas on catpowder, hosts 1-3 (as
+# start_cluster does on catnap: backups first, the primary must see them).
+start_cluster_cp() {
+    local mode=$1 i f p addr list=
+    cluster='' cpids=()
+    for i in 1 2 3; do list+=${list:+,}$(host_ip $i):$port; done
+    for i in 2 1 0; do
+        f=$tmp/cp.$mode.$i addr=$(host_ip $((i + 1))):$port
+        on_host $((i + 1)) "$txnd" --mode "$mode" --addr "$addr" --replicas "$list" --index $i >"$f.out" 2>"$f.err" &
+        p=$!
+        pids+=("$p")
+        cpids+=("$p")
+        wait_line "$f.out" "^ready $addr\$" "$p" || { show_log "$f.err"; die "catpowder replica $i did not start"; }
+    done
+    if [[ $mode == occ ]]; then
+        for i in 1 2; do
+            wait_line "$tmp/cp.$mode.0.err" "backup $i (.*) is up" "$p" ||
+                { show_log "$tmp/cp.$mode.0.err"; die "the catpowder primary never reached backup $i"; }
+        done
+    fi
+    cluster=$list
+}
+
+# run_one LIBOS MODE ROUND ARG...: one run; its JSON objects (one per
+# bench process) in $tmp/run.*.json.
+run_one() {
+    local lib=$1 mode=$2 r=$3 c p rc=0
+    shift 3
+    rm -f "$tmp"/run.*.json
+    if [[ $lib == catnap ]]; then
+        LIBOS=catnap "$bench" --mode "$mode" --shard "$cluster" --clients "$clients" --seed "$r" --hist "$@" \
+            >"$tmp/run.1.json" 2>"$tmp/run.err" || { show_log "$tmp/run.err"; die "catnap $mode $* failed"; }
+        return
+    fi
+    local bp=()
+    for ((c = 1; c <= clients; c++)); do
+        on_host $((3 + c)) "$bench" --mode "$mode" --shard "$cluster" --clients 1 --seed "$r" --first-client $((c - 1)) \
+            --hist "$@" \
+            >"$tmp/run.$c.json" 2>"$tmp/run.$c.err" &
+        p=$!
+        pids+=("$p")
+        bp+=("$p")
+    done
+    for ((c = 1; c <= clients; c++)); do
+        wait "${bp[c - 1]}" || rc=$?
+        ((rc == 0)) || { show_log "$tmp/run.$c.err"; die "catpowder $mode $* (client $c) failed"; }
+    done
+}
+
+# Merges the JSON objects of one run into one line of runs.jsonl: the
+# counts and throughputs added, the histograms (CDF buckets) added and
+# p50/p99/p99.9 read from the sum as hist_quantile does.
+merge() {
+    python3 - "$@" <<'EOF'
+import json, sys
+lib, rnd, files = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+ds = [json.load(open(f)) for f in files]
+buckets = {}
+for d in ds:
+    prev = 0.0
+    n = d["committed"]
+    for us, frac in d["cdf"]:
+        buckets[us] = buckets.get(us, 0) + round((frac - prev) * n)
+        prev = frac
+n = sum(buckets.values())
+def q(p):
+    want, seen = max(1, int(p * n)), 0
+    for us in sorted(buckets):
+        seen += buckets[us]
+        if seen >= want:
+            return us
+    return max(buckets)
+out = {k: ds[0][k] for k in ("mode", "workload", "zipf", "keys", "replicas")}
+out.update(libos=lib, round=rnd, processes=len(ds), clients=sum(d["clients"] for d in ds),
+           committed=sum(d["committed"] for d in ds), aborted=sum(d["aborted"] for d in ds),
+           abandoned=sum(d["abandoned"] for d in ds), duration_s=max(d["duration_s"] for d in ds),
+           throughput_tps=round(sum(d["throughput_tps"] for d in ds), 1),
+           latency_us={"avg": round(sum(d["latency_us"]["avg"] * d["committed"] for d in ds) / max(1, n), 3),
+                       "p50": q(0.50), "p99": q(0.99), "p999": q(0.999)})
+print(json.dumps(out))
+EOF
+}
 
 configs=("ycsbt 0" "ycsbt 0.9" "retwis 0")
-echo "txn: $rounds rounds x 2 modes x ${#configs[@]} workloads, $clients clients, ${secs}s each, $keys keys"
+echo "txn: $rounds rounds x 2 modes x ${#configs[@]} workloads x ${libs[*]}, $clients clients, ${secs}s each, $keys keys"
 : >"$tmp/runs.jsonl"
 for ((r = 1; r <= rounds; r++)); do
     for mode in qw occ; do
-        start_cluster "$mode" "$mode" 1 || die "could not start the $mode replicas"
-        shard=$cluster
-        "$bench" --mode "$mode" --shard "$shard" --keys "$keys" --load --txns 1 --clients 1 >/dev/null ||
-            die "loading the keys failed"
-        for c in "${configs[@]}"; do
-            read -r wl zipf <<<"$c"
-            "$bench" --mode "$mode" --shard "$shard" --workload "$wl" --zipf "$zipf" --keys "$keys" \
-                --clients "$clients" --duration "$secs" --seed "$r" >"$tmp/run.json" 2>"$tmp/run.err" ||
-                { show_log "$tmp/run.err"; die "$mode $wl zipf $zipf failed"; }
-            python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["round"]=int(sys.argv[2]); print(json.dumps(d))' \
-                "$tmp/run.json" "$r" >>"$tmp/runs.jsonl"
-            python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); l=d["latency_us"]
-print("  round %s %-3s %-6s zipf %-3s %7.0f tx/s  aborts %6d  p50 %7.0f us  p99 %7.0f us" % (sys.argv[2], d["mode"], d["workload"], d["zipf"], d["throughput_tps"], d["aborted"], l["p50"], l["p99"]))' \
-                "$tmp/run.json" "$r"
+        for lib in "${libs[@]}"; do
+            if [[ $lib == catnap ]]; then
+                start_cluster "$mode" "$mode" 1 || die "could not start the $mode replicas"
+            else
+                start_cluster_cp "$mode"
+            fi
+            # The keys, loaded once by one client (on catpowder from host 4).
+            if [[ $lib == catnap ]]; then
+                LIBOS=catnap "$bench" --mode "$mode" --shard "$cluster" --keys "$keys" --load --txns 1 --clients 1 \
+                    >/dev/null 2>"$tmp/load.err" || { show_log "$tmp/load.err"; die "loading the keys failed"; }
+            else
+                (on_host 4 "$bench" --mode "$mode" --shard "$cluster" --keys "$keys" --load --txns 1 --clients 1) \
+                    >/dev/null 2>"$tmp/load.err" || { show_log "$tmp/load.err"; die "loading the keys failed"; }
+            fi
+            for c in "${configs[@]}"; do
+                read -r wl zipf <<<"$c"
+                run_one "$lib" "$mode" "$r" --workload "$wl" --zipf "$zipf" --keys "$keys" --duration "$secs"
+                merge "$lib" "$r" "$tmp"/run.*.json >"$tmp/run.merged"
+                cat "$tmp/run.merged" >>"$tmp/runs.jsonl"
+                python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read()); l=d["latency_us"]
+print("  round %d %-9s %-3s %-6s zipf %-3s %7.0f tx/s  aborts %6d  p50 %7.0f us  p99 %7.0f us" % (d["round"], d["libos"], d["mode"], d["workload"], d["zipf"], d["throughput_tps"], d["aborted"], l["p50"], l["p99"]))' \
+                    "$tmp/run.merged"
+            done
+            stop_cluster "$lib $mode" || die "a $lib replica did not stop cleanly"
         done
-        stop_cluster "$mode" || die "a replica did not stop cleanly"
     done
 done
 
-python3 - "$tmp/runs.jsonl" "$out" "$clients" "$secs" "$rounds" "$keys" <<'EOF'
+python3 - "$tmp/runs.jsonl" "$out" "$clients" "$secs" "$rounds" "$keys" "$backend" <<'EOF'
 import json, statistics, sys, time, os
 runs = [json.loads(l) for l in open(sys.argv[1])]
 summary = {}
 for r in runs:
-    k = "%s %s zipf %s" % (r["mode"], r["workload"], r["zipf"])
+    k = "%s %s %s zipf %s" % (r["libos"], r["mode"], r["workload"], r["zipf"])
     summary.setdefault(k, []).append(r)
 med = {}
 for k, rs in summary.items():
@@ -62,14 +197,29 @@ for k, rs in summary.items():
     m = rs[len(rs) // 2]
     med[k] = {"throughput_tps": m["throughput_tps"], "aborted": m["aborted"], "committed": m["committed"],
               "latency_us": m["latency_us"], "round": m["round"]}
-doc = {"benchmark": "txn", "libos": "catnap", "replicas": 3, "shards": 1,
+ratio = {}
+for k in med:
+    if k.startswith("catpowder "):
+        base = med.get("catnap " + k[len("catpowder "):])
+        if base:
+            ratio[k[len("catpowder "):]] = round(med[k]["latency_us"]["p99"] / base["latency_us"]["p99"], 3)
+libs = sorted({r["libos"] for r in runs})
+doc = {"benchmark": "txn", "libos": libs, "replicas": 3, "shards": 1,
        "clients": int(sys.argv[3]), "seconds_per_run": int(sys.argv[4]), "rounds": int(sys.argv[5]),
        "keys": int(sys.argv[6]), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-       "cpus": os.cpu_count(), "median_round": med, "runs": runs}
+       "cpus": os.cpu_count(), "spin_us": 0,
+       "topology": {"catnap": "127.0.0.1, one bench process of N forked clients",
+                    "catpowder": "scripts/netns.sh bridge: one namespace per replica and per client (N bench "
+                                 "processes of 1 client), %s backend, 10.201.ID.k" % sys.argv[7]},
+       "median_round": med, "catpowder_p99_over_catnap": ratio,
+       "target": "catpowder p99 <= 0.5 x catnap p99 (issue 12)",
+       "target_met": {k: v <= 0.5 for k, v in ratio.items()}, "runs": runs}
 json.dump(doc, open(sys.argv[2], "w"), indent=1)
 for k in sorted(med):
     m = med[k]
-    print("median %-24s %7.0f tx/s  p50 %7.0f us  p99 %7.0f us  aborted %d" %
+    print("median %-34s %7.0f tx/s  p50 %7.0f us  p99 %7.0f us  aborted %d" %
           (k, m["throughput_tps"], m["latency_us"]["p50"], m["latency_us"]["p99"], m["aborted"]))
+for k in sorted(ratio):
+    print("catpowder p99 / catnap p99, %-22s %.2f (target <= 0.5: %s)" % (k, ratio[k], "met" if ratio[k] <= 0.5 else "not met"))
 EOF
 echo "txn: wrote $out"

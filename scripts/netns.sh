@@ -12,17 +12,33 @@
 # pairs and runs nothing itself: tools/impair bridges its two interfaces
 # (started by the caller).
 #
+# With "bridge ID N", N hosts share one Ethernet segment instead: namespace
+# <p>h<k> (k = 1..N) holds interface <p>h<k>, whose veth peer <p>p<k> is a
+# port of bridge <p>br in the hub namespace <p>hub. No host has a kernel
+# address: host k is where a libdemi stack owns 10.201.ID.k. The hub runs
+# no IP at all; the bridge forwards at once (no STP, no forwarding delay).
+# Loss on it is dropped by the bridge itself (an nftables "bridge" table,
+# forward hook), so it hits every frame between any two hosts, whichever
+# way our stack sends (AF_XDP and AF_PACKET bypass the sender's egress
+# hooks, so rules there would never see them).
+#
 #   scripts/netns.sh up ID [impair]   create; print the environment (KEY=VALUE lines)
+#   scripts/netns.sh bridge ID N      create N hosts on a bridge (N is 2..60); print
+#                                     DEMI_BR_NS_k, DEMI_BR_IF_k, DEMI_BR_IP_k, DEMI_BR_MAC_k
+#                                     for each host and DEMI_BR_HUB, DEMI_BR_N
 #   scripts/netns.sh env ID           print the environment of an existing topology
 #   scripts/netns.sh loss ID PERCENT  drop PERCENT% of frames each way (nftables on the
-#                                     linux side's interface; 0 removes the rules)
+#                                     linux side's interface, or on the bridge of a
+#                                     "bridge" topology; 0 removes the rules)
+#   scripts/netns.sh counters ID      "dropped D forwarded F": frames the loss rule of a
+#                                     bridge topology dropped and let through so far
 #   scripts/netns.sh down ID          remove everything this script created for ID
 #
 # ID is 1..250; several topologies can coexist. Needs root. Touches nothing
 # but the namespaces and interfaces it names; sends nothing anywhere.
 set -euo pipefail
 
-usage() { echo "usage: $0 up ID [impair] | env ID | loss ID PERCENT | down ID" >&2; exit 2; }
+usage() { echo "usage: $0 up ID [impair] | bridge ID N | env ID | loss ID PERCENT | counters ID | down ID" >&2; exit 2; }
 [[ $# -ge 2 ]] || usage
 cmd=$1 id=$2
 [[ $id =~ ^[0-9]+$ && $id -ge 1 && $id -le 250 ]] || { echo "netns: ID must be 1..250" >&2; exit 2; }
@@ -33,6 +49,7 @@ p="dm$id"
 ns_a="${p}a" ns_b="${p}b" ns_m="${p}m"
 if_a="${p}a" if_b="${p}b" if_ma="${p}ma" if_mb="${p}mb"
 ip_a="10.200.$id.1" ip_b="10.200.$id.2"
+ns_hub="${p}hub" br="${p}br"
 
 quiet_if() { # NS IF: no offloads, no IPv6, up
   ip netns exec "$1" sysctl -qw "net.ipv6.conf.$2.disable_ipv6=1" 2>/dev/null || true
@@ -62,9 +79,32 @@ EOF
   fi
 }
 
+# The hosts of a bridge topology that exist now, by number.
+bridge_hosts() {
+  ip netns list | awk -v p="${p}h" '{ n = $1; if (substr(n, 1, length(p)) == p && substr(n, length(p) + 1) ~ /^[0-9]+$/) print substr(n, length(p) + 1) }' | sort -n
+}
+
+print_bridge_env() {
+  local k n=0 mac
+  for k in $(bridge_hosts); do
+    mac=$(ip -n "${p}h$k" link show "${p}h$k" | awk '/link\/ether/ {print $2}')
+    echo "DEMI_BR_NS_$k=${p}h$k"
+    echo "DEMI_BR_IF_$k=${p}h$k"
+    echo "DEMI_BR_IP_$k=10.201.$id.$k"
+    echo "DEMI_BR_MAC_$k=$mac"
+    n=$k
+  done
+  echo "DEMI_BR_HUB=$ns_hub"
+  echo "DEMI_BR_N=$n"
+}
+
 down() {
-  for ns in "$ns_a" "$ns_b" "$ns_m"; do
+  local ns k
+  for ns in "$ns_a" "$ns_b" "$ns_m" "$ns_hub"; do
     ip netns del "$ns" 2>/dev/null || true # deleting a namespace deletes its interfaces
+  done
+  for k in $(bridge_hosts); do
+    ip netns del "${p}h$k" 2>/dev/null || true
   done
 }
 
@@ -90,13 +130,54 @@ up)
   ip -n "$ns_b" addr add "$ip_b/24" dev "$if_b"
   print_env
   ;;
+bridge)
+  n=${3:-}
+  [[ $n =~ ^[0-9]+$ && $n -ge 2 && $n -le 60 ]] || { echo "netns: bridge needs N, 2..60 hosts" >&2; exit 2; }
+  down
+  ip netns add "$ns_hub"
+  ip -n "$ns_hub" link set lo up
+  ip netns exec "$ns_hub" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
+  ip -n "$ns_hub" link add "$br" type bridge stp_state 0 forward_delay 0
+  quiet_if "$ns_hub" "$br"
+  for ((k = 1; k <= n; k++)); do
+    ip netns add "${p}h$k"
+    ip -n "${p}h$k" link set lo up
+    ip link add "${p}h$k" netns "${p}h$k" type veth peer name "${p}p$k" netns "$ns_hub"
+    quiet_if "${p}h$k" "${p}h$k"
+    ip -n "$ns_hub" link set "${p}p$k" master "$br"
+    quiet_if "$ns_hub" "${p}p$k"
+  done
+  print_bridge_env
+  ;;
 env)
-  print_env
+  if ip netns list | grep -qw "$ns_hub"; then print_bridge_env; else print_env; fi
+  ;;
+counters)
+  ip netns exec "$ns_hub" nft list table bridge demi_loss 2>/dev/null |
+    awk '/counter/ { for (i = 1; i < NF; i++) if ($i == "packets") v[$NF == "drop" ? "d" : "f"] += $(i + 1) }
+         END { printf "dropped %d forwarded %d\n", v["d"], v["f"] }'
   ;;
 loss)
   pct=${3:?PERCENT}
   [[ $pct =~ ^[0-9]+$ && $pct -le 100 ]] || { echo "netns: PERCENT must be 0..100" >&2; exit 2; }
   command -v nft >/dev/null || { echo "netns: 'nft' not found (scripts/deps.sh installs nftables)" >&2; exit 1; }
+  if ip netns list | grep -qw "$ns_hub"; then
+    # Every frame one host sends another crosses the bridge's forward
+    # hook once: PERCENT% of them are dropped there, counted either way.
+    ip netns exec "$ns_hub" nft delete table bridge demi_loss 2>/dev/null || true
+    if [[ $pct -gt 0 ]]; then
+      ip netns exec "$ns_hub" nft -f - <<EOF
+table bridge demi_loss {
+  chain drop_some {
+    type filter hook forward priority 0; policy accept;
+    numgen random mod 100 < $pct counter drop
+    counter accept
+  }
+}
+EOF
+    fi
+    exit 0
+  fi
   ip netns exec "$ns_b" nft delete table netdev demi_loss 2>/dev/null || true
   if [[ $pct -gt 0 ]]; then
     # Ingress drops what our stack sends, egress what Linux sends to it:

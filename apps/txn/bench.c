@@ -9,7 +9,7 @@
  *   demi-txn-bench --mode qw|occ --shard IP:PORT,IP:PORT,... [--shard ...]
  *       [--workload ycsbt|retwis] [--clients N] [--duration S | --txns N]
  *       [--keys N] [--key-size B] [--value-size B] [--ops N]
- *       [--write-ratio F] [--zipf S] [--load] [--seed N] [--hist]
+ *       [--write-ratio F] [--zipf S] [--load] [--seed N] [--first-client N] [--hist]
  *       [--read-replica I] [--timeout-ms MS]
  *
  * It must never call demi_init in the parent (a libdemi instance does not
@@ -61,6 +61,7 @@ struct opts {
     bool load;
     bool hist;
     uint64_t seed;
+    uint32_t first_client; /* the number of this process's first client */
 };
 
 static volatile sig_atomic_t stop;
@@ -104,6 +105,7 @@ static void usage(void)
            "  --zipf S               key skew: 0 uniform (default), 0.9 typical\n"
            "  --load                 write every key before the run, each client a share of them\n"
            "  --seed N               seed of the random choices (default 1)\n"
+           "  --first-client N       number the clients from N in the random choices (default 0)\n"
            "  --hist                 add the latency CDF to the JSON object\n"
            "  --read-replica I       the replica index gets go to, modulo the replicas (default 0)\n"
            "  --timeout-ms MS        a reply not there by then fails the call with ETIMEDOUT (default 5000)\n"
@@ -253,6 +255,7 @@ static void parse(int argc, char **argv, struct opts *o)
                                        {"zipf", required_argument, 0, 'z'},
                                        {"load", no_argument, 0, 'l'},
                                        {"seed", required_argument, 0, 'S'},
+                                       {"first-client", required_argument, 0, 'F'},
                                        {"hist", no_argument, 0, 'H'},
                                        {"read-replica", required_argument, 0, 'R'},
                                        {"timeout-ms", required_argument, 0, 'T'},
@@ -326,6 +329,9 @@ static void parse(int argc, char **argv, struct opts *o)
             break;
         case 'S':
             o->seed = parse_u64(optarg, "--seed", 0, UINT64_MAX);
+            break;
+        case 'F':
+            o->first_client = (uint32_t)parse_u64(optarg, "--first-client", 0, UINT32_MAX - CLIENTS_MAX);
             break;
         case 'H':
             o->hist = true;
@@ -802,7 +808,7 @@ static int child_main(const struct opts *o, uint32_t id, int start_fd, int out_f
     memset(&hi, 0, sizeof(hi));
     ch.o = o;
     ch.id = id;
-    ch.rng = o->seed ^ (0x9e3779b97f4a7c15ull * (id + 1));
+    ch.rng = o->seed ^ (0x9e3779b97f4a7c15ull * ((uint64_t)o->first_client + id + 1));
     keydist_init(&ch.kd, o->keys, o->zipf, o->seed);
     ch.val = malloc(o->value_size);
     ch.res = calloc(1, sizeof(*ch.res));

@@ -18,8 +18,9 @@
  * value read is the one written at that version. Before that, the checker
  * is shown a good history and bad ones (write skew, lost update, stale
  * read, fractured read, phantom version, wrong value, duplicate version)
- * and must tell them apart. Then one backup of shard 0 is killed with SIGKILL and the clients
- * commit >= 500 more transfers; a final audit must see the same total and,
+ * and must tell them apart. Then the clients start >= 500 more transfers
+ * and one backup of shard 0 is killed with SIGKILL as they do (transfers
+ * in flight, being replicated to it); a final audit must see the same total and,
  * for every account, the newest version committed, and the whole history
  * is checked again. A call that fails because a replica is out of reach
  * (the killed one; a primary linking to its backups just after it started)
@@ -36,6 +37,14 @@
  * (default "build"); DEMI_TXN_BANK_TXNS changes the 10000 (development);
  * `test_txn_bank --check FILE...` only checks histories (a failed run
  * keeps its own and says where).
+ *
+ * DEMI_TXN_BANK_HOSTS="NS,IF,IP NS,IF,IP ..." runs it across network
+ * namespaces instead (tests/txn/test_txn_netns.sh, as root): one host for
+ * each of the NSHARDS x NREPL replicas (shard by shard) and then one for
+ * each of the NWORK clients. Every process enters its host's namespace
+ * (setns) before it starts libdemi, with LINUX_INTERFACE_NAME=IF and
+ * LOCAL_IPV4_ADDR=IP, and keeps the caller's LIBOS (catpowder there);
+ * the replicas listen on IP:TXN_PORT.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* pipe2; CMake defines it too */
@@ -49,6 +58,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -82,7 +92,9 @@
 #define CLIENT_MS    20000
 #define START_TRIES  5
 #define KILLED_SHARD 0
-#define KILLED_REPL  2 /* a backup; clients read from replicas 0 and 1 */
+#define KILLED_REPL  2    /* a backup; clients read from replicas 0 and 1 */
+#define TXN_PORT     7400 /* the replicas' port when each has its own address */
+#define NHOSTS       (NSHARDS * NREPL + NWORK)
 
 static uint64_t now_ns(void)
 {
@@ -213,6 +225,55 @@ static void guard_install(void)
     alarm(GUARD_S);
 }
 
+/* DEMI_TXN_BANK_HOSTS, parsed: replicas first, then clients. */
+struct host {
+    char ns[64], ifname[32], ip[INET_ADDRSTRLEN];
+};
+static struct host g_host[NHOSTS];
+static bool g_netns;
+
+static int hosts_parse(const char *spec)
+{
+    char buf[2048];
+    snprintf(buf, sizeof(buf), "%s", spec);
+    char *save = NULL, *tok = strtok_r(buf, " ", &save);
+    int n = 0;
+    for (; tok && n < NHOSTS; tok = strtok_r(NULL, " ", &save), n++) {
+        struct host *h = &g_host[n];
+        struct in_addr a;
+        if (sscanf(tok, "%63[^,],%31[^,],%15s", h->ns, h->ifname, h->ip) != 3 || inet_pton(AF_INET, h->ip, &a) != 1) {
+            fprintf(stderr, "DEMI_TXN_BANK_HOSTS: expected NS,IF,IP, got \"%s\"\n", tok);
+            return EINVAL;
+        }
+    }
+    if (n != NHOSTS || tok) {
+        fprintf(stderr, "DEMI_TXN_BANK_HOSTS: expected %d hosts (%d replicas, then %d clients)\n", NHOSTS,
+                NSHARDS * NREPL, NWORK);
+        return EINVAL;
+    }
+    g_netns = true;
+    return 0;
+}
+
+/* In a child, before libdemi starts: moves into host I's namespace and
+ * gives libdemi its interface and address (no-op without hosts). */
+static int host_enter(int i)
+{
+    if (!g_netns)
+        return 0;
+    char path[128];
+    snprintf(path, sizeof(path), "/run/netns/%s", g_host[i].ns);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
+        fprintf(stderr, "host %d: cannot enter namespace %s: %s\n", i, g_host[i].ns, strerror(errno));
+        return errno;
+    }
+    close(fd);
+    setenv("LINUX_INTERFACE_NAME", g_host[i].ifname, 1);
+    setenv("LOCAL_IPV4_ADDR", g_host[i].ip, 1);
+    return 0;
+}
+
 /* In a new child: default signals, and death with the parent. */
 static void child_setup(void)
 {
@@ -260,6 +321,7 @@ static int read_full(int fd, void *buf, size_t n, int timeout_s)
 
 struct server {
     pid_t pid;
+    char ip[INET_ADDRSTRLEN];
     uint16_t port;
     int out; /* its stdout (kept open: a later write must not get EPIPE) */
 };
@@ -267,9 +329,15 @@ struct server {
 static struct server g_srv[NSHARDS][NREPL];
 static char g_exe[512];
 
-/* N distinct free ports: bound to port 0 at the same time, then closed. */
+/* N distinct free ports: bound to port 0 at the same time, then closed
+ * (across namespaces every replica has its own address: TXN_PORT). */
 static int pick_ports(uint16_t *ports, int n)
 {
+    if (g_netns) {
+        for (int i = 0; i < n; i++)
+            ports[i] = TXN_PORT;
+        return 0;
+    }
     int fds[NSHARDS * NREPL], e = 0, i;
     for (i = 0; i < n && !e; i++) {
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -291,10 +359,11 @@ static int pick_ports(uint16_t *ports, int n)
 static int start_server(int s, int r, const uint16_t *ports)
 {
     char addr[32], list[128] = "", idx[16];
-    snprintf(addr, sizeof(addr), "127.0.0.1:%u", ports[s * NREPL + r]);
+    const char *ip = g_netns ? g_host[s * NREPL + r].ip : "127.0.0.1";
+    snprintf(addr, sizeof(addr), "%s:%u", ip, ports[s * NREPL + r]);
     for (int i = 0; i < NREPL; i++)
-        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s127.0.0.1:%u", i ? "," : "",
-                 ports[s * NREPL + i]);
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s:%u", i ? "," : "",
+                 g_netns ? g_host[s * NREPL + i].ip : "127.0.0.1", ports[s * NREPL + i]);
     snprintf(idx, sizeof(idx), "%d", r);
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0)
@@ -309,16 +378,19 @@ static int start_server(int s, int r, const uint16_t *ports)
     if (pid == 0) {
         child_setup();
         dup2(p[1], 1);
+        if (host_enter(s * NREPL + r))
+            _exit(126);
         execl(g_exe, g_exe, "--mode", "occ", "--addr", addr, "--replicas", list, "--index", idx, (char *)NULL);
         _exit(127);
     }
     close(p[1]);
     kid_add(pid);
     g_srv[s][r] = (struct server){.pid = pid, .port = ports[s * NREPL + r], .out = p[0]};
+    snprintf(g_srv[s][r].ip, sizeof(g_srv[s][r].ip), "%s", ip);
     return 0;
 }
 
-/* Waits for SV's "ready 127.0.0.1:PORT" line. */
+/* Waits for SV's "ready IP:PORT" line. */
 static int wait_ready(const struct server *sv)
 {
     char line[128] = "";
@@ -334,10 +406,12 @@ static int wait_ready(const struct server *sv)
         got += (size_t)k;
         line[got] = '\0';
     }
-    unsigned port = 0;
-    if (sscanf(line, "ready 127.0.0.1:%u", &port) == 1 && port == sv->port)
+    char want[64];
+    snprintf(want, sizeof(want), "ready %s:%u\n", sv->ip, sv->port);
+    if (strncmp(line, want, strlen(want)) == 0)
         return 0;
-    fprintf(stderr, "demi-txnd on port %u: no ready line (got \"%.*s\")\n", sv->port, (int)strcspn(line, "\n"), line);
+    fprintf(stderr, "demi-txnd on %s:%u: no ready line (got \"%.*s\")\n", sv->ip, sv->port, (int)strcspn(line, "\n"),
+            line);
     return EIO;
 }
 
@@ -1324,9 +1398,10 @@ static int worker_open(struct worker *w)
                              .read_replica = (uint32_t)(w->id % 2),
                              .timeout_ms = CLIENT_MS};
     for (int s = 0; s < NSHARDS; s++)
-        for (int r = 0; r < NREPL; r++)
-            cfg.replica[s][r] = (struct sockaddr_in){
-                .sin_family = AF_INET, .sin_port = htons(g_srv[s][r].port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        for (int r = 0; r < NREPL; r++) {
+            cfg.replica[s][r] = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(g_srv[s][r].port)};
+            inet_pton(AF_INET, g_srv[s][r].ip, &cfg.replica[s][r].sin_addr);
+        }
     char err[256] = "";
     w->c = txc_open(&cfg, err, sizeof(err));
     if (!w->c) {
@@ -1405,6 +1480,8 @@ static int spawn_worker(int id)
         }
         close(c[1]);
         close(r[0]);
+        if (host_enter(NSHARDS * NREPL + id))
+            _exit(126);
         worker_main(id, c[0], r[1]);
     }
     kid_add(pid);
@@ -1519,8 +1596,19 @@ static int setup(void)
         fprintf(stderr, "%s: not built\n", g_exe);
         return ENOENT;
     }
-    setenv("LIBOS", "catnap", 1);
+    const char *hosts = getenv("DEMI_TXN_BANK_HOSTS");
+    if (hosts && *hosts) {
+        if (hosts_parse(hosts))
+            return EINVAL;
+    } else {
+        setenv("LIBOS", "catnap", 1);
+    }
     setenv("HUGEPAGES", "off", 1);
+    /* A 256 MiB heap (the bank's 20 accounts need little) rather than the
+     * default 4 GiB, unless the caller set one: under AddressSanitizer,
+     * releasing 4 GiB at exit costs about 2 s of CPU a process, and six
+     * replicas stopping at once on two loaded CPUs then miss GRACE_S. */
+    setenv("HEAP_SIZE", "268435456", 0);
     /* Sleep at once when idle: eleven processes that each spin 1 ms (the
      * default) before sleeping starve each other on a small machine (30
      * times slower on 2 CPUs). */
@@ -1547,7 +1635,8 @@ static int kill_backup(void)
     kill(sv->pid, SIGKILL);
     int st = kid_reap(sv->pid);
     close(sv->out);
-    progress("killed replica %d of shard %d (port %u) with SIGKILL\n", KILLED_REPL, KILLED_SHARD, sv->port);
+    progress("killed replica %d of shard %d (%s:%u) with SIGKILL, the clients running\n", KILLED_REPL, KILLED_SHARD,
+             sv->ip, sv->port);
     *sv = (struct server){.out = -1};
     return WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL ? 0 : EIO;
 }
@@ -1637,9 +1726,18 @@ static int phase_history(struct totals *t1, size_t *hist1, double *ms1)
  * the whole history. */
 static int phase_fault(const struct totals *t1, struct totals *t2, size_t *hist2, double *ms2)
 {
+    /* The kill lands while the clients run: transactions are in flight
+     * to the primary, which is replicating them to the backup. */
+    int e = 0;
+    for (int i = 0; i < NWORK; i++)
+        if (worker_send(i, CMD_RUN, (FAULT_TXNS + NWORK - 1) / NWORK))
+            e = EPIPE;
     if (kill_backup())
         return fail("the backup did not die of SIGKILL");
-    if (workers_run(CMD_RUN, (FAULT_TXNS + NWORK - 1) / NWORK)) {
+    for (int i = 0; i < NWORK; i++)
+        if (worker_wait(i))
+            e = EIO;
+    if (e) {
         diagnose();
         return fail("transfers after the kill failed");
     }
@@ -1652,7 +1750,7 @@ static int phase_fault(const struct totals *t1, struct totals *t2, size_t *hist2
     struct wres fin = g_work[0].last;
     if (workers_quit())
         return fail("a worker did not end cleanly");
-    int e = check_all("whole history", hist2, ms2, &fin);
+    e = check_all("whole history", hist2, ms2, &fin);
     if (e)
         return fail(e == 1 ? "the history after the kill is wrong" : "the histories could not be checked");
     if (stop_servers(SIGTERM))
