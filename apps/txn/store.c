@@ -88,7 +88,8 @@ struct wr {
 struct ptxn {
     struct ptxn *next; /* chain */
     uint64_t txnid, ts;
-    uint64_t bytes; /* counted in txs.bytes for it */
+    uint64_t digest; /* of what it prepared with (prep_digest): tells a repeat from an id collision */
+    uint64_t bytes;  /* counted in txs.bytes for it */
     uint32_t nreads, nwrites;
     struct kent **rd;
     struct wr *wr;
@@ -579,6 +580,21 @@ static int prep_check_args(struct txs *s, struct prep *p, uint64_t txnid, uint64
     return 0;
 }
 
+/* A digest of what a prepared transaction keeps (timestamp, read keys,
+ * written keys and values; not the versions read, which a state transfer
+ * does not carry), so that a repeat of a prepare can be told from another
+ * transaction that drew the same id. */
+static uint64_t prep_digest(const struct txs *s, const struct prep *p, uint64_t ts, uint32_t nreads,
+                            const struct txn_op *writes, uint32_t nwrites)
+{
+    uint64_t h = mix64(s->seed ^ ts) ^ ((uint64_t)nreads << 32 | nwrites);
+    for (uint32_t i = 0; i < nreads; i++)
+        h = mix64(h ^ p->rh[i]);
+    for (uint32_t i = 0; i < nwrites; i++)
+        h = mix64(mix64(h ^ p->wh[i]) ^ key_hash(s, writes[i].val.p, writes[i].val.n));
+    return mix64(h);
+}
+
 /* The first conflict, as the top comment orders them; NONE when none. */
 static enum txs_conflict prep_conflict(struct txs *s, const struct prep *p, uint64_t ts, const struct txn_op *reads,
                                        uint32_t nreads, const struct txn_op *writes, uint32_t nwrites, uint64_t *cver)
@@ -686,8 +702,19 @@ int txs_prepare(struct txs *s, uint64_t txnid, uint64_t ts, const struct txn_op 
     int rc = prep_check_args(s, &p, txnid, ts, reads, nreads, writes, nwrites);
     if (rc)
         return rc;
-    if (*txn_slot(s, txnid))
+    uint64_t digest = prep_digest(s, &p, ts, nreads, writes, nwrites);
+    const struct ptxn *held = *txn_slot(s, txnid);
+    if (held && held->digest == digest)
         return EEXIST;
+    if (held) {
+        /* Another transaction with the same id: it may not ride on the
+         * held one's vote. Refused like a lock conflict, so the client
+         * retries with a fresh id. */
+        s->st.conflict_locked++;
+        if (why)
+            *why = TXS_CONFLICT_LOCKED;
+        return EAGAIN;
+    }
     if (s->st.prepared >= s->lim.max_prepared)
         return ENOSPC;
     if (!force)
@@ -708,6 +735,7 @@ int txs_prepare(struct txs *s, uint64_t txnid, uint64_t ts, const struct txn_op 
     struct ptxn *t = txn_new(txnid, ts, nreads, writes, nwrites, bytes);
     if (!t)
         return ENOMEM;
+    t->digest = digest;
     if (txn_hold(s, t, &p, reads, writes) != 0) {
         txn_free(t);
         return ENOMEM;

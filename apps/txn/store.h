@@ -86,8 +86,10 @@ int txs_put(struct txs *s, const uint8_t *key, size_t klen, const uint8_t *val, 
  * write set) for commit at TS, as the header comment says. Returns 0 when
  * prepared; EAGAIN on a conflict, with *WHY and *CONFLICT_VER (the newest
  * version of the conflicting key, so that the client can move its clock
- * past it) set; EEXIST when TXNID is already prepared (a repeat: its
- * earlier vote stands, nothing changes); ENOSPC at max_prepared; ENOMEM
+ * past it) set; EEXIST when TXNID is already prepared with the same
+ * timestamp, keys and values (a repeat: its earlier vote stands, nothing
+ * changes), EAGAIN (TXS_CONFLICT_LOCKED) when it is prepared with other
+ * content (another transaction drew the same id); ENOSPC at max_prepared; ENOMEM
  * past max_bytes; EINVAL for TS 0, TXNID 0, a key written twice or a bound
  * exceeded. With FORCE (a backup applying its primary's decision) the
  * conflict checks are skipped; the keys are still held. */

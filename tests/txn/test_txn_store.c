@@ -400,11 +400,19 @@ static void case_repeat_prepare(void)
     struct txs *s = mk(0, 0, 0);
     PREP_OK(s, 1, 10, NONE, OPS(WR("a", "x")));
     uint64_t b = stats(s).bytes;
-    /* The earlier vote stands, whatever the repeat says. */
+    /* A repeat: the earlier vote stands. */
     PREP_IS(EEXIST, TXS_CONFLICT_NONE, 0, s, 1, 10, false, NONE, OPS(WR("a", "x")));
-    PREP_IS(EEXIST, TXS_CONFLICT_NONE, 0, s, 1, 12, false, OPS(RD("b", 4)), OPS(WR("c", "y")));
-    PREP_IS(EEXIST, TXS_CONFLICT_NONE, 0, s, 1, 12, true, NONE, OPS(WR("c", "y")));
+    PREP_IS(EEXIST, TXS_CONFLICT_NONE, 0, s, 1, 10, true, NONE, OPS(WR("a", "x")));
+    /* Another transaction that drew the same id does not ride on that vote:
+     * other timestamp, keys, values or sets all conflict. */
+    PREP_IS(EAGAIN, TXS_CONFLICT_LOCKED, 0, s, 1, 12, false, NONE, OPS(WR("a", "x")));
+    PREP_IS(EAGAIN, TXS_CONFLICT_LOCKED, 0, s, 1, 10, false, NONE, OPS(WR("a", "z")));
+    PREP_IS(EAGAIN, TXS_CONFLICT_LOCKED, 0, s, 1, 10, false, NONE, OPS(WR("c", "x")));
+    PREP_IS(EAGAIN, TXS_CONFLICT_LOCKED, 0, s, 1, 10, false, OPS(RD("a", 0)), OPS(WR("a", "x")));
+    PREP_IS(EAGAIN, TXS_CONFLICT_LOCKED, 0, s, 1, 12, false, OPS(RD("b", 4)), OPS(WR("c", "y")));
+    PREP_IS(EAGAIN, TXS_CONFLICT_LOCKED, 0, s, 1, 12, true, NONE, OPS(WR("c", "y")));
     struct txs_stats st = stats(s);
+    CHECK_EQ(st.conflict_locked, 6);
     CHECK_EQ(st.prepared, 1);
     CHECK_EQ(st.bytes, b);
     CHECK_EQ(st.keys, 1);
@@ -507,7 +515,7 @@ static void case_max_prepared(void)
     PREP_OK(s, 3, 5, OPS(RD("c", 0)), NONE);
     PREP_IS(ENOSPC, TXS_CONFLICT_NONE, 0, s, 4, 5, false, NONE, OPS(WR("d", "x")));
     PREP_IS(ENOSPC, TXS_CONFLICT_NONE, 0, s, 4, 5, true, NONE, OPS(WR("d", "x")));
-    PREP_IS(EEXIST, TXS_CONFLICT_NONE, 0, s, 3, 5, false, NONE, NONE);
+    PREP_IS(EEXIST, TXS_CONFLICT_NONE, 0, s, 3, 5, false, OPS(RD("c", 0)), NONE);
     CHECK_EQ(stats(s).keys, 3);
     CHECK_EQ(txs_abort(s, 2), 0);
     PREP_OK(s, 4, 5, NONE, OPS(WR("d", "x")));
@@ -693,6 +701,21 @@ static struct mtxn *m_find(struct model *m, uint64_t id)
     return NULL;
 }
 
+/* Whether B repeats prepared transaction A: the same timestamp, read keys,
+ * written keys and values (the versions read do not count). */
+static bool m_same(const struct mtxn *a, const struct mtxn *b)
+{
+    if (a->ts != b->ts || a->nr != b->nr || a->nw != b->nw)
+        return false;
+    for (uint32_t i = 0; i < a->nr; i++)
+        if (a->rk[i] != b->rk[i])
+            return false;
+    for (uint32_t i = 0; i < a->nw; i++)
+        if (a->wk[i] != b->wk[i] || a->wv[i].vlen != b->wv[i].vlen || memcmp(a->wv[i].val, b->wv[i].val, a->wv[i].vlen))
+            return false;
+    return true;
+}
+
 static int m_prepare(struct model *m, const struct mtxn *x, bool force, enum txs_conflict *why, uint64_t *cver)
 {
     *why = TXS_CONFLICT_NONE;
@@ -701,8 +724,13 @@ static int m_prepare(struct model *m, const struct mtxn *x, bool force, enum txs
         for (uint32_t j = 0; j < i; j++)
             if (x->wk[i] == x->wk[j])
                 return EINVAL;
-    if (m_find(m, x->id))
+    const struct mtxn *held = m_find(m, x->id);
+    if (held && m_same(held, x))
         return EEXIST;
+    if (held) {
+        *why = TXS_CONFLICT_LOCKED;
+        return EAGAIN;
+    }
     if (m->nprep >= m->maxp)
         return ENOSPC;
     for (uint32_t i = 0; i < x->nr && !force; i++) {
@@ -843,12 +871,18 @@ static void step_prepare(struct txs *s, struct model *m, uint64_t *rs, uint64_t 
 {
     struct mtxn x;
     uint64_t id = ++*nextid;
+    const struct mtxn *old = NULL;
     if (trand(rs) % 20 == 0) {
-        struct mtxn *old = &m->t[trand(rs) % MTXN];
+        old = &m->t[trand(rs) % MTXN];
         if (old->live)
             id = old->id;
+        else
+            old = NULL;
     }
-    rand_txn(rs, m, &x, id, *clock);
+    if (old && trand(rs) % 2) /* a repeat; otherwise another transaction with its id */
+        x = *old;
+    else
+        rand_txn(rs, m, &x, id, *clock);
     bool force = trand(rs) % 16 == 0;
     struct txn_op r[TXN_SET_MAX], w[TXN_SET_MAX];
     for (uint32_t i = 0; i < x.nr; i++) {
