@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# demi-txnd --log end to end, on catnap over 127.0.0.1: one occ shard of 3
+# replicas, each with its own log in a temporary directory.
+#  1. a client commits transactions (each writing two fresh keys) and
+#     records each one it was told committed; once it has recorded
+#     KILL_AFTER of them, every replica is killed with SIGKILL mid-run;
+#  2. restarted on the same logs, the replicas must hold every recorded
+#     write (the primary with that version and value, and at least one
+#     backup), and serve more; killed again and restarted (the logs now
+#     hold two runs, replayed once more), they must still hold all of it;
+#  3. a transaction prepared and never decided survives a kill -9 of every
+#     replica: after the restart it still holds its key (a conflicting
+#     transaction aborts), then commits, and the commit survives a clean
+#     stop and restart;
+#  4. a log damaged in the middle is refused (non-zero exit, a message
+#     naming the path and --log-repair), --log-repair opens it; a file
+#     that is not a log is refused.
+# No time windows: every wait is for a line or a count, with a hang guard.
+# It must never stop a process it did not start, nor leave one or a
+# temporary file behind (txn_lib.sh's EXIT trap kills by PID and removes
+# the temporary directory).
+set -uo pipefail
+build=${DEMI_BUILD:-build}
+txnd=$build/demi-txnd
+lc=$build/tests/txn/txn_logclient
+for x in "$txnd" "$lc"; do
+    [[ -x $x ]] || { echo "FAIL: $x is not built"; exit 1; }
+done
+command -v python3 >/dev/null || { echo "SKIP: python3 is needed to pick free ports"; exit 77; }
+
+# shellcheck source=tests/txn/txn_lib.sh
+. "$(dirname "$0")/txn_lib.sh"
+export TXND_LOGDIR=$tmp/logs
+mkdir -p "$TXND_LOGDIR"
+acks=$tmp/acks
+kill_after=${KILL_AFTER:-600} # lines (two per transaction) before the kill
+fails=0
+bad() {
+    echo "FAIL: $*"
+    fails=$((fails + 1))
+}
+client() {
+    env TXN_OCC="$cluster" LIBOS=catnap HUGEPAGES=off SPIN_US=0 "$lc" "$@"
+}
+kill_cluster() {
+    local p
+    for p in "${cpids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    for p in "${cpids[@]}"; do wait "$p" 2>/dev/null; done
+    cpids=()
+}
+show() {
+    local f
+    for f in "$tmp/$1".*.err; do
+        echo "--- $f"
+        tail -n 20 "$f"
+    done
+}
+start() {
+    start_cluster "$1" occ 1 || { bad "$1: the replicas did not start"; exit 1; }
+    echo "$1: $cluster"
+    grep -h "replayed" "$tmp/$1".0.*.err
+}
+check() {
+    client check "$acks" || { bad "$1: acknowledged writes are missing"; show "$1"; }
+}
+
+# 1. Writes, then kill -9 of every replica while the client runs.
+start r1
+client write "$acks" 1000000 w1 >"$tmp/w1.out" 2>&1 &
+wpid=$!
+pids+=("$wpid")
+nacks() { if [[ -e $acks ]]; then wc -l <"$acks"; else echo 0; fi; }
+t0=$SECONDS
+until (($(nacks) >= kill_after)); do
+    if ! kill -0 "$wpid" 2>/dev/null || ((SECONDS - t0 > ${READY_S:-60} * 5)); then
+        bad "r1: the client stopped after $(nacks) of $kill_after lines"
+        cat "$tmp/w1.out"
+        show r1
+        exit 1
+    fi
+    sleep 0.05
+done
+kill_cluster
+wait "$wpid"
+rc=$?
+((rc == 3)) || bad "r1: the client exited with $rc, not 3 (its replicas gone)"
+echo "r1: killed every replica after $(nacks) acknowledged writes"
+
+# 2. Restart: every acknowledged write is there; more writes; again.
+start r2
+check r2
+client write "$acks" 200 w2 >"$tmp/w2.out" 2>&1 || { bad "r2: writing after the restart failed"; cat "$tmp/w2.out"; }
+kill_cluster
+start r3
+check r3
+
+# 3. A transaction prepared and never decided survives kill -9.
+txnid=987654321
+ts=$((($(date +%s) + 86400) * 1000000)) # above every version the clients used
+client prepare $txnid $ts p.key p.val || bad "r3: the prepare was refused"
+kill_cluster
+start r4
+# The primary's count of prepared transactions after replay, in a run.
+nprep() { sed -n 's/.* \([0-9]*\) transactions still prepared$/\1/p' "$tmp/$1.0.0.err"; }
+(($(nprep r4) == $(nprep r3) + 1)) || bad "r4: the primary did not restore the prepared transaction"
+client conflict p.key || bad "r4: the prepared transaction no longer holds its key"
+client commit $txnid $ts || bad "r4: the prepared transaction could not be committed"
+client get p.key $ts p.val || bad "r4: the committed transaction is not readable"
+stop_cluster r4 || bad "r4: a replica did not stop cleanly"
+start r5
+client get p.key $ts p.val || bad "r5: the commit did not survive a restart"
+check r5
+stop_cluster r5 || bad "r5: a replica did not stop cleanly"
+
+# 4. Damaged logs. A byte of the first record's payload (the header is
+# 4096 bytes, a record header 32) changed: valid records follow, so this
+# is corruption, not a torn tail.
+one() { # one replica alone on LOG (extra arguments follow); sets opid
+    LIBOS=catnap HUGEPAGES=off SPIN_US=0 "$txnd" --mode occ --addr 127.0.0.1:0 --log "$@" \
+        >"$tmp/one.out" 2>"$tmp/one.err" &
+    opid=$!
+    pids+=("$opid")
+}
+bad_log=$tmp/damaged.log
+cp "$TXND_LOGDIR/0.0.log" "$bad_log"
+python3 - "$bad_log" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(4096 + 32 + 20)
+    b = f.read(1)
+    f.seek(4096 + 32 + 20)
+    f.write(bytes([b[0] ^ 0x5a]))
+PY
+one "$bad_log"
+wait "$opid"
+rc=$?
+if ((rc == 0)) || ! grep -q -- "--log $bad_log: .*--log-repair" "$tmp/one.err"; then
+    bad "a damaged log was not refused clearly (exit $rc)"
+    cat "$tmp/one.err"
+fi
+echo "damaged log: $(grep -h -- '--log-repair' "$tmp/one.err" | head -n 1)"
+one "$bad_log" --log-repair
+if wait_line "$tmp/one.out" "^ready " "$opid"; then
+    kill -TERM "$opid"
+    wait "$opid" || bad "the repaired replica did not stop cleanly"
+else
+    bad "--log-repair did not open the damaged log"
+    cat "$tmp/one.err"
+fi
+printf 'not a log at all\n%.0s' {1..400} >"$tmp/junk.log"
+one "$tmp/junk.log"
+wait "$opid"
+rc=$?
+if ((rc == 0)) || ! grep -q -- "--log $tmp/junk.log: " "$tmp/one.err"; then
+    bad "a file that is not a log was not refused clearly (exit $rc)"
+    cat "$tmp/one.err"
+fi
+echo "not a log: $(grep -h -- '--log' "$tmp/one.err" | head -n 1)"
+
+((fails == 0)) || { echo "test_txn_log: $fails failure(s)"; exit 1; }
+echo "test_txn_log: ok"
