@@ -328,8 +328,10 @@ static bool wq_release(struct conn *c)
         conn_push(c, &c->wq[i].sga, c->wq[i].len);
         i++;
     }
-    memmove(c->wq, c->wq + i, (c->wq_n - i) * sizeof(*c->wq));
-    c->wq_n -= i;
+    if (i > 0) {
+        memmove(c->wq, c->wq + i, (c->wq_n - i) * sizeof(*c->wq));
+        c->wq_n -= i;
+    }
     return c->wq_n == 0;
 }
 
