@@ -14,7 +14,9 @@
 #     stop and restart;
 #  4. a log damaged in the middle is refused (non-zero exit, a message
 #     naming the path and --log-repair), --log-repair opens it; a file
-#     that is not a log is refused.
+#     that is not a log is refused;
+#  5. qw mode: puts acknowledged before a kill -9 of every replica are on
+#     a majority of them after the restart.
 # No time windows: every wait is for a line or a count, with a hang guard.
 # It must never stop a process it did not start, nor leave one or a
 # temporary file behind (txn_lib.sh's EXIT trap kills by PID and removes
@@ -39,8 +41,9 @@ bad() {
     echo "FAIL: $*"
     fails=$((fails + 1))
 }
+cvar=TXN_OCC # the client's variable naming the cluster: TXN_OCC or TXN_QW
 client() {
-    env TXN_OCC="$cluster" LIBOS=catnap HUGEPAGES=off SPIN_US=0 "$lc" "$@"
+    env "$cvar=$cluster" LIBOS=catnap HUGEPAGES=off SPIN_US=0 "$lc" "$@"
 }
 kill_cluster() {
     local p
@@ -55,8 +58,9 @@ show() {
         tail -n 20 "$f"
     done
 }
+mode=occ
 start() {
-    start_cluster "$1" occ 1 || { bad "$1: the replicas did not start"; exit 1; }
+    start_cluster "$1" $mode 1 || { bad "$1: the replicas did not start"; exit 1; }
     echo "$1: $cluster"
     grep -h "replayed" "$tmp/$1".0.*.err
 }
@@ -64,27 +68,33 @@ check() {
     client check "$acks" || { bad "$1: acknowledged writes are missing"; show "$1"; }
 }
 
-# 1. Writes, then kill -9 of every replica while the client runs.
-start r1
-client write "$acks" 1000000 w1 >"$tmp/w1.out" 2>&1 &
-wpid=$!
-pids+=("$wpid")
+# write_then_kill NAME: a cluster started, a client writing, and every
+# replica killed once the client has recorded kill_after lines.
 nacks() { if [[ -e $acks ]]; then wc -l <"$acks"; else echo 0; fi; }
-t0=$SECONDS
-until (($(nacks) >= kill_after)); do
-    if ! kill -0 "$wpid" 2>/dev/null || ((SECONDS - t0 > ${READY_S:-60} * 5)); then
-        bad "r1: the client stopped after $(nacks) of $kill_after lines"
-        cat "$tmp/w1.out"
-        show r1
-        exit 1
-    fi
-    sleep 0.05
-done
-kill_cluster
-wait "$wpid"
-rc=$?
-((rc == 3)) || bad "r1: the client exited with $rc, not 3 (its replicas gone)"
-echo "r1: killed every replica after $(nacks) acknowledged writes"
+write_then_kill() {
+    start "$1"
+    client write "$acks" 1000000 "$1" >"$tmp/$1.w.out" 2>&1 &
+    wpid=$!
+    pids+=("$wpid")
+    local t0=$SECONDS
+    until (($(nacks) >= kill_after)); do
+        if ! kill -0 "$wpid" 2>/dev/null || ((SECONDS - t0 > ${READY_S:-60} * 5)); then
+            bad "$1: the client stopped after $(nacks) of $kill_after lines"
+            cat "$tmp/$1.w.out"
+            show "$1"
+            exit 1
+        fi
+        sleep 0.05
+    done
+    kill_cluster
+    wait "$wpid"
+    local rc=$?
+    ((rc == 3)) || bad "$1: the client exited with $rc, not 3 (its replicas gone)"
+    echo "$1: killed every replica after $(nacks) acknowledged writes"
+}
+
+# 1. Writes, then kill -9 of every replica while the client runs.
+write_then_kill r1
 
 # 2. Restart: every acknowledged write is there; more writes; again.
 start r2
@@ -156,6 +166,14 @@ if ((rc == 0)) || ! grep -q -- "--log $tmp/junk.log: " "$tmp/one.err"; then
     cat "$tmp/one.err"
 fi
 echo "not a log: $(grep -h -- '--log' "$tmp/one.err" | head -n 1)"
+
+# 5. qw: the same kill -9 of every replica mid-run, on other logs.
+mode=qw cvar=TXN_QW acks=$tmp/qacks TXND_LOGDIR=$tmp/qlogs
+mkdir -p "$TXND_LOGDIR"
+write_then_kill q1
+start q2
+check q2
+stop_cluster q2 || bad "q2: a replica did not stop cleanly"
 
 ((fails == 0)) || { echo "test_txn_log: $fails failure(s)"; exit 1; }
 echo "test_txn_log: ok"

@@ -3,7 +3,8 @@
  * which checks demi-txnd's --log across kill -9 and restarts: a helper,
  * not a test on its own (hence no test_ prefix). Every command talks to one
  * occ shard named by TXN_OCC="IP:PORT,IP:PORT,IP:PORT" (replica 0 the
- * primary), on 127.0.0.1 only.
+ * primary), or, for write and check, one qw shard named by TXN_QW, on
+ * 127.0.0.1 only.
  *
  *   write FILE N PREFIX   N transactions, each writing PREFIX.a.I and
  *                         PREFIX.b.I; each one committed is appended to
@@ -14,8 +15,8 @@
  *   check FILE            every line of FILE must be on the primary with
  *                         that version and value, and on at least one
  *                         backup (a commit is acknowledged once a majority
- *                         has it durable). Exit 0, or 1 naming what is
- *                         missing.
+ *                         has it durable); in qw, on a majority of the
+ *                         replicas. Exit 0, or 1 naming what is missing.
  *   prepare TXNID TS KEY VAL   a raw PREPARE of a transaction writing KEY
  *                         at TS, sent to the primary, that is never
  *                         decided here: must answer OK.
@@ -55,12 +56,12 @@ static void die(const char *fmt, const char *a, const char *b)
     exit(1);
 }
 
-static void parse_cluster(const char *s)
+static void parse_cluster(const char *s, enum txc_mode mode)
 {
     if (!s)
-        die("TXN_OCC is not set%s%s", "", "");
+        die("neither TXN_OCC nor TXN_QW is set%s%s", "", "");
     memset(&cfg, 0, sizeof(cfg));
-    cfg.mode = TXC_OCC;
+    cfg.mode = mode;
     cfg.nshards = 1;
     cfg.timeout_ms = 30000;
     for (const char *p = s;;) {
@@ -173,13 +174,24 @@ static int cmd_check(const char *file)
     long lines = 0, bad = 0;
     while (fscanf(f, "%255s %" SCNu64 " %255s", key, &ver, val) == 3) {
         lines++;
-        bool ok = has(t[0], key, ver, val, true, 0);
-        uint32_t backups = 0;
-        for (uint32_t r = 1; r < cfg.nreplicas; r++)
-            backups += has(t[r], key, ver, val, false, r);
-        if (ok && cfg.nreplicas > 1 && backups == 0) {
-            fprintf(stderr, "txn_logclient: %s version %" PRIu64 " is on no backup\n", key, ver);
-            ok = false;
+        bool ok;
+        if (cfg.mode == TXC_QW) {
+            uint32_t have = 0;
+            for (uint32_t r = 0; r < cfg.nreplicas; r++)
+                have += has(t[r], key, ver, val, false, r);
+            ok = have > cfg.nreplicas / 2;
+            if (!ok)
+                fprintf(stderr, "txn_logclient: %s version %" PRIu64 " is on %u replicas, not a majority\n", key, ver,
+                        have);
+        } else {
+            ok = has(t[0], key, ver, val, true, 0);
+            uint32_t backups = 0;
+            for (uint32_t r = 1; r < cfg.nreplicas; r++)
+                backups += has(t[r], key, ver, val, false, r);
+            if (ok && cfg.nreplicas > 1 && backups == 0) {
+                fprintf(stderr, "txn_logclient: %s version %" PRIu64 " is on no backup\n", key, ver);
+                ok = false;
+            }
         }
         bad += !ok;
     }
@@ -226,7 +238,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: txn_logclient write|check|prepare|commit|conflict|get ... (see the source)\n");
         return 2;
     }
-    parse_cluster(getenv("TXN_OCC"));
+    if (getenv("TXN_QW"))
+        parse_cluster(getenv("TXN_QW"), TXC_QW);
+    else
+        parse_cluster(getenv("TXN_OCC"), TXC_OCC);
     const char *cmd = argv[1];
     static struct txn_msg m;
     m.reqid = 1;
