@@ -104,6 +104,54 @@ int txl_replay(struct txl *l, struct txs *s, struct lrec_stats *st, uint64_t *re
     return rc;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int txl_start(struct txl *l, const char *path, bool repair, struct txs *s, char *msg, size_t msglen)
+{
+    int e = txl_open(l, path, repair);
+    if (e == EUCLEAN) {
+        snprintf(msg, msglen,
+                 "the log is corrupt in the middle (valid records follow damaged ones; the lines above say "
+                 "where). Nothing was changed. --log-repair opens it cut before the damage, losing what follows "
+                 "(copy the file first)");
+        return e;
+    }
+    if (e == EBADMSG) {
+        snprintf(msg, msglen, "not a libdemi log, or its header is damaged (%s)", strerror(e));
+        return e;
+    }
+    if (e) {
+        snprintf(msg, msglen, "cannot open the log: %s", strerror(e));
+        return e;
+    }
+    struct lrec_stats ls;
+    uint64_t records = 0;
+    char why[256];
+    int64_t t0 = mono_ms();
+    e = txl_replay(l, s, &ls, &records, why, sizeof(why));
+    if (e) {
+        snprintf(msg, msglen, "replay failed: %s%s", why, e == ENOSPC || e == ENOMEM ? " (raise that limit)" : "");
+        txl_close(l, 0);
+        return e;
+    }
+    struct txs_stats ts;
+    txs_get_stats(s, &ts);
+    int n = snprintf(msg, msglen,
+                     "replayed %" PRIu64 " records in %lld ms: %" PRIu64 " prepares, %" PRIu64 " commits, %" PRIu64
+                     " aborts, %" PRIu64 " loads; %" PRIu64 " keys, %" PRIu64 " transactions still prepared",
+                     records, (long long)(mono_ms() - t0), ls.prepares, ls.commits, ls.aborts, ls.loads, ts.keys,
+                     ts.prepared);
+    if (ls.stale && n > 0 && (size_t)n < msglen)
+        snprintf(msg + n, msglen - (size_t)n,
+                 "; %" PRIu64 " commits or aborts found no prepared transaction (a repaired log?)", ls.stale);
+    return 0;
+}
+
 int txl_append(struct txl *l, const struct txn_msg *m, uint8_t type)
 {
     if (l->err)

@@ -57,6 +57,12 @@ int txl_open(struct txl *l, const char *path, bool repair);
  * with a one-line reason in MSG (the record and byte). */
 int txl_replay(struct txl *l, struct txs *s, struct lrec_stats *st, uint64_t *records, char *msg, size_t msglen);
 
+/* What demi-txnd does at start: txl_open, then txl_replay into S. Returns
+ * 0 with a line saying what was replayed in MSG, or an errno with a line
+ * saying what went wrong (for a log corrupt in the middle, naming
+ * --log-repair); the log is then closed. */
+int txl_start(struct txl *l, const char *path, bool repair, struct txs *s, char *msg, size_t msglen);
+
 /* Adds M, as a log entry of TYPE (logrec.h), to the open record. 0, or an
  * errno (the log failed before, the record is full, out of memory): the
  * change is then not logged, and the caller must not acknowledge it. */

@@ -1554,45 +1554,11 @@ static void parse_args(int argc, char **argv, struct sockaddr_in *addr, struct t
  * serving without what it holds would forget acknowledged changes. */
 static void open_log(void)
 {
-    int e = txl_open(&tlog, log_path, log_repair);
-    if (e == EUCLEAN) {
-        fprintf(stderr,
-                "demi-txnd: --log %s: the log is corrupt in the middle (valid records follow damaged ones; "
-                "the lines above say where). Nothing was changed. --log-repair opens it cut before the damage, "
-                "losing what follows (copy the file first)\n",
-                log_path);
+    char msg[512];
+    int e = txl_start(&tlog, log_path, log_repair, store, msg, sizeof(msg));
+    fprintf(stderr, "demi-txnd: --log %s: %s\n", log_path, msg);
+    if (e)
         exit(1);
-    }
-    if (e == EBADMSG) {
-        fprintf(stderr, "demi-txnd: --log %s: not a libdemi log, or its header is damaged (%s)\n", log_path,
-                strerror(e));
-        exit(1);
-    }
-    if (e) {
-        fprintf(stderr, "demi-txnd: --log %s: cannot open the log: %s\n", log_path, strerror(e));
-        exit(1);
-    }
-    struct lrec_stats ls;
-    uint64_t records = 0;
-    char msg[256];
-    int64_t t0 = mono_ns();
-    e = txl_replay(&tlog, store, &ls, &records, msg, sizeof(msg));
-    if (e) {
-        fprintf(stderr, "demi-txnd: --log %s: replay failed: %s%s\n", log_path, msg,
-                e == ENOSPC || e == ENOMEM ? " (raise that limit)" : "");
-        exit(1);
-    }
-    struct txs_stats ts;
-    txs_get_stats(store, &ts);
-    fprintf(stderr,
-            "demi-txnd: --log %s: replayed %llu records in %lld ms: %llu prepares, %llu commits, %llu aborts, "
-            "%llu loads; %llu keys, %llu transactions still prepared\n",
-            log_path, (unsigned long long)records, (long long)((mono_ns() - t0) / MS), (unsigned long long)ls.prepares,
-            (unsigned long long)ls.commits, (unsigned long long)ls.aborts, (unsigned long long)ls.loads,
-            (unsigned long long)ts.keys, (unsigned long long)ts.prepared);
-    if (ls.stale)
-        fprintf(stderr, "demi-txnd: --log %s: %llu commits or aborts found no prepared transaction (a repaired log?)\n",
-                log_path, (unsigned long long)ls.stale);
 }
 
 int main(int argc, char **argv)
