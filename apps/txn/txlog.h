@@ -12,11 +12,19 @@
  * appends are pushes on the log's queue, completed by the same
  * demi_wait_next_n loop as the sockets: no thread, no blocking flush.
  *
- * Records are numbered from 1 as they are started: every change up to
- * record txl_durable() is durable.
+ * Changes (entries) are numbered from 1 as they are appended: every change
+ * up to number txl_durable() is durable.
  *
- * The log is never compacted: it grows with every change (see
- * demi-txnd(1)).
+ * Compaction (txl_compact_due, txl_compact_start): once the log outgrows
+ * twice the store's bytes (and a minimum), a new log, PATH.compact, gets
+ * the store as it is (every version kept, as LOADs oldest first, then
+ * every prepared transaction), written at once in one record from the
+ * loop, then every change made after, which goes to both logs. Once the
+ * snapshot is durable the old log stops appending (its changes wait), and
+ * as soon as the new log holds durably every change the old one did, it
+ * is renamed over PATH (the directory synced) and becomes the log. A
+ * crash before the rename leaves PATH whole (txl_open deletes a stale
+ * PATH.compact); after it, the new log is whole.
  */
 #ifndef DEMI_TXN_TXLOG_H
 #define DEMI_TXN_TXLOG_H
@@ -42,9 +50,21 @@ struct txl {
     size_t fly_len, fly_cap;
     bool inflight;
     demi_qtoken_t qt;
-    uint64_t durable;                 /* the last record whose append completed */
-    int err;                          /* an append failed: nothing more is durable */
-    uint64_t records, bytes, entries; /* appended and durable (this run) */
+    uint64_t appended;       /* the number of the last change appended */
+    uint64_t cur_last;       /* the last change in cur (or before it) */
+    uint64_t fly_last;       /* the last change in fly */
+    uint64_t durable;        /* every change up to this one is durable */
+    int err;                 /* an append failed: nothing more is durable */
+    uint64_t size;           /* payload bytes in the file (replayed and appended) */
+    uint64_t records, bytes; /* appended and durable (this run) */
+    uint64_t compactions;    /* done (this run) */
+    uint64_t min_compact;    /* no compaction below this size (0: never) */
+    bool frozen;             /* compacting: the new log catches up, this one waits */
+    struct txl *next;        /* the new log of a compaction, or NULL */
+    char *tmp;               /* its path */
+    uint64_t snap_last;      /* the new log: the last change its snapshot holds */
+    int64_t compact_start_ns;
+    int64_t compact_retry_ns; /* after a failed compaction: none before (mono ns) */
 };
 
 /* Opens (or creates) the log at PATH; with REPAIR, a log corrupt in the
@@ -68,8 +88,8 @@ int txl_start(struct txl *l, const char *path, bool repair, struct txs *s, char 
  * change is then not logged, and the caller must not acknowledge it. */
 int txl_append(struct txl *l, const struct txn_msg *m, uint8_t type);
 
-/* The record a reply made now must wait for: the open record if it holds
- * anything, else the one being appended, else the last durable one. */
+/* The change a reply made now must wait for: the last one appended
+ * (UINT64_MAX, never durable, once the log failed). */
 uint64_t txl_need(const struct txl *l);
 
 static inline uint64_t txl_durable(const struct txl *l)
@@ -81,13 +101,26 @@ static inline uint64_t txl_durable(const struct txl *l)
  * errno of a refused push (l->err is then set). */
 int txl_kick(struct txl *l);
 
-/* Whether a completion is the answer to the log's append in flight. */
+/* Whether a completion is the answer to an append in flight on the log,
+ * or on the new log of a compaction. */
 bool txl_owns(const struct txl *l, int qd, demi_qtoken_t qt);
 
-/* The append in flight completed (OPCODE DEMI_OPC_PUSH) or failed (ERR).
- * Returns 0, or the error, which is kept in l->err: nothing after it will
- * ever count as durable. */
-int txl_done(struct txl *l, int opcode, int err);
+/* That append (queue QD) completed (OPCODE DEMI_OPC_PUSH) or failed
+ * (ERR). Returns 0, or the error of the log's own append, which is kept in
+ * l->err: nothing after it will ever count as durable. A failure of the
+ * new log abandons the compaction (with a line on standard error) and
+ * returns 0. May switch to the new log. */
+int txl_done(struct txl *l, int qd, int opcode, int err);
+
+/* Whether the log has grown enough to compact: over l->min_compact bytes
+ * and over twice the bytes S holds, with no compaction running. */
+bool txl_compact_due(const struct txl *l, struct txs *s);
+
+/* Starts a compaction (see above); it blocks the loop while it copies the
+ * store into the new log's first record. 0, or an errno (the compaction
+ * is then not started, with a line on standard error; ENOBUFS: the store
+ * is over TXL_RECORD_MAX as a record). */
+int txl_compact_start(struct txl *l, struct txs *s);
 
 /* For a clean stop: appends what is queued, waiting up to SECS, then
  * closes the log. 0 when everything logged is durable. */

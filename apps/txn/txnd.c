@@ -7,7 +7,7 @@
  *
  *   demi-txnd --mode qw|occ --addr IP:PORT [--replicas IP:PORT,... --index I]
  *             [--max-clients N] [--max-prepared N] [--max-memory BYTES]
- *             [--log PATH [--log-repair]]
+ *             [--log PATH [--log-repair] [--log-compact-min BYTES]]
  *
  * The wire format is msg.h's; the store and its validation are store.h's.
  *
@@ -96,6 +96,7 @@ static struct txs *store;
 static struct txl tlog = {.qd = -1}; /* --log; qd -1 without */
 static const char *log_path;
 static bool log_repair;
+static uint64_t log_compact_min = (uint64_t)64 << 20;
 
 static struct {
     uint64_t req[TXN_TYPE_END];    /* frames received, by type */
@@ -1246,7 +1247,7 @@ static bool log_advanced; /* a log record became durable this turn */
 /* The log's append completed (or failed). */
 static void log_completed(const demi_qresult_t *r)
 {
-    int e = txl_done(&tlog, r->qr_opcode, (int)r->qr_ret);
+    int e = txl_done(&tlog, r->qr_qd, r->qr_opcode, (int)r->qr_ret);
     if (e)
         fprintf(stderr, "demi-txnd: --log %s: appending failed: %s; no more replies will be sent\n", tlog.path,
                 strerror(e));
@@ -1261,6 +1262,8 @@ static void log_turn(void)
 {
     if (tlog.qd < 0)
         return;
+    if (txl_compact_due(&tlog, store))
+        txl_compact_start(&tlog, store); /* on failure it says why and the log stays */
     if (!tlog.err && txl_kick(&tlog))
         fprintf(stderr, "demi-txnd: --log %s: appending failed: %s; no more replies will be sent\n", tlog.path,
                 strerror(tlog.err));
@@ -1365,7 +1368,7 @@ static void usage(FILE *f, int status)
     fprintf(f,
             "usage: demi-txnd --mode qw|occ --addr IP:PORT [--replicas IP:PORT,IP:PORT,... --index I]\n"
             "                 [--max-clients N] [--max-prepared N] [--max-memory BYTES]\n"
-            "                 [--log PATH [--log-repair]]\n"
+            "                 [--log PATH [--log-repair] [--log-compact-min BYTES]]\n"
             "       demi-txnd --help | --version\n"
             "  --mode qw|occ      qw: quorum writes, each replica on its own; occ: replica 0 is the\n"
             "                     primary and validates transactions, then replicates to the others\n"
@@ -1381,6 +1384,8 @@ static void usage(FILE *f, int status)
             "                     only once it is durable, and replay PATH at start\n"
             "  --log-repair       open a log corrupt in the middle by cutting it before the damage\n"
             "                     (what follows the damage is lost)\n"
+            "  --log-compact-min BYTES  compact the log once it is over BYTES and twice the store\n"
+            "                     (k, m, g suffixes; default 64m; 0: never)\n"
             "  --help             this text\n"
             "  --version          the program's and libdemi's version\n"
             "LIBOS picks the network libOS (default catnap); see demi-txnd(1) and libdemi(7).\n",
@@ -1472,13 +1477,19 @@ static void raise_nofile(void)
 
 static void parse_args(int argc, char **argv, struct sockaddr_in *addr, struct txs_limits *lim)
 {
-    static const struct option lo[] = {
-        {"mode", required_argument, 0, 'm'},        {"addr", required_argument, 0, 'a'},
-        {"replicas", required_argument, 0, 'r'},    {"index", required_argument, 0, 'i'},
-        {"max-clients", required_argument, 0, 'c'}, {"max-prepared", required_argument, 0, 'p'},
-        {"max-memory", required_argument, 0, 'M'},  {"log", required_argument, 0, 'L'},
-        {"log-repair", no_argument, 0, 'R'},        {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},           {0, 0, 0, 0}};
+    static const struct option lo[] = {{"mode", required_argument, 0, 'm'},
+                                       {"addr", required_argument, 0, 'a'},
+                                       {"replicas", required_argument, 0, 'r'},
+                                       {"index", required_argument, 0, 'i'},
+                                       {"max-clients", required_argument, 0, 'c'},
+                                       {"max-prepared", required_argument, 0, 'p'},
+                                       {"max-memory", required_argument, 0, 'M'},
+                                       {"log", required_argument, 0, 'L'},
+                                       {"log-repair", no_argument, 0, 'R'},
+                                       {"log-compact-min", required_argument, 0, 'C'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {"version", no_argument, 0, 'V'},
+                                       {0, 0, 0, 0}};
     const char *mode = NULL, *addr_arg = NULL, *replicas_arg = NULL, *index_arg = NULL;
     int opt;
     opterr = 0;
@@ -1511,6 +1522,9 @@ static void parse_args(int argc, char **argv, struct sockaddr_in *addr, struct t
             break;
         case 'R':
             log_repair = true;
+            break;
+        case 'C':
+            log_compact_min = parse_count("--log-compact-min", optarg, 0, UINT64_MAX, true);
             break;
         case 'h':
             usage(stdout, 0);
@@ -1559,6 +1573,7 @@ static void open_log(void)
     fprintf(stderr, "demi-txnd: --log %s: %s\n", log_path, msg);
     if (e)
         exit(1);
+    tlog.min_compact = log_compact_min;
 }
 
 int main(int argc, char **argv)
@@ -1646,7 +1661,7 @@ int main(int argc, char **argv)
         if ((e = txl_close(&tlog, 10)))
             fprintf(stderr, "demi-txnd: --log %s: the last changes may not be durable: %s\n", log_path, strerror(e));
         fprintf(stderr, "demi-txnd: --log %s: %llu entries in %llu records (%llu bytes) appended by this run\n",
-                log_path, (unsigned long long)tlog.entries, (unsigned long long)tlog.records,
+                log_path, (unsigned long long)tlog.appended, (unsigned long long)tlog.records,
                 (unsigned long long)tlog.bytes);
     }
     for (size_t i = 0; i < nconns_cap; i++)

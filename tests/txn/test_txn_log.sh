@@ -16,7 +16,12 @@
 #     naming the path and --log-repair), --log-repair opens it; a file
 #     that is not a log is refused;
 #  5. qw mode: puts acknowledged before a kill -9 of every replica are on
-#     a majority of them after the restart.
+#     a majority of them after the restart;
+#  6. compaction (--log-compact-min 16k, keys written over and over): once
+#     every replica has compacted its log at least twice, kill -9 of every
+#     replica mid-run; after the restart every key has its last
+#     acknowledged write (or a newer one), and the primary replayed a
+#     snapshot and only the changes since.
 # No time windows: every wait is for a line or a count, with a hang guard.
 # It must never stop a process it did not start, nor leave one or a
 # temporary file behind (txn_lib.sh's EXIT trap kills by PID and removes
@@ -68,16 +73,22 @@ check() {
     client check "$acks" || { bad "$1: acknowledged writes are missing"; show "$1"; }
 }
 
-# write_then_kill NAME: a cluster started, a client writing, and every
-# replica killed once the client has recorded kill_after lines.
+# write_then_kill NAME [KEYS [N]]: a cluster started, a client writing
+# (over KEYS pairs of keys, when given), and every replica killed once the
+# client has recorded kill_after lines and, with N, once every replica has
+# compacted its log N times.
 nacks() { if [[ -e $acks ]]; then wc -l <"$acks"; else echo 0; fi; }
+compacted() { # every replica of cluster $1 compacted its log $2 times
+    local i
+    for i in 0 1 2; do (($(grep -c "compacted in" "$tmp/$1.0.$i.err") >= $2)) || return 1; done
+}
 write_then_kill() {
     start "$1"
-    client write "$acks" 1000000 "$1" >"$tmp/$1.w.out" 2>&1 &
+    client write "$acks" 1000000 "$1" ${2:+"$2"} >"$tmp/$1.w.out" 2>&1 &
     wpid=$!
     pids+=("$wpid")
     local t0=$SECONDS
-    until (($(nacks) >= kill_after)); do
+    until (($(nacks) >= kill_after)) && { [[ -z ${3:-} ]] || compacted "$1" "$3"; }; do
         if ! kill -0 "$wpid" 2>/dev/null || ((SECONDS - t0 > ${READY_S:-60} * 5)); then
             bad "$1: the client stopped after $(nacks) of $kill_after lines"
             cat "$tmp/$1.w.out"
@@ -174,6 +185,21 @@ write_then_kill q1
 start q2
 check q2
 stop_cluster q2 || bad "q2: a replica did not stop cleanly"
+
+# 6. Compaction, then kill -9 of every replica.
+mode=occ cvar=TXN_OCC acks=$tmp/cacks TXND_LOGDIR=$tmp/clogs
+export TXND_COMPACT_MIN=16k
+mkdir -p "$TXND_LOGDIR"
+write_then_kill c1 20 2
+grep -h "compacted in" "$tmp"/c1.0.*.err | tail -n 3
+start c2
+check c2
+# The primary replayed a snapshot (loads: occ clients make none) and only
+# the commits since its last compaction, a fraction of those acknowledged.
+read -r loads commits < <(sed -n 's/.* \([0-9]*\) commits, .* \([0-9]*\) loads;.*/\2 \1/p' "$tmp/c2.0.0.err")
+echo "c2: the primary replayed $loads loads and $commits commits; $(($(nacks) / 2)) transactions were acknowledged"
+((loads > 0 && commits < $(nacks) / 4)) || bad "c2: the primary's log was not compacted"
+stop_cluster c2 || bad "c2: a replica did not stop cleanly"
 
 ((fails == 0)) || { echo "test_txn_log: $fails failure(s)"; exit 1; }
 echo "test_txn_log: ok"

@@ -4,7 +4,9 @@
  * store it rebuilds, a prepared transaction left held, replaying twice
  * changing nothing) and with bad ones (cut, trailing bytes, types the log
  * never holds, a request id, a commit at another timestamp, a store too
- * small), which must each give an error and a reason naming the byte.
+ * small), which must each give an error and a reason naming the byte;
+ * and that txs_foreach, written as log entries the way a compaction
+ * writes its snapshot, rebuilds the same store.
  * Pure code: no libdemi, no I/O.
  */
 #include "logrec.h"
@@ -257,6 +259,86 @@ static void case_bounds(void)
     txs_destroy(s);
 }
 
+/* A compaction's snapshot: txs_foreach's versions as LOADs, its prepared
+ * transactions as REPL_PREPAREs. */
+static int snap_ver(void *arg, const uint8_t *key, size_t klen, uint64_t ts, const uint8_t *val, size_t vlen)
+{
+    struct txn_msg m = {.type = TXN_LOAD, .ts = ts};
+    m.key = (struct txn_bytes){key, (uint32_t)klen};
+    m.val = (struct txn_bytes){val, (uint32_t)vlen};
+    add(arg, &m, TXN_LOAD);
+    return 0;
+}
+
+static int snap_prep(void *arg, const struct txn_msg *m)
+{
+    add(arg, m, TXN_REPL_PREPARE);
+    return 0;
+}
+
+static void case_snapshot(void)
+{
+    struct txs_limits lim = {.max_versions = 3};
+    struct txs *s = txs_create(&lim);
+    CHECK(s != NULL);
+    char k[16], v[16];
+    for (int key = 0; key < 20; key++) {
+        for (int ver = 1; ver <= 1 + key % 5; ver++) { /* up to 5 versions, 3 kept */
+            snprintf(k, sizeof(k), "k%d", key);
+            snprintf(v, sizeof(v), "v%d.%d", key, ver);
+            CHECK_EQ(txs_put(s, B(k), strlen(k), B(v), strlen(v), (uint64_t)ver * 10, NULL), 0);
+        }
+    }
+    CHECK_EQ(txs_put(s, B("empty"), 5, B(""), 0, 3, NULL), 0);
+    struct pay p0 = {.len = 0};
+    add_prepare(&p0, 50, 500, "k1", 10, "k2", "held"); /* held, never decided */
+    add_prepare(&p0, 51, 500, NULL, 0, "new", "");
+    struct lrec_stats st;
+    memset(&st, 0, sizeof(st));
+    char msg[256] = "";
+    CHECK_EQ(apply(s, &p0, &st, msg), 0);
+
+    static struct pay p;
+    p.len = 0;
+    CHECK_EQ(txs_foreach(s, snap_ver, snap_prep, &p), 0);
+    struct txs *t = txs_create(&lim);
+    CHECK(t != NULL);
+    CHECK_EQ(apply(t, &p, &st, msg), 0);
+    struct txs_stats a, b;
+    txs_get_stats(s, &a);
+    txs_get_stats(t, &b);
+    CHECK_EQ(a.keys, b.keys);
+    CHECK_EQ(a.versions, b.versions);
+    CHECK_EQ(a.prepared, b.prepared);
+    for (int key = 0; key < 20; key++) {
+        snprintf(k, sizeof(k), "k%d", key);
+        for (uint64_t ts = 10; ts <= 50; ts += 10) {
+            const uint8_t *va = NULL, *vb = NULL;
+            size_t la = 0, lb = 0;
+            uint64_t xa = 0, xb = 0;
+            int ea = txs_get(s, B(k), strlen(k), ts, &va, &la, &xa);
+            int eb = txs_get(t, B(k), strlen(k), ts, &vb, &lb, &xb);
+            /* A version discarded before the snapshot is ESTALE in the
+             * store and NOTFOUND after it: the snapshot keeps only what
+             * is kept. */
+            CHECK(ea == eb || (ea == ESTALE && eb == ENOENT));
+            if (ea == 0) {
+                CHECK_EQ(xa, xb);
+                CHECK(la == lb && memcmp(va, vb, la) == 0);
+            }
+        }
+    }
+    GET_IS(t, "empty", 0, 3, "");
+    /* The prepared transactions hold their keys, and commit. */
+    CHECK_EQ(txs_put(t, B("k2"), 2, B("x"), 1, 1000, NULL), EBUSY);
+    CHECK_EQ(txs_commit(t, 50, 500), 0);
+    GET_IS(t, "k2", 0, 500, "held");
+    CHECK_EQ(txs_commit(t, 51, 500), 0);
+    GET_IS(t, "new", 0, 500, "");
+    txs_destroy(s);
+    txs_destroy(t);
+}
+
 static void run_case(const struct tcase *tc)
 {
     tc->run();
@@ -268,7 +350,7 @@ static void run_case(const struct tcase *tc)
 
 static const struct tcase cases[] = {
     {"encode", case_encode, 0},       {"replay", case_replay, 0}, {"stale", case_stale, 0},
-    {"malformed", case_malformed, 0}, {"bounds", case_bounds, 0},
+    {"malformed", case_malformed, 0}, {"bounds", case_bounds, 0}, {"snapshot", case_snapshot, 0},
 };
 
 int main(int argc, char **argv)
