@@ -184,7 +184,7 @@ struct pend {
     uint64_t len;
 };
 
-/* Replies pushed once log record `need` is durable. */
+/* Replies pushed once the log holds change `need` durably. */
 struct held_out {
     demi_sgarray_t sga;
     size_t len;
@@ -216,8 +216,8 @@ struct conn {
     struct pend *pq;
     size_t pq_head, pq_n, pq_cap;
     uint64_t out_bytes;
-    /* --log: the log record the replies in ob wait for, and earlier reply
-     * buffers waiting for theirs, oldest first (wq_bytes in all). */
+    /* --log: the change (txl_need) the replies in ob wait for, and earlier
+     * reply buffers waiting for theirs, oldest first (wq_bytes in all). */
     uint64_t ob_need;
     struct held_out *wq;
     size_t wq_n, wq_cap;
@@ -319,7 +319,7 @@ static void conn_push(struct conn *c, demi_sgarray_t *buf, size_t len)
     c->out_bytes += len;
 }
 
-/* --log: pushes the held reply buffers whose record is durable, in order.
+/* --log: pushes the held reply buffers whose change is durable, in order.
  * Returns true when none is left waiting. */
 static bool wq_release(struct conn *c)
 {
@@ -336,7 +336,7 @@ static bool wq_release(struct conn *c)
     return c->wq_n == 0;
 }
 
-/* --log: moves ob, whose record is not durable yet, to the held buffers. */
+/* --log: moves ob, whose change is not durable yet, to the held buffers. */
 static void wq_hold(struct conn *c)
 {
     if (c->wq_n == c->wq_cap) {
@@ -355,8 +355,8 @@ static void wq_hold(struct conn *c)
     c->ob_len = c->ob_cap = 0;
 }
 
-/* Pushes the gathered replies, or, with --log, holds them until the log
- * record they wait for is durable. */
+/* Pushes the gathered replies, or, with --log, holds them until the
+ * change they wait for is durable. */
 static void conn_flush(struct conn *c)
 {
     if (c->broken)
@@ -1242,7 +1242,7 @@ static void accepted(int qd, const struct sockaddr_in *peer)
 
 /* ---- the loop ---- */
 
-static bool log_advanced; /* a log record became durable this turn */
+static bool log_advanced; /* an append completed this turn */
 
 /* The log's append completed (or failed). */
 static void log_completed(const demi_qresult_t *r)
