@@ -21,7 +21,12 @@
 #     every replica has compacted its log at least twice, kill -9 of every
 #     replica mid-run; after the restart every key has its last
 #     acknowledged write (or a newer one), and the primary replayed a
-#     snapshot and only the changes since.
+#     snapshot and only the changes since;
+#  7. an append that fails while the replica runs (a file size limit,
+#     ulimit -f, with SIGXFSZ ignored: EFBIG) is reported and acknowledged
+#     to nobody: once the replica says so the client is killed, and after a
+#     restart without the limit every write it was told of is there (one
+#     acknowledged but not logged would be missing).
 # No time windows: every wait is for a line or a count, with a hang guard.
 # It must never stop a process it did not start, nor leave one or a
 # temporary file behind (txn_lib.sh's EXIT trap kills by PID and removes
@@ -200,6 +205,43 @@ read -r loads commits < <(sed -n 's/.* \([0-9]*\) commits, .* \([0-9]*\) loads;.
 echo "c2: the primary replayed $loads loads and $commits commits; $(($(nacks) / 2)) transactions were acknowledged"
 ((loads > 0 && commits < $(nacks) / 4)) || bad "c2: the primary's log was not compacted"
 stop_cluster c2 || bad "c2: a replica did not stop cleanly"
+
+# 7. A failing append: one replica, 64 KiB values, a 20 MiB file limit.
+acks=$tmp/facks cvar=TXN_OCC
+flog=$tmp/full.log
+( trap '' XFSZ; ulimit -f 20480; exec env LIBOS=catnap HUGEPAGES=off SPIN_US=0 "$txnd" --mode occ \
+    --addr 127.0.0.1:0 --log "$flog" >"$tmp/f1.out" 2>"$tmp/f1.err" ) &
+fpid=$!
+pids+=("$fpid")
+if wait_line "$tmp/f1.out" "^ready " "$fpid"; then
+    cluster=$(sed -n 's/^ready //p' "$tmp/f1.out")
+    TXN_VSIZE=65536 client write "$acks" 1000000 f1 >"$tmp/f1.w.out" 2>&1 &
+    wpid=$!
+    pids+=("$wpid")
+    READY_S=300 wait_line "$tmp/f1.err" "appending failed" "$fpid" || bad "f1: the failed append was not reported"
+    kill -KILL "$wpid" 2>/dev/null
+    wait "$wpid" 2>/dev/null
+    kill -TERM "$fpid"
+    wait "$fpid" || bad "f1: the replica did not stop cleanly after the failed append"
+    grep -h "failed" "$tmp/f1.err"
+    echo "f1: $(nacks) acknowledged writes before the failure"
+    LIBOS=catnap HUGEPAGES=off SPIN_US=0 "$txnd" --mode occ --addr 127.0.0.1:0 --log "$flog" \
+        >"$tmp/f2.out" 2>"$tmp/f2.err" &
+    fpid=$!
+    pids+=("$fpid")
+    if wait_line "$tmp/f2.out" "^ready " "$fpid"; then
+        cluster=$(sed -n 's/^ready //p' "$tmp/f2.out")
+        TXN_VSIZE=65536 client check "$acks" || bad "f2: acknowledged writes are missing after a failed append"
+        kill -TERM "$fpid"
+        wait "$fpid" || bad "f2: the replica did not stop cleanly"
+    else
+        bad "f2: the replica did not restart on the log of the failed append"
+        cat "$tmp/f2.err"
+    fi
+else
+    bad "f1: the replica with a file size limit did not start"
+    cat "$tmp/f1.err"
+fi
 
 ((fails == 0)) || { echo "test_txn_log: $fails failure(s)"; exit 1; }
 echo "test_txn_log: ok"

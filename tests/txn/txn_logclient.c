@@ -29,6 +29,10 @@
  *                         transaction holds it).
  *   get KEY VERSION VALUE the primary must hold KEY at VERSION with VALUE.
  *
+ * TXN_VSIZE=BYTES pads every value written or checked with 'x' up to
+ * BYTES (the files keep the short form); TXN_TIMEOUT_MS sets the client's
+ * call timeout (default 30000).
+ *
  * The raw commands use a plain blocking socket with a 60 s receive timeout
  * (a hang guard) and msg.c's codec.
  */
@@ -51,6 +55,23 @@
 #include <unistd.h>
 
 static struct txc_config cfg;
+static size_t vsize; /* TXN_VSIZE */
+
+/* VAL padded to vsize bytes (in a static buffer); its length in *N. */
+static const uint8_t *padded(const char *val, size_t *n)
+{
+    static uint8_t buf[2][TXN_VAL_MAX];
+    static int which;
+    uint8_t *b = buf[which ^= 1];
+    size_t l = strlen(val);
+    memcpy(b, val, l);
+    if (vsize > l && vsize <= TXN_VAL_MAX) {
+        memset(b + l, 'x', vsize - l);
+        l = vsize;
+    }
+    *n = l;
+    return b;
+}
 
 static void die(const char *fmt, const char *a, const char *b)
 {
@@ -67,7 +88,7 @@ static void parse_cluster(const char *s, enum txc_mode mode)
     memset(&cfg, 0, sizeof(cfg));
     cfg.mode = mode;
     cfg.nshards = 1;
-    cfg.timeout_ms = 30000;
+    cfg.timeout_ms = getenv("TXN_TIMEOUT_MS") ? (uint32_t)atoi(getenv("TXN_TIMEOUT_MS")) : 30000;
     for (const char *p = s;;) {
         size_t n = strcspn(p, ",");
         char buf[64];
@@ -126,9 +147,11 @@ static int cmd_write(const char *file, long n, const char *prefix, long k)
         snprintf(va, sizeof(va), "va-%ld-%s", i, prefix);
         snprintf(vb, sizeof(vb), "vb-%ld-%s", i, prefix);
         txc_begin(t);
-        int e = txc_put(t, B(ka), strlen(ka), B(va), strlen(va));
+        size_t la, lb;
+        const uint8_t *pa = padded(va, &la), *pb = padded(vb, &lb);
+        int e = txc_put(t, B(ka), strlen(ka), pa, la);
         if (!e)
-            e = txc_put(t, B(kb), strlen(kb), B(vb), strlen(vb));
+            e = txc_put(t, B(kb), strlen(kb), pb, lb);
         uint64_t ts = 0;
         if (!e)
             e = txc_commit(t, &ts);
@@ -157,7 +180,9 @@ static bool has(struct txc *t, const char *key, uint64_t ver, const char *val, b
     uint64_t got = 0;
     txc_begin(t);
     int e = txc_get_ver(t, B(key), strlen(key), &v, &vlen, &got);
-    bool ok = e == 0 && (got > ver || (got == ver && vlen == strlen(val) && memcmp(v, val, vlen) == 0));
+    size_t want_len;
+    const uint8_t *want = padded(val, &want_len);
+    bool ok = e == 0 && (got > ver || (got == ver && vlen == want_len && memcmp(v, want, vlen) == 0));
     if (!ok && say)
         fprintf(stderr, "txn_logclient: replica %u: %s: %s, version %" PRIu64 " (want %" PRIu64 " '%s')\n", r, key,
                 e ? strerror(e) : "found", got, ver, val);
@@ -269,6 +294,7 @@ int main(int argc, char **argv)
     else
         parse_cluster(getenv("TXN_OCC"), TXC_OCC);
     const char *cmd = argv[1];
+    vsize = getenv("TXN_VSIZE") ? (size_t)atol(getenv("TXN_VSIZE")) : 0;
     static struct txn_msg m;
     m.reqid = 1;
     if (!strcmp(cmd, "write") && (argc == 5 || argc == 6))
