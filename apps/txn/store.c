@@ -891,3 +891,45 @@ void txs_get_stats(const struct txs *s, struct txs_stats *st)
     }
     *st = s->st;
 }
+
+/* ---- walking the store (demi-txnd's log compaction) ---- */
+
+int txs_foreach(struct txs *s, txs_ver_fn ver, txs_prep_fn prep, void *arg)
+{
+    if (!s)
+        return EINVAL;
+    for (size_t b = 0; b < s->nkb; b++) {
+        for (struct kent *k = s->kb[b]; k; k = k->next) {
+            /* Oldest first: a replay that stores them in this order keeps
+             * every one (last writer wins refuses older ones). */
+            for (uint32_t i = k->nver; i-- > 0;) {
+                const struct ver *v = &k->vers[i];
+                int e = ver(arg, k->key, k->klen, v->ts, v->vlen ? v->val : empty_val, v->vlen);
+                if (e)
+                    return e;
+            }
+        }
+    }
+    /* Large (two sets of 64 entries); the store is single-threaded. */
+    static struct txn_msg m;
+    for (size_t b = 0; b < s->ntb; b++) {
+        for (struct ptxn *t = s->tb[b]; t; t = t->next) {
+            memset(&m, 0, sizeof(m));
+            m.type = TXN_REPL_PREPARE;
+            m.txnid = t->txnid;
+            m.ts = t->ts;
+            m.nreads = t->nreads;
+            m.nwrites = t->nwrites;
+            for (uint32_t i = 0; i < t->nreads; i++)
+                m.reads[i].key = (struct txn_bytes){t->rd[i]->key, t->rd[i]->klen};
+            for (uint32_t i = 0; i < t->nwrites; i++) {
+                m.writes[i].key = (struct txn_bytes){t->wr[i].k->key, t->wr[i].k->klen};
+                m.writes[i].val = (struct txn_bytes){t->wr[i].vlen ? t->wr[i].val : empty_val, t->wr[i].vlen};
+            }
+            int e = prep(arg, &m);
+            if (e)
+                return e;
+        }
+    }
+    return 0;
+}

@@ -7,6 +7,7 @@
  *
  *   demi-txnd --mode qw|occ --addr IP:PORT [--replicas IP:PORT,... --index I]
  *             [--max-clients N] [--max-prepared N] [--max-memory BYTES]
+ *             [--log PATH [--log-repair] [--log-compact-min BYTES]]
  *
  * The wire format is msg.h's; the store and its validation are store.h's.
  *
@@ -38,10 +39,16 @@
  * turn. A client whose pushed replies are not yet sent past OUT_LIMIT is
  * not read (the popped buffer is kept where parsing stopped) until pushes
  * complete.
+ *
+ * --log PATH: every change to the store is also appended to a cattree log
+ * (txlog.h), which a restart replays before serving; replies to clients
+ * (and acks to the primary) then wait until the log holds every change
+ * made before them (each connection's ob_need, wq).
  */
 #include "msg.h"
 #include "store.h"
 #include "sync.h"
+#include "txlog.h"
 
 #include <demi/libos.h>
 #include <demi/sga.h>
@@ -90,6 +97,10 @@ static struct sockaddr_in replicas[REPLICAS_MAX];
 static uint64_t max_clients = 1024;
 static uint32_t ops_max = 65536; /* operations waiting for backups */
 static struct txs *store;
+static struct txl tlog = {.qd = -1}; /* --log; qd -1 without */
+static const char *log_path;
+static bool log_repair;
+static uint64_t log_compact_min = (uint64_t)64 << 20;
 
 static struct {
     uint64_t req[TXN_TYPE_END];    /* frames received, by type */
@@ -177,6 +188,13 @@ struct pend {
     uint64_t len;
 };
 
+/* Replies pushed once the log holds change `need` durably. */
+struct held_out {
+    demi_sgarray_t sga;
+    size_t len;
+    uint64_t need;
+};
+
 struct conn {
     int qd;
     uint64_t serial; /* tells this connection from an earlier one on the same qd */
@@ -202,6 +220,12 @@ struct conn {
     struct pend *pq;
     size_t pq_head, pq_n, pq_cap;
     uint64_t out_bytes;
+    /* --log: the change (txl_need) the replies in ob wait for, and earlier
+     * reply buffers waiting for theirs, oldest first (wq_bytes in all). */
+    uint64_t ob_need;
+    struct held_out *wq;
+    size_t wq_n, wq_cap;
+    uint64_t wq_bytes;
     uint32_t nwaiting; /* operations waiting for backups whose reply goes here */
     bool eof;          /* the peer is done sending: close once nwaiting is 0 */
     bool bad;          /* a malformed frame: close after the replies before it */
@@ -261,7 +285,7 @@ static void conn_break(struct conn *c, const char *why)
 
 static bool conn_over(const struct conn *c)
 {
-    return c->backup < 0 && c->out_bytes + c->ob_len >= OUT_LIMIT;
+    return c->backup < 0 && c->out_bytes + c->wq_bytes + c->ob_len >= OUT_LIMIT;
 }
 
 static bool pq_reserve(struct conn *c)
@@ -281,20 +305,15 @@ static bool pq_reserve(struct conn *c)
     return true;
 }
 
-/* Pushes the gathered replies. The push holds its own reference on the
- * buffer, so ours is released at once. */
-static void conn_flush(struct conn *c)
+/* Pushes LEN bytes of SGA, a reply buffer. The push holds its own
+ * reference on the buffer, so ours is released at once. */
+static void conn_push(struct conn *c, demi_sgarray_t *buf, size_t len)
 {
-    if (c->ob_len == 0 || c->broken)
-        return;
-    demi_sgarray_t sga = c->ob;
-    sga.sga_segs[0].sgaseg_len = (uint32_t)c->ob_len;
-    uint64_t len = c->ob_len;
+    demi_sgarray_t sga = *buf;
+    sga.sga_segs[0].sgaseg_len = (uint32_t)len;
     demi_qtoken_t qt;
     int e = pq_reserve(c) ? demi_push(&qt, c->qd, &sga) : ENOMEM;
-    demi_sgafree(&c->ob);
-    memset(&c->ob, 0, sizeof(c->ob));
-    c->ob_len = c->ob_cap = 0;
+    demi_sgafree(buf);
     if (e) {
         conn_break(c, "push failed");
         return;
@@ -302,6 +321,62 @@ static void conn_flush(struct conn *c)
     c->pq[(c->pq_head + c->pq_n) % c->pq_cap] = (struct pend){qt, len};
     c->pq_n++;
     c->out_bytes += len;
+}
+
+/* --log: pushes the held reply buffers whose change is durable, in order.
+ * Returns true when none is left waiting. */
+static bool wq_release(struct conn *c)
+{
+    size_t i = 0;
+    while (i < c->wq_n && c->wq[i].need <= txl_durable(&tlog) && !c->broken) {
+        c->wq_bytes -= c->wq[i].len;
+        conn_push(c, &c->wq[i].sga, c->wq[i].len);
+        i++;
+    }
+    if (i > 0) {
+        memmove(c->wq, c->wq + i, (c->wq_n - i) * sizeof(*c->wq));
+        c->wq_n -= i;
+    }
+    return c->wq_n == 0;
+}
+
+/* --log: moves ob, whose change is not durable yet, to the held buffers. */
+static void wq_hold(struct conn *c)
+{
+    if (c->wq_n == c->wq_cap) {
+        size_t cap = c->wq_cap ? c->wq_cap * 2 : 4;
+        struct held_out *q = realloc(c->wq, cap * sizeof(*q));
+        if (!q) {
+            conn_break(c, "out of memory for replies");
+            return;
+        }
+        c->wq = q;
+        c->wq_cap = cap;
+    }
+    c->wq[c->wq_n++] = (struct held_out){c->ob, c->ob_len, c->ob_need};
+    c->wq_bytes += c->ob_len;
+    memset(&c->ob, 0, sizeof(c->ob));
+    c->ob_len = c->ob_cap = 0;
+}
+
+/* Pushes the gathered replies, or, with --log, holds them until the
+ * change they wait for is durable. */
+static void conn_flush(struct conn *c)
+{
+    if (c->broken)
+        return;
+    bool ready = wq_release(c);
+    if (c->ob_len == 0 || c->broken)
+        return;
+    if (!ready || c->ob_need > txl_durable(&tlog)) {
+        wq_hold(c);
+        return;
+    }
+    uint64_t len = c->ob_len;
+    demi_sgarray_t ob = c->ob;
+    memset(&c->ob, 0, sizeof(c->ob));
+    c->ob_len = c->ob_cap = 0;
+    conn_push(c, &ob, len);
 }
 
 /* Encodes M at the end of the connection's reply buffer; it is pushed at
@@ -334,6 +409,14 @@ static void conn_send(struct conn *c, const struct txn_msg *m)
     }
     txn_msg_encode(m, (uint8_t *)c->ob.sga_segs[0].sgaseg_buf + c->ob_len, n);
     c->ob_len += n;
+    /* What the reply says rests on every change made so far (even a GET's
+     * value may be a change not yet durable); the primary's frames to its
+     * backups need not wait. */
+    if (c->backup < 0 && tlog.qd >= 0) {
+        uint64_t need = txl_need(&tlog);
+        if (need > c->ob_need)
+            c->ob_need = need;
+    }
     dirty_link(c);
 }
 
@@ -378,6 +461,9 @@ static void conn_close(struct conn *c)
         demi_sgafree(&c->held);
     if (c->ob_cap)
         demi_sgafree(&c->ob);
+    for (size_t i = 0; i < c->wq_n; i++)
+        demi_sgafree(&c->wq[i].sga);
+    free(c->wq);
     /* Cancels the pending pop: its ECANCELED result finds no connection. */
     demi_close(c->qd);
     conns[c->qd] = NULL;
@@ -413,6 +499,27 @@ static void reply(struct conn *c, uint8_t type, uint64_t reqid, uint8_t status, 
     conn_send(c, &out_msg);
 }
 
+/* --log: appends a change just made to the store (M, as a log entry of
+ * TYPE). A change the log cannot take is never acknowledged: the log
+ * stops (txl_need is then beyond anything durable), and so do replies. */
+static void log_change(const struct txn_msg *m, uint8_t type)
+{
+    if (tlog.qd < 0 || tlog.err)
+        return;
+    int e = txl_append(&tlog, m, type);
+    if (e) {
+        tlog.err = e;
+        fprintf(stderr, "demi-txnd: --log %s: cannot log a %s: %s; no more replies will be sent\n", tlog.path,
+                txn_type_name(type), strerror(e));
+    }
+}
+
+static void log_abort(uint64_t txnid)
+{
+    struct txn_msg a = {.type = TXN_REPL_ABORT, .txnid = txnid};
+    log_change(&a, TXN_REPL_ABORT);
+}
+
 static void do_get(struct conn *c, const struct txn_msg *m)
 {
     const uint8_t *val = NULL;
@@ -432,6 +539,8 @@ static void do_put(struct conn *c, const struct txn_msg *m, uint8_t rtype)
 {
     uint64_t newest = 0;
     int e = txs_put(store, m->key.p, m->key.n, m->val.p, m->val.n, m->ts, &newest);
+    if (e == 0)
+        log_change(m, TXN_LOAD);
     uint8_t s = e == 0 || e == EEXIST ? TXN_ST_OK
                 : e == ENOMEM         ? TXN_ST_FULL
                 : e == EBUSY          ? TXN_ST_ABORT /* occ: a prepared transaction holds the key */
@@ -446,12 +555,17 @@ static void do_repl(struct conn *c, const struct txn_msg *m)
     uint8_t s;
     if (m->type == TXN_REPL_PREPARE) {
         e = txs_prepare(store, m->txnid, m->ts, m->reads, m->nreads, m->writes, m->nwrites, true, NULL, NULL);
+        if (e == 0)
+            log_change(m, TXN_REPL_PREPARE);
         s = e == 0 || e == EEXIST ? TXN_ST_OK : e == ENOSPC || e == ENOMEM ? TXN_ST_FULL : TXN_ST_BADREQ;
     } else if (m->type == TXN_REPL_COMMIT) {
         e = txs_commit(store, m->txnid, m->ts);
+        if (e == 0)
+            log_change(m, TXN_REPL_COMMIT);
         s = e == 0 ? TXN_ST_OK : TXN_ST_BADREQ;
     } else {
-        txs_abort(store, m->txnid); /* ENOENT too: nothing to abort */
+        if (txs_abort(store, m->txnid) == 0) /* ENOENT too: nothing to abort */
+            log_change(m, TXN_REPL_ABORT);
         s = TXN_ST_OK;
     }
     reply(c, TXN_REPL_ACK, m->reqid, s, 0, NULL, 0);
@@ -626,7 +740,8 @@ static void op_check(struct op *op)
     if ((uint32_t)(ok + pending) >= need)
         return;
     if (op->kind == OP_PREPARE) {
-        txs_abort(store, op->txnid);
+        if (txs_abort(store, op->txnid) == 0)
+            log_abort(op->txnid);
         send_repl(op->fwd, TXN_REPL_ABORT, 0, op->txnid, 0);
     }
     op_finish(op, op->full ? TXN_ST_FULL : TXN_ST_UNAVAIL);
@@ -677,6 +792,8 @@ static void do_prepare(struct conn *c, struct txn_msg *m)
     enum txs_conflict why = TXS_CONFLICT_NONE;
     uint64_t cver = 0;
     int e = txs_prepare(store, m->txnid, m->ts, m->reads, m->nreads, m->writes, m->nwrites, false, &why, &cver);
+    if (e == 0)
+        log_change(m, TXN_REPL_PREPARE);
     if (e == EEXIST && prepare_pending(m->txnid, op))
         e = EBUSY; /* a repeat while the first is still replicating: not yet a vote */
     if (e || !op) {
@@ -715,7 +832,9 @@ static void do_commit(struct conn *c, const struct txn_msg *m)
         reply(c, TXN_COMMIT_REPLY, m->reqid, TXN_ST_FULL, 0, NULL, 0);
         return;
     }
-    if (txs_commit(store, m->txnid, m->ts) != 0) {
+    if (txs_commit(store, m->txnid, m->ts) == 0) {
+        log_change(m, TXN_REPL_COMMIT);
+    } else {
         /* ENOENT (not prepared here) or EINVAL (another timestamp). */
         if (op)
             op_drop(c, op);
@@ -738,8 +857,10 @@ static void do_commit(struct conn *c, const struct txn_msg *m)
  * commits, and forced prepares ignore its locks). */
 static void do_abort(struct conn *c, const struct txn_msg *m)
 {
-    if (txs_abort(store, m->txnid) == 0)
+    if (txs_abort(store, m->txnid) == 0) {
+        log_change(m, TXN_REPL_ABORT);
         send_repl(link_mask(), TXN_REPL_ABORT, 0, m->txnid, 0);
+    }
     reply(c, TXN_ABORT_REPLY, m->reqid, TXN_ST_OK, 0, NULL, 0);
 }
 
@@ -811,6 +932,8 @@ static void sync_frame(struct conn *c, const struct txn_msg *m)
         conn_bad(c, why);
         return;
     }
+    if (m->type != TXN_SYNC_END)
+        log_change(m, m->type);
     if (m->type == TXN_SYNC_END)
         fprintf(stderr, "demi-txnd: synced from the primary: %llu versions, %llu prepared transactions in %.1f ms\n",
                 (unsigned long long)sync_in.items, (unsigned long long)sync_in.prepared,
@@ -1103,7 +1226,7 @@ static void flush_all(void)
         conn_flush(c);
         if (c->backup >= 0 && !c->broken && c->out_bytes > LINK_OUT_MAX)
             conn_break(c, "too much unsent to the backup");
-        if (c->broken || (c->eof && c->nwaiting == 0))
+        if (c->broken || (c->eof && c->nwaiting == 0 && c->wq_n == 0))
             conn_close(c);
     }
 }
@@ -1253,8 +1376,45 @@ static void accepted(int qd, const struct sockaddr_in *peer)
 
 /* ---- the loop ---- */
 
+static bool log_advanced; /* an append completed this turn */
+
+/* The log's append completed (or failed). */
+static void log_completed(const demi_qresult_t *r)
+{
+    int e = txl_done(&tlog, r->qr_qd, r->qr_opcode, (int)r->qr_ret);
+    if (e)
+        fprintf(stderr, "demi-txnd: --log %s: appending failed: %s; no more replies will be sent\n", tlog.path,
+                strerror(e));
+    else
+        log_advanced = true;
+}
+
+/* The end of a loop turn with --log: appends what this turn changed (one
+ * record for all of it), and puts the connections whose held replies may
+ * now go on the dirty list. */
+static void log_turn(void)
+{
+    if (tlog.qd < 0)
+        return;
+    if (txl_compact_due(&tlog, store))
+        txl_compact_start(&tlog, store); /* on failure it says why and the log stays */
+    if (!tlog.err && txl_kick(&tlog))
+        fprintf(stderr, "demi-txnd: --log %s: appending failed: %s; no more replies will be sent\n", tlog.path,
+                strerror(tlog.err));
+    if (!log_advanced)
+        return;
+    log_advanced = false;
+    for (size_t i = 0; i < nconns_cap; i++)
+        if (conns[i] && conns[i]->wq_n > 0)
+            dirty_link(conns[i]);
+}
+
 static void handle(demi_qresult_t *r)
 {
+    if (txl_owns(&tlog, r->qr_qd, r->qr_qt)) {
+        log_completed(r);
+        return;
+    }
     struct conn *c = conn_of(r->qr_qd);
     struct backup *b;
     switch (r->qr_opcode) {
@@ -1350,6 +1510,7 @@ static void usage(FILE *f, int status)
     fprintf(f,
             "usage: demi-txnd --mode qw|occ --addr IP:PORT [--replicas IP:PORT,IP:PORT,... --index I]\n"
             "                 [--max-clients N] [--max-prepared N] [--max-memory BYTES]\n"
+            "                 [--log PATH [--log-repair] [--log-compact-min BYTES]]\n"
             "       demi-txnd --help | --version\n"
             "  --mode qw|occ      qw: quorum writes, each replica on its own; occ: replica 0 is the\n"
             "                     primary and validates transactions, then replicates to the others\n"
@@ -1361,6 +1522,12 @@ static void usage(FILE *f, int status)
             "  --max-prepared N   transactions prepared at once, and operations waiting for backups\n"
             "                     (default 65536)\n"
             "  --max-memory BYTES bytes the store holds, with k, m, g suffixes (default 1g)\n"
+            "  --log PATH         log every change to the cattree log PATH (created if missing), reply\n"
+            "                     only once it is durable, and replay PATH at start\n"
+            "  --log-repair       open a log corrupt in the middle by cutting it before the damage\n"
+            "                     (what follows the damage is lost)\n"
+            "  --log-compact-min BYTES  compact the log once it is over BYTES and twice the store\n"
+            "                     (k, m, g suffixes; default 64m; 0: never)\n"
             "  --help             this text\n"
             "  --version          the program's and libdemi's version\n"
             "LIBOS picks the network libOS (default catnap); see demi-txnd(1) and libdemi(7).\n",
@@ -1452,12 +1619,19 @@ static void raise_nofile(void)
 
 static void parse_args(int argc, char **argv, struct sockaddr_in *addr, struct txs_limits *lim)
 {
-    static const struct option lo[] = {
-        {"mode", required_argument, 0, 'm'},        {"addr", required_argument, 0, 'a'},
-        {"replicas", required_argument, 0, 'r'},    {"index", required_argument, 0, 'i'},
-        {"max-clients", required_argument, 0, 'c'}, {"max-prepared", required_argument, 0, 'p'},
-        {"max-memory", required_argument, 0, 'M'},  {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},           {0, 0, 0, 0}};
+    static const struct option lo[] = {{"mode", required_argument, 0, 'm'},
+                                       {"addr", required_argument, 0, 'a'},
+                                       {"replicas", required_argument, 0, 'r'},
+                                       {"index", required_argument, 0, 'i'},
+                                       {"max-clients", required_argument, 0, 'c'},
+                                       {"max-prepared", required_argument, 0, 'p'},
+                                       {"max-memory", required_argument, 0, 'M'},
+                                       {"log", required_argument, 0, 'L'},
+                                       {"log-repair", no_argument, 0, 'R'},
+                                       {"log-compact-min", required_argument, 0, 'C'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {"version", no_argument, 0, 'V'},
+                                       {0, 0, 0, 0}};
     const char *mode = NULL, *addr_arg = NULL, *replicas_arg = NULL, *index_arg = NULL;
     int opt;
     opterr = 0;
@@ -1484,6 +1658,15 @@ static void parse_args(int argc, char **argv, struct sockaddr_in *addr, struct t
             break;
         case 'M':
             lim->max_bytes = parse_count("--max-memory", optarg, 1, UINT64_MAX, true);
+            break;
+        case 'L':
+            log_path = optarg;
+            break;
+        case 'R':
+            log_repair = true;
+            break;
+        case 'C':
+            log_compact_min = parse_count("--log-compact-min", optarg, 0, UINT64_MAX, true);
             break;
         case 'h':
             usage(stdout, 0);
@@ -1513,9 +1696,26 @@ static void parse_args(int argc, char **argv, struct sockaddr_in *addr, struct t
         replicas[0] = *addr;
     }
     primary = occ && my_index == 0;
+    if (log_path && !*log_path)
+        bad_arg("--log: expected a path, got ''");
+    if (log_repair && !log_path)
+        bad_arg("--log-repair goes with --log");
     for (uint32_t i = 0; i < nreplicas; i++)
         if (i != my_index && replicas[i].sin_port == 0)
             bad_arg("--replicas: replica %u has port 0", i);
+}
+
+/* --log: opens the log and replays it into the store, before anything
+ * is served. A log that cannot be opened or replayed stops the replica:
+ * serving without what it holds would forget acknowledged changes. */
+static void open_log(void)
+{
+    char msg[512];
+    int e = txl_start(&tlog, log_path, log_repair, store, msg, sizeof(msg));
+    fprintf(stderr, "demi-txnd: --log %s: %s\n", log_path, msg);
+    if (e)
+        exit(1);
+    tlog.min_compact = log_compact_min;
 }
 
 int main(int argc, char **argv)
@@ -1537,6 +1737,8 @@ int main(int argc, char **argv)
         die("demi_init", e);
     if (!(store = txs_create(&lim)))
         die("store", ENOMEM);
+    if (log_path)
+        open_log();
     if (primary) {
         nbk = nreplicas - 1;
         need = nreplicas / 2; /* with the primary: nreplicas / 2 + 1, a majority */
@@ -1588,6 +1790,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++)
             handle(&qr[i]);
         sync_pump();
+        log_turn();
         flush_all();
         now = mono_ns();
         backup_timers(now);
@@ -1596,6 +1799,14 @@ int main(int argc, char **argv)
     }
 
     print_stats();
+    if (tlog.qd >= 0) {
+        /* Before the closes below, whose leftover results are drained. */
+        if ((e = txl_close(&tlog, 10)))
+            fprintf(stderr, "demi-txnd: --log %s: the last changes may not be durable: %s\n", log_path, strerror(e));
+        fprintf(stderr, "demi-txnd: --log %s: %llu entries in %llu records (%llu bytes) appended by this run\n",
+                log_path, (unsigned long long)tlog.appended, (unsigned long long)tlog.records,
+                (unsigned long long)tlog.bytes);
+    }
     for (size_t i = 0; i < nconns_cap; i++)
         if (conns[i])
             conn_close(conns[i]);

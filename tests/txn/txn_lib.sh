@@ -50,7 +50,10 @@ wait_line() {
 }
 
 # start_cluster NAME MODE NSHARDS: NSHARDS shards of 3 replicas of demi-txnd
-# --mode MODE, their output in $tmp/NAME.SHARD.INDEX.{out,err}; sets
+# --mode MODE, their output in $tmp/NAME.SHARD.INDEX.{out,err} (with
+# TXND_LOGDIR set, each with --log TXND_LOGDIR/SHARD.INDEX.log, the same
+# file for every cluster started so: a restart replays it; TXND_COMPACT_MIN
+# adds --log-compact-min); sets
 # cluster (shards separated by ';', replicas by ',') and cpids. Backups
 # start first, and an occ primary must see both up. Tried up to 3 times
 # with other ports (one may be taken between picking and binding); returns
@@ -77,6 +80,7 @@ start_cluster_once() {
         for i in 2 1 0; do
             f=$tmp/$name.$s.$i addr=127.0.0.1:${ports[s * 3 + i]}
             LIBOS=catnap HUGEPAGES=off SPIN_US=0 "$txnd" --mode "$mode" --addr "$addr" --replicas "$list" --index $i \
+                ${TXND_LOGDIR:+--log "$TXND_LOGDIR/$s.$i.log"} ${TXND_COMPACT_MIN:+--log-compact-min "$TXND_COMPACT_MIN"} \
                 >"$f.out" 2>"$f.err" &
             p=$!
             pids+=("$p")

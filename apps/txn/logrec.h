@@ -1,0 +1,72 @@
+/*
+ * apps/txn/logrec.h: what demi-txnd writes to its --log, and how a record
+ * read back is applied to a store. Pure code (no I/O, no libdemi), so that
+ * a unit test and a fuzz target can drive it. It must never trust what it
+ * reads back: a record that does not parse, or that the store refuses,
+ * gets an error with a reason, never a crash.
+ *
+ * The log is a cattree log (demi_open(3)): it already checksums, numbers
+ * and bounds each record, and after a crash it is an exact prefix of the
+ * records pushed. So a record's payload needs no framing of its own beyond
+ * TxnStore's wire frames (msg.h): it is one or more whole frames, back to
+ * back, each a state change the replica applied, in the order it applied
+ * them. Only these types appear, whatever the request was:
+ *
+ *   REPL_PREPARE   txnid, ts, reads, writes  a transaction prepared (held)
+ *   REPL_COMMIT    txnid, ts                 a prepared transaction committed
+ *   REPL_ABORT     txnid                     a prepared transaction aborted
+ *   LOAD           ts, key, value            a LOAD, or a qw PUT, stored
+ *   SYNC_BEGIN     ts                        a backup's state transfer began:
+ *                                            every prepared transaction aborted
+ *   SYNC_ITEM      ts, key, value            a version the primary sent, installed
+ *   SYNC_PREPARED  txnid, ts, reads, writes  a prepared transaction it sent
+ *
+ * (A backup logs its state transfer as it applies it, so that what it
+ * acknowledges after the transfer rests on a durable copy of it.)
+ *
+ * The request id is 0. Replaying applies them with the checks a backup
+ * uses (a prepare is forced: the primary validated it when it was made),
+ * so a log replayed once more into the store it built leaves that store as
+ * it was: a prepare of a prepared transaction is a repeat, a commit
+ * rewrites the same version with the same value, a load of a version the
+ * key already has changes nothing.
+ */
+#ifndef DEMI_TXN_LOGREC_H
+#define DEMI_TXN_LOGREC_H
+
+#include "msg.h"
+#include "store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* What replaying found. */
+struct lrec_stats {
+    uint64_t prepares, commits, aborts, loads;
+    uint64_t syncs, sync_items; /* SYNC_BEGIN, SYNC_ITEM entries applied */
+    uint64_t stale; /* commits or aborts of a transaction not prepared (after a repair) */
+};
+
+/* Bytes lrec_encode writes for M as a log entry of TYPE (0 when it
+ * cannot be encoded: see txn_msg_size). */
+size_t lrec_size(const struct txn_msg *m);
+
+/* Encodes M as a log entry of TYPE (one of the four above) into BUF, which
+ * has lrec_size(M) bytes: M's own frame with its type replaced by TYPE and
+ * its request id by 0. M's type must carry the same fields as TYPE (a
+ * PREPARE for REPL_PREPARE, a PUT for LOAD...). Returns the bytes written,
+ * or 0 (EINVAL: a type that does not fit). */
+size_t lrec_encode(const struct txn_msg *m, uint8_t type, uint8_t *buf, size_t cap);
+
+/* Applies the entries of one record's payload (BUF, LEN bytes), record
+ * number RECNO (for messages), to S. Returns 0; EBADMSG when the payload
+ * is not a run of whole entries of the four types or an entry contradicts
+ * the store (a commit at another timestamp than its prepare); ENOSPC or
+ * ENOMEM when the store's bounds (--max-prepared, --max-memory) are too
+ * small for what the log holds. On an error MSG gets a one-line reason
+ * naming the record and the byte; what came before in the payload stays
+ * applied. */
+int lrec_apply(struct txs *s, const uint8_t *buf, size_t len, uint64_t recno, struct lrec_stats *st, char *msg,
+               size_t msglen);
+
+#endif

@@ -1,0 +1,420 @@
+/*
+ * tests/txn/test_txn_logrec.c: demi-txnd's log entries (apps/txn/logrec.c):
+ * what lrec_encode writes, what lrec_apply does with good payloads (the
+ * store it rebuilds, a prepared transaction left held, replaying twice
+ * changing nothing) and with bad ones (cut, trailing bytes, types the log
+ * never holds, a request id, a commit at another timestamp, a store too
+ * small), which must each give an error and a reason naming the byte;
+ * and that txs_foreach, written as log entries the way a compaction
+ * writes its snapshot, rebuilds the same store.
+ * Pure code: no libdemi, no I/O.
+ */
+#include "logrec.h"
+#include "tcases.h"
+#include "tcheck.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Present only under ASan/LSan; the leak check then runs per case. */
+extern int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
+
+static const uint8_t *B(const char *s)
+{
+    return (const uint8_t *)s;
+}
+
+/* A payload being built. */
+struct pay {
+    uint8_t buf[1 << 16];
+    size_t len;
+};
+
+static void add(struct pay *p, const struct txn_msg *m, uint8_t type)
+{
+    size_t n = lrec_size(m);
+    CHECK(n > 0 && p->len + n <= sizeof(p->buf));
+    CHECK_EQ(lrec_encode(m, type, p->buf + p->len, n), n);
+    p->len += n;
+}
+
+static void add_prepare(struct pay *p, uint64_t txnid, uint64_t ts, const char *rk, uint64_t rver, const char *wk,
+                        const char *wv)
+{
+    static struct txn_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = TXN_PREPARE; /* a client's PREPARE, logged as REPL_PREPARE */
+    m.reqid = 77;
+    m.txnid = txnid;
+    m.ts = ts;
+    if (rk) {
+        m.nreads = 1;
+        m.reads[0].key = (struct txn_bytes){B(rk), (uint32_t)strlen(rk)};
+        m.reads[0].ver = rver;
+    }
+    m.nwrites = 1;
+    m.writes[0].key = (struct txn_bytes){B(wk), (uint32_t)strlen(wk)};
+    m.writes[0].val = (struct txn_bytes){B(wv), (uint32_t)strlen(wv)};
+    add(p, &m, TXN_REPL_PREPARE);
+}
+
+static void add_decide(struct pay *p, uint8_t type, uint64_t txnid, uint64_t ts)
+{
+    struct txn_msg m = {.type = type == TXN_REPL_COMMIT ? TXN_COMMIT : TXN_ABORT, .reqid = 5, .txnid = txnid, .ts = ts};
+    add(p, &m, type);
+}
+
+static void add_load(struct pay *p, const char *k, const char *v, uint64_t ts)
+{
+    struct txn_msg m = {.type = TXN_PUT, .ts = ts};
+    m.key = (struct txn_bytes){B(k), (uint32_t)strlen(k)};
+    m.val = (struct txn_bytes){B(v), (uint32_t)strlen(v)};
+    add(p, &m, TXN_LOAD);
+}
+
+static struct txs *mk(uint32_t max_prepared)
+{
+    struct txs_limits lim = {.max_prepared = max_prepared};
+    struct txs *s = txs_create(&lim);
+    CHECK(s != NULL);
+    return s;
+}
+
+static void get_is(struct txs *s, const char *k, int rc, uint64_t ver, const char *val, int line)
+{
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    uint64_t v = 0;
+    int got = txs_get(s, B(k), strlen(k), UINT64_MAX, &p, &n, &v);
+    if (got != rc || (rc == 0 && (v != ver || n != strlen(val) || memcmp(p, val, n) != 0))) {
+        fprintf(stderr, "line %d: get %s: %d version %llu, wanted %d version %llu '%s'\n", line, k, got,
+                (unsigned long long)v, rc, (unsigned long long)ver, val ? val : "");
+        exit(1);
+    }
+}
+#define GET_IS(s, k, rc, ver, val) get_is(s, k, rc, ver, val, __LINE__)
+
+static int apply(struct txs *s, const struct pay *p, struct lrec_stats *st, char *msg)
+{
+    return lrec_apply(s, p->buf, p->len, 1, st, msg, 256);
+}
+
+/* The entry is the request's frame with another type and request id 0,
+ * and decodes as such. */
+static void case_encode(void)
+{
+    struct pay p = {.len = 0};
+    add_prepare(&p, 9, 100, "r", 3, "w", "val");
+    CHECK_EQ(p.buf[3], TXN_REPL_PREPARE);
+    for (int i = 8; i < 16; i++)
+        CHECK_EQ(p.buf[i], 0);
+    static struct txn_msg m;
+    const char *why = NULL;
+    CHECK_EQ(txn_msg_decode(p.buf, p.len, &m, &why), 0);
+    CHECK_EQ(m.txnid, 9);
+    CHECK_EQ(m.ts, 100);
+    CHECK_EQ(m.nreads, 1);
+    CHECK_EQ(m.reads[0].ver, 3);
+    CHECK_EQ(m.nwrites, 1);
+    /* A type whose fields differ, or that the log never holds, is refused. */
+    struct txn_msg get = {.type = TXN_GET, .txnid = 1, .ts = 1, .key = {B("k"), 1}};
+    uint8_t buf[256];
+    CHECK_EQ(lrec_encode(&get, TXN_REPL_COMMIT, buf, sizeof(buf)), 0);
+    CHECK_EQ(lrec_encode(&get, TXN_GET, buf, sizeof(buf)), 0);
+    struct txn_msg c = {.type = TXN_COMMIT, .txnid = 1, .ts = 1};
+    CHECK_EQ(lrec_encode(&c, TXN_LOAD, buf, sizeof(buf)), 0);
+    CHECK_EQ(lrec_encode(&c, TXN_REPL_COMMIT, buf, 10), 0); /* too small */
+}
+
+/* A log rebuilds the store: commits applied, aborts released, loads
+ * stored, and a transaction with no decision left prepared, holding its
+ * keys. Replaying the same entries again changes nothing. */
+static void case_replay(void)
+{
+    struct pay p = {.len = 0};
+    add_load(&p, "a", "a1", 10);
+    add_prepare(&p, 1, 20, "a", 10, "b", "b20");
+    add_prepare(&p, 2, 21, NULL, 0, "c", "c21");
+    add_decide(&p, TXN_REPL_COMMIT, 1, 20);
+    add_decide(&p, TXN_REPL_ABORT, 2, 0);
+    add_prepare(&p, 3, 30, NULL, 0, "a", "a30"); /* never decided */
+    add_load(&p, "d", "d5", 5);
+    add_load(&p, "d", "d4", 4); /* older: last writer wins, no change */
+    struct txs *s = mk(0);
+    struct lrec_stats st;
+    memset(&st, 0, sizeof(st));
+    char msg[256] = "";
+    for (int round = 0; round < 2; round++) {
+        CHECK_EQ(apply(s, &p, &st, msg), 0);
+        GET_IS(s, "a", 0, 10, "a1");
+        GET_IS(s, "b", 0, 20, "b20");
+        GET_IS(s, "c", ENOENT, 0, NULL);
+        GET_IS(s, "d", 0, 5, "d5");
+        struct txs_stats ts;
+        txs_get_stats(s, &ts);
+        CHECK_EQ(ts.prepared, 1);
+        CHECK_EQ(ts.keys, 3);
+        /* Txn 3 holds "a": a put there is refused. */
+        CHECK_EQ(txs_put(s, B("a"), 1, B("x"), 1, 40, NULL), EBUSY);
+    }
+    CHECK_EQ(st.prepares, 6);
+    CHECK_EQ(st.commits, 2);
+    CHECK_EQ(st.aborts, 2);
+    CHECK_EQ(st.loads, 6);
+    CHECK_EQ(st.stale, 0);
+    /* Then the held transaction commits, as the primary later says. */
+    CHECK_EQ(txs_commit(s, 3, 30), 0);
+    GET_IS(s, "a", 0, 30, "a30");
+    txs_destroy(s);
+}
+
+static void add_sync(struct pay *p, uint8_t type, const char *k, const char *v, uint64_t ts)
+{
+    struct txn_msg m = {.type = type, .reqid = 3, .ts = ts};
+    if (k) {
+        m.key = (struct txn_bytes){B(k), (uint32_t)strlen(k)};
+        m.val = (struct txn_bytes){B(v), (uint32_t)strlen(v)};
+    }
+    add(p, &m, type);
+}
+
+/* A backup's state transfer, as it logs it: SYNC_BEGIN drops what it had
+ * prepared, SYNC_ITEMs slot in versions (older than one already there
+ * too), SYNC_PREPARED holds a transaction. Replaying twice changes
+ * nothing. */
+static void case_sync(void)
+{
+    struct pay p = {.len = 0};
+    add_load(&p, "a", "a10", 10);
+    add_prepare(&p, 1, 20, NULL, 0, "b", "b20"); /* decided while the backup was away */
+    add_sync(&p, TXN_SYNC_BEGIN, NULL, NULL, 2);
+    add_sync(&p, TXN_SYNC_ITEM, "a", "a5", 5); /* older than a's 10: slotted in */
+    add_sync(&p, TXN_SYNC_ITEM, "a", "a10", 10);
+    add_sync(&p, TXN_SYNC_ITEM, "c", "c7", 7);
+    {
+        static struct txn_msg m;
+        memset(&m, 0, sizeof(m));
+        m.type = TXN_SYNC_PREPARED;
+        m.txnid = 2;
+        m.ts = 30;
+        m.nwrites = 1;
+        m.writes[0].key = (struct txn_bytes){B("c"), 1};
+        m.writes[0].val = (struct txn_bytes){B("c30"), 3};
+        add(&p, &m, TXN_SYNC_PREPARED);
+    }
+    struct txs *s = mk(0);
+    struct lrec_stats st;
+    memset(&st, 0, sizeof(st));
+    char msg[256] = "";
+    for (int round = 0; round < 2; round++) {
+        CHECK_EQ(apply(s, &p, &st, msg), 0);
+        GET_IS(s, "a", 0, 10, "a10");
+        GET_IS(s, "b", ENOENT, 0, NULL);
+        GET_IS(s, "c", 0, 7, "c7");
+        const uint8_t *v = NULL;
+        size_t n = 0;
+        uint64_t ver = 0;
+        CHECK_EQ(txs_get(s, B("a"), 1, 6, &v, &n, &ver), 0);
+        CHECK_EQ(ver, 5);
+        struct txs_stats ts;
+        txs_get_stats(s, &ts);
+        CHECK_EQ(ts.prepared, 1);
+    }
+    CHECK_EQ(st.syncs, 2);
+    CHECK_EQ(st.sync_items, 6);
+    CHECK_EQ(txs_commit(s, 1, 20), ENOENT); /* dropped by SYNC_BEGIN */
+    CHECK_EQ(txs_commit(s, 2, 30), 0);
+    GET_IS(s, "c", 0, 30, "c30");
+    txs_destroy(s);
+}
+
+/* A decision for a transaction the log does not have prepared (a log cut
+ * by a repair) is counted, not an error. */
+static void case_stale(void)
+{
+    struct pay p = {.len = 0};
+    add_decide(&p, TXN_REPL_COMMIT, 8, 80);
+    add_decide(&p, TXN_REPL_ABORT, 8, 0);
+    struct txs *s = mk(0);
+    struct lrec_stats st;
+    memset(&st, 0, sizeof(st));
+    char msg[256] = "";
+    CHECK_EQ(apply(s, &p, &st, msg), 0);
+    CHECK_EQ(st.stale, 2);
+    txs_destroy(s);
+}
+
+static void bad_is(struct txs *s, const uint8_t *buf, size_t len, int want, const char *say, int line)
+{
+    struct lrec_stats st;
+    memset(&st, 0, sizeof(st));
+    char msg[256] = "";
+    int e = lrec_apply(s, buf, len, 7, &st, msg, sizeof(msg));
+    if (e != want || !strstr(msg, "record 7") || !strstr(msg, say)) {
+        fprintf(stderr, "line %d: got %d '%s', wanted %d with '%s'\n", line, e, msg, want, say);
+        exit(1);
+    }
+}
+#define BAD_IS(s, buf, len, want, say) bad_is(s, buf, len, want, say, __LINE__)
+
+static void case_malformed(void)
+{
+    struct pay p = {.len = 0};
+    add_load(&p, "k", "v", 1);
+    size_t one = p.len;
+    add_load(&p, "k2", "v2", 2);
+    char at_two[32];
+    snprintf(at_two, sizeof(at_two), "byte %zu:", one);
+    struct txs *s = mk(0);
+    BAD_IS(s, p.buf, 0, EBADMSG, "empty");
+    /* Cut anywhere inside the second entry, then inside the first. */
+    for (size_t cut = 1; cut < p.len; cut++) {
+        if (cut == one)
+            continue;
+        struct txs *t = mk(0);
+        BAD_IS(t, p.buf, cut, EBADMSG, cut > one ? at_two : "byte 0:");
+        txs_destroy(t);
+    }
+    /* Trailing garbage. */
+    uint8_t buf[256];
+    memcpy(buf, p.buf, one);
+    memcpy(buf + one, "zzzzzzzzzzzzzzzzzzzz", 20);
+    BAD_IS(s, buf, one + 20, EBADMSG, at_two);
+    /* A type the log never holds: a GET. */
+    struct txn_msg get = {.type = TXN_GET, .txnid = 1, .ts = 1, .key = {B("k"), 1}};
+    size_t n = txn_msg_encode(&get, buf, sizeof(buf));
+    CHECK(n > 0);
+    BAD_IS(s, buf, n, EBADMSG, "GET");
+    /* A request id. */
+    memcpy(buf, p.buf, one);
+    buf[8] = 1;
+    BAD_IS(s, buf, one, EBADMSG, "request id");
+    /* A commit at another timestamp than its prepare. */
+    struct pay q = {.len = 0};
+    add_prepare(&q, 4, 40, NULL, 0, "w", "v");
+    add_decide(&q, TXN_REPL_COMMIT, 4, 41);
+    BAD_IS(s, q.buf, q.len, EBADMSG, "txn 4 commits at 41");
+    txs_destroy(s);
+}
+
+/* A store whose bounds are smaller than the log's content says which. */
+static void case_bounds(void)
+{
+    struct pay p = {.len = 0};
+    add_prepare(&p, 1, 10, NULL, 0, "a", "v");
+    add_prepare(&p, 2, 10, NULL, 0, "b", "v");
+    struct txs *s = mk(1);
+    BAD_IS(s, p.buf, p.len, ENOSPC, "--max-prepared");
+    txs_destroy(s);
+    struct txs_limits lim = {.max_bytes = 64};
+    s = txs_create(&lim);
+    CHECK(s != NULL);
+    struct pay q = {.len = 0};
+    static char big[1000];
+    memset(big, 'x', sizeof(big) - 1);
+    add_load(&q, "big", big, 1);
+    BAD_IS(s, q.buf, q.len, ENOMEM, "--max-memory");
+    txs_destroy(s);
+}
+
+/* A compaction's snapshot: txs_foreach's versions as LOADs, its prepared
+ * transactions as REPL_PREPAREs. */
+static int snap_ver(void *arg, const uint8_t *key, size_t klen, uint64_t ts, const uint8_t *val, size_t vlen)
+{
+    struct txn_msg m = {.type = TXN_LOAD, .ts = ts};
+    m.key = (struct txn_bytes){key, (uint32_t)klen};
+    m.val = (struct txn_bytes){val, (uint32_t)vlen};
+    add(arg, &m, TXN_LOAD);
+    return 0;
+}
+
+static int snap_prep(void *arg, const struct txn_msg *m)
+{
+    add(arg, m, TXN_REPL_PREPARE);
+    return 0;
+}
+
+static void case_snapshot(void)
+{
+    struct txs_limits lim = {.max_versions = 3};
+    struct txs *s = txs_create(&lim);
+    CHECK(s != NULL);
+    char k[16], v[16];
+    for (int key = 0; key < 20; key++) {
+        for (int ver = 1; ver <= 1 + key % 5; ver++) { /* up to 5 versions, 3 kept */
+            snprintf(k, sizeof(k), "k%d", key);
+            snprintf(v, sizeof(v), "v%d.%d", key, ver);
+            CHECK_EQ(txs_put(s, B(k), strlen(k), B(v), strlen(v), (uint64_t)ver * 10, NULL), 0);
+        }
+    }
+    CHECK_EQ(txs_put(s, B("empty"), 5, B(""), 0, 3, NULL), 0);
+    struct pay p0 = {.len = 0};
+    add_prepare(&p0, 50, 500, "k1", 10, "k2", "held"); /* held, never decided */
+    add_prepare(&p0, 51, 500, NULL, 0, "new", "");
+    struct lrec_stats st;
+    memset(&st, 0, sizeof(st));
+    char msg[256] = "";
+    CHECK_EQ(apply(s, &p0, &st, msg), 0);
+
+    static struct pay p;
+    p.len = 0;
+    CHECK_EQ(txs_foreach(s, snap_ver, snap_prep, &p), 0);
+    struct txs *t = txs_create(&lim);
+    CHECK(t != NULL);
+    CHECK_EQ(apply(t, &p, &st, msg), 0);
+    struct txs_stats a, b;
+    txs_get_stats(s, &a);
+    txs_get_stats(t, &b);
+    CHECK_EQ(a.keys, b.keys);
+    CHECK_EQ(a.versions, b.versions);
+    CHECK_EQ(a.prepared, b.prepared);
+    for (int key = 0; key < 20; key++) {
+        snprintf(k, sizeof(k), "k%d", key);
+        for (uint64_t ts = 10; ts <= 50; ts += 10) {
+            const uint8_t *va = NULL, *vb = NULL;
+            size_t la = 0, lb = 0;
+            uint64_t xa = 0, xb = 0;
+            int ea = txs_get(s, B(k), strlen(k), ts, &va, &la, &xa);
+            int eb = txs_get(t, B(k), strlen(k), ts, &vb, &lb, &xb);
+            /* A version discarded before the snapshot is ESTALE in the
+             * store and NOTFOUND after it: the snapshot keeps only what
+             * is kept. */
+            CHECK(ea == eb || (ea == ESTALE && eb == ENOENT));
+            if (ea == 0) {
+                CHECK_EQ(xa, xb);
+                CHECK(la == lb && memcmp(va, vb, la) == 0);
+            }
+        }
+    }
+    GET_IS(t, "empty", 0, 3, "");
+    /* The prepared transactions hold their keys, and commit. */
+    CHECK_EQ(txs_put(t, B("k2"), 2, B("x"), 1, 1000, NULL), EBUSY);
+    CHECK_EQ(txs_commit(t, 50, 500), 0);
+    GET_IS(t, "k2", 0, 500, "held");
+    CHECK_EQ(txs_commit(t, 51, 500), 0);
+    GET_IS(t, "new", 0, 500, "");
+    txs_destroy(s);
+    txs_destroy(t);
+}
+
+static void run_case(const struct tcase *tc)
+{
+    tc->run();
+    if (__lsan_do_recoverable_leak_check && __lsan_do_recoverable_leak_check() != 0) {
+        fprintf(stderr, "%s: leaks\n", tc->name);
+        exit(1);
+    }
+}
+
+static const struct tcase cases[] = {
+    {"encode", case_encode, 0},       {"replay", case_replay, 0}, {"stale", case_stale, 0},
+    {"malformed", case_malformed, 0}, {"bounds", case_bounds, 0}, {"snapshot", case_snapshot, 0},
+    {"sync", case_sync, 0},
+};
+
+int main(int argc, char **argv)
+{
+    return tcase_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]), "txn logrec", run_case);
+}
