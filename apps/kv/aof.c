@@ -3,6 +3,7 @@
  * aborts or exits: errors come back to kv.c, which decides.
  */
 #include "aof.h"
+#include "logread.h"
 
 #include <demi/libos.h>
 #include <demi/sga.h>
@@ -417,6 +418,25 @@ static int replay_record(struct kv_server *s, struct kv_client *cl, struct reply
     return 0;
 }
 
+/* What aof_replay's records are applied with. */
+struct replay_ctx {
+    struct aof *a;
+    struct kv_server *s;
+    struct kv_client *cl;
+    struct reply *out;
+    struct resp_parser *p;
+    uint64_t *commands;
+};
+
+static int replay_one(void *arg, const uint8_t *buf, size_t len, uint64_t recno, char *msg, size_t msglen)
+{
+    struct replay_ctx *x = arg;
+    resp_reset(x->p);
+    int rc = replay_record(x->s, x->cl, x->out, x->p, buf, len, recno, x->commands, msg, msglen);
+    x->a->info->bytes += len;
+    return rc;
+}
+
 int aof_replay(struct aof *a, struct kv_server *s, uint64_t *commands, uint64_t *records, char *msg, size_t msglen)
 {
     *commands = *records = 0;
@@ -431,60 +451,8 @@ int aof_replay(struct aof *a, struct kv_server *s, uint64_t *commands, uint64_t 
     int64_t (*clock)(void) = s->clock_ms;
     s->clock_ms = replay_clock;
     replay_now = kv_now_ms();
-    uint8_t *joined = NULL;
-    size_t joined_cap = 0;
-    int rc = 0;
-    for (;;) {
-        demi_qtoken_t qt;
-        demi_qresult_t qr;
-        int e = demi_pop(&qt, a->qd);
-        if (!e)
-            e = demi_wait(&qr, qt, NULL);
-        if (!e && qr.qr_opcode != DEMI_OPC_POP)
-            e = qr.qr_ret ? (int)qr.qr_ret : EIO;
-        if (e) {
-            snprintf(msg, msglen, "reading record %" PRIu64 ": %s", *records + 1, strerror(e));
-            rc = e;
-            break;
-        }
-        demi_sgarray_t *sga = &qr.qr_value.sga;
-        if (sga->sga_numsegs == 0)
-            break; /* the end of the log */
-        (*records)++;
-        const uint8_t *buf = sga->sga_segs[0].sgaseg_buf;
-        size_t len = sga->sga_segs[0].sgaseg_len;
-        if (sga->sga_numsegs > 1) {
-            /* A record over 16 MiB comes in pieces; the parser wants it in
-             * one. */
-            len = 0;
-            for (uint32_t i = 0; i < sga->sga_numsegs; i++)
-                len += sga->sga_segs[i].sgaseg_len;
-            if (len > joined_cap) {
-                uint8_t *j = realloc(joined, len);
-                if (!j) {
-                    demi_sgafree(sga);
-                    snprintf(msg, msglen, "record %" PRIu64 ": out of memory", *records);
-                    rc = ENOMEM;
-                    break;
-                }
-                joined = j;
-                joined_cap = len;
-            }
-            size_t o = 0;
-            for (uint32_t i = 0; i < sga->sga_numsegs; i++) {
-                memcpy(joined + o, sga->sga_segs[i].sgaseg_buf, sga->sga_segs[i].sgaseg_len);
-                o += sga->sga_segs[i].sgaseg_len;
-            }
-            buf = joined;
-        }
-        resp_reset(&p);
-        rc = replay_record(s, &cl, &out, &p, buf, len, *records, commands, msg, msglen);
-        a->info->bytes += len;
-        demi_sgafree(sga);
-        if (rc)
-            break;
-    }
-    free(joined);
+    struct replay_ctx x = {a, s, &cl, &out, &p, commands};
+    int rc = logread_all(a->qd, replay_one, &x, records, msg, msglen);
     resp_free(&p);
     reply_free(&out);
     kv_client_free(&cl);

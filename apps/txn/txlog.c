@@ -4,6 +4,8 @@
  */
 #include "txlog.h"
 
+#include "logread.h"
+
 #include <demi/libos.h>
 #include <demi/sga.h>
 #include <demi/wait.h>
@@ -74,65 +76,26 @@ int txl_open(struct txl *l, const char *path, bool repair)
     return e;
 }
 
+/* What txl_replay's records are applied with. */
+struct replay_ctx {
+    struct txl *l;
+    struct txs *s;
+    struct lrec_stats *st;
+};
+
+static int replay_one(void *arg, const uint8_t *buf, size_t len, uint64_t recno, char *msg, size_t msglen)
+{
+    struct replay_ctx *x = arg;
+    x->l->size += len;
+    return lrec_apply(x->s, buf, len, recno, x->st, msg, msglen);
+}
+
 int txl_replay(struct txl *l, struct txs *s, struct lrec_stats *st, uint64_t *records, char *msg, size_t msglen)
 {
     memset(st, 0, sizeof(*st));
-    *records = 0;
     msg[0] = '\0';
-    uint8_t *joined = NULL;
-    size_t joined_cap = 0;
-    int rc = 0;
-    for (;;) {
-        demi_qtoken_t qt;
-        demi_qresult_t qr;
-        int e = demi_pop(&qt, l->qd);
-        if (!e)
-            e = demi_wait(&qr, qt, NULL);
-        if (!e && qr.qr_opcode != DEMI_OPC_POP)
-            e = qr.qr_ret ? (int)qr.qr_ret : EIO;
-        if (e) {
-            snprintf(msg, msglen, "reading record %" PRIu64 ": %s", *records + 1, strerror(e));
-            rc = e;
-            break;
-        }
-        demi_sgarray_t *sga = &qr.qr_value.sga;
-        if (sga->sga_numsegs == 0)
-            break; /* the end of the log */
-        (*records)++;
-        const uint8_t *buf = sga->sga_segs[0].sgaseg_buf;
-        size_t len = sga->sga_segs[0].sgaseg_len;
-        if (sga->sga_numsegs > 1) {
-            /* A record over 16 MiB comes in pieces; entries may straddle
-             * them. */
-            len = 0;
-            for (uint32_t i = 0; i < sga->sga_numsegs; i++)
-                len += sga->sga_segs[i].sgaseg_len;
-            if (len > joined_cap) {
-                uint8_t *j = realloc(joined, len);
-                if (!j) {
-                    demi_sgafree(sga);
-                    snprintf(msg, msglen, "record %" PRIu64 ": out of memory", *records);
-                    rc = ENOMEM;
-                    break;
-                }
-                joined = j;
-                joined_cap = len;
-            }
-            size_t o = 0;
-            for (uint32_t i = 0; i < sga->sga_numsegs; i++) {
-                memcpy(joined + o, sga->sga_segs[i].sgaseg_buf, sga->sga_segs[i].sgaseg_len);
-                o += sga->sga_segs[i].sgaseg_len;
-            }
-            buf = joined;
-        }
-        l->size += len;
-        rc = lrec_apply(s, buf, len, *records, st, msg, msglen);
-        demi_sgafree(sga);
-        if (rc)
-            break;
-    }
-    free(joined);
-    return rc;
+    struct replay_ctx x = {l, s, st};
+    return logread_all(l->qd, replay_one, &x, records, msg, msglen);
 }
 
 static int64_t mono_ms(void)

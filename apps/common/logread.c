@@ -1,0 +1,81 @@
+/*
+ * Reading a cattree log back, record by record (see logread.h).
+ */
+#include "logread.h"
+
+#include <demi/libos.h>
+#include <demi/sga.h>
+#include <demi/wait.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The record in SGA as one buffer: its only segment, or the segments
+ * copied into *JOINED (grown as needed). NULL when out of memory. */
+static const uint8_t *record_bytes(const demi_sgarray_t *sga, uint8_t **joined, size_t *joined_cap, size_t *len)
+{
+    if (sga->sga_numsegs == 1) {
+        *len = sga->sga_segs[0].sgaseg_len;
+        return sga->sga_segs[0].sgaseg_buf;
+    }
+    size_t n = 0;
+    for (uint32_t i = 0; i < sga->sga_numsegs; i++)
+        n += sga->sga_segs[i].sgaseg_len;
+    if (n > *joined_cap) {
+        uint8_t *j = realloc(*joined, n);
+        if (!j)
+            return NULL;
+        *joined = j;
+        *joined_cap = n;
+    }
+    size_t o = 0;
+    for (uint32_t i = 0; i < sga->sga_numsegs; i++) {
+        memcpy(*joined + o, sga->sga_segs[i].sgaseg_buf, sga->sga_segs[i].sgaseg_len);
+        o += sga->sga_segs[i].sgaseg_len;
+    }
+    *len = n;
+    return *joined;
+}
+
+int logread_all(int qd, logread_fn *fn, void *arg, uint64_t *records, char *msg, size_t msglen)
+{
+    *records = 0;
+    uint8_t *joined = NULL;
+    size_t joined_cap = 0;
+    int rc = 0;
+    for (;;) {
+        demi_qtoken_t qt;
+        demi_qresult_t qr;
+        int e = demi_pop(&qt, qd);
+        if (!e)
+            e = demi_wait(&qr, qt, NULL);
+        if (!e && qr.qr_opcode != DEMI_OPC_POP)
+            e = qr.qr_ret ? (int)qr.qr_ret : EIO;
+        if (e) {
+            snprintf(msg, msglen, "reading record %" PRIu64 ": %s", *records + 1, strerror(e));
+            rc = e;
+            break;
+        }
+        demi_sgarray_t *sga = &qr.qr_value.sga;
+        if (sga->sga_numsegs == 0)
+            break; /* the end of the log */
+        (*records)++;
+        size_t len = 0;
+        const uint8_t *buf = record_bytes(sga, &joined, &joined_cap, &len);
+        if (!buf) {
+            demi_sgafree(sga);
+            snprintf(msg, msglen, "record %" PRIu64 ": out of memory", *records);
+            rc = ENOMEM;
+            break;
+        }
+        rc = fn(arg, buf, len, *records, msg, msglen);
+        demi_sgafree(sga);
+        if (rc)
+            break;
+    }
+    free(joined);
+    return rc;
+}

@@ -1,0 +1,24 @@
+/*
+ * Reading a cattree log back, record by record (demi-kv's --aof and
+ * demi-txnd's --log replay both start this way). A record is handed over
+ * in one piece: one longer than a segment (16 MiB) arrives from demi_pop
+ * as several segments and is joined into a buffer of its own first.
+ */
+#ifndef DEMI_APPS_LOGREAD_H
+#define DEMI_APPS_LOGREAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Gets record RECNO (1 for the first) as BUF/LEN, valid during the call.
+ * Returns 0 to go on, or an errno to stop, with MSG (MSGLEN bytes) set. */
+typedef int logread_fn(void *arg, const uint8_t *buf, size_t len, uint64_t recno, char *msg, size_t msglen);
+
+/* Pops every record of the log open on QD (demi_open(3)) from where it
+ * stands to its end and calls FN with each, in order. Returns 0 at the
+ * log's end, FN's error, or the error of a pop (MSG then says which record
+ * could not be read; ENOMEM when a record cannot be joined). *RECORDS
+ * gets the number of records read. */
+int logread_all(int qd, logread_fn *fn, void *arg, uint64_t *records, char *msg, size_t msglen);
+
+#endif
