@@ -44,14 +44,14 @@
 struct lrec_stats {
     uint64_t prepares, commits, aborts, loads;
     uint64_t syncs, sync_items; /* SYNC_BEGIN, SYNC_ITEM entries applied */
-    uint64_t stale; /* commits or aborts of a transaction not prepared (after a repair) */
+    uint64_t stale;             /* commits or aborts of a transaction not prepared (after a repair) */
 };
 
 /* Bytes lrec_encode writes for M as a log entry of TYPE (0 when it
  * cannot be encoded: see txn_msg_size). */
 size_t lrec_size(const struct txn_msg *m);
 
-/* Encodes M as a log entry of TYPE (one of the four above) into BUF, which
+/* Encodes M as a log entry of TYPE (one of the types above) into BUF, which
  * has lrec_size(M) bytes: M's own frame with its type replaced by TYPE and
  * its request id by 0. M's type must carry the same fields as TYPE (a
  * PREPARE for REPL_PREPARE, a PUT for LOAD...). Returns the bytes written,
@@ -60,7 +60,7 @@ size_t lrec_encode(const struct txn_msg *m, uint8_t type, uint8_t *buf, size_t c
 
 /* Applies the entries of one record's payload (BUF, LEN bytes), record
  * number RECNO (for messages), to S. Returns 0; EBADMSG when the payload
- * is not a run of whole entries of the four types or an entry contradicts
+ * is not a run of whole entries of the log's types or an entry contradicts
  * the store (a commit at another timestamp than its prepare); ENOSPC or
  * ENOMEM when the store's bounds (--max-prepared, --max-memory) are too
  * small for what the log holds. On an error MSG gets a one-line reason
@@ -68,5 +68,18 @@ size_t lrec_encode(const struct txn_msg *m, uint8_t type, uint8_t *buf, size_t c
  * applied. */
 int lrec_apply(struct txs *s, const uint8_t *buf, size_t len, uint64_t recno, struct lrec_stats *st, char *msg,
                size_t msglen);
+
+/* Gets one entry of a snapshot: M to be logged as TYPE. Returns 0 to go
+ * on, or an errno to stop the walk. */
+typedef int lrec_emit_fn(void *arg, const struct txn_msg *m, uint8_t type);
+
+/* The store as log entries (a compaction's snapshot): every kept version
+ * as a LOAD, each key's oldest first, then every prepared transaction as
+ * the REPL_PREPARE that prepares it again (its reads' versions 0: the
+ * store does not keep them, and a forced prepare does not look at them).
+ * In that order, so that replaying them rebuilds the store (a load of a
+ * key a prepared transaction holds would be refused). Returns 0, or the
+ * first error EMIT returned. EMIT must not change the store. */
+int lrec_snapshot(const struct txs *s, lrec_emit_fn *emit, void *arg);
 
 #endif

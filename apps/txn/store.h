@@ -158,15 +158,4 @@ size_t txs_scan_prepared(const struct txs *s, uint64_t *cursor, size_t max, txs_
 
 void txs_get_stats(const struct txs *s, struct txs_stats *st);
 
-/* Walks the store: VER for every version kept (each key's versions oldest
- * first), then PREP for every prepared transaction, as the REPL_PREPARE
- * that would prepare it again (its read set's versions are 0: the store
- * does not keep them, and a forced prepare does not look at them). The
- * pointers passed are valid during the call only; the callbacks must not
- * change the store. Stops at the first nonzero return and returns it;
- * 0 once everything was walked. */
-typedef int (*txs_ver_fn)(void *arg, const uint8_t *key, size_t klen, uint64_t ts, const uint8_t *val, size_t vlen);
-typedef int (*txs_prep_fn)(void *arg, const struct txn_msg *m);
-int txs_foreach(struct txs *s, txs_ver_fn ver, txs_prep_fn prep, void *arg);
-
 #endif

@@ -385,17 +385,9 @@ bool txl_compact_due(const struct txl *l, struct txs *s)
     return l->size / 2 > st.bytes;
 }
 
-static int snap_ver(void *arg, const uint8_t *key, size_t klen, uint64_t ts, const uint8_t *val, size_t vlen)
+static int snap_add(void *arg, const struct txn_msg *m, uint8_t type)
 {
-    struct txn_msg m = {.type = TXN_LOAD, .ts = ts};
-    m.key = (struct txn_bytes){key, (uint32_t)klen};
-    m.val = (struct txn_bytes){val, (uint32_t)vlen};
-    return log_add(arg, &m, TXN_LOAD, 0);
-}
-
-static int snap_prep(void *arg, const struct txn_msg *m)
-{
-    return log_add(arg, m, TXN_REPL_PREPARE, 0);
+    return log_add(arg, m, type, 0);
 }
 
 int txl_compact_start(struct txl *l, struct txs *s)
@@ -421,7 +413,7 @@ int txl_compact_start(struct txl *l, struct txs *s)
         return e;
     }
     /* The store as it is now holds every change made so far. */
-    if ((e = txs_foreach(s, snap_ver, snap_prep, n))) {
+    if ((e = lrec_snapshot(s, snap_add, n))) {
         compact_abandon(l, e == ENOBUFS ? "the store is too large for one record" : "cannot copy the store", e);
         return e;
     }

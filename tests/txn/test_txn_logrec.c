@@ -5,7 +5,7 @@
  * changing nothing) and with bad ones (cut, trailing bytes, types the log
  * never holds, a request id, a commit at another timestamp, a store too
  * small), which must each give an error and a reason naming the byte;
- * and that txs_foreach, written as log entries the way a compaction
+ * and that lrec_snapshot, written as log entries the way a compaction
  * writes its snapshot, rebuilds the same store.
  * Pure code: no libdemi, no I/O.
  */
@@ -319,20 +319,10 @@ static void case_bounds(void)
     txs_destroy(s);
 }
 
-/* A compaction's snapshot: txs_foreach's versions as LOADs, its prepared
- * transactions as REPL_PREPAREs. */
-static int snap_ver(void *arg, const uint8_t *key, size_t klen, uint64_t ts, const uint8_t *val, size_t vlen)
+/* A compaction's snapshot (lrec_snapshot) into a payload. */
+static int snap_add(void *arg, const struct txn_msg *m, uint8_t type)
 {
-    struct txn_msg m = {.type = TXN_LOAD, .ts = ts};
-    m.key = (struct txn_bytes){key, (uint32_t)klen};
-    m.val = (struct txn_bytes){val, (uint32_t)vlen};
-    add(arg, &m, TXN_LOAD);
-    return 0;
-}
-
-static int snap_prep(void *arg, const struct txn_msg *m)
-{
-    add(arg, m, TXN_REPL_PREPARE);
+    add(arg, m, type);
     return 0;
 }
 
@@ -360,7 +350,7 @@ static void case_snapshot(void)
 
     static struct pay p;
     p.len = 0;
-    CHECK_EQ(txs_foreach(s, snap_ver, snap_prep, &p), 0);
+    CHECK_EQ(lrec_snapshot(s, snap_add, &p), 0);
     struct txs *t = txs_create(&lim);
     CHECK(t != NULL);
     CHECK_EQ(apply(t, &p, &st, msg), 0);
