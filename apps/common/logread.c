@@ -1,5 +1,6 @@
 /*
- * Reading a cattree log back, record by record (see logread.h).
+ * Reading a cattree log back, and waiting on its last appends (see
+ * logread.h).
  */
 #include "logread.h"
 
@@ -78,4 +79,23 @@ int logread_all(int qd, logread_fn *fn, void *arg, uint64_t *records, char *msg,
     }
     free(joined);
     return rc;
+}
+
+void log_deadline(struct timespec *end, int secs)
+{
+    clock_gettime(CLOCK_MONOTONIC, end);
+    end->tv_sec += secs;
+}
+
+bool log_time_left(const struct timespec *end, struct timespec *left)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    left->tv_sec = end->tv_sec - now.tv_sec;
+    left->tv_nsec = end->tv_nsec - now.tv_nsec;
+    if (left->tv_nsec < 0) {
+        left->tv_sec--;
+        left->tv_nsec += 1000000000L;
+    }
+    return left->tv_sec >= 0;
 }

@@ -1,14 +1,17 @@
 /*
- * Reading a cattree log back, record by record (demi-kv's --aof and
- * demi-txnd's --log replay both start this way). A record is handed over
- * in one piece: one longer than a segment (16 MiB) arrives from demi_pop
- * as several segments and is joined into a buffer of its own first.
+ * What demi-kv's --aof and demi-txnd's --log share about a cattree log:
+ * reading it back record by record at start (a record is handed over in
+ * one piece: one longer than a segment, 16 MiB, arrives from demi_pop as
+ * several segments and is joined into a buffer of its own first), and
+ * waiting out the appends still in flight when the server stops.
  */
 #ifndef DEMI_APPS_LOGREAD_H
 #define DEMI_APPS_LOGREAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Gets record RECNO (1 for the first) as BUF/LEN, valid during the call.
  * Returns 0 to go on, or an errno to stop, with MSG (MSGLEN bytes) set. */
@@ -20,5 +23,11 @@ typedef int logread_fn(void *arg, const uint8_t *buf, size_t len, uint64_t recno
  * could not be read; ENOMEM when a record cannot be joined). *RECORDS
  * gets the number of records read. */
 int logread_all(int qd, logread_fn *fn, void *arg, uint64_t *records, char *msg, size_t msglen);
+
+/* A deadline SECS seconds from now (CLOCK_MONOTONIC), for log_time_left. */
+void log_deadline(struct timespec *end, int secs);
+
+/* The time from now until END in *LEFT; false once END has passed. */
+bool log_time_left(const struct timespec *end, struct timespec *left);
 
 #endif

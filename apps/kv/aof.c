@@ -301,8 +301,7 @@ int aof_close(struct aof *a, int secs)
     if (a->rw)
         aof_rewrite_abort(a, "the server stops", 0);
     struct timespec end;
-    clock_gettime(CLOCK_MONOTONIC, &end);
-    end.tv_sec += secs;
+    log_deadline(&end, secs);
     while (a->qlen > 0 && a->q[0].len > 0) {
         if (!a->inflight) {
             int e = a->err ? aof_retry(a) : aof_kick(a);
@@ -311,15 +310,8 @@ int aof_close(struct aof *a, int secs)
                 break;
             }
         }
-        struct timespec now, left;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        left.tv_sec = end.tv_sec - now.tv_sec;
-        left.tv_nsec = end.tv_nsec - now.tv_nsec;
-        if (left.tv_nsec < 0) {
-            left.tv_sec--;
-            left.tv_nsec += 1000000000L;
-        }
-        if (left.tv_sec < 0) {
+        struct timespec left;
+        if (!log_time_left(&end, &left)) {
             rc = ETIMEDOUT;
             break;
         }

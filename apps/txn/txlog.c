@@ -436,20 +436,12 @@ int txl_close(struct txl *l, int secs)
         return 0;
     compact_abandon(l, "the replica stops", 0);
     struct timespec end;
-    clock_gettime(CLOCK_MONOTONIC, &end);
-    end.tv_sec += secs;
+    log_deadline(&end, secs);
     while (!l->err && (l->inflight || l->cur_len > 0)) {
         if (!l->inflight && kick_one(l))
             break;
-        struct timespec now, left;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        left.tv_sec = end.tv_sec - now.tv_sec;
-        left.tv_nsec = end.tv_nsec - now.tv_nsec;
-        if (left.tv_nsec < 0) {
-            left.tv_sec--;
-            left.tv_nsec += 1000000000L;
-        }
-        if (left.tv_sec < 0) {
+        struct timespec left;
+        if (!log_time_left(&end, &left)) {
             rc = ETIMEDOUT;
             break;
         }
