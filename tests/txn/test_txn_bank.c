@@ -50,6 +50,7 @@
 #define _GNU_SOURCE /* pipe2; CMake defines it too */
 #endif
 #include "client.h"
+#include "tguard.h"
 
 #include <demi/libos.h>
 
@@ -96,28 +97,8 @@
 #define TXN_PORT     7400 /* the replicas' port when each has its own address */
 #define NHOSTS       (NSHARDS * NREPL + NWORK)
 
-static uint64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-static uint64_t g_start; /* when the test began */
-
-/* Prints one progress line, stamped with the seconds since the start. */
-static void __attribute__((format(printf, 1, 2))) progress(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("[%6.2f s] ", (double)(now_ns() - g_start) / 1e9);
-    vprintf(fmt, ap);
-    va_end(ap);
-}
-
 /* ---- Children: every one is killed and reaped on every way out. ---- */
 
-static pid_t g_parent;
 static pid_t g_kids[NSHARDS * NREPL + NWORK];
 static char g_dir[64];
 static char g_hist_path[NWORK][128]; /* set before any child starts */
@@ -154,10 +135,10 @@ static int kid_reap(pid_t pid)
  * *KILLED says whether it had to be killed. */
 static int kid_reap_grace(pid_t pid, bool *killed)
 {
-    uint64_t deadline = now_ns() + (uint64_t)GRACE_S * 1000000000u;
+    uint64_t deadline = tguard_now_ns() + (uint64_t)GRACE_S * 1000000000u;
     int st = 0;
     pid_t k;
-    while ((k = waitpid(pid, &st, WNOHANG)) == 0 && now_ns() < deadline)
+    while ((k = waitpid(pid, &st, WNOHANG)) == 0 && tguard_now_ns() < deadline)
         usleep(10000);
     *killed = k == 0;
     if (k == 0) {
@@ -192,37 +173,11 @@ static void remove_dir(void)
     rmdir(g_dir);
 }
 
-static void at_exit(void)
+/* Async-signal-safe: tguard's cleanup, on every way out of the parent. */
+static void cleanup(void)
 {
-    if (getpid() != g_parent)
-        return; /* a forked client inherits this handler */
     kids_kill_all();
     remove_dir();
-}
-
-static void on_signal(int sig)
-{
-    static const char msg[] = "test_txn_bank: killed by a signal or the guard alarm; children killed\n";
-    if (getpid() == g_parent) {
-        kids_kill_all();
-        remove_dir();
-        ssize_t k = write(2, msg, sizeof(msg) - 1);
-        (void)k;
-    }
-    _exit(sig == SIGALRM ? 1 : 128 + sig);
-}
-
-static void guard_install(void)
-{
-    g_parent = getpid();
-    atexit(at_exit);
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGALRM};
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-        sigaction(sigs[i], &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    alarm(GUARD_S);
 }
 
 /* DEMI_TXN_BANK_HOSTS, parsed: replicas first, then clients. */
@@ -282,7 +237,7 @@ static void child_setup(void)
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
         signal(sigs[i], SIG_DFL);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != g_parent)
+    if (getppid() != tguard_parent)
         _exit(1);
 }
 
@@ -395,8 +350,8 @@ static int wait_ready(const struct server *sv)
 {
     char line[128] = "";
     size_t got = 0;
-    uint64_t deadline = now_ns() + (uint64_t)READY_S * 1000000000u;
-    while (!strchr(line, '\n') && got < sizeof(line) - 1 && now_ns() < deadline) {
+    uint64_t deadline = tguard_now_ns() + (uint64_t)READY_S * 1000000000u;
+    while (!strchr(line, '\n') && got < sizeof(line) - 1 && tguard_now_ns() < deadline) {
         struct pollfd pf = {.fd = sv->out, .events = POLLIN};
         if (poll(&pf, 1, 1000) <= 0)
             continue;
@@ -1250,7 +1205,7 @@ static int on_error(struct worker *w, int e, const char *what)
 static int transfer(struct worker *w, int a, int b, int64_t x)
 {
     for (int tries = 0; tries < TRIES_MAX; tries++) {
-        struct txrec r = {.start = now_ns()};
+        struct txrec r = {.start = tguard_now_ns()};
         txc_begin(w->c);
         int e = read_acct(w, &r, a);
         if (!e)
@@ -1262,7 +1217,7 @@ static int transfer(struct worker *w, int a, int b, int64_t x)
         }
         if (!e)
             e = txc_commit(w->c, &r.ts);
-        r.end = now_ns();
+        r.end = tguard_now_ns();
         if (e) {
             if ((e = on_error(w, e, "transfer")))
                 return e;
@@ -1306,14 +1261,14 @@ static int audit_ok(struct worker *w, const struct txrec *r)
 static int audit(struct worker *w, int tries)
 {
     for (int t = 0; t < tries; t++) {
-        struct txrec r = {.start = now_ns()};
+        struct txrec r = {.start = tguard_now_ns()};
         txc_begin(w->c);
         int e = 0;
         for (int a = 0; a < NACCT && !e; a++)
             e = read_acct(w, &r, a);
         if (!e)
             e = txc_commit(w->c, &r.ts);
-        r.end = now_ns();
+        r.end = tguard_now_ns();
         if (e) {
             if (e == EAGAIN)
                 w->res.audit_aborts++;
@@ -1358,9 +1313,9 @@ static int load(struct worker *w)
         char k[16], v[16];
         acct_key(a, k, sizeof(k));
         snprintf(v, sizeof(v), "%d", INITIAL);
-        ld[a] = (struct txrec){.start = now_ns(), .nw = 1, .wr[0] = {a, INITIAL}};
+        ld[a] = (struct txrec){.start = tguard_now_ns(), .nw = 1, .wr[0] = {a, INITIAL}};
         int e = txc_load(w->c, (const uint8_t *)k, strlen(k), (const uint8_t *)v, strlen(v));
-        ld[a].end = now_ns();
+        ld[a].end = tguard_now_ns();
         if (e) {
             fprintf(stderr, "worker %d: txc_load %s: %s\n", w->id, k, strerror(e));
             return e;
@@ -1567,11 +1522,11 @@ static int check_files(struct hist *h, const char *label, double *ms)
     for (int w = 0; w < NWORK; w++)
         if (hist_load_file(h, g_hist_path[w]))
             return EIO;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = tguard_now_ns();
     int e = check_history(h, stderr, label);
-    *ms = (double)(now_ns() - t0) / 1e6;
-    progress("%s: %zu transactions, %zu reads, %zu writes checked in %.1f ms: %s\n", label, h->ntx, h->nrd, h->nwr, *ms,
-             e ? "FAILED" : "strictly serializable");
+    *ms = (double)(tguard_now_ns() - t0) / 1e6;
+    tprogress("%s: %zu transactions, %zu reads, %zu writes checked in %.1f ms: %s\n", label, h->ntx, h->nrd, h->nwr,
+              *ms, e ? "FAILED" : "strictly serializable");
     return e;
 }
 
@@ -1635,8 +1590,8 @@ static int kill_backup(void)
     kill(sv->pid, SIGKILL);
     int st = kid_reap(sv->pid);
     close(sv->out);
-    progress("killed replica %d of shard %d (%s:%u) with SIGKILL, the clients running\n", KILLED_REPL, KILLED_SHARD,
-             sv->ip, sv->port);
+    tprogress("killed replica %d of shard %d (%s:%u) with SIGKILL, the clients running\n", KILLED_REPL, KILLED_SHARD,
+              sv->ip, sv->port);
     *sv = (struct server){.out = -1};
     return WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL ? 0 : EIO;
 }
@@ -1703,17 +1658,17 @@ static int phase_history(struct totals *t1, size_t *hist1, double *ms1)
     uint32_t want = hist_target(), per = (want + NWORK - 1) / NWORK;
     if (worker_send(0, CMD_LOAD, 0) || worker_wait(0))
         return fail("the load failed");
-    progress("loaded %d accounts of %d (%" PRIu64
-             " failed calls retried meanwhile); %d clients run %u transfers each\n",
-             NACCT, INITIAL, g_work[0].last.errors, NWORK, per);
-    uint64_t t0 = now_ns();
+    tprogress("loaded %d accounts of %d (%" PRIu64
+              " failed calls retried meanwhile); %d clients run %u transfers each\n",
+              NACCT, INITIAL, g_work[0].last.errors, NWORK, per);
+    uint64_t t0 = tguard_now_ns();
     if (workers_run(CMD_RUN, per)) {
         diagnose();
         return fail("a worker saw a violation or an error");
     }
     *t1 = sum_workers();
-    progress("%" PRIu64 " transactions committed (%.0f a second), %" PRIu64 " aborted, %" PRIu64 " failed calls\n",
-             t1->committed, (double)t1->committed * 1e9 / (double)(now_ns() - t0), t1->aborted, t1->errors);
+    tprogress("%" PRIu64 " transactions committed (%.0f a second), %" PRIu64 " aborted, %" PRIu64 " failed calls\n",
+              t1->committed, (double)t1->committed * 1e9 / (double)(tguard_now_ns() - t0), t1->aborted, t1->errors);
     int e = check_all("history", hist1, ms1, NULL);
     if (e)
         return fail(e == 1 ? "the history is not strictly serializable" : "the histories could not be checked");
@@ -1742,7 +1697,7 @@ static int phase_fault(const struct totals *t1, struct totals *t2, size_t *hist2
         return fail("transfers after the kill failed");
     }
     *t2 = sum_workers();
-    progress("%" PRIu64 " transfers committed after the kill\n", t2->transfers - t1->transfers);
+    tprogress("%" PRIu64 " transfers committed after the kill\n", t2->transfers - t1->transfers);
     if (worker_send(0, CMD_AUDIT, 0) || worker_wait(0)) {
         diagnose();
         return fail("the final audit failed");
@@ -1772,7 +1727,7 @@ static int run_bank(void)
            " failed calls, final audit total %d; whole history %zu checked in %.1f ms; %.1f s in all\n",
            t1.committed, t1.transfers, t1.audits, t1.aborted, t1.audit_aborts, t1.audit_starved, t1.errors, hist1, ms1,
            t2.transfers - t1.transfers, t2.aborted - t1.aborted, t2.errors - t1.errors, NACCT * INITIAL, hist2, ms2,
-           (double)(now_ns() - g_start) / 1e9);
+           (double)(tguard_now_ns() - tguard_start) / 1e9);
     return 0;
 }
 
@@ -1783,10 +1738,10 @@ static int check_only(int n, char **files)
     int e = 0;
     for (int i = 0; i < n && !e; i++)
         e = hist_load_file(&h, files[i]);
-    uint64_t t0 = now_ns();
+    uint64_t t0 = tguard_now_ns();
     if (!e)
         e = check_history(&h, stderr, "history");
-    printf("%zu transactions checked in %.1f ms: %s\n", h.ntx, (double)(now_ns() - t0) / 1e6,
+    printf("%zu transactions checked in %.1f ms: %s\n", h.ntx, (double)(tguard_now_ns() - t0) / 1e6,
            e ? "FAILED" : "strictly serializable");
     hist_free(&h);
     return e ? 1 : 0;
@@ -1794,11 +1749,10 @@ static int check_only(int n, char **files)
 
 int main(int argc, char **argv)
 {
-    g_start = now_ns();
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc > 1 && strcmp(argv[1], "--check") == 0)
         return check_only(argc - 2, argv + 2);
-    guard_install();
+    tguard_install(cleanup, "test_txn_bank: killed by a signal or the guard alarm; children killed\n", GUARD_S);
     if (self_test())
         return fail("the checker's self-test");
     if (setup())
@@ -1813,6 +1767,6 @@ int main(int argc, char **argv)
     for (int i = 0; i < NWORK; i++)
         if (worker_wait(i))
             return fail("a worker could not open its client");
-    progress("%d replicas ready, %d clients connected\n", NSHARDS * NREPL, NWORK);
+    tprogress("%d replicas ready, %d clients connected\n", NSHARDS * NREPL, NWORK);
     return run_bank();
 }

@@ -35,6 +35,7 @@
 #endif
 #include "client.h"
 #include "msg.h"
+#include "tguard.h"
 
 #include <demi/libos.h>
 
@@ -69,25 +70,6 @@
 #define RAW_TXNID   0x5eed0000cafe0001ull
 #define RAW_TS      1000
 
-static uint64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-static uint64_t g_start;
-
-static void __attribute__((format(printf, 1, 2))) progress(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("[%6.2f s] ", (double)(now_ns() - g_start) / 1e9);
-    vprintf(fmt, ap);
-    va_end(ap);
-    fflush(stdout);
-}
-
 static void __attribute__((format(printf, 1, 2), noreturn)) fail(const char *fmt, ...)
 {
     va_list ap;
@@ -110,7 +92,6 @@ struct server {
     char synced_line[256];
 };
 
-static pid_t g_parent;
 static struct server g_srv[NREPL];
 static uint16_t g_ports[NREPL];
 static char g_exe[512];
@@ -127,36 +108,6 @@ static void kill_all(void)
                 ;
             g_srv[r].pid = 0;
         }
-}
-
-static void at_exit(void)
-{
-    if (getpid() == g_parent)
-        kill_all();
-}
-
-static void on_signal(int sig)
-{
-    static const char msg[] = "test_txn_sync: killed by a signal or the guard alarm; replicas killed\n";
-    if (getpid() == g_parent) {
-        kill_all();
-        ssize_t k = write(2, msg, sizeof(msg) - 1);
-        (void)k;
-    }
-    _exit(sig == SIGALRM ? 1 : 128 + sig);
-}
-
-static void guard_install(void)
-{
-    g_parent = getpid();
-    atexit(at_exit);
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGALRM};
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-        sigaction(sigs[i], &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    alarm(GUARD_S);
 }
 
 static int pick_ports(void)
@@ -207,7 +158,7 @@ static int start_server(int r)
         for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
             signal(sigs[i], SIG_DFL);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != g_parent)
+        if (getppid() != tguard_parent)
             _exit(1);
         dup2(o[1], 1);
         dup2(e[1], 2);
@@ -273,8 +224,8 @@ static int wait_ready(int r)
 {
     char line[128] = "";
     size_t got = 0;
-    uint64_t deadline = now_ns() + (uint64_t)WAIT_S * 1000000000u;
-    while (!strchr(line, '\n') && got < sizeof(line) - 1 && now_ns() < deadline) {
+    uint64_t deadline = tguard_now_ns() + (uint64_t)WAIT_S * 1000000000u;
+    while (!strchr(line, '\n') && got < sizeof(line) - 1 && tguard_now_ns() < deadline) {
         drain(0);
         struct pollfd pf = {.fd = g_srv[r].out, .events = POLLIN};
         if (poll(&pf, 1, 100) <= 0)
@@ -299,10 +250,10 @@ static void stop_server(int r, int sig)
     if (sv->pid <= 0)
         return;
     kill(sv->pid, sig);
-    uint64_t deadline = now_ns() + (uint64_t)GRACE_S * 1000000000u;
+    uint64_t deadline = tguard_now_ns() + (uint64_t)GRACE_S * 1000000000u;
     int st = 0;
     pid_t k;
-    while ((k = waitpid(sv->pid, &st, WNOHANG)) == 0 && now_ns() < deadline)
+    while ((k = waitpid(sv->pid, &st, WNOHANG)) == 0 && tguard_now_ns() < deadline)
         drain(10);
     if (k == 0) {
         kill(sv->pid, SIGKILL);
@@ -426,7 +377,7 @@ static void raw_refused(int r, struct txn_msg *m, const char *what)
         fail("%s: replica %d answered %s %s instead of closing", what, r, txn_type_name(rep.type),
              txn_status_name(rep.status));
     close(fd);
-    progress("%s: replica %d closed the connection\n", what, r);
+    tprogress("%s: replica %d closed the connection\n", what, r);
 }
 
 /* ---- The workload and its model. ---- */
@@ -581,20 +532,20 @@ static uint32_t one_txn(struct txc *c, struct txc *pc)
 
 static void run_txns(struct txc *c, struct txc *pc, uint32_t n, const char *what)
 {
-    uint64_t t0 = now_ns();
+    uint64_t t0 = tguard_now_ns();
     uint32_t failed = 0;
     for (uint32_t i = 0; i < n; i++)
         failed += one_txn(c, pc);
-    double s = (double)(now_ns() - t0) / 1e9;
-    progress("%s: %u transactions committed in %.2f s (%.0f/s), %u attempts aborted or failed\n", what, n, s, n / s,
-             failed);
+    double s = (double)(tguard_now_ns() - t0) / 1e9;
+    tprogress("%s: %u transactions committed in %.2f s (%.0f/s), %u attempts aborted or failed\n", what, n, s, n / s,
+              failed);
 }
 
 /* Reads every key through client C (pinned to one replica) and checks the
  * model's value; also the hand-prepared transaction's key. */
 static void verify_all(struct txc *c, const char *who)
 {
-    uint64_t t0 = now_ns();
+    uint64_t t0 = tguard_now_ns();
     for (uint32_t i = 0; i < g_nkeys;) {
         txc_begin(c);
         uint32_t end = i + 32 < g_nkeys ? i + 32 : g_nkeys;
@@ -617,8 +568,8 @@ static void verify_all(struct txc *c, const char *who)
     if (e || vl != 10 || memcmp(v, "prepared-x", 10) != 0)
         fail("%s: the hand-prepared transaction's key: %s", who, e ? strerror(e) : "another value");
     txc_abort(c);
-    progress("%s: all %u keys hold their last committed values (read in %.2f s)\n", who, g_nkeys,
-             (double)(now_ns() - t0) / 1e9);
+    tprogress("%s: all %u keys hold their last committed values (read in %.2f s)\n", who, g_nkeys,
+              (double)(tguard_now_ns() - t0) / 1e9);
 }
 
 static void raw_prepare_x(void)
@@ -676,9 +627,9 @@ static void takeover(void)
     g_srv[2].synced = false;
     int fd = raw_connect(2);
     raw_send(fd, &m);
-    uint64_t deadline = now_ns() + (uint64_t)WAIT_S * 1000000000u;
+    uint64_t deadline = tguard_now_ns() + (uint64_t)WAIT_S * 1000000000u;
     while (!g_srv[2].synced) {
-        if (now_ns() > deadline)
+        if (tguard_now_ns() > deadline)
             fail("backup 2 was not synced again after an impostor's SYNC_BEGIN");
         drain(100);
     }
@@ -686,13 +637,12 @@ static void takeover(void)
     if (raw_recv(fd, &rep) == 0)
         fail("the impostor's connection got %s instead of being closed", txn_type_name(rep.type));
     close(fd);
-    progress("an impostor's SYNC_BEGIN to backup 2: the primary linked again and synced it (%s)\n",
-             g_srv[2].synced_line);
+    tprogress("an impostor's SYNC_BEGIN to backup 2: the primary linked again and synced it (%s)\n",
+              g_srv[2].synced_line);
 }
 
 int main(void)
 {
-    g_start = now_ns();
     setvbuf(stdout, NULL, _IOLBF, 0);
     setenv("LIBOS", "catnap", 1);
     setenv("HUGEPAGES", "off", 1);
@@ -711,37 +661,37 @@ int main(void)
         fail("out of memory");
     for (int r = 0; r < NREPL; r++)
         g_srv[r].out = g_srv[r].err = -1;
-    guard_install();
+    tguard_install(kill_all, "test_txn_sync: killed by a signal or the guard alarm; replicas killed\n", GUARD_S);
     int e = demi_init(NULL);
     if (e)
         fail("demi_init: %s", strerror(e));
 
     start_cluster();
-    progress("3 replicas up (ports %u %u %u)\n", g_ports[0], g_ports[1], g_ports[2]);
+    tprogress("3 replicas up (ports %u %u %u)\n", g_ports[0], g_ports[1], g_ports[2]);
     struct txc *c = open_client(1, false), *pc = open_client(0, true);
     load(c);
-    progress("loaded %u keys of %d bytes\n", g_nkeys, VAL_PAD + 16);
+    tprogress("loaded %u keys of %d bytes\n", g_nkeys, VAL_PAD + 16);
     run_txns(c, pc, TXNS, "all up");
 
     stop_server(2, SIGKILL);
-    progress("backup 2 killed (SIGKILL)\n");
+    tprogress("backup 2 killed (SIGKILL)\n");
     run_txns(c, pc, TXNS, "backup 2 down");
     raw_prepare_x();
-    progress("transaction %llx prepared by hand on the primary, left undecided\n", (unsigned long long)RAW_TXNID);
+    tprogress("transaction %llx prepared by hand on the primary, left undecided\n", (unsigned long long)RAW_TXNID);
 
     if (start_server(2) != 0 || wait_ready(2) != 0)
         fail("restarting backup 2");
-    progress("backup 2 restarted; transactions run until it says its sync is complete\n");
-    uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)WAIT_S * 1000000000u;
+    tprogress("backup 2 restarted; transactions run until it says its sync is complete\n");
+    uint64_t t0 = tguard_now_ns(), deadline = t0 + (uint64_t)WAIT_S * 1000000000u;
     uint32_t during = 0;
     while (!g_srv[2].synced) {
-        if (now_ns() > deadline)
+        if (tguard_now_ns() > deadline)
             fail("backup 2 did not complete its sync in %d s", WAIT_S);
         one_txn(c, pc);
         during++;
         drain(0);
     }
-    progress("backup 2 synced: %u transactions committed meanwhile; its log: %s\n", during, g_srv[2].synced_line);
+    tprogress("backup 2 synced: %u transactions committed meanwhile; its log: %s\n", during, g_srv[2].synced_line);
 
     /* Clients that reach backup 2 (txc_open wants every replica up): one
      * whose reads go there first, one whose reads go nowhere else. */
@@ -749,9 +699,9 @@ int main(void)
     c = open_client(2, false);
     struct txc *b2 = open_client(2, true);
     stop_server(1, SIGKILL);
-    progress("backup 1 killed (SIGKILL): every majority now needs backup 2\n");
+    tprogress("backup 1 killed (SIGKILL): every majority now needs backup 2\n");
     raw_commit_x();
-    progress("the hand-prepared transaction committed (backup 2 held it)\n");
+    tprogress("the hand-prepared transaction committed (backup 2 held it)\n");
     run_txns(c, pc, TXNS, "backup 1 down, backup 2 restarted");
 
     verify_all(b2, "reads pinned to backup 2");
@@ -768,6 +718,6 @@ int main(void)
     stop_server(2, SIGTERM);
     stop_server(0, SIGTERM);
     free(g_model);
-    progress("test_txn_sync: ok\n");
+    tprogress("test_txn_sync: ok\n");
     return 0;
 }
