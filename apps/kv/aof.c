@@ -3,7 +3,7 @@
  * aborts or exits: errors come back to kv.c, which decides.
  */
 #include "aof.h"
-#include "logread.h"
+#include "logfile.h"
 
 #include <demi/libos.h>
 #include <demi/sga.h>
@@ -55,13 +55,7 @@ static int64_t mono_ns(void)
 
 static char *rw_path(const char *path)
 {
-    size_t n = strlen(path);
-    char *t = malloc(n + sizeof(RW_SUFFIX));
-    if (t) {
-        memcpy(t, path, n);
-        memcpy(t + n, RW_SUFFIX, sizeof(RW_SUFFIX));
-    }
-    return t;
+    return log_sibling(path, RW_SUFFIX);
 }
 
 int aof_open(struct aof *a, const char *path, bool repair, struct kv_aof_info *info)
@@ -81,16 +75,7 @@ int aof_open(struct aof *a, const char *path, bool repair, struct kv_aof_info *i
     if (unlink(tmp) == 0)
         fprintf(stderr, "aof: deleted %s, left by a rewrite that did not finish\n", tmp);
     free(tmp);
-    int e;
-    /* A process killed with appends in flight keeps the lock until the
-     * kernel has finished its I/O (demi_open(3)): wait that out. */
-    for (int i = 0; i < 100; i++) {
-        e = demi_open(&a->qd, path, O_RDWR | O_CREAT | (repair ? DEMI_O_REPAIR : 0), 0644);
-        if (e != EBUSY)
-            break;
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+    int e = log_open_wait(&a->qd, path, repair);
     if (e)
         return e;
     info->enabled = true;

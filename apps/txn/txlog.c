@@ -4,7 +4,7 @@
  */
 #include "txlog.h"
 
-#include "logread.h"
+#include "logfile.h"
 
 #include <demi/libos.h>
 #include <demi/sga.h>
@@ -35,13 +35,7 @@ static int64_t mono_ns(void)
 
 static char *compact_path(const char *path)
 {
-    size_t n = strlen(path);
-    char *t = malloc(n + sizeof(COMPACT_SUFFIX));
-    if (t) {
-        memcpy(t, path, n);
-        memcpy(t + n, COMPACT_SUFFIX, sizeof(COMPACT_SUFFIX));
-    }
-    return t;
+    return log_sibling(path, COMPACT_SUFFIX);
 }
 
 int txl_open(struct txl *l, const char *path, bool repair)
@@ -57,17 +51,7 @@ int txl_open(struct txl *l, const char *path, bool repair)
     if (unlink(tmp) == 0)
         fprintf(stderr, "demi-txnd: --log: deleted %s, left by a compaction that did not finish\n", tmp);
     free(tmp);
-    int e = 0;
-    /* A process killed with appends in flight keeps the lock until the
-     * kernel has finished its I/O (demi_open(3)): wait that out, up to
-     * 5 s (a hang guard; the wait is usually a few milliseconds). */
-    for (int i = 0; i < 100; i++) {
-        e = demi_open(&l->qd, path, O_RDWR | O_CREAT | (repair ? DEMI_O_REPAIR : 0), 0644);
-        if (e != EBUSY)
-            break;
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+    int e = log_open_wait(&l->qd, path, repair);
     if (e) {
         l->qd = -1;
         free(l->path);

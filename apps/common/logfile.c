@@ -1,18 +1,43 @@
 /*
  * Reading a cattree log back, and waiting on its last appends (see
- * logread.h).
+ * logfile.h).
  */
-#include "logread.h"
+#include "logfile.h"
 
 #include <demi/libos.h>
 #include <demi/sga.h>
 #include <demi/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+int log_open_wait(int *qd, const char *path, bool repair)
+{
+    int e = 0;
+    for (int i = 0; i < 100; i++) {
+        e = demi_open(qd, path, O_RDWR | O_CREAT | (repair ? DEMI_O_REPAIR : 0), 0644);
+        if (e != EBUSY)
+            break;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return e;
+}
+
+char *log_sibling(const char *path, const char *suffix)
+{
+    size_t n = strlen(path), m = strlen(suffix);
+    char *t = malloc(n + m + 1);
+    if (t) {
+        memcpy(t, path, n);
+        memcpy(t + n, suffix, m + 1);
+    }
+    return t;
+}
 
 /* The record in SGA as one buffer: its only segment, or the segments
  * copied into *JOINED (grown as needed). NULL when out of memory. */

@@ -1,17 +1,28 @@
 /*
  * What demi-kv's --aof and demi-txnd's --log share about a cattree log:
- * reading it back record by record at start (a record is handed over in
- * one piece: one longer than a segment, 16 MiB, arrives from demi_pop as
- * several segments and is joined into a buffer of its own first), and
- * waiting out the appends still in flight when the server stops.
+ * opening it (waiting out the lock of a process just killed), the path of
+ * the new log a rewrite or compaction writes beside it, reading it back record by record at start (a record is handed
+ * over in one piece: one longer than a segment, 16 MiB, arrives from demi_pop as several segments and is joined into a
+ * buffer of its own first), and waiting out the appends still in flight when the server stops.
  */
-#ifndef DEMI_APPS_LOGREAD_H
-#define DEMI_APPS_LOGREAD_H
+#ifndef DEMI_APPS_LOGFILE_H
+#define DEMI_APPS_LOGFILE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+
+/* Opens the log at PATH (demi_open(3), created if missing; DEMI_O_REPAIR
+ * with REPAIR) into *QD. A process killed with appends in flight holds the
+ * log's lock until the kernel has finished its I/O: EBUSY is tried again
+ * for up to 5 s (a guard; the wait is usually milliseconds). Returns 0 or
+ * demi_open's error. */
+int log_open_wait(int *qd, const char *path, bool repair);
+
+/* PATH with SUFFIX appended (the new log beside the old one), malloc'd;
+ * NULL when out of memory. */
+char *log_sibling(const char *path, const char *suffix);
 
 /* Gets record RECNO (1 for the first) as BUF/LEN, valid during the call.
  * Returns 0 to go on, or an errno to stop, with MSG (MSGLEN bytes) set. */
