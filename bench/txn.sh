@@ -26,7 +26,8 @@
 #
 # Writes bench/results/txn.json: every run's figures, per configuration
 # the median round's throughput and latencies, and catpowder's p99 over
-# catnap's (issue 12's target: at most 0.5).
+# catnap's (issue 12's target: at most 0.5); and bench/results/txn.png
+# (plot_txn.gp: tx/s and p99 per mode and workload, a bar per libOS).
 set -euo pipefail
 bench_name=txn
 # shellcheck source=bench/lib.sh
@@ -35,6 +36,7 @@ bench_build "${1:-build}"
 clients=${CLIENTS:-4} secs=${SECONDS_PER_RUN:-5} rounds=${ROUNDS:-3} keys=${KEYS:-100000}
 bench_positive clients secs rounds keys
 txnd=$build/demi-txnd bench=$build/demi-txn-bench
+bench_need python3 gnuplot
 [[ -x $txnd && -x $bench ]] || die "demi-txnd or demi-txn-bench not built in $build"
 out=$bench_repo/bench/results/txn.json
 netns=$bench_repo/scripts/netns.sh
@@ -222,4 +224,8 @@ for k in sorted(med):
 for k in sorted(ratio):
     print("catpowder p99 / catnap p99, %-22s %.2f (target <= 0.5: %s)" % (k, ratio[k], "met" if ratio[k] <= 0.5 else "not met"))
 EOF
-echo "txn: wrote $out"
+nlib=$(python3 "$bench_repo/bench/txn_plot.py" "$out" "$tmp/txn.dat") || die "could not write the plot's data"
+gnuplot -c "$bench_repo/bench/plot_txn.gp" "${out%.json}" \
+    "TxnStore, 3 replicas, $clients clients: ${libs[*]}, median of $rounds rounds" "$tmp/txn.dat" "$nlib" ||
+    die "gnuplot failed"
+echo "txn: wrote $out and ${out%.json}.png"
