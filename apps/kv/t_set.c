@@ -700,7 +700,8 @@ static void cmd_sintercard(struct ctx *x)
  */
 static void sunion_diff(struct ctx *x, int first, int n, bool diff, bool store)
 {
-    struct dict **sets = malloc((size_t)n * sizeof(*sets));
+    /* Zeroed: gcc cannot see that lookup_sets fills every slot (n >= 1). */
+    struct dict **sets = calloc((size_t)n, sizeof(*sets));
     struct dict *out = set_new();
     bool missing;
     if (!sets || !out) {
