@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int log_open_wait(int *qd, const char *path, bool repair)
 {
@@ -37,6 +38,21 @@ char *log_sibling(const char *path, const char *suffix)
         memcpy(t + n, suffix, m + 1);
     }
     return t;
+}
+
+int log_sync_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir)
+        return ENOMEM;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (fd < 0)
+        return errno;
+    int e = fsync(fd) ? errno : 0;
+    close(fd);
+    return e;
 }
 
 /* The record in SGA as one buffer: its only segment, or the segments

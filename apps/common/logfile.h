@@ -24,6 +24,11 @@ int log_open_wait(int *qd, const char *path, bool repair);
  * NULL when out of memory. */
 char *log_sibling(const char *path, const char *suffix);
 
+/* fsync(2) on the directory holding PATH, so that a rename in it (a
+ * rewritten or compacted log taking the old one's place) is durable.
+ * Returns 0 or an errno. */
+int log_sync_dir(const char *path);
+
 /* Gets record RECNO (1 for the first) as BUF/LEN, valid during the call.
  * Returns 0 to go on, or an errno to stop, with MSG (MSGLEN bytes) set. */
 typedef int logread_fn(void *arg, const uint8_t *buf, size_t len, uint64_t recno, char *msg, size_t msglen);

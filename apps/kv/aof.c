@@ -684,22 +684,6 @@ void aof_rewrite_touch(struct aof *a, struct kv_store *st, int64_t now_ms, int a
     }
 }
 
-/* fsync(2) on the directory holding @path: the rename is durable. */
-static int sync_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir)
-        return ENOMEM;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
-    if (fd < 0)
-        return errno;
-    int e = fsync(fd) ? errno : 0;
-    close(fd);
-    return e;
-}
-
 bool aof_rewrite_switch(struct aof *a)
 {
     struct aof_rw *rw = a->rw;
@@ -716,7 +700,7 @@ bool aof_rewrite_switch(struct aof *a)
         aof_rewrite_abort(a, "cannot rename the new log", e);
         return false;
     }
-    int e = sync_dir(a->path);
+    int e = log_sync_dir(a->path);
     if (e)
         fprintf(stderr,
                 "demi-kv: aof rewrite: syncing the directory of %s: %s (the rename may not survive a "

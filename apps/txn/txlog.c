@@ -251,22 +251,6 @@ static int done_one(struct txl *l, int opcode, int err)
     return 0;
 }
 
-/* fsync(2) on the directory holding PATH: a rename in it is durable. */
-static int sync_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir)
-        return ENOMEM;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
-    if (fd < 0)
-        return errno;
-    int e = fsync(fd) ? errno : 0;
-    close(fd);
-    return e;
-}
-
 static void free_one(struct txl *n)
 {
     if (n->qd >= 0)
@@ -306,7 +290,7 @@ static void compact_switch(struct txl *l)
         compact_abandon(l, "cannot rename the new log", errno);
         return;
     }
-    int e = sync_dir(l->path);
+    int e = log_sync_dir(l->path);
     if (e)
         fprintf(stderr,
                 "demi-txnd: --log %s: syncing its directory after the rename: %s (it may not survive a power loss)\n",
