@@ -41,6 +41,10 @@ static const struct txn_type_info {
     [TXN_SYNC_ITEM] = {"SYNC_ITEM", TXN_F_TS | TXN_F_KEY | TXN_F_VAL},
     [TXN_SYNC_PREPARED] = {"SYNC_PREPARED", TXN_F_TXNID | TXN_F_TS | TXN_F_SETS},
     [TXN_SYNC_END] = {"SYNC_END", TXN_F_TXNID | TXN_F_TS},
+    [TXN_SYNC_DECIDED] = {"SYNC_DECIDED", TXN_F_TXNID | TXN_F_TS},
+    [TXN_VIEW_CHANGE] = {"VIEW_CHANGE", TXN_F_TXNID | TXN_F_TS},
+    [TXN_VIEW_START] = {"VIEW_START", TXN_F_TXNID | TXN_F_TS},
+    [TXN_VIEW_INFO] = {"VIEW_INFO", TXN_F_TXNID | TXN_F_TS},
 };
 
 static const char *const txn_status_names[TXN_ST_END] = {

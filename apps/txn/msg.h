@@ -60,7 +60,13 @@ enum txn_type {
     TXN_SYNC_BEGIN,    /* ts (keys the primary holds, for the log) */
     TXN_SYNC_ITEM,     /* ts (a committed version), key, value */
     TXN_SYNC_PREPARED, /* txnid, ts, reads (versions 0), writes: a transaction prepared and undecided */
-    TXN_SYNC_END,      /* txnid (SYNC_PREPARED frames sent), ts (SYNC_ITEM frames sent) */
+    TXN_SYNC_END,      /* txnid (SYNC_PREPARED and SYNC_DECIDED frames sent), ts (SYNC_ITEM frames sent) */
+    TXN_SYNC_DECIDED,  /* txnid, ts (its commit timestamp; 0: aborted): a recent decision */
+    /* View changes (occ; demi-txnd(1), "Failover"). A view is a u64; the
+     * primary of view v is replica v mod n. */
+    TXN_VIEW_CHANGE, /* replica to replica: txnid (the view it moves to), ts (TXN_VC_* bits) */
+    TXN_VIEW_START,  /* new primary to backup, first on its link: txnid (view), ts (its incarnation) */
+    TXN_VIEW_INFO,   /* txnid (the sender's view), ts (TXN_VI_* bits): a primary's heartbeat, or an answer */
     TXN_TYPE_END
 };
 
@@ -74,6 +80,16 @@ enum txn_status {
     TXN_ST_FULL,       /* the replica's bound on prepared transactions or memory is reached */
     TXN_ST_END
 };
+
+/* VIEW_CHANGE's ts: the sender's index in the replica group, and whether
+ * its store is complete (holds everything it ever acknowledged), in which
+ * case a SYNC_* stream of that store follows on the same connection. */
+#define TXN_VC_INDEX_MASK 0xffffu
+#define TXN_VC_COMPLETE   (1ull << 16)
+
+/* VIEW_INFO's ts: the sender's state in its view. */
+#define TXN_VI_NORMAL  (1ull << 0) /* not changing views */
+#define TXN_VI_PRIMARY (1ull << 1) /* and it is the view's primary */
 
 /* Which fields a type's body holds (txn_type_fields). */
 enum {

@@ -183,6 +183,14 @@ static void test_every_type(void)
     CHECK_EQ(txn_type_fields(TXN_SYNC_END), TXN_F_TXNID | TXN_F_TS);
     CHECK(strcmp(txn_type_name(TXN_SYNC_ITEM), "SYNC_ITEM") == 0);
     CHECK(strcmp(txn_type_name(TXN_SYNC_END), "SYNC_END") == 0);
+    CHECK_EQ(txn_type_fields(TXN_SYNC_DECIDED), TXN_F_TXNID | TXN_F_TS);
+    /* View changes. */
+    CHECK_EQ(txn_type_fields(TXN_VIEW_CHANGE), TXN_F_TXNID | TXN_F_TS);
+    CHECK_EQ(txn_type_fields(TXN_VIEW_START), TXN_F_TXNID | TXN_F_TS);
+    CHECK_EQ(txn_type_fields(TXN_VIEW_INFO), TXN_F_TXNID | TXN_F_TS);
+    CHECK(strcmp(txn_type_name(TXN_SYNC_DECIDED), "SYNC_DECIDED") == 0);
+    CHECK(strcmp(txn_type_name(TXN_VIEW_CHANGE), "VIEW_CHANGE") == 0);
+    CHECK(strcmp(txn_type_name(TXN_VIEW_INFO), "VIEW_INFO") == 0);
 }
 
 static void test_empty_and_max(void)
