@@ -10,15 +10,19 @@
  * TXN_BODY_MAX bytes). A call works in rounds: round_begin, then
  * round_add for each request (encoded into the connection's staging heap
  * buffer), round_flush (one push per connection), round_wait (demi_wait_any
- * over every posted pop and push until the replies arrived or the round's
+ * over every posted pop and push until the replies arrived or the call's
  * deadline passed). A request's id is the round's sequence number shifted
  * left by IDX_BITS with its index in the round below, so a reply is matched
  * in O(1) and a reply that arrives after its round ended (a timeout, a
  * quorum reached without it) is recognised as late and dropped. A
  * connection that fails (reset, closed by the peer, a failed push, a
  * malformed frame) is closed and marked dead: its requests fail at once
- * with ECONNRESET (EPROTO for a malformed frame) and so does every later
- * request to it.
+ * with ECONNRESET (EPROTO for a malformed frame). A later request to it
+ * reopens it first (a new socket and connect, waited for within the
+ * call's deadline), unless it failed or was last tried less than
+ * REVIVE_NS ago: then, or when the connect fails, the request fails at
+ * once with ECONNRESET. A call (a get, a commit, a load) has one deadline,
+ * timeout_ms from its start, for all its rounds, reconnects and retries.
  *
  * Transactions: reads go to one replica; writes are buffered (malloc'd
  * copies, at most TXN_SET_MAX per shard) and read back by later gets. At
@@ -65,15 +69,24 @@
 #define IDX_BITS    16                                   /* a request's index in its reqid */
 #define IDX_MASK    ((1u << IDX_BITS) - 1)
 #define TIMEOUT_MS  5000
+/* A failed connection is reopened, when a request must go to it, once this
+ * long has passed since it failed or was last tried. */
+#define REVIVE_NS (150 * 1000000LL)
 /* Versions above this from a replica are ignored by the clock, so that a
  * hostile replica cannot wrap it. */
 #define VER_SANE (UINT64_MAX / 2)
 
 /* One replica's connection. */
 struct conn {
-    int qd; /* -1 once closed */
-    bool dead;
+    int qd;    /* -1 once closed */
+    bool dead; /* no usable connection: closed, or being reopened */
     uint32_t shard, replica;
+    int64_t down_ns; /* when it failed or a reopening was last tried */
+    /* A connect in flight (on qd; once qd is closed, a cancelled one that
+     * is yet to be taken), and how the last one failed. */
+    demi_qtoken_t conn_qt;
+    bool connecting;
+    int conn_err;
     /* Input not yet parsed: part of one frame, at most IN_MAX bytes. */
     uint8_t *in;
     size_t in_len, in_cap;
@@ -96,6 +109,7 @@ struct req {
     uint8_t state;
     uint8_t status; /* R_DONE: the reply's */
     int err;        /* R_FAILED: ETIMEDOUT, ECONNRESET, EPROTO, ENOMEM, EINVAL */
+    bool staged;    /* handed to its connection (the replica may have it) */
     uint64_t reqid;
     uint64_t ts; /* R_DONE: the reply's */
 };
@@ -246,18 +260,20 @@ static void stage_drop(struct conn *cn)
     cn->stage_cap = cn->stage_len = 0;
 }
 
-/* Closes connection I for good: its waiting requests fail with ERR. Its
- * pending pop and pushes stay in the wait sets until they complete. */
+/* Closes connection I (a connect in flight too): its waiting requests
+ * fail with ERR. Its pending pop, pushes and connect stay in the wait sets
+ * until they complete (cancelled by the close). */
 static void conn_fail(struct txc *c, uint32_t i, int err)
 {
     struct conn *cn = &c->conn[i];
-    if (cn->dead)
-        return;
-    cn->dead = true;
-    stage_drop(cn);
     if (cn->qd >= 0)
         demi_close(cn->qd);
     cn->qd = -1;
+    if (cn->dead)
+        return;
+    cn->dead = true;
+    cn->down_ns = mono_ns();
+    stage_drop(cn);
     free(cn->in);
     cn->in = NULL;
     cn->in_len = cn->in_cap = 0;
@@ -409,6 +425,51 @@ static void on_pop(struct txc *c, uint32_t i, demi_qresult_t *qr)
     cn->popping = true;
 }
 
+/* Starts connecting I to its replica (a new socket). 0 or an errno. */
+static int conn_start(struct txc *c, uint32_t i)
+{
+    struct conn *cn = &c->conn[i];
+    const struct sockaddr_in *a = &c->cfg.replica[cn->shard][cn->replica];
+    int e = demi_socket(&cn->qd, AF_INET, SOCK_STREAM, 0);
+    if (e) {
+        cn->qd = -1;
+        return cn->conn_err = e;
+    }
+    if ((e = demi_connect(&cn->conn_qt, cn->qd, (const struct sockaddr *)a, sizeof(*a))) != 0) {
+        demi_close(cn->qd);
+        cn->qd = -1;
+        return cn->conn_err = e;
+    }
+    cn->connecting = true;
+    return 0;
+}
+
+/* Connection I's connect completed: it is up (TCP_NODELAY, its pop
+ * posted), or closed with the reason in conn_err. */
+static void on_connect(struct txc *c, uint32_t i, const demi_qresult_t *qr)
+{
+    struct conn *cn = &c->conn[i];
+    if (cn->qd < 0)
+        return; /* given up on and closed: the result is the cancel */
+    int e = 0;
+    if (qr->qr_opcode != DEMI_OPC_CONNECT) {
+        e = qr->qr_ret > 0 ? (int)qr->qr_ret : ECONNREFUSED;
+    } else {
+        int one = 1;
+        demi_setsockopt(cn->qd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        e = demi_pop(&cn->pop_qt, cn->qd);
+    }
+    if (e) {
+        cn->conn_err = e;
+        demi_close(cn->qd);
+        cn->qd = -1;
+        return;
+    }
+    cn->popping = true;
+    cn->dead = false;
+    cn->conn_err = 0;
+}
+
 /* One completion of C's operations, waiting until DEADLINE (CLOCK_MONOTONIC
  * ns). Returns 0, ETIMEDOUT, ENOENT when C has nothing in flight, or
  * demi_wait_any's error. */
@@ -420,6 +481,10 @@ static int pump(struct txc *c, int64_t deadline)
         if (cn->popping) {
             c->tok[n] = cn->pop_qt;
             c->who[n++] = i << 8 | 0xff;
+        }
+        if (cn->connecting) {
+            c->tok[n] = cn->conn_qt;
+            c->who[n++] = i << 8 | 0xfe;
         }
         for (uint32_t p = 0; p < cn->npush; p++) {
             c->tok[n] = cn->push_qt[p];
@@ -439,6 +504,11 @@ static int pump(struct txc *c, int64_t deadline)
         return e;
     uint32_t i = c->who[idx] >> 8, p = c->who[idx] & 0xff;
     struct conn *cn = &c->conn[i];
+    if (p == 0xfe) {
+        cn->connecting = false;
+        on_connect(c, i, &qr);
+        return 0;
+    }
     if (p == 0xff) {
         if (cn->dead) {
             cn->popping = false;
@@ -450,9 +520,39 @@ static int pump(struct txc *c, int64_t deadline)
         return 0;
     }
     cn->push_qt[p] = cn->push_qt[--cn->npush];
-    if (qr.qr_opcode != DEMI_OPC_PUSH)
+    if (qr.qr_opcode != DEMI_OPC_PUSH && !cn->dead)
         conn_fail(c, i, ECONNRESET);
     return 0;
+}
+
+/* Reopens connection I if it failed (or was last tried) REVIVE_NS ago or
+ * more, waiting for the connect until the call's deadline. Returns 0 when
+ * the connection is up, else an errno (it stays down until a later try). */
+static int conn_revive(struct txc *c, uint32_t i)
+{
+    struct conn *cn = &c->conn[i];
+    if (!cn->dead)
+        return 0;
+    int64_t now = mono_ns();
+    if (now - cn->down_ns < REVIVE_NS)
+        return ECONNRESET;
+    cn->down_ns = now;
+    /* The old connection's cancelled operations are taken first: a
+     * connection holds one set of tokens. */
+    while (cn->popping || cn->npush || cn->connecting)
+        if (pump(c, c->deadline) != 0)
+            return ETIMEDOUT;
+    int e = conn_start(c, i);
+    if (e)
+        return e;
+    while (cn->connecting) {
+        if ((e = pump(c, c->deadline)) != 0) {
+            /* The close cancels the connect; a later pump takes it. */
+            conn_fail(c, i, ECONNRESET);
+            return e == ENOENT ? ETIMEDOUT : e;
+        }
+    }
+    return cn->dead ? ECONNRESET : 0;
 }
 
 /* Pushes connection I's staged frames. */
@@ -528,6 +628,11 @@ static void round_begin(struct txc *c, uint32_t quorum, uint32_t ntags)
         memset(c->tag_ok, 0, ntags * sizeof(*c->tag_ok));
         memset(c->tag_bad, 0, ntags * sizeof(*c->tag_bad));
     }
+}
+
+/* Starts a call: its rounds, reconnects and retries end by its deadline. */
+static void call_begin(struct txc *c)
+{
     c->deadline = mono_ns() + (int64_t)c->cfg.timeout_ms * 1000000LL;
 }
 
@@ -535,21 +640,27 @@ static void round_begin(struct txc *c, uint32_t quorum, uint32_t ntags)
  * index in the round. A request that cannot be sent fails at once. */
 static uint32_t round_add(struct txc *c, uint32_t i, struct txn_msg *m, uint32_t tag)
 {
+    int e = conn_revive(c, i); /* before the request exists: it pumps */
+    if (e && e != ETIMEDOUT)
+        e = ECONNRESET;
     uint32_t k = c->nreq++;
     struct req *r = &c->reqs[k];
     *r = (struct req){.conn = i, .tag = tag, .rtype = (uint8_t)(m->type + 1), .state = R_WAIT};
     r->reqid = m->reqid = c->seq << IDX_BITS | k;
     c->nwaiting++;
-    int e = c->conn[i].dead ? ECONNRESET : conn_stage(c, i, m);
+    if (!e)
+        e = conn_stage(c, i, m);
     if (e)
         req_end(c, k, R_FAILED, e);
+    else
+        r->staged = true;
     return k;
 }
 
 /* Was request K handed to its connection? */
 static bool req_sent(const struct txc *c, uint32_t k)
 {
-    return c->reqs[k].state != R_FAILED || c->reqs[k].err == ETIMEDOUT;
+    return c->reqs[k].staged;
 }
 
 static void round_flush(struct txc *c)
@@ -663,72 +774,41 @@ static void free_all(struct txc *c)
 }
 
 /* Connects every replica, all at once; on failure ERR names the first
- * replica that failed and why. */
+ * replica that failed and why (the caller's drain then takes the connects
+ * still in flight). */
 static int connect_all(struct txc *c, char *err, size_t errlen)
 {
-    demi_qtoken_t cqt[NCONN_MAX];
-    uint32_t cidx[NCONN_MAX];
-    int n = 0, e = 0;
     char name[96];
+    call_begin(c);
     for (uint32_t i = 0; i < c->nconns; i++) {
-        struct conn *cn = &c->conn[i];
-        const struct sockaddr_in *a = &c->cfg.replica[cn->shard][cn->replica];
-        conn_name(c, i, name, sizeof(name));
-        if ((e = demi_socket(&cn->qd, AF_INET, SOCK_STREAM, 0)) != 0) {
-            cn->qd = -1;
-            errf(err, errlen, "%s: demi_socket: %s", name, strerror(e));
-            goto out;
+        if (conn_start(c, i) != 0) {
+            conn_name(c, i, name, sizeof(name));
+            errf(err, errlen, "%s: connect: %s", name, strerror(c->conn[i].conn_err));
+            return c->conn[i].conn_err;
         }
-        if ((e = demi_connect(&cqt[n], cn->qd, (const struct sockaddr *)a, sizeof(*a))) != 0) {
-            errf(err, errlen, "%s: demi_connect: %s", name, strerror(e));
-            goto out;
-        }
-        cidx[n++] = i;
     }
-    int64_t deadline = mono_ns() + (int64_t)c->cfg.timeout_ms * 1000000LL;
-    while (n > 0) {
-        int64_t left = deadline - mono_ns();
-        if (left < 0)
-            left = 0;
-        struct timespec to = {.tv_sec = left / 1000000000LL, .tv_nsec = left % 1000000000LL};
-        demi_qresult_t qr;
-        int k = -1;
-        if ((e = demi_wait_any(&qr, &k, cqt, n, &to)) != 0) {
-            conn_name(c, cidx[0], name, sizeof(name));
+    for (;;) {
+        uint32_t waiting = c->nconns;
+        for (uint32_t i = 0; i < c->nconns; i++) {
+            const struct conn *cn = &c->conn[i];
+            if (cn->connecting) {
+                if (waiting == c->nconns)
+                    waiting = i;
+            } else if (cn->dead) {
+                conn_name(c, i, name, sizeof(name));
+                errf(err, errlen, "%s: connect: %s", name, strerror(cn->conn_err));
+                return cn->conn_err;
+            }
+        }
+        if (waiting == c->nconns)
+            return 0;
+        int e = pump(c, c->deadline);
+        if (e) {
+            conn_name(c, waiting, name, sizeof(name));
             errf(err, errlen, "%s: connect: %s", name, e == ETIMEDOUT ? "no answer within the timeout" : strerror(e));
-            goto out;
+            return e;
         }
-        uint32_t i = cidx[k];
-        struct conn *cn = &c->conn[i];
-        cqt[k] = cqt[--n];
-        cidx[k] = cidx[n];
-        conn_name(c, i, name, sizeof(name));
-        if (qr.qr_opcode != DEMI_OPC_CONNECT) {
-            e = qr.qr_ret > 0 ? (int)qr.qr_ret : ECONNREFUSED;
-            errf(err, errlen, "%s: connect: %s", name, strerror(e));
-            goto out;
-        }
-        int one = 1;
-        demi_setsockopt(cn->qd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        if ((e = demi_pop(&cn->pop_qt, cn->qd)) != 0) {
-            errf(err, errlen, "%s: demi_pop: %s", name, strerror(e));
-            goto out;
-        }
-        cn->popping = true;
     }
-    return 0;
-out:
-    /* Closing cancels the connects still pending: their results come at
-     * once, and are taken so that no token is left behind. */
-    for (uint32_t i = 0; i < c->nconns; i++)
-        conn_fail(c, i, ECONNRESET);
-    for (int k = 0; k < n; k++) {
-        demi_qresult_t qr;
-        struct timespec to = {.tv_sec = c->cfg.timeout_ms / 1000,
-                              .tv_nsec = (long)(c->cfg.timeout_ms % 1000) * 1000000L};
-        demi_wait(&qr, cqt[k], &to);
-    }
-    return e ? e : EIO;
 }
 
 struct txc *txc_open(const struct txc_config *cfg, char *err, size_t errlen)
@@ -747,12 +827,13 @@ struct txc *txc_open(const struct txc_config *cfg, char *err, size_t errlen)
     c->nconns = cfg->nshards * cfg->nreplicas;
     for (uint32_t i = 0; i < c->nconns; i++) {
         c->conn[i].qd = -1;
+        c->conn[i].dead = true; /* until connect_all's connect completes */
         c->conn[i].shard = i / cfg->nreplicas;
         c->conn[i].replica = i % cfg->nreplicas;
     }
     /* The largest round: a qw commit, every write to every replica. */
     c->reqcap = TXN_SET_MAX * cfg->nshards * cfg->nreplicas;
-    c->tokcap = c->nconns * (1 + PUSH_MAX);
+    c->tokcap = c->nconns * (2 + PUSH_MAX); /* a pop, a connect, the pushes */
     c->reqs = calloc(c->reqcap, sizeof(*c->reqs));
     c->tag_ok = calloc(TXN_SET_MAX * cfg->nshards, sizeof(*c->tag_ok));
     c->tag_bad = calloc(TXN_SET_MAX * cfg->nshards, sizeof(*c->tag_bad));
@@ -929,6 +1010,7 @@ int txc_get_ver(struct txc *c, const uint8_t *key, size_t klen, const uint8_t **
     uint64_t got = 0;
     int e = ECONNRESET;
     uint32_t tries = occ && !c->cfg.read_pinned ? n : 1;
+    call_begin(c);
     for (uint32_t j = 0; j < tries && (e == ECONNRESET || e == EIO); j++)
         e = get_one(c, s, (first + j) % n, key, klen, &got);
     if (e != 0 && e != ENOENT)
@@ -1080,6 +1162,7 @@ int txc_commit(struct txc *c, uint64_t *ts)
 {
     if (!c)
         return EINVAL;
+    call_begin(c);
     uint64_t t = next_ts(c);
     int e = 0;
     if (c->doomed) {
@@ -1102,6 +1185,7 @@ int txc_load(struct txc *c, const uint8_t *key, size_t klen, const uint8_t *val,
         return EINVAL;
     uint32_t s = txc_shard_of(key, klen, c->cfg.nshards);
     struct txn_msg *m = &c->m;
+    call_begin(c);
     memset(m, 0, offsetof(struct txn_msg, reads));
     m->type = TXN_LOAD;
     m->ts = next_ts(c);
