@@ -32,15 +32,34 @@
  * TXN_BODY_MAX. In occ a key read again is read again from a replica
  * (txc_get_ver's *VER says which version), and the read set keeps the
  * first version read: if the two differ, the commit aborts (EAGAIN)
- * without asking the replicas, since the transaction saw two states. Timestamps come from a client clock: max(last + 1,
- * the wall clock in microseconds, the highest version seen + 1).
+ * without asking the replicas, since the transaction saw two states.
+ * Timestamps come from a client clock: max(last + 1, the wall clock in
+ * microseconds, the highest version seen + 1).
  *
  * occ commit: PREPARE to the primary of every shard touched, in parallel;
  * all OK: COMMIT to each (a failure from then on is EINPROGRESS).
  * Otherwise ABORT to every shard that voted OK or did not answer (it may
- * have prepared), then EAGAIN for a conflict, else the first error.
+ * have prepared), then EAGAIN for a conflict, else the first final error
+ * (FULL, BADREQ, a malformed reply), else, when a shard's primary moved,
+ * is changing views or went away, the prepare phase again with a fresh
+ * txnid and timestamp (a replica refuses a txnid it aborted), after a
+ * pause, until the deadline: then EIO, or ETIMEDOUT when the last round
+ * timed out.
  *
- * Counters: puts counts the PUT and LOAD requests sent.
+ * occ primaries: the replicas change views (VR-style, demi-txnd(1)); the
+ * primary of view v is replica v mod nreplicas. The client keeps a guess
+ * per shard (replica 0 at first) and follows it: to the view a
+ * PREPARE_REPLY's NOTPRIMARY names, or to the next replica on a
+ * NOTPRIMARY that names none (COMMIT and ABORT replies) or a connection
+ * down. A COMMIT or ABORT is resent until its shard answers OK: to the
+ * next replica, or after UNAVAIL (a view change; a COMMIT applied but not
+ * yet on a majority, which the primary confirms when it gets it again) to
+ * the same one after a pause. An ABORT that cannot be delivered leaves the
+ * prepare held at its shard's primary (a new primary included) until one
+ * is.
+ *
+ * Counters: puts counts the PUT and LOAD requests sent; failovers counts
+ * the changes of a shard's guess, retries the prepare phases run again.
  */
 #include "client.h"
 #include "msg.h"
@@ -72,6 +91,9 @@
 /* A failed connection is reopened, when a request must go to it, once this
  * long has passed since it failed or was last tried. */
 #define REVIVE_NS (150 * 1000000LL)
+/* occ: the pause before a prepare phase is run again, or a decision resent
+ * to a replica changing views. */
+#define PAUSE_NS (15 * 1000000LL)
 /* Versions above this from a replica are ignored by the clock, so that a
  * hostile replica cannot wrap it. */
 #define VER_SANE (UINT64_MAX / 2)
@@ -148,6 +170,7 @@ struct txc {
     uint32_t tokcap;
     uint64_t clock;
     uint64_t txnid_next;
+    uint32_t primary[TXC_SHARDS_MAX]; /* occ: each shard's primary, as guessed */
     struct shardtx tx[TXC_SHARDS_MAX];
     uint32_t touched; /* shards of the current transaction, one bit each */
     bool doomed;      /* occ: a key read twice gave two versions: it cannot commit */
@@ -698,7 +721,7 @@ static int status_errno(uint8_t st)
         return ENOSPC;
     case TXN_ST_UNAVAIL:
         return EIO;
-    default: /* BADREQ, NOTPRIMARY: a request this client should not have sent */
+    default: /* BADREQ, or NOTPRIMARY where the caller does not handle it */
         return EPROTO;
     }
 }
@@ -929,8 +952,9 @@ void txc_begin(struct txc *c)
 
 void txc_abort(struct txc *c)
 {
-    /* Nothing is ever left prepared between calls: txc_commit prepares,
-     * then commits or aborts, before it returns. */
+    /* Nothing is prepared between calls: txc_commit prepares, then
+     * commits or aborts (what it can reach by its deadline) before it
+     * returns. */
     if (c)
         tx_clear(c);
 }
@@ -1084,38 +1108,138 @@ static int commit_qw(struct txc *c, uint64_t ts)
     return err;
 }
 
-/* occ: sends TYPE (COMMIT or ABORT) of TXNID to the primaries of the
- * shards in MASK and waits for their answers; the first error, or 0. */
+/* occ: the guess of shard S's primary becomes replica R. */
+static void set_primary(struct txc *c, uint32_t s, uint32_t r)
+{
+    if (c->primary[s] != r) {
+        c->primary[s] = r;
+        c->st.failovers++;
+    }
+}
+
+/* occ: replica R of shard S failed a request (gone, or not the primary
+ * and no hint): the next replica is tried, unless the guess moved on. */
+static void move_on(struct txc *c, uint32_t s, uint32_t r)
+{
+    if (c->primary[s] == r)
+        set_primary(c, s, (r + 1) % c->cfg.nreplicas);
+}
+
+/* occ: the connection to shard S's guessed primary, or when it is down
+ * and cannot be reopened now, to the next replica's that is up (the guess
+ * moves there); all down, the guess's (its requests fail at once). */
+static uint32_t pick(struct txc *c, uint32_t s)
+{
+    uint32_t n = c->cfg.nreplicas;
+    for (uint32_t j = 0; j < n; j++) {
+        uint32_t r = (c->primary[s] + j) % n, i = conn_of(c, s, r);
+        if (conn_revive(c, i) == 0) {
+            set_primary(c, s, r);
+            return i;
+        }
+    }
+    return conn_of(c, s, c->primary[s]);
+}
+
+/* Waits about NS (not past the call's deadline), taking what completes
+ * meanwhile: late replies are dropped, failed connections closed. */
+static void pause_for(struct txc *c, int64_t ns)
+{
+    int64_t until = mono_ns() + ns;
+    if (until > c->deadline)
+        until = c->deadline;
+    for (;;) {
+        int e = pump(c, until);
+        int64_t left = until - mono_ns();
+        if (left <= 0 || e == ETIMEDOUT)
+            return;
+        if (e) { /* nothing to wait on, or the wait failed: sleep instead */
+            struct timespec t = {.tv_sec = left / 1000000000LL, .tv_nsec = left % 1000000000LL};
+            nanosleep(&t, NULL);
+            return;
+        }
+    }
+}
+
+/* occ: sends TYPE (COMMIT or ABORT) of TXNID to the guessed primary of
+ * every shard in MASK and follows the shard until it answers OK: on
+ * NOTPRIMARY (a decision's reply names no view) or a connection down, to
+ * the next replica; on UNAVAIL (a view change, or a COMMIT applied at the
+ * primary but not yet on a majority) to the same one after a pause, as
+ * also after a shard went round all its replicas. BADREQ, FULL, a
+ * malformed reply or the call's deadline end a shard. Returns 0 when
+ * every shard said OK, else the last error. */
 static int decide(struct txc *c, uint8_t type, uint64_t txnid, uint64_t ts, uint32_t mask)
 {
+    uint32_t n = c->cfg.nreplicas, hops[TXC_SHARDS_MAX] = {0};
+    int err = 0, last = 0; /* a shard ended short of OK; the last failure */
     struct txn_msg *m = &c->m;
     memset(m, 0, offsetof(struct txn_msg, reads));
     m->type = type;
     m->txnid = txnid;
     m->ts = ts;
-    round_begin(c, 0, 0);
-    for (uint32_t s = 0; s < c->cfg.nshards; s++)
-        if (mask & (1u << s))
-            round_add(c, conn_of(c, s, 0), m, s);
-    round_wait(c);
-    for (uint32_t k = 0; k < c->nreq; k++)
-        if (req_errno(c, k))
-            return req_errno(c, k);
-    return 0;
+    while (mask) {
+        round_begin(c, 0, 0);
+        for (uint32_t s = 0; s < c->cfg.nshards; s++)
+            if (mask & (1u << s))
+                round_add(c, pick(c, s), m, s);
+        round_wait(c);
+        bool wait = false;
+        for (uint32_t k = 0; k < c->nreq; k++) {
+            const struct req *r = &c->reqs[k];
+            uint32_t s = r->tag, rep = c->conn[r->conn].replica;
+            bool done = r->state == R_DONE;
+            if (done && r->status == TXN_ST_OK) {
+                mask &= ~(1u << s);
+            } else if ((done && r->status == TXN_ST_NOTPRIMARY) || (!done && r->err == ECONNRESET)) {
+                move_on(c, s, rep);
+                if (++hops[s] >= n) {
+                    hops[s] = 0;
+                    wait = true;
+                }
+                last = done ? EIO : ECONNRESET;
+            } else if (done && r->status == TXN_ST_UNAVAIL) {
+                wait = true;
+                last = EIO;
+            } else { /* for good: refused, malformed, or out of time */
+                mask &= ~(1u << s);
+                err = req_errno(c, k);
+            }
+        }
+        if (!mask)
+            break;
+        if (wait)
+            pause_for(c, PAUSE_NS);
+        if (mono_ns() >= c->deadline)
+            return last;
+    }
+    return err;
 }
 
-/* occ: two-phase commit, this client coordinating. */
-static int commit_occ(struct txc *c, uint64_t ts)
+/* The outcome of one prepare round. */
+struct votes {
+    uint32_t yes;   /* shards that voted OK */
+    uint32_t doubt; /* shards that may hold the prepare: sent, no answer */
+    bool conflict;  /* a shard voted ABORT */
+    bool timedout;  /* a shard did not answer by the deadline */
+    int err;        /* a shard refused for good (FULL, BADREQ, a malformed reply) */
+};
+
+/* occ: PREPARE of TXNID at TS to the guessed primary of every shard
+ * touched, in parallel. NOTPRIMARY moves the guess to the primary of the
+ * view it names (PREPARE_REPLY's ts, modulo nreplicas; the next replica if
+ * that is the one that answered), a connection down to the next replica;
+ * UNAVAIL leaves it (the replica holds no prepare of TXNID). */
+static void prepare(struct txc *c, uint64_t txnid, uint64_t ts, struct votes *v)
 {
-    uint64_t txnid = next_txnid(c);
+    uint32_t n = c->cfg.nreplicas;
     struct txn_msg *m = &c->m;
-    for (uint32_t s = 0; s < c->cfg.nshards; s++)
-        if ((c->touched & (1u << s)) && c->conn[conn_of(c, s, 0)].dead)
-            return ECONNRESET; /* a primary is gone: nothing was sent */
+    *v = (struct votes){0};
     round_begin(c, 0, 0);
     for (uint32_t s = 0; s < c->cfg.nshards; s++) {
         if (!(c->touched & (1u << s)))
             continue;
+        uint32_t i = pick(c, s);
         const struct shardtx *t = &c->tx[s];
         memset(m, 0, offsetof(struct txn_msg, reads));
         m->type = TXN_PREPARE;
@@ -1128,34 +1252,80 @@ static int commit_occ(struct txc *c, uint64_t ts)
         for (uint32_t j = 0; j < t->nwr; j++)
             m->writes[j] = (struct txn_op){.key = {t->wr[j].key, t->wr[j].klen},
                                            .val = {t->wr[j].key + t->wr[j].klen, t->wr[j].vlen}};
-        if (req_sent(c, round_add(c, conn_of(c, s, 0), m, s)))
+        if (req_sent(c, round_add(c, i, m, s)))
             c->st.prepares++;
     }
     round_wait(c);
-    uint32_t undecided = 0; /* shards that voted yes, or may have */
-    bool conflict = false;
-    int err = 0;
     for (uint32_t k = 0; k < c->nreq; k++) {
         const struct req *r = &c->reqs[k];
-        int e = req_errno(c, k);
-        if (e == 0 || (r->state == R_FAILED && req_sent(c, k)))
-            undecided |= 1u << r->tag;
-        if (e == EAGAIN) {
-            conflict = true;
+        uint32_t s = r->tag, rep = c->conn[r->conn].replica;
+        if (r->state == R_FAILED) {
+            if (r->staged)
+                v->doubt |= 1u << s;
+            if (r->err == ECONNRESET)
+                move_on(c, s, rep);
+            else if (r->err == ETIMEDOUT)
+                v->timedout = true;
+            else if (!v->err)
+                v->err = r->err;
+            continue;
+        }
+        switch (r->status) {
+        case TXN_ST_OK:
+            v->yes |= 1u << s;
+            break;
+        case TXN_ST_ABORT:
+            v->conflict = true;
             observe(c, r->ts);
-        } else if (e && !err) {
-            err = e;
+            break;
+        case TXN_ST_NOTPRIMARY: {
+            uint32_t p = (uint32_t)(r->ts % n);
+            set_primary(c, s, p == rep ? (rep + 1) % n : p);
+            break;
+        }
+        case TXN_ST_UNAVAIL:
+            break;
+        default:
+            if (!v->err)
+                v->err = status_errno(r->status);
         }
     }
-    if (!conflict && !err)
-        return decide(c, TXN_COMMIT, txnid, ts, c->touched) ? EINPROGRESS : 0;
-    if (undecided)
-        decide(c, TXN_ABORT, txnid, 0, undecided);
-    if (conflict) {
-        c->st.aborts++;
-        return EAGAIN;
+}
+
+/* occ: two-phase commit, this client coordinating, at *TS. A prepare
+ * round that falls short without a conflict or a refusal (a shard's
+ * primary moved, is changing views, or went away) is undone (ABORT where
+ * it voted yes or may hold it) and run again with a fresh txnid and
+ * timestamp (*TS then changes) after a pause, until the prepare phase's
+ * part of the deadline is spent: the last quarter is kept for the ABORTs
+ * of a round that timed out. */
+static int commit_occ(struct txc *c, uint64_t *ts)
+{
+    int64_t end = c->deadline, prep_end = end - (int64_t)c->cfg.timeout_ms * 1000000LL / 4;
+    for (;;) {
+        uint64_t txnid = next_txnid(c);
+        struct votes v;
+        c->deadline = prep_end;
+        prepare(c, txnid, *ts, &v);
+        c->deadline = end;
+        if (!v.conflict && !v.err && v.yes == c->touched)
+            return decide(c, TXN_COMMIT, txnid, *ts, c->touched) ? EINPROGRESS : 0;
+        /* Failures are tolerated here: a prepare left behind holds its
+         * keys until its shard's primary hears this ABORT. */
+        if (v.yes | v.doubt)
+            decide(c, TXN_ABORT, txnid, 0, v.yes | v.doubt);
+        if (v.conflict) {
+            c->st.aborts++;
+            return EAGAIN;
+        }
+        if (v.err)
+            return v.err;
+        if (v.timedout || mono_ns() + PAUSE_NS >= prep_end)
+            return v.timedout ? ETIMEDOUT : EIO;
+        pause_for(c, PAUSE_NS);
+        c->st.retries++;
+        *ts = next_ts(c);
     }
-    return err;
 }
 
 int txc_commit(struct txc *c, uint64_t *ts)
@@ -1169,7 +1339,7 @@ int txc_commit(struct txc *c, uint64_t *ts)
         c->st.aborts++;
         e = EAGAIN;
     } else if (c->touched)
-        e = c->cfg.mode == TXC_OCC ? commit_occ(c, t) : commit_qw(c, t);
+        e = c->cfg.mode == TXC_OCC ? commit_occ(c, &t) : commit_qw(c, t);
     tx_clear(c);
     if (e)
         return e;
