@@ -8,8 +8,10 @@
  *    forked children, answering by the key they are asked about): bad
  *    configurations and refused connections, the bounds of a transaction,
  *    replies split byte by byte and as large as a frame gets, timeouts and
- *    late replies, malformed replies, quorums, every PREPARE vote and how
- *    the client's clock follows the versions it hears of;
+ *    late replies, malformed replies, quorums, every PREPARE vote, how
+ *    the client's clock follows the versions it hears of, and occ
+ *    failover (a primary guess followed through NOTPRIMARY, UNAVAIL and
+ *    closed connections, prepare phases run again, reconnects);
  *  - against real demi-txnd replicas, named by test_txn_basic.sh in the
  *    environment: TXN_QW="IP:PORT,IP:PORT,IP:PORT" (one qw shard) runs the
  *    qw cases, TXN_OCC="IP:PORT,...;IP:PORT,..." (occ shards, ';' between
