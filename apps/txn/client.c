@@ -10,15 +10,19 @@
  * TXN_BODY_MAX bytes). A call works in rounds: round_begin, then
  * round_add for each request (encoded into the connection's staging heap
  * buffer), round_flush (one push per connection), round_wait (demi_wait_any
- * over every posted pop and push until the replies arrived or the round's
+ * over every posted pop and push until the replies arrived or the call's
  * deadline passed). A request's id is the round's sequence number shifted
  * left by IDX_BITS with its index in the round below, so a reply is matched
  * in O(1) and a reply that arrives after its round ended (a timeout, a
  * quorum reached without it) is recognised as late and dropped. A
  * connection that fails (reset, closed by the peer, a failed push, a
  * malformed frame) is closed and marked dead: its requests fail at once
- * with ECONNRESET (EPROTO for a malformed frame) and so does every later
- * request to it.
+ * with ECONNRESET (EPROTO for a malformed frame). A later request to it
+ * reopens it first (a new socket and connect, waited for within the
+ * call's deadline), unless it failed or was last tried less than
+ * REVIVE_NS ago: then, or when the connect fails, the request fails at
+ * once with ECONNRESET. A call (a get, a commit, a load) has one deadline,
+ * timeout_ms from its start, for all its rounds, reconnects and retries.
  *
  * Transactions: reads go to one replica; writes are buffered (malloc'd
  * copies, at most TXN_SET_MAX per shard) and read back by later gets. At
@@ -28,15 +32,34 @@
  * TXN_BODY_MAX. In occ a key read again is read again from a replica
  * (txc_get_ver's *VER says which version), and the read set keeps the
  * first version read: if the two differ, the commit aborts (EAGAIN)
- * without asking the replicas, since the transaction saw two states. Timestamps come from a client clock: max(last + 1,
- * the wall clock in microseconds, the highest version seen + 1).
+ * without asking the replicas, since the transaction saw two states.
+ * Timestamps come from a client clock: max(last + 1, the wall clock in
+ * microseconds, the highest version seen + 1).
  *
  * occ commit: PREPARE to the primary of every shard touched, in parallel;
  * all OK: COMMIT to each (a failure from then on is EINPROGRESS).
  * Otherwise ABORT to every shard that voted OK or did not answer (it may
- * have prepared), then EAGAIN for a conflict, else the first error.
+ * have prepared), then EAGAIN for a conflict, else the first final error
+ * (FULL, BADREQ, a malformed reply), else, when a shard's primary moved,
+ * is changing views or went away, the prepare phase again with a fresh
+ * txnid and timestamp (a replica refuses a txnid it aborted), after a
+ * pause, until the deadline: then EIO, or ETIMEDOUT when the last round
+ * timed out.
  *
- * Counters: puts counts the PUT and LOAD requests sent.
+ * occ primaries: the replicas change views (VR-style, demi-txnd(1)); the
+ * primary of view v is replica v mod nreplicas. The client keeps a guess
+ * per shard (replica 0 at first) and follows it: to the view a
+ * PREPARE_REPLY's NOTPRIMARY names, or to the next replica on a
+ * NOTPRIMARY that names none (COMMIT and ABORT replies) or a connection
+ * down. A COMMIT or ABORT is resent until its shard answers OK: to the
+ * next replica, or after UNAVAIL (a view change; a COMMIT applied but not
+ * yet on a majority, which the primary confirms when it gets it again) to
+ * the same one after a pause. An ABORT that cannot be delivered leaves the
+ * prepare held at its shard's primary (a new primary included) until one
+ * is.
+ *
+ * Counters: puts counts the PUT and LOAD requests sent; failovers counts
+ * the changes of a shard's guess, retries the prepare phases run again.
  */
 #include "client.h"
 #include "msg.h"
@@ -65,15 +88,27 @@
 #define IDX_BITS    16                                   /* a request's index in its reqid */
 #define IDX_MASK    ((1u << IDX_BITS) - 1)
 #define TIMEOUT_MS  5000
+/* A failed connection is reopened, when a request must go to it, once this
+ * long has passed since it failed or was last tried. */
+#define REVIVE_NS (150 * 1000000LL)
+/* occ: the pause before a prepare phase is run again, or a decision resent
+ * to a replica changing views. */
+#define PAUSE_NS (15 * 1000000LL)
 /* Versions above this from a replica are ignored by the clock, so that a
  * hostile replica cannot wrap it. */
 #define VER_SANE (UINT64_MAX / 2)
 
 /* One replica's connection. */
 struct conn {
-    int qd; /* -1 once closed */
-    bool dead;
+    int qd;    /* -1 once closed */
+    bool dead; /* no usable connection: closed, or being reopened */
     uint32_t shard, replica;
+    int64_t down_ns; /* when it failed or a reopening was last tried */
+    /* A connect in flight (on qd; once qd is closed, a cancelled one that
+     * is yet to be taken), and how the last one failed. */
+    demi_qtoken_t conn_qt;
+    bool connecting;
+    int conn_err;
     /* Input not yet parsed: part of one frame, at most IN_MAX bytes. */
     uint8_t *in;
     size_t in_len, in_cap;
@@ -96,6 +131,7 @@ struct req {
     uint8_t state;
     uint8_t status; /* R_DONE: the reply's */
     int err;        /* R_FAILED: ETIMEDOUT, ECONNRESET, EPROTO, ENOMEM, EINVAL */
+    bool staged;    /* handed to its connection (the replica may have it) */
     uint64_t reqid;
     uint64_t ts; /* R_DONE: the reply's */
 };
@@ -134,6 +170,7 @@ struct txc {
     uint32_t tokcap;
     uint64_t clock;
     uint64_t txnid_next;
+    uint32_t primary[TXC_SHARDS_MAX]; /* occ: each shard's primary, as guessed */
     struct shardtx tx[TXC_SHARDS_MAX];
     uint32_t touched; /* shards of the current transaction, one bit each */
     bool doomed;      /* occ: a key read twice gave two versions: it cannot commit */
@@ -246,18 +283,20 @@ static void stage_drop(struct conn *cn)
     cn->stage_cap = cn->stage_len = 0;
 }
 
-/* Closes connection I for good: its waiting requests fail with ERR. Its
- * pending pop and pushes stay in the wait sets until they complete. */
+/* Closes connection I (a connect in flight too): its waiting requests
+ * fail with ERR. Its pending pop, pushes and connect stay in the wait sets
+ * until they complete (cancelled by the close). */
 static void conn_fail(struct txc *c, uint32_t i, int err)
 {
     struct conn *cn = &c->conn[i];
-    if (cn->dead)
-        return;
-    cn->dead = true;
-    stage_drop(cn);
     if (cn->qd >= 0)
         demi_close(cn->qd);
     cn->qd = -1;
+    if (cn->dead)
+        return;
+    cn->dead = true;
+    cn->down_ns = mono_ns();
+    stage_drop(cn);
     free(cn->in);
     cn->in = NULL;
     cn->in_len = cn->in_cap = 0;
@@ -409,6 +448,51 @@ static void on_pop(struct txc *c, uint32_t i, demi_qresult_t *qr)
     cn->popping = true;
 }
 
+/* Starts connecting I to its replica (a new socket). 0 or an errno. */
+static int conn_start(struct txc *c, uint32_t i)
+{
+    struct conn *cn = &c->conn[i];
+    const struct sockaddr_in *a = &c->cfg.replica[cn->shard][cn->replica];
+    int e = demi_socket(&cn->qd, AF_INET, SOCK_STREAM, 0);
+    if (e) {
+        cn->qd = -1;
+        return cn->conn_err = e;
+    }
+    if ((e = demi_connect(&cn->conn_qt, cn->qd, (const struct sockaddr *)a, sizeof(*a))) != 0) {
+        demi_close(cn->qd);
+        cn->qd = -1;
+        return cn->conn_err = e;
+    }
+    cn->connecting = true;
+    return 0;
+}
+
+/* Connection I's connect completed: it is up (TCP_NODELAY, its pop
+ * posted), or closed with the reason in conn_err. */
+static void on_connect(struct txc *c, uint32_t i, const demi_qresult_t *qr)
+{
+    struct conn *cn = &c->conn[i];
+    if (cn->qd < 0)
+        return; /* given up on and closed: the result is the cancel */
+    int e = 0;
+    if (qr->qr_opcode != DEMI_OPC_CONNECT) {
+        e = qr->qr_ret > 0 ? (int)qr->qr_ret : ECONNREFUSED;
+    } else {
+        int one = 1;
+        demi_setsockopt(cn->qd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        e = demi_pop(&cn->pop_qt, cn->qd);
+    }
+    if (e) {
+        cn->conn_err = e;
+        demi_close(cn->qd);
+        cn->qd = -1;
+        return;
+    }
+    cn->popping = true;
+    cn->dead = false;
+    cn->conn_err = 0;
+}
+
 /* One completion of C's operations, waiting until DEADLINE (CLOCK_MONOTONIC
  * ns). Returns 0, ETIMEDOUT, ENOENT when C has nothing in flight, or
  * demi_wait_any's error. */
@@ -420,6 +504,10 @@ static int pump(struct txc *c, int64_t deadline)
         if (cn->popping) {
             c->tok[n] = cn->pop_qt;
             c->who[n++] = i << 8 | 0xff;
+        }
+        if (cn->connecting) {
+            c->tok[n] = cn->conn_qt;
+            c->who[n++] = i << 8 | 0xfe;
         }
         for (uint32_t p = 0; p < cn->npush; p++) {
             c->tok[n] = cn->push_qt[p];
@@ -439,6 +527,11 @@ static int pump(struct txc *c, int64_t deadline)
         return e;
     uint32_t i = c->who[idx] >> 8, p = c->who[idx] & 0xff;
     struct conn *cn = &c->conn[i];
+    if (p == 0xfe) {
+        cn->connecting = false;
+        on_connect(c, i, &qr);
+        return 0;
+    }
     if (p == 0xff) {
         if (cn->dead) {
             cn->popping = false;
@@ -450,9 +543,39 @@ static int pump(struct txc *c, int64_t deadline)
         return 0;
     }
     cn->push_qt[p] = cn->push_qt[--cn->npush];
-    if (qr.qr_opcode != DEMI_OPC_PUSH)
+    if (qr.qr_opcode != DEMI_OPC_PUSH && !cn->dead)
         conn_fail(c, i, ECONNRESET);
     return 0;
+}
+
+/* Reopens connection I if it failed (or was last tried) REVIVE_NS ago or
+ * more, waiting for the connect until the call's deadline. Returns 0 when
+ * the connection is up, else an errno (it stays down until a later try). */
+static int conn_revive(struct txc *c, uint32_t i)
+{
+    struct conn *cn = &c->conn[i];
+    if (!cn->dead)
+        return 0;
+    int64_t now = mono_ns();
+    if (now - cn->down_ns < REVIVE_NS)
+        return ECONNRESET;
+    cn->down_ns = now;
+    /* The old connection's cancelled operations are taken first: a
+     * connection holds one set of tokens. */
+    while (cn->popping || cn->npush || cn->connecting)
+        if (pump(c, c->deadline) != 0)
+            return ETIMEDOUT;
+    int e = conn_start(c, i);
+    if (e)
+        return e;
+    while (cn->connecting) {
+        if ((e = pump(c, c->deadline)) != 0) {
+            /* The close cancels the connect; a later pump takes it. */
+            conn_fail(c, i, ECONNRESET);
+            return e == ENOENT ? ETIMEDOUT : e;
+        }
+    }
+    return cn->dead ? ECONNRESET : 0;
 }
 
 /* Pushes connection I's staged frames. */
@@ -528,6 +651,11 @@ static void round_begin(struct txc *c, uint32_t quorum, uint32_t ntags)
         memset(c->tag_ok, 0, ntags * sizeof(*c->tag_ok));
         memset(c->tag_bad, 0, ntags * sizeof(*c->tag_bad));
     }
+}
+
+/* Starts a call: its rounds, reconnects and retries end by its deadline. */
+static void call_begin(struct txc *c)
+{
     c->deadline = mono_ns() + (int64_t)c->cfg.timeout_ms * 1000000LL;
 }
 
@@ -535,21 +663,27 @@ static void round_begin(struct txc *c, uint32_t quorum, uint32_t ntags)
  * index in the round. A request that cannot be sent fails at once. */
 static uint32_t round_add(struct txc *c, uint32_t i, struct txn_msg *m, uint32_t tag)
 {
+    int e = conn_revive(c, i); /* before the request exists: it pumps */
+    if (e && e != ETIMEDOUT)
+        e = ECONNRESET;
     uint32_t k = c->nreq++;
     struct req *r = &c->reqs[k];
     *r = (struct req){.conn = i, .tag = tag, .rtype = (uint8_t)(m->type + 1), .state = R_WAIT};
     r->reqid = m->reqid = c->seq << IDX_BITS | k;
     c->nwaiting++;
-    int e = c->conn[i].dead ? ECONNRESET : conn_stage(c, i, m);
+    if (!e)
+        e = conn_stage(c, i, m);
     if (e)
         req_end(c, k, R_FAILED, e);
+    else
+        r->staged = true;
     return k;
 }
 
 /* Was request K handed to its connection? */
 static bool req_sent(const struct txc *c, uint32_t k)
 {
-    return c->reqs[k].state != R_FAILED || c->reqs[k].err == ETIMEDOUT;
+    return c->reqs[k].staged;
 }
 
 static void round_flush(struct txc *c)
@@ -587,7 +721,7 @@ static int status_errno(uint8_t st)
         return ENOSPC;
     case TXN_ST_UNAVAIL:
         return EIO;
-    default: /* BADREQ, NOTPRIMARY: a request this client should not have sent */
+    default: /* BADREQ, or NOTPRIMARY where the caller does not handle it */
         return EPROTO;
     }
 }
@@ -663,72 +797,41 @@ static void free_all(struct txc *c)
 }
 
 /* Connects every replica, all at once; on failure ERR names the first
- * replica that failed and why. */
+ * replica that failed and why (the caller's drain then takes the connects
+ * still in flight). */
 static int connect_all(struct txc *c, char *err, size_t errlen)
 {
-    demi_qtoken_t cqt[NCONN_MAX];
-    uint32_t cidx[NCONN_MAX];
-    int n = 0, e = 0;
     char name[96];
+    call_begin(c);
     for (uint32_t i = 0; i < c->nconns; i++) {
-        struct conn *cn = &c->conn[i];
-        const struct sockaddr_in *a = &c->cfg.replica[cn->shard][cn->replica];
-        conn_name(c, i, name, sizeof(name));
-        if ((e = demi_socket(&cn->qd, AF_INET, SOCK_STREAM, 0)) != 0) {
-            cn->qd = -1;
-            errf(err, errlen, "%s: demi_socket: %s", name, strerror(e));
-            goto out;
+        if (conn_start(c, i) != 0) {
+            conn_name(c, i, name, sizeof(name));
+            errf(err, errlen, "%s: connect: %s", name, strerror(c->conn[i].conn_err));
+            return c->conn[i].conn_err;
         }
-        if ((e = demi_connect(&cqt[n], cn->qd, (const struct sockaddr *)a, sizeof(*a))) != 0) {
-            errf(err, errlen, "%s: demi_connect: %s", name, strerror(e));
-            goto out;
-        }
-        cidx[n++] = i;
     }
-    int64_t deadline = mono_ns() + (int64_t)c->cfg.timeout_ms * 1000000LL;
-    while (n > 0) {
-        int64_t left = deadline - mono_ns();
-        if (left < 0)
-            left = 0;
-        struct timespec to = {.tv_sec = left / 1000000000LL, .tv_nsec = left % 1000000000LL};
-        demi_qresult_t qr;
-        int k = -1;
-        if ((e = demi_wait_any(&qr, &k, cqt, n, &to)) != 0) {
-            conn_name(c, cidx[0], name, sizeof(name));
+    for (;;) {
+        uint32_t waiting = c->nconns;
+        for (uint32_t i = 0; i < c->nconns; i++) {
+            const struct conn *cn = &c->conn[i];
+            if (cn->connecting) {
+                if (waiting == c->nconns)
+                    waiting = i;
+            } else if (cn->dead) {
+                conn_name(c, i, name, sizeof(name));
+                errf(err, errlen, "%s: connect: %s", name, strerror(cn->conn_err));
+                return cn->conn_err;
+            }
+        }
+        if (waiting == c->nconns)
+            return 0;
+        int e = pump(c, c->deadline);
+        if (e) {
+            conn_name(c, waiting, name, sizeof(name));
             errf(err, errlen, "%s: connect: %s", name, e == ETIMEDOUT ? "no answer within the timeout" : strerror(e));
-            goto out;
+            return e;
         }
-        uint32_t i = cidx[k];
-        struct conn *cn = &c->conn[i];
-        cqt[k] = cqt[--n];
-        cidx[k] = cidx[n];
-        conn_name(c, i, name, sizeof(name));
-        if (qr.qr_opcode != DEMI_OPC_CONNECT) {
-            e = qr.qr_ret > 0 ? (int)qr.qr_ret : ECONNREFUSED;
-            errf(err, errlen, "%s: connect: %s", name, strerror(e));
-            goto out;
-        }
-        int one = 1;
-        demi_setsockopt(cn->qd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        if ((e = demi_pop(&cn->pop_qt, cn->qd)) != 0) {
-            errf(err, errlen, "%s: demi_pop: %s", name, strerror(e));
-            goto out;
-        }
-        cn->popping = true;
     }
-    return 0;
-out:
-    /* Closing cancels the connects still pending: their results come at
-     * once, and are taken so that no token is left behind. */
-    for (uint32_t i = 0; i < c->nconns; i++)
-        conn_fail(c, i, ECONNRESET);
-    for (int k = 0; k < n; k++) {
-        demi_qresult_t qr;
-        struct timespec to = {.tv_sec = c->cfg.timeout_ms / 1000,
-                              .tv_nsec = (long)(c->cfg.timeout_ms % 1000) * 1000000L};
-        demi_wait(&qr, cqt[k], &to);
-    }
-    return e ? e : EIO;
 }
 
 struct txc *txc_open(const struct txc_config *cfg, char *err, size_t errlen)
@@ -747,12 +850,13 @@ struct txc *txc_open(const struct txc_config *cfg, char *err, size_t errlen)
     c->nconns = cfg->nshards * cfg->nreplicas;
     for (uint32_t i = 0; i < c->nconns; i++) {
         c->conn[i].qd = -1;
+        c->conn[i].dead = true; /* until connect_all's connect completes */
         c->conn[i].shard = i / cfg->nreplicas;
         c->conn[i].replica = i % cfg->nreplicas;
     }
     /* The largest round: a qw commit, every write to every replica. */
     c->reqcap = TXN_SET_MAX * cfg->nshards * cfg->nreplicas;
-    c->tokcap = c->nconns * (1 + PUSH_MAX);
+    c->tokcap = c->nconns * (2 + PUSH_MAX); /* a pop, a connect, the pushes */
     c->reqs = calloc(c->reqcap, sizeof(*c->reqs));
     c->tag_ok = calloc(TXN_SET_MAX * cfg->nshards, sizeof(*c->tag_ok));
     c->tag_bad = calloc(TXN_SET_MAX * cfg->nshards, sizeof(*c->tag_bad));
@@ -848,8 +952,9 @@ void txc_begin(struct txc *c)
 
 void txc_abort(struct txc *c)
 {
-    /* Nothing is ever left prepared between calls: txc_commit prepares,
-     * then commits or aborts, before it returns. */
+    /* Nothing is prepared between calls: txc_commit prepares, then
+     * commits or aborts (what it can reach by its deadline) before it
+     * returns. */
     if (c)
         tx_clear(c);
 }
@@ -929,6 +1034,7 @@ int txc_get_ver(struct txc *c, const uint8_t *key, size_t klen, const uint8_t **
     uint64_t got = 0;
     int e = ECONNRESET;
     uint32_t tries = occ && !c->cfg.read_pinned ? n : 1;
+    call_begin(c);
     for (uint32_t j = 0; j < tries && (e == ECONNRESET || e == EIO); j++)
         e = get_one(c, s, (first + j) % n, key, klen, &got);
     if (e != 0 && e != ENOENT)
@@ -1002,38 +1108,138 @@ static int commit_qw(struct txc *c, uint64_t ts)
     return err;
 }
 
-/* occ: sends TYPE (COMMIT or ABORT) of TXNID to the primaries of the
- * shards in MASK and waits for their answers; the first error, or 0. */
+/* occ: the guess of shard S's primary becomes replica R. */
+static void set_primary(struct txc *c, uint32_t s, uint32_t r)
+{
+    if (c->primary[s] != r) {
+        c->primary[s] = r;
+        c->st.failovers++;
+    }
+}
+
+/* occ: replica R of shard S failed a request (gone, or not the primary
+ * and no hint): the next replica is tried, unless the guess moved on. */
+static void move_on(struct txc *c, uint32_t s, uint32_t r)
+{
+    if (c->primary[s] == r)
+        set_primary(c, s, (r + 1) % c->cfg.nreplicas);
+}
+
+/* occ: the connection to shard S's guessed primary, or when it is down
+ * and cannot be reopened now, to the next replica's that is up (the guess
+ * moves there); all down, the guess's (its requests fail at once). */
+static uint32_t pick(struct txc *c, uint32_t s)
+{
+    uint32_t n = c->cfg.nreplicas;
+    for (uint32_t j = 0; j < n; j++) {
+        uint32_t r = (c->primary[s] + j) % n, i = conn_of(c, s, r);
+        if (conn_revive(c, i) == 0) {
+            set_primary(c, s, r);
+            return i;
+        }
+    }
+    return conn_of(c, s, c->primary[s]);
+}
+
+/* Waits about NS (not past the call's deadline), taking what completes
+ * meanwhile: late replies are dropped, failed connections closed. */
+static void pause_for(struct txc *c, int64_t ns)
+{
+    int64_t until = mono_ns() + ns;
+    if (until > c->deadline)
+        until = c->deadline;
+    for (;;) {
+        int e = pump(c, until);
+        int64_t left = until - mono_ns();
+        if (left <= 0 || e == ETIMEDOUT)
+            return;
+        if (e) { /* nothing to wait on, or the wait failed: sleep instead */
+            struct timespec t = {.tv_sec = left / 1000000000LL, .tv_nsec = left % 1000000000LL};
+            nanosleep(&t, NULL);
+            return;
+        }
+    }
+}
+
+/* occ: sends TYPE (COMMIT or ABORT) of TXNID to the guessed primary of
+ * every shard in MASK and follows the shard until it answers OK: on
+ * NOTPRIMARY (a decision's reply names no view) or a connection down, to
+ * the next replica; on UNAVAIL (a view change, or a COMMIT applied at the
+ * primary but not yet on a majority) to the same one after a pause, as
+ * also after a shard went round all its replicas. BADREQ, FULL, a
+ * malformed reply or the call's deadline end a shard. Returns 0 when
+ * every shard said OK, else the last error. */
 static int decide(struct txc *c, uint8_t type, uint64_t txnid, uint64_t ts, uint32_t mask)
 {
+    uint32_t n = c->cfg.nreplicas, hops[TXC_SHARDS_MAX] = {0};
+    int err = 0, last = 0; /* a shard ended short of OK; the last failure */
     struct txn_msg *m = &c->m;
     memset(m, 0, offsetof(struct txn_msg, reads));
     m->type = type;
     m->txnid = txnid;
     m->ts = ts;
-    round_begin(c, 0, 0);
-    for (uint32_t s = 0; s < c->cfg.nshards; s++)
-        if (mask & (1u << s))
-            round_add(c, conn_of(c, s, 0), m, s);
-    round_wait(c);
-    for (uint32_t k = 0; k < c->nreq; k++)
-        if (req_errno(c, k))
-            return req_errno(c, k);
-    return 0;
+    while (mask) {
+        round_begin(c, 0, 0);
+        for (uint32_t s = 0; s < c->cfg.nshards; s++)
+            if (mask & (1u << s))
+                round_add(c, pick(c, s), m, s);
+        round_wait(c);
+        bool wait = false;
+        for (uint32_t k = 0; k < c->nreq; k++) {
+            const struct req *r = &c->reqs[k];
+            uint32_t s = r->tag, rep = c->conn[r->conn].replica;
+            bool done = r->state == R_DONE;
+            if (done && r->status == TXN_ST_OK) {
+                mask &= ~(1u << s);
+            } else if ((done && r->status == TXN_ST_NOTPRIMARY) || (!done && r->err == ECONNRESET)) {
+                move_on(c, s, rep);
+                if (++hops[s] >= n) {
+                    hops[s] = 0;
+                    wait = true;
+                }
+                last = done ? EIO : ECONNRESET;
+            } else if (done && r->status == TXN_ST_UNAVAIL) {
+                wait = true;
+                last = EIO;
+            } else { /* for good: refused, malformed, or out of time */
+                mask &= ~(1u << s);
+                err = req_errno(c, k);
+            }
+        }
+        if (!mask)
+            break;
+        if (wait)
+            pause_for(c, PAUSE_NS);
+        if (mono_ns() >= c->deadline)
+            return last;
+    }
+    return err;
 }
 
-/* occ: two-phase commit, this client coordinating. */
-static int commit_occ(struct txc *c, uint64_t ts)
+/* The outcome of one prepare round. */
+struct votes {
+    uint32_t yes;   /* shards that voted OK */
+    uint32_t doubt; /* shards that may hold the prepare: sent, no answer */
+    bool conflict;  /* a shard voted ABORT */
+    bool timedout;  /* a shard did not answer by the deadline */
+    int err;        /* a shard refused for good (FULL, BADREQ, a malformed reply) */
+};
+
+/* occ: PREPARE of TXNID at TS to the guessed primary of every shard
+ * touched, in parallel. NOTPRIMARY moves the guess to the primary of the
+ * view it names (PREPARE_REPLY's ts, modulo nreplicas; the next replica if
+ * that is the one that answered), a connection down to the next replica;
+ * UNAVAIL leaves it (the replica holds no prepare of TXNID). */
+static void prepare(struct txc *c, uint64_t txnid, uint64_t ts, struct votes *v)
 {
-    uint64_t txnid = next_txnid(c);
+    uint32_t n = c->cfg.nreplicas;
     struct txn_msg *m = &c->m;
-    for (uint32_t s = 0; s < c->cfg.nshards; s++)
-        if ((c->touched & (1u << s)) && c->conn[conn_of(c, s, 0)].dead)
-            return ECONNRESET; /* a primary is gone: nothing was sent */
+    *v = (struct votes){0};
     round_begin(c, 0, 0);
     for (uint32_t s = 0; s < c->cfg.nshards; s++) {
         if (!(c->touched & (1u << s)))
             continue;
+        uint32_t i = pick(c, s);
         const struct shardtx *t = &c->tx[s];
         memset(m, 0, offsetof(struct txn_msg, reads));
         m->type = TXN_PREPARE;
@@ -1046,47 +1252,94 @@ static int commit_occ(struct txc *c, uint64_t ts)
         for (uint32_t j = 0; j < t->nwr; j++)
             m->writes[j] = (struct txn_op){.key = {t->wr[j].key, t->wr[j].klen},
                                            .val = {t->wr[j].key + t->wr[j].klen, t->wr[j].vlen}};
-        if (req_sent(c, round_add(c, conn_of(c, s, 0), m, s)))
+        if (req_sent(c, round_add(c, i, m, s)))
             c->st.prepares++;
     }
     round_wait(c);
-    uint32_t undecided = 0; /* shards that voted yes, or may have */
-    bool conflict = false;
-    int err = 0;
     for (uint32_t k = 0; k < c->nreq; k++) {
         const struct req *r = &c->reqs[k];
-        int e = req_errno(c, k);
-        if (e == 0 || (r->state == R_FAILED && req_sent(c, k)))
-            undecided |= 1u << r->tag;
-        if (e == EAGAIN) {
-            conflict = true;
+        uint32_t s = r->tag, rep = c->conn[r->conn].replica;
+        if (r->state == R_FAILED) {
+            if (r->staged)
+                v->doubt |= 1u << s;
+            if (r->err == ECONNRESET)
+                move_on(c, s, rep);
+            else if (r->err == ETIMEDOUT)
+                v->timedout = true;
+            else if (!v->err)
+                v->err = r->err;
+            continue;
+        }
+        switch (r->status) {
+        case TXN_ST_OK:
+            v->yes |= 1u << s;
+            break;
+        case TXN_ST_ABORT:
+            v->conflict = true;
             observe(c, r->ts);
-        } else if (e && !err) {
-            err = e;
+            break;
+        case TXN_ST_NOTPRIMARY: {
+            uint32_t p = (uint32_t)(r->ts % n);
+            set_primary(c, s, p == rep ? (rep + 1) % n : p);
+            break;
+        }
+        case TXN_ST_UNAVAIL:
+            break;
+        default:
+            if (!v->err)
+                v->err = status_errno(r->status);
         }
     }
-    if (!conflict && !err)
-        return decide(c, TXN_COMMIT, txnid, ts, c->touched) ? EINPROGRESS : 0;
-    if (undecided)
-        decide(c, TXN_ABORT, txnid, 0, undecided);
-    if (conflict) {
-        c->st.aborts++;
-        return EAGAIN;
+}
+
+/* occ: two-phase commit, this client coordinating, at *TS. A prepare
+ * round that falls short without a conflict or a refusal (a shard's
+ * primary moved, is changing views, or went away) is undone (ABORT where
+ * it voted yes or may hold it) and run again with a fresh txnid and
+ * timestamp (*TS then changes) after a pause, until the prepare phase's
+ * part of the deadline is spent: the last quarter is kept for the ABORTs
+ * of a round that timed out. */
+static int commit_occ(struct txc *c, uint64_t *ts)
+{
+    int64_t end = c->deadline, prep_end = end - (int64_t)c->cfg.timeout_ms * 1000000LL / 4;
+    for (;;) {
+        uint64_t txnid = next_txnid(c);
+        struct votes v;
+        c->deadline = prep_end;
+        prepare(c, txnid, *ts, &v);
+        c->deadline = end;
+        if (!v.conflict && !v.err && v.yes == c->touched)
+            return decide(c, TXN_COMMIT, txnid, *ts, c->touched) ? EINPROGRESS : 0;
+        /* Failures are tolerated here: a prepare left behind holds its
+         * keys until its shard's primary hears this ABORT. */
+        if (v.yes | v.doubt)
+            decide(c, TXN_ABORT, txnid, 0, v.yes | v.doubt);
+        if (v.conflict) {
+            c->st.aborts++;
+            return EAGAIN;
+        }
+        if (v.err)
+            return v.err;
+        if (v.timedout || mono_ns() + PAUSE_NS >= prep_end)
+            return v.timedout ? ETIMEDOUT : EIO;
+        pause_for(c, PAUSE_NS);
+        c->st.retries++;
+        *ts = next_ts(c);
     }
-    return err;
 }
 
 int txc_commit(struct txc *c, uint64_t *ts)
 {
     if (!c)
         return EINVAL;
+    call_begin(c);
     uint64_t t = next_ts(c);
     int e = 0;
     if (c->doomed) {
         c->st.aborts++;
         e = EAGAIN;
     } else if (c->touched)
-        e = c->cfg.mode == TXC_OCC ? commit_occ(c, t) : commit_qw(c, t);
+        e = c->cfg.mode == TXC_OCC ? commit_occ(c, &t) : commit_qw(c, t);
     tx_clear(c);
     if (e)
         return e;
@@ -1102,6 +1355,7 @@ int txc_load(struct txc *c, const uint8_t *key, size_t klen, const uint8_t *val,
         return EINVAL;
     uint32_t s = txc_shard_of(key, klen, c->cfg.nshards);
     struct txn_msg *m = &c->m;
+    call_begin(c);
     memset(m, 0, offsetof(struct txn_msg, reads));
     m->type = TXN_LOAD;
     m->ts = next_ts(c);

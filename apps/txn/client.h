@@ -11,10 +11,20 @@
  *    majority. A commit never aborts.
  *  - TXC_OCC, strictly serializable transactions: gets go to one replica
  *    (any replica will do: every read is validated at commit); at commit
- *    the client prepares on the primary (replica 0) of every shard the
- *    transaction touched, which replicates to its backups before voting,
- *    then commits everywhere if every vote is yes, otherwise aborts
- *    (two-phase commit, the client coordinating).
+ *    the client prepares on the primary of every shard the transaction
+ *    touched, which replicates to its backups before voting, then commits
+ *    everywhere if every vote is yes, otherwise aborts (two-phase commit,
+ *    the client coordinating). The primary is guessed per shard (replica
+ *    0 at first) and followed through the replicas' view changes (the
+ *    primary of view v is replica v mod nreplicas): a backup's NOTPRIMARY
+ *    names the view, a replica gone sends the client to the next one. A
+ *    prepare that falls short for want of a primary (moved, changing
+ *    views, gone) is aborted where it may be held and run again, with a
+ *    fresh transaction id and timestamp, until the call's deadline.
+ *
+ * A connection that failed is reopened when a request must go to it, at
+ * most every 150 ms. Every call ends by its deadline, timeout_ms from its
+ * start.
  *
  * Keys map to shards by txc_shard_of. A transaction reads its own writes.
  */
@@ -34,7 +44,7 @@ enum txc_mode { TXC_QW = 1, TXC_OCC };
 struct txc_config {
     enum txc_mode mode;
     uint32_t nshards;   /* 1..TXC_SHARDS_MAX */
-    uint32_t nreplicas; /* per shard, 1..TXC_REPLICAS_MAX; in TXC_OCC replica 0 is the primary */
+    uint32_t nreplicas; /* per shard, 1..TXC_REPLICAS_MAX; in TXC_OCC replica 0 is the first primary guessed */
     struct sockaddr_in replica[TXC_SHARDS_MAX][TXC_REPLICAS_MAX];
     uint32_t read_replica; /* the replica index gets go to (taken modulo nreplicas) */
     /* TXC_OCC: a get that read_replica cannot answer (gone, or UNAVAIL: a
@@ -42,14 +52,18 @@ struct txc_config {
      * replica, unless read_pinned (tests: reads served by that replica or
      * failing). */
     bool read_pinned;
-    uint32_t timeout_ms; /* a reply not there by then fails the call with ETIMEDOUT (0: 5000) */
+    /* A call's deadline, from its start (0: 5000): replies not there by
+     * then fail it with ETIMEDOUT. */
+    uint32_t timeout_ms;
 };
 
 struct txc_stats {
     uint64_t commits;
     uint64_t aborts;     /* commits that aborted on a conflict */
     uint64_t gets, puts; /* requests sent to replicas */
-    uint64_t prepares;   /* prepare requests sent (one per shard touched) */
+    uint64_t prepares;   /* prepare requests sent (one per shard touched, per prepare phase) */
+    uint64_t retries;    /* occ: prepare phases run again (a primary moved, changing views, or gone) */
+    uint64_t failovers;  /* occ: changes of a shard's guessed primary */
 };
 
 struct txc;
@@ -85,11 +99,15 @@ int txc_get_ver(struct txc *c, const uint8_t *key, size_t klen, const uint8_t **
 int txc_put(struct txc *c, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
 
 /* Ends the transaction. Returns 0 when committed (*TS, may be NULL, gets
- * its commit timestamp), EAGAIN when it aborted on a conflict (retry it),
- * or an errno when a replica failed or refused it (see txc_get; ENOSPC:
- * a replica's bounds are reached); with an errno the outcome is aborted
- * unless a commit was already sent, which the client says as EINPROGRESS
- * (the transaction may or may not have committed). */
+ * its commit timestamp: in occ the last prepare phase's, after retries),
+ * EAGAIN when it aborted on a conflict (retry it), or an errno when a
+ * replica failed or refused it (see txc_get; ENOSPC: a replica's bounds
+ * are reached; in occ EIO: some shard's primary could not be reached, or
+ * was changing views, until the deadline, ETIMEDOUT if the last try timed
+ * out). With an errno the outcome is aborted unless a commit was already
+ * sent, which the client says as EINPROGRESS (every shard voted yes but a
+ * shard's primary did not confirm the COMMIT by the deadline, or refused
+ * it: the transaction may or may not have committed). */
 int txc_commit(struct txc *c, uint64_t *ts);
 
 /* Drops the current transaction (aborting it where it was prepared). */

@@ -8,8 +8,10 @@
  *    forked children, answering by the key they are asked about): bad
  *    configurations and refused connections, the bounds of a transaction,
  *    replies split byte by byte and as large as a frame gets, timeouts and
- *    late replies, malformed replies, quorums, every PREPARE vote and how
- *    the client's clock follows the versions it hears of;
+ *    late replies, malformed replies, quorums, every PREPARE vote, how
+ *    the client's clock follows the versions it hears of, and occ
+ *    failover (a primary guess followed through NOTPRIMARY, UNAVAIL and
+ *    closed connections, prepare phases run again, reconnects);
  *  - against real demi-txnd replicas, named by test_txn_basic.sh in the
  *    environment: TXN_QW="IP:PORT,IP:PORT,IP:PORT" (one qw shard) runs the
  *    qw cases, TXN_OCC="IP:PORT,...;IP:PORT,..." (occ shards, ';' between
@@ -34,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -171,14 +174,39 @@ static void init_demi(void)
  * PUT and LOAD keys "q-XYZ...": the character at the replica's index says
  * o (OK), s (no answer), f (FULL), c (close); other keys: OK. PREPARE keys
  * "v-XY...": the character at the replica's index is the vote: o OK,
- * a ABORT (conflict version HIGHVER), f FULL, u UNAVAIL, n NOTPRIMARY,
- * s no answer, x OK but the COMMIT that follows gets BADREQ. COMMIT and
- * ABORT: OK.
+ * a ABORT (conflict version HIGHVER), f FULL, u UNAVAIL, U UNAVAIL to the
+ * fake's first two PREPAREs then OK, n NOTPRIMARY naming view 1, m
+ * NOTPRIMARY naming view 3, c close the connection, s no answer, x OK but
+ * the COMMIT that follows gets BADREQ, p OK but the COMMIT that follows
+ * gets NOTPRIMARY. Other COMMITs and ABORTs: OK.
+ *
+ * Every fake counts what it received, over all its connections, in memory
+ * shared with the case (seen[], by the order the fakes were started).
  */
 
 #define FAKES_MAX 8
+#define SEEN_IDS  8
 static pid_t fake_pids[FAKES_MAX];
+static int fake_gate[FAKES_MAX], fake_ready[FAKES_MAX]; /* fake_start_later's pipes */
 static int nfakes;
+
+/* What one fake received (the first SEEN_IDS txnids of each kind). */
+struct fake_seen {
+    uint32_t gets, prepares, commits, aborts;
+    uint64_t prepare_txnid[SEEN_IDS], prepare_ts[SEEN_IDS], abort_txnid[SEEN_IDS];
+};
+static struct fake_seen *seen; /* FAKES_MAX of them, MAP_SHARED */
+
+/* Counts one more in *N; returns the count. */
+static uint32_t count(uint32_t *n)
+{
+    return __atomic_add_fetch(n, 1, __ATOMIC_SEQ_CST);
+}
+
+static uint32_t seen_n(uint32_t *n)
+{
+    return __atomic_load_n(n, __ATOMIC_SEQ_CST);
+}
 
 static void write_all(int fd, const void *p, size_t n)
 {
@@ -233,6 +261,7 @@ static char code(const struct txn_bytes *k, int index)
 
 struct fake_conn {
     int fd, index;
+    struct fake_seen *seen;
     uint64_t late_reqid;
     bool have_late;
     uint32_t aborts;
@@ -247,6 +276,7 @@ static void fake_get(struct fake_conn *f, const struct txn_msg *m)
 {
     const struct txn_bytes *k = &m->key;
     int fd = f->fd;
+    count(&f->seen->gets);
     if (prefix(k, "ok")) {
         char v[TXN_KEY_MAX + 8];
         int n = snprintf(v, sizeof(v), "val:%.*s", (int)k->n, (const char *)k->p);
@@ -313,14 +343,26 @@ static void fake_prepare(struct fake_conn *f, const struct txn_msg *m)
     char c = k && prefix(k, "v-") ? code(k, f->index) : 'o';
     f->prepared_txnid = m->txnid;
     f->prepared_code = c;
+    uint32_t n = count(&f->seen->prepares);
+    if (n <= SEEN_IDS) {
+        f->seen->prepare_txnid[n - 1] = m->txnid;
+        f->seen->prepare_ts[n - 1] = m->ts;
+    }
+    if (c == 'U')
+        c = n <= 2 ? 'u' : 'o';
+    if (c == 'c')
+        _exit(0);
     static const struct {
         char c;
         uint8_t st;
-    } votes[] = {{'o', TXN_ST_OK},   {'x', TXN_ST_OK},      {'a', TXN_ST_ABORT},
-                 {'f', TXN_ST_FULL}, {'u', TXN_ST_UNAVAIL}, {'n', TXN_ST_NOTPRIMARY}};
+        uint64_t ts; /* 0: the request's */
+    } votes[] = {{'o', TXN_ST_OK, 0},          {'x', TXN_ST_OK, 0},        {'p', TXN_ST_OK, 0},
+                 {'a', TXN_ST_ABORT, HIGHVER}, {'f', TXN_ST_FULL, 0},      {'u', TXN_ST_UNAVAIL, 0},
+                 {'n', TXN_ST_NOTPRIMARY, 1},  {'m', TXN_ST_NOTPRIMARY, 3}};
     for (size_t i = 0; i < sizeof(votes) / sizeof(votes[0]); i++)
         if (votes[i].c == c)
-            send_msg(f->fd, TXN_PREPARE_REPLY, m->reqid, votes[i].st, c == 'a' ? HIGHVER : m->ts, NULL, 0, false);
+            send_msg(f->fd, TXN_PREPARE_REPLY, m->reqid, votes[i].st, votes[i].ts ? votes[i].ts : m->ts, NULL, 0,
+                     false);
 }
 
 static void fake_frame(struct fake_conn *f, const uint8_t *frame, size_t len)
@@ -340,26 +382,34 @@ static void fake_frame(struct fake_conn *f, const uint8_t *frame, size_t len)
         fake_prepare(f, m);
         break;
     case TXN_COMMIT: {
-        bool bad = m->txnid == f->prepared_txnid && f->prepared_code == 'x';
-        send_msg(f->fd, TXN_COMMIT_REPLY, m->reqid, bad ? TXN_ST_BADREQ : TXN_ST_OK, m->ts, NULL, 0, false);
+        count(&f->seen->commits);
+        bool mine = m->txnid == f->prepared_txnid;
+        uint8_t st = mine && f->prepared_code == 'x'   ? TXN_ST_BADREQ
+                     : mine && f->prepared_code == 'p' ? TXN_ST_NOTPRIMARY
+                                                       : TXN_ST_OK;
+        send_msg(f->fd, TXN_COMMIT_REPLY, m->reqid, st, m->ts, NULL, 0, false);
         break;
     }
-    case TXN_ABORT:
+    case TXN_ABORT: {
         f->aborts++;
+        uint32_t n = count(&f->seen->aborts);
+        if (n <= SEEN_IDS)
+            f->seen->abort_txnid[n - 1] = m->txnid;
         send_msg(f->fd, TXN_ABORT_REPLY, m->reqid, TXN_ST_OK, 0, NULL, 0, false);
         break;
+    }
     default:
         _exit(4);
     }
 }
 
-static void fake_serve(int fd, int index)
+static void fake_serve(int fd, int index, struct fake_seen *fs)
 {
     size_t cap = TXN_HDR_LEN + TXN_BODY_MAX, len = 0;
     uint8_t *buf = malloc(cap);
     if (!buf)
         _exit(3);
-    struct fake_conn f = {.fd = fd, .index = index};
+    struct fake_conn f = {.fd = fd, .index = index, .seen = fs};
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     for (;;) {
@@ -388,16 +438,58 @@ static void die_with_parent(pid_t parent)
         _exit(0);
 }
 
+/* A listening socket on 127.0.0.1:PORT (0: any port); -1 on failure. */
+static int fake_listen(uint16_t port)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in a = loopback(port);
+    if (lfd < 0)
+        return -1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(lfd, 16) != 0) {
+        close(lfd);
+        return -1;
+    }
+    return lfd;
+}
+
+/* The fake's process: one child per connection. It leads its own process
+ * group, so that fake_kill ends its connections with it. */
+static void fake_loop(int lfd, int index, struct fake_seen *fs)
+{
+    pid_t fake = getpid();
+    setpgid(0, 0);
+    signal(SIGCHLD, SIG_IGN); /* connections' processes reap themselves */
+    for (;;) {
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        if (fork() == 0) {
+            die_with_parent(fake);
+            close(lfd);
+            fake_serve(fd, index, fs);
+        }
+        close(fd);
+    }
+}
+
+static void seen_map(void)
+{
+    if (seen)
+        return;
+    seen = mmap(NULL, FAKES_MAX * sizeof(*seen), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(seen != MAP_FAILED);
+}
+
 /* Starts fake replica INDEX; returns its port. Call before demi_init. */
 static uint16_t fake_start(int index)
 {
     CHECK(nfakes < FAKES_MAX);
-    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    seen_map();
+    int lfd = fake_listen(0);
     CHECK(lfd >= 0);
-    struct sockaddr_in a = loopback(0);
+    struct sockaddr_in a;
     socklen_t alen = sizeof(a);
-    CHECK(bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0);
-    CHECK(listen(lfd, 16) == 0);
     CHECK(getsockname(lfd, (struct sockaddr *)&a, &alen) == 0);
     pid_t me = getpid();
     fflush(stdout);
@@ -406,30 +498,80 @@ static uint16_t fake_start(int index)
     CHECK(pid >= 0);
     if (pid == 0) {
         die_with_parent(me);
-        pid_t fake = getpid();
-        signal(SIGCHLD, SIG_IGN); /* connections' processes reap themselves */
-        for (;;) {
-            int fd = accept(lfd, NULL, NULL);
-            if (fd < 0)
-                continue;
-            if (fork() == 0) {
-                die_with_parent(fake);
-                close(lfd);
-                fake_serve(fd, index);
-            }
-            close(fd);
-        }
+        fake_loop(lfd, index, &seen[nfakes]);
     }
     close(lfd);
+    fake_gate[nfakes] = fake_ready[nfakes] = -1;
     fake_pids[nfakes++] = pid;
     return ntohs(a.sin_port);
+}
+
+/* Starts fake replica INDEX that will listen on PORT once fake_wake says
+ * so (the port may still be another fake's until then); returns its
+ * number. Call before demi_init. */
+static int fake_start_later(int index, uint16_t port)
+{
+    CHECK(nfakes < FAKES_MAX);
+    seen_map();
+    int gate[2], ready[2];
+    CHECK(pipe(gate) == 0 && pipe(ready) == 0);
+    pid_t me = getpid();
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        die_with_parent(me);
+        close(gate[1]);
+        close(ready[0]);
+        char b;
+        if (read(gate[0], &b, 1) != 1)
+            _exit(0);
+        int lfd = -1;
+        for (int tries = 0; tries < 200 && lfd < 0; tries++) {
+            lfd = fake_listen(port);
+            if (lfd < 0)
+                usleep(10000);
+        }
+        if (lfd < 0)
+            _exit(5);
+        write_all(ready[1], "r", 1);
+        fake_loop(lfd, index, &seen[nfakes]);
+    }
+    close(gate[0]);
+    close(ready[1]);
+    fake_gate[nfakes] = gate[1];
+    fake_ready[nfakes] = ready[0];
+    fake_pids[nfakes] = pid;
+    return nfakes++;
+}
+
+/* Fake N (fake_start_later's) listens from now on. */
+static void fake_wake(int n)
+{
+    char b = 'g';
+    CHECK(write(fake_gate[n], &b, 1) == 1);
+    CHECK(read(fake_ready[n], &b, 1) == 1);
+}
+
+/* Fake N and its connections die now. */
+static void fake_kill(int n)
+{
+    kill(-fake_pids[n], SIGKILL);
+    kill(fake_pids[n], SIGKILL);
+    waitpid(fake_pids[n], NULL, 0);
+    fake_pids[n] = 0;
 }
 
 static void fakes_stop(void)
 {
     for (int i = 0; i < nfakes; i++) {
-        kill(fake_pids[i], SIGKILL);
-        waitpid(fake_pids[i], NULL, 0);
+        if (fake_pids[i])
+            fake_kill(i);
+        if (fake_gate[i] >= 0) {
+            close(fake_gate[i]);
+            close(fake_ready[i]);
+        }
     }
     nfakes = 0;
 }
@@ -693,7 +835,7 @@ static void fake_votes(void)
     static const struct {
         const char *key;
         int rc;
-    } votes[] = {{"v-f", ENOSPC}, {"v-u", EIO}, {"v-n", EPROTO}, {"v-x", EINPROGRESS}};
+    } votes[] = {{"v-f", ENOSPC}, {"v-u", EIO}, {"v-n", EIO}, {"v-x", EINPROGRESS}};
     for (size_t i = 0; i < sizeof(votes) / sizeof(votes[0]); i++) {
         CHECK_ERR(put(c, votes[i].key, "x"), 0);
         COMMIT(c, votes[i].rc);
@@ -707,7 +849,9 @@ static void fake_votes(void)
      * keys. */
     GET_IS(c, "ok-v", 0, "val:ok-v");
     COMMIT(c, 0);
-    CHECK(stats(c).prepares == 9);
+    /* UNAVAIL and NOTPRIMARY (with no other replica to go to) prepared
+     * again, with no ABORT (neither held the prepare), until the deadline. */
+    CHECK(stats(c).retries >= 2 && stats(c).prepares == 9 + stats(c).retries);
     txc_close(c);
     fakes_stop();
 }
@@ -761,6 +905,164 @@ static void fake_two_shards(void)
     CHECK_ERR(put(c, k1, "y"), 0);
     COMMIT(c, 0);
     CHECK(stats(c).prepares == 5 && stats(c).commits == 2 && stats(c).aborts == 1);
+    txc_close(c);
+    fakes_stop();
+}
+
+/* ---- fake cases: occ failover (a shard of three, replica 0 the first
+ * primary guessed) ---- */
+
+/* Replica 0 answers NOTPRIMARY naming view 1: the transaction prepares
+ * again, with a fresh txnid, at replica 1 and commits there; the next one
+ * goes straight to replica 1. */
+static void fake_notprimary(void)
+{
+    struct txc_config cfg = fake_cluster(TXC_OCC, 1, 3, 0);
+    struct txc *c = open_or_die(&cfg);
+    CHECK_ERR(put(c, "v-n", "x"), 0);
+    COMMIT(c, 0);
+    struct txc_stats st = stats(c);
+    CHECK(st.commits == 1 && st.retries == 1 && st.failovers == 1 && st.prepares == 2);
+    CHECK(seen_n(&seen[0].prepares) == 1 && seen_n(&seen[1].prepares) == 1);
+    CHECK(seen[1].prepare_txnid[0] != seen[0].prepare_txnid[0]);
+    CHECK(seen_n(&seen[1].commits) == 1 && seen_n(&seen[0].commits) == 0);
+    CHECK(seen_n(&seen[0].aborts) == 0); /* it held nothing */
+    CHECK_ERR(put(c, "v-n", "y"), 0);
+    COMMIT(c, 0);
+    st = stats(c);
+    CHECK(st.commits == 2 && st.retries == 1 && st.failovers == 1 && st.prepares == 3);
+    CHECK(seen_n(&seen[0].prepares) == 1 && seen_n(&seen[1].prepares) == 2 && seen_n(&seen[1].commits) == 2);
+    CHECK(seen_n(&seen[2].prepares) == 0);
+    txc_close(c);
+    fakes_stop();
+}
+
+/* Replica 0 closes the connection on a PREPARE: the shard may hold it, so
+ * its ABORT goes to the next replica (the new guess), then the transaction
+ * prepares and commits there. */
+static void fake_primary_closes(void)
+{
+    struct txc_config cfg = fake_cluster(TXC_OCC, 1, 3, 0);
+    struct txc *c = open_or_die(&cfg);
+    CHECK_ERR(put(c, "v-c", "x"), 0);
+    COMMIT(c, 0);
+    struct txc_stats st = stats(c);
+    CHECK(st.commits == 1 && st.retries == 1 && st.failovers == 1);
+    CHECK(seen_n(&seen[0].prepares) == 1 && seen_n(&seen[1].prepares) == 1 && seen_n(&seen[1].commits) == 1);
+    CHECK(seen_n(&seen[1].aborts) == 1 && seen[1].abort_txnid[0] == seen[0].prepare_txnid[0]);
+    CHECK(seen[1].prepare_txnid[0] != seen[0].prepare_txnid[0]);
+    txc_close(c);
+    fakes_stop();
+}
+
+/* Two shards; shard 0's primary answers UNAVAIL to its first two PREPAREs.
+ * Each prepare phase runs with a fresh txnid and timestamp, and shard 1,
+ * which voted yes each time, gets the ABORTs of the first two. */
+static void fake_unavail_twice(void)
+{
+    struct txc_config cfg = fake_cluster(TXC_OCC, 2, 3, 0);
+    struct txc *c = open_or_die(&cfg);
+    char k0[128], k1[128];
+    key_in(k0, sizeof(k0), "v-U", 0, 2);
+    key_in(k1, sizeof(k1), "v-o", 1, 2);
+    CHECK_ERR(put(c, k0, "x"), 0);
+    CHECK_ERR(put(c, k1, "x"), 0);
+    uint64_t ts = COMMIT(c, 0);
+    struct txc_stats st = stats(c);
+    CHECK(st.commits == 1 && st.retries == 2 && st.failovers == 0 && st.prepares == 6);
+    const struct fake_seen *a = &seen[0], *b = &seen[3]; /* the shards' replica 0 */
+    CHECK(seen_n(&seen[0].prepares) == 3 && seen_n(&seen[3].prepares) == 3);
+    for (int j = 0; j < 3; j++) {
+        CHECK(a->prepare_txnid[j] == b->prepare_txnid[j] && a->prepare_ts[j] == b->prepare_ts[j]);
+        if (j > 0)
+            CHECK(a->prepare_txnid[j] != a->prepare_txnid[j - 1] && a->prepare_ts[j] > a->prepare_ts[j - 1]);
+    }
+    CHECK(ts == a->prepare_ts[2]);
+    CHECK(seen_n(&seen[3].aborts) == 2 && b->abort_txnid[0] == a->prepare_txnid[0] &&
+          b->abort_txnid[1] == a->prepare_txnid[1]);
+    CHECK(seen_n(&seen[0].aborts) == 0); /* UNAVAIL: the primary aborted it itself */
+    CHECK(seen_n(&seen[0].commits) == 1 && seen_n(&seen[3].commits) == 1);
+    txc_close(c);
+    fakes_stop();
+}
+
+/* Replica 0 votes yes, then answers its COMMIT NOTPRIMARY: the COMMIT
+ * goes to replica 1 and the transaction commits; the next goes there. */
+static void fake_commit_notprimary(void)
+{
+    struct txc_config cfg = fake_cluster(TXC_OCC, 1, 3, 0);
+    struct txc *c = open_or_die(&cfg);
+    CHECK_ERR(put(c, "v-p", "x"), 0);
+    COMMIT(c, 0);
+    struct txc_stats st = stats(c);
+    CHECK(st.commits == 1 && st.retries == 0 && st.failovers == 1 && st.prepares == 1);
+    CHECK(seen_n(&seen[0].commits) == 1 && seen_n(&seen[1].commits) == 1 && seen_n(&seen[1].prepares) == 0);
+    CHECK_ERR(put(c, "v-o", "x"), 0);
+    COMMIT(c, 0);
+    CHECK(seen_n(&seen[0].prepares) == 1 && seen_n(&seen[1].prepares) == 1);
+    txc_close(c);
+    fakes_stop();
+}
+
+/* Every replica answers UNAVAIL: the commit gives up with EIO by its
+ * deadline, having prepared again and again at the one it guessed. */
+static void fake_unavail_forever(void)
+{
+    struct txc_config cfg = fake_cluster(TXC_OCC, 1, 3, SHORT_MS);
+    struct txc *c = open_or_die(&cfg);
+    CHECK_ERR(put(c, "v-uuu", "x"), 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    COMMIT(c, EIO);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    struct txc_stats st = stats(c);
+    fprintf(stderr, "gave up after %ld ms, %" PRIu64 " retries\n", ms, st.retries);
+    CHECK(ms <= SHORT_MS + 50);
+    CHECK(st.retries >= 3 && st.prepares == 1 + st.retries && st.commits == 0 && st.failovers == 0);
+    CHECK(seen_n(&seen[0].prepares) == st.prepares && seen_n(&seen[1].prepares) == 0);
+    CHECK(seen_n(&seen[0].aborts) == 0);
+    /* The client is still usable. */
+    CHECK_ERR(put(c, "v-o", "x"), 0);
+    COMMIT(c, 0);
+    txc_close(c);
+    fakes_stop();
+}
+
+/* Replica 0's fake dies and another takes its port: a PREPARE sent on the
+ * dead connection moves the guess to replica 1, whose NOTPRIMARY names
+ * view 3 (replica 0 again), and the client reopens the connection to
+ * replica 0 (once REVIVE_NS passed) and commits there; a get then reaches
+ * the new fake too. */
+static void fake_reconnect(void)
+{
+    struct txc_config cfg = {.mode = TXC_OCC, .nshards = 1, .nreplicas = 3};
+    for (int r = 0; r < 3; r++)
+        cfg.replica[0][r] = loopback(fake_start(r));
+    int again = fake_start_later(0, ntohs(cfg.replica[0][0].sin_port));
+    init_demi();
+    struct txc *c = open_or_die(&cfg);
+    CHECK_ERR(put(c, "v-om", "x"), 0);
+    COMMIT(c, 0);
+    CHECK(seen_n(&seen[0].commits) == 1 && stats(c).failovers == 0);
+
+    fake_kill(0);
+    fake_wake(again);
+    CHECK_ERR(put(c, "v-om", "y"), 0);
+    COMMIT(c, 0);
+    struct txc_stats st = stats(c);
+    fprintf(stderr, "%" PRIu64 " retries, %" PRIu64 " failovers\n", st.retries, st.failovers);
+    CHECK(st.commits == 2 && st.retries >= 2 && st.failovers >= 2);
+    CHECK(seen_n(&seen[again].prepares) == 1 && seen_n(&seen[again].commits) == 1);
+    CHECK(seen_n(&seen[1].prepares) >= 1 && seen_n(&seen[1].commits) == 0);
+    /* The PREPARE sent on the dead connection (whose id no fake saw) was
+     * aborted at replica 1, the next guess; NOTPRIMARY needs no ABORT. */
+    CHECK(seen_n(&seen[1].aborts) == 1 && seen_n(&seen[0].prepares) == 1);
+    CHECK(seen[1].abort_txnid[0] != seen[1].prepare_txnid[0] && seen[1].abort_txnid[0] != seen[0].prepare_txnid[0]);
+    uint64_t ver = 0;
+    GET_VER(c, "ok-again", 0, "val:ok-again", &ver);
+    CHECK(ver == 42 && seen_n(&seen[again].gets) == 1);
+    COMMIT(c, 0);
     txc_close(c);
     fakes_stop();
 }
@@ -1106,6 +1408,12 @@ static const struct tcase all[] = {
     {"fake_votes", fake_votes, F_FAKE},
     {"fake_two_shards", fake_two_shards, F_FAKE},
     {"fake_reread", fake_reread, F_FAKE},
+    {"fake_notprimary", fake_notprimary, F_FAKE},
+    {"fake_primary_closes", fake_primary_closes, F_FAKE},
+    {"fake_unavail_twice", fake_unavail_twice, F_FAKE},
+    {"fake_commit_notprimary", fake_commit_notprimary, F_FAKE},
+    {"fake_unavail_forever", fake_unavail_forever, F_FAKE},
+    {"fake_reconnect", fake_reconnect, F_FAKE},
     {"qw_basic", qw_basic, F_QW},
     {"qw_load", qw_load, F_QW},
     {"occ_single", occ_single, F_OCC},
