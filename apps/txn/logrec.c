@@ -91,6 +91,13 @@ int lrec_apply(struct txs *s, const uint8_t *buf, size_t len, uint64_t recno, st
                 st->prepares++;
                 break;
             }
+            if (e == EALREADY) {
+                /* Decided already (a later entry of this log, or a
+                 * replay of the same log again): holding its keys once
+                 * more would leave them held for good. */
+                st->stale++;
+                break;
+            }
             if (e == ENOSPC || e == ENOMEM) {
                 snprintf(msg, msglen, "record %" PRIu64 ", byte %zu: txn %" PRIu64 " does not fit in the store (%s)",
                          recno, off, m.txnid, e == ENOSPC ? "--max-prepared" : "--max-memory");

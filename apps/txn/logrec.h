@@ -44,7 +44,10 @@
 struct lrec_stats {
     uint64_t prepares, commits, aborts, loads;
     uint64_t syncs, sync_items; /* SYNC_BEGIN, SYNC_ITEM entries applied */
-    uint64_t stale;             /* commits or aborts of a transaction not prepared (after a repair) */
+    /* Entries that found nothing to do: commits or aborts of a
+     * transaction not prepared (after a repair, or a replay of the same
+     * log again), prepares of one remembered as decided. */
+    uint64_t stale;
 };
 
 /* Bytes lrec_encode writes for M as a log entry of TYPE (0 when it

@@ -107,7 +107,7 @@ const char *txsync_in_apply(struct txsync_in *in, struct txs *s, const struct tx
         txs_abort_all(s);
         in->active = true;
         in->synced = false;
-        in->items = in->prepared = 0;
+        in->items = in->prepared = in->skipped = 0;
         in->primary_keys = m->ts;
         return NULL;
     }
@@ -122,6 +122,12 @@ const char *txsync_in_apply(struct txsync_in *in, struct txs *s, const struct tx
         return NULL;
     case TXN_SYNC_PREPARED:
         e = txs_prepare(s, m->txnid, m->ts, m->reads, m->nreads, m->writes, m->nwrites, true, NULL, NULL);
+        if (e == EALREADY) {
+            /* Decided here: its decision stands, and its keys must not
+             * be held again. */
+            in->skipped++;
+            return NULL;
+        }
         if (e && e != EEXIST)
             return e == ENOMEM || e == ENOSPC ? "out of room for the primary's prepared transactions"
                                               : "a prepared transaction the store refuses";
@@ -129,7 +135,7 @@ const char *txsync_in_apply(struct txsync_in *in, struct txs *s, const struct tx
         return NULL;
     case TXN_SYNC_END:
         in->active = false;
-        if (m->txnid != in->prepared || m->ts != in->items)
+        if (m->txnid != in->prepared + in->skipped || m->ts != in->items)
             return "the sync's counts do not match the frames received";
         in->synced = true;
         return NULL;

@@ -70,6 +70,7 @@ struct txsync_in {
     bool active; /* between SYNC_BEGIN and SYNC_END */
     bool synced; /* a sync has completed (and no other begun since) */
     uint64_t items, prepared;
+    uint64_t skipped;      /* SYNC_PREPARED of a transaction decided here: not taken in */
     uint64_t primary_keys; /* SYNC_BEGIN's count, for the log */
 };
 
