@@ -18,7 +18,8 @@
 static bool is_log_type(uint8_t t)
 {
     return t == TXN_REPL_PREPARE || t == TXN_REPL_COMMIT || t == TXN_REPL_ABORT || t == TXN_LOAD ||
-           t == TXN_SYNC_BEGIN || t == TXN_SYNC_ITEM || t == TXN_SYNC_PREPARED;
+           t == TXN_SYNC_BEGIN || t == TXN_SYNC_ITEM || t == TXN_SYNC_PREPARED || t == TXN_SYNC_DECIDED ||
+           t == TXN_VIEW_START;
 }
 
 size_t lrec_size(const struct txn_msg *m)
@@ -75,6 +76,25 @@ int lrec_apply(struct txs *s, const uint8_t *buf, size_t len, uint64_t recno, st
             txs_abort_all(s);
             st->syncs++;
             break;
+        case TXN_VIEW_START:
+            st->views++;
+            if (m.txnid > st->view)
+                st->view = m.txnid;
+            break;
+        case TXN_SYNC_DECIDED:
+            e = txs_note_decided(s, m.txnid, m.ts);
+            if (e == 0 || e == EEXIST) {
+                st->decided++;
+                break;
+            }
+            snprintf(msg, msglen,
+                     "record %" PRIu64 ", byte %zu: the store refuses the decision on txn %" PRIu64
+                     " (commit timestamp %" PRIu64 ", 0: aborted): %s",
+                     recno, off, m.txnid, m.ts,
+                     m.txnid == 0                         ? "txn 0 is no transaction"
+                     : txs_decided(s, m.txnid, NULL) == 0 ? "it remembers another decision"
+                                                          : "it holds the transaction prepared at another timestamp");
+            return EBADMSG;
         case TXN_SYNC_ITEM:
             e = txs_install(s, m.key.p, m.key.n, m.val.p, m.val.n, m.ts);
             if (e == 0 || e == EEXIST) {
@@ -89,6 +109,13 @@ int lrec_apply(struct txs *s, const uint8_t *buf, size_t len, uint64_t recno, st
             e = txs_prepare(s, m.txnid, m.ts, m.reads, m.nreads, m.writes, m.nwrites, true, NULL, NULL);
             if (e == 0 || e == EEXIST) {
                 st->prepares++;
+                break;
+            }
+            if (e == EALREADY) {
+                /* Decided already (a later entry of this log, or a
+                 * replay of the same log again): holding its keys once
+                 * more would leave them held for good. */
+                st->stale++;
                 break;
             }
             if (e == ENOSPC || e == ENOMEM) {
@@ -177,10 +204,26 @@ static void snap_prepared(void *arg, uint64_t txnid, uint64_t ts, const struct t
     sn->err = sn->emit(sn->arg, &m, TXN_REPL_PREPARE);
 }
 
-int lrec_snapshot(const struct txs *s, lrec_emit_fn *emit, void *arg)
+static void snap_decided(void *arg, uint64_t txnid, uint64_t ts)
+{
+    struct snap *sn = arg;
+    if (sn->err)
+        return;
+    struct txn_msg m = {.type = TXN_SYNC_DECIDED, .txnid = txnid, .ts = ts};
+    sn->err = sn->emit(sn->arg, &m, TXN_SYNC_DECIDED);
+}
+
+int lrec_snapshot(const struct txs *s, uint64_t view, lrec_emit_fn *emit, void *arg)
 {
     struct snap sn = {emit, arg, 0};
+    if (view > 0) {
+        struct txn_msg m = {.type = TXN_VIEW_START, .txnid = view};
+        sn.err = emit(arg, &m, TXN_VIEW_START);
+    }
     uint64_t cur = 0;
+    while (cur != TXS_SCAN_END && !sn.err)
+        txs_scan_decided(s, &cur, SIZE_MAX, snap_decided, &sn);
+    cur = 0;
     while (cur != TXS_SCAN_END && !sn.err)
         txs_scan_keys(s, &cur, SIZE_MAX, snap_version, &sn);
     cur = 0;

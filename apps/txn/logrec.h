@@ -20,16 +20,25 @@
  *                                            every prepared transaction aborted
  *   SYNC_ITEM      ts, key, value            a version the primary sent, installed
  *   SYNC_PREPARED  txnid, ts, reads, writes  a prepared transaction it sent
+ *   SYNC_DECIDED   txnid, ts                 a decision it sent (ts 0: aborted),
+ *                                            applied with txs_note_decided
+ *   VIEW_START     txnid                     the replica entered view txnid
+ *                                            (ts ignored); changes no store
  *
  * (A backup logs its state transfer as it applies it, so that what it
- * acknowledges after the transfer rests on a durable copy of it.)
+ * acknowledges after the transfer rests on a durable copy of it. A new
+ * primary logs the SYNC_DECIDED, SYNC_PREPARED and SYNC_ITEM frames it
+ * merges from another replica without a SYNC_BEGIN, whose replay would
+ * drop every prepared transaction: none of the three depends on one
+ * before it.)
  *
  * The request id is 0. Replaying applies them with the checks a backup
  * uses (a prepare is forced: the primary validated it when it was made),
  * so a log replayed once more into the store it built leaves that store as
- * it was: a prepare of a prepared transaction is a repeat, a commit
- * rewrites the same version with the same value, a load of a version the
- * key already has changes nothing.
+ * it was: a prepare of a prepared transaction is a repeat, a prepare of
+ * one remembered as decided is skipped (stale), and so are its commit or
+ * abort, a load of a version the key already has changes nothing, a
+ * decision remembered already is EEXIST.
  */
 #ifndef DEMI_TXN_LOGREC_H
 #define DEMI_TXN_LOGREC_H
@@ -44,7 +53,13 @@
 struct lrec_stats {
     uint64_t prepares, commits, aborts, loads;
     uint64_t syncs, sync_items; /* SYNC_BEGIN, SYNC_ITEM entries applied */
-    uint64_t stale;             /* commits or aborts of a transaction not prepared (after a repair) */
+    uint64_t decided;           /* SYNC_DECIDED entries applied (EEXIST included) */
+    uint64_t views;             /* VIEW_START entries replayed */
+    uint64_t view;              /* the highest view a VIEW_START entry named (0: none) */
+    /* Entries that found nothing to do: commits or aborts of a
+     * transaction not prepared (after a repair, or a replay of the same
+     * log again), prepares of one remembered as decided. */
+    uint64_t stale;
 };
 
 /* Bytes lrec_encode writes for M as a log entry of TYPE (0 when it
@@ -61,7 +76,8 @@ size_t lrec_encode(const struct txn_msg *m, uint8_t type, uint8_t *buf, size_t c
 /* Applies the entries of one record's payload (BUF, LEN bytes), record
  * number RECNO (for messages), to S. Returns 0; EBADMSG when the payload
  * is not a run of whole entries of the log's types or an entry contradicts
- * the store (a commit at another timestamp than its prepare); ENOSPC or
+ * the store (a commit at another timestamp than its prepare, a decision
+ * other than the one the store remembers); ENOSPC or
  * ENOMEM when the store's bounds (--max-prepared, --max-memory) are too
  * small for what the log holds. On an error MSG gets a one-line reason
  * naming the record and the byte; what came before in the payload stays
@@ -73,13 +89,17 @@ int lrec_apply(struct txs *s, const uint8_t *buf, size_t len, uint64_t recno, st
  * on, or an errno to stop the walk. */
 typedef int lrec_emit_fn(void *arg, const struct txn_msg *m, uint8_t type);
 
-/* The store as log entries (a compaction's snapshot): every kept version
- * as a LOAD, each key's oldest first, then every prepared transaction as
- * the REPL_PREPARE that prepares it again (its reads' versions 0: the
- * store does not keep them, and a forced prepare does not look at them).
- * In that order, so that replaying them rebuilds the store (a load of a
- * key a prepared transaction holds would be refused). Returns 0, or the
- * first error EMIT returned. EMIT must not change the store. */
-int lrec_snapshot(const struct txs *s, lrec_emit_fn *emit, void *arg);
+/* The store as log entries (a compaction's snapshot): VIEW_START(VIEW)
+ * when VIEW is above 0, then every remembered decision as a SYNC_DECIDED,
+ * oldest first (so that a replay remembers them in the same order and
+ * forgets the same ones first), then every kept version as a LOAD, each
+ * key's oldest first, then every prepared transaction as the REPL_PREPARE
+ * that prepares it again (its reads' versions 0: the store does not keep
+ * them, and a forced prepare does not look at them). Versions before
+ * prepared transactions, so that replaying them rebuilds the store (a load
+ * of a key a prepared transaction holds would be refused); the decisions
+ * concern none of the prepared ones (a store never holds both). Returns 0,
+ * or the first error EMIT returned. EMIT must not change the store. */
+int lrec_snapshot(const struct txs *s, uint64_t view, lrec_emit_fn *emit, void *arg);
 
 #endif

@@ -28,9 +28,19 @@
  *    prepared transaction, TXN_OVERHEAD plus a pointer per read plus, per
  *    write, its value and the bookkeeping of the version it will become. A
  *    discarded version's value is freed and uncounted at once.
+ *  - Remembered decisions live in a ring of max_decided slots, decision
+ *    number q (numbered from 0 as they are remembered) in slot q mod
+ *    max_decided, so the oldest is the one the next overwrites. An open
+ *    addressing index (linear probing, at most half full, so probes stay
+ *    short) maps a txnid to its ring slot. Overwriting a slot takes its
+ *    old entry out of the index by backward-shift deletion, which leaves
+ *    no tombstones: the index never needs a rebuild, and a lookup's cost
+ *    does not grow with the evictions. Both arrays are allocated at
+ *    txs_create, so remembering a decision cannot fail.
  *
  * Validation order at prepare, which decides which conflict is reported:
- * arguments (EINVAL, a key written twice included), a repeat (EEXIST),
+ * arguments (EINVAL, a key written twice included), a decision remembered
+ * (EALREADY), a repeat (EEXIST),
  * max_prepared (ENOSPC), then each read in order (stale, then write-locked)
  * and each write in order (read- or write-locked, then timestamp), then
  * memory (ENOMEM). A key read twice with different versions is stale for
@@ -58,6 +68,7 @@
 #define DEF_MAX_VERSIONS 8u
 #define DEF_MAX_PREPARED 65536u
 #define DEF_MAX_BYTES    ((uint64_t)1 << 30)
+#define DEF_MAX_DECIDED  65536u
 #define NO_VERSION       UINT64_MAX /* kent.min_gone: nothing discarded */
 #define MIN_BUCKETS      64u
 
@@ -95,6 +106,12 @@ struct ptxn {
     struct wr *wr;
 };
 
+/* A remembered decision. */
+struct dec {
+    uint64_t txnid;
+    uint64_t ts; /* 0: aborted */
+};
+
 struct txs {
     struct txs_limits lim;
     uint64_t seed;
@@ -102,6 +119,10 @@ struct txs {
     size_t nkb;
     struct ptxn **tb; /* transaction buckets */
     size_t ntb;
+    struct dec *dring; /* max_decided slots */
+    uint32_t *didx;    /* the index: ring slot + 1, 0 for an empty position */
+    size_t ndidx;      /* positions, a power of two >= 2 * max_decided */
+    uint64_t dseq;     /* the number the next decision remembered gets */
     struct txs_stats st;
 };
 
@@ -352,13 +373,22 @@ struct txs *txs_create(const struct txs_limits *lim)
         s->lim.max_prepared = DEF_MAX_PREPARED;
     if (!s->lim.max_bytes)
         s->lim.max_bytes = DEF_MAX_BYTES;
+    if (!s->lim.max_decided)
+        s->lim.max_decided = DEF_MAX_DECIDED;
     s->seed = make_seed(s);
     s->nkb = s->ntb = MIN_BUCKETS;
     s->kb = calloc(s->nkb, sizeof(*s->kb));
     s->tb = calloc(s->ntb, sizeof(*s->tb));
-    if (!s->kb || !s->tb) {
+    s->ndidx = 2;
+    while (s->ndidx < (size_t)s->lim.max_decided * 2)
+        s->ndidx *= 2;
+    s->dring = calloc(s->lim.max_decided, sizeof(*s->dring));
+    s->didx = calloc(s->ndidx, sizeof(*s->didx));
+    if (!s->kb || !s->tb || !s->dring || !s->didx) {
         free(s->kb);
         free(s->tb);
+        free(s->dring);
+        free(s->didx);
         free(s);
         return NULL;
     }
@@ -394,6 +424,8 @@ void txs_destroy(struct txs *s)
     }
     free(s->tb);
     free(s->kb);
+    free(s->dring);
+    free(s->didx);
     free(s);
 }
 
@@ -537,6 +569,71 @@ static void txn_release(struct txs *s, struct ptxn *t, uint32_t nr, uint32_t nw)
         t->wr[i].k->writers--;
         key_drop_if_empty(s, t->wr[i].k);
     }
+}
+
+/* ---- remembered decisions ---- */
+
+/* The index position holding TXNID, or SIZE_MAX. */
+static size_t dec_pos(const struct txs *s, uint64_t txnid)
+{
+    size_t mask = s->ndidx - 1;
+    for (size_t i = txn_hash(s, txnid) & mask; s->didx[i]; i = (i + 1) & mask)
+        if (s->dring[s->didx[i] - 1].txnid == txnid)
+            return i;
+    return SIZE_MAX;
+}
+
+static const struct dec *dec_find(const struct txs *s, uint64_t txnid)
+{
+    size_t i = txnid ? dec_pos(s, txnid) : SIZE_MAX;
+    return i == SIZE_MAX ? NULL : &s->dring[s->didx[i] - 1];
+}
+
+/* Takes index position I out by backward-shift deletion: each entry after
+ * it in the same run of occupied positions moves back into the hole unless
+ * its home position lies cyclically after the hole (then moving it would
+ * put it before its home, where a probe would never find it). */
+static void dec_unindex(struct txs *s, size_t i)
+{
+    size_t mask = s->ndidx - 1;
+    for (size_t j = (i + 1) & mask; s->didx[j]; j = (j + 1) & mask) {
+        size_t home = txn_hash(s, s->dring[s->didx[j] - 1].txnid) & mask;
+        /* Does HOME lie in (i, j], cyclically? Then J stays. */
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            s->didx[i] = s->didx[j];
+            i = j;
+        }
+    }
+    s->didx[i] = 0;
+}
+
+/* Remembers TXNID -> TS, forgetting the oldest decision when full. One
+ * already remembered keeps its entry (and its place in the FIFO). */
+static void dec_record(struct txs *s, uint64_t txnid, uint64_t ts)
+{
+    if (txnid == 0 || dec_find(s, txnid))
+        return;
+    uint32_t slot = (uint32_t)(s->dseq % s->lim.max_decided);
+    if (s->st.decided == s->lim.max_decided) {
+        dec_unindex(s, dec_pos(s, s->dring[slot].txnid));
+        s->st.decided--;
+    }
+    s->dring[slot] = (struct dec){txnid, ts};
+    size_t mask = s->ndidx - 1, i = txn_hash(s, txnid) & mask;
+    while (s->didx[i])
+        i = (i + 1) & mask;
+    s->didx[i] = slot + 1;
+    s->dseq++;
+    s->st.decided++;
+}
+
+int txs_decided(const struct txs *s, uint64_t txnid, uint64_t *ts)
+{
+    const struct dec *d = s ? dec_find(s, txnid) : NULL;
+    if (ts)
+        *ts = d ? d->ts : 0;
+    return d ? 0 : ENOENT;
 }
 
 /* ---- prepare ---- */
@@ -702,6 +799,8 @@ int txs_prepare(struct txs *s, uint64_t txnid, uint64_t ts, const struct txn_op 
     int rc = prep_check_args(s, &p, txnid, ts, reads, nreads, writes, nwrites);
     if (rc)
         return rc;
+    if (dec_find(s, txnid))
+        return EALREADY;
     uint64_t digest = prep_digest(s, &p, ts, nreads, writes, nwrites);
     const struct ptxn *held = *txn_slot(s, txnid);
     if (held && held->digest == digest)
@@ -770,6 +869,7 @@ int txs_commit(struct txs *s, uint64_t txnid, uint64_t ts)
     txn_release(s, t, t->nreads, t->nwrites);
     txn_free(t);
     s->st.commits++;
+    dec_record(s, txnid, ts);
     return 0;
 }
 
@@ -785,6 +885,21 @@ int txs_abort(struct txs *s, uint64_t txnid)
     txn_release(s, t, t->nreads, t->nwrites);
     txn_free(t);
     s->st.aborts++;
+    dec_record(s, txnid, 0);
+    return 0;
+}
+
+int txs_note_decided(struct txs *s, uint64_t txnid, uint64_t ts)
+{
+    if (!s || txnid == 0)
+        return EINVAL;
+    const struct dec *d = dec_find(s, txnid);
+    if (d)
+        return d->ts == ts ? EEXIST : EINVAL;
+    /* Not remembered, so possibly prepared here (never both). */
+    if (*txn_slot(s, txnid))
+        return ts ? txs_commit(s, txnid, ts) : txs_abort(s, txnid);
+    dec_record(s, txnid, ts);
     return 0;
 }
 
@@ -878,6 +993,23 @@ size_t txs_scan_prepared(const struct txs *s, uint64_t *cursor, size_t max, txs_
         }
     }
     *cursor = b < s->ntb ? b : TXS_SCAN_END;
+    return n;
+}
+
+size_t txs_scan_decided(const struct txs *s, uint64_t *cursor, size_t max, txs_decided_fn *fn, void *arg)
+{
+    size_t n = 0;
+    if (!s || !cursor || *cursor == TXS_SCAN_END)
+        return 0;
+    /* Those numbered below the oldest remembered were forgotten. */
+    uint64_t q = *cursor, oldest = s->dseq - s->st.decided;
+    if (q < oldest)
+        q = oldest;
+    for (; q < s->dseq && (n == 0 || n < max); q++, n++) {
+        const struct dec *d = &s->dring[q % s->lim.max_decided];
+        fn(arg, d->txnid, d->ts);
+    }
+    *cursor = q < s->dseq ? q : TXS_SCAN_END;
     return n;
 }
 

@@ -23,6 +23,13 @@
  * prepared, and (with two-phase commit across shards) the outcome is
  * strictly serializable. Conflicts abort at once (no waiting), so no
  * deadlock is possible.
+ *
+ * The store also remembers the outcome of its most recent decisions
+ * (txs_commit, txs_abort, txs_note_decided): a bounded FIFO of txnid ->
+ * commit timestamp (0: aborted), so that during a view change a replica
+ * can tell another which transactions are already decided, and a late
+ * prepare of a decided transaction cannot hold its keys again. A
+ * transaction is never both prepared and remembered as decided.
  */
 #ifndef DEMI_TXN_STORE_H
 #define DEMI_TXN_STORE_H
@@ -39,6 +46,12 @@ struct txs_limits {
     uint32_t max_versions; /* versions kept per key (default 8, at least 1) */
     uint32_t max_prepared; /* transactions prepared at once (default 65536) */
     uint64_t max_bytes;    /* keys + values + bookkeeping held (default 1 GiB) */
+    /* Decisions remembered (default 65536, at least 1). Their table is
+     * allocated whole by txs_create and never grows: 16 bytes per entry
+     * plus an index of 4 bytes per slot, the slots being the power of two
+     * at or above twice max_decided (at most 32 bytes per entry in all;
+     * 1.5 MiB at the default). It is not counted in max_bytes. */
+    uint32_t max_decided;
 };
 
 struct txs_stats {
@@ -51,6 +64,7 @@ struct txs_stats {
     uint64_t conflict_stale;  /* prepares refused: a read no longer current */
     uint64_t conflict_locked; /* prepares refused: a key held by another prepared transaction */
     uint64_t conflict_ts;     /* prepares refused: timestamp not above a written key's newest version */
+    uint64_t decided;         /* decisions remembered now (at most max_decided) */
 };
 
 /* Why a prepare was refused (txs_prepare's return is EAGAIN). */
@@ -91,20 +105,42 @@ int txs_put(struct txs *s, const uint8_t *key, size_t klen, const uint8_t *val, 
  * changes), EAGAIN (TXS_CONFLICT_LOCKED) when it is prepared with other
  * content (another transaction drew the same id); ENOSPC at max_prepared; ENOMEM
  * past max_bytes; EINVAL for TS 0, TXNID 0, a key written twice or a bound
- * exceeded. With FORCE (a backup applying its primary's decision) the
- * conflict checks are skipped; the keys are still held. */
+ * exceeded; EALREADY when TXNID is remembered as decided (txs_decided says
+ * how; nothing changes: a prepare arriving after its decision, which must
+ * not hold keys that nothing will release). With FORCE (a backup applying
+ * its primary's decision) the conflict checks are skipped; the keys are
+ * still held, and EALREADY is returned all the same. */
 int txs_prepare(struct txs *s, uint64_t txnid, uint64_t ts, const struct txn_op *reads, uint32_t nreads,
                 const struct txn_op *writes, uint32_t nwrites, bool force, enum txs_conflict *why,
                 uint64_t *conflict_ver);
 
 /* Commits prepared transaction TXNID: its writes become version TS (the
  * timestamp it prepared with; another TS is EINVAL) and its keys are
- * released. ENOENT when TXNID is not prepared. */
+ * released; the decision is remembered (TXNID -> TS). ENOENT when TXNID
+ * is not prepared. */
 int txs_commit(struct txs *s, uint64_t txnid, uint64_t ts);
 
-/* Aborts prepared transaction TXNID, releasing its keys. ENOENT when TXNID
- * is not prepared. */
+/* Aborts prepared transaction TXNID, releasing its keys; the decision is
+ * remembered (TXNID -> 0). ENOENT when TXNID is not prepared (nothing is
+ * remembered then). */
 int txs_abort(struct txs *s, uint64_t txnid);
+
+/* The remembered decision on TXNID: 0 with *TS its commit timestamp (0:
+ * aborted); ENOENT when it is not remembered (never decided here, or
+ * forgotten since: the table keeps the newest max_decided decisions and
+ * forgets the oldest first). */
+int txs_decided(const struct txs *s, uint64_t txnid, uint64_t *ts);
+
+/* A decision on TXNID learned from elsewhere (another replica's state
+ * transfer, or a log replay): commit at TS, or abort when TS is 0. When
+ * TXNID is prepared here it is committed (as txs_commit) or aborted (as
+ * txs_abort), which remembers it; otherwise the decision is only
+ * remembered (a commit's versions come separately). Returns 0; EEXIST when
+ * the same decision is already remembered (nothing changes); EINVAL for
+ * TXNID 0, a commit at another timestamp than the one TXNID is prepared
+ * with, or a remembered decision it contradicts (committed here and
+ * aborted there, or committed at another timestamp): nothing changes. */
+int txs_note_decided(struct txs *s, uint64_t txnid, uint64_t ts);
 
 /* Installs VAL as version TS of KEY on a backup being brought up to date
  * by its primary (demi-txnd's state transfer): a committed version the
@@ -120,7 +156,8 @@ int txs_abort(struct txs *s, uint64_t txnid);
 int txs_install(struct txs *s, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, uint64_t ts);
 
 /* Aborts every prepared transaction (a backup whose primary is about to
- * send it the ones still prepared). Returns how many. */
+ * send it the ones still prepared). Returns how many. Nothing is
+ * remembered as decided: dropping them is not a decision on them. */
 uint64_t txs_abort_all(struct txs *s);
 
 /*
@@ -155,6 +192,17 @@ size_t txs_scan_keys(const struct txs *s, uint64_t *cursor, size_t max, txs_vers
 
 /* Visits prepared transactions. */
 size_t txs_scan_prepared(const struct txs *s, uint64_t *cursor, size_t max, txs_prepared_fn *fn, void *arg);
+
+/* A remembered decision (TS 0: aborted). */
+typedef void txs_decided_fn(void *arg, uint64_t txnid, uint64_t ts);
+
+/* Visits remembered decisions, oldest first, MAX of them per step (at
+ * least one). Unlike the other scans the cursor is a decision's sequence
+ * number (decisions are numbered as they are remembered), not a bucket:
+ * one forgotten between steps is skipped, one remembered after the scan
+ * began is visited if the scan has not ended yet, and none is visited
+ * twice. */
+size_t txs_scan_decided(const struct txs *s, uint64_t *cursor, size_t max, txs_decided_fn *fn, void *arg);
 
 void txs_get_stats(const struct txs *s, struct txs_stats *st);
 

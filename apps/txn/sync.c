@@ -53,6 +53,16 @@ static void emit_prepared(void *arg, uint64_t txnid, uint64_t ts, const struct t
     ctx.o->prepared++;
 }
 
+static void emit_decided(void *arg, uint64_t txnid, uint64_t ts)
+{
+    (void)arg;
+    ctx_msg(TXN_SYNC_DECIDED);
+    ctx.m.txnid = txnid;
+    ctx.m.ts = ts;
+    ctx.emit(ctx.arg, &ctx.m);
+    ctx.o->decided++;
+}
+
 void txsync_out_start(struct txsync_out *o)
 {
     memset(o, 0, sizeof(*o));
@@ -71,10 +81,17 @@ bool txsync_out_step(struct txsync_out *o, struct txs *s, size_t max, txsync_emi
         ctx_msg(TXN_SYNC_BEGIN);
         ctx.m.ts = st.keys;
         emit(arg, &ctx.m);
-        o->phase = TXSYNC_PREPARED;
+        o->phase = TXSYNC_DECIDED;
         o->cursor = 0;
         return false;
     }
+    case TXSYNC_DECIDED:
+        txs_scan_decided(s, &o->cursor, max, emit_decided, NULL);
+        if (o->cursor == TXS_SCAN_END) {
+            o->phase = TXSYNC_PREPARED;
+            o->cursor = 0;
+        }
+        return false;
     case TXSYNC_PREPARED:
         txs_scan_prepared(s, &o->cursor, max, emit_prepared, NULL);
         if (o->cursor == TXS_SCAN_END) {
@@ -89,7 +106,7 @@ bool txsync_out_step(struct txsync_out *o, struct txs *s, size_t max, txsync_emi
         return false;
     case TXSYNC_END:
         ctx_msg(TXN_SYNC_END);
-        ctx.m.txnid = o->prepared;
+        ctx.m.txnid = o->prepared + o->decided;
         ctx.m.ts = o->items;
         emit(arg, &ctx.m);
         o->phase = TXSYNC_DONE;
@@ -104,10 +121,11 @@ const char *txsync_in_apply(struct txsync_in *in, struct txs *s, const struct tx
     int e;
     if (m->type == TXN_SYNC_BEGIN) {
         /* A new sync restarts from scratch, one in progress included. */
-        txs_abort_all(s);
+        if (!in->merge)
+            txs_abort_all(s);
         in->active = true;
         in->synced = false;
-        in->items = in->prepared = 0;
+        in->items = in->prepared = in->skipped = in->decided = 0;
         in->primary_keys = m->ts;
         return NULL;
     }
@@ -120,8 +138,20 @@ const char *txsync_in_apply(struct txsync_in *in, struct txs *s, const struct tx
             return e == ENOMEM ? "out of memory for the primary's state" : "a sync item the store refuses";
         in->items++;
         return NULL;
+    case TXN_SYNC_DECIDED:
+        e = txs_note_decided(s, m->txnid, m->ts);
+        if (e && e != EEXIST)
+            return m->txnid == 0 ? "a decision the store refuses" : "a decision that contradicts this replica's";
+        in->decided++;
+        return NULL;
     case TXN_SYNC_PREPARED:
         e = txs_prepare(s, m->txnid, m->ts, m->reads, m->nreads, m->writes, m->nwrites, true, NULL, NULL);
+        if (e == EALREADY) {
+            /* Decided here: its decision stands, and its keys must not
+             * be held again. */
+            in->skipped++;
+            return NULL;
+        }
         if (e && e != EEXIST)
             return e == ENOMEM || e == ENOSPC ? "out of room for the primary's prepared transactions"
                                               : "a prepared transaction the store refuses";
@@ -129,7 +159,7 @@ const char *txsync_in_apply(struct txsync_in *in, struct txs *s, const struct tx
         return NULL;
     case TXN_SYNC_END:
         in->active = false;
-        if (m->txnid != in->prepared || m->ts != in->items)
+        if (m->txnid != in->prepared + in->skipped + in->decided || m->ts != in->items)
             return "the sync's counts do not match the frames received";
         in->synced = true;
         return NULL;

@@ -1,5 +1,6 @@
 /*
- * apps/txn/sync.h: state transfer from an occ primary to a backup, both
+ * apps/txn/sync.h: state transfer from an occ primary to a backup (or,
+ * during a view change, from another replica to the new primary), both
  * ends, without I/O (demi-txnd moves the frames). It must never block or
  * buffer without bound: the sending end emits a bounded step at a time
  * from a cursor over the live store (store.h's scans), and the receiving
@@ -8,12 +9,26 @@
  * The stream, on the replication link before anything else the primary
  * sends there (msg.h's SYNC_* types):
  *
- *   SYNC_BEGIN, SYNC_PREPARED x P, SYNC_ITEM x N, SYNC_END (P, N)
+ *   SYNC_BEGIN, SYNC_DECIDED x D, SYNC_PREPARED x P, SYNC_ITEM x N,
+ *   SYNC_END (P + D, N)
  *
  * interleaved with the REPL_* frames of whatever the primary decides
  * meanwhile. TCP keeps the order, so the backup ends with the state the
  * primary had when the sync began plus every change after it:
- *  - the prepared transactions go first: one committed before the scan
+ *  - the decisions the sender remembers (store.h) go first, oldest first:
+ *    a transaction the receiver holds prepared but the sender saw decided
+ *    gets its decision (committed or aborted there, txs_note_decided)
+ *    before the sender's prepared transactions are taken in, and a
+ *    SYNC_PREPARED of a transaction the receiver remembers as decided is
+ *    skipped (its decision stands), so a merge never resurrects a
+ *    transaction decided at the receiver. A decision that contradicts the
+ *    receiver's (committed on one, aborted on the other, or at another
+ *    timestamp) fails the sync: one of the two replicas is wrong. A
+ *    decision taken after the scan passed its end comes as the
+ *    REPL_COMMIT or REPL_ABORT that follows anyway; the receiver remembers
+ *    it only if it holds the transaction prepared, or if its caller notes
+ *    it (txs_note_decided) when it does not;
+ *  - the prepared transactions go next: one committed before the scan
  *    reached it has its values in the store by the time the key scan
  *    starts; one prepared after SYNC_BEGIN arrives as REPL_PREPARE (a
  *    second copy, from the scan, is EEXIST and harmless); its REPL_COMMIT
@@ -25,7 +40,11 @@
  *    finds the same one EEXIST.
  * The backup drops its own prepared transactions at SYNC_BEGIN (their
  * fate may have been decided while it was away); its committed versions
- * stay (the primary's come on top).
+ * stay (the primary's come on top). A merge (txsync_in.merge: a new
+ * primary taking in another replica's store during a view change) keeps
+ * its own prepared transactions instead: they may be ones only it holds,
+ * and the decisions sent first settle those the other replica saw
+ * decided.
  *
  * Why a backup counts toward majorities only from SYNC_END on (demi-txnd's
  * sync_pump): a majority is what must survive the primary. Were a backup
@@ -49,38 +68,46 @@
 /* Hands one frame to the link (it must take a copy before returning). */
 typedef void txsync_emit_fn(void *arg, const struct txn_msg *m);
 
-enum { TXSYNC_BEGIN, TXSYNC_PREPARED, TXSYNC_KEYS, TXSYNC_END, TXSYNC_DONE };
+enum { TXSYNC_BEGIN, TXSYNC_DECIDED, TXSYNC_PREPARED, TXSYNC_KEYS, TXSYNC_END, TXSYNC_DONE };
 
-/* The primary's end: one sync to one backup. */
+/* The sending end: one sync to one replica. */
 struct txsync_out {
     int phase;
     uint64_t cursor;
-    uint64_t items, prepared; /* frames sent */
+    uint64_t items, prepared, decided; /* frames sent */
 };
 
 void txsync_out_start(struct txsync_out *o);
 
-/* Emits the next frames: about MAX keys' or prepared transactions' worth
- * (whole hash buckets, so a little more). Returns true once SYNC_END has
- * been emitted. */
+/* Emits the next frames: about MAX decisions', keys' or prepared
+ * transactions' worth (whole hash buckets, so a little more). Returns true
+ * once SYNC_END has been emitted. */
 bool txsync_out_step(struct txsync_out *o, struct txs *s, size_t max, txsync_emit_fn *emit, void *arg);
 
-/* The backup's end. */
+/* The receiving end. Zeroed, it is a backup's; the caller sets MERGE
+ * (and may clear it again) before a SYNC_BEGIN arrives, and SYNC_BEGIN
+ * leaves it as it is. */
 struct txsync_in {
-    bool active; /* between SYNC_BEGIN and SYNC_END */
-    bool synced; /* a sync has completed (and no other begun since) */
-    uint64_t items, prepared;
+    bool merge;            /* keep this store's prepared transactions at SYNC_BEGIN (see above) */
+    bool active;           /* between SYNC_BEGIN and SYNC_END */
+    bool synced;           /* a sync has completed (and no other begun since) */
+    uint64_t items;        /* SYNC_ITEM frames applied (EEXIST included) */
+    uint64_t prepared;     /* SYNC_PREPARED frames taken in (EEXIST included) */
+    uint64_t skipped;      /* SYNC_PREPARED of a transaction decided here: not taken in */
+    uint64_t decided;      /* SYNC_DECIDED frames applied (EEXIST included) */
     uint64_t primary_keys; /* SYNC_BEGIN's count, for the log */
 };
 
 /* Applies one SYNC_* frame M to S. Returns NULL, or a static reason to
  * close the connection it came on (out of order, a count that does not
- * match, a version or transaction the store refuses). */
+ * match, a version or transaction the store refuses, a decision that
+ * contradicts this replica's). */
 const char *txsync_in_apply(struct txsync_in *in, struct txs *s, const struct txn_msg *m);
 
 static inline bool txsync_is_sync_type(uint8_t t)
 {
-    return t == TXN_SYNC_BEGIN || t == TXN_SYNC_ITEM || t == TXN_SYNC_PREPARED || t == TXN_SYNC_END;
+    return t == TXN_SYNC_BEGIN || t == TXN_SYNC_ITEM || t == TXN_SYNC_PREPARED || t == TXN_SYNC_DECIDED ||
+           t == TXN_SYNC_END;
 }
 
 #endif

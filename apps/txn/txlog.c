@@ -79,7 +79,10 @@ int txl_replay(struct txl *l, struct txs *s, struct lrec_stats *st, uint64_t *re
     memset(st, 0, sizeof(*st));
     msg[0] = '\0';
     struct replay_ctx x = {l, s, st};
-    return logread_all(l->qd, replay_one, &x, records, msg, msglen);
+    int e = logread_all(l->qd, replay_one, &x, records, msg, msglen);
+    if (e == 0)
+        l->view = st->view;
+    return e;
 }
 
 static int64_t mono_ms(void)
@@ -125,6 +128,9 @@ int txl_start(struct txl *l, const char *path, bool repair, struct txs *s, char 
     if (ls.syncs && n > 0 && (size_t)n < msglen)
         n += snprintf(msg + n, msglen - (size_t)n, "; %" PRIu64 " state transfers (%" PRIu64 " versions)", ls.syncs,
                       ls.sync_items);
+    if ((ls.decided || ls.view) && n > 0 && (size_t)n < msglen)
+        n += snprintf(msg + n, msglen - (size_t)n, "; %" PRIu64 " decisions learned, view %" PRIu64, ls.decided,
+                      ls.view);
     if (ls.stale && n > 0 && (size_t)n < msglen)
         snprintf(msg + n, msglen - (size_t)n,
                  "; %" PRIu64 " commits or aborts found no prepared transaction (a repaired log?)", ls.stale);
@@ -350,7 +356,11 @@ bool txl_compact_due(const struct txl *l, struct txs *s)
         return false;
     struct txs_stats st;
     txs_get_stats(s, &st);
-    return l->size / 2 > st.bytes;
+    /* The decisions are not in st.bytes, but a snapshot holds them (one
+     * SYNC_DECIDED frame each): without them, a small store with a full
+     * table of decisions would find every new log due again at once. */
+    uint64_t decided_bytes = st.decided * (TXN_HDR_LEN + 16);
+    return l->size / 2 > st.bytes + decided_bytes;
 }
 
 static int snap_add(void *arg, const struct txn_msg *m, uint8_t type)
@@ -381,7 +391,7 @@ int txl_compact_start(struct txl *l, struct txs *s)
         return e;
     }
     /* The store as it is now holds every change made so far. */
-    if ((e = lrec_snapshot(s, snap_add, n))) {
+    if ((e = lrec_snapshot(s, l->view, snap_add, n))) {
         compact_abandon(l, e == ENOBUFS ? "the store is too large for one record" : "cannot copy the store", e);
         return e;
     }

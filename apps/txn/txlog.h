@@ -17,8 +17,9 @@
  *
  * Compaction (txl_compact_due, txl_compact_start): once the log outgrows
  * twice the store's bytes (and a minimum), a new log, PATH.compact, gets
- * the store as it is (every version kept, as LOADs oldest first, then
- * every prepared transaction), written at once in one record from the
+ * the store as it is (the view, the decisions it remembers, every version
+ * kept, as LOADs oldest first, then every prepared transaction:
+ * lrec_snapshot), written at once in one record from the
  * loop, then every change made after, which goes to both logs. Once the
  * snapshot is durable the old log stops appending (its changes wait), and
  * as soon as the new log holds durably every change the old one did, it
@@ -65,6 +66,12 @@ struct txl {
     uint64_t snap_last;      /* the new log: the last change its snapshot holds */
     int64_t compact_start_ns;
     int64_t compact_retry_ns; /* after a failed compaction: none before (mono ns) */
+    /* The view the replica is in, which a compaction's snapshot begins
+     * with (a VIEW_START entry, when above 0), since the snapshot replaces
+     * the entries that said so. txl_replay sets it to the highest view the
+     * log names; demi-txnd sets it again whenever it enters a view (after
+     * txl_start: txl_open zeroes it), besides logging that VIEW_START. */
+    uint64_t view;
 };
 
 /* Opens (or creates) the log at PATH; with REPAIR, a log corrupt in the
@@ -74,7 +81,8 @@ struct txl {
 int txl_open(struct txl *l, const char *path, bool repair);
 
 /* Replays every record into S, before the replica serves. 0, or an errno
- * with a one-line reason in MSG (the record and byte). */
+ * with a one-line reason in MSG (the record and byte). On success l->view
+ * is ST's view. */
 int txl_replay(struct txl *l, struct txs *s, struct lrec_stats *st, uint64_t *records, char *msg, size_t msglen);
 
 /* What demi-txnd does at start: txl_open, then txl_replay into S. Returns
@@ -113,7 +121,8 @@ bool txl_owns(const struct txl *l, int qd, demi_qtoken_t qt);
 int txl_done(struct txl *l, int qd, int opcode, int err);
 
 /* Whether the log has grown enough to compact: over l->min_compact bytes
- * and over twice the bytes S holds, with no compaction running. */
+ * and over twice the bytes S holds (its remembered decisions included, as
+ * the entries a snapshot gives them), with no compaction running. */
 bool txl_compact_due(const struct txl *l, struct txs *s);
 
 /* Starts a compaction (see above); it blocks the loop while it copies the

@@ -6,12 +6,16 @@
  * are msg.c's frames (fuzz_txnmsg fuzzes that decoder); this target covers
  * what logrec.c adds: walking a payload entry by entry, refusing the types
  * a log never holds, and driving the store with forced prepares, commits,
- * aborts and loads in any order. Every input gets a malloc'd copy of
- * exactly its bytes and a fresh store with small bounds. It checks that:
+ * aborts, loads, state transfers, decisions learned (SYNC_DECIDED) and
+ * views (VIEW_START) in any order. Every input gets a malloc'd copy of
+ * exactly its bytes and a fresh store with small bounds (four remembered
+ * decisions, so that forgetting them is exercised). It checks that:
  *   - lrec_apply never crashes and returns 0, EBADMSG, ENOSPC or ENOMEM,
  *     with a reason naming the record when it fails;
  *   - on success, every entry was counted once (prepares, commits, aborts,
- *     loads and stale decisions add up to the entries txn_frame_len finds);
+ *     loads, stale entries, syncs, synced items, decisions and views add
+ *     up to the entries txn_frame_len finds), and the store remembers no
+ *     more decisions than its bound;
  *   - the store frees everything it took (LeakSanitizer, at exit of each
  *     run), whatever order the entries came in.
  * An oracle failure prints "fuzz_txnlog: ..." and aborts: this is a test.
@@ -38,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* a test harness: out of memory is not a finding */
     if (size)
         memcpy(buf, data, size);
-    struct txs_limits lim = {.max_versions = 2, .max_prepared = 8, .max_bytes = 1 << 20};
+    struct txs_limits lim = {.max_versions = 2, .max_prepared = 8, .max_bytes = 1 << 20, .max_decided = 4};
     struct txs *s = txs_create(&lim);
     if (!s)
         abort();
@@ -59,9 +63,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (off != size)
             fail("a payload accepted that is not whole frames", off, size);
-        uint64_t counted = st.prepares + st.commits + st.aborts + st.loads + st.stale + st.syncs + st.sync_items;
+        uint64_t counted = st.prepares + st.commits + st.aborts + st.loads + st.stale + st.syncs + st.sync_items +
+                           st.decided + st.views;
         if (counted != n)
             fail("entries not counted once each", (size_t)counted, n);
+        struct txs_stats ts;
+        txs_get_stats(s, &ts);
+        if (ts.decided > lim.max_decided)
+            fail("more decisions remembered than the bound", (size_t)ts.decided, lim.max_decided);
     }
     txs_destroy(s);
     free(buf);

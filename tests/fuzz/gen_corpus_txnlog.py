@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """Writes tests/fuzz/corpus_txnlog/: log record payloads for fuzz_txnlog
 (demi-txnd's --log replay), each a run of msg.h frames: the entries a log
-holds (REPL_PREPARE, REPL_COMMIT, REPL_ABORT, LOAD, and a backup's state
-transfer: SYNC_BEGIN, SYNC_ITEM, SYNC_PREPARED), in orders a replica
-writes and in orders it never does, and a few malformed ones.
+holds (REPL_PREPARE, REPL_COMMIT, REPL_ABORT, LOAD, a backup's state
+transfer: SYNC_BEGIN, SYNC_ITEM, SYNC_PREPARED, SYNC_DECIDED, and the
+failover's VIEW_START and a new primary's merge without SYNC_BEGIN), in
+orders a replica writes and in orders it never does, and a few malformed
+ones.
 Run from anywhere: python3 tests/fuzz/gen_corpus_txnlog.py"""
 import os
 import struct
 
 LOAD, REPL_PREPARE, REPL_COMMIT, REPL_ABORT, GET = 11, 13, 14, 15, 1
-SYNC_BEGIN, SYNC_ITEM, SYNC_PREPARED, SYNC_END = 17, 18, 19, 20
+SYNC_BEGIN, SYNC_ITEM, SYNC_PREPARED, SYNC_END, SYNC_DECIDED = 17, 18, 19, 20, 21
+VIEW_CHANGE, VIEW_START = 22, 23
 
 
 def frame(t, body, reqid=0):
@@ -50,6 +53,14 @@ def sync_item(k, v, ts):
     return frame(SYNC_ITEM, struct.pack("<Q", ts) + s(k) + s(v))
 
 
+def decided(txnid, ts):
+    return frame(SYNC_DECIDED, struct.pack("<QQ", txnid, ts))
+
+
+def view_start(view, incarnation=0):
+    return frame(VIEW_START, struct.pack("<QQ", view, incarnation))
+
+
 seeds = {
     "load": load(b"k", b"v", 1),
     "prepare-commit": prepare(1, 10, [(b"a", 0)], [(b"b", b"vb")]) + commit(1, 10),
@@ -66,6 +77,22 @@ seeds = {
     + sync_item(b"s", b"1", 2) + sync_item(b"s", b"1", 2) + sync_item(b"t", b"", 1) + commit(9, 80) + commit(8, 70),
     "sync-after-commit": prepare(10, 90, [], [(b"u", b"9")]) + commit(10, 90) + sync_begin(1) + sync_item(b"u", b"5", 50)
     + sync_item(b"u", b"9", 90),
+    # The failover's entries (fuzz_txnlog keeps four decisions: more here
+    # forget the oldest).
+    "decided": prepare(11, 100, [], [(b"d", b"1")]) + prepare(12, 101, [], [(b"e", b"2")]) + decided(11, 100)
+    + decided(12, 0) + decided(13, 102) + decided(11, 100) + prepare(13, 102, [], [(b"f", b"3")]),
+    "decided-forgotten": b"".join(decided(20 + i, i % 2 * (200 + i)) for i in range(6)) + decided(20, 0)
+    + prepare(20, 300, [], [(b"g", b"x")]) + prepare(25, 301, [], [(b"g", b"y")]),
+    "decided-contradicts": decided(14, 140) + decided(14, 0),
+    "decided-other-ts": prepare(15, 150, [], [(b"h", b"v")]) + decided(15, 151),
+    "decided-txn0": decided(0, 5),
+    "view-start": view_start(3, 7) + load(b"k", b"v", 1) + view_start(5) + view_start(4),
+    "merge-no-begin": view_start(2) + prepare(16, 160, [], [(b"m", b"own")]) + prepare(17, 170, [], [(b"n", b"own")])
+    + decided(16, 160) + decided(18, 0) + prepare(19, 190, [(b"m", 0)], [(b"o", b"v")], SYNC_PREPARED)
+    + prepare(18, 180, [], [(b"o", b"x")], SYNC_PREPARED) + sync_item(b"m", b"own", 160) + sync_item(b"p", b"1", 3),
+    "snapshot": view_start(9) + decided(21, 0) + decided(22, 220) + load(b"q", b"1", 220)
+    + prepare(23, 230, [(b"q", 0)], [(b"r", b"v")]),
+    "bad-view-change": frame(VIEW_CHANGE, struct.pack("<QQ", 1, 0)),
     "bad-sync-end": sync_begin(0) + frame(SYNC_END, struct.pack("<QQ", 0, 0)),
     "bad-get": frame(GET, struct.pack("<QQ", 0, 1) + s(b"k")),
     "bad-reqid": frame(REPL_ABORT, struct.pack("<Q", 1), reqid=9),

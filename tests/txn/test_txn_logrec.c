@@ -6,7 +6,10 @@
  * never holds, a request id, a commit at another timestamp, a store too
  * small), which must each give an error and a reason naming the byte;
  * and that lrec_snapshot, written as log entries the way a compaction
- * writes its snapshot, rebuilds the same store.
+ * writes its snapshot, rebuilds the same store, decisions and view. The
+ * failover's entries: SYNC_DECIDED (applied, repeated, contradicted),
+ * VIEW_START (reported), and a new primary's merge logged without a
+ * SYNC_BEGIN.
  * Pure code: no libdemi, no I/O.
  */
 #include "logrec.h"
@@ -159,11 +162,14 @@ static void case_replay(void)
         /* Txn 3 holds "a": a put there is refused. */
         CHECK_EQ(txs_put(s, B("a"), 1, B("x"), 1, 40, NULL), EBUSY);
     }
-    CHECK_EQ(st.prepares, 6);
-    CHECK_EQ(st.commits, 2);
-    CHECK_EQ(st.aborts, 2);
+    /* The second time, txns 1 and 2 are remembered as decided: their
+     * prepares and decisions find nothing to do (stale), and txn 3's
+     * prepare is a repeat. */
+    CHECK_EQ(st.prepares, 4);
+    CHECK_EQ(st.commits, 1);
+    CHECK_EQ(st.aborts, 1);
     CHECK_EQ(st.loads, 6);
-    CHECK_EQ(st.stale, 0);
+    CHECK_EQ(st.stale, 4);
     /* Then the held transaction commits, as the primary later says. */
     CHECK_EQ(txs_commit(s, 3, 30), 0);
     GET_IS(s, "a", 0, 30, "a30");
@@ -350,7 +356,8 @@ static void case_snapshot(void)
 
     static struct pay p;
     p.len = 0;
-    CHECK_EQ(lrec_snapshot(s, snap_add, &p), 0);
+    CHECK_EQ(lrec_snapshot(s, 0, snap_add, &p), 0);
+    CHECK_EQ(p.buf[3], TXN_LOAD); /* view 0: no VIEW_START */
     struct txs *t = txs_create(&lim);
     CHECK(t != NULL);
     CHECK_EQ(apply(t, &p, &st, msg), 0);
@@ -389,6 +396,238 @@ static void case_snapshot(void)
     txs_destroy(t);
 }
 
+static void add_decided(struct pay *p, uint64_t txnid, uint64_t ts)
+{
+    struct txn_msg m = {.type = TXN_SYNC_DECIDED, .txnid = txnid, .ts = ts};
+    add(p, &m, TXN_SYNC_DECIDED);
+}
+
+static void add_view(struct pay *p, uint64_t view)
+{
+    struct txn_msg m = {.type = TXN_VIEW_START, .txnid = view, .ts = 12345};
+    add(p, &m, TXN_VIEW_START);
+}
+
+static void decided_is(const struct txs *s, uint64_t id, int rc, uint64_t ts, int line)
+{
+    uint64_t got = 99;
+    int r = txs_decided(s, id, &got);
+    if (r != rc || (rc == 0 && got != ts)) {
+        fprintf(stderr, "line %d: decided %llu: %d ts %llu, wanted %d ts %llu\n", line, (unsigned long long)id, r,
+                (unsigned long long)got, rc, (unsigned long long)ts);
+        exit(1);
+    }
+}
+#define DECIDED_IS(s, id, rc, ts) decided_is(s, id, rc, ts, __LINE__)
+
+/* SYNC_DECIDED commits or aborts a transaction prepared by an earlier
+ * entry, or is only remembered; a prepare of a decided transaction is
+ * stale; VIEW_START changes nothing but is reported. Twice gives the same
+ * store. */
+static void case_decided_view(void)
+{
+    struct pay p = {.len = 0};
+    add_view(&p, 3);
+    add_prepare(&p, 1, 10, NULL, 0, "a", "a10");
+    add_prepare(&p, 2, 11, NULL, 0, "b", "b11");
+    add_decided(&p, 1, 10); /* commits it */
+    add_decided(&p, 2, 0);  /* aborts it */
+    add_decided(&p, 3, 30); /* not prepared here: remembered */
+    add_decided(&p, 4, 0);
+    add_prepare(&p, 3, 30, NULL, 0, "c", "c30"); /* late: stale */
+    add_view(&p, 5);
+    add_view(&p, 4);
+    struct txs *s = mk(0);
+    struct lrec_stats st;
+    char msg[256] = "";
+    for (int round = 0; round < 2; round++) {
+        memset(&st, 0, sizeof(st));
+        CHECK_EQ(apply(s, &p, &st, msg), 0);
+        GET_IS(s, "a", 0, 10, "a10");
+        GET_IS(s, "b", ENOENT, 0, NULL);
+        GET_IS(s, "c", ENOENT, 0, NULL);
+        DECIDED_IS(s, 1, 0, 10);
+        DECIDED_IS(s, 2, 0, 0);
+        DECIDED_IS(s, 3, 0, 30);
+        DECIDED_IS(s, 4, 0, 0);
+        struct txs_stats ts;
+        txs_get_stats(s, &ts);
+        CHECK_EQ(ts.prepared, 0);
+        CHECK_EQ(ts.keys, 1);
+        CHECK_EQ(ts.decided, 4);
+        CHECK_EQ(st.view, 5);
+        CHECK_EQ(st.views, 3);
+        CHECK_EQ(st.decided, 4); /* the second time each is EEXIST */
+        /* The first time: two prepares, the late one stale; the second,
+         * all three stale. */
+        CHECK_EQ(st.prepares, round ? 0 : 2);
+        CHECK_EQ(st.stale, round ? 3 : 1);
+    }
+    txs_destroy(s);
+}
+
+/* A decision other than the store's is a bad log. */
+static void case_decided_contradicts(void)
+{
+    struct pay p = {.len = 0};
+    add_decided(&p, 1, 10);
+    struct txs *s = mk(0);
+    struct lrec_stats st;
+    memset(&st, 0, sizeof(st));
+    char msg[256] = "";
+    CHECK_EQ(apply(s, &p, &st, msg), 0);
+    struct pay q = {.len = 0};
+    add_decided(&q, 1, 0);
+    BAD_IS(s, q.buf, q.len, EBADMSG, "remembers another decision");
+    q.len = 0;
+    add_decided(&q, 1, 11);
+    BAD_IS(s, q.buf, q.len, EBADMSG, "txn 1");
+    q.len = 0;
+    add_prepare(&q, 2, 20, NULL, 0, "w", "v");
+    size_t one = q.len;
+    add_decided(&q, 2, 21);
+    char at[32];
+    snprintf(at, sizeof(at), "byte %zu:", one);
+    BAD_IS(s, q.buf, q.len, EBADMSG, "prepared at another timestamp");
+    BAD_IS(s, q.buf, q.len, EBADMSG, at);
+    DECIDED_IS(s, 2, ENOENT, 0); /* still prepared */
+    CHECK_EQ(txs_commit(s, 2, 20), 0);
+    q.len = 0;
+    add_decided(&q, 0, 5);
+    BAD_IS(s, q.buf, q.len, EBADMSG, "txn 0");
+    DECIDED_IS(s, 1, 0, 10);
+    txs_destroy(s);
+}
+
+/* A new primary's merge, logged without a SYNC_BEGIN: its own prepared
+ * transactions stay, the other replica's decisions settle them, its
+ * prepared transactions and versions come in. Replayed into a fresh store
+ * (the log from the start) and into the store it built, the same. */
+static void case_merge_without_begin(void)
+{
+    struct pay p = {.len = 0};
+    add_load(&p, "x", "x1", 1);
+    add_prepare(&p, 7, 70, NULL, 0, "p", "p70"); /* held here; decided there */
+    add_prepare(&p, 8, 80, NULL, 0, "q", "q80"); /* held here; undecided there */
+    add_decided(&p, 7, 70);
+    add_decided(&p, 6, 0);
+    {
+        static struct txn_msg m;
+        memset(&m, 0, sizeof(m));
+        m.type = TXN_SYNC_PREPARED;
+        m.txnid = 9;
+        m.ts = 90;
+        m.nwrites = 1;
+        m.writes[0].key = (struct txn_bytes){B("r"), 1};
+        m.writes[0].val = (struct txn_bytes){B("r90"), 3};
+        add(&p, &m, TXN_SYNC_PREPARED);
+        m.txnid = 6; /* decided here: skipped */
+        add(&p, &m, TXN_SYNC_PREPARED);
+    }
+    add_sync(&p, TXN_SYNC_ITEM, "x", "x5", 5);
+    add_sync(&p, TXN_SYNC_ITEM, "p", "p70", 70); /* the commit's version, also sent */
+    for (int round = 0; round < 2; round++) {
+        struct txs *s = mk(0);
+        struct lrec_stats st;
+        memset(&st, 0, sizeof(st));
+        char msg[256] = "";
+        for (int again = 0; again <= round; again++)
+            CHECK_EQ(apply(s, &p, &st, msg), 0);
+        GET_IS(s, "x", 0, 5, "x5");
+        GET_IS(s, "p", 0, 70, "p70");
+        DECIDED_IS(s, 7, 0, 70);
+        DECIDED_IS(s, 6, 0, 0);
+        struct txs_stats ts;
+        txs_get_stats(s, &ts);
+        CHECK_EQ(ts.prepared, 2); /* 8 (its own) and 9 (merged) */
+        CHECK_EQ(txs_put(s, B("q"), 1, B("z"), 1, 100, NULL), EBUSY);
+        CHECK_EQ(txs_put(s, B("r"), 1, B("z"), 1, 100, NULL), EBUSY);
+        CHECK_EQ(txs_commit(s, 8, 80), 0);
+        CHECK_EQ(txs_commit(s, 9, 90), 0);
+        CHECK_EQ(st.syncs, 0);
+        txs_destroy(s);
+    }
+}
+
+struct dlist {
+    uint64_t id[64], ts[64];
+    size_t n;
+};
+
+static void on_decided(void *arg, uint64_t txnid, uint64_t ts)
+{
+    struct dlist *d = arg;
+    CHECK(d->n < 64);
+    d->id[d->n] = txnid;
+    d->ts[d->n] = ts;
+    d->n++;
+}
+
+static void decided_list(const struct txs *s, struct dlist *d)
+{
+    uint64_t cur = 0;
+    d->n = 0;
+    while (cur != TXS_SCAN_END)
+        txs_scan_decided(s, &cur, SIZE_MAX, on_decided, d);
+}
+
+/* A snapshot with a view and decisions (some forgotten already) replays
+ * to the same store, the same decisions in the same order, and the view. */
+static void case_snapshot_decided(void)
+{
+    struct txs_limits lim = {.max_decided = 8};
+    struct txs *s = txs_create(&lim);
+    CHECK(s != NULL);
+    struct pay p0 = {.len = 0};
+    for (uint64_t id = 1; id <= 12; id++) {
+        char k[8];
+        snprintf(k, sizeof(k), "k%llu", (unsigned long long)id);
+        add_prepare(&p0, id, 100 + id, NULL, 0, k, "v");
+        if (id % 3)
+            add_decide(&p0, id % 3 == 1 ? TXN_REPL_COMMIT : TXN_REPL_ABORT, id, 100 + id);
+    }
+    add_decided(&p0, 50, 500);
+    struct lrec_stats st;
+    memset(&st, 0, sizeof(st));
+    char msg[256] = "";
+    CHECK_EQ(apply(s, &p0, &st, msg), 0);
+    static struct pay p;
+    p.len = 0;
+    CHECK_EQ(lrec_snapshot(s, 9, snap_add, &p), 0);
+    CHECK_EQ(p.buf[3], TXN_VIEW_START);
+    struct txs *t = txs_create(&lim);
+    CHECK(t != NULL);
+    memset(&st, 0, sizeof(st));
+    CHECK_EQ(apply(t, &p, &st, msg), 0);
+    CHECK_EQ(st.view, 9);
+    CHECK_EQ(st.views, 1);
+    CHECK_EQ(st.decided, 8);
+    CHECK_EQ(st.stale, 0);
+    static struct dlist da, db;
+    decided_list(s, &da);
+    decided_list(t, &db);
+    CHECK_EQ(da.n, 8);
+    CHECK_EQ(db.n, 8);
+    for (size_t i = 0; i < da.n; i++) {
+        CHECK_EQ(da.id[i], db.id[i]);
+        CHECK_EQ(da.ts[i], db.ts[i]);
+    }
+    CHECK_EQ(da.id[7], 50);
+    struct txs_stats a, b;
+    txs_get_stats(s, &a);
+    txs_get_stats(t, &b);
+    CHECK_EQ(a.keys, b.keys);
+    CHECK_EQ(a.versions, b.versions);
+    CHECK_EQ(a.prepared, b.prepared);
+    CHECK_EQ(a.prepared, 4); /* 3, 6, 9, 12 */
+    GET_IS(t, "k10", 0, 110, "v");
+    GET_IS(t, "k11", ENOENT, 0, NULL);
+    CHECK_EQ(txs_commit(t, 12, 112), 0);
+    GET_IS(t, "k12", 0, 112, "v");
+    txs_destroy(s);
+    txs_destroy(t);
+}
+
 static void run_case(const struct tcase *tc)
 {
     tc->run();
@@ -399,9 +638,17 @@ static void run_case(const struct tcase *tc)
 }
 
 static const struct tcase cases[] = {
-    {"encode", case_encode, 0},       {"replay", case_replay, 0}, {"stale", case_stale, 0},
-    {"malformed", case_malformed, 0}, {"bounds", case_bounds, 0}, {"snapshot", case_snapshot, 0},
+    {"encode", case_encode, 0},
+    {"replay", case_replay, 0},
+    {"stale", case_stale, 0},
+    {"malformed", case_malformed, 0},
+    {"bounds", case_bounds, 0},
+    {"snapshot", case_snapshot, 0},
     {"sync", case_sync, 0},
+    {"decided_view", case_decided_view, 0},
+    {"decided_contradicts", case_decided_contradicts, 0},
+    {"merge_without_begin", case_merge_without_begin, 0},
+    {"snapshot_decided", case_snapshot_decided, 0},
 };
 
 int main(int argc, char **argv)

@@ -2,9 +2,11 @@
  * apps/txn/store.c on its own: versions and timestamp lookups (ESTALE once
  * discarded), last-writer-wins puts, OCC at prepare (stale reads, read and
  * write locks, timestamps, repeats, forced prepares), commit and abort,
- * the bounds on prepared transactions and bytes, the counters, and a
- * randomized run against a plain array model of store.h's rules that must
- * give the same answers and leave the same contents. Each case runs in its
+ * the bounds on prepared transactions and bytes, the counters, the table
+ * of remembered decisions (recorded, forgotten oldest first, refusing a
+ * late prepare, learned from elsewhere, scanned), and a randomized run
+ * against a plain array model of store.h's rules that must give the same
+ * answers and leave the same contents. Each case runs in its
  * own process and, under ASan, checks for leaks before it ends; a failure
  * names its case. It must not depend on anything but store.c.
  */
@@ -638,8 +640,17 @@ struct mtxn {
     struct mver wv[TXN_SET_MAX];
 };
 
+#define MHIST 40000 /* decisions a run can make (one per step at most) */
+
+struct mdec {
+    uint64_t id, ts;
+};
+
 struct model {
-    uint32_t maxv, maxp;
+    uint32_t maxv, maxp, maxd;
+    struct mdec hist[MHIST]; /* every decision, oldest first: the last maxd are remembered */
+    uint32_t nhist;
+    uint64_t late_prepares; /* EALREADY: the run must have tried some */
     struct mkey k[MK];
     struct mtxn t[MTXN];
     uint32_t nprep;
@@ -716,6 +727,24 @@ static bool m_same(const struct mtxn *a, const struct mtxn *b)
     return true;
 }
 
+/* The remembered decision on ID, or NULL. */
+static const struct mdec *m_decided(const struct model *m, uint64_t id)
+{
+    uint32_t lo = m->nhist > m->maxd ? m->nhist - m->maxd : 0;
+    for (uint32_t i = m->nhist; i-- > lo;)
+        if (m->hist[i].id == id)
+            return &m->hist[i];
+    return NULL;
+}
+
+static void m_record(struct model *m, uint64_t id, uint64_t ts)
+{
+    if (m_decided(m, id))
+        return;
+    CHECK(m->nhist < MHIST);
+    m->hist[m->nhist++] = (struct mdec){id, ts};
+}
+
 static int m_prepare(struct model *m, const struct mtxn *x, bool force, enum txs_conflict *why, uint64_t *cver)
 {
     *why = TXS_CONFLICT_NONE;
@@ -724,6 +753,10 @@ static int m_prepare(struct model *m, const struct mtxn *x, bool force, enum txs
         for (uint32_t j = 0; j < i; j++)
             if (x->wk[i] == x->wk[j])
                 return EINVAL;
+    if (m_decided(m, x->id)) {
+        m->late_prepares++;
+        return EALREADY;
+    }
     const struct mtxn *held = m_find(m, x->id);
     if (held && m_same(held, x))
         return EEXIST;
@@ -788,6 +821,7 @@ static int m_commit(struct model *m, uint64_t id, uint64_t ts)
     for (uint32_t i = 0; i < x->nw; i++)
         m_insert(m, x->wk[i], &x->wv[i]);
     m_release(m, x);
+    m_record(m, id, ts);
     return 0;
 }
 
@@ -797,7 +831,32 @@ static int m_abort(struct model *m, uint64_t id)
     if (!x)
         return ENOENT;
     m_release(m, x);
+    m_record(m, id, 0);
     return 0;
+}
+
+static int m_note_decided(struct model *m, uint64_t id, uint64_t ts)
+{
+    if (id == 0)
+        return EINVAL;
+    const struct mdec *d = m_decided(m, id);
+    if (d)
+        return d->ts == ts ? EEXIST : EINVAL;
+    if (m_find(m, id))
+        return ts ? m_commit(m, id, ts) : m_abort(m, id);
+    m_record(m, id, ts);
+    return 0;
+}
+
+/* A decided transaction's id, remembered or (a little further back)
+ * forgotten already; 0 when none was decided. */
+static uint64_t pick_decided(uint64_t *rs, const struct model *m, uint64_t *ts)
+{
+    if (m->nhist == 0)
+        return 0;
+    uint32_t back = 1 + (uint32_t)(trand(rs) % (m->nhist < 2 * m->maxd ? m->nhist : 2 * m->maxd));
+    *ts = m->hist[m->nhist - back].ts;
+    return m->hist[m->nhist - back].id;
 }
 
 static struct txn_op key_op(int k)
@@ -879,6 +938,9 @@ static void step_prepare(struct txs *s, struct model *m, uint64_t *rs, uint64_t 
         else
             old = NULL;
     }
+    uint64_t dts;
+    if (!old && trand(rs) % 16 == 0 && m->nhist) /* a late prepare of a decided one */
+        id = pick_decided(rs, m, &dts);
     if (old && trand(rs) % 2) /* a repeat; otherwise another transaction with its id */
         x = *old;
     else
@@ -940,7 +1002,23 @@ static void compare_all(struct txs *s, const struct model *m, uint64_t clock, lo
     for (uint64_t ts = 1; ts <= clock + 1; ts += 1 + clock / 50)
         for (int k = 0; k < MK; k++)
             same_get(s, m, k, ts, step);
+    for (uint32_t i = 0; i < m->nhist && i < m->maxd + 4; i++) {
+        const struct mdec *h = &m->hist[m->nhist - 1 - i];
+        const struct mdec *d = m_decided(m, h->id);
+        uint64_t ts = 99;
+        int rc = txs_decided(s, h->id, &ts);
+        if (rc != (d ? 0 : ENOENT) || ts != (d ? d->ts : 0)) {
+            fprintf(stderr, "step %ld: decided %llu: store %d ts %llu, model %s\n", step, (unsigned long long)h->id, rc,
+                    (unsigned long long)ts, d ? "remembered" : "forgotten");
+            exit(1);
+        }
+    }
     struct txs_stats st = stats(s);
+    if (st.decided != (m->nhist < m->maxd ? m->nhist : m->maxd)) {
+        fprintf(stderr, "step %ld: %llu decisions remembered, model %u\n", step, (unsigned long long)st.decided,
+                m->nhist < m->maxd ? m->nhist : m->maxd);
+        exit(1);
+    }
     if (st.versions != versions || st.keys != keys || st.prepared != m->nprep) {
         fprintf(stderr, "step %ld: stats keys %llu versions %llu prepared %llu, model %llu %llu %u\n", step,
                 (unsigned long long)st.keys, (unsigned long long)st.versions, (unsigned long long)st.prepared,
@@ -966,13 +1044,16 @@ static uint64_t fresh_bytes(const struct model *m)
     return b;
 }
 
-static void random_run(uint64_t seed, uint32_t maxv, uint32_t maxp, long steps)
+static void random_run(uint64_t seed, uint32_t maxv, uint32_t maxp, uint32_t maxd, long steps)
 {
     static struct model m;
     memset(&m, 0, sizeof(m));
     m.maxv = maxv;
     m.maxp = maxp;
-    struct txs *s = mk(maxv, maxp, 0);
+    m.maxd = maxd; /* the runs give one, so that the model need not know the default */
+    struct txs_limits lim = {.max_versions = maxv, .max_prepared = maxp, .max_decided = maxd};
+    struct txs *s = txs_create(&lim);
+    CHECK(s != NULL);
     uint64_t rs = seed, clock = 1, nextid = 0;
     for (long step = 0; step < steps; step++) {
         uint64_t op = trand(&rs) % 100;
@@ -1006,12 +1087,27 @@ static void random_run(uint64_t seed, uint32_t maxv, uint32_t maxp, long steps)
                 fprintf(stderr, "step %ld: commit %llu: store %d model %d\n", step, (unsigned long long)id, rc, mrc);
                 exit(1);
             }
-        } else {
+        } else if (op < 94) {
             uint64_t ts;
             uint64_t id = pick_txn(&rs, &m, &ts);
             int rc = txs_abort(s, id), mrc = m_abort(&m, id);
             if (rc != mrc) {
                 fprintf(stderr, "step %ld: abort %llu: store %d model %d\n", step, (unsigned long long)id, rc, mrc);
+                exit(1);
+            }
+        } else {
+            /* A decision learned from elsewhere: on a prepared one, an
+             * unknown one or a decided one, the same outcome or another. */
+            uint64_t ts = 0, id = trand(&rs) % 2 ? pick_txn(&rs, &m, &ts) : pick_decided(&rs, &m, &ts);
+            uint64_t r = trand(&rs) % 6;
+            if (r == 0)
+                ts = 0;
+            else if (r == 1)
+                ts++;
+            int rc = txs_note_decided(s, id, ts), mrc = m_note_decided(&m, id, ts);
+            if (rc != mrc) {
+                fprintf(stderr, "step %ld: note_decided %llu at %llu: store %d model %d\n", step,
+                        (unsigned long long)id, (unsigned long long)ts, rc, mrc);
                 exit(1);
             }
         }
@@ -1020,31 +1116,30 @@ static void random_run(uint64_t seed, uint32_t maxv, uint32_t maxp, long steps)
     }
     compare_all(s, &m, clock, steps);
     for (int i = 0; i < MTXN; i++)
-        if (m.t[i].live) {
-            CHECK_EQ(txs_abort(s, m.t[i].id), 0);
-            m_release(&m, &m.t[i]);
-        }
+        if (m.t[i].live)
+            CHECK_EQ(txs_abort(s, m.t[i].id), m_abort(&m, m.t[i].id));
     compare_all(s, &m, clock, steps);
     CHECK_EQ(stats(s).bytes, fresh_bytes(&m));
     struct txs_stats st = stats(s);
     CHECK(st.commits > 0 && st.aborts > 0);
     CHECK(st.conflict_stale > 0 && st.conflict_locked > 0 && st.conflict_ts > 0);
+    CHECK(m.late_prepares > 0 && m.nhist > m.maxd);
     txs_destroy(s);
 }
 
 static void case_random_small(void)
 {
-    random_run(1, 3, 6, 30000);
+    random_run(1, 3, 6, 16, 30000);
 }
 
 static void case_random_one_version(void)
 {
-    random_run(2, 1, 6, 20000);
+    random_run(2, 1, 6, 1, 20000);
 }
 
 static void case_random_many_versions(void)
 {
-    random_run(3, 64, 40, 20000);
+    random_run(3, 64, 40, 300, 20000);
 }
 
 /* ---- state transfer: txs_install, txs_abort_all, the scans ---- */
@@ -1291,6 +1386,275 @@ static void case_scan_prepared(void)
     txs_destroy(b);
 }
 
+/* ---- remembered decisions ---- */
+
+static struct txs *mk_dec(uint32_t max_decided)
+{
+    struct txs_limits lim = {.max_decided = max_decided};
+    struct txs *s = txs_create(&lim);
+    CHECK(s != NULL);
+    return s;
+}
+
+static void decided_is(const struct txs *s, uint64_t id, int rc, uint64_t ts, int line)
+{
+    uint64_t got = 99;
+    int r = txs_decided(s, id, &got);
+    if (r != rc || got != ts) {
+        fprintf(stderr, "line %d: decided %llu: rc %d ts %llu (wanted %d %llu)\n", line, (unsigned long long)id, r,
+                (unsigned long long)got, rc, (unsigned long long)ts);
+        exit(1);
+    }
+}
+#define DECIDED_IS(s, id, rc, ts) decided_is(s, id, rc, ts, __LINE__)
+
+/* Prepares ID at TS writing a key of its own, then commits (TS) or aborts
+ * it as COMMIT says. */
+static void decide(struct txs *s, uint64_t id, uint64_t ts, bool commit)
+{
+    char k[24];
+    snprintf(k, sizeof(k), "d%llu", (unsigned long long)id);
+    PREP_OK(s, id, ts, NONE, OPS(WR(k, "v")));
+    CHECK_EQ(commit ? txs_commit(s, id, ts) : txs_abort(s, id), 0);
+}
+
+/* Commits and aborts are remembered; failed ones, and abort_all, are not. */
+static void case_decided_recorded(void)
+{
+    struct txs *s = mk(0, 0, 0);
+    PREP_OK(s, 1, 10, NONE, OPS(WR("a", "1")));
+    PREP_OK(s, 2, 11, NONE, OPS(WR("b", "2")));
+    PREP_OK(s, 3, 12, NONE, OPS(WR("c", "3")));
+    PREP_OK(s, 4, 13, NONE, OPS(WR("d", "4")));
+    DECIDED_IS(s, 1, ENOENT, 0);
+    CHECK_EQ(txs_commit(s, 1, 99), EINVAL); /* refused: no decision */
+    DECIDED_IS(s, 1, ENOENT, 0);
+    CHECK_EQ(txs_commit(s, 1, 10), 0);
+    CHECK_EQ(txs_abort(s, 2), 0);
+    DECIDED_IS(s, 1, 0, 10);
+    DECIDED_IS(s, 2, 0, 0);
+    CHECK_EQ(txs_commit(s, 7, 10), ENOENT);
+    CHECK_EQ(txs_abort(s, 8), ENOENT);
+    DECIDED_IS(s, 7, ENOENT, 0);
+    DECIDED_IS(s, 8, ENOENT, 0);
+    CHECK_EQ(txs_abort_all(s), 2);
+    DECIDED_IS(s, 3, ENOENT, 0);
+    DECIDED_IS(s, 4, ENOENT, 0);
+    DECIDED_IS(s, 0, ENOENT, 0);
+    CHECK_EQ(stats(s).decided, 2);
+    /* Dropped, not decided: the primary may send it again. */
+    PREP_OK(s, 3, 12, NONE, OPS(WR("c", "3")));
+    CHECK_EQ(txs_commit(s, 3, 12), 0);
+    DECIDED_IS(s, 3, 0, 12);
+    CHECK_EQ(stats(s).decided, 3);
+    txs_destroy(s);
+    /* The default bound (65536) holds as many. */
+    s = txs_create(NULL);
+    CHECK(s != NULL);
+    for (uint64_t id = 1; id <= 65537; id++)
+        CHECK_EQ(txs_note_decided(s, id, id % 3 ? id : 0), 0);
+    CHECK_EQ(stats(s).decided, 65536);
+    DECIDED_IS(s, 1, ENOENT, 0);
+    DECIDED_IS(s, 2, 0, 2);
+    DECIDED_IS(s, 65537, 0, 65537);
+    txs_destroy(s);
+}
+
+/* A small table forgets the oldest first, and its lookups stay right
+ * through many evictions (ids spread over the hash, and ids that differ
+ * little). */
+static void case_decided_fifo(void)
+{
+    static const uint32_t sizes[] = {1, 2, 5, 64};
+    for (size_t z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
+        uint32_t max = sizes[z];
+        struct txs *s = mk_dec(max);
+        uint64_t rs = 42 + z, ids[3000];
+        for (uint32_t i = 0; i < 3000; i++) {
+            ids[i] = i % 2 ? trand(&rs) | 1 : i + 1;
+            decide(s, ids[i], 1000 + i, i % 3 != 0);
+            uint32_t kept = i + 1 < max ? i + 1 : max;
+            CHECK_EQ(stats(s).decided, kept);
+            for (uint32_t j = i + 1 - kept; j <= i; j++)
+                DECIDED_IS(s, ids[j], 0, j % 3 != 0 ? 1000 + j : 0);
+            if (i >= max)
+                DECIDED_IS(s, ids[i - max], ENOENT, 0);
+        }
+        for (uint32_t i = 0; i + max < 3000; i++)
+            DECIDED_IS(s, ids[i], ENOENT, 0);
+        CHECK_EQ(stats(s).prepared, 0);
+        txs_destroy(s);
+    }
+    /* Remembering one already remembered keeps its entry and its place:
+     * note_decided says EEXIST, and it is still forgotten first. */
+    struct txs *s = mk_dec(3);
+    CHECK_EQ(txs_note_decided(s, 1, 5), 0);
+    CHECK_EQ(txs_note_decided(s, 2, 0), 0);
+    CHECK_EQ(txs_note_decided(s, 1, 5), EEXIST);
+    CHECK_EQ(txs_note_decided(s, 3, 6), 0);
+    CHECK_EQ(stats(s).decided, 3);
+    CHECK_EQ(txs_note_decided(s, 4, 7), 0);
+    DECIDED_IS(s, 1, ENOENT, 0);
+    DECIDED_IS(s, 2, 0, 0);
+    txs_destroy(s);
+}
+
+/* A prepare of a transaction remembered as decided is EALREADY, forced or
+ * not, and changes nothing; once forgotten, the id may prepare again. */
+static void case_prepare_decided(void)
+{
+    struct txs *s = mk_dec(2);
+    decide(s, 1, 10, true);
+    decide(s, 2, 11, false);
+    struct txs_stats before = stats(s);
+    PREP_IS(EALREADY, TXS_CONFLICT_NONE, 0, s, 1, 10, false, NONE, OPS(WR("d1", "v")));
+    PREP_IS(EALREADY, TXS_CONFLICT_NONE, 0, s, 1, 10, true, NONE, OPS(WR("d1", "v")));
+    PREP_IS(EALREADY, TXS_CONFLICT_NONE, 0, s, 2, 50, false, OPS(RD("x", 0)), OPS(WR("y", "v")));
+    PREP_IS(EALREADY, TXS_CONFLICT_NONE, 0, s, 2, 50, true, OPS(RD("x", 0)), OPS(WR("y", "v")));
+    /* Arguments are checked first. */
+    PREP_IS(EINVAL, TXS_CONFLICT_NONE, 0, s, 1, 0, false, NONE, OPS(WR("d1", "v")));
+    struct txs_stats after = stats(s);
+    CHECK(memcmp(&before, &after, sizeof(before)) == 0);
+    CHECK_EQ(put(s, "y", "free", 60), 0); /* nothing holds it */
+    GET_IS(s, "d1", UINT64_MAX, 0, 10, "v");
+    /* Forgotten: prepared again, the second time is a new decision. */
+    decide(s, 3, 12, true);
+    PREP_IS(EALREADY, TXS_CONFLICT_NONE, 0, s, 2, 70, false, NONE, OPS(WR("z", "v")));
+    DECIDED_IS(s, 1, ENOENT, 0);
+    PREP_OK(s, 1, 80, NONE, OPS(WR("d1", "again")));
+    CHECK_EQ(txs_commit(s, 1, 80), 0);
+    DECIDED_IS(s, 1, 0, 80);
+    txs_destroy(s);
+}
+
+/* A decision learned from elsewhere. */
+static void case_note_decided(void)
+{
+    struct txs *s = mk(0, 0, 0);
+    PREP_OK(s, 1, 10, NONE, OPS(WR("a", "a10")));
+    PREP_OK(s, 2, 11, NONE, OPS(WR("b", "b11")));
+    /* A commit at another timestamp than its prepare changes nothing. */
+    CHECK_EQ(txs_note_decided(s, 1, 12), EINVAL);
+    CHECK_EQ(stats(s).prepared, 2);
+    DECIDED_IS(s, 1, ENOENT, 0);
+    /* Prepared here: committed or aborted, and remembered. */
+    CHECK_EQ(txs_note_decided(s, 1, 10), 0);
+    GET_IS(s, "a", UINT64_MAX, 0, 10, "a10");
+    DECIDED_IS(s, 1, 0, 10);
+    CHECK_EQ(txs_note_decided(s, 2, 0), 0);
+    CHECK_EQ(stats(s).prepared, 0);
+    CHECK_EQ(put(s, "b", "free", 20), 0); /* released */
+    DECIDED_IS(s, 2, 0, 0);
+    CHECK_EQ(stats(s).commits, 1);
+    CHECK_EQ(stats(s).aborts, 1);
+    /* The same again: EEXIST; a contradiction: EINVAL; neither changes. */
+    CHECK_EQ(txs_note_decided(s, 1, 10), EEXIST);
+    CHECK_EQ(txs_note_decided(s, 2, 0), EEXIST);
+    CHECK_EQ(txs_note_decided(s, 1, 0), EINVAL);  /* committed here, aborted there */
+    CHECK_EQ(txs_note_decided(s, 1, 11), EINVAL); /* another timestamp */
+    CHECK_EQ(txs_note_decided(s, 2, 11), EINVAL); /* aborted here, committed there */
+    DECIDED_IS(s, 1, 0, 10);
+    DECIDED_IS(s, 2, 0, 0);
+    CHECK_EQ(txs_note_decided(s, 0, 5), EINVAL);
+    CHECK_EQ(txs_note_decided(s, 0, 0), EINVAL);
+    /* Not prepared here: only remembered (its versions come separately),
+     * and a late prepare of it is refused. */
+    CHECK_EQ(txs_note_decided(s, 3, 30), 0);
+    CHECK_EQ(txs_note_decided(s, 4, 0), 0);
+    GET_IS(s, "c", UINT64_MAX, ENOENT, 0, NULL);
+    PREP_IS(EALREADY, TXS_CONFLICT_NONE, 0, s, 3, 30, true, NONE, OPS(WR("c", "c30")));
+    PREP_IS(EALREADY, TXS_CONFLICT_NONE, 0, s, 4, 31, false, NONE, OPS(WR("c", "c31")));
+    CHECK_EQ(stats(s).decided, 4);
+    CHECK_EQ(stats(s).commits, 1);
+    txs_destroy(s);
+}
+
+struct dseen {
+    uint64_t ids[4096], ts[4096];
+    size_t n;
+};
+
+static void on_decided(void *arg, uint64_t txnid, uint64_t ts)
+{
+    struct dseen *d = arg;
+    CHECK(d->n < 4096);
+    d->ids[d->n] = txnid;
+    d->ts[d->n] = ts;
+    d->n++;
+}
+
+/* Scans oldest first, with decisions remembered (and the oldest
+ * forgotten) between steps: no entry twice, the order kept, the forgotten
+ * ones skipped, and every one remembered from start to end visited. */
+static void case_scan_decided(void)
+{
+    static struct dseen d;
+    struct txs *s = mk_dec(8);
+    uint64_t cur = 0;
+    d.n = 0;
+    CHECK_EQ(txs_scan_decided(s, &cur, 4, on_decided, &d), 0); /* empty */
+    CHECK_EQ(cur, TXS_SCAN_END);
+    for (uint64_t id = 1; id <= 6; id++)
+        CHECK_EQ(txs_note_decided(s, id * 7, id % 2 ? id : 0), 0);
+    /* Whole, in one step and in steps of one (max 0 still makes progress). */
+    cur = 0;
+    CHECK_EQ(txs_scan_decided(s, &cur, SIZE_MAX, on_decided, &d), 6);
+    CHECK_EQ(cur, TXS_SCAN_END);
+    for (size_t i = 0; i < 6; i++) {
+        CHECK_EQ(d.ids[i], (i + 1) * 7);
+        CHECK_EQ(d.ts[i], (i + 1) % 2 ? i + 1 : 0);
+    }
+    d.n = 0;
+    cur = 0;
+    while (cur != TXS_SCAN_END)
+        CHECK_EQ(txs_scan_decided(s, &cur, 0, on_decided, &d), 1);
+    CHECK_EQ(d.n, 6);
+    /* Two visited, then twenty more remembered: ids 21..35 and the rest
+     * of the first six are forgotten meanwhile. */
+    d.n = 0;
+    cur = 0;
+    CHECK_EQ(txs_scan_decided(s, &cur, 2, on_decided, &d), 2);
+    CHECK(cur != TXS_SCAN_END);
+    for (uint64_t id = 100; id < 120; id++)
+        CHECK_EQ(txs_note_decided(s, id, id), 0);
+    while (cur != TXS_SCAN_END)
+        txs_scan_decided(s, &cur, 3, on_decided, &d);
+    CHECK_EQ(d.n, 2 + 8);
+    CHECK_EQ(d.ids[0], 7);
+    CHECK_EQ(d.ids[1], 14);
+    for (size_t i = 2; i < d.n; i++)
+        CHECK_EQ(d.ids[i], 112 + (i - 2));
+    /* Interleaved at random: the visits are increasing (ids are
+     * remembered in increasing order), and those remembered throughout
+     * were all visited. */
+    static struct dseen pre;
+    uint64_t rs = 5, next = 1000;
+    for (int round = 0; round < 50; round++) {
+        pre.n = 0;
+        cur = 0;
+        while (cur != TXS_SCAN_END)
+            txs_scan_decided(s, &cur, SIZE_MAX, on_decided, &pre);
+        d.n = 0;
+        cur = 0;
+        while (cur != TXS_SCAN_END) {
+            txs_scan_decided(s, &cur, 1 + trand(&rs) % 3, on_decided, &d);
+            for (uint64_t k = trand(&rs) % 3; k > 0; k--, next++)
+                CHECK_EQ(txs_note_decided(s, next, next), 0);
+        }
+        for (size_t i = 1; i < d.n; i++)
+            CHECK(d.ids[i] > d.ids[i - 1]);
+        for (size_t i = 0; i < pre.n; i++) {
+            if (txs_decided(s, pre.ids[i], NULL) != 0)
+                continue; /* forgotten meanwhile */
+            bool seen = false;
+            for (size_t j = 0; j < d.n; j++)
+                seen |= d.ids[j] == pre.ids[i];
+            CHECK(seen);
+        }
+    }
+    txs_destroy(s);
+}
+
 static void run_case(const struct tcase *tc)
 {
     tc->run();
@@ -1332,6 +1696,11 @@ static const struct tcase cases[] = {
     {"scan_all", case_scan_all, 0},
     {"scan_while_changing", case_scan_while_changing, 0},
     {"scan_prepared", case_scan_prepared, 0},
+    {"decided_recorded", case_decided_recorded, 0},
+    {"decided_fifo", case_decided_fifo, 0},
+    {"prepare_decided", case_prepare_decided, 0},
+    {"note_decided", case_note_decided, 0},
+    {"scan_decided", case_scan_decided, 0},
 };
 
 int main(int argc, char **argv)

@@ -3,10 +3,13 @@
  * store streamed a step at a time into an empty backup's store while the
  * primary keeps changing (each change mirrored in the order a REPL_* frame
  * would follow the sync frames already sent) ends with the backup equal
- * to the primary, prepared transactions included; and the backup's end
- * refuses what is out of order (an item outside a sync, an END whose
- * counts do not match, a store that refuses an item). No network, no
- * libOS. Each case in its own process, with a leak check under ASan.
+ * to the primary, prepared transactions and the decisions it remembered
+ * included; a merge (a new primary taking in another replica's store)
+ * keeps the receiver's prepared transactions, settles those the sender saw
+ * decided and skips the sender's prepared ones the receiver saw decided;
+ * and the receiving end refuses what is out of order (an item outside a
+ * sync, an END whose counts do not match, a store that refuses an item, a
+ * decision that contradicts its own). No network, no libOS. Each case in its own process, with a leak check under ASan.
  */
 #include "msg.h"
 #include "store.h"
@@ -118,16 +121,24 @@ static void case_stream_while_changing(void)
             CHECK_EQ(txs_put(a, (const uint8_t *)k, strlen(k), (const uint8_t *)v, strlen(v), ++ts, NULL), 0);
         }
     }
-    /* Some transactions prepared before the sync, left undecided. */
-    for (int t = 0; t < 40; t++) {
+    /* Some transactions prepared before the sync, a third of them decided
+     * (so remembered: the sync sends those decisions first). */
+    for (int t = 0; t < 60; t++) {
         kname(k, sizeof(k), (uint32_t)(rnd(&rs) % NK));
         struct txn_op w = op_w(k, "before");
         ++id;
         tsof[id] = ++ts;
         if (txs_prepare(a, id, ts, NULL, 0, &w, 1, false, NULL, NULL) != 0)
             continue;
+        if (t % 3 == 1)
+            CHECK_EQ(txs_commit(a, id, ts), 0);
+        else if (t % 3 == 2)
+            CHECK_EQ(txs_abort(a, id), 0);
     }
     uint64_t before = id;
+    struct txs_stats sa;
+    txs_get_stats(a, &sa);
+    CHECK(sa.decided >= 20);
     struct txsync_out o;
     txsync_out_start(&o);
     uint64_t steps = 0;
@@ -145,14 +156,17 @@ static void case_stream_while_changing(void)
         } else {
             /* A decision on any transaction still prepared, and its
              * REPL_* on the link: an unknown txnid there is one the scan
-             * had not reached, never to be sent (ENOENT, ignored). */
+             * had not reached, never to be sent (ENOENT), whose decision
+             * the backup then only remembers. */
             uint64_t t = 1 + rnd(&rs) % id;
             if (r == 1) {
-                if (txs_abort(a, t) == 0)
-                    txs_abort(l.backup, t);
+                if (txs_abort(a, t) == 0 && txs_abort(l.backup, t) == ENOENT)
+                    CHECK_EQ(txs_note_decided(l.backup, t, 0), 0);
             } else if (txs_commit(a, t, tsof[t]) == 0) {
                 int rb = txs_commit(l.backup, t, tsof[t]);
                 CHECK(rb == 0 || rb == ENOENT);
+                if (rb == ENOENT)
+                    CHECK_EQ(txs_note_decided(l.backup, t, tsof[t]), 0);
             }
         }
     }
@@ -161,8 +175,23 @@ static void case_stream_while_changing(void)
     CHECK(!l.in.active);
     CHECK_EQ(l.in.items, o.items);
     CHECK_EQ(l.in.prepared, o.prepared);
+    CHECK_EQ(l.in.skipped, 0);
+    CHECK_EQ(l.in.decided, o.decided);
+    CHECK(o.decided >= sa.decided);
     CHECK(steps > NK / 8);
     CHECK(before > 0);
+    /* The same decisions remembered: those taken before the sync went
+     * across, those taken during it were mirrored. */
+    struct txs_stats sb;
+    txs_get_stats(a, &sa);
+    txs_get_stats(l.backup, &sb);
+    CHECK_EQ(sa.decided, sb.decided);
+    for (uint64_t t = 1; t <= id; t++) {
+        uint64_t ta = 0, tb = 0;
+        int ra = txs_decided(a, t, &ta), rb = txs_decided(l.backup, t, &tb);
+        CHECK_EQ(ra, rb);
+        CHECK_EQ(ta, tb);
+    }
     same(a, l.backup, NK, id);
     txs_destroy(a);
     txs_destroy(l.backup);
@@ -260,6 +289,135 @@ static void case_backup_full(void)
     txs_destroy(l.backup);
 }
 
+static void prep(struct txs *s, uint64_t id, uint64_t ts, const char *k, const char *v)
+{
+    struct txn_op w = op_w(k, v);
+    CHECK_EQ(txs_prepare(s, id, ts, NULL, 0, &w, 1, false, NULL, NULL), 0);
+}
+
+static void get_is(struct txs *s, const char *k, int rc, uint64_t ver)
+{
+    uint64_t got = 0;
+    CHECK_EQ(txs_get(s, (const uint8_t *)k, strlen(k), UINT64_MAX, NULL, NULL, &got), rc);
+    CHECK_EQ(got, ver);
+}
+
+static void decided_is(struct txs *s, uint64_t id, int rc, uint64_t ts)
+{
+    uint64_t got = 99;
+    CHECK_EQ(txs_decided(s, id, &got), rc);
+    if (rc == 0)
+        CHECK_EQ(got, ts);
+}
+
+static void sync_all(struct txs *from, struct link *l, struct txsync_out *o)
+{
+    txsync_out_start(o);
+    while (!txsync_out_step(o, from, 2, deliver, l))
+        ;
+}
+
+/* A new primary (the receiver, in merge mode) takes in another replica's
+ * store. */
+static void case_merge(void)
+{
+    struct txs *a = txs_create(NULL);
+    struct link l = {.backup = txs_create(NULL), .in = {.merge = true}};
+    struct txs *r = l.backup;
+    CHECK(a && r);
+    /* The receiver: five prepared, one decided. */
+    prep(r, 1, 10, "t1", "v1"); /* committed at the sender */
+    prep(r, 2, 20, "t2", "v2"); /* aborted at the sender */
+    prep(r, 3, 30, "t3", "v3"); /* unknown to the sender */
+    prep(r, 4, 40, "t4", "v4"); /* prepared at the sender too */
+    prep(r, 5, 50, "t5", "v5"); /* committed here, prepared at the sender */
+    CHECK_EQ(txs_commit(r, 5, 50), 0);
+    /* The sender. */
+    prep(a, 1, 10, "t1", "v1");
+    CHECK_EQ(txs_commit(a, 1, 10), 0);
+    prep(a, 2, 20, "t2", "v2");
+    CHECK_EQ(txs_abort(a, 2), 0);
+    prep(a, 4, 40, "t4", "v4");
+    prep(a, 5, 50, "t5", "v5");
+    prep(a, 6, 60, "t6", "v6"); /* unknown to the receiver */
+    CHECK_EQ(txs_note_decided(a, 7, 70), 0);
+    CHECK_EQ(txs_put(a, (const uint8_t *)"x", 1, (const uint8_t *)"x", 1, 5, NULL), 0);
+    struct txsync_out o;
+    sync_all(a, &l, &o);
+    CHECK(l.why == NULL);
+    CHECK(l.in.synced && l.in.merge);
+    CHECK_EQ(o.decided, 3);
+    CHECK_EQ(o.prepared, 3);
+    CHECK_EQ(o.items, 2);
+    CHECK_EQ(l.in.decided, 3);
+    CHECK_EQ(l.in.prepared, 2); /* 4 (a repeat) and 6 */
+    CHECK_EQ(l.in.skipped, 1);  /* 5 */
+    CHECK_EQ(l.in.items, 2);
+    /* The sender's decisions settled the receiver's 1 and 2. */
+    decided_is(r, 1, 0, 10);
+    get_is(r, "t1", 0, 10);
+    decided_is(r, 2, 0, 0);
+    get_is(r, "t2", ENOENT, 0);
+    decided_is(r, 7, 0, 70);
+    /* 5 stays committed; 3, 4 and 6 are prepared. */
+    decided_is(r, 5, 0, 50);
+    get_is(r, "t5", 0, 50);
+    struct txs_stats st;
+    txs_get_stats(r, &st);
+    CHECK_EQ(st.prepared, 3);
+    CHECK_EQ(txs_commit(r, 3, 30), 0);
+    CHECK_EQ(txs_commit(r, 4, 40), 0);
+    CHECK_EQ(txs_commit(r, 6, 60), 0);
+    CHECK_EQ(txs_commit(r, 5, 50), ENOENT);
+    get_is(r, "x", 0, 5);
+    /* Without merge, SYNC_BEGIN drops the receiver's prepared ones. */
+    prep(r, 8, 80, "t8", "v8");
+    l.in.merge = false;
+    sync_all(a, &l, &o);
+    CHECK(l.why == NULL && l.in.synced);
+    CHECK_EQ(txs_commit(r, 8, 80), ENOENT);
+    decided_is(r, 8, ENOENT, 0);
+    txs_destroy(a);
+    txs_destroy(r);
+}
+
+/* A decision that contradicts the receiver's fails the sync; so does an
+ * END whose count leaves out the decisions. */
+static void case_decided_refusals(void)
+{
+    struct txs *a = txs_create(NULL);
+    struct link l = {.backup = txs_create(NULL), .in = {.merge = true}};
+    prep(l.backup, 1, 10, "k", "v");
+    CHECK_EQ(txs_commit(l.backup, 1, 10), 0);
+    prep(a, 1, 10, "k", "v");
+    CHECK_EQ(txs_abort(a, 1), 0);
+    struct txsync_out o;
+    sync_all(a, &l, &o);
+    CHECK(l.why != NULL && strstr(l.why, "contradicts"));
+    CHECK(!l.in.synced);
+    decided_is(l.backup, 1, 0, 10);
+    static struct txn_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = TXN_SYNC_BEGIN;
+    apply_is(&l, &m, true);
+    m.type = TXN_SYNC_DECIDED;
+    m.txnid = 0;
+    apply_is(&l, &m, false); /* txn 0 */
+    m.txnid = 2;
+    m.ts = 0;
+    apply_is(&l, &m, true);
+    apply_is(&l, &m, true); /* EEXIST: counted, harmless */
+    m.ts = 20;
+    apply_is(&l, &m, false); /* aborted, then committed */
+    m.type = TXN_SYNC_END;
+    m.txnid = 0; /* the two decisions left out */
+    m.ts = 0;
+    apply_is(&l, &m, false);
+    CHECK(!l.in.synced);
+    txs_destroy(a);
+    txs_destroy(l.backup);
+}
+
 static void run_case(const struct tcase *tc)
 {
     tc->run();
@@ -273,6 +431,8 @@ static const struct tcase cases[] = {
     {"stream_while_changing", case_stream_while_changing, 0},
     {"refusals", case_refusals, 0},
     {"backup_full", case_backup_full, 0},
+    {"merge", case_merge, 0},
+    {"decided_refusals", case_decided_refusals, 0},
 };
 
 int main(int argc, char **argv)
