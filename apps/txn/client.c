@@ -94,6 +94,10 @@
 /* occ: the pause before a prepare phase is run again, or a decision resent
  * to a replica changing views. */
 #define PAUSE_NS (15 * 1000000LL)
+/* occ: a connection whose request timed out is tried last for this long,
+ * doubling while it stays silent, up to SUSPECT_MAX_NS. */
+#define SUSPECT_NS     (1000 * 1000000LL)
+#define SUSPECT_MAX_NS (32000 * 1000000LL)
 /* Versions above this from a replica are ignored by the clock, so that a
  * hostile replica cannot wrap it. */
 #define VER_SANE (UINT64_MAX / 2)
@@ -104,6 +108,9 @@ struct conn {
     bool dead; /* no usable connection: closed, or being reopened */
     uint32_t shard, replica;
     int64_t down_ns; /* when it failed or a reopening was last tried */
+    /* occ: a request on it timed out: tried last until suspect_until;
+     * suspect_ns, the next such period (0: none yet). */
+    int64_t suspect_until, suspect_ns;
     /* A connect in flight (on qd; once qd is closed, a cancelled one that
      * is yet to be taken), and how the last one failed. */
     demi_qtoken_t conn_qt;
@@ -335,6 +342,7 @@ static void on_frame(struct txc *c, uint32_t i, const uint8_t *frame, size_t len
         conn_fail(c, i, EPROTO);
         return;
     }
+    c->conn[i].suspect_until = c->conn[i].suspect_ns = 0; /* it answers */
     uint32_t k = (uint32_t)(d->reqid & IDX_MASK);
     if (k >= c->nreq || c->reqs[k].reqid != d->reqid || c->reqs[k].conn != i)
         return; /* late: its round is over (the round's number is in reqid) */
@@ -548,9 +556,35 @@ static int pump(struct txc *c, int64_t deadline)
     return 0;
 }
 
+/* occ: when the current attempt gives up on a replica (cfg.attempt_ms
+ * from now, not past the call's deadline). */
+static int64_t attempt_end(const struct txc *c)
+{
+    uint32_t ms = c->cfg.attempt_ms ? c->cfg.attempt_ms : c->cfg.timeout_ms / 4;
+    int64_t end = mono_ns() + (int64_t)(ms ? ms : 1) * 1000000LL;
+    return end < c->deadline ? end : c->deadline;
+}
+
+/* Connection I timed out a request: tried last for a while. */
+static void conn_suspect(struct txc *c, uint32_t i)
+{
+    struct conn *cn = &c->conn[i];
+    cn->suspect_ns = cn->suspect_ns ? cn->suspect_ns * 2 : SUSPECT_NS;
+    if (cn->suspect_ns > SUSPECT_MAX_NS)
+        cn->suspect_ns = SUSPECT_MAX_NS;
+    cn->suspect_until = mono_ns() + cn->suspect_ns;
+}
+
+static bool conn_suspected(const struct txc *c, uint32_t i)
+{
+    return c->conn[i].suspect_until > mono_ns();
+}
+
 /* Reopens connection I if it failed (or was last tried) REVIVE_NS ago or
- * more, waiting for the connect until the call's deadline. Returns 0 when
- * the connection is up, else an errno (it stays down until a later try). */
+ * more, waiting for the connect until the call's deadline (occ: the
+ * attempt's end; a connect not done by then makes it suspect). Returns 0
+ * when the connection is up, else an errno (it stays down until a later
+ * try). */
 static int conn_revive(struct txc *c, uint32_t i)
 {
     struct conn *cn = &c->conn[i];
@@ -560,18 +594,21 @@ static int conn_revive(struct txc *c, uint32_t i)
     if (now - cn->down_ns < REVIVE_NS)
         return ECONNRESET;
     cn->down_ns = now;
+    int64_t until = c->cfg.mode == TXC_OCC ? attempt_end(c) : c->deadline;
     /* The old connection's cancelled operations are taken first: a
      * connection holds one set of tokens. */
     while (cn->popping || cn->npush || cn->connecting)
-        if (pump(c, c->deadline) != 0)
+        if (pump(c, until) != 0)
             return ETIMEDOUT;
     int e = conn_start(c, i);
     if (e)
         return e;
     while (cn->connecting) {
-        if ((e = pump(c, c->deadline)) != 0) {
+        if ((e = pump(c, until)) != 0) {
             /* The close cancels the connect; a later pump takes it. */
             conn_fail(c, i, ECONNRESET);
+            if (c->cfg.mode == TXC_OCC)
+                conn_suspect(c, i);
             return e == ENOENT ? ETIMEDOUT : e;
         }
     }
@@ -694,17 +731,22 @@ static void round_flush(struct txc *c)
 }
 
 /* Waits until every request of the round is answered (a quorum round: every
- * tag settled) or failed; at the deadline the rest fail with ETIMEDOUT. */
-static void round_wait(struct txc *c)
+ * tag settled) or failed; at UNTIL the rest fail with ETIMEDOUT. */
+static void round_wait_until(struct txc *c, int64_t until)
 {
     round_flush(c);
     while (c->nwaiting > 0 && !(c->quorum && c->unsettled == 0)) {
-        int e = pump(c, c->deadline);
+        int e = pump(c, until);
         if (e == 0)
             continue;
         for (uint32_t k = 0; k < c->nreq; k++)
             req_end(c, k, R_FAILED, e == ENOENT ? ETIMEDOUT : e);
     }
+}
+
+static void round_wait(struct txc *c)
+{
+    round_wait_until(c, c->deadline);
 }
 
 /* The errno for a reply status other than OK. */
@@ -996,11 +1038,14 @@ static int get_one(struct txc *c, uint32_t shard, uint32_t replica, const uint8_
     m->ts = UINT64_MAX;
     m->key = (struct txn_bytes){key, (uint32_t)klen};
     round_begin(c, 0, 0);
-    uint32_t k = round_add(c, conn_of(c, shard, replica), m, 0);
+    uint32_t i = conn_of(c, shard, replica), k = round_add(c, i, m, 0);
     if (req_sent(c, k))
         c->st.gets++;
-    round_wait(c);
+    bool rotate = c->cfg.mode == TXC_OCC && !c->cfg.read_pinned;
+    round_wait_until(c, rotate ? attempt_end(c) : c->deadline);
     int e = req_errno(c, k);
+    if (e == ETIMEDOUT && rotate)
+        conn_suspect(c, i);
     *ver = 0;
     if (e == 0) {
         *ver = c->reqs[k].ts;
@@ -1028,15 +1073,23 @@ int txc_get_ver(struct txc *c, const uint8_t *key, size_t klen, const uint8_t **
     if (occ && !r && (t->nrd == TXN_SET_MAX || PREPARE_BASE + t->body + read_bytes(klen) > TXN_BODY_MAX))
         return EINVAL;
     /* occ validates every read at commit, so any replica will do: a dead
-     * one, or a backup not yet synced (UNAVAIL: EIO), is passed over for
-     * the next. */
+     * one, a silent one (ETIMEDOUT after an attempt), or a backup not yet
+     * synced (UNAVAIL: EIO), is passed over for the next; replicas that
+     * timed out lately are tried last. */
     uint32_t n = c->cfg.nreplicas, first = c->cfg.read_replica % n;
     uint64_t got = 0;
     int e = ECONNRESET;
-    uint32_t tries = occ && !c->cfg.read_pinned ? n : 1;
+    bool rotate = occ && !c->cfg.read_pinned;
+    uint32_t tries = rotate ? n : 1;
     call_begin(c);
-    for (uint32_t j = 0; j < tries && (e == ECONNRESET || e == EIO); j++)
-        e = get_one(c, s, (first + j) % n, key, klen, &got);
+    for (int pass = 0; pass < (rotate ? 2 : 1); pass++) {
+        for (uint32_t j = 0; j < tries && (e == ECONNRESET || e == EIO || (rotate && e == ETIMEDOUT)); j++) {
+            uint32_t rep = (first + j) % n;
+            if (rotate && (pass == 0) == conn_suspected(c, conn_of(c, s, rep)))
+                continue; /* first pass: those not suspect; second: the others */
+            e = get_one(c, s, rep, key, klen, &got);
+        }
+    }
     if (e != 0 && e != ENOENT)
         return e;
     if (occ && !r) { /* the first read of a key is the one validated */
@@ -1126,16 +1179,22 @@ static void move_on(struct txc *c, uint32_t s, uint32_t r)
 }
 
 /* occ: the connection to shard S's guessed primary, or when it is down
- * and cannot be reopened now, to the next replica's that is up (the guess
- * moves there); all down, the guess's (its requests fail at once). */
+ * and cannot be reopened now, or suspect (it timed out lately), to the
+ * next replica's that is up and answers (the guess moves there); failing
+ * that, the next one up; all down, the guess's (its requests fail at
+ * once). */
 static uint32_t pick(struct txc *c, uint32_t s)
 {
     uint32_t n = c->cfg.nreplicas;
-    for (uint32_t j = 0; j < n; j++) {
-        uint32_t r = (c->primary[s] + j) % n, i = conn_of(c, s, r);
-        if (conn_revive(c, i) == 0) {
-            set_primary(c, s, r);
-            return i;
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t j = 0; j < n; j++) {
+            uint32_t r = (c->primary[s] + j) % n, i = conn_of(c, s, r);
+            if (pass == 0 && conn_suspected(c, i))
+                continue;
+            if (conn_revive(c, i) == 0) {
+                set_primary(c, s, r);
+                return i;
+            }
         }
     }
     return conn_of(c, s, c->primary[s]);
@@ -1183,7 +1242,7 @@ static int decide(struct txc *c, uint8_t type, uint64_t txnid, uint64_t ts, uint
         for (uint32_t s = 0; s < c->cfg.nshards; s++)
             if (mask & (1u << s))
                 round_add(c, pick(c, s), m, s);
-        round_wait(c);
+        round_wait_until(c, attempt_end(c));
         bool wait = false;
         for (uint32_t k = 0; k < c->nreq; k++) {
             const struct req *r = &c->reqs[k];
@@ -1191,13 +1250,16 @@ static int decide(struct txc *c, uint8_t type, uint64_t txnid, uint64_t ts, uint
             bool done = r->state == R_DONE;
             if (done && r->status == TXN_ST_OK) {
                 mask &= ~(1u << s);
-            } else if ((done && r->status == TXN_ST_NOTPRIMARY) || (!done && r->err == ECONNRESET)) {
+            } else if ((done && r->status == TXN_ST_NOTPRIMARY) || (!done && r->err == ECONNRESET) ||
+                       (!done && r->err == ETIMEDOUT && mono_ns() < c->deadline)) {
+                if (!done && r->err == ETIMEDOUT)
+                    conn_suspect(c, r->conn); /* silent: gone without a reset, or slow */
                 move_on(c, s, rep);
                 if (++hops[s] >= n) {
                     hops[s] = 0;
                     wait = true;
                 }
-                last = done ? EIO : ECONNRESET;
+                last = done ? EIO : r->err;
             } else if (done && r->status == TXN_ST_UNAVAIL) {
                 wait = true;
                 last = EIO;
@@ -1255,18 +1317,20 @@ static void prepare(struct txc *c, uint64_t txnid, uint64_t ts, struct votes *v)
         if (req_sent(c, round_add(c, i, m, s)))
             c->st.prepares++;
     }
-    round_wait(c);
+    round_wait_until(c, attempt_end(c));
     for (uint32_t k = 0; k < c->nreq; k++) {
         const struct req *r = &c->reqs[k];
         uint32_t s = r->tag, rep = c->conn[r->conn].replica;
         if (r->state == R_FAILED) {
             if (r->staged)
                 v->doubt |= 1u << s;
-            if (r->err == ECONNRESET)
+            if (r->err == ECONNRESET) {
                 move_on(c, s, rep);
-            else if (r->err == ETIMEDOUT)
+            } else if (r->err == ETIMEDOUT) {
                 v->timedout = true;
-            else if (!v->err)
+                conn_suspect(c, r->conn); /* silent: gone without a reset, or slow */
+                move_on(c, s, rep);
+            } else if (!v->err)
                 v->err = r->err;
             continue;
         }
@@ -1320,7 +1384,7 @@ static int commit_occ(struct txc *c, uint64_t *ts)
         }
         if (v.err)
             return v.err;
-        if (v.timedout || mono_ns() + PAUSE_NS >= prep_end)
+        if (mono_ns() + PAUSE_NS >= prep_end)
             return v.timedout ? ETIMEDOUT : EIO;
         pause_for(c, PAUSE_NS);
         c->st.retries++;

@@ -55,6 +55,13 @@ struct txc_config {
     /* A call's deadline, from its start (0: 5000): replies not there by
      * then fail it with ETIMEDOUT. */
     uint32_t timeout_ms;
+    /* occ: how long one attempt (a prepare, a decision, a get, a
+     * reconnect) waits for a replica before the client tries another
+     * (0: timeout_ms / 4). A replica that dies without its connections
+     * being reset (a killed process on a kernel-bypass stack) is noticed
+     * this way; it is then tried last, for a time that doubles while it
+     * stays silent (from 1 s to 32 s), until it answers again. */
+    uint32_t attempt_ms;
 };
 
 struct txc_stats {
