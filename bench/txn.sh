@@ -86,7 +86,7 @@ start_cluster_cp() {
     done
     if [[ $mode == occ ]]; then
         for i in 1 2; do
-            wait_line "$tmp/cp.$mode.0.err" "backup $i (.*) is up" "$p" ||
+            wait_line "$tmp/cp.$mode.0.err" "backup $i (.*): sync sent" "$p" ||
                 { show_log "$tmp/cp.$mode.0.err"; die "the catpowder primary never reached backup $i"; }
         done
     fi

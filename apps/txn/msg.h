@@ -90,6 +90,8 @@ enum txn_status {
 /* VIEW_INFO's ts: the sender's state in its view. */
 #define TXN_VI_NORMAL  (1ull << 0) /* not changing views */
 #define TXN_VI_PRIMARY (1ull << 1) /* and it is the view's primary */
+#define TXN_VI_QUERY   (1ull << 2) /* a replica that restarted asks: answer with a VIEW_INFO */
+#define TXN_VI_STALE   (1ull << 3) /* to a primary that restarted: its VIEW_START is refused */
 
 /* Which fields a type's body holds (txn_type_fields). */
 enum {

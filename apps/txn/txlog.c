@@ -80,8 +80,10 @@ int txl_replay(struct txl *l, struct txs *s, struct lrec_stats *st, uint64_t *re
     msg[0] = '\0';
     struct replay_ctx x = {l, s, st};
     int e = logread_all(l->qd, replay_one, &x, records, msg, msglen);
-    if (e == 0)
+    if (e == 0) {
         l->view = st->view;
+        l->replayed = *records;
+    }
     return e;
 }
 

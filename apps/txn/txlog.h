@@ -72,6 +72,7 @@ struct txl {
      * log names; demi-txnd sets it again whenever it enters a view (after
      * txl_start: txl_open zeroes it), besides logging that VIEW_START. */
     uint64_t view;
+    uint64_t replayed; /* records txl_replay found (0: a new or empty log) */
 };
 
 /* Opens (or creates) the log at PATH; with REPAIR, a log corrupt in the
@@ -82,7 +83,7 @@ int txl_open(struct txl *l, const char *path, bool repair);
 
 /* Replays every record into S, before the replica serves. 0, or an errno
  * with a one-line reason in MSG (the record and byte). On success l->view
- * is ST's view. */
+ * is ST's view and l->replayed *RECORDS. */
 int txl_replay(struct txl *l, struct txs *s, struct lrec_stats *st, uint64_t *records, char *msg, size_t msglen);
 
 /* What demi-txnd does at start: txl_open, then txl_replay into S. Returns

@@ -66,8 +66,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #define BATCH 64
 /* Bytes of replies pushed and not yet sent (plus those being gathered)
@@ -90,7 +92,7 @@
 /* ---- configuration and counters ---- */
 
 static bool occ;     /* --mode occ (else qw) */
-static bool primary; /* occ and --index 0 */
+static bool primary; /* occ, and the primary of the current view (set_role) */
 static uint32_t nreplicas = 1;
 static uint32_t my_index;
 static struct sockaddr_in replicas[REPLICAS_MAX];
@@ -231,6 +233,11 @@ struct conn {
     bool bad;          /* a malformed frame: close after the replies before it */
     bool broken;       /* a failed push or pop: close */
     const char *why;   /* why it closes, for the log */
+    /* occ, a connection from another replica: its store, being merged
+     * during a view change (vc_view: that view; 0: none). */
+    uint64_t vc_view;
+    uint32_t vc_from;
+    struct txsync_in vin;
     /* On the list of connections with output to push or a close to do. */
     bool dirty;
     struct conn *dprev, *dnext;
@@ -548,24 +555,51 @@ static void do_put(struct conn *c, const struct txn_msg *m, uint8_t rtype)
     reply(c, rtype, m->reqid, s, rtype == TXN_PUT_REPLY ? newest : 0, NULL, 0);
 }
 
+/* A backup's state transfer from its primary (sync.h), as received. */
+static struct txsync_in sync_in;
+
 /* A backup applying what its primary decided, in the primary's order. */
 static void do_repl(struct conn *c, const struct txn_msg *m)
 {
     int e;
     uint8_t s;
+    uint64_t dts = 0;
     if (m->type == TXN_REPL_PREPARE) {
         e = txs_prepare(store, m->txnid, m->ts, m->reads, m->nreads, m->writes, m->nwrites, true, NULL, NULL);
         if (e == 0)
             log_change(m, TXN_REPL_PREPARE);
+        /* EALREADY: decided here already; only a commit at that timestamp
+         * leaves this replica holding what the prepare would. */
+        if (e == EALREADY && txs_decided(store, m->txnid, &dts) == 0 && dts == m->ts)
+            e = 0;
         s = e == 0 || e == EEXIST ? TXN_ST_OK : e == ENOSPC || e == ENOMEM ? TXN_ST_FULL : TXN_ST_BADREQ;
     } else if (m->type == TXN_REPL_COMMIT) {
         e = txs_commit(store, m->txnid, m->ts);
         if (e == 0)
             log_change(m, TXN_REPL_COMMIT);
+        if (e == ENOENT) {
+            if (txs_decided(store, m->txnid, &dts) == 0) {
+                /* Sent again by a new primary (its client asked again). */
+                e = dts == m->ts ? 0 : EINVAL;
+            } else {
+                /* Not prepared here: during a sync, one committed before
+                 * the sync's scan of prepared transactions reached it (its
+                 * versions come with the keys). Remembered all the same,
+                 * so that a commit sent again finds it. */
+                struct txn_msg d = {.type = TXN_SYNC_DECIDED, .txnid = m->txnid, .ts = m->ts};
+                if (txs_note_decided(store, m->txnid, m->ts) == 0)
+                    log_change(&d, TXN_SYNC_DECIDED);
+                e = sync_in.active ? 0 : ENOENT;
+            }
+        }
         s = e == 0 ? TXN_ST_OK : TXN_ST_BADREQ;
     } else {
-        if (txs_abort(store, m->txnid) == 0) /* ENOENT too: nothing to abort */
+        if (txs_abort(store, m->txnid) == 0) {
             log_change(m, TXN_REPL_ABORT);
+        } else if (txs_note_decided(store, m->txnid, 0) == 0) {
+            struct txn_msg d = {.type = TXN_SYNC_DECIDED, .txnid = m->txnid};
+            log_change(&d, TXN_SYNC_DECIDED); /* not prepared here: remembered */
+        }
         s = TXN_ST_OK;
     }
     reply(c, TXN_REPL_ACK, m->reqid, s, 0, NULL, 0);
@@ -585,6 +619,8 @@ struct backup {
     struct conn *c;    /* B_UP */
     bool warned;       /* its failure to connect was logged */
     bool syncing;      /* B_UP: its state transfer is not all sent yet (sync_pump) */
+    bool started;      /* B_UP, this replica the primary: VIEW_START sent (the link counts) */
+    bool contributing; /* B_UP, changing views: the sync is this store on its way to the new primary */
     struct txsync_out sync;
     int64_t sync_start;
 };
@@ -709,7 +745,7 @@ static uint32_t up_mask(void)
 {
     uint32_t mask = 0;
     for (uint32_t i = 0; i < nbk; i++)
-        if (bk[i].state == B_UP && !bk[i].c->broken && !bk[i].syncing)
+        if (bk[i].state == B_UP && bk[i].started && !bk[i].c->broken && !bk[i].syncing)
             mask |= 1u << i;
     return mask;
 }
@@ -720,7 +756,7 @@ static uint32_t link_mask(void)
 {
     uint32_t mask = 0;
     for (uint32_t i = 0; i < nbk; i++)
-        if (bk[i].state == B_UP && !bk[i].c->broken)
+        if (bk[i].state == B_UP && bk[i].started && !bk[i].c->broken)
             mask |= 1u << i;
     return mask;
 }
@@ -796,6 +832,9 @@ static void do_prepare(struct conn *c, struct txn_msg *m)
         log_change(m, TXN_REPL_PREPARE);
     if (e == EEXIST && prepare_pending(m->txnid, op))
         e = EBUSY; /* a repeat while the first is still replicating: not yet a vote */
+    uint64_t dts = 0;
+    if (e == EALREADY) /* decided already: a repeat; its vote was yes if it committed at this timestamp */
+        e = txs_decided(store, m->txnid, &dts) == 0 && dts == m->ts ? EEXIST : EAGAIN;
     if (e || !op) {
         /* Refused; or a repeat of a prepare already replicated (its vote
          * stands); or a single replica: answered now. */
@@ -832,10 +871,17 @@ static void do_commit(struct conn *c, const struct txn_msg *m)
         reply(c, TXN_COMMIT_REPLY, m->reqid, TXN_ST_FULL, 0, NULL, 0);
         return;
     }
-    if (txs_commit(store, m->txnid, m->ts) == 0) {
+    int e = txs_commit(store, m->txnid, m->ts);
+    uint64_t dts = 0;
+    if (e == 0) {
         log_change(m, TXN_REPL_COMMIT);
+    } else if (e == ENOENT && txs_decided(store, m->txnid, &dts) == 0 && dts == m->ts) {
+        /* Committed already (the client asks again: its first answer was
+         * lost with a primary, or was UNAVAIL): replicated again, and OK
+         * once a majority holds it. */
     } else {
-        /* ENOENT (not prepared here) or EINVAL (another timestamp). */
+        /* ENOENT (not prepared here, not remembered) or EINVAL (another
+         * timestamp, or aborted). */
         if (op)
             op_drop(c, op);
         reply(c, TXN_COMMIT_REPLY, m->reqid, TXN_ST_BADREQ, 0, NULL, 0);
@@ -892,55 +938,84 @@ static struct {
     uint64_t started, done; /* primary: syncs begun, syncs all sent */
 } sync_st;
 
+/* ---- views: the primary's failover (occ, more than one replica) ----
+ *
+ * The primary of view v is replica v mod n. Each replica keeps a link (an
+ * outgoing connection, bk[]) to every other; the primary uses its links to
+ * replicate, the others only to change views. A view starts with
+ * VIEW_START on each of the new primary's links, then the state transfer
+ * (sync.h), then the replication; the primary sends VIEW_INFO on each link
+ * every tick, as a heartbeat.
+ *
+ * A backup that hears nothing from its primary for --failover-ms moves to
+ * view v+1 (V_CHANGE) and sends VIEW_CHANGE to every replica; a replica
+ * that gets a VIEW_CHANGE of a view above its own moves there too. From
+ * then on it acknowledges nothing of the view it left (frames from the old
+ * primary's link are refused). A replica whose store is complete (it holds
+ * everything it ever acknowledged: see `complete`) also sends its whole
+ * store to the new view's primary, as a state transfer in merge mode. The
+ * new primary starts the view once it holds the stores of a majority of
+ * the replicas, its own counting if complete: every prepare voted yes and
+ * every commit acknowledged was held by a majority of the old view, and
+ * any two majorities meet, so the union holds all of them. A view change
+ * that does not finish within --failover-ms moves on to the next view.
+ *
+ * A replica restarted with --rejoin or a log it replayed (V_RECOVER) first
+ * asks the others (VIEW_INFO with TXN_VI_QUERY): if one answers that it is
+ * in a normal view whose primary is another, it joins it as a backup;
+ * otherwise (no answer within --failover-ms, or it is that primary, which
+ * lost what it held) it starts a view change. A primary that learns of a
+ * higher view (a VIEW_INFO or VIEW_CHANGE) stops being one: the
+ * operations waiting for its backups are answered UNAVAIL. */
+enum { V_NORMAL, V_CHANGE, V_RECOVER };
+
+static uint64_t view;
+static int vstate = V_NORMAL;
+/* The store holds everything this replica ever acknowledged: true for a
+ * fresh replica and after a log replay, false after --rejoin without a
+ * log, and false during a state transfer from the primary (which starts by
+ * dropping the prepared transactions) until its SYNC_END. */
+static bool complete = true;
+static bool rejoin;                     /* --rejoin */
+static int64_t failover_ns = 1000 * MS; /* --failover-ms; 0: never change views on a timeout */
+static uint64_t incarnation;            /* this process's: tells a restarted primary from its predecessor */
+static uint64_t primary_inc;            /* a backup: the incarnation of its view's primary (0: none yet) */
+static int64_t heard_at;                /* a backup: its primary's last frame; otherwise when this state began */
+static uint32_t vc_have;                /* V_CHANGE, the new primary: replicas whose stores it holds (bits) */
+static int64_t next_beat;
+static struct {
+    uint64_t changes, led, joined; /* view changes begun; views started as primary; joined as backup */
+} view_st;
+
 /* The backup's end: the primary's current link is the connection that
- * sent the last SYNC_BEGIN (its qd and serial); REPL_* and SYNC_* from any
- * other are refused, which also closes a stale link whose frames TCP
- * would not order after the new one's. */
-static struct txsync_in sync_in;
+ * sent the VIEW_START it follows (its qd and serial); REPL_* and SYNC_*
+ * from any other connection are refused, which also closes a stale link
+ * (an old primary's) whose frames TCP would not order after the new one's.
+ * (sync_in, the state transfer being received, is declared above.) */
 static int sync_qd = -1;
 static uint64_t sync_serial;
 static int64_t sync_in_start;
+
+static uint32_t primary_of(uint64_t v)
+{
+    return (uint32_t)(v % nreplicas);
+}
+
+static bool failover_on(void)
+{
+    return occ && nreplicas > 1;
+}
+
+static void set_role(void)
+{
+    primary = occ && vstate == V_NORMAL && primary_of(view) == my_index;
+}
 
 static bool sync_from(const struct conn *c)
 {
     return c->qd == sync_qd && c->serial == sync_serial;
 }
 
-static void sync_frame(struct conn *c, const struct txn_msg *m)
-{
-    if (!occ || primary) {
-        conn_bad(c, "a sync message sent to a replica that is not an occ backup");
-        return;
-    }
-    if (m->type == TXN_SYNC_BEGIN && !sync_from(c)) {
-        struct conn *old = conn_of(sync_qd);
-        if (old && old->serial == sync_serial)
-            conn_break(old, "the primary linked again");
-        sync_qd = c->qd;
-        sync_serial = c->serial;
-    } else if (!sync_from(c)) {
-        conn_bad(c, "a sync message outside a sync");
-        return;
-    }
-    if (m->type == TXN_SYNC_BEGIN) {
-        sync_in_start = mono_ns();
-        fprintf(stderr, "demi-txnd: syncing from the primary (%s, %llu keys)\n", c->peer, (unsigned long long)m->ts);
-    }
-    const char *why = txsync_in_apply(&sync_in, store, m);
-    if (why) {
-        ratelog(&log_bad, "sync from %s failed: %s", c->peer, why);
-        conn_bad(c, why);
-        return;
-    }
-    if (m->type != TXN_SYNC_END)
-        log_change(m, m->type);
-    if (m->type == TXN_SYNC_END)
-        fprintf(stderr, "demi-txnd: synced from the primary: %llu versions, %llu prepared transactions in %.1f ms\n",
-                (unsigned long long)sync_in.items, (unsigned long long)sync_in.prepared,
-                (double)(mono_ns() - sync_in_start) / 1e6);
-}
-
-/* The primary's end. */
 static void sync_emit(void *arg, const struct txn_msg *m)
 {
     struct backup *b = arg;
@@ -952,11 +1027,358 @@ static void sync_start(struct backup *b)
     txsync_out_start(&b->sync);
     b->syncing = true;
     b->sync_start = mono_ns();
+}
+
+static void send_view_msg(struct conn *c, uint8_t type, uint64_t v, uint64_t ts)
+{
+    out_msg.type = type;
+    out_msg.reqid = 0;
+    out_msg.status = 0;
+    out_msg.txnid = v;
+    out_msg.ts = ts;
+    out_msg.nreads = out_msg.nwrites = 0;
+    conn_send(c, &out_msg);
+}
+
+/* Tells the peer this replica's view and state (plus EXTRA bits). */
+static void send_view_info(struct conn *c, uint64_t extra)
+{
+    uint64_t f = (vstate == V_NORMAL ? TXN_VI_NORMAL : 0) | (primary ? TXN_VI_PRIMARY : 0) | extra;
+    send_view_msg(c, TXN_VIEW_INFO, view, f);
+}
+
+/* --log: a view this replica entered, so that a restart knows it. */
+static void log_view(void)
+{
+    struct txn_msg v = {.type = TXN_VIEW_START, .txnid = view};
+    log_change(&v, TXN_VIEW_START);
+    tlog.view = view;
+}
+
+/* The primary's end of a link in a view it leads: VIEW_START, then the
+ * state transfer, then the replication. */
+static void link_start(struct backup *b)
+{
+    send_view_msg(b->c, TXN_VIEW_START, view, incarnation);
+    b->started = true;
+    sync_start(b);
     sync_st.started++;
 }
 
-/* Each loop turn: every syncing backup's next steps, while its link takes
- * them. It counts toward majorities from SYNC_END on: any ack it sends
+/* A replica changing views: VIEW_CHANGE on the link, and its store to the
+ * new primary when it is complete. */
+static void link_change(struct backup *b)
+{
+    bool to_primary = primary_of(view) == b->replica;
+    send_view_msg(b->c, TXN_VIEW_CHANGE, view, my_index | (complete && to_primary ? TXN_VC_COMPLETE : 0));
+    b->contributing = complete && to_primary;
+    if (b->contributing)
+        sync_start(b);
+    else
+        b->syncing = false;
+}
+
+static void link_query(struct backup *b)
+{
+    send_view_msg(b->c, TXN_VIEW_INFO, view, TXN_VI_QUERY);
+}
+
+/* What a link does once up, by this replica's state. */
+static void link_up(struct backup *b)
+{
+    b->started = b->contributing = b->syncing = false;
+    if (primary)
+        link_start(b);
+    else if (vstate == V_CHANGE)
+        link_change(b);
+    else if (vstate == V_RECOVER)
+        link_query(b);
+}
+
+/* Leaving the primary's role: the operations waiting for backups are
+ * answered UNAVAIL (the client goes to the next primary: a prepare with a
+ * new transaction id, a commit again); what they prepared or committed
+ * here stays, for the view change to sort out. */
+static void depose(void)
+{
+    for (uint32_t k = 0; k < nops; k++)
+        if (ops[k].reqid)
+            op_finish(&ops[k], TXN_ST_UNAVAIL);
+    for (uint32_t i = 0; i < nbk; i++)
+        bk[i].started = bk[i].syncing = bk[i].contributing = false;
+    fprintf(stderr, "demi-txnd: no longer the primary (view %llu)\n", (unsigned long long)view);
+}
+
+static void forget_primary_link(void)
+{
+    sync_qd = -1;
+    sync_serial = 0;
+    primary_inc = 0;
+    sync_in.active = false;
+}
+
+static void drop_contributions(void)
+{
+    for (size_t i = 0; i < nconns_cap; i++)
+        if (conns[i])
+            conns[i]->vc_view = 0;
+}
+
+static void start_view(void);
+
+/* Moves to view W (above the current one) and asks for it. */
+static void enter_change(uint64_t w)
+{
+    if (primary) {
+        vstate = V_CHANGE; /* op_finish's replies are sent; no new operation starts */
+        depose();
+    }
+    view = w;
+    vstate = V_CHANGE;
+    set_role();
+    forget_primary_link();
+    drop_contributions();
+    heard_at = mono_ns();
+    vc_have = complete ? 1u << my_index : 0;
+    view_st.changes++;
+    fprintf(stderr, "demi-txnd: changing to view %llu (primary: replica %u)%s\n", (unsigned long long)w, primary_of(w),
+            complete ? "" : "; this replica's store is not complete and does not count");
+    for (uint32_t i = 0; i < nbk; i++)
+        if (bk[i].state == B_UP && !bk[i].c->broken)
+            link_change(&bk[i]);
+    if (primary_of(w) == my_index && (uint32_t)__builtin_popcount(vc_have) >= nreplicas / 2 + 1)
+        start_view();
+}
+
+/* Joins view V as a backup (its primary's link C, or none yet). */
+static void adopt(uint64_t v, struct conn *c, uint64_t inc)
+{
+    if (primary) {
+        vstate = V_CHANGE;
+        depose();
+    }
+    bool news = v != view || vstate != V_NORMAL;
+    view = v;
+    vstate = V_NORMAL;
+    set_role();
+    forget_primary_link();
+    drop_contributions();
+    for (uint32_t i = 0; i < nbk; i++)
+        bk[i].syncing = bk[i].contributing = false;
+    if (c) {
+        sync_qd = c->qd;
+        sync_serial = c->serial;
+        primary_inc = inc;
+    }
+    heard_at = mono_ns();
+    if (news) {
+        view_st.joined++;
+        log_view();
+        fprintf(stderr, "demi-txnd: view %llu: a backup of replica %u\n", (unsigned long long)v, primary_of(v));
+    }
+}
+
+/* The new primary holds a majority's stores: the view starts. */
+static void start_view(void)
+{
+    vstate = V_NORMAL;
+    complete = true; /* the union of complete stores of a majority */
+    set_role();
+    view_st.led++;
+    drop_contributions();
+    log_view();
+    fprintf(stderr, "demi-txnd: view %llu: the primary (stores of %d replicas merged)\n", (unsigned long long)view,
+            __builtin_popcount(vc_have));
+    next_beat = mono_ns() + TICK_NS;
+    for (uint32_t i = 0; i < nbk; i++)
+        if (bk[i].state == B_UP && !bk[i].c->broken)
+            link_up(&bk[i]);
+}
+
+/* VIEW_INFO, on any connection from another replica. */
+static void on_view_info(struct conn *c, const struct txn_msg *m)
+{
+    uint64_t v = m->txnid, f = m->ts;
+    if (!failover_on()) {
+        conn_bad(c, "a VIEW_INFO sent to a replica without failover (qw, or a single replica)");
+        return;
+    }
+    if (f & TXN_VI_STALE) {
+        /* This replica's VIEW_START was refused: it was the primary of that
+         * view once, restarted, and lost what it held. */
+        complete = false;
+        enter_change((v > view ? v : view) + 1);
+        return;
+    }
+    if (f & TXN_VI_QUERY) {
+        /* A replica rejoining asks. Another rejoining one has nothing to
+         * tell (its view is only the last one it logged). */
+        if (vstate != V_RECOVER)
+            send_view_info(c, 0);
+        return;
+    }
+    if (vstate == V_NORMAL && !primary && v == view && (f & TXN_VI_PRIMARY) && sync_from(c))
+        heard_at = mono_ns();
+    bool higher = v > view;
+    if (!higher && !(v == view && vstate != V_NORMAL && (f & TXN_VI_NORMAL)))
+        return;
+    if (!(f & TXN_VI_NORMAL))
+        enter_change(v); /* it is changing to a higher view: join */
+    else if (primary_of(v) == my_index)
+        enter_change(v + 1); /* a view this replica led before a restart: it lost that store */
+    else
+        adopt(v, NULL, 0);
+}
+
+/* VIEW_START from the new primary, on its link to this replica. */
+static void on_view_start(struct conn *c, const struct txn_msg *m)
+{
+    uint64_t v = m->txnid;
+    if (!failover_on() || primary_of(v) == my_index) {
+        conn_bad(c, "a VIEW_START that cannot come from that view's primary");
+        return;
+    }
+    if (v < view) {
+        send_view_info(c, 0); /* an old primary: it learns the view and steps down */
+        return;
+    }
+    if (v == view && vstate == V_NORMAL) {
+        if (primary_inc && m->ts != primary_inc) {
+            /* The same view's primary, another process: it restarted, and
+             * without its store. Refuse it and change views. */
+            fprintf(stderr, "demi-txnd: the primary of view %llu restarted; changing views\n", (unsigned long long)v);
+            send_view_info(c, TXN_VI_STALE);
+            enter_change(view + 1);
+            return;
+        }
+        struct conn *old = conn_of(sync_qd);
+        if (old && old != c && old->serial == sync_serial)
+            conn_break(old, "the primary linked again");
+        sync_qd = c->qd;
+        sync_serial = c->serial;
+        primary_inc = m->ts;
+        heard_at = mono_ns();
+        return;
+    }
+    adopt(v, c, m->ts);
+}
+
+/* VIEW_CHANGE from another replica, on its link to this one. */
+static void on_view_change(struct conn *c, const struct txn_msg *m)
+{
+    uint64_t w = m->txnid;
+    uint32_t from = (uint32_t)(m->ts & TXN_VC_INDEX_MASK);
+    if (!failover_on() || from >= nreplicas || from == my_index) {
+        conn_bad(c, "a VIEW_CHANGE from no other replica of this group");
+        return;
+    }
+    c->vc_view = 0;
+    if (w < view || (w == view && vstate == V_NORMAL)) {
+        send_view_info(c, 0); /* that view is past: it learns the current one */
+        return;
+    }
+    if (w > view || vstate == V_RECOVER)
+        enter_change(w);
+    if (vstate == V_CHANGE && primary_of(w) == my_index && (m->ts & TXN_VC_COMPLETE)) {
+        /* Its store follows: merged into this one (sync.h's merge mode). */
+        c->vc_view = w;
+        c->vc_from = from;
+        memset(&c->vin, 0, sizeof(c->vin));
+        c->vin.merge = true;
+    }
+}
+
+/* A frame of a store a replica sends the new primary of a view change. */
+static void merge_frame(struct conn *c, const struct txn_msg *m)
+{
+    if (c->vc_view != view || vstate != V_CHANGE) {
+        c->vc_view = 0; /* a change that is over: the rest is not needed */
+        return;
+    }
+    const char *why = txsync_in_apply(&c->vin, store, m);
+    if (why) {
+        ratelog(&log_bad, "merging the store of replica %u failed: %s", c->vc_from, why);
+        c->vc_view = 0;
+        conn_bad(c, why);
+        return;
+    }
+    heard_at = mono_ns(); /* progress: the change is not stuck */
+    if (m->type != TXN_SYNC_BEGIN && m->type != TXN_SYNC_END)
+        log_change(m, m->type);
+    if (m->type != TXN_SYNC_END)
+        return;
+    c->vc_view = 0;
+    vc_have |= 1u << c->vc_from;
+    fprintf(stderr, "demi-txnd: view %llu: merged replica %u's store (%llu versions, %llu prepared)\n",
+            (unsigned long long)view, c->vc_from, (unsigned long long)c->vin.items,
+            (unsigned long long)c->vin.prepared);
+    if ((uint32_t)__builtin_popcount(vc_have) >= nreplicas / 2 + 1)
+        start_view();
+}
+
+/* Each loop turn: heartbeats, and the timeouts that change views. */
+static void view_timers(int64_t now)
+{
+    if (!failover_on())
+        return;
+    if (primary && now >= next_beat) {
+        next_beat = now + TICK_NS;
+        for (uint32_t i = 0; i < nbk; i++)
+            if (bk[i].state == B_UP && bk[i].started && !bk[i].c->broken)
+                send_view_info(bk[i].c, 0);
+        return;
+    }
+    if (primary || failover_ns == 0 || now - heard_at <= failover_ns)
+        return;
+    for (uint32_t i = 0; i < nbk; i++)
+        if (bk[i].contributing && bk[i].syncing)
+            return; /* its store is still on its way to the new primary */
+    if (vstate == V_NORMAL)
+        fprintf(stderr, "demi-txnd: view %llu: nothing from its primary (replica %u) for %lld ms\n",
+                (unsigned long long)view, primary_of(view), (long long)((now - heard_at) / MS));
+    else if (vstate == V_CHANGE)
+        fprintf(stderr, "demi-txnd: view %llu did not start within %lld ms\n", (unsigned long long)view,
+                (long long)(failover_ns / MS));
+    else
+        fprintf(stderr, "demi-txnd: no replica answered in a normal view within %lld ms\n",
+                (long long)(failover_ns / MS));
+    enter_change(view + 1);
+}
+
+/* A backup's state transfer from its primary, on the primary's link. */
+static void sync_frame(struct conn *c, const struct txn_msg *m)
+{
+    if (c->vc_view) {
+        merge_frame(c, m);
+        return;
+    }
+    if (!occ || primary || vstate != V_NORMAL || !sync_from(c)) {
+        conn_bad(c, "a sync message not from this backup's primary");
+        return;
+    }
+    if (m->type == TXN_SYNC_BEGIN) {
+        sync_in_start = mono_ns();
+        complete = false; /* it drops its prepared transactions: they come again */
+        fprintf(stderr, "demi-txnd: syncing from the primary (%s, %llu keys)\n", c->peer, (unsigned long long)m->ts);
+    }
+    const char *why = txsync_in_apply(&sync_in, store, m);
+    if (why) {
+        ratelog(&log_bad, "sync from %s failed: %s", c->peer, why);
+        conn_bad(c, why);
+        return;
+    }
+    if (m->type != TXN_SYNC_END)
+        log_change(m, m->type);
+    if (m->type == TXN_SYNC_END) {
+        complete = true;
+        fprintf(stderr, "demi-txnd: synced from the primary: %llu versions, %llu prepared transactions in %.1f ms\n",
+                (unsigned long long)sync_in.items, (unsigned long long)sync_in.prepared,
+                (double)(mono_ns() - sync_in_start) / 1e6);
+    }
+}
+
+/* Each loop turn: every syncing link's next steps, while it takes them.
+ * A backup counts toward majorities from SYNC_END on: any ack it sends
  * for a later prepare comes after it applied the whole sync (TCP order). */
 static void sync_pump(void)
 {
@@ -966,6 +1388,14 @@ static void sync_pump(void)
             if (!txsync_out_step(&b->sync, store, SYNC_STEP, sync_emit, b))
                 continue;
             b->syncing = false;
+            if (b->contributing) {
+                b->contributing = false;
+                heard_at = mono_ns(); /* the new primary has it all: its time to start the view runs from now */
+                fprintf(stderr, "demi-txnd: view %llu: store sent to replica %u (%llu versions, %llu prepared)\n",
+                        (unsigned long long)view, b->replica, (unsigned long long)b->sync.items,
+                        (unsigned long long)b->sync.prepared);
+                continue;
+            }
             sync_st.done++;
             fprintf(stderr, "demi-txnd: backup %s: sync sent (%llu versions, %llu prepared transactions) in %.1f ms\n",
                     b->name, (unsigned long long)b->sync.items, (unsigned long long)b->sync.prepared,
@@ -974,7 +1404,8 @@ static void sync_pump(void)
     }
 }
 
-/* One whole frame from a client, or (c->backup >= 0) from a backup. */
+/* One whole frame from a client or another replica, or (c->backup >= 0)
+ * an answer on this replica's link to another. */
 static void handle_frame(struct conn *c, const uint8_t *frame, size_t len)
 {
     struct txn_msg *m = &in_msg;
@@ -987,9 +1418,11 @@ static void handle_frame(struct conn *c, const uint8_t *frame, size_t len)
     }
     st.req[m->type]++;
     if (c->backup >= 0) {
-        if (m->type != TXN_REPL_ACK)
-            conn_bad(c, "a backup sent something other than REPL_ACK");
-        else
+        if (m->type == TXN_VIEW_INFO)
+            on_view_info(c, m);
+        else if (m->type != TXN_REPL_ACK)
+            conn_bad(c, "a replica sent on this replica's link something other than REPL_ACK or VIEW_INFO");
+        else if (primary && bk[c->backup].started)
             on_ack((uint32_t)c->backup, m);
         return;
     }
@@ -1003,7 +1436,7 @@ static void handle_frame(struct conn *c, const uint8_t *frame, size_t len)
     }
     switch (m->type) {
     case TXN_GET:
-        if (occ && !primary && !sync_in.synced)
+        if (occ && !primary && !complete)
             reply(c, TXN_GET_REPLY, m->reqid, TXN_ST_UNAVAIL, 0, NULL, 0); /* not brought up to date yet */
         else
             do_get(c, m);
@@ -1023,8 +1456,8 @@ static void handle_frame(struct conn *c, const uint8_t *frame, size_t len)
         uint8_t rt = (uint8_t)(m->type + 1);
         if (!occ)
             reply(c, rt, m->reqid, TXN_ST_BADREQ, 0, NULL, 0);
-        else if (!primary)
-            reply(c, rt, m->reqid, TXN_ST_NOTPRIMARY, 0, NULL, 0);
+        else if (!primary) /* the view (ts, in a PREPARE_REPLY) says where the primary is, or will be */
+            reply(c, rt, m->reqid, vstate == V_NORMAL ? TXN_ST_NOTPRIMARY : TXN_ST_UNAVAIL, view, NULL, 0);
         else if (m->type == TXN_PREPARE)
             do_prepare(c, m);
         else if (m->type == TXN_COMMIT)
@@ -1033,11 +1466,20 @@ static void handle_frame(struct conn *c, const uint8_t *frame, size_t len)
             do_abort(c, m);
         break;
     }
+    case TXN_VIEW_CHANGE:
+        on_view_change(c, m);
+        break;
+    case TXN_VIEW_START:
+        on_view_start(c, m);
+        break;
+    case TXN_VIEW_INFO:
+        on_view_info(c, m);
+        break;
     default: /* REPL_PREPARE, REPL_COMMIT, REPL_ABORT */
-        if (occ && !primary && !sync_from(c))
-            conn_bad(c, "replication from a connection other than the primary's current link");
-        else if (occ && !primary)
+        if (occ && !primary && vstate == V_NORMAL && sync_from(c))
             do_repl(c, m);
+        else if (occ && !primary)
+            conn_bad(c, "replication from a connection other than the primary's current link");
         else
             reply(c, TXN_REPL_ACK, m->reqid, TXN_ST_BADREQ, 0, NULL, 0);
         break;
@@ -1176,7 +1618,7 @@ static void conn_popped(struct conn *c, demi_sgarray_t *sga)
     c->popping = false;
     if (sga->sga_numsegs == 0) {
         if (c->backup >= 0) {
-            conn_break(c, "the backup closed the connection");
+            conn_break(c, "the replica closed the connection");
             return;
         }
         c->eof = true; /* closed once the replies still owed are sent */
@@ -1241,8 +1683,8 @@ static void backup_connect(struct backup *b)
         demi_close(b->qd);
     if (e) {
         if (!b->warned)
-            fprintf(stderr, "demi-txnd: backup %s: connect: %s; retrying every %lld ms\n", b->name, strerror(e),
-                    RETRY_NS / MS);
+            fprintf(stderr, "demi-txnd: link to replica %s: connect: %s; retrying every %lld ms\n", b->name,
+                    strerror(e), RETRY_NS / MS);
         b->warned = true;
         b->state = B_DOWN;
         b->at = mono_ns() + RETRY_NS;
@@ -1261,20 +1703,20 @@ static void backup_connected(struct backup *b)
         b->at = mono_ns() + RETRY_NS;
         return;
     }
-    snprintf(c->peer, sizeof(c->peer), "backup %s", b->name);
+    snprintf(c->peer, sizeof(c->peer), "replica %s", b->name);
     b->c = c;
     b->state = B_UP;
     b->warned = false;
     st.links_up++;
-    fprintf(stderr, "demi-txnd: backup %s is up\n", b->name);
-    sync_start(b);
+    fprintf(stderr, "demi-txnd: link to replica %s is up\n", b->name);
+    link_up(b);
 }
 
 static void backup_connect_failed(struct backup *b, int err)
 {
     demi_close(b->qd);
     if (!b->warned)
-        fprintf(stderr, "demi-txnd: backup %s: connect: %s; retrying every %lld ms\n", b->name, strerror(err),
+        fprintf(stderr, "demi-txnd: link to replica %s: connect: %s; retrying every %lld ms\n", b->name, strerror(err),
                 RETRY_NS / MS);
     b->warned = true;
     b->state = B_DOWN;
@@ -1288,12 +1730,13 @@ static void backup_down(int i, const char *why)
     struct backup *b = &bk[i];
     b->c = NULL;
     b->state = B_DOWN;
-    b->syncing = false;
+    b->syncing = b->started = b->contributing = false;
     b->at = mono_ns() + RETRY_NS;
     if (stop)
         return; /* shutting down: nothing waits any more */
     st.links_down++;
-    fprintf(stderr, "demi-txnd: backup %s is down (%s); reconnecting every %lld ms\n", b->name, why, RETRY_NS / MS);
+    fprintf(stderr, "demi-txnd: link to replica %s is down (%s); reconnecting every %lld ms\n", b->name, why,
+            RETRY_NS / MS);
     uint32_t bit = 1u << i;
     for (uint32_t k = 0; k < nops; k++) {
         struct op *op = &ops[k];
@@ -1493,14 +1936,22 @@ static void print_stats(void)
                 "%u operations still waiting\n",
                 (unsigned long long)st.links_up, (unsigned long long)st.links_down, (unsigned long long)st.repl_sent,
                 (unsigned long long)st.acks, (unsigned long long)st.nacks, ops_inuse);
-    if (primary && nbk > 0)
-        fprintf(stderr, "demi-txnd: state transfers: %llu begun, %llu all sent\n", (unsigned long long)sync_st.started,
-                (unsigned long long)sync_st.done);
-    if (occ && !primary)
-        fprintf(stderr, "demi-txnd: state transfer: %s\n",
+    if (failover_on()) {
+        fprintf(stderr, "demi-txnd: state transfers: %llu begun, %llu all sent; to this replica: %s\n",
+                (unsigned long long)sync_st.started, (unsigned long long)sync_st.done,
                 sync_in.synced   ? "synced"
                 : sync_in.active ? "in progress"
                                  : "none completed");
+        fprintf(stderr,
+                "demi-txnd: view %llu (%s, primary: replica %u), store %s; view changes begun %llu, views led %llu, "
+                "joined %llu\n",
+                (unsigned long long)view,
+                vstate == V_NORMAL   ? "normal"
+                : vstate == V_CHANGE ? "changing"
+                                     : "rejoining",
+                primary_of(view), complete ? "complete" : "not complete", (unsigned long long)view_st.changes,
+                (unsigned long long)view_st.led, (unsigned long long)view_st.joined);
+    }
 }
 
 /* ---- arguments ---- */
@@ -1511,13 +1962,14 @@ static void usage(FILE *f, int status)
             "usage: demi-txnd --mode qw|occ --addr IP:PORT [--replicas IP:PORT,IP:PORT,... --index I]\n"
             "                 [--max-clients N] [--max-prepared N] [--max-memory BYTES]\n"
             "                 [--log PATH [--log-repair] [--log-compact-min BYTES]]\n"
+            "                 [--failover-ms MS] [--rejoin]\n"
             "       demi-txnd --help | --version\n"
-            "  --mode qw|occ      qw: quorum writes, each replica on its own; occ: replica 0 is the\n"
-            "                     primary and validates transactions, then replicates to the others\n"
+            "  --mode qw|occ      qw: quorum writes, each replica on its own; occ: a primary (replica 0\n"
+            "                     at first) validates transactions, then replicates to the others\n"
             "  --addr IP:PORT     listen there (port 0 picks a free port)\n"
             "  --replicas LIST    every replica of this shard, this one included, in the same order\n"
             "                     on all of them (at most %d; default: this one alone)\n"
-            "  --index I          this replica's position in --replicas (0: the primary in occ)\n"
+            "  --index I          this replica's position in --replicas (0: the first primary in occ)\n"
             "  --max-clients N    close connections beyond N clients at once (default 1024)\n"
             "  --max-prepared N   transactions prepared at once, and operations waiting for backups\n"
             "                     (default 65536)\n"
@@ -1528,6 +1980,10 @@ static void usage(FILE *f, int status)
             "                     (what follows the damage is lost)\n"
             "  --log-compact-min BYTES  compact the log once it is over BYTES and twice the store\n"
             "                     (k, m, g suffixes; default 64m; 0: never)\n"
+            "  --failover-ms MS   occ: a backup that hears nothing from its primary for MS ms starts a\n"
+            "                     view change (default 1000; 0: never)\n"
+            "  --rejoin           occ: this replica restarts without a log: it asks the others which\n"
+            "                     view they are in and takes no part until a primary sent it its store\n"
             "  --help             this text\n"
             "  --version          the program's and libdemi's version\n"
             "LIBOS picks the network libOS (default catnap); see demi-txnd(1) and libdemi(7).\n",
@@ -1629,6 +2085,8 @@ static void parse_args(int argc, char **argv, struct sockaddr_in *addr, struct t
                                        {"log", required_argument, 0, 'L'},
                                        {"log-repair", no_argument, 0, 'R'},
                                        {"log-compact-min", required_argument, 0, 'C'},
+                                       {"failover-ms", required_argument, 0, 'F'},
+                                       {"rejoin", no_argument, 0, 'J'},
                                        {"help", no_argument, 0, 'h'},
                                        {"version", no_argument, 0, 'V'},
                                        {0, 0, 0, 0}};
@@ -1668,6 +2126,12 @@ static void parse_args(int argc, char **argv, struct sockaddr_in *addr, struct t
         case 'C':
             log_compact_min = parse_count("--log-compact-min", optarg, 0, UINT64_MAX, true);
             break;
+        case 'F':
+            failover_ns = (int64_t)parse_count("--failover-ms", optarg, 0, 3600000, false) * MS;
+            break;
+        case 'J':
+            rejoin = true;
+            break;
         case 'h':
             usage(stdout, 0);
             break;
@@ -1695,7 +2159,6 @@ static void parse_args(int argc, char **argv, struct sockaddr_in *addr, struct t
     } else {
         replicas[0] = *addr;
     }
-    primary = occ && my_index == 0;
     if (log_path && !*log_path)
         bad_arg("--log: expected a path, got ''");
     if (log_repair && !log_path)
@@ -1739,18 +2202,36 @@ int main(int argc, char **argv)
         die("store", ENOMEM);
     if (log_path)
         open_log();
-    if (primary) {
-        nbk = nreplicas - 1;
+    if (failover_on()) {
+        /* A link to every other replica: the primary replicates on them,
+         * the others change views on them. */
         need = nreplicas / 2; /* with the primary: nreplicas / 2 + 1, a majority */
-        for (uint32_t i = 0; i < nbk; i++) {
-            bk[i].replica = i + 1;
+        for (uint32_t r = 0; r < nreplicas; r++) {
+            if (r == my_index)
+                continue;
+            struct backup *b = &bk[nbk++];
+            b->replica = r;
             char a[24];
-            addr_str(&replicas[i + 1], a, sizeof(a));
-            snprintf(bk[i].name, sizeof(bk[i].name), "%u (%s)", i + 1, a);
-            bk[i].state = B_DOWN;
-            bk[i].at = 0; /* the first loop turn connects */
+            addr_str(&replicas[r], a, sizeof(a));
+            snprintf(b->name, sizeof(b->name), "%u (%s)", r, a);
+            b->state = B_DOWN;
+            b->at = 0; /* the first loop turn connects */
         }
+        if (getrandom(&incarnation, sizeof(incarnation), 0) != sizeof(incarnation) || incarnation == 0)
+            incarnation = (uint64_t)mono_ns() ^ ((uint64_t)getpid() << 32) ^ 1;
+        /* A replica that restarts (--rejoin, or a log with something in
+         * it) asks before it acts: it may have been a primary since
+         * replaced, or have missed views. */
+        if (rejoin || tlog.replayed > 0) {
+            view = tlog.view;
+            vstate = V_RECOVER;
+            complete = tlog.replayed > 0;
+            fprintf(stderr, "demi-txnd: rejoining (last view known: %llu; store %s)\n", (unsigned long long)view,
+                    complete ? "complete, from the log" : "empty, until a primary sends it");
+        }
+        heard_at = mono_ns();
     }
+    set_role();
 
     if ((e = demi_socket(&listen_qd, AF_INET, SOCK_STREAM, 0)))
         die("socket", e);
@@ -1789,6 +2270,7 @@ int main(int argc, char **argv)
             die("wait", e);
         for (int i = 0; i < n; i++)
             handle(&qr[i]);
+        view_timers(mono_ns());
         sync_pump();
         log_turn();
         flush_all();

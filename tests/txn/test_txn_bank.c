@@ -20,10 +20,15 @@
  * read, fractured read, phantom version, wrong value, duplicate version)
  * and must tell them apart. Then the clients start >= 500 more transfers
  * and one backup of shard 0 is killed with SIGKILL as they do (transfers
- * in flight, being replicated to it); a final audit must see the same total and,
- * for every account, the newest version committed, and the whole history
- * is checked again. A call that fails because a replica is out of reach
- * (the killed one; a primary linking to its backups just after it started)
+ * in flight, being replicated to it), and the history is checked again;
+ * then >= 500 more while the primary of shard 1 is killed with SIGKILL
+ * (transfers in flight to it): its two backups must change views, one of
+ * them take over holding every committed transfer, and the clients follow
+ * it (demi-txnd(1), "Failover"). A final audit must see the same total
+ * and, for every account, the newest version committed, and the whole
+ * history is checked again. A call that fails because a replica is out of
+ * reach (a killed one; a primary linking to its backups just after it
+ * started; a view change taking longer than the client's timeout)
  * aborts its transaction and is retried, a bounded number of times; any
  * other error fails the test, and so does an outcome the client cannot
  * tell (EINPROGRESS), since the history could not be checked.
@@ -91,9 +96,11 @@
 #define READY_S      60
 #define GRACE_S      60 /* for a replica to exit after SIGTERM (under ASan, unmapping libdemi's pool takes seconds) */
 #define CLIENT_MS    20000
+#define ATTEMPT_MS   2000 /* a replica silent this long is passed over (a killed catpowder one sends no reset) */
 #define START_TRIES  5
 #define KILLED_SHARD 0
 #define KILLED_REPL  2    /* a backup; clients read from replicas 0 and 1 */
+#define FAILED_SHARD 1    /* whose primary (replica 0) is killed next */
 #define TXN_PORT     7400 /* the replicas' port when each has its own address */
 #define NHOSTS       (NSHARDS * NREPL + NWORK)
 
@@ -1351,7 +1358,8 @@ static int worker_open(struct worker *w)
                              .nshards = NSHARDS,
                              .nreplicas = NREPL,
                              .read_replica = (uint32_t)(w->id % 2),
-                             .timeout_ms = CLIENT_MS};
+                             .timeout_ms = CLIENT_MS,
+                             .attempt_ms = ATTEMPT_MS};
     for (int s = 0; s < NSHARDS; s++)
         for (int r = 0; r < NREPL; r++) {
             cfg.replica[s][r] = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(g_srv[s][r].port)};
@@ -1583,15 +1591,14 @@ static int setup(void)
     return 0;
 }
 
-/* Kills one backup of shard 0 with SIGKILL and reaps it. */
-static int kill_backup(void)
+/* Kills replica R of shard S with SIGKILL and reaps it. */
+static int kill_replica(int s, int r)
 {
-    struct server *sv = &g_srv[KILLED_SHARD][KILLED_REPL];
+    struct server *sv = &g_srv[s][r];
     kill(sv->pid, SIGKILL);
     int st = kid_reap(sv->pid);
     close(sv->out);
-    tprogress("killed replica %d of shard %d (%s:%u) with SIGKILL, the clients running\n", KILLED_REPL, KILLED_SHARD,
-              sv->ip, sv->port);
+    tprogress("killed replica %d of shard %d (%s:%u) with SIGKILL, the clients running\n", r, s, sv->ip, sv->port);
     *sv = (struct server){.out = -1};
     return WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL ? 0 : EIO;
 }
@@ -1677,18 +1684,16 @@ static int phase_history(struct totals *t1, size_t *hist1, double *ms1)
     return 0;
 }
 
-/* The kill, more transfers (T1: the totals before), the final audit and
- * the whole history. */
-static int phase_fault(const struct totals *t1, struct totals *t2, size_t *hist2, double *ms2)
+/* Sends every worker CMD_RUN for N transfers, kills replica R of shard S
+ * while they run, and waits for them. */
+static int run_with_kill(int s, int r, uint32_t n)
 {
-    /* The kill lands while the clients run: transactions are in flight
-     * to the primary, which is replicating them to the backup. */
     int e = 0;
     for (int i = 0; i < NWORK; i++)
-        if (worker_send(i, CMD_RUN, (FAULT_TXNS + NWORK - 1) / NWORK))
+        if (worker_send(i, CMD_RUN, (n + NWORK - 1) / NWORK))
             e = EPIPE;
-    if (kill_backup())
-        return fail("the backup did not die of SIGKILL");
+    if (kill_replica(s, r))
+        return fail("the replica did not die of SIGKILL");
     for (int i = 0; i < NWORK; i++)
         if (worker_wait(i))
             e = EIO;
@@ -1696,8 +1701,34 @@ static int phase_fault(const struct totals *t1, struct totals *t2, size_t *hist2
         diagnose();
         return fail("transfers after the kill failed");
     }
+    return 0;
+}
+
+/* A backup's kill, more transfers (T1: the totals before), then the
+ * history so far. The kill lands while the clients run: transactions are
+ * in flight to the primary, which is replicating them to the backup. */
+static int phase_fault(const struct totals *t1, struct totals *t2, size_t *hist2, double *ms2)
+{
+    if (run_with_kill(KILLED_SHARD, KILLED_REPL, FAULT_TXNS))
+        return 1;
     *t2 = sum_workers();
-    tprogress("%" PRIu64 " transfers committed after the kill\n", t2->transfers - t1->transfers);
+    tprogress("%" PRIu64 " transfers committed after the backup's kill\n", t2->transfers - t1->transfers);
+    int e = check_all("history after the backup's kill", hist2, ms2, NULL);
+    if (e)
+        return fail(e == 1 ? "the history after the kill is wrong" : "the histories could not be checked");
+    return 0;
+}
+
+/* The primary of the other shard killed with transfers in flight (T2: the
+ * totals before): its backups must change views and one of them take over
+ * with every committed transfer, and the clients follow it. Then the
+ * final audit and the whole history. */
+static int phase_failover(const struct totals *t2, struct totals *t3, size_t *hist3, double *ms3)
+{
+    if (run_with_kill(FAILED_SHARD, 0, FAULT_TXNS))
+        return 1;
+    *t3 = sum_workers();
+    tprogress("%" PRIu64 " transfers committed after the primary's kill\n", t3->transfers - t2->transfers);
     if (worker_send(0, CMD_AUDIT, 0) || worker_wait(0)) {
         diagnose();
         return fail("the final audit failed");
@@ -1705,9 +1736,9 @@ static int phase_fault(const struct totals *t1, struct totals *t2, size_t *hist2
     struct wres fin = g_work[0].last;
     if (workers_quit())
         return fail("a worker did not end cleanly");
-    e = check_all("whole history", hist2, ms2, &fin);
+    int e = check_all("whole history", hist3, ms3, &fin);
     if (e)
-        return fail(e == 1 ? "the history after the kill is wrong" : "the histories could not be checked");
+        return fail(e == 1 ? "the history after the failover is wrong" : "the histories could not be checked");
     if (stop_servers(SIGTERM))
         return fail("a replica did not exit cleanly on SIGTERM");
     return 0;
@@ -1715,18 +1746,22 @@ static int phase_fault(const struct totals *t1, struct totals *t2, size_t *hist2
 
 static int run_bank(void)
 {
-    struct totals t1 = {0}, t2 = {0};
-    size_t hist1 = 0, hist2 = 0;
-    double ms1 = 0, ms2 = 0;
-    if (phase_history(&t1, &hist1, &ms1) || phase_fault(&t1, &t2, &hist2, &ms2))
+    struct totals t1 = {0}, t2 = {0}, t3 = {0};
+    size_t hist1 = 0, hist2 = 0, hist3 = 0;
+    double ms1 = 0, ms2 = 0, ms3 = 0;
+    if (phase_history(&t1, &hist1, &ms1) || phase_fault(&t1, &t2, &hist2, &ms2) ||
+        phase_failover(&t2, &t3, &hist3, &ms3))
         return 1;
     printf("test_txn_bank: PASS: committed %" PRIu64 " (transfers %" PRIu64 ", audits %" PRIu64 "), aborted %" PRIu64
            " (audits %" PRIu64 ", audits starved %" PRIu64 "), failed calls %" PRIu64
-           "; history %zu transactions checked in %.1f ms; after the kill: %" PRIu64 " transfers committed, %" PRIu64
-           " aborted, %" PRIu64
+           "; history %zu transactions checked in %.1f ms; after a backup's kill: %" PRIu64
+           " transfers committed, %" PRIu64 " aborted, %" PRIu64
+           " failed calls (history %zu checked in %.1f ms); after "
+           "a primary's kill: %" PRIu64 " transfers committed, %" PRIu64 " aborted, %" PRIu64
            " failed calls, final audit total %d; whole history %zu checked in %.1f ms; %.1f s in all\n",
            t1.committed, t1.transfers, t1.audits, t1.aborted, t1.audit_aborts, t1.audit_starved, t1.errors, hist1, ms1,
-           t2.transfers - t1.transfers, t2.aborted - t1.aborted, t2.errors - t1.errors, NACCT * INITIAL, hist2, ms2,
+           t2.transfers - t1.transfers, t2.aborted - t1.aborted, t2.errors - t1.errors, hist2, ms2,
+           t3.transfers - t2.transfers, t3.aborted - t2.aborted, t3.errors - t2.errors, NACCT * INITIAL, hist3, ms3,
            (double)(tguard_now_ns() - tguard_start) / 1e9);
     return 0;
 }

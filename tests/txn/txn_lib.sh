@@ -55,7 +55,7 @@ wait_line() {
 # file for every cluster started so: a restart replays it; TXND_COMPACT_MIN
 # adds --log-compact-min); sets
 # cluster (shards separated by ';', replicas by ',') and cpids. Backups
-# start first, and an occ primary must see both up. Tried up to 3 times
+# start first, and in occ two replicas must say their primary synced them. Tried up to 3 times
 # with other ports (one may be taken between picking and binding); returns
 # 1, with the replicas' output shown, when every try failed.
 start_cluster() {
@@ -92,13 +92,27 @@ start_cluster_once() {
             fi
         done
         [[ $mode == occ ]] || continue
-        for i in 1 2; do
-            if ! wait_line "$tmp/$name.$s.0.err" "backup $i (.*) is up" "${cpids[-1]}"; then
-                echo "the primary of $name shard $s never reached backup $i:"
-                cat "$tmp/$name.$s.0.err"
-                return 1
-            fi
-        done
+        if ! wait_synced "$tmp/$name.$s"; then
+            echo "occ shard $s of $name: no primary brought two backups up to date:"
+            tail -n 30 "$tmp/$name.$s".*.err
+            return 1
+        fi
+    done
+}
+
+# wait_synced PREFIX: until two of the replicas PREFIX.{0,1,2} logged that
+# their primary brought them up to date (whichever replica is the
+# primary: after a restart with --log the replicas change views first),
+# while all three live, up to READY_S (60) seconds.
+wait_synced() {
+    local t0=$SECONDS n i
+    while :; do
+        n=0
+        for i in 0 1 2; do grep -q "synced from the primary" "$1.$i.err" 2>/dev/null && n=$((n + 1)); done
+        ((n >= 2)) && return 0
+        for i in "${cpids[@]: -3}"; do kill -0 "$i" 2>/dev/null || return 1; done
+        ((SECONDS - t0 < ${READY_S:-60})) || return 1
+        sleep 0.05
     done
 }
 

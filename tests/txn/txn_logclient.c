@@ -25,6 +25,8 @@
  *                         at TS, sent to the primary, that is never
  *                         decided here: must answer OK.
  *   commit TXNID TS       a raw COMMIT to the primary: must answer OK.
+ *                         (Raw requests find the primary by trying each
+ *                         replica in turn: after a restart it may be any.)
  *   conflict KEY          a transaction writing KEY must abort (a prepared
  *                         transaction holds it).
  *   get KEY VERSION VALUE the primary must hold KEY at VERSION with VALUE.
@@ -253,34 +255,58 @@ static int cmd_check(const char *file)
     return bad || lines == 0 ? 1 : 0;
 }
 
-/* One request to the primary over a plain socket; returns the reply's
- * status. */
-static uint8_t raw(struct txn_msg *m)
+/* One request to replica R over a plain socket: the reply's status, or
+ * TXN_ST_END when R could not be reached (it may be down). */
+static uint8_t raw_one(uint32_t r, struct txn_msg *m)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct timeval tv = {60, 0};
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
-        connect(fd, (struct sockaddr *)&cfg.replica[0][0], sizeof(cfg.replica[0][0])))
-        die("connecting to the primary: %s%s", strerror(errno), "");
+    if (fd < 0)
+        die("socket: %s%s", strerror(errno), "");
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+        connect(fd, (struct sockaddr *)&cfg.replica[0][r], sizeof(cfg.replica[0][r]))) {
+        close(fd);
+        return TXN_ST_END;
+    }
     static uint8_t buf[TXN_HDR_LEN + TXN_BODY_MAX];
     size_t n = txn_msg_encode(m, buf, sizeof(buf));
     if (n == 0 || write(fd, buf, n) != (ssize_t)n)
         die("sending a %s%s", txn_type_name(m->type), "");
     size_t have = 0, flen = 0;
     const char *why = NULL;
-    int r;
-    while ((r = txn_frame_len(buf, have, &flen, &why)) == 0) {
-        ssize_t k = read(fd, buf + have, sizeof(buf) - have);
-        if (k <= 0)
-            die("reading the reply: %s%s", k ? strerror(errno) : "connection closed", "");
-        have += (size_t)k;
+    int k;
+    while ((k = txn_frame_len(buf, have, &flen, &why)) == 0) {
+        ssize_t got = read(fd, buf + have, sizeof(buf) - have);
+        if (got <= 0)
+            die("reading the reply: %s%s", got ? strerror(errno) : "connection closed", "");
+        have += (size_t)got;
     }
     close(fd);
     static struct txn_msg rep;
-    if (r < 0 || txn_msg_decode(buf, flen, &rep, &why) != 0)
+    if (k < 0 || txn_msg_decode(buf, flen, &rep, &why) != 0)
         die("a malformed reply: %s%s", why ? why : "?", "");
-    printf("%s: %s\n", txn_type_name(rep.type), txn_status_name(rep.status));
+    printf("replica %u: %s: %s\n", r, txn_type_name(rep.type), txn_status_name(rep.status));
     return rep.status;
+}
+
+/* One request to the shard's primary, whichever replica that is now (a
+ * restart with --log changes views): replicas that answer NOTPRIMARY or
+ * UNAVAIL (a view change under way), or cannot be reached, are passed
+ * over, round and round, for at most 60 s (a hang guard). Returns the
+ * primary's status. */
+static uint8_t raw(struct txn_msg *m)
+{
+    struct timeval t0, t;
+    gettimeofday(&t0, NULL);
+    for (uint32_t r = 0;; r = (r + 1) % cfg.nreplicas) {
+        uint8_t st = raw_one(r, m);
+        if (st != TXN_ST_END && st != TXN_ST_NOTPRIMARY && st != TXN_ST_UNAVAIL)
+            return st;
+        gettimeofday(&t, NULL);
+        if (t.tv_sec - t0.tv_sec > 60)
+            die("no primary answered within 60 s%s%s", "", "");
+        usleep(20000);
+    }
 }
 
 int main(int argc, char **argv)
