@@ -1371,6 +1371,10 @@ static void sync_frame(struct conn *c, const struct txn_msg *m)
         log_change(m, m->type);
     if (m->type == TXN_SYNC_END) {
         complete = true;
+        /* On standard output too, after "ready": a parent that started
+         * this replica learns it is up to date (and in which view). */
+        printf("synced view %llu\n", (unsigned long long)view);
+        fflush(stdout);
         fprintf(stderr, "demi-txnd: synced from the primary: %llu versions, %llu prepared transactions in %.1f ms\n",
                 (unsigned long long)sync_in.items, (unsigned long long)sync_in.prepared,
                 (double)(mono_ns() - sync_in_start) / 1e6);

@@ -24,9 +24,13 @@
  * then >= 500 more while the primary of shard 1 is killed with SIGKILL
  * (transfers in flight to it): its two backups must change views, one of
  * them take over holding every committed transfer, and the clients follow
- * it (demi-txnd(1), "Failover"). A final audit must see the same total
- * and, for every account, the newest version committed, and the whole
- * history is checked again. A call that fails because a replica is out of
+ * it (demi-txnd(1), "Failover"), and the history is checked again. Then
+ * the killed primary is started again with --rejoin, waited for until
+ * the new primary has brought it up to date (its "synced view V" line),
+ * and the primary of view V is killed with >= 500 more transfers in
+ * flight, so that every majority of that shard needs the rejoined
+ * replica. A final audit must see the same total and, for every account,
+ * the newest version committed, and the whole history is checked again. A call that fails because a replica is out of
  * reach (a killed one; a primary linking to its backups just after it
  * started; a view change taking longer than the client's timeout)
  * aborts its transaction and is retried, a bounded number of times; any
@@ -289,6 +293,7 @@ struct server {
 };
 
 static struct server g_srv[NSHARDS][NREPL];
+static uint16_t g_ports[NSHARDS * NREPL]; /* the cluster's, once started */
 static char g_exe[512];
 
 /* N distinct free ports: bound to port 0 at the same time, then closed
@@ -318,7 +323,7 @@ static int pick_ports(uint16_t *ports, int n)
     return e;
 }
 
-static int start_server(int s, int r, const uint16_t *ports)
+static int start_server(int s, int r, const uint16_t *ports, const char *extra)
 {
     char addr[32], list[128] = "", idx[16];
     const char *ip = g_netns ? g_host[s * NREPL + r].ip : "127.0.0.1";
@@ -342,7 +347,7 @@ static int start_server(int s, int r, const uint16_t *ports)
         dup2(p[1], 1);
         if (host_enter(s * NREPL + r))
             _exit(126);
-        execl(g_exe, g_exe, "--mode", "occ", "--addr", addr, "--replicas", list, "--index", idx, (char *)NULL);
+        execl(g_exe, g_exe, "--mode", "occ", "--addr", addr, "--replicas", list, "--index", idx, extra, (char *)NULL);
         _exit(127);
     }
     close(p[1]);
@@ -352,29 +357,45 @@ static int start_server(int s, int r, const uint16_t *ports)
     return 0;
 }
 
-/* Waits for SV's "ready IP:PORT" line. */
-static int wait_ready(const struct server *sv)
+/* Reads SV's standard output until a line that starts with WANT (put in
+ * LINE, LEN bytes), for at most READY_S seconds (a hang guard). 0 or EIO. */
+static int wait_out(const struct server *sv, const char *want, char *line, size_t len)
 {
-    char line[128] = "";
     size_t got = 0;
     uint64_t deadline = tguard_now_ns() + (uint64_t)READY_S * 1000000000u;
-    while (!strchr(line, '\n') && got < sizeof(line) - 1 && tguard_now_ns() < deadline) {
+    line[0] = '\0';
+    while (tguard_now_ns() < deadline && got < len - 1) {
+        char *nl = strchr(line, '\n');
+        if (nl && strncmp(line, want, strlen(want)) == 0) {
+            *nl = '\0';
+            return 0;
+        }
+        if (nl) { /* another line: dropped */
+            got -= (size_t)(nl + 1 - line);
+            memmove(line, nl + 1, got + 1);
+            continue;
+        }
         struct pollfd pf = {.fd = sv->out, .events = POLLIN};
         if (poll(&pf, 1, 1000) <= 0)
             continue;
-        ssize_t k = read(sv->out, line + got, sizeof(line) - 1 - got);
+        /* One byte at a time: what follows the line stays in the pipe. */
+        ssize_t k = read(sv->out, line + got, 1);
         if (k <= 0)
             break;
         got += (size_t)k;
         line[got] = '\0';
     }
-    char want[64];
-    snprintf(want, sizeof(want), "ready %s:%u\n", sv->ip, sv->port);
-    if (strncmp(line, want, strlen(want)) == 0)
-        return 0;
-    fprintf(stderr, "demi-txnd on %s:%u: no ready line (got \"%.*s\")\n", sv->ip, sv->port, (int)strcspn(line, "\n"),
-            line);
+    fprintf(stderr, "demi-txnd on %s:%u: no \"%s\" line (got \"%.*s\")\n", sv->ip, sv->port, want,
+            (int)strcspn(line, "\n"), line);
     return EIO;
+}
+
+/* Waits for SV's "ready IP:PORT" line. */
+static int wait_ready(const struct server *sv)
+{
+    char want[64], line[128];
+    snprintf(want, sizeof(want), "ready %s:%u", sv->ip, sv->port);
+    return wait_out(sv, want, line, sizeof(line));
 }
 
 /* Stops every replica with SIG and reaps it. With SIGTERM each must exit
@@ -415,13 +436,15 @@ static int start_cluster(void)
         for (int primaries = 0; primaries < 2; primaries++) {
             for (int s = 0; s < NSHARDS && !e; s++)
                 for (int r = primaries ? 0 : 1; r < (primaries ? 1 : NREPL) && !e; r++)
-                    e = start_server(s, r, ports);
+                    e = start_server(s, r, ports, NULL);
             for (int s = 0; s < NSHARDS && !e; s++)
                 for (int r = primaries ? 0 : 1; r < (primaries ? 1 : NREPL) && !e; r++)
                     e = wait_ready(&g_srv[s][r]);
         }
-        if (!e)
+        if (!e) {
+            memcpy(g_ports, ports, sizeof(ports));
             return 0;
+        }
         fprintf(stderr, "starting the replicas failed (%s); retrying on other ports\n", strerror(e));
         stop_servers(SIGKILL);
     }
@@ -1721,14 +1744,42 @@ static int phase_fault(const struct totals *t1, struct totals *t2, size_t *hist2
 
 /* The primary of the other shard killed with transfers in flight (T2: the
  * totals before): its backups must change views and one of them take over
- * with every committed transfer, and the clients follow it. Then the
- * final audit and the whole history. */
+ * with every committed transfer, and the clients follow it. */
 static int phase_failover(const struct totals *t2, struct totals *t3, size_t *hist3, double *ms3)
 {
     if (run_with_kill(FAILED_SHARD, 0, FAULT_TXNS))
         return 1;
     *t3 = sum_workers();
     tprogress("%" PRIu64 " transfers committed after the primary's kill\n", t3->transfers - t2->transfers);
+    int e = check_all("history after the primary's kill", hist3, ms3, NULL);
+    if (e)
+        return fail(e == 1 ? "the history after the failover is wrong" : "the histories could not be checked");
+    return 0;
+}
+
+/* The killed primary started again with --rejoin: the new primary must
+ * bring it up to date (its "synced view V" line). Then the primary of
+ * view V is killed with transfers in flight, so that every majority of
+ * the shard needs the rejoined replica (T3: the totals before). Then the
+ * final audit and the whole history. */
+static int phase_rejoin(const struct totals *t3, struct totals *t4, size_t *hist4, double *ms4)
+{
+    struct server *sv = &g_srv[FAILED_SHARD][0];
+    if (start_server(FAILED_SHARD, 0, g_ports, "--rejoin") || wait_ready(sv))
+        return fail("the killed primary could not be started again");
+    char line[128];
+    if (wait_out(sv, "synced view ", line, sizeof(line)))
+        return fail("the rejoined replica was never brought up to date");
+    unsigned long long v = strtoull(line + strlen("synced view "), NULL, 10);
+    int p = (int)(v % NREPL);
+    tprogress("replica 0 of shard %d rejoined (--rejoin) and was synced in view %llu, whose primary is replica %d\n",
+              FAILED_SHARD, v, p);
+    if (p == 0)
+        return fail("the rejoined replica was synced in a view it is the primary of");
+    if (run_with_kill(FAILED_SHARD, p, FAULT_TXNS))
+        return 1;
+    *t4 = sum_workers();
+    tprogress("%" PRIu64 " transfers committed after the second primary's kill\n", t4->transfers - t3->transfers);
     if (worker_send(0, CMD_AUDIT, 0) || worker_wait(0)) {
         diagnose();
         return fail("the final audit failed");
@@ -1736,9 +1787,9 @@ static int phase_failover(const struct totals *t2, struct totals *t3, size_t *hi
     struct wres fin = g_work[0].last;
     if (workers_quit())
         return fail("a worker did not end cleanly");
-    int e = check_all("whole history", hist3, ms3, &fin);
+    int e = check_all("whole history", hist4, ms4, &fin);
     if (e)
-        return fail(e == 1 ? "the history after the failover is wrong" : "the histories could not be checked");
+        return fail(e == 1 ? "the history after the rejoin is wrong" : "the histories could not be checked");
     if (stop_servers(SIGTERM))
         return fail("a replica did not exit cleanly on SIGTERM");
     return 0;
@@ -1746,22 +1797,25 @@ static int phase_failover(const struct totals *t2, struct totals *t3, size_t *hi
 
 static int run_bank(void)
 {
-    struct totals t1 = {0}, t2 = {0}, t3 = {0};
-    size_t hist1 = 0, hist2 = 0, hist3 = 0;
-    double ms1 = 0, ms2 = 0, ms3 = 0;
+    struct totals t1 = {0}, t2 = {0}, t3 = {0}, t4 = {0};
+    size_t hist1 = 0, hist2 = 0, hist3 = 0, hist4 = 0;
+    double ms1 = 0, ms2 = 0, ms3 = 0, ms4 = 0;
     if (phase_history(&t1, &hist1, &ms1) || phase_fault(&t1, &t2, &hist2, &ms2) ||
-        phase_failover(&t2, &t3, &hist3, &ms3))
+        phase_failover(&t2, &t3, &hist3, &ms3) || phase_rejoin(&t3, &t4, &hist4, &ms4))
         return 1;
     printf("test_txn_bank: PASS: committed %" PRIu64 " (transfers %" PRIu64 ", audits %" PRIu64 "), aborted %" PRIu64
            " (audits %" PRIu64 ", audits starved %" PRIu64 "), failed calls %" PRIu64
            "; history %zu transactions checked in %.1f ms; after a backup's kill: %" PRIu64
            " transfers committed, %" PRIu64 " aborted, %" PRIu64
            " failed calls (history %zu checked in %.1f ms); after "
-           "a primary's kill: %" PRIu64 " transfers committed, %" PRIu64 " aborted, %" PRIu64
+           "a primary's kill: %" PRIu64 " transfers, %" PRIu64 " aborted, %" PRIu64
+           " failed calls (history %zu checked in %.1f ms); after its rejoin and the next primary's kill: %" PRIu64
+           " transfers, %" PRIu64 " aborted, %" PRIu64
            " failed calls, final audit total %d; whole history %zu checked in %.1f ms; %.1f s in all\n",
            t1.committed, t1.transfers, t1.audits, t1.aborted, t1.audit_aborts, t1.audit_starved, t1.errors, hist1, ms1,
            t2.transfers - t1.transfers, t2.aborted - t1.aborted, t2.errors - t1.errors, hist2, ms2,
-           t3.transfers - t2.transfers, t3.aborted - t2.aborted, t3.errors - t2.errors, NACCT * INITIAL, hist3, ms3,
+           t3.transfers - t2.transfers, t3.aborted - t2.aborted, t3.errors - t2.errors, hist3, ms3,
+           t4.transfers - t3.transfers, t4.aborted - t3.aborted, t4.errors - t3.errors, NACCT * INITIAL, hist4, ms4,
            (double)(tguard_now_ns() - tguard_start) / 1e9);
     return 0;
 }
