@@ -618,6 +618,19 @@ static void hostile(void)
     memset(&m, 0, sizeof(m));
     m.type = TXN_SYNC_BEGIN;
     raw_refused(2, &m, "a SYNC_BEGIN to a backup, not on its primary's link");
+    /* View changes that cannot come from another replica of the group. */
+    memset(&m, 0, sizeof(m));
+    m.type = TXN_VIEW_CHANGE;
+    m.txnid = 1;
+    m.ts = 2 | TXN_VC_COMPLETE;
+    raw_refused(2, &m, "a VIEW_CHANGE naming the receiver as its sender");
+    m.ts = 7;
+    raw_refused(2, &m, "a VIEW_CHANGE from replica 7 of 3");
+    memset(&m, 0, sizeof(m));
+    m.type = TXN_VIEW_START;
+    m.txnid = 2; /* replica 2 is that view's primary */
+    m.ts = 99;
+    raw_refused(2, &m, "a VIEW_START of a view the receiver would lead");
 }
 
 int main(void)
