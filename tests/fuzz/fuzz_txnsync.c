@@ -11,8 +11,10 @@
  * An input is two header bytes then a run of msg.h frames (fuzz_txnmsg
  * fuzzes their decoder; the first malformed one ends the run):
  *   byte 0: bit 0 merge mode (sync.h's txsync_in.merge); bits 1-4 small
- *           bounds, one each: 2 versions per key, 3 prepared transactions,
- *           3 remembered decisions, 8 KiB of store;
+ *           bounds, one each: 2 versions per key (else 8), 3 prepared
+ *           transactions (else 256: more than the table's first 64
+ *           buckets), 3 remembered decisions (else 64), 8 KiB of store
+ *           (else 1 MiB);
  *   byte 1: what the store holds before the first frame: bits 0-2 that
  *           many versions (key "k<i>", version i + 1), bits 3-5 that many
  *           prepared transactions (txnid i + 1, timestamp 100 + i, reading
@@ -324,7 +326,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool merge = buf[0] & 1;
     struct txs_limits lim = {
         .max_versions = buf[0] & 2 ? 2 : 8,
-        .max_prepared = buf[0] & 4 ? 3 : 64,
+        .max_prepared = buf[0] & 4 ? 3 : 256,
         .max_decided = buf[0] & 8 ? 3 : 64,
         .max_bytes = buf[0] & 16 ? 8 << 10 : 1 << 20,
     };

@@ -3,7 +3,8 @@
 receiving end of a state transfer, sync.c's txsync_in_apply). An input is
 two header bytes then a run of msg.h frames (see fuzz_txnsync.c):
   byte 0: bit 0 merge mode; bits 1-4 small bounds (2 versions per key,
-          3 prepared transactions, 3 remembered decisions, 8 KiB);
+          3 prepared transactions, 3 remembered decisions, 8 KiB; else
+          8, 256, 64, 1 MiB);
   byte 1: the store before the first frame: bits 0-2 versions "k<i>" at
           i + 1, bits 3-5 prepared transactions (txnid i + 1 at 100 + i,
           reading "r", writing "p<i>" = "own"), bits 6-7 decisions (txnid
@@ -118,6 +119,11 @@ seeds = {
     + b"".join(prepared(40 + i, 9, [], [(b"w%d" % i, b"y" * 2000)]) for i in range(5)),
     "bound-all": head(31, 7, 7, 3) + begin(3) + decided(1, 100) + decided(2, 0) + own(2) + own(3) + own(4)
     + prepared(8, 8, [], [(b"n", b"v")]) + item(b"k0", b"z", 9) + item(b"k0", b"z", 10) + end(6, 2),
+    # Past the tables' first 64 buckets (they double).
+    "many-keys": sync(0, (0, 0, 0), [], [], [(b"m%d" % i, b"", 1) for i in range(70)]),
+    "many-prepared": sync(MERGE, (0, 7, 0), [], [prepared(300 + i, 9, [], [(b"%d" % i, b"")]) for i in range(70)], []),
+    # A prepare within the bound until the keys it creates count.
+    "bound-bytes-keys": head(MERGE | FEW_BYTES) + begin() + prepared(9, 9, [bytes([65 + i]) * 1000 for i in range(8)], []),
 }
 here = os.path.dirname(os.path.abspath(__file__))
 out = os.path.join(here, "corpus_txnsync")
