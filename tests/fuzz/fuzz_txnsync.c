@@ -45,6 +45,10 @@
  *   - when merging, every transaction prepared before SYNC_BEGIN that no
  *     accepted SYNC_DECIDED decided is still prepared, at the same
  *     timestamp, after every frame;
+ *   - at the end, the store's keys, versions, prepared transactions and
+ *     bytes are those of a store rebuilt from its scans (no key entry
+ *     that nothing keeps, no byte counted twice or never given back), and
+ *     again once its prepared transactions are dropped;
  *   - the store frees everything it took (LeakSanitizer, at exit of each
  *     run).
  * An oracle failure prints "fuzz_txnsync: ..." and aborts: this is a test.
@@ -306,6 +310,56 @@ static void check_accepted(const struct txs *s, const struct txsync_in *in, cons
     }
 }
 
+/* Rebuilding a store from what its scans show: its versions installed,
+ * its prepared transactions prepared again (forced). */
+static void copy_version(void *arg, const uint8_t *key, size_t klen, uint64_t ts, const uint8_t *val, size_t vlen)
+{
+    int e = txs_install(arg, key, klen, val, vlen, ts);
+    if (e)
+        fail("a kept version a fresh store refuses", (uint64_t)e, ts);
+}
+
+static void copy_prepared(void *arg, uint64_t txnid, uint64_t ts, const struct txn_op *reads, uint32_t nreads,
+                          const struct txn_op *writes, uint32_t nwrites)
+{
+    int e = txs_prepare(arg, txnid, ts, reads, nreads, writes, nwrites, true, NULL, NULL);
+    if (e)
+        fail("a prepared transaction a fresh store refuses", (uint64_t)e, txnid);
+}
+
+/* S's books against a store rebuilt from its scans: as many keys (none
+ * left behind that nothing keeps), versions, prepared transactions and
+ * bytes; then, its prepared transactions dropped, against the rebuilt
+ * versions alone. Ends with S's prepared transactions aborted. */
+static void check_rebuild(struct txs *s, const struct txs_limits *lim)
+{
+    struct txs_limits big = {
+        .max_versions = lim->max_versions, .max_prepared = UINT32_MAX, .max_bytes = UINT64_MAX / 2, .max_decided = 1};
+    struct txs *v = txs_create(&big), *p = txs_create(&big);
+    if (!v || !p)
+        abort();
+    uint64_t cur = 0;
+    txs_scan_keys(s, &cur, SIZE_MAX, copy_version, v);
+    cur = 0;
+    txs_scan_keys(s, &cur, SIZE_MAX, copy_version, p);
+    cur = 0;
+    txs_scan_prepared(s, &cur, SIZE_MAX, copy_prepared, p);
+    struct txs_stats a, b;
+    txs_get_stats(s, &a);
+    txs_get_stats(p, &b);
+    if (a.keys != b.keys || a.versions != b.versions || a.prepared != b.prepared)
+        fail("keys or versions or prepared transactions differ from a rebuilt store's", a.keys, b.keys);
+    if (a.bytes != b.bytes)
+        fail("bytes differ from a rebuilt store's", a.bytes, b.bytes);
+    txs_abort_all(s);
+    txs_get_stats(s, &a);
+    txs_get_stats(v, &b);
+    if (a.keys != b.keys || a.versions != b.versions || a.prepared || a.bytes != b.bytes)
+        fail("its prepared transactions dropped, the store differs from its versions alone", a.bytes, b.bytes);
+    txs_destroy(v);
+    txs_destroy(p);
+}
+
 static bool same_books(const struct txs_stats *a, const struct txs_stats *b)
 {
     return a->keys == b->keys && a->versions == b->versions && a->prepared == b->prepared && a->bytes == b->bytes &&
@@ -369,6 +423,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_accepted(s, &in, &old, &m);
         check_store(s, &lim, &c);
     }
+    check_rebuild(s, &lim);
     txs_destroy(s);
     free(buf);
     return 0;
