@@ -119,6 +119,8 @@ bool txsync_out_step(struct txsync_out *o, struct txs *s, size_t max, txsync_emi
 const char *txsync_in_apply(struct txsync_in *in, struct txs *s, const struct txn_msg *m)
 {
     int e;
+    if (!txsync_is_sync_type(m->type))
+        return "not a sync message";
     if (m->type == TXN_SYNC_BEGIN) {
         /* A new sync restarts from scratch, one in progress included. */
         if (!in->merge)
