@@ -38,8 +38,10 @@
  *
  * occ commit: PREPARE to the primary of every shard touched, in parallel;
  * all OK: COMMIT to each (a failure from then on is EINPROGRESS).
- * Otherwise ABORT to every shard that voted OK or did not answer (it may
- * have prepared), then EAGAIN for a conflict, else the first final error
+ * Otherwise ABORT to every shard that voted OK, did not answer or answered
+ * UNAVAIL (it may have prepared: a primary deposed by a view change
+ * answers its waiting prepares UNAVAIL and keeps them, for the next
+ * primary to inherit), then EAGAIN for a conflict, else the first final error
  * (FULL, BADREQ, a malformed reply), else, when a shard's primary moved,
  * is changing views or went away, the prepare phase again with a fresh
  * txnid and timestamp (a replica refuses a txnid it aborted), after a
@@ -1291,7 +1293,8 @@ struct votes {
  * touched, in parallel. NOTPRIMARY moves the guess to the primary of the
  * view it names (PREPARE_REPLY's ts, modulo nreplicas; the next replica if
  * that is the one that answered), a connection down to the next replica;
- * UNAVAIL leaves it (the replica holds no prepare of TXNID). */
+ * UNAVAIL leaves it, and counts as a doubt (a deposed primary keeps what
+ * it prepared, and the next primary may inherit it). */
 static void prepare(struct txc *c, uint64_t txnid, uint64_t ts, struct votes *v)
 {
     uint32_t n = c->cfg.nreplicas;
@@ -1348,6 +1351,7 @@ static void prepare(struct txc *c, uint64_t txnid, uint64_t ts, struct votes *v)
             break;
         }
         case TXN_ST_UNAVAIL:
+            v->doubt |= 1u << s;
             break;
         default:
             if (!v->err)

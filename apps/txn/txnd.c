@@ -72,10 +72,12 @@
 #include <unistd.h>
 
 #define BATCH 64
-/* Bytes of replies pushed and not yet sent (plus those being gathered)
- * at which a client stops being read. */
+/* Heap held by replies pushed and not yet sent (plus the buffer being
+ * gathered; each buffer counted whole) at which a client stops being read. */
 #define OUT_LIMIT ((uint64_t)4 << 20)
-/* Bytes pushed to a backup and not yet sent at which it counts as down. */
+/* Heap held by pushes to another replica not yet sent at which the link
+ * counts as down (a peer gone without a reset, on a kernel-bypass stack,
+ * never takes them). */
 #define LINK_OUT_MAX ((uint64_t)64 << 20)
 /* The size of a connection's reply buffer (a larger frame gets its own). */
 #define OB_CHUNK 65536
@@ -187,13 +189,13 @@ static void ratelog(struct ratelog *rl, const char *fmt, ...)
 /* A push not yet completed. */
 struct pend {
     demi_qtoken_t qt;
-    uint64_t len;
+    uint64_t held; /* the heap its buffer holds: the whole buffer, whatever the bytes pushed */
 };
 
 /* Replies pushed once the log holds change `need` durably. */
 struct held_out {
     demi_sgarray_t sga;
-    size_t len;
+    size_t len, cap;
     uint64_t need;
 };
 
@@ -216,14 +218,17 @@ struct conn {
     bool popping;
     /* Output: replies gathered in ob (ob_len of ob_cap bytes), then pushed;
      * pq lists the pushes not yet completed, oldest first (they complete in
-     * order), out_bytes their total. */
+     * order), out_bytes the heap their buffers hold (a reply buffer's whole
+     * capacity, so that many small pushes to a peer that does not read,
+     * or is gone without a reset, are bounded by the heap they pin). */
     demi_sgarray_t ob;
     size_t ob_len, ob_cap;
     struct pend *pq;
     size_t pq_head, pq_n, pq_cap;
     uint64_t out_bytes;
     /* --log: the change (txl_need) the replies in ob wait for, and earlier
-     * reply buffers waiting for theirs, oldest first (wq_bytes in all). */
+     * reply buffers waiting for theirs, oldest first (wq_bytes: the heap
+     * they hold). */
     uint64_t ob_need;
     struct held_out *wq;
     size_t wq_n, wq_cap;
@@ -292,7 +297,7 @@ static void conn_break(struct conn *c, const char *why)
 
 static bool conn_over(const struct conn *c)
 {
-    return c->backup < 0 && c->out_bytes + c->wq_bytes + c->ob_len >= OUT_LIMIT;
+    return c->backup < 0 && c->out_bytes + c->wq_bytes + c->ob_cap >= OUT_LIMIT;
 }
 
 static bool pq_reserve(struct conn *c)
@@ -312,9 +317,9 @@ static bool pq_reserve(struct conn *c)
     return true;
 }
 
-/* Pushes LEN bytes of SGA, a reply buffer. The push holds its own
- * reference on the buffer, so ours is released at once. */
-static void conn_push(struct conn *c, demi_sgarray_t *buf, size_t len)
+/* Pushes LEN bytes of SGA, a reply buffer of CAP bytes. The push holds
+ * its own reference on the buffer, so ours is released at once. */
+static void conn_push(struct conn *c, demi_sgarray_t *buf, size_t len, size_t cap)
 {
     demi_sgarray_t sga = *buf;
     sga.sga_segs[0].sgaseg_len = (uint32_t)len;
@@ -325,9 +330,9 @@ static void conn_push(struct conn *c, demi_sgarray_t *buf, size_t len)
         conn_break(c, "push failed");
         return;
     }
-    c->pq[(c->pq_head + c->pq_n) % c->pq_cap] = (struct pend){qt, len};
+    c->pq[(c->pq_head + c->pq_n) % c->pq_cap] = (struct pend){qt, cap};
     c->pq_n++;
-    c->out_bytes += len;
+    c->out_bytes += cap;
 }
 
 /* --log: pushes the held reply buffers whose change is durable, in order.
@@ -336,8 +341,8 @@ static bool wq_release(struct conn *c)
 {
     size_t i = 0;
     while (i < c->wq_n && c->wq[i].need <= txl_durable(&tlog) && !c->broken) {
-        c->wq_bytes -= c->wq[i].len;
-        conn_push(c, &c->wq[i].sga, c->wq[i].len);
+        c->wq_bytes -= c->wq[i].cap;
+        conn_push(c, &c->wq[i].sga, c->wq[i].len, c->wq[i].cap);
         i++;
     }
     if (i > 0) {
@@ -360,8 +365,8 @@ static void wq_hold(struct conn *c)
         c->wq = q;
         c->wq_cap = cap;
     }
-    c->wq[c->wq_n++] = (struct held_out){c->ob, c->ob_len, c->ob_need};
-    c->wq_bytes += c->ob_len;
+    c->wq[c->wq_n++] = (struct held_out){c->ob, c->ob_len, c->ob_cap, c->ob_need};
+    c->wq_bytes += c->ob_cap;
     memset(&c->ob, 0, sizeof(c->ob));
     c->ob_len = c->ob_cap = 0;
 }
@@ -379,11 +384,11 @@ static void conn_flush(struct conn *c)
         wq_hold(c);
         return;
     }
-    uint64_t len = c->ob_len;
+    uint64_t len = c->ob_len, cap = c->ob_cap;
     demi_sgarray_t ob = c->ob;
     memset(&c->ob, 0, sizeof(c->ob));
     c->ob_len = c->ob_cap = 0;
-    conn_push(c, &ob, len);
+    conn_push(c, &ob, len, cap);
 }
 
 /* Encodes M at the end of the connection's reply buffer; it is pushed at
@@ -1388,7 +1393,7 @@ static void sync_pump(void)
 {
     for (uint32_t i = 0; i < nbk; i++) {
         struct backup *b = &bk[i];
-        while (b->state == B_UP && b->syncing && !b->c->broken && b->c->out_bytes + b->c->ob_len < SYNC_WINDOW) {
+        while (b->state == B_UP && b->syncing && !b->c->broken && b->c->out_bytes + b->c->ob_cap < SYNC_WINDOW) {
             if (!txsync_out_step(&b->sync, store, SYNC_STEP, sync_emit, b))
                 continue;
             b->syncing = false;
@@ -1640,7 +1645,7 @@ static void conn_pushed(struct conn *c, demi_qtoken_t qt)
 {
     if (c->pq_n == 0 || c->pq[c->pq_head].qt != qt)
         return; /* a closed connection's */
-    c->out_bytes -= c->pq[c->pq_head].len;
+    c->out_bytes -= c->pq[c->pq_head].held;
     c->pq_head = (c->pq_head + 1) % c->pq_cap;
     c->pq_n--;
     if (conn_over(c))
