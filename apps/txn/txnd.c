@@ -1101,9 +1101,10 @@ static void link_up(struct backup *b)
 }
 
 /* Leaving the primary's role: the operations waiting for backups are
- * answered UNAVAIL (the client goes to the next primary: a prepare with a
- * new transaction id, a commit again); what they prepared or committed
- * here stays, for the view change to sort out. */
+ * answered UNAVAIL; what they prepared or committed here stays, for the
+ * view change to sort out. The client takes a prepare's UNAVAIL as a
+ * doubt: it sends the next primary an ABORT of that transaction, then
+ * prepares again under a new id; a commit it sends again. */
 static void depose(void)
 {
     for (uint32_t k = 0; k < nops; k++)
