@@ -1727,33 +1727,21 @@ static int run_with_kill(int s, int r, uint32_t n)
     return 0;
 }
 
-/* A backup's kill, more transfers (T1: the totals before), then the
- * history so far. The kill lands while the clients run: transactions are
- * in flight to the primary, which is replicating them to the backup. */
-static int phase_fault(const struct totals *t1, struct totals *t2, size_t *hist2, double *ms2)
+/* Replica R of shard S killed (WHAT names it: "the backup's kill") while
+ * >= FAULT_TXNS more transfers run (BEFORE: the totals before), then the
+ * history so far (*NTX transactions, checked in *MS). */
+static int phase_kill(int s, int r, const char *what, const struct totals *before, struct totals *after, size_t *ntx,
+                      double *ms)
 {
-    if (run_with_kill(KILLED_SHARD, KILLED_REPL, FAULT_TXNS))
+    if (run_with_kill(s, r, FAULT_TXNS))
         return 1;
-    *t2 = sum_workers();
-    tprogress("%" PRIu64 " transfers committed after the backup's kill\n", t2->transfers - t1->transfers);
-    int e = check_all("history after the backup's kill", hist2, ms2, NULL);
+    *after = sum_workers();
+    tprogress("%" PRIu64 " transfers committed after %s\n", after->transfers - before->transfers, what);
+    char label[96];
+    snprintf(label, sizeof(label), "history after %s", what);
+    int e = check_all(label, ntx, ms, NULL);
     if (e)
         return fail(e == 1 ? "the history after the kill is wrong" : "the histories could not be checked");
-    return 0;
-}
-
-/* The primary of the other shard killed with transfers in flight (T2: the
- * totals before): its backups must change views and one of them take over
- * with every committed transfer, and the clients follow it. */
-static int phase_failover(const struct totals *t2, struct totals *t3, size_t *hist3, double *ms3)
-{
-    if (run_with_kill(FAILED_SHARD, 0, FAULT_TXNS))
-        return 1;
-    *t3 = sum_workers();
-    tprogress("%" PRIu64 " transfers committed after the primary's kill\n", t3->transfers - t2->transfers);
-    int e = check_all("history after the primary's kill", hist3, ms3, NULL);
-    if (e)
-        return fail(e == 1 ? "the history after the failover is wrong" : "the histories could not be checked");
     return 0;
 }
 
@@ -1800,8 +1788,14 @@ static int run_bank(void)
     struct totals t1 = {0}, t2 = {0}, t3 = {0}, t4 = {0};
     size_t hist1 = 0, hist2 = 0, hist3 = 0, hist4 = 0;
     double ms1 = 0, ms2 = 0, ms3 = 0, ms4 = 0;
-    if (phase_history(&t1, &hist1, &ms1) || phase_fault(&t1, &t2, &hist2, &ms2) ||
-        phase_failover(&t2, &t3, &hist3, &ms3) || phase_rejoin(&t3, &t4, &hist4, &ms4))
+    /* A backup's kill: transactions are in flight to the primary, which is
+     * replicating them to the backup. Then the other shard's primary: its
+     * backups must change views and one of them take over with every
+     * committed transfer, and the clients follow it. */
+    if (phase_history(&t1, &hist1, &ms1) ||
+        phase_kill(KILLED_SHARD, KILLED_REPL, "the backup's kill", &t1, &t2, &hist2, &ms2) ||
+        phase_kill(FAILED_SHARD, 0, "the primary's kill", &t2, &t3, &hist3, &ms3) ||
+        phase_rejoin(&t3, &t4, &hist4, &ms4))
         return 1;
     printf("test_txn_bank: PASS: committed %" PRIu64 " (transfers %" PRIu64 ", audits %" PRIu64 "), aborted %" PRIu64
            " (audits %" PRIu64 ", audits starved %" PRIu64 "), failed calls %" PRIu64
