@@ -129,7 +129,7 @@ int inet_getsockname(struct inet *in, struct inet_sock *s, struct sockaddr_in *o
     X(udp_rx) X(udp_rx_bad) X(udp_rx_bad_csum) X(udp_rx_no_port) X(udp_rx_queue_full) X(udp_tx) \
     X(tcp_rx) X(tcp_rx_bad_hdr) X(tcp_rx_bad_csum) X(tcp_rx_bad_opt) X(tcp_rx_no_conn) \
     X(tcp_rst_sent) X(tcp_rx_out_of_window) X(tcp_challenge_acks) X(tcp_paws_drops) \
-    X(tcp_syn_dropped) X(tcp_conns_opened) X(tcp_conns_accepted) X(tcp_conns_freed) \
+    X(tcp_syn_rx) X(tcp_syn_dropped) X(tcp_conns_opened) X(tcp_conns_accepted) X(tcp_conns_freed) \
     X(tcp_tx_segs) X(tcp_retrans_segs) X(tcp_rto_expiries) X(tcp_fast_retransmits) X(tcp_tlp_probes) \
     X(tcp_syncookies_sent) X(tcp_syncookies_ok) X(tcp_syncookies_failed) X(tcp_syn_evicted) \
     X(tcp_rcv_collapsed_bytes) X(tcp_ofo_pruned) X(tcp_orphan_aborts)

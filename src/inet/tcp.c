@@ -758,6 +758,7 @@ static void listen_input(struct inet *in, struct inet_sock *ls, const struct ip_
     }
     if (!(th->flags & TH_SYN))
         return;
+    in->st.tcp_syn_rx++; /* with frames lost before us, shows a flood's share that reached us */
     struct tcp_listen *l = ls->lst;
     if (l->nready >= l->backlog) {
         in->st.tcp_syn_dropped++; /* nobody accepts: the peer retries its SYN */

@@ -27,8 +27,11 @@
 #            or as fast as it can); meanwhile a Linux client connects,
 #            echoes 64 B and closes, FLOOD_CONNS times (it stops after 20
 #            failures), and an established connection measures its echo
-#            throughput. Pass: >= 99% of the connects
-#            succeed, each within 1 s; the established connection keeps
+#            throughput. Pass: >= 99% of the connects succeed, each
+#            within 1 s (with fewer CPUs than busy programs the kernel
+#            drops frames before our ring: then the client may lose as
+#            large a share of its SYNs as the flood, see tcp_syn_rx, plus
+#            3 standard deviations); the established connection keeps
 #            >= FLOOD_MIN_TPUT% of the throughput it had before the flood
 #            (issue 11: 80%), judged only with 4 CPUs or more (below that
 #            the flooder takes the CPU from the rest, which says nothing
@@ -427,8 +430,25 @@ case_flood() {
     "$(ours echo-flood tcp_conns_accepted), ARP requests sent $(ours echo-flood arp_req_sent)," \
     "ARP queue drops $(ours echo-flood arp_queue_drops), frames dropped before our ring" \
     "$(grep -oE 'rx_dropped=[0-9]+' "$tmp/echo-flood.err" | head -n 1 | cut -d= -f2)"
-  [[ $((ok1 * 100)) -ge $((FLOOD_CONNS * 99)) ]] ||
-    fail "flood: $ok1 of $FLOOD_CONNS legitimate connects succeeded within 1 s (99% needed)"
+  # A connect over 1 s is one whose SYN was lost (Linux repeats it after
+  # 1 s). Our stack drops no SYN (SYN cookies), but with fewer CPUs than
+  # busy programs the kernel drops frames before our ring, the flood's and
+  # the client's alike. The client may then lose the share of its SYNs that
+  # the flood loses, plus chance (3 standard deviations), never more: more
+  # would mean that the flood hurt the bystander beyond its own share.
+  local sent syn_rx lost allow
+  sent=$(grep -oE '^flood: [0-9]+ SYNs' "$tmp/flooder.out" | grep -oE '[0-9]+')
+  syn_rx=$(ours echo-flood tcp_syn_rx)
+  read -r lost allow < <(awk -v sent="${sent:-0}" -v rx="$syn_rx" -v n="$FLOOD_CONNS" 'BEGIN {
+    l = sent > 0 ? 1 - rx / sent : 0; if (l < 0) l = 0
+    a = l + 3 * sqrt(l * (1 - l) / n); if (a < 0.01) a = 0.01
+    printf "%.1f %d\n", l * 100, int(a * n)
+  }')
+  echo "flood: SYNs that reached our listener: $syn_rx of the flood's ${sent:-?} and the client's" \
+    "(${lost}% lost before our stack); the client may lose $allow of $FLOOD_CONNS SYNs"
+  [[ $((FLOOD_CONNS - ok1)) -le $allow ]] ||
+    fail "flood: $ok1 of $FLOOD_CONNS legitimate connects succeeded within 1 s" \
+      "($((FLOOD_CONNS - allow)) needed: 99%, or as many as the ${lost}% of the flood's SYNs lost before our stack leave)"
   [[ ${before% *} -gt 0 ]] || fail "flood: the established connection echoed nothing before the flood"
   if [[ $(nproc) -ge 4 ]]; then
     [[ $((${during% *} * 100)) -ge $((${before% *} * FLOOD_MIN_TPUT)) ]] ||

@@ -208,6 +208,7 @@ static void backlog(void)
      * connection at the listener. */
     CHECK_EQ(((struct inet_sock *)ls)->lst->nready, 2);
     CHECK_EQ(inet_stats(b->in)->tcp_syncookies_sent, 3);
+    CHECK_EQ(inet_stats(b->in)->tcp_syn_rx, N);
     CHECK_EQ(b->in->nconns, 2);
     struct sched_task *pt[N];
     for (int i = 0; i < N; i++) {
