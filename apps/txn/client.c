@@ -840,20 +840,22 @@ static void free_all(struct txc *c)
     free(c);
 }
 
-/* Connects every replica, all at once; on failure ERR names the first
- * replica that failed and why (the caller's drain then takes the connects
- * still in flight). */
+/* Connects every replica, all at once. In qw every one must connect; in
+ * occ a majority of each shard's (what a shard needs to make progress):
+ * the others are left down, tried last (suspect), and reopened when a
+ * request needs them. On failure ERR names a replica that failed and why
+ * (the caller's drain then takes the connects still in flight). */
 static int connect_all(struct txc *c, char *err, size_t errlen)
 {
     char name[96];
+    bool occ = c->cfg.mode == TXC_OCC;
     call_begin(c);
-    for (uint32_t i = 0; i < c->nconns; i++) {
-        if (conn_start(c, i) != 0) {
+    for (uint32_t i = 0; i < c->nconns; i++)
+        if (conn_start(c, i) != 0 && !occ) {
             conn_name(c, i, name, sizeof(name));
             errf(err, errlen, "%s: connect: %s", name, strerror(c->conn[i].conn_err));
             return c->conn[i].conn_err;
         }
-    }
     for (;;) {
         uint32_t waiting = c->nconns;
         for (uint32_t i = 0; i < c->nconns; i++) {
@@ -861,21 +863,53 @@ static int connect_all(struct txc *c, char *err, size_t errlen)
             if (cn->connecting) {
                 if (waiting == c->nconns)
                     waiting = i;
-            } else if (cn->dead) {
+            } else if (cn->dead && !occ) {
                 conn_name(c, i, name, sizeof(name));
                 errf(err, errlen, "%s: connect: %s", name, strerror(cn->conn_err));
                 return cn->conn_err;
             }
         }
         if (waiting == c->nconns)
-            return 0;
+            break;
         int e = pump(c, c->deadline);
-        if (e) {
+        if (e && !occ) {
             conn_name(c, waiting, name, sizeof(name));
             errf(err, errlen, "%s: connect: %s", name, e == ETIMEDOUT ? "no answer within the timeout" : strerror(e));
             return e;
         }
+        if (e) { /* the deadline: connects still in flight count as failed */
+            for (uint32_t i = 0; i < c->nconns; i++)
+                if (c->conn[i].connecting) {
+                    c->conn[i].conn_err = ETIMEDOUT;
+                    conn_fail(c, i, ETIMEDOUT);
+                }
+            break;
+        }
     }
+    uint32_t n = c->cfg.nreplicas;
+    for (uint32_t s = 0; s < c->cfg.nshards; s++) {
+        uint32_t up = 0, failed = n;
+        for (uint32_t r = 0; r < n; r++) {
+            uint32_t i = conn_of(c, s, r);
+            if (!c->conn[i].dead)
+                up++;
+            else {
+                if (failed == n)
+                    failed = r;
+                c->conn[i].down_ns = mono_ns();
+                conn_suspect(c, i);
+            }
+        }
+        if (up <= n / 2) {
+            uint32_t i = conn_of(c, s, failed);
+            conn_name(c, i, name, sizeof(name));
+            errf(err, errlen, "%s: connect: %s (%u of the shard's %u replicas reached, a majority needed)", name,
+                 c->conn[i].conn_err == ETIMEDOUT ? "no answer within the timeout" : strerror(c->conn[i].conn_err), up,
+                 n);
+            return c->conn[i].conn_err ? c->conn[i].conn_err : ECONNREFUSED;
+        }
+    }
+    return 0;
 }
 
 struct txc *txc_open(const struct txc_config *cfg, char *err, size_t errlen)

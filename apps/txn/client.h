@@ -75,8 +75,10 @@ struct txc_stats {
 
 struct txc;
 
-/* Connects to every replica. NULL on failure, with a one-line reason in
- * ERR (ERRLEN bytes). */
+/* Connects to every replica: in qw every one must answer; in occ a
+ * majority of each shard's (the others are tried again when a request
+ * needs them). NULL on failure, with a one-line reason in ERR (ERRLEN
+ * bytes). */
 struct txc *txc_open(const struct txc_config *cfg, char *err, size_t errlen);
 void txc_close(struct txc *c);
 

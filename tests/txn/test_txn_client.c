@@ -589,6 +589,18 @@ static struct txc_config fake_cluster(enum txc_mode mode, uint32_t nshards, uint
     return cfg;
 }
 
+/* A port on 127.0.0.1 that nobody listens on (bound, then closed). */
+static struct sockaddr_in unused_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = loopback(0);
+    socklen_t alen = sizeof(a);
+    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+    CHECK(getsockname(fd, (struct sockaddr *)&a, &alen) == 0);
+    close(fd);
+    return a;
+}
+
 /* ---- fake cases ---- */
 
 static void fake_open_errors(void)
@@ -613,18 +625,39 @@ static void fake_open_errors(void)
     CHECK(strstr(err, "shard 0 replica 1") != NULL);
 
     /* A port nobody listens on: the reason names the replica and errno. */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = loopback(0);
-    socklen_t alen = sizeof(a);
-    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
-    CHECK(getsockname(fd, (struct sockaddr *)&a, &alen) == 0);
-    close(fd);
     cfg.nreplicas = 1;
-    cfg.replica[0][0] = a;
+    cfg.replica[0][0] = unused_port();
     CHECK(txc_open(&cfg, err, sizeof(err)) == NULL);
     fprintf(stderr, "refused as expected: %s\n", err);
     CHECK(strstr(err, "shard 0 replica 0") != NULL);
     CHECK(strstr(err, strerror(ECONNREFUSED)) != NULL);
+}
+
+/* occ opens with a majority of a shard's replicas up (replica 0, the
+ * first primary guessed, down: the transaction goes to replica 1); not
+ * with a minority. qw needs every replica. */
+static void fake_open_majority(void)
+{
+    char err[256];
+    struct txc_config cfg = {.mode = TXC_OCC, .nshards = 1, .nreplicas = 3};
+    cfg.replica[0][0] = unused_port();
+    cfg.replica[0][1] = loopback(fake_start(1));
+    cfg.replica[0][2] = loopback(fake_start(2));
+    init_demi();
+    struct txc *c = open_or_die(&cfg);
+    CHECK_ERR(put(c, "v-ooo", "x"), 0);
+    COMMIT(c, 0);
+    CHECK(seen_n(&seen[0].prepares) == 1 && seen_n(&seen[0].commits) == 1);
+    txc_close(c);
+    cfg.mode = TXC_QW;
+    CHECK(txc_open(&cfg, err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "shard 0 replica 0") != NULL);
+    cfg.mode = TXC_OCC;
+    cfg.replica[0][2] = unused_port();
+    CHECK(txc_open(&cfg, err, sizeof(err)) == NULL);
+    fprintf(stderr, "refused as expected: %s\n", err);
+    CHECK(strstr(err, "1 of the shard's 3 replicas reached") != NULL);
+    fakes_stop();
 }
 
 static void fake_limits(void)
@@ -1417,6 +1450,7 @@ static void run_case(const struct tcase *tc)
 
 static const struct tcase all[] = {
     {"fake_open_errors", fake_open_errors, F_FAKE},
+    {"fake_open_majority", fake_open_majority, F_FAKE},
     {"fake_limits", fake_limits, F_FAKE},
     {"fake_gets", fake_gets, F_FAKE},
     {"fake_timeouts", fake_timeouts, F_FAKE},
