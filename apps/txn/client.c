@@ -223,11 +223,14 @@ static void observe(struct txc *c, uint64_t ver)
         c->clock = ver;
 }
 
-static uint64_t next_txnid(struct txc *c)
+/* The next transaction id; SOLO: the transaction spans one shard
+ * (TXN_ID_SOLO, which no other id carries). */
+static uint64_t next_txnid(struct txc *c, bool solo)
 {
-    if (c->txnid_next == 0)
-        c->txnid_next++;
-    return c->txnid_next++;
+    uint64_t id = c->txnid_next++ & ~TXN_ID_SOLO;
+    if (id == 0)
+        id = c->txnid_next++ & ~TXN_ID_SOLO;
+    return id | (solo ? TXN_ID_SOLO : 0);
 }
 
 /* A random start for transaction ids, so that clients (which share the
@@ -1404,14 +1407,21 @@ static void prepare(struct txc *c, uint64_t txnid, uint64_t ts, struct votes *v)
 static int commit_occ(struct txc *c, uint64_t *ts)
 {
     int64_t end = c->deadline, prep_end = end - (int64_t)c->cfg.timeout_ms * 1000000LL / 4;
+    bool solo = __builtin_popcount(c->touched) == 1;
     for (;;) {
-        uint64_t txnid = next_txnid(c);
+        uint64_t txnid = next_txnid(c, solo);
         struct votes v;
         c->deadline = prep_end;
         prepare(c, txnid, *ts, &v);
         c->deadline = end;
-        if (!v.conflict && !v.err && v.yes == c->touched)
-            return decide(c, TXN_COMMIT, txnid, *ts, c->touched) ? EINPROGRESS : 0;
+        if (!v.conflict && !v.err && v.yes == c->touched) {
+            int e = decide(c, TXN_COMMIT, txnid, *ts, c->touched);
+            if (e == EAGAIN && solo) { /* its shard aborted it, waiting too long for this COMMIT */
+                c->st.aborts++;
+                return EAGAIN;
+            }
+            return e ? EINPROGRESS : 0;
+        }
         /* Failures are tolerated here: a prepare left behind holds its
          * keys until its shard's primary hears this ABORT. */
         if (v.yes | v.doubt)

@@ -109,7 +109,9 @@ int txc_put(struct txc *c, const uint8_t *key, size_t klen, const uint8_t *val, 
 
 /* Ends the transaction. Returns 0 when committed (*TS, may be NULL, gets
  * its commit timestamp: in occ the last prepare phase's, after retries),
- * EAGAIN when it aborted on a conflict (retry it), or an errno when a
+ * EAGAIN when it aborted on a conflict (retry it; in occ also when its
+ * COMMIT came after its shard's primary had aborted it as an orphan,
+ * demi-txnd --orphan-ms: a transaction of one shard only), or an errno when a
  * replica failed or refused it (see txc_get; ENOSPC: a replica's bounds
  * are reached; in occ EIO: some shard's primary could not be reached, or
  * was changing views, until the deadline, ETIMEDOUT if the last try timed

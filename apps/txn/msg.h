@@ -46,7 +46,7 @@ enum txn_type {
     TXN_PREPARE,       /* txnid, ts (commit timestamp proposed), reads, writes */
     TXN_PREPARE_REPLY, /* status, ts (on TXN_ST_ABORT: the newest version that conflicted) */
     TXN_COMMIT,        /* txnid, ts */
-    TXN_COMMIT_REPLY,  /* status */
+    TXN_COMMIT_REPLY,  /* status (TXN_ST_ABORT: the transaction was aborted, see TXN_ID_SOLO) */
     TXN_ABORT,         /* txnid */
     TXN_ABORT_REPLY,   /* status */
     TXN_LOAD,          /* ts, key, value: bulk load, no validation */
@@ -80,6 +80,14 @@ enum txn_status {
     TXN_ST_FULL,       /* the replica's bound on prepared transactions or memory is reached */
     TXN_ST_END
 };
+
+/* A transaction id with this bit set names a transaction that spans one
+ * shard (the client library sets it on such transactions and on no
+ * others). Its shard's primary is then its only participant, and may
+ * abort it on its own when no decision came for it (demi-txnd
+ * --orphan-ms): a COMMIT arriving afterwards gets TXN_ST_ABORT. The bit
+ * travels with the id through replication, state transfers and logs. */
+#define TXN_ID_SOLO (1ull << 63)
 
 /* VIEW_CHANGE's ts: the sender's index in the replica group, and whether
  * its store is complete (holds everything it ever acknowledged), in which

@@ -885,11 +885,13 @@ static void do_commit(struct conn *c, const struct txn_msg *m)
          * lost with a primary, or was UNAVAIL): replicated again, and OK
          * once a majority holds it. */
     } else {
-        /* ENOENT (not prepared here, not remembered) or EINVAL (another
-         * timestamp, or aborted). */
+        /* Aborted (here, the orphan sweep's doing: TXN_ID_SOLO), or
+         * ENOENT (not prepared here, not remembered), or EINVAL (another
+         * timestamp). */
         if (op)
             op_drop(c, op);
-        reply(c, TXN_COMMIT_REPLY, m->reqid, TXN_ST_BADREQ, 0, NULL, 0);
+        bool aborted = e == ENOENT && txs_decided(store, m->txnid, &dts) == 0 && dts == 0;
+        reply(c, TXN_COMMIT_REPLY, m->reqid, aborted ? TXN_ST_ABORT : TXN_ST_BADREQ, 0, NULL, 0);
         return;
     }
     uint32_t up = up_mask();
@@ -913,6 +915,69 @@ static void do_abort(struct conn *c, const struct txn_msg *m)
         send_repl(link_mask(), TXN_REPL_ABORT, 0, m->txnid, 0);
     }
     reply(c, TXN_ABORT_REPLY, m->reqid, TXN_ST_OK, 0, NULL, 0);
+}
+
+/* ---- orphaned prepares (--orphan-ms) ----
+ *
+ * A transaction prepared here whose client never decides it (the client
+ * died, or gave up) would hold its keys for ever. One that spans this
+ * shard alone (TXN_ID_SOLO) has this primary as its only participant,
+ * which may then decide it alone: every orphan_ns the primary lists the
+ * single-shard prepares, and aborts those the previous listing held too
+ * (between orphan_ns and twice that old), as a client's ABORT would be.
+ * Prepares spanning shards cannot be decided here (another shard may have
+ * committed): they wait for their client (demi-txnd(1), BUGS). */
+static int64_t orphan_ns = 10000 * MS; /* --orphan-ms; 0: never */
+static int64_t orphan_at;              /* the next listing */
+static uint64_t *orph_prev, *orph_cur; /* the previous listing (sorted) and this one: ops_max each */
+static size_t orph_nprev, orph_ncur;
+static uint64_t orphans; /* aborted by the sweep */
+
+static void orphan_note(void *arg, uint64_t txnid, uint64_t ts, const struct txn_op *reads, uint32_t nreads,
+                        const struct txn_op *writes, uint32_t nwrites)
+{
+    (void)arg, (void)ts, (void)reads, (void)nreads, (void)writes, (void)nwrites;
+    if ((txnid & TXN_ID_SOLO) && orph_ncur < ops_max)
+        orph_cur[orph_ncur++] = txnid;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void orphan_sweep(int64_t now)
+{
+    if (!orph_prev || now < orphan_at)
+        return;
+    orphan_at = now + orphan_ns;
+    orph_ncur = 0;
+    if (primary) {
+        uint64_t cur = 0;
+        while (cur != TXS_SCAN_END)
+            txs_scan_prepared(store, &cur, SIZE_MAX, orphan_note, NULL);
+    }
+    /* A backup lists nothing: its primary decides, and a primary it
+     * becomes starts afresh. */
+    size_t keep = 0;
+    for (size_t i = 0; i < orph_ncur; i++) {
+        uint64_t id = orph_cur[i];
+        if (!bsearch(&id, orph_prev, orph_nprev, sizeof(id), cmp_u64) || prepare_pending(id, NULL)) {
+            orph_cur[keep++] = id;
+            continue;
+        }
+        if (txs_abort(store, id) == 0) {
+            orphans++;
+            log_abort(id);
+            send_repl(link_mask(), TXN_REPL_ABORT, 0, id, 0);
+        }
+    }
+    qsort(orph_cur, keep, sizeof(*orph_cur), cmp_u64);
+    uint64_t *t = orph_prev;
+    orph_prev = orph_cur;
+    orph_cur = t;
+    orph_nprev = keep;
 }
 
 /* ---- frames ---- */
@@ -1935,6 +2000,9 @@ static void print_stats(void)
             (unsigned long long)ts.prepared, (unsigned long long)ts.commits, (unsigned long long)ts.aborts,
             (unsigned long long)st.conflicts, (unsigned long long)ts.conflict_stale,
             (unsigned long long)ts.conflict_locked, (unsigned long long)ts.conflict_ts);
+    if (orph_prev)
+        fprintf(stderr, "demi-txnd: orphans: %llu single-shard prepares aborted, undecided for over %lld ms\n",
+                (unsigned long long)orphans, (long long)(orphan_ns / MS));
     fprintf(stderr,
             "demi-txnd: connections: %llu accepted, %llu refused, %llu open; %llu closed for malformed frames; "
             "%llu replies dropped (client gone)\n",
@@ -1972,7 +2040,7 @@ static void usage(FILE *f, int status)
             "usage: demi-txnd --mode qw|occ --addr IP:PORT [--replicas IP:PORT,IP:PORT,... --index I]\n"
             "                 [--max-clients N] [--max-prepared N] [--max-memory BYTES]\n"
             "                 [--log PATH [--log-repair] [--log-compact-min BYTES]]\n"
-            "                 [--failover-ms MS] [--rejoin]\n"
+            "                 [--failover-ms MS] [--rejoin] [--orphan-ms MS]\n"
             "       demi-txnd --help | --version\n"
             "  --mode qw|occ      qw: quorum writes, each replica on its own; occ: a primary (replica 0\n"
             "                     at first) validates transactions, then replicates to the others\n"
@@ -1994,6 +2062,8 @@ static void usage(FILE *f, int status)
             "                     view change (default 1000; 0: never)\n"
             "  --rejoin           occ: this replica restarts without a log: it asks the others which\n"
             "                     view they are in and takes no part until a primary sent it its store\n"
+            "  --orphan-ms MS     occ: the primary aborts a transaction of this shard alone that was\n"
+            "                     prepared MS to 2 x MS ms ago and never decided (default 10000; 0: never)\n"
             "  --help             this text\n"
             "  --version          the program's and libdemi's version\n"
             "LIBOS picks the network libOS (default catnap); see demi-txnd(1) and libdemi(7).\n",
@@ -2085,21 +2155,15 @@ static void raise_nofile(void)
 
 static void parse_args(int argc, char **argv, struct sockaddr_in *addr, struct txs_limits *lim)
 {
-    static const struct option lo[] = {{"mode", required_argument, 0, 'm'},
-                                       {"addr", required_argument, 0, 'a'},
-                                       {"replicas", required_argument, 0, 'r'},
-                                       {"index", required_argument, 0, 'i'},
-                                       {"max-clients", required_argument, 0, 'c'},
-                                       {"max-prepared", required_argument, 0, 'p'},
-                                       {"max-memory", required_argument, 0, 'M'},
-                                       {"log", required_argument, 0, 'L'},
-                                       {"log-repair", no_argument, 0, 'R'},
-                                       {"log-compact-min", required_argument, 0, 'C'},
-                                       {"failover-ms", required_argument, 0, 'F'},
-                                       {"rejoin", no_argument, 0, 'J'},
-                                       {"help", no_argument, 0, 'h'},
-                                       {"version", no_argument, 0, 'V'},
-                                       {0, 0, 0, 0}};
+    static const struct option lo[] = {
+        {"mode", required_argument, 0, 'm'},        {"addr", required_argument, 0, 'a'},
+        {"replicas", required_argument, 0, 'r'},    {"index", required_argument, 0, 'i'},
+        {"max-clients", required_argument, 0, 'c'}, {"max-prepared", required_argument, 0, 'p'},
+        {"max-memory", required_argument, 0, 'M'},  {"log", required_argument, 0, 'L'},
+        {"log-repair", no_argument, 0, 'R'},        {"log-compact-min", required_argument, 0, 'C'},
+        {"failover-ms", required_argument, 0, 'F'}, {"rejoin", no_argument, 0, 'J'},
+        {"orphan-ms", required_argument, 0, 'O'},   {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},           {0, 0, 0, 0}};
     const char *mode = NULL, *addr_arg = NULL, *replicas_arg = NULL, *index_arg = NULL;
     int opt;
     opterr = 0;
@@ -2141,6 +2205,9 @@ static void parse_args(int argc, char **argv, struct sockaddr_in *addr, struct t
             break;
         case 'J':
             rejoin = true;
+            break;
+        case 'O':
+            orphan_ns = (int64_t)parse_count("--orphan-ms", optarg, 0, 3600000, false) * MS;
             break;
         case 'h':
             usage(stdout, 0);
@@ -2208,6 +2275,13 @@ int main(int argc, char **argv)
     int e = demi_init(&args);
     if (e)
         die("demi_init", e);
+    if (occ && orphan_ns) {
+        orph_prev = calloc(ops_max, sizeof(*orph_prev));
+        orph_cur = calloc(ops_max, sizeof(*orph_cur));
+        if (!orph_prev || !orph_cur)
+            die("the orphan sweep's lists", ENOMEM);
+        orphan_at = mono_ns() + orphan_ns;
+    }
     if (!(store = txs_create(&lim)))
         die("store", ENOMEM);
     if (log_path)
@@ -2281,6 +2355,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++)
             handle(&qr[i]);
         view_timers(mono_ns());
+        orphan_sweep(mono_ns());
         sync_pump();
         log_turn();
         flush_all();
@@ -2317,5 +2392,7 @@ int main(int argc, char **argv)
     txs_destroy(store);
     free(conns);
     free(ops);
+    free(orph_prev);
+    free(orph_cur);
     return 0;
 }

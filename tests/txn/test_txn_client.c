@@ -178,7 +178,8 @@ static void init_demi(void)
  * fake's first two PREPAREs then OK, n NOTPRIMARY naming view 1, m
  * NOTPRIMARY naming view 3, c close the connection, s no answer, x OK but
  * the COMMIT that follows gets BADREQ, p OK but the COMMIT that follows
- * gets NOTPRIMARY. Other COMMITs and ABORTs: OK.
+ * gets NOTPRIMARY, r OK but the COMMIT that follows gets ABORT (as from a
+ * primary that aborted it as an orphan). Other COMMITs and ABORTs: OK.
  *
  * Every fake counts what it received, over all its connections, in memory
  * shared with the case (seen[], by the order the fakes were started).
@@ -356,9 +357,9 @@ static void fake_prepare(struct fake_conn *f, const struct txn_msg *m)
         char c;
         uint8_t st;
         uint64_t ts; /* 0: the request's */
-    } votes[] = {{'o', TXN_ST_OK, 0},          {'x', TXN_ST_OK, 0},        {'p', TXN_ST_OK, 0},
-                 {'a', TXN_ST_ABORT, HIGHVER}, {'f', TXN_ST_FULL, 0},      {'u', TXN_ST_UNAVAIL, 0},
-                 {'n', TXN_ST_NOTPRIMARY, 1},  {'m', TXN_ST_NOTPRIMARY, 3}};
+    } votes[] = {{'o', TXN_ST_OK, 0},          {'x', TXN_ST_OK, 0},         {'p', TXN_ST_OK, 0},
+                 {'a', TXN_ST_ABORT, HIGHVER}, {'f', TXN_ST_FULL, 0},       {'u', TXN_ST_UNAVAIL, 0},
+                 {'n', TXN_ST_NOTPRIMARY, 1},  {'m', TXN_ST_NOTPRIMARY, 3}, {'r', TXN_ST_OK, 0}};
     for (size_t i = 0; i < sizeof(votes) / sizeof(votes[0]); i++)
         if (votes[i].c == c)
             send_msg(f->fd, TXN_PREPARE_REPLY, m->reqid, votes[i].st, votes[i].ts ? votes[i].ts : m->ts, NULL, 0,
@@ -386,6 +387,7 @@ static void fake_frame(struct fake_conn *f, const uint8_t *frame, size_t len)
         bool mine = m->txnid == f->prepared_txnid;
         uint8_t st = mine && f->prepared_code == 'x'   ? TXN_ST_BADREQ
                      : mine && f->prepared_code == 'p' ? TXN_ST_NOTPRIMARY
+                     : mine && f->prepared_code == 'r' ? TXN_ST_ABORT
                                                        : TXN_ST_OK;
         send_msg(f->fd, TXN_COMMIT_REPLY, m->reqid, st, m->ts, NULL, 0, false);
         break;
@@ -868,11 +870,13 @@ static void fake_votes(void)
     static const struct {
         const char *key;
         int rc;
-    } votes[] = {{"v-f", ENOSPC}, {"v-u", EIO}, {"v-n", EIO}, {"v-x", EINPROGRESS}};
+    } votes[] = {{"v-f", ENOSPC}, {"v-u", EIO}, {"v-n", EIO}, {"v-x", EINPROGRESS}, {"v-r", EAGAIN}};
     for (size_t i = 0; i < sizeof(votes) / sizeof(votes[0]); i++) {
         CHECK_ERR(put(c, votes[i].key, "x"), 0);
         COMMIT(c, votes[i].rc);
     }
+    /* v-r: a COMMIT answered ABORT is an abort, not an unknown outcome. */
+    CHECK(stats(c).aborts == 2);
     /* v-u's UNAVAIL votes are doubts (a deposed primary keeps what it
      * prepared): each was aborted. The others held nothing. */
     const uint8_t *av = NULL;
@@ -899,7 +903,7 @@ static void fake_votes(void)
     COMMIT(c, 0);
     /* UNAVAIL and NOTPRIMARY (with no other replica to go to) prepared
      * again, with no ABORT (neither held the prepare), until the deadline. */
-    CHECK(stats(c).retries >= 2 && stats(c).prepares == 9 + stats(c).retries);
+    CHECK(stats(c).retries >= 2 && stats(c).prepares == 10 + stats(c).retries);
     txc_close(c);
     fakes_stop();
 }
@@ -949,10 +953,15 @@ static void fake_two_shards(void)
     CHECK_ERR(put(c, k0, "x"), 0);
     CHECK_ERR(put(c, k1, "x"), 0);
     COMMIT(c, 0);
-    /* A transaction that touches one shard prepares only there. */
+    /* A transaction that touches one shard prepares only there, under
+     * an id that says so (TXN_ID_SOLO); the others' ids do not. */
     CHECK_ERR(put(c, k1, "y"), 0);
     COMMIT(c, 0);
     CHECK(stats(c).prepares == 5 && stats(c).commits == 2 && stats(c).aborts == 1);
+    CHECK(seen[0].prepares == 2 && seen[1].prepares == 3);
+    for (int i = 0; i < 2; i++)
+        CHECK(!(seen[0].prepare_txnid[i] & TXN_ID_SOLO) && !(seen[1].prepare_txnid[i] & TXN_ID_SOLO));
+    CHECK(seen[1].prepare_txnid[2] & TXN_ID_SOLO);
     txc_close(c);
     fakes_stop();
 }

@@ -53,7 +53,7 @@ wait_line() {
 # --mode MODE, their output in $tmp/NAME.SHARD.INDEX.{out,err} (with
 # TXND_LOGDIR set, each with --log TXND_LOGDIR/SHARD.INDEX.log, the same
 # file for every cluster started so: a restart replays it; TXND_COMPACT_MIN
-# adds --log-compact-min); sets
+# adds --log-compact-min, TXND_ORPHAN_MS --orphan-ms); sets
 # cluster (shards separated by ';', replicas by ',') and cpids. Backups
 # start first, and in occ two replicas must say their primary synced them. Tried up to 3 times
 # with other ports (one may be taken between picking and binding); returns
@@ -81,6 +81,7 @@ start_cluster_once() {
             f=$tmp/$name.$s.$i addr=127.0.0.1:${ports[s * 3 + i]}
             LIBOS=catnap HUGEPAGES=off SPIN_US=0 "$txnd" --mode "$mode" --addr "$addr" --replicas "$list" --index $i \
                 ${TXND_LOGDIR:+--log "$TXND_LOGDIR/$s.$i.log"} ${TXND_COMPACT_MIN:+--log-compact-min "$TXND_COMPACT_MIN"} \
+                ${TXND_ORPHAN_MS:+--orphan-ms "$TXND_ORPHAN_MS"} \
                 >"$f.out" 2>"$f.err" &
             p=$!
             pids+=("$p")

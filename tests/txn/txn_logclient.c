@@ -24,11 +24,16 @@
  *   prepare TXNID TS KEY VAL   a raw PREPARE of a transaction writing KEY
  *                         at TS, sent to the primary, that is never
  *                         decided here: must answer OK.
- *   commit TXNID TS       a raw COMMIT to the primary: must answer OK.
+ *   commit TXNID TS [STATUS]  a raw COMMIT to the primary: must answer
+ *                         STATUS (a txn_status_name: OK unless given).
+ *                         A TXNID of solo:N stands for N | TXN_ID_SOLO (in
+ *                         prepare too).
  *                         (Raw requests find the primary by trying each
  *                         replica in turn: after a restart it may be any.)
  *   conflict KEY          a transaction writing KEY must abort (a prepared
  *                         transaction holds it).
+ *   commits KEY           a transaction writing KEY, retried while it
+ *                         aborts, must commit; prints how many aborted.
  *   get KEY VERSION VALUE the primary must hold KEY at VERSION with VALUE.
  *
  * TXN_VSIZE=BYTES pads every value written or checked with 'x' up to
@@ -309,6 +314,13 @@ static uint8_t raw(struct txn_msg *m)
     }
 }
 
+static uint64_t txnid_arg(const char *s)
+{
+    if (!strncmp(s, "solo:", 5))
+        return strtoull(s + 5, NULL, 10) | TXN_ID_SOLO;
+    return strtoull(s, NULL, 10);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -329,18 +341,36 @@ int main(int argc, char **argv)
         return cmd_check(argv[2]);
     if (!strcmp(cmd, "prepare") && argc == 6) {
         m.type = TXN_PREPARE;
-        m.txnid = strtoull(argv[2], NULL, 10);
+        m.txnid = txnid_arg(argv[2]);
         m.ts = strtoull(argv[3], NULL, 10);
         m.nwrites = 1;
         m.writes[0].key = (struct txn_bytes){B(argv[4]), (uint32_t)strlen(argv[4])};
         m.writes[0].val = (struct txn_bytes){B(argv[5]), (uint32_t)strlen(argv[5])};
         return raw(&m) == TXN_ST_OK ? 0 : 1;
     }
-    if (!strcmp(cmd, "commit") && argc == 4) {
+    if (!strcmp(cmd, "commit") && (argc == 4 || argc == 5)) {
         m.type = TXN_COMMIT;
-        m.txnid = strtoull(argv[2], NULL, 10);
+        m.txnid = txnid_arg(argv[2]);
         m.ts = strtoull(argv[3], NULL, 10);
-        return raw(&m) == TXN_ST_OK ? 0 : 1;
+        return !strcmp(txn_status_name(raw(&m)), argc == 5 ? argv[4] : "OK") ? 0 : 1;
+    }
+    if (!strcmp(cmd, "commits") && argc == 3) {
+        struct txc *t = open_client(0);
+        long aborted = 0;
+        int e;
+        for (;;) {
+            txc_begin(t);
+            e = txc_put(t, B(argv[2]), strlen(argv[2]), B("y"), 1);
+            if (!e)
+                e = txc_commit(t, NULL);
+            if (e != EAGAIN)
+                break;
+            aborted++;
+            usleep(20000);
+        }
+        txc_close(t);
+        printf("commits: %s after %ld aborted\n", e ? strerror(e) : "committed", aborted);
+        return e ? 1 : 0;
     }
     if (!strcmp(cmd, "conflict") && argc == 3) {
         struct txc *t = open_client(0);

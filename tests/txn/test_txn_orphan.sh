@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# demi-txnd --orphan-ms end to end, on catnap over 127.0.0.1: one occ shard
+# of 3 replicas with --orphan-ms 300. A prepare whose client never decides
+# it (the client died) must not hold its keys for ever when it spans one
+# shard (TXN_ID_SOLO), and must hold them when it may span more:
+#  1. a multi-shard prepare (plain id) of key m1, then a single-shard one
+#     (solo id) of key s1, both never decided: a transaction writing s1
+#     commits once the primary aborted the orphan (it is retried while it
+#     aborts, as long as it takes); m1 is still held (its prepare is older
+#     than s1's, so the sweep saw it as long), the orphan's late COMMIT is
+#     answered ABORT, and the multi-shard one still commits;
+#  2. a single-shard prepare of s2, then kill -9 of the primary: the
+#     replica that takes over inherited the prepare with its solo id and
+#     aborts it too (a transaction writing s2 commits);
+#  3. the replicas' counters say what the sweeps aborted.
+# No time windows: every wait is for a line, an exit or a commit, with a
+# hang guard (timeout).
+set -uo pipefail
+build=${DEMI_BUILD:-build}
+txnd=$build/demi-txnd
+lc=$build/tests/txn/txn_logclient
+for x in "$txnd" "$lc"; do
+    [[ -x $x ]] || { echo "FAIL: $x is not built"; exit 1; }
+done
+command -v python3 >/dev/null || { echo "SKIP: python3 is needed to pick free ports"; exit 77; }
+
+# shellcheck source=tests/txn/txn_lib.sh
+. "$(dirname "$0")/txn_lib.sh"
+export TXND_ORPHAN_MS=300
+fails=0
+bad() {
+    echo "FAIL: $*"
+    fails=$((fails + 1))
+}
+client() {
+    timeout -k 5 120 env TXN_OCC="$cluster" LIBOS=catnap HUGEPAGES=off SPIN_US=0 "$lc" "$@"
+}
+orphans() { sed -n 's/.*orphans: \([0-9]*\) single-shard.*/\1/p' "$tmp/o.0.$1.err"; }
+
+start_cluster o occ 1 || { echo "FAIL: the replicas did not start"; exit 1; }
+echo "cluster: $cluster"
+ts=$((($(date +%s) + 86400) * 1000000)) # above every version a client uses
+
+# 1.
+client prepare 1001 $ts m1 v || bad "1: the multi-shard prepare was refused"
+client prepare solo:1002 $ts s1 v || bad "1: the single-shard prepare was refused"
+client commits s1 || bad "1: s1 stayed held by its orphaned prepare"
+client conflict m1 || bad "1: the multi-shard prepare no longer holds m1"
+client commit solo:1002 $ts ABORT || bad "1: the aborted orphan's late COMMIT was not answered ABORT"
+client commit 1001 $ts || bad "1: the multi-shard prepare could not be committed"
+client get m1 $ts v || bad "1: the multi-shard transaction's write is not readable"
+
+# 2. Replica 0 is the primary (view 0); cpids holds replicas 2, 1, 0.
+client prepare solo:1003 $ts s2 v || bad "2: the single-shard prepare was refused"
+kill -KILL "${cpids[2]}"
+wait "${cpids[2]}" 2>/dev/null
+cpids=("${cpids[0]}" "${cpids[1]}")
+client commits s2 || bad "2: s2 stayed held after the primary's death"
+
+# 3.
+stop_cluster o || bad "3: a replica did not stop cleanly"
+echo "orphans aborted: replica 0 (killed: not printed), replica 1: $(orphans 1), replica 2: $(orphans 2)"
+n1=$(orphans 1) n2=$(orphans 2)
+((${n1:-0} + ${n2:-0} == 1)) || bad "3: the new primary's sweep did not abort exactly the inherited orphan"
+grep -h "view .* primary\|orphans" "$tmp"/o.0.[12].err | head -n 6
+
+if ((fails)); then
+    for f in "$tmp"/o.0.*.err; do
+        echo "--- $f"
+        tail -n 20 "$f"
+    done
+    exit 1
+fi
+echo PASS
