@@ -223,14 +223,14 @@ static void observe(struct txc *c, uint64_t ver)
         c->clock = ver;
 }
 
-/* The next transaction id; SOLO: the transaction spans one shard
- * (TXN_ID_SOLO, which no other id carries). */
-static uint64_t next_txnid(struct txc *c, bool solo)
+/* The next transaction id, with FLAGS (msg.h's TXN_ID_* bits: which
+ * shards decide it) in its top bits. */
+static uint64_t next_txnid(struct txc *c, uint64_t flags)
 {
-    uint64_t id = c->txnid_next++ & ~TXN_ID_SOLO;
+    uint64_t id = c->txnid_next++ & ~TXN_ID_FLAGS;
     if (id == 0)
-        id = c->txnid_next++ & ~TXN_ID_SOLO;
-    return id | (solo ? TXN_ID_SOLO : 0);
+        id = c->txnid_next++ & ~TXN_ID_FLAGS;
+    return id | flags;
 }
 
 /* A random start for transaction ids, so that clients (which share the
@@ -1326,20 +1326,19 @@ struct votes {
     int err;        /* a shard refused for good (FULL, BADREQ, a malformed reply) */
 };
 
-/* occ: PREPARE of TXNID at TS to the guessed primary of every shard
- * touched, in parallel. NOTPRIMARY moves the guess to the primary of the
+/* occ: PREPARE of TXNID at TS to the guessed primary of every shard in
+ * MASK, in parallel; the outcome is added to *V. NOTPRIMARY moves the guess to the primary of the
  * view it names (PREPARE_REPLY's ts, modulo nreplicas; the next replica if
  * that is the one that answered), a connection down to the next replica;
  * UNAVAIL leaves it, and counts as a doubt (a deposed primary keeps what
  * it prepared, and the next primary may inherit it). */
-static void prepare(struct txc *c, uint64_t txnid, uint64_t ts, struct votes *v)
+static void prepare(struct txc *c, uint64_t txnid, uint64_t ts, uint32_t mask, struct votes *v)
 {
     uint32_t n = c->cfg.nreplicas;
     struct txn_msg *m = &c->m;
-    *v = (struct votes){0};
     round_begin(c, 0, 0);
     for (uint32_t s = 0; s < c->cfg.nshards; s++) {
-        if (!(c->touched & (1u << s)))
+        if (!(mask & (1u << s)))
             continue;
         uint32_t i = pick(c, s);
         const struct shardtx *t = &c->tx[s];
@@ -1407,20 +1406,35 @@ static void prepare(struct txc *c, uint64_t txnid, uint64_t ts, struct votes *v)
 static int commit_occ(struct txc *c, uint64_t *ts)
 {
     int64_t end = c->deadline, prep_end = end - (int64_t)c->cfg.timeout_ms * 1000000LL / 4;
-    bool solo = __builtin_popcount(c->touched) == 1;
+    /* The lowest shard touched coordinates (msg.h, TXN_ID_MULTI): it is
+     * prepared first, so that another participant holding the prepare
+     * knows the coordinator voted yes, and committed first, so that its
+     * decision is the transaction's. */
+    uint32_t coord = (uint32_t)__builtin_ctz(c->touched), first = 1u << coord, rest = c->touched & ~first;
+    uint64_t flags = rest ? TXN_ID_MULTI | (uint64_t)coord << TXN_ID_COORD_SHIFT : TXN_ID_SOLO;
     for (;;) {
-        uint64_t txnid = next_txnid(c, solo);
-        struct votes v;
+        uint64_t txnid = next_txnid(c, flags);
+        struct votes v = {0};
         c->deadline = prep_end;
-        prepare(c, txnid, *ts, &v);
+        prepare(c, txnid, *ts, first, &v);
+        if (rest && v.yes == first)
+            prepare(c, txnid, *ts, rest, &v);
         c->deadline = end;
         if (!v.conflict && !v.err && v.yes == c->touched) {
-            int e = decide(c, TXN_COMMIT, txnid, *ts, c->touched);
-            if (e == EAGAIN && solo) { /* its shard aborted it, waiting too long for this COMMIT */
+            int e = decide(c, TXN_COMMIT, txnid, *ts, first);
+            if (e == EAGAIN) { /* the coordinator aborted it, waiting too long for this COMMIT */
+                if (rest)
+                    decide(c, TXN_ABORT, txnid, 0, rest);
                 c->st.aborts++;
                 return EAGAIN;
             }
-            return e ? EINPROGRESS : 0;
+            if (e)
+                return EINPROGRESS;
+            /* Committed. A participant this COMMIT does not reach asks
+             * the coordinator (demi-txnd --shards). */
+            if (rest)
+                decide(c, TXN_COMMIT, txnid, *ts, rest);
+            return 0;
         }
         /* Failures are tolerated here: a prepare left behind holds its
          * keys until its shard's primary hears this ABORT. */

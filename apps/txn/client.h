@@ -14,7 +14,13 @@
  *    the client prepares on the primary of every shard the transaction
  *    touched, which replicates to its backups before voting, then commits
  *    everywhere if every vote is yes, otherwise aborts (two-phase commit,
- *    the client coordinating). The primary is guessed per shard (replica
+ *    the client coordinating). When several shards are touched the lowest
+ *    is the coordinator shard: prepared first, then the others in
+ *    parallel, and committed first, then the others; once it committed,
+ *    the transaction is committed (a shard the client's COMMIT misses
+ *    asks the coordinator: demi-txnd(1), "Orphans"). The transaction id
+ *    says which shard coordinates (msg.h, TXN_ID_MULTI; TXN_ID_SOLO for a
+ *    single shard). The primary is guessed per shard (replica
  *    0 at first) and followed through the replicas' view changes (the
  *    primary of view v is replica v mod nreplicas): a backup's NOTPRIMARY
  *    names the view, a replica gone sends the client to the next one. A
@@ -110,8 +116,8 @@ int txc_put(struct txc *c, const uint8_t *key, size_t klen, const uint8_t *val, 
 /* Ends the transaction. Returns 0 when committed (*TS, may be NULL, gets
  * its commit timestamp: in occ the last prepare phase's, after retries),
  * EAGAIN when it aborted on a conflict (retry it; in occ also when its
- * COMMIT came after its shard's primary had aborted it as an orphan,
- * demi-txnd --orphan-ms: a transaction of one shard only), or an errno when a
+ * COMMIT came after the coordinator's primary had aborted it as an
+ * orphan, demi-txnd --orphan-ms), or an errno when a
  * replica failed or refused it (see txc_get; ENOSPC: a replica's bounds
  * are reached; in occ EIO: some shard's primary could not be reached, or
  * was changing views, until the deadline, ETIMEDOUT if the last try timed

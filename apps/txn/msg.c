@@ -45,6 +45,8 @@ static const struct txn_type_info {
     [TXN_VIEW_CHANGE] = {"VIEW_CHANGE", TXN_F_TXNID | TXN_F_TS},
     [TXN_VIEW_START] = {"VIEW_START", TXN_F_TXNID | TXN_F_TS},
     [TXN_VIEW_INFO] = {"VIEW_INFO", TXN_F_TXNID | TXN_F_TS},
+    [TXN_DECISION] = {"DECISION", TXN_F_TXNID},
+    [TXN_DECISION_REPLY] = {"DECISION_REPLY", TXN_F_STATUS | TXN_F_TS},
 };
 
 static const char *const txn_status_names[TXN_ST_END] = {

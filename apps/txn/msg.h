@@ -67,6 +67,11 @@ enum txn_type {
     TXN_VIEW_CHANGE, /* replica to replica: txnid (the view it moves to), ts (TXN_VC_* bits) */
     TXN_VIEW_START,  /* new primary to backup, first on its link: txnid (view), ts (its incarnation) */
     TXN_VIEW_INFO,   /* txnid (the sender's view), ts (TXN_VI_* bits): a primary's heartbeat, or an answer */
+    /* Orphans (demi-txnd(1), "Orphans"): a participant shard's primary
+     * asks the coordinator shard's primary how a transaction spanning
+     * shards (TXN_ID_MULTI) was decided. */
+    TXN_DECISION,       /* txnid */
+    TXN_DECISION_REPLY, /* status (OK: committed at ts; ABORT: aborted; UNAVAIL: cannot say now), ts */
     TXN_TYPE_END
 };
 
@@ -81,13 +86,30 @@ enum txn_status {
     TXN_ST_END
 };
 
-/* A transaction id with this bit set names a transaction that spans one
- * shard (the client library sets it on such transactions and on no
- * others). Its shard's primary is then its only participant, and may
- * abort it on its own when no decision came for it (demi-txnd
- * --orphan-ms): a COMMIT arriving afterwards gets TXN_ST_ABORT. The bit
- * travels with the id through replication, state transfers and logs. */
-#define TXN_ID_SOLO (1ull << 63)
+/* A transaction id's top six bits say which shards decide it (the client
+ * library sets them; they travel with the id through replication, state
+ * transfers and logs; demi-txnd(1), "Orphans"):
+ *  - TXN_ID_SOLO: the transaction spans one shard. Its primary is its only
+ *    participant, and may abort it on its own when no decision came for
+ *    it (demi-txnd --orphan-ms): a COMMIT arriving afterwards gets
+ *    TXN_ST_ABORT.
+ *  - TXN_ID_MULTI: it spans several shards, of which the one numbered
+ *    txn_id_coord(id) (the lowest, in the clients' shard order) is the
+ *    coordinator: the client prepares there first and commits there
+ *    first, so that the coordinator's decision is the transaction's. The
+ *    coordinator may abort it on its own like a TXN_ID_SOLO one; another
+ *    participant asks the coordinator (TXN_DECISION).
+ *  - neither: no shard decides it but its client. */
+#define TXN_ID_SOLO        (1ull << 63)
+#define TXN_ID_MULTI       (1ull << 62)
+#define TXN_ID_COORD_SHIFT 58
+#define TXN_ID_COORD_MASK  (0xfull << TXN_ID_COORD_SHIFT)
+#define TXN_ID_FLAGS       (TXN_ID_SOLO | TXN_ID_MULTI | TXN_ID_COORD_MASK)
+
+static inline uint32_t txn_id_coord(uint64_t id)
+{
+    return (uint32_t)((id & TXN_ID_COORD_MASK) >> TXN_ID_COORD_SHIFT);
+}
 
 /* VIEW_CHANGE's ts: the sender's index in the replica group, and whether
  * its store is complete (holds everything it ever acknowledged), in which

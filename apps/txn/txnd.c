@@ -157,7 +157,7 @@ struct ratelog {
     uint64_t suppressed;
 };
 
-static struct ratelog log_bad, log_accept, log_nack;
+static struct ratelog log_bad, log_accept, log_nack, log_orphan;
 
 static void ratelog(struct ratelog *rl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void ratelog(struct ratelog *rl, const char *fmt, ...)
@@ -202,7 +202,8 @@ struct held_out {
 struct conn {
     int qd;
     uint64_t serial; /* tells this connection from an earlier one on the same qd */
-    int backup;      /* primary: the index in bk[] of the backup this link goes to; -1: a client */
+    int backup;      /* primary: the index in bk[] of the backup this link goes to; -1: a client;
+                      * -2 - S: this replica's link to shard S's primary (DECISIONs) */
     char peer[64];
     /* Input: a frame split across pops, copied here (in_want: its length
      * once its header is in, else 0). */
@@ -424,7 +425,7 @@ static void conn_send(struct conn *c, const struct txn_msg *m)
     /* What the reply says rests on every change made so far (even a GET's
      * value may be a change not yet durable); the primary's frames to its
      * backups need not wait. */
-    if (c->backup < 0 && tlog.qd >= 0) {
+    if (c->backup == -1 && tlog.qd >= 0) {
         uint64_t need = txl_need(&tlog);
         if (need > c->ob_need)
             c->ob_need = need;
@@ -458,12 +459,13 @@ static struct conn *conn_new(int qd, int backup, const struct sockaddr_in *peer)
     int one = 1;
     demi_setsockopt(qd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     conns[qd] = c;
-    if (backup < 0)
+    if (backup == -1)
         nclients++;
     return c;
 }
 
 static void backup_down(int i, const char *why);
+static void rlink_down(uint32_t s);
 
 /* Closes at once (graceful: pushes already made still go out). */
 static void conn_close(struct conn *c)
@@ -479,7 +481,7 @@ static void conn_close(struct conn *c)
     /* Cancels the pending pop: its ECANCELED result finds no connection. */
     demi_close(c->qd);
     conns[c->qd] = NULL;
-    if (c->backup < 0)
+    if (c->backup == -1)
         nclients--;
     int backup = c->backup;
     const char *why = c->why ? c->why : "closed";
@@ -488,6 +490,8 @@ static void conn_close(struct conn *c)
     free(c);
     if (backup >= 0)
         backup_down(backup, why);
+    else if (backup <= -2)
+        rlink_down((uint32_t)(-2 - backup));
 }
 
 /* ---- requests ---- */
@@ -634,7 +638,7 @@ static struct backup bk[REPLICAS_MAX];
 static uint32_t nbk;
 static uint32_t need; /* backup acks that make a majority with the primary */
 
-enum { OP_PREPARE, OP_COMMIT };
+enum { OP_PREPARE, OP_COMMIT, OP_DECISION };
 
 /* A prepare or commit waiting for backups. Masks have one bit per bk[]
  * entry: sent (a backup that got the frame and had not dropped before
@@ -719,7 +723,12 @@ static void op_finish(struct op *op, uint8_t status)
 {
     struct conn *c = conn_of(op->cqd);
     if (c && c->serial == op->cserial) {
-        reply(c, op->kind == OP_PREPARE ? TXN_PREPARE_REPLY : TXN_COMMIT_REPLY, op->creqid, status, op->ts, NULL, 0);
+        if (op->kind == OP_DECISION) /* how the transaction was decided, now that a majority holds it */
+            reply(c, TXN_DECISION_REPLY, op->creqid, status == TXN_ST_OK && !op->ts ? TXN_ST_ABORT : status, op->ts,
+                  NULL, 0);
+        else
+            reply(c, op->kind == OP_PREPARE ? TXN_PREPARE_REPLY : TXN_COMMIT_REPLY, op->creqid, status, op->ts, NULL,
+                  0);
         if (--c->nwaiting == 0 && c->eof)
             dirty_link(c);
     } else {
@@ -917,27 +926,229 @@ static void do_abort(struct conn *c, const struct txn_msg *m)
     reply(c, TXN_ABORT_REPLY, m->reqid, TXN_ST_OK, 0, NULL, 0);
 }
 
-/* ---- orphaned prepares (--orphan-ms) ----
+/* ---- orphaned prepares (--orphan-ms, --shards) ----
  *
  * A transaction prepared here whose client never decides it (the client
- * died, or gave up) would hold its keys for ever. One that spans this
- * shard alone (TXN_ID_SOLO) has this primary as its only participant,
- * which may then decide it alone: every orphan_ns the primary lists the
- * single-shard prepares, and aborts those the previous listing held too
- * (between orphan_ns and twice that old), as a client's ABORT would be.
- * Prepares spanning shards cannot be decided here (another shard may have
- * committed): they wait for their client (demi-txnd(1), BUGS). */
+ * died, or gave up) would hold its keys for ever. Its id says which shard
+ * decides it then (msg.h, TXN_ID_SOLO and TXN_ID_MULTI): every orphan_ns
+ * the primary lists the prepares such a shard decides, and acts on those
+ * the previous listing held too (between orphan_ns and twice that old):
+ *  - one this shard decides (single-shard, or this shard its coordinator)
+ *    is aborted, as a client's ABORT would be. Its client prepares and
+ *    commits at the coordinator first, so no shard has committed it yet;
+ *  - one another shard coordinates (--shards gives their replicas) is
+ *    asked after: a DECISION to that shard's primary, whose answer (once a
+ *    majority of its replicas holds it) is applied here.
+ * Prepares with neither bit (a client of another design, or raw tests)
+ * wait for their client (demi-txnd(1), BUGS). */
 static int64_t orphan_ns = 10000 * MS; /* --orphan-ms; 0: never */
 static int64_t orphan_at;              /* the next listing */
 static uint64_t *orph_prev, *orph_cur; /* the previous listing (sorted) and this one: ops_max each */
 static size_t orph_nprev, orph_ncur;
-static uint64_t orphans; /* aborted by the sweep */
+
+/* --shards: every shard's replicas, in the clients' order; this one is
+ * shard my_shard (-1: no --shards; multi-shard prepares are then held). */
+#define SHARDS_MAX 16 /* TXN_ID_COORD_MASK's reach */
+static uint32_t nshards_all, shard_nrep[SHARDS_MAX];
+static struct sockaddr_in shard_addr[SHARDS_MAX][REPLICAS_MAX];
+static int my_shard = -1;
+
+static struct {
+    uint64_t aborted;  /* by the sweep, deciding alone */
+    uint64_t asked;    /* DECISIONs sent to coordinators */
+    uint64_t resolved; /* prepares decided by a coordinator's answer */
+    uint64_t unknown;  /* answers UNAVAIL: the coordinator cannot say (yet) */
+    uint64_t answered; /* DECISIONs this replica answered as coordinator */
+} orph_st;
+
+/* Does this shard decide TXNID once its client is gone? */
+static bool decides_alone(uint64_t txnid)
+{
+    return (txnid & TXN_ID_SOLO) ||
+           ((txnid & TXN_ID_MULTI) && my_shard >= 0 && txn_id_coord(txnid) == (uint32_t)my_shard);
+}
+
+/* Another shard, which --shards names, coordinates TXNID. */
+static bool decided_elsewhere(uint64_t txnid)
+{
+    return !(txnid & TXN_ID_SOLO) && (txnid & TXN_ID_MULTI) && my_shard >= 0 &&
+           txn_id_coord(txnid) != (uint32_t)my_shard && txn_id_coord(txnid) < nshards_all;
+}
+
+static void conn_bad(struct conn *c, const char *why);
+
+/* A link to a coordinator shard's guessed primary, for DECISIONs. */
+struct rlink {
+    int state; /* B_DOWN, B_CONNECTING, B_UP */
+    uint32_t guess;
+    int qd;
+    demi_qtoken_t cqt;
+    int64_t at; /* B_CONNECTING: give up */
+    struct conn *c;
+};
+static struct rlink rlk[SHARDS_MAX];
+
+static void rlink_connect(uint32_t s)
+{
+    struct rlink *r = &rlk[s];
+    const struct sockaddr_in *a = &shard_addr[s][r->guess];
+    int e = demi_socket(&r->qd, AF_INET, SOCK_STREAM, 0);
+    if (e == 0 && (e = demi_connect(&r->cqt, r->qd, (const struct sockaddr *)a, sizeof(*a))) != 0)
+        demi_close(r->qd);
+    if (e) {
+        r->guess = (r->guess + 1) % shard_nrep[s];
+        return; /* the next sweep tries the next replica */
+    }
+    r->state = B_CONNECTING;
+    r->at = mono_ns() + CONNECT_TIMEOUT_NS;
+}
+
+static struct rlink *rlink_connecting(int qd, demi_qtoken_t qt)
+{
+    for (uint32_t s = 0; s < nshards_all; s++)
+        if (rlk[s].state == B_CONNECTING && rlk[s].qd == qd && rlk[s].cqt == qt)
+            return &rlk[s];
+    return NULL;
+}
+
+static void rlink_connected(struct rlink *r)
+{
+    uint32_t s = (uint32_t)(r - rlk);
+    struct conn *c = conn_new(r->qd, -2 - (int)s, &shard_addr[s][r->guess]);
+    if (!c) {
+        demi_close(r->qd);
+        r->state = B_DOWN;
+        return;
+    }
+    r->c = c;
+    r->state = B_UP;
+}
+
+/* A connect that failed or took too long: the next sweep tries the next
+ * replica (a connect timed out completes as ECANCELED, matched to
+ * nothing). */
+static void rlink_failed(struct rlink *r)
+{
+    demi_close(r->qd);
+    r->state = B_DOWN;
+    r->guess = (r->guess + 1) % shard_nrep[r - rlk];
+}
+
+/* conn_close freed the link to shard S's primary. */
+static void rlink_down(uint32_t s)
+{
+    rlk[s].c = NULL;
+    rlk[s].state = B_DOWN;
+}
+
+static void rlink_timers(int64_t now)
+{
+    for (uint32_t s = 0; s < nshards_all; s++)
+        if (rlk[s].state == B_CONNECTING && now >= rlk[s].at)
+            rlink_failed(&rlk[s]);
+}
+
+/* Asks the coordinator of TXNID how it was decided (or connects to it,
+ * for the next sweep to ask). */
+static void ask_coordinator(uint64_t txnid)
+{
+    uint32_t s = txn_id_coord(txnid);
+    struct rlink *r = &rlk[s];
+    if (r->state == B_DOWN)
+        rlink_connect(s);
+    if (r->state != B_UP || r->c->broken)
+        return;
+    struct txn_msg q = {.type = TXN_DECISION, .reqid = txnid, .txnid = txnid};
+    conn_send(r->c, &q);
+    orph_st.asked++;
+}
+
+/* A coordinator's answer on the link to shard S (reqid: the txnid). */
+static void on_decision_reply(struct conn *c, uint32_t s, const struct txn_msg *m)
+{
+    if (m->type != TXN_DECISION_REPLY) {
+        conn_bad(c, "a coordinator sent something other than DECISION_REPLY");
+        return;
+    }
+    uint64_t id = m->reqid;
+    if (m->status == TXN_ST_NOTPRIMARY) {
+        rlk[s].guess = (uint32_t)(m->ts % shard_nrep[s]);
+        conn_break(c, "not the coordinator's primary"); /* the next sweep links to the one named */
+        return;
+    }
+    if (!primary || !decided_elsewhere(id) || txn_id_coord(id) != s)
+        return; /* deposed since, or not a question this replica asked */
+    int e = ENOENT;
+    if (m->status == TXN_ST_OK && m->ts) {
+        if ((e = txs_commit(store, id, m->ts)) == 0) {
+            struct txn_msg cm = {.type = TXN_REPL_COMMIT, .txnid = id, .ts = m->ts};
+            log_change(&cm, TXN_REPL_COMMIT);
+            send_repl(link_mask(), TXN_REPL_COMMIT, 0, id, m->ts);
+        }
+    } else if (m->status == TXN_ST_ABORT) {
+        if ((e = txs_abort(store, id)) == 0) {
+            log_abort(id);
+            send_repl(link_mask(), TXN_REPL_ABORT, 0, id, 0);
+        }
+    } else {
+        orph_st.unknown++;
+        ratelog(&log_orphan, "shard %u cannot say how txn %llu was decided (%s): it stays prepared", s,
+                (unsigned long long)id, txn_status_name(m->status));
+        return;
+    }
+    if (e == 0)
+        orph_st.resolved++;
+    else if (e != ENOENT)
+        ratelog(&log_orphan, "shard %u's answer for txn %llu (%s at %llu) does not fit it: %s", s,
+                (unsigned long long)id, txn_status_name(m->status), (unsigned long long)m->ts, strerror(e));
+}
+
+/* The coordinator's end: how TXNID was decided, answered once a majority
+ * of this shard holds the decision. One still undecided is aborted first:
+ * its client commits here before anywhere else, so no shard committed
+ * it, and a COMMIT that comes later gets ABORT. One not known here
+ * (decided so long ago that it was forgotten) gets UNAVAIL: the asker
+ * keeps it prepared. */
+static void do_decision(struct conn *c, const struct txn_msg *m)
+{
+    uint64_t id = m->txnid, dts = 0;
+    if (!decides_alone(id) || !(id & TXN_ID_MULTI)) {
+        reply(c, TXN_DECISION_REPLY, m->reqid, TXN_ST_BADREQ, 0, NULL, 0); /* not this shard's to say */
+        return;
+    }
+    if (txs_decided(store, id, &dts) != 0) {
+        if (txs_abort(store, id) != 0) {
+            reply(c, TXN_DECISION_REPLY, m->reqid, TXN_ST_UNAVAIL, 0, NULL, 0);
+            return;
+        }
+        log_abort(id);
+        orph_st.aborted++;
+        dts = 0;
+    }
+    orph_st.answered++;
+    uint8_t type = dts ? TXN_REPL_COMMIT : TXN_REPL_ABORT;
+    struct op *op = NULL;
+    if (need > 0 && !(op = op_alloc(c, OP_DECISION, m))) {
+        send_repl(link_mask(), type, 0, id, dts);
+        reply(c, TXN_DECISION_REPLY, m->reqid, TXN_ST_UNAVAIL, 0, NULL, 0);
+        return;
+    }
+    uint32_t up = up_mask();
+    send_repl(link_mask(), type, op ? op->reqid : 0, id, dts);
+    if (!op) {
+        reply(c, TXN_DECISION_REPLY, m->reqid, dts ? TXN_ST_OK : TXN_ST_ABORT, dts, NULL, 0);
+        return;
+    }
+    op->ts = dts;
+    op->sent = up;
+    op_check(op);
+}
 
 static void orphan_note(void *arg, uint64_t txnid, uint64_t ts, const struct txn_op *reads, uint32_t nreads,
                         const struct txn_op *writes, uint32_t nwrites)
 {
     (void)arg, (void)ts, (void)reads, (void)nreads, (void)writes, (void)nwrites;
-    if ((txnid & TXN_ID_SOLO) && orph_ncur < ops_max)
+    if ((decides_alone(txnid) || decided_elsewhere(txnid)) && orph_ncur < ops_max)
         orph_cur[orph_ncur++] = txnid;
 }
 
@@ -949,6 +1160,7 @@ static int cmp_u64(const void *a, const void *b)
 
 static void orphan_sweep(int64_t now)
 {
+    rlink_timers(now);
     if (!orph_prev || now < orphan_at)
         return;
     orphan_at = now + orphan_ns;
@@ -967,8 +1179,11 @@ static void orphan_sweep(int64_t now)
             orph_cur[keep++] = id;
             continue;
         }
-        if (txs_abort(store, id) == 0) {
-            orphans++;
+        if (decided_elsewhere(id)) {
+            ask_coordinator(id); /* still listed the next time if the answer has not come */
+            orph_cur[keep++] = id;
+        } else if (txs_abort(store, id) == 0) {
+            orph_st.aborted++;
             log_abort(id);
             send_repl(link_mask(), TXN_REPL_ABORT, 0, id, 0);
         }
@@ -985,7 +1200,7 @@ static void orphan_sweep(int64_t now)
 static bool is_reply_type(uint8_t t)
 {
     return t == TXN_GET_REPLY || t == TXN_PUT_REPLY || t == TXN_PREPARE_REPLY || t == TXN_COMMIT_REPLY ||
-           t == TXN_ABORT_REPLY || t == TXN_LOAD_REPLY || t == TXN_REPL_ACK;
+           t == TXN_ABORT_REPLY || t == TXN_LOAD_REPLY || t == TXN_REPL_ACK || t == TXN_DECISION_REPLY;
 }
 
 static void conn_bad(struct conn *c, const char *why)
@@ -1492,6 +1707,10 @@ static void handle_frame(struct conn *c, const uint8_t *frame, size_t len)
         return;
     }
     st.req[m->type]++;
+    if (c->backup <= -2) {
+        on_decision_reply(c, (uint32_t)(-2 - c->backup), m);
+        return;
+    }
     if (c->backup >= 0) {
         if (m->type == TXN_VIEW_INFO)
             on_view_info(c, m);
@@ -1527,7 +1746,8 @@ static void handle_frame(struct conn *c, const uint8_t *frame, size_t len)
         break;
     case TXN_PREPARE:
     case TXN_COMMIT:
-    case TXN_ABORT: {
+    case TXN_ABORT:
+    case TXN_DECISION: {
         uint8_t rt = (uint8_t)(m->type + 1);
         if (!occ)
             reply(c, rt, m->reqid, TXN_ST_BADREQ, 0, NULL, 0);
@@ -1537,8 +1757,10 @@ static void handle_frame(struct conn *c, const uint8_t *frame, size_t len)
             do_prepare(c, m);
         else if (m->type == TXN_COMMIT)
             do_commit(c, m);
-        else
+        else if (m->type == TXN_ABORT)
             do_abort(c, m);
+        else
+            do_decision(c, m);
         break;
     }
     case TXN_VIEW_CHANGE:
@@ -1741,8 +1963,8 @@ static void flush_all(void)
         struct conn *c = dirty_head;
         dirty_unlink(c);
         conn_flush(c);
-        if (c->backup >= 0 && !c->broken && c->out_bytes > LINK_OUT_MAX)
-            conn_break(c, "too much unsent to the backup");
+        if (c->backup != -1 && !c->broken && c->out_bytes > LINK_OUT_MAX)
+            conn_break(c, "too much unsent to the replica");
         if (c->broken || (c->eof && c->nwaiting == 0 && c->wq_n == 0))
             conn_close(c);
     }
@@ -1935,6 +2157,7 @@ static void handle(demi_qresult_t *r)
     }
     struct conn *c = conn_of(r->qr_qd);
     struct backup *b;
+    struct rlink *rk;
     switch (r->qr_opcode) {
     case DEMI_OPC_ACCEPT:
         if (r->qr_qd == listen_qd && accepting && r->qr_qt == accept_qt) {
@@ -1946,6 +2169,8 @@ static void handle(demi_qresult_t *r)
     case DEMI_OPC_CONNECT:
         if ((b = backup_connecting(r->qr_qd, r->qr_qt)))
             backup_connected(b);
+        else if ((rk = rlink_connecting(r->qr_qd, r->qr_qt)))
+            rlink_connected(rk);
         break;
     case DEMI_OPC_POP:
         if (c && c->popping && c->pop_qt == r->qr_qt)
@@ -1964,6 +2189,10 @@ static void handle(demi_qresult_t *r)
         }
         if ((b = backup_connecting(r->qr_qd, r->qr_qt))) {
             backup_connect_failed(b, (int)r->qr_ret);
+            break;
+        }
+        if ((rk = rlink_connecting(r->qr_qd, r->qr_qt))) {
+            rlink_failed(rk);
             break;
         }
         if (r->qr_ret == ECANCELED || !c || !conn_owns(c, r->qr_qt))
@@ -2001,8 +2230,13 @@ static void print_stats(void)
             (unsigned long long)st.conflicts, (unsigned long long)ts.conflict_stale,
             (unsigned long long)ts.conflict_locked, (unsigned long long)ts.conflict_ts);
     if (orph_prev)
-        fprintf(stderr, "demi-txnd: orphans: %llu single-shard prepares aborted, undecided for over %lld ms\n",
-                (unsigned long long)orphans, (long long)(orphan_ns / MS));
+        fprintf(stderr,
+                "demi-txnd: orphans: %llu prepares aborted, undecided for over %lld ms; %llu decisions asked of "
+                "coordinators, %llu prepares decided by their answers, %llu answers unknown; %llu asked of this "
+                "replica\n",
+                (unsigned long long)orph_st.aborted, (long long)(orphan_ns / MS), (unsigned long long)orph_st.asked,
+                (unsigned long long)orph_st.resolved, (unsigned long long)orph_st.unknown,
+                (unsigned long long)orph_st.answered);
     fprintf(stderr,
             "demi-txnd: connections: %llu accepted, %llu refused, %llu open; %llu closed for malformed frames; "
             "%llu replies dropped (client gone)\n",
@@ -2040,7 +2274,7 @@ static void usage(FILE *f, int status)
             "usage: demi-txnd --mode qw|occ --addr IP:PORT [--replicas IP:PORT,IP:PORT,... --index I]\n"
             "                 [--max-clients N] [--max-prepared N] [--max-memory BYTES]\n"
             "                 [--log PATH [--log-repair] [--log-compact-min BYTES]]\n"
-            "                 [--failover-ms MS] [--rejoin] [--orphan-ms MS]\n"
+            "                 [--failover-ms MS] [--rejoin] [--orphan-ms MS] [--shards LIST;LIST;... --shard I]\n"
             "       demi-txnd --help | --version\n"
             "  --mode qw|occ      qw: quorum writes, each replica on its own; occ: a primary (replica 0\n"
             "                     at first) validates transactions, then replicates to the others\n"
@@ -2062,12 +2296,16 @@ static void usage(FILE *f, int status)
             "                     view change (default 1000; 0: never)\n"
             "  --rejoin           occ: this replica restarts without a log: it asks the others which\n"
             "                     view they are in and takes no part until a primary sent it its store\n"
-            "  --orphan-ms MS     occ: the primary aborts a transaction of this shard alone that was\n"
-            "                     prepared MS to 2 x MS ms ago and never decided (default 10000; 0: never)\n"
+            "  --orphan-ms MS     occ: the primary aborts a transaction this shard decides (of this shard\n"
+            "                     alone, or coordinated here) that was prepared MS to 2 x MS ms ago and\n"
+            "                     never decided, and asks the coordinator about others (default 10000; 0: never)\n"
+            "  --shards LIST;...  occ: every shard's --replicas, in the clients' order (at most %d); with\n"
+            "  --shard I          this shard's position in it: transactions spanning shards are then\n"
+            "                     decided after their client is gone (see --orphan-ms)\n"
             "  --help             this text\n"
             "  --version          the program's and libdemi's version\n"
             "LIBOS picks the network libOS (default catnap); see demi-txnd(1) and libdemi(7).\n",
-            REPLICAS_MAX);
+            REPLICAS_MAX, SHARDS_MAX);
     exit(status);
 }
 
@@ -2121,6 +2359,35 @@ static void parse_replicas(const char *s)
     }
 }
 
+static void parse_shards(const char *s)
+{
+    nshards_all = 0;
+    for (const char *p = s;;) {
+        const char *semi = strchr(p, ';');
+        size_t len = semi ? (size_t)(semi - p) : strlen(p);
+        if (nshards_all == SHARDS_MAX)
+            bad_arg("--shards: at most %d shards", SHARDS_MAX);
+        uint32_t *n = &shard_nrep[nshards_all];
+        for (const char *q = p;;) {
+            size_t left = len - (size_t)(q - p);
+            const char *comma = memchr(q, ',', left);
+            size_t k = comma ? (size_t)(comma - q) : left;
+            if (*n == REPLICAS_MAX)
+                bad_arg("--shards: at most %d replicas a shard", REPLICAS_MAX);
+            if (parse_addr(q, k, &shard_addr[nshards_all][*n]) || shard_addr[nshards_all][*n].sin_port == 0)
+                bad_arg("--shards: expected IPv4:PORT,...;IPv4:PORT,..., got '%.*s'", (int)k, q);
+            (*n)++;
+            if (!comma)
+                break;
+            q = comma + 1;
+        }
+        nshards_all++;
+        if (!semi)
+            break;
+        p = semi + 1;
+    }
+}
+
 /* A decimal count in [MIN, MAX]; with SUFFIXES, k, m, g (powers of 1024). */
 static uint64_t parse_count(const char *opt, const char *s, uint64_t min, uint64_t max, bool suffixes)
 {
@@ -2162,9 +2429,11 @@ static void parse_args(int argc, char **argv, struct sockaddr_in *addr, struct t
         {"max-memory", required_argument, 0, 'M'},  {"log", required_argument, 0, 'L'},
         {"log-repair", no_argument, 0, 'R'},        {"log-compact-min", required_argument, 0, 'C'},
         {"failover-ms", required_argument, 0, 'F'}, {"rejoin", no_argument, 0, 'J'},
-        {"orphan-ms", required_argument, 0, 'O'},   {"help", no_argument, 0, 'h'},
+        {"orphan-ms", required_argument, 0, 'O'},   {"shards", required_argument, 0, 'S'},
+        {"shard", required_argument, 0, 's'},       {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},           {0, 0, 0, 0}};
-    const char *mode = NULL, *addr_arg = NULL, *replicas_arg = NULL, *index_arg = NULL;
+    const char *mode = NULL, *addr_arg = NULL, *replicas_arg = NULL, *index_arg = NULL, *shards_arg = NULL,
+               *shard_arg = NULL;
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -2209,6 +2478,12 @@ static void parse_args(int argc, char **argv, struct sockaddr_in *addr, struct t
         case 'O':
             orphan_ns = (int64_t)parse_count("--orphan-ms", optarg, 0, 3600000, false) * MS;
             break;
+        case 'S':
+            shards_arg = optarg;
+            break;
+        case 's':
+            shard_arg = optarg;
+            break;
         case 'h':
             usage(stdout, 0);
             break;
@@ -2243,6 +2518,19 @@ static void parse_args(int argc, char **argv, struct sockaddr_in *addr, struct t
     for (uint32_t i = 0; i < nreplicas; i++)
         if (i != my_index && replicas[i].sin_port == 0)
             bad_arg("--replicas: replica %u has port 0", i);
+    if (!shards_arg != !shard_arg)
+        bad_arg("--shards and --shard go together");
+    if (shards_arg) {
+        if (!occ)
+            bad_arg("--shards is for --mode occ");
+        parse_shards(shards_arg);
+        my_shard = (int)parse_count("--shard", shard_arg, 0, nshards_all - 1, false);
+        bool same = shard_nrep[my_shard] == nreplicas;
+        for (uint32_t i = 0; same && i < nreplicas; i++)
+            same = i == my_index || memcmp(&shard_addr[my_shard][i], &replicas[i], sizeof(replicas[i])) == 0;
+        if (!same)
+            bad_arg("--shards: shard %d is not this replica's --replicas", my_shard);
+    }
 }
 
 /* --log: opens the log and replays it into the store, before anything

@@ -959,9 +959,30 @@ static void fake_two_shards(void)
     COMMIT(c, 0);
     CHECK(stats(c).prepares == 5 && stats(c).commits == 2 && stats(c).aborts == 1);
     CHECK(seen[0].prepares == 2 && seen[1].prepares == 3);
-    for (int i = 0; i < 2; i++)
-        CHECK(!(seen[0].prepare_txnid[i] & TXN_ID_SOLO) && !(seen[1].prepare_txnid[i] & TXN_ID_SOLO));
-    CHECK(seen[1].prepare_txnid[2] & TXN_ID_SOLO);
+    for (int i = 0; i < 2; i++) {
+        CHECK(seen[0].prepare_txnid[i] == seen[1].prepare_txnid[i]);
+        CHECK((seen[0].prepare_txnid[i] & TXN_ID_FLAGS) == TXN_ID_MULTI); /* shard 0 coordinates */
+    }
+    CHECK((seen[1].prepare_txnid[2] & TXN_ID_FLAGS) == TXN_ID_SOLO);
+    /* The coordinator (the lowest shard touched) is prepared first: its
+     * no vote leaves shard 1 without a prepare. */
+    key_in(k0, sizeof(k0), "v-ao", 0, 2);
+    key_in(k1, sizeof(k1), "v-ao", 1, 2);
+    CHECK_ERR(put(c, k0, "x"), 0);
+    CHECK_ERR(put(c, k1, "x"), 0);
+    COMMIT(c, EAGAIN);
+    CHECK(seen_n(&seen[0].prepares) == 3 && seen_n(&seen[1].prepares) == 3);
+    /* It is committed first: its ABORT answer (it gave the transaction up
+     * as an orphan) aborts it, with no COMMIT to shard 1. */
+    key_in(k0, sizeof(k0), "v-ro", 0, 2);
+    key_in(k1, sizeof(k1), "v-ro", 1, 2);
+    CHECK_ERR(put(c, k0, "x"), 0);
+    CHECK_ERR(put(c, k1, "x"), 0);
+    uint32_t commits1 = seen_n(&seen[1].commits), aborts1 = seen_n(&seen[1].aborts);
+    COMMIT(c, EAGAIN);
+    CHECK(seen_n(&seen[1].prepares) == 4 && seen_n(&seen[1].commits) == commits1);
+    CHECK(seen_n(&seen[1].aborts) == aborts1 + 1);
+    CHECK(stats(c).aborts == 3);
     txc_close(c);
     fakes_stop();
 }
@@ -1012,9 +1033,11 @@ static void fake_primary_closes(void)
     fakes_stop();
 }
 
-/* Two shards; shard 0's primary answers UNAVAIL to its first two PREPAREs.
- * Each prepare phase runs with a fresh txnid and timestamp, and shard 1,
- * which voted yes each time, gets the ABORTs of the first two. */
+/* Two shards; shard 0's primary (the coordinator) answers UNAVAIL to its
+ * first two PREPAREs. Each prepare phase runs with a fresh txnid and
+ * timestamp; shard 1 is only prepared once the coordinator voted yes, so
+ * it sees the third alone, and shard 0 the ABORTs of the first two (an
+ * UNAVAIL is a doubt). */
 static void fake_unavail_twice(void)
 {
     struct txc_config cfg = fake_cluster(TXC_OCC, 2, 3, 0);
@@ -1026,17 +1049,14 @@ static void fake_unavail_twice(void)
     CHECK_ERR(put(c, k1, "x"), 0);
     uint64_t ts = COMMIT(c, 0);
     struct txc_stats st = stats(c);
-    CHECK(st.commits == 1 && st.retries == 2 && st.failovers == 0 && st.prepares == 6);
+    CHECK(st.commits == 1 && st.retries == 2 && st.failovers == 0 && st.prepares == 4);
     const struct fake_seen *a = &seen[0], *b = &seen[3]; /* the shards' replica 0 */
-    CHECK(seen_n(&seen[0].prepares) == 3 && seen_n(&seen[3].prepares) == 3);
-    for (int j = 0; j < 3; j++) {
-        CHECK(a->prepare_txnid[j] == b->prepare_txnid[j] && a->prepare_ts[j] == b->prepare_ts[j]);
-        if (j > 0)
-            CHECK(a->prepare_txnid[j] != a->prepare_txnid[j - 1] && a->prepare_ts[j] > a->prepare_ts[j - 1]);
-    }
+    CHECK(seen_n(&seen[0].prepares) == 3 && seen_n(&seen[3].prepares) == 1);
+    for (int j = 1; j < 3; j++)
+        CHECK(a->prepare_txnid[j] != a->prepare_txnid[j - 1] && a->prepare_ts[j] > a->prepare_ts[j - 1]);
+    CHECK(a->prepare_txnid[2] == b->prepare_txnid[0] && a->prepare_ts[2] == b->prepare_ts[0]);
     CHECK(ts == a->prepare_ts[2]);
-    CHECK(seen_n(&seen[3].aborts) == 2 && b->abort_txnid[0] == a->prepare_txnid[0] &&
-          b->abort_txnid[1] == a->prepare_txnid[1]);
+    CHECK(seen_n(&seen[3].aborts) == 0);
     /* UNAVAIL is a doubt (a deposed primary keeps its prepares): aborted. */
     CHECK(seen_n(&seen[0].aborts) == 2 && a->abort_txnid[0] == a->prepare_txnid[0] &&
           a->abort_txnid[1] == a->prepare_txnid[1]);

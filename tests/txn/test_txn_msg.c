@@ -191,6 +191,12 @@ static void test_every_type(void)
     CHECK(strcmp(txn_type_name(TXN_SYNC_DECIDED), "SYNC_DECIDED") == 0);
     CHECK(strcmp(txn_type_name(TXN_VIEW_CHANGE), "VIEW_CHANGE") == 0);
     CHECK(strcmp(txn_type_name(TXN_VIEW_INFO), "VIEW_INFO") == 0);
+    /* Orphans. */
+    CHECK_EQ(txn_type_fields(TXN_DECISION), TXN_F_TXNID);
+    CHECK_EQ(txn_type_fields(TXN_DECISION_REPLY), TXN_F_STATUS | TXN_F_TS);
+    CHECK(strcmp(txn_type_name(TXN_DECISION_REPLY), "DECISION_REPLY") == 0);
+    CHECK_EQ(txn_id_coord(TXN_ID_MULTI | (15ull << TXN_ID_COORD_SHIFT) | 12345), 15);
+    CHECK_EQ(txn_id_coord(TXN_ID_SOLO | ~TXN_ID_FLAGS), 0);
 }
 
 static void test_empty_and_max(void)

@@ -12,7 +12,14 @@
 #  2. a single-shard prepare of s2, then kill -9 of the primary: the
 #     replica that takes over inherited the prepare with its solo id and
 #     aborts it too (a transaction writing s2 commits);
-#  3. the replicas' counters say what the sweeps aborted.
+#  3. the replicas' counters say what the sweeps aborted;
+#  4. two shards, with --shards (shard 0 coordinates, msg.h TXN_ID_MULTI):
+#     a transaction prepared on both and committed on the coordinator only
+#     (its client died in between) is committed on shard 1 too, which asks
+#     shard 0; one prepared on both and never decided is aborted on both
+#     (its late COMMIT gets ABORT on shard 0); one prepared on shard 1
+#     alone, which shard 0 never saw, stays prepared (the coordinator
+#     cannot tell it from one decided so long ago that it forgot it).
 # No time windows: every wait is for a line, an exit or a commit, with a
 # hang guard (timeout).
 set -uo pipefail
@@ -35,7 +42,7 @@ bad() {
 client() {
     timeout -k 5 120 env TXN_OCC="$cluster" LIBOS=catnap HUGEPAGES=off SPIN_US=0 "$lc" "$@"
 }
-orphans() { sed -n 's/.*orphans: \([0-9]*\) single-shard.*/\1/p' "$tmp/o.0.$1.err"; }
+orphans() { sed -n 's/.*orphans: \([0-9]*\) prepares aborted.*/\1/p' "$tmp/$1.err"; }
 
 start_cluster o occ 1 || { echo "FAIL: the replicas did not start"; exit 1; }
 echo "cluster: $cluster"
@@ -59,13 +66,42 @@ client commits s2 || bad "2: s2 stayed held after the primary's death"
 
 # 3.
 stop_cluster o || bad "3: a replica did not stop cleanly"
-echo "orphans aborted: replica 0 (killed: not printed), replica 1: $(orphans 1), replica 2: $(orphans 2)"
-n1=$(orphans 1) n2=$(orphans 2)
+echo "orphans aborted: replica 0 (killed: not printed), replica 1: $(orphans o.0.1), replica 2: $(orphans o.0.2)"
+n1=$(orphans o.0.1) n2=$(orphans o.0.2)
 ((${n1:-0} + ${n2:-0} == 1)) || bad "3: the new primary's sweep did not abort exactly the inherited orphan"
 grep -h "view .* primary\|orphans" "$tmp"/o.0.[12].err | head -n 6
 
+# 4.
+export TXND_SHARDS=1
+start_cluster m occ 2 || { echo "FAIL: the two shards did not start"; exit 1; }
+echo "cluster: $cluster"
+all=$cluster
+on() { # on SHARD CMD...: the client on that shard alone
+    local s=$1
+    shift
+    cluster=$(cut -d';' -f$((s + 1)) <<<"$all") client "$@"
+}
+on 1 prepare multi:0:2003 $ts c1 v || bad "4: shard 1 refused the unknown transaction's prepare"
+on 0 prepare multi:0:2001 $ts a0 v && on 1 prepare multi:0:2001 $ts a1 v || bad "4: a prepare was refused"
+on 0 prepare multi:0:2002 $ts b0 v && on 1 prepare multi:0:2002 $ts b1 v || bad "4: a prepare was refused"
+on 0 commit multi:0:2001 $ts || bad "4: the coordinator refused the COMMIT"
+on 1 getwait a1 $ts v || bad "4: shard 1 did not commit what the coordinator committed"
+on 1 commits b1 || bad "4: shard 1 kept the undecided transaction's key"
+on 0 commits b0 || bad "4: shard 0 kept the undecided transaction's key"
+on 0 commit multi:0:2002 $ts ABORT || bad "4: the aborted transaction's late COMMIT was not answered ABORT"
+on 1 conflict c1 || bad "4: shard 1 gave up the transaction the coordinator never saw"
+cluster=$all
+stop_cluster m || bad "4: a replica did not stop cleanly"
+grep -h "orphans:" "$tmp"/m.[01].0.err
+asked=$(sed -n 's/.* \([0-9]*\) prepares decided by their answers, \([0-9]*\) answers unknown.*/\1 \2/p' "$tmp/m.1.0.err")
+read -r resolved unknown <<<"$asked"
+((${resolved:-0} == 2 && ${unknown:-0} >= 1)) ||
+    bad "4: shard 1's primary decided ${resolved:-?} prepares by the coordinator's answers (2 expected)," \
+        "heard ${unknown:-?} unknown (1 or more expected)"
+grep -q " 1 prepared now" "$tmp/m.1.0.err" || bad "4: shard 1's primary does not hold exactly the unknown transaction"
+
 if ((fails)); then
-    for f in "$tmp"/o.0.*.err; do
+    for f in "$tmp"/*.err; do
         echo "--- $f"
         tail -n 20 "$f"
     done

@@ -53,7 +53,8 @@ wait_line() {
 # --mode MODE, their output in $tmp/NAME.SHARD.INDEX.{out,err} (with
 # TXND_LOGDIR set, each with --log TXND_LOGDIR/SHARD.INDEX.log, the same
 # file for every cluster started so: a restart replays it; TXND_COMPACT_MIN
-# adds --log-compact-min, TXND_ORPHAN_MS --orphan-ms); sets
+# adds --log-compact-min, TXND_ORPHAN_MS --orphan-ms, TXND_SHARDS=1
+# --shards with every shard and --shard); sets
 # cluster (shards separated by ';', replicas by ',') and cpids. Backups
 # start first, and in occ two replicas must say their primary synced them. Tried up to 3 times
 # with other ports (one may be taken between picking and binding); returns
@@ -73,6 +74,12 @@ start_cluster_once() {
     local name=$1 mode=$2 nshards=$3 s i p ports list f addr
     cluster='' cpids=()
     read -r -a ports <<<"$(free_ports $((nshards * 3)))"
+    local all=''
+    for ((s = 0; s < nshards; s++)); do
+        list=
+        for ((i = 0; i < 3; i++)); do list+=${list:+,}127.0.0.1:${ports[s * 3 + i]}; done
+        all+=${all:+;}$list
+    done
     for ((s = 0; s < nshards; s++)); do
         list=
         for ((i = 0; i < 3; i++)); do list+=${list:+,}127.0.0.1:${ports[s * 3 + i]}; done
@@ -81,7 +88,7 @@ start_cluster_once() {
             f=$tmp/$name.$s.$i addr=127.0.0.1:${ports[s * 3 + i]}
             LIBOS=catnap HUGEPAGES=off SPIN_US=0 "$txnd" --mode "$mode" --addr "$addr" --replicas "$list" --index $i \
                 ${TXND_LOGDIR:+--log "$TXND_LOGDIR/$s.$i.log"} ${TXND_COMPACT_MIN:+--log-compact-min "$TXND_COMPACT_MIN"} \
-                ${TXND_ORPHAN_MS:+--orphan-ms "$TXND_ORPHAN_MS"} \
+                ${TXND_ORPHAN_MS:+--orphan-ms "$TXND_ORPHAN_MS"} ${TXND_SHARDS:+--shards "$all" --shard $s} \
                 >"$f.out" 2>"$f.err" &
             p=$!
             pids+=("$p")

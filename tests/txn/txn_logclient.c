@@ -26,8 +26,9 @@
  *                         decided here: must answer OK.
  *   commit TXNID TS [STATUS]  a raw COMMIT to the primary: must answer
  *                         STATUS (a txn_status_name: OK unless given).
- *                         A TXNID of solo:N stands for N | TXN_ID_SOLO (in
- *                         prepare too).
+ *                         A TXNID of solo:N stands for N | TXN_ID_SOLO,
+ *                         multi:C:N for N | TXN_ID_MULTI with shard C its
+ *                         coordinator (in prepare too).
  *                         (Raw requests find the primary by trying each
  *                         replica in turn: after a restart it may be any.)
  *   conflict KEY          a transaction writing KEY must abort (a prepared
@@ -35,6 +36,8 @@
  *   commits KEY           a transaction writing KEY, retried while it
  *                         aborts, must commit; prints how many aborted.
  *   get KEY VERSION VALUE the primary must hold KEY at VERSION with VALUE.
+ *   getwait KEY VERSION VALUE  the same, asked again every 20 ms until
+ *                         it holds (the caller's timeout bounds it).
  *
  * TXN_VSIZE=BYTES pads every value written or checked with 'x' up to
  * BYTES (the files keep the short form); TXN_TIMEOUT_MS sets the client's
@@ -316,8 +319,13 @@ static uint8_t raw(struct txn_msg *m)
 
 static uint64_t txnid_arg(const char *s)
 {
+    char *end;
     if (!strncmp(s, "solo:", 5))
         return strtoull(s + 5, NULL, 10) | TXN_ID_SOLO;
+    if (!strncmp(s, "multi:", 6)) {
+        uint64_t coord = strtoull(s + 6, &end, 10);
+        return strtoull(end + 1, NULL, 10) | TXN_ID_MULTI | coord << TXN_ID_COORD_SHIFT;
+    }
     return strtoull(s, NULL, 10);
 }
 
@@ -381,6 +389,17 @@ int main(int argc, char **argv)
         txc_close(t);
         printf("conflict: %s\n", e == EAGAIN ? "aborted" : e ? strerror(e) : "committed");
         return e == EAGAIN ? 0 : 1;
+    }
+    if (!strcmp(cmd, "getwait") && argc == 5) {
+        struct txc *t = open_client(0);
+        long tries = 1;
+        while (!has(t, argv[2], strtoull(argv[3], NULL, 10), argv[4], false, 0)) {
+            usleep(20000);
+            tries++;
+        }
+        txc_close(t);
+        printf("getwait: found after %ld reads\n", tries);
+        return 0;
     }
     if (!strcmp(cmd, "get") && argc == 5) {
         struct txc *t = open_client(0);
