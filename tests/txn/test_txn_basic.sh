@@ -9,18 +9,10 @@ set -uo pipefail
 build=${DEMI_BUILD:-build}
 txnd=$build/demi-txnd
 client=$build/tests/txn/test_txn_client
-for x in "$txnd" "$client"; do
-    [[ -x $x ]] || { echo "FAIL: $x is not built"; exit 1; }
-done
-command -v python3 >/dev/null || { echo "SKIP: python3 is needed to pick free ports"; exit 77; }
 
 # shellcheck source=tests/txn/txn_lib.sh
 . "$(dirname "$0")/txn_lib.sh"
-fails=0
-bad() {
-    echo "FAIL: $*"
-    fails=$((fails + 1))
-}
+txn_need "$txnd" "$client"
 
 # run_mode NAME MODE NSHARDS VAR: a cluster, then the client's cases with
 # VAR naming it.

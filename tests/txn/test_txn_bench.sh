@@ -14,20 +14,12 @@ set -uo pipefail
 build=${DEMI_BUILD:-build}
 txnd=$build/demi-txnd
 bench=$build/demi-txn-bench
-for x in "$txnd" "$bench"; do
-    [[ -x $x ]] || { echo "FAIL: $x is not built"; exit 1; }
-done
-command -v python3 >/dev/null || { echo "SKIP: python3 is needed to pick free ports and read JSON"; exit 77; }
 
 CLIENTS=2
 TXNS=${TXNS:-50}
 # shellcheck source=tests/txn/txn_lib.sh
 . "$(dirname "$0")/txn_lib.sh"
-fails=0
-bad() {
-    echo "FAIL: $*"
-    fails=$((fails + 1))
-}
+txn_need "$txnd" "$bench"
 
 # check_json FILE MODE WORKLOAD: the bench's object adds up.
 check_json() {

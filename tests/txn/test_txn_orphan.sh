@@ -26,19 +26,11 @@ set -uo pipefail
 build=${DEMI_BUILD:-build}
 txnd=$build/demi-txnd
 lc=$build/tests/txn/txn_logclient
-for x in "$txnd" "$lc"; do
-    [[ -x $x ]] || { echo "FAIL: $x is not built"; exit 1; }
-done
-command -v python3 >/dev/null || { echo "SKIP: python3 is needed to pick free ports"; exit 77; }
 
 # shellcheck source=tests/txn/txn_lib.sh
 . "$(dirname "$0")/txn_lib.sh"
+txn_need "$txnd" "$lc"
 export TXND_ORPHAN_MS=300
-fails=0
-bad() {
-    echo "FAIL: $*"
-    fails=$((fails + 1))
-}
 client() {
     timeout -k 5 120 env TXN_OCC="$cluster" LIBOS=catnap HUGEPAGES=off SPIN_US=0 "$lc" "$@"
 }

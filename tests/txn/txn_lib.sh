@@ -24,6 +24,23 @@ txn_cleanup() {
 trap txn_cleanup EXIT
 trap "exit 1" INT TERM
 
+# txn_need PATH...: each must be built (else FAIL, exit 1), and python3
+# there (free_ports; else SKIP, exit 77).
+txn_need() {
+    local x
+    for x in "$@"; do
+        [[ -x $x ]] || { echo "FAIL: $x is not built"; exit 1; }
+    done
+    command -v python3 >/dev/null || { echo "SKIP: python3 is needed to pick free ports"; exit 77; }
+}
+
+# bad WHY...: a failure, said at once; the test counts them in fails.
+fails=0
+bad() {
+    echo "FAIL: $*"
+    fails=$((fails + 1))
+}
+
 # free_ports N: N ports free on 127.0.0.1 right now (all bound at once, so
 # distinct; another process may still take one before a replica does,
 # which the callers notice and retry).
