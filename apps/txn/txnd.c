@@ -2342,46 +2342,44 @@ static int parse_addr(const char *s, size_t n, struct sockaddr_in *out)
     return inet_pton(AF_INET, buf, &out->sin_addr) == 1 ? 0 : -1;
 }
 
-static void parse_replicas(const char *s)
+/* The comma-separated IPv4:PORT list in the LEN bytes at P into OUT (at
+ * most REPLICAS_MAX): their count. OPT names the option in errors. */
+static uint32_t parse_addr_list(const char *opt, const char *p, size_t len, struct sockaddr_in *out)
 {
-    nreplicas = 0;
-    for (const char *p = s;;) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        if (nreplicas == REPLICAS_MAX)
-            bad_arg("--replicas: at most %d replicas", REPLICAS_MAX);
-        if (parse_addr(p, n, &replicas[nreplicas]))
-            bad_arg("--replicas: expected IPv4:PORT,IPv4:PORT,..., got '%.*s'", (int)n, p);
-        nreplicas++;
+    uint32_t n = 0;
+    for (const char *q = p;;) {
+        size_t left = len - (size_t)(q - p);
+        const char *comma = memchr(q, ',', left);
+        size_t k = comma ? (size_t)(comma - q) : left;
+        if (n == REPLICAS_MAX)
+            bad_arg("%s: at most %d replicas a shard", opt, REPLICAS_MAX);
+        if (parse_addr(q, k, &out[n]))
+            bad_arg("%s: expected IPv4:PORT,IPv4:PORT,..., got '%.*s'", opt, (int)k, q);
+        n++;
         if (!comma)
-            break;
-        p = comma + 1;
+            return n;
+        q = comma + 1;
     }
 }
 
+static void parse_replicas(const char *s)
+{
+    nreplicas = parse_addr_list("--replicas", s, strlen(s), replicas);
+}
+
+/* --shards: lists as --replicas has them, separated by ';'. */
 static void parse_shards(const char *s)
 {
     nshards_all = 0;
     for (const char *p = s;;) {
         const char *semi = strchr(p, ';');
-        size_t len = semi ? (size_t)(semi - p) : strlen(p);
         if (nshards_all == SHARDS_MAX)
             bad_arg("--shards: at most %d shards", SHARDS_MAX);
-        uint32_t *n = &shard_nrep[nshards_all];
-        for (const char *q = p;;) {
-            size_t left = len - (size_t)(q - p);
-            const char *comma = memchr(q, ',', left);
-            size_t k = comma ? (size_t)(comma - q) : left;
-            if (*n == REPLICAS_MAX)
-                bad_arg("--shards: at most %d replicas a shard", REPLICAS_MAX);
-            if (parse_addr(q, k, &shard_addr[nshards_all][*n]) || shard_addr[nshards_all][*n].sin_port == 0)
-                bad_arg("--shards: expected IPv4:PORT,...;IPv4:PORT,..., got '%.*s'", (int)k, q);
-            (*n)++;
-            if (!comma)
-                break;
-            q = comma + 1;
-        }
-        nshards_all++;
+        uint32_t n = parse_addr_list("--shards", p, semi ? (size_t)(semi - p) : strlen(p), shard_addr[nshards_all]);
+        for (uint32_t i = 0; i < n; i++)
+            if (shard_addr[nshards_all][i].sin_port == 0)
+                bad_arg("--shards: shard %u replica %u has port 0", nshards_all, i);
+        shard_nrep[nshards_all++] = n;
         if (!semi)
             break;
         p = semi + 1;
