@@ -13,7 +13,8 @@
 #     replica that takes over inherited the prepare with its solo id and
 #     aborts it too (a transaction writing s2 commits);
 #  3. the replicas' counters say what the sweeps aborted;
-#  4. two shards, with --shards (shard 0 coordinates, msg.h TXN_ID_MULTI):
+#  4. a --shards that does not hold --replicas is refused (exit 2); two
+#     shards, with --shards (shard 0 coordinates, msg.h TXN_ID_MULTI):
 #     a transaction prepared on both and committed on the coordinator only
 #     (its client died in between) is committed on shard 1 too, which asks
 #     shard 0; one prepared on both and never decided is aborted on both
@@ -64,6 +65,12 @@ n1=$(orphans o.0.1) n2=$(orphans o.0.2)
 grep -h "view .* primary\|orphans" "$tmp"/o.0.[12].err | head -n 6
 
 # 4.
+# A --shards that does not hold this replica's --replicas is a usage error.
+rc=0
+LIBOS=catnap HUGEPAGES=off "$txnd" --mode occ --addr 127.0.0.1:0 --replicas 127.0.0.1:1,127.0.0.1:2 --index 0 \
+    --shards '127.0.0.1:1,127.0.0.1:5;127.0.0.1:3' --shard 0 >/dev/null 2>"$tmp/usage.err" || rc=$?
+((rc == 2)) && grep -q "shard 0 is not this replica's --replicas" "$tmp/usage.err" ||
+    bad "4: a --shards without this replica's --replicas: exit $rc, $(cat "$tmp/usage.err")"
 export TXND_SHARDS=1
 start_cluster m occ 2 || { echo "FAIL: the two shards did not start"; exit 1; }
 echo "cluster: $cluster"
