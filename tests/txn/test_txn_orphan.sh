@@ -21,6 +21,13 @@
 #     (its late COMMIT gets ABORT on shard 0); one prepared on shard 1
 #     alone, which shard 0 never saw, stays prepared (the coordinator
 #     cannot tell it from one decided so long ago that it forgot it).
+#  5. two shards again: a client writing pairs of keys (one transaction
+#     each, K pairs over and over, many of them on both shards) is killed
+#     with SIGKILL mid-run, KILLS times; whatever state its last
+#     transaction was left in (prepared on one shard or both, committed at
+#     the coordinator only), the replicas decide it, and every pair is
+#     whole: both keys from the same transaction, read in one transaction
+#     (retried while a prepare still holds them).
 # No time windows: every wait is for a line, an exit or a commit, with a
 # hang guard (timeout).
 set -uo pipefail
@@ -98,6 +105,33 @@ read -r resolved unknown <<<"$asked"
     bad "4: shard 1's primary decided ${resolved:-?} prepares by the coordinator's answers (2 expected)," \
         "heard ${unknown:-?} unknown (1 or more expected)"
 grep -q " 1 prepared now" "$tmp/m.1.0.err" || bad "4: shard 1's primary does not hold exactly the unknown transaction"
+
+# 5.
+start_cluster p occ 2 || { echo "FAIL: the two shards did not start"; exit 1; }
+echo "cluster: $cluster"
+acks=$tmp/p.acks
+: >"$acks"
+for ((round = 1; round <= ${KILLS:-6}; round++)); do
+    n0=$(wc -l <"$acks")
+    env TXN_OCC="$cluster" LIBOS=catnap HUGEPAGES=off SPIN_US=0 "$lc" write "$acks" 1000000 pp 8 >"$tmp/p.w.out" 2>&1 &
+    wpid=$!
+    pids+=("$wpid")
+    t0=$SECONDS
+    # Some commits each round (two lines each), at a point the scheduler picks.
+    until (($(wc -l <"$acks") >= n0 + 2 * round + 10)); do
+        kill -0 $wpid 2>/dev/null && ((SECONDS - t0 < 60)) || { bad "5: the writer stopped: $(cat "$tmp/p.w.out")"; break 2; }
+        sleep 0.01
+    done
+    kill -KILL $wpid
+    wait $wpid 2>/dev/null
+done
+echo "5: killed the writer $((round - 1)) times after $(($(wc -l <"$acks") / 2)) commits in all"
+client pairs pp 8 || bad "5: a pair of keys written in one transaction is not whole"
+stop_cluster p || bad "5: a replica did not stop cleanly"
+grep -h "orphans:" "$tmp"/p.[01].0.err
+for f in "$tmp"/p.[01].0.err; do
+    grep -q " 0 prepared now" "$f" || bad "5: $(basename "$f" .err): prepares left: $(grep -o '[0-9]* prepared now' "$f")"
+done
 
 if ((fails)); then
     for f in "$tmp"/*.err; do

@@ -1,10 +1,11 @@
 /*
- * tests/txn/txn_logclient.c: the client side of test_txn_log.sh,
- * which checks demi-txnd's --log across kill -9 and restarts: a helper,
- * not a test on its own (hence no test_ prefix). Every command talks to one
- * occ shard named by TXN_OCC="IP:PORT,IP:PORT,IP:PORT" (replica 0 the
- * primary), or, for write and check, one qw shard named by TXN_QW, on
- * 127.0.0.1 only.
+ * tests/txn/txn_logclient.c: the client side of test_txn_log.sh (which
+ * checks demi-txnd's --log across kill -9 and restarts) and
+ * test_txn_orphan.sh: a helper, not a test on its own (hence no test_
+ * prefix). Every command talks to one occ shard named by
+ * TXN_OCC="IP:PORT,IP:PORT,IP:PORT" (replica 0 the primary; write and
+ * pairs also take several shards separated by ';'), or, for write and
+ * check, one qw shard named by TXN_QW, on 127.0.0.1 only.
  *
  *   write FILE N PREFIX [K]  N transactions, each writing PREFIX.a.I and
  *                         PREFIX.b.I (I modulo K when K is given: keys
@@ -36,6 +37,10 @@
  *   commits KEY           a transaction writing KEY, retried while it
  *                         aborts, must commit; prints how many aborted.
  *   get KEY VERSION VALUE the primary must hold KEY at VERSION with VALUE.
+ *   pairs PREFIX K        PREFIX.a.I and PREFIX.b.I (I below K), which write
+ *                         wrote together, read in one transaction (retried
+ *                         while a prepare holds them) must come from the
+ *                         same iteration, or both be missing.
  *   getwait KEY VERSION VALUE  the same, asked again every 20 ms until
  *                         it holds (the caller's timeout bounds it).
  *
@@ -91,6 +96,9 @@ static void die(const char *fmt, const char *a, const char *b)
     exit(1);
 }
 
+/* "IP:PORT,IP:PORT,...[;IP:PORT,...]": one shard's replicas, or several
+ * shards' separated by ';' (the same count each; the raw commands go to
+ * shard 0). */
 static void parse_cluster(const char *s, enum txc_mode mode)
 {
     if (!s)
@@ -99,10 +107,11 @@ static void parse_cluster(const char *s, enum txc_mode mode)
     cfg.mode = mode;
     cfg.nshards = 1;
     cfg.timeout_ms = getenv("TXN_TIMEOUT_MS") ? (uint32_t)atoi(getenv("TXN_TIMEOUT_MS")) : 30000;
+    uint32_t r = 0;
     for (const char *p = s;;) {
-        size_t n = strcspn(p, ",");
+        size_t n = strcspn(p, ",;");
         char buf[64];
-        if (n >= sizeof(buf) || cfg.nreplicas == TXC_REPLICAS_MAX)
+        if (n >= sizeof(buf) || r == TXC_REPLICAS_MAX)
             die("bad TXN_OCC '%s'%s", s, "");
         memcpy(buf, p, n);
         buf[n] = '\0';
@@ -110,15 +119,27 @@ static void parse_cluster(const char *s, enum txc_mode mode)
         if (!colon)
             die("bad TXN_OCC '%s'%s", s, "");
         *colon = '\0';
-        struct sockaddr_in *a = &cfg.replica[0][cfg.nreplicas++];
+        struct sockaddr_in *a = &cfg.replica[cfg.nshards - 1][r++];
         a->sin_family = AF_INET;
         a->sin_port = htons((uint16_t)atoi(colon + 1));
         if (inet_pton(AF_INET, buf, &a->sin_addr) != 1)
             die("bad TXN_OCC '%s'%s", s, "");
+        if (cfg.nshards == 1)
+            cfg.nreplicas = r;
+        else if (r > cfg.nreplicas)
+            die("bad TXN_OCC '%s': shards of different sizes%s", s, "");
         if (!p[n])
             break;
+        if (p[n] == ';') {
+            if (r != cfg.nreplicas || cfg.nshards == TXC_SHARDS_MAX)
+                die("bad TXN_OCC '%s'%s", s, "");
+            cfg.nshards++;
+            r = 0;
+        }
         p += n + 1;
     }
+    if (r != cfg.nreplicas)
+        die("bad TXN_OCC '%s': shards of different sizes%s", s, "");
 }
 
 static struct txc *open_client(uint32_t read_replica)
@@ -180,6 +201,70 @@ static int cmd_write(const char *file, long n, const char *prefix, long k)
     fclose(f);
     txc_close(t);
     return 0;
+}
+
+/* The iteration a value of cmd_write's names ("va-I-PREFIX"), or -1 for
+ * none (NOTFOUND). */
+static long iteration(int e, const uint8_t *v, size_t n)
+{
+    char buf[64];
+    if (e == ENOENT)
+        return -1;
+    if (n < 4 || n >= sizeof(buf))
+        return -2;
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    return strtol(buf + 3, NULL, 10);
+}
+
+/* PREFIX.a.K and PREFIX.b.K, for each K below N, were written together
+ * by cmd_write: read in one transaction (validated at commit, so retried
+ * while a prepared transaction still holds them), they must name the
+ * same iteration, or both be missing. Exit 0, or 1 naming a pair that
+ * does not. */
+static int cmd_pairs(const char *prefix, long n)
+{
+    struct txc *t = open_client(0);
+    long bad = 0, split = 0, retries = 0;
+    for (long k = 0; k < n; k++) {
+        char ka[128], kb[128];
+        snprintf(ka, sizeof(ka), "%s.a.%ld", prefix, k);
+        snprintf(kb, sizeof(kb), "%s.b.%ld", prefix, k);
+        split += txc_shard_of(B(ka), strlen(ka), cfg.nshards) != txc_shard_of(B(kb), strlen(kb), cfg.nshards);
+        long ia = -2, ib = -2;
+        int e;
+        for (;;) {
+            const uint8_t *v = NULL;
+            size_t vn = 0;
+            txc_begin(t);
+            e = txc_get(t, B(ka), strlen(ka), &v, &vn);
+            ia = iteration(e, v, vn);
+            if (e == 0 || e == ENOENT) {
+                e = txc_get(t, B(kb), strlen(kb), &v, &vn);
+                ib = iteration(e, v, vn);
+            }
+            if (e == 0 || e == ENOENT)
+                e = txc_commit(t, NULL);
+            else
+                txc_abort(t);
+            if (e != EAGAIN)
+                break;
+            retries++;
+            usleep(20000);
+        }
+        if (e) {
+            fprintf(stderr, "txn_logclient: reading %s and %s: %s\n", ka, kb, strerror(e));
+            bad++;
+        } else if (ia != ib || ia == -2) {
+            fprintf(stderr, "txn_logclient: %s holds iteration %ld, %s iteration %ld: not written together\n", ka, ia,
+                    kb, ib);
+            bad++;
+        }
+    }
+    txc_close(t);
+    printf("pairs: %ld checked (%ld on two shards), %ld retried reads, %ld not written together\n", n, split, retries,
+           bad);
+    return bad ? 1 : 0;
 }
 
 /* KEY at VERSION with VALUE on replica R? */
@@ -390,6 +475,8 @@ int main(int argc, char **argv)
         printf("conflict: %s\n", e == EAGAIN ? "aborted" : e ? strerror(e) : "committed");
         return e == EAGAIN ? 0 : 1;
     }
+    if (!strcmp(cmd, "pairs") && argc == 4)
+        return cmd_pairs(argv[2], atol(argv[3]));
     if (!strcmp(cmd, "getwait") && argc == 5) {
         struct txc *t = open_client(0);
         long tries = 1;
