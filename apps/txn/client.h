@@ -122,9 +122,13 @@ int txc_put(struct txc *c, const uint8_t *key, size_t klen, const uint8_t *val, 
  * are reached; in occ EIO: some shard's primary could not be reached, or
  * was changing views, until the deadline, ETIMEDOUT if the last try timed
  * out). With an errno the outcome is aborted unless a commit was already
- * sent, which the client says as EINPROGRESS (every shard voted yes but a
- * shard's primary did not confirm the COMMIT by the deadline, or refused
- * it: the transaction may or may not have committed). */
+ * sent, which the client says as EINPROGRESS (every shard voted yes but
+ * the primary of the shard that decides it, the coordinator when there
+ * are several, did not confirm the COMMIT by the deadline, or refused it:
+ * the transaction may or may not have committed). Once the coordinator
+ * confirmed, it is 0 even if another shard's primary did not answer:
+ * that shard learns the decision from the coordinator (demi-txnd
+ * --shards; without it the shard keeps the transaction prepared). */
 int txc_commit(struct txc *c, uint64_t *ts);
 
 /* Drops the current transaction (aborting it where it was prepared). */
