@@ -1148,6 +1148,12 @@ static void orphan_note(void *arg, uint64_t txnid, uint64_t ts, const struct txn
                         const struct txn_op *writes, uint32_t nwrites)
 {
     (void)arg, (void)ts, (void)reads, (void)nreads, (void)writes, (void)nwrites;
+    static bool warned;
+    if ((txnid & TXN_ID_MULTI) && my_shard < 0 && !warned) {
+        fprintf(stderr, "demi-txnd: transactions span shards but --shards is not given: this replica will not "
+                        "decide one whose client is gone\n");
+        warned = true;
+    }
     if ((decides_alone(txnid) || decided_elsewhere(txnid)) && orph_ncur < ops_max)
         orph_cur[orph_ncur++] = txnid;
 }
