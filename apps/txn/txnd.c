@@ -914,15 +914,23 @@ static void do_commit(struct conn *c, const struct txn_msg *m)
     op_check(op);
 }
 
+/* The primary aborts TXNID if it is prepared here: logged, and sent to
+ * every linked backup without waiting for their acks. Whether it was. */
+static bool abort_everywhere(uint64_t txnid)
+{
+    if (txs_abort(store, txnid) != 0)
+        return false;
+    log_abort(txnid);
+    send_repl(link_mask(), TXN_REPL_ABORT, 0, txnid, 0);
+    return true;
+}
+
 /* Not waiting for the backups' acks: an abort decides nothing that could
  * be lost (a backup that misses it keeps a prepared transaction that never
  * commits, and forced prepares ignore its locks). */
 static void do_abort(struct conn *c, const struct txn_msg *m)
 {
-    if (txs_abort(store, m->txnid) == 0) {
-        log_change(m, TXN_REPL_ABORT);
-        send_repl(link_mask(), TXN_REPL_ABORT, 0, m->txnid, 0);
-    }
+    abort_everywhere(m->txnid);
     reply(c, TXN_ABORT_REPLY, m->reqid, TXN_ST_OK, 0, NULL, 0);
 }
 
@@ -1086,10 +1094,7 @@ static void on_decision_reply(struct conn *c, uint32_t s, const struct txn_msg *
             send_repl(link_mask(), TXN_REPL_COMMIT, 0, id, m->ts);
         }
     } else if (m->status == TXN_ST_ABORT) {
-        if ((e = txs_abort(store, id)) == 0) {
-            log_abort(id);
-            send_repl(link_mask(), TXN_REPL_ABORT, 0, id, 0);
-        }
+        e = abort_everywhere(id) ? 0 : ENOENT;
     } else {
         orph_st.unknown++;
         ratelog(&log_orphan, "shard %u cannot say how txn %llu was decided (%s): it stays prepared", s,
@@ -1188,10 +1193,8 @@ static void orphan_sweep(int64_t now)
         if (decided_elsewhere(id)) {
             ask_coordinator(id); /* still listed the next time if the answer has not come */
             orph_cur[keep++] = id;
-        } else if (txs_abort(store, id) == 0) {
+        } else if (abort_everywhere(id)) {
             orph_st.aborted++;
-            log_abort(id);
-            send_repl(link_mask(), TXN_REPL_ABORT, 0, id, 0);
         }
     }
     qsort(orph_cur, keep, sizeof(*orph_cur), cmp_u64);
