@@ -1327,11 +1327,12 @@ struct votes {
 };
 
 /* occ: PREPARE of TXNID at TS to the guessed primary of every shard in
- * MASK, in parallel; the outcome is added to *V. NOTPRIMARY moves the guess to the primary of the
- * view it names (PREPARE_REPLY's ts, modulo nreplicas; the next replica if
- * that is the one that answered), a connection down to the next replica;
- * UNAVAIL leaves it, and counts as a doubt (a deposed primary keeps what
- * it prepared, and the next primary may inherit it). */
+ * MASK, in parallel; the outcome is added to *V. NOTPRIMARY moves the
+ * guess to the primary of the view it names (PREPARE_REPLY's ts, modulo
+ * nreplicas; the next replica if that is the one that answered), a
+ * connection down to the next replica; UNAVAIL leaves it, and counts as a
+ * doubt (a deposed primary keeps what it prepared, and the next primary
+ * may inherit it). */
 static void prepare(struct txc *c, uint64_t txnid, uint64_t ts, uint32_t mask, struct votes *v)
 {
     uint32_t n = c->cfg.nreplicas;
