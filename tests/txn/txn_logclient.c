@@ -165,6 +165,22 @@ static const uint8_t *B(const char *s)
     return (const uint8_t *)s;
 }
 
+/* The two keys write writes together, and pairs checks: PREFIX.a.I and
+ * PREFIX.b.I (128 bytes each). */
+static void pair_keys(char *ka, char *kb, const char *prefix, long i)
+{
+    snprintf(ka, 128, "%s.a.%ld", prefix, i);
+    snprintf(kb, 128, "%s.b.%ld", prefix, i);
+}
+
+/* One transaction writing VAL (a byte) to KEY: txc_commit's answer. */
+static int put_commit(struct txc *t, const char *key, const char *val)
+{
+    txc_begin(t);
+    int e = txc_put(t, B(key), strlen(key), B(val), 1);
+    return e ? e : txc_commit(t, NULL);
+}
+
 static int cmd_write(const char *file, long n, const char *prefix, long k)
 {
     FILE *f = fopen(file, "a");
@@ -173,8 +189,7 @@ static int cmd_write(const char *file, long n, const char *prefix, long k)
     struct txc *t = open_client(0);
     for (long i = 0; i < n;) {
         char ka[128], kb[128], va[128], vb[128];
-        snprintf(ka, sizeof(ka), "%s.a.%ld", prefix, k > 0 ? i % k : i);
-        snprintf(kb, sizeof(kb), "%s.b.%ld", prefix, k > 0 ? i % k : i);
+        pair_keys(ka, kb, prefix, k > 0 ? i % k : i);
         snprintf(va, sizeof(va), "va-%ld-%s", i, prefix);
         snprintf(vb, sizeof(vb), "vb-%ld-%s", i, prefix);
         txc_begin(t);
@@ -228,8 +243,7 @@ static int cmd_pairs(const char *prefix, long n)
     long bad = 0, split = 0, retries = 0;
     for (long k = 0; k < n; k++) {
         char ka[128], kb[128];
-        snprintf(ka, sizeof(ka), "%s.a.%ld", prefix, k);
-        snprintf(kb, sizeof(kb), "%s.b.%ld", prefix, k);
+        pair_keys(ka, kb, prefix, k);
         split += txc_shard_of(B(ka), strlen(ka), cfg.nshards) != txc_shard_of(B(kb), strlen(kb), cfg.nshards);
         long ia = -2, ib = -2;
         int e;
@@ -451,13 +465,7 @@ int main(int argc, char **argv)
         struct txc *t = open_client(0);
         long aborted = 0;
         int e;
-        for (;;) {
-            txc_begin(t);
-            e = txc_put(t, B(argv[2]), strlen(argv[2]), B("y"), 1);
-            if (!e)
-                e = txc_commit(t, NULL);
-            if (e != EAGAIN)
-                break;
+        while ((e = put_commit(t, argv[2], "y")) == EAGAIN) {
             aborted++;
             usleep(20000);
         }
@@ -467,10 +475,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "conflict") && argc == 3) {
         struct txc *t = open_client(0);
-        txc_begin(t);
-        int e = txc_put(t, B(argv[2]), strlen(argv[2]), B("x"), 1);
-        if (!e)
-            e = txc_commit(t, NULL);
+        int e = put_commit(t, argv[2], "x");
         txc_close(t);
         printf("conflict: %s\n", e == EAGAIN ? "aborted" : e ? strerror(e) : "committed");
         return e == EAGAIN ? 0 : 1;
