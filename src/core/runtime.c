@@ -58,22 +58,28 @@ void rt_set_idle(struct runtime *rt, rt_idle_fn fn, void *arg)
 int rt_wait(struct runtime *rt, bool (*done)(void *arg), void *arg, uint64_t deadline_ns)
 {
     uint64_t marks = rt->sched.completions + rt->activity;
-    uint64_t quiet_since = clock_now(&rt->clock);
+    if (marks != rt->quiet_marks || !rt->quiet_timed_out) {
+        rt->quiet_marks = marks;
+        rt->quiet_since = clock_now(&rt->clock);
+    }
+    rt->quiet_timed_out = false;
     for (;;) {
         rt_poll(rt);
         if (done(arg))
             return 0;
         /* The TSC clock is calibrated against CLOCK_MONOTONIC, and a timeout
          * must never end early: the monotonic clock has the last word. */
-        if (rt->now >= deadline_ns && (rt->clock.kind != CLOCK_KIND_TSC || clock_mono_ns() >= deadline_ns))
+        if (rt->now >= deadline_ns && (rt->clock.kind != CLOCK_KIND_TSC || clock_mono_ns() >= deadline_ns)) {
+            rt->quiet_timed_out = true;
             return ETIMEDOUT;
+        }
         uint64_t m = rt->sched.completions + rt->activity;
-        if (m != marks) {
-            marks = m;
-            quiet_since = rt->now;
+        if (m != rt->quiet_marks) {
+            rt->quiet_marks = m;
+            rt->quiet_since = rt->now;
             continue;
         }
-        if (!rt->idle_fn || rt->idle_blockers || rt->now - quiet_since < rt->spin_ns)
+        if (!rt->idle_fn || rt->idle_blockers || rt->now - rt->quiet_since < rt->spin_ns)
             continue;
         uint64_t until = timer_next(&rt->timers);
         if (deadline_ns < until)

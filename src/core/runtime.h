@@ -19,8 +19,8 @@
 struct libos;
 
 /* Blocks for at most @timeout_ns (UINT64_MAX: no limit) waiting for device
- * events, handling whatever arrives. Registered only by libOSes that can
- * block (catnap: epoll). */
+ * events, handling whatever arrives. Registered by libOSes that can block
+ * (catnap: epoll; the stack, when its device has a wait). */
 typedef void (*rt_idle_fn)(void *arg, uint64_t timeout_ns);
 
 struct runtime {
@@ -38,6 +38,12 @@ struct runtime {
     int idle_blockers; /* libOSes that cannot block: idling is off */
     uint64_t activity; /* bumped by libOSes on device events */
     uint64_t spin_ns;
+    /* The quiet period rt_wait measures against spin_ns, kept across calls
+     * that time out: an application that waits in short slices (a 100 ms
+     * tick) spins once per quiet period, not once per slice. */
+    uint64_t quiet_marks; /* completions + activity when it began */
+    uint64_t quiet_since;
+    bool quiet_timed_out; /* the last rt_wait timed out */
 };
 
 /* Creates a runtime with a copy of @cfg (the runtime owns the copy's EAL
@@ -58,7 +64,8 @@ static inline void rt_poll(struct runtime *rt)
 /* Drives passes until done(arg) is true (0) or the clock reaches
  * @deadline_ns (ETIMEDOUT; UINT64_MAX waits forever). After spin_us without
  * progress it sleeps in the idle hook, if one is registered and no libOS
- * needs polling. Always runs at least one pass. */
+ * needs polling; a call that timed out hands its quiet period on to the
+ * next call. Always runs at least one pass. */
 int rt_wait(struct runtime *rt, bool (*done)(void *arg), void *arg, uint64_t deadline_ns);
 
 void rt_set_idle(struct runtime *rt, rt_idle_fn fn, void *arg);
