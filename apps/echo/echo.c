@@ -46,6 +46,7 @@ struct opts {
     uint64_t warmup;
     const char *hist;
     uint64_t max_pending;
+    uint64_t pause_ms;
 };
 
 /* A connection's incomplete pushes the server allows before it stops
@@ -68,7 +69,7 @@ static void usage(FILE *f, int status)
 {
     fprintf(f, "usage: demi-echo server|client [--udp] --addr IP:PORT [--size BYTES]\n"
                "                 [--iters N | --seconds S] [--clients N] [--hist FILE] [--warmup N]\n"
-               "                 [--max-pending BYTES]\n"
+               "                 [--max-pending BYTES] [--pause MS]\n"
                "       demi-echo --help | --version\n"
                "  --addr IP:PORT       server: listen there (port 0 picks a free port);\n"
                "                       client: connect (or send) there. Required\n"
@@ -83,6 +84,9 @@ static void usage(FILE *f, int status)
                "  --max-pending BYTES  server: stop reading a TCP connection while BYTES of its echoes\n"
                "                       are not yet sent (a client that does not read them);\n"
                "                       default 262144 (256 KiB)\n"
+               "  --pause MS           client: sleep MS milliseconds before each round trip after the\n"
+               "                       warm-up (outside the libOS: the server idles), so that the\n"
+               "                       latencies are those of a first request after a pause\n"
                "  --help               this text\n"
                "  --version            the program's and libdemi's version\n"
                "LIBOS picks the libOS (default catnap); see demi-echo(1) and libdemi(7).\n");
@@ -142,6 +146,7 @@ static void parse(int argc, char **argv, struct opts *o)
                                        {"hist", required_argument, 0, 'H'},
                                        {"warmup", required_argument, 0, 'w'},
                                        {"max-pending", required_argument, 0, 'm'},
+                                       {"pause", required_argument, 0, 'p'},
                                        {"help", no_argument, 0, 'h'},
                                        {"version", no_argument, 0, 'V'},
                                        {0, 0, 0, 0}};
@@ -208,6 +213,13 @@ static void parse(int argc, char **argv, struct opts *o)
             break;
         case 'm':
             o->max_pending = parse_u64(optarg, "--max-pending");
+            break;
+        case 'p':
+            o->pause_ms = parse_u64(optarg, "--pause");
+            if (o->pause_ms > 3600000) {
+                fprintf(stderr, "demi-echo: --pause must be at most 3600000 (an hour)\n");
+                exit(2);
+            }
             break;
         case 'h':
             usage(stdout, 0);
@@ -720,6 +732,11 @@ static void client(const struct opts *o)
             if (stopping) {
                 busy--;
                 continue;
+            }
+            if (o->pause_ms && total >= o->warmup) {
+                struct timespec ts = {(time_t)(o->pause_ms / 1000), (long)(o->pause_ms % 1000) * 1000000};
+                while (nanosleep(&ts, &ts) == -1 && errno == EINTR && !stop)
+                    ;
             }
             send_one(o, c, idx);
         }
