@@ -63,7 +63,7 @@
  *                                        #   at least 2M; 0: none; at most heap_size/2)
  *     hugepages: auto                    # HUGEPAGES: auto | on | off
  *     spin_us: 1000                      # SPIN_US: busy-poll this long before a
- *                                        #   libOS that can block (catnap) sleeps
+ *                                        #   waiting thread sleeps (every network libOS)
  *
  * A duration is a number of seconds (fractions allowed) or a number with a
  * unit: ns, us, ms, s.

@@ -13,7 +13,7 @@ role_config() { # ROLE IP MAC SOCKET
   "$(dirname "$0")/../../scripts/memif-config.sh" "$@"
 }
 export SERVER_CONFIG_PATH=$tmp/server.yaml CLIENT_CONFIG_PATH=$tmp/client.yaml
-export DEMI_TEST_SERVER_IP=10.77.0.1 DEMI_TEST_POLLING=1 DEMI_TEST_ZERO_COPY=1
+export DEMI_TEST_SERVER_IP=10.77.0.1 DEMI_TEST_ZERO_COPY=1
 scale=1
 [[ ${DEMI_SANITIZED:-0} == 1 ]] && scale=3
 fail=0
