@@ -278,3 +278,9 @@ fi
 if [[ ${BENCH_TXN:-1} != 0 ]]; then
     "$here/txn.sh" "$build"
 fi
+
+# What an idle server costs and how fast it wakes, per libOS (bench/idle.sh,
+# issue 15); catnip over net_tap and catpowder need root. BENCH_IDLE=0 skips it.
+if [[ ${BENCH_IDLE:-1} != 0 ]]; then
+    "$here/idle.sh" "$build"
+fi
