@@ -49,8 +49,7 @@ bypass_env() {
     echo "LIBOS=catpowder LINUX_INTERFACE_NAME=$ifname LOCAL_IPV4_ADDR=$ip RAW_SOCKET_BACKEND=${mode#catpowder-}"
     ;;
   catnip-afxdp | catnip-afpacket)
-    # The EAL's arguments have spaces: a config file per interface. catnip
-    # polls its port without sleeping (DEMI_TEST_POLLING for test_timeouts).
+    # The EAL's arguments have spaces: a config file per interface.
     local vdev=net_af_xdp0,iface=$ifname,start_queue=0,queue_count=1 conf=$dir/catnip-$ifname.yaml lcores=
     [[ $mode == catnip-afpacket ]] && vdev=net_af_packet0,iface=$ifname
     [[ -n $cpu ]] && lcores=", \"-l\", \"$cpu\""
@@ -62,7 +61,7 @@ bypass_env() {
     local supp=
     [[ $mode == catnip-afxdp ]] &&
       supp=" LSAN_OPTIONS=suppressions=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/common/lsan-dpdk.supp"
-    echo "LIBOS=catnip CONFIG_PATH=$conf DEMI_TEST_POLLING=1$supp"
+    echo "LIBOS=catnip CONFIG_PATH=$conf$supp"
     ;;
   *) return 1 ;;
   esac

@@ -47,13 +47,14 @@
  * `test_txn_bank --check FILE...` only checks histories (a failed run
  * keeps its own and says where).
  *
- * DEMI_TXN_BANK_HOSTS="NS,IF,IP NS,IF,IP ..." runs it across network
+ * DEMI_TXN_BANK_HOSTS="NS,IF,IP[,CONFIG] ..." runs it across network
  * namespaces instead (tests/txn/test_txn_netns.sh, as root): one host for
  * each of the NSHARDS x NREPL replicas (shard by shard) and then one for
  * each of the NWORK clients. Every process enters its host's namespace
- * (setns) before it starts libdemi, with LINUX_INTERFACE_NAME=IF and
- * LOCAL_IPV4_ADDR=IP, and keeps the caller's LIBOS (catpowder there);
- * the replicas listen on IP:TXN_PORT.
+ * (setns) before it starts libdemi, with LINUX_INTERFACE_NAME=IF,
+ * LOCAL_IPV4_ADDR=IP and, given CONFIG, CONFIG_PATH=CONFIG (catnip: the
+ * host's DPDK port is in its configuration file), and keeps the caller's
+ * LIBOS (catpowder or catnip there); the replicas listen on IP:TXN_PORT.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* pipe2; CMake defines it too */
@@ -194,23 +195,30 @@ static void cleanup(void)
 /* DEMI_TXN_BANK_HOSTS, parsed: replicas first, then clients. */
 struct host {
     char ns[64], ifname[32], ip[INET_ADDRSTRLEN];
+    char config[256]; /* "": none */
 };
 static struct host g_host[NHOSTS];
 static bool g_netns;
 
 static int hosts_parse(const char *spec)
 {
-    char buf[2048];
-    snprintf(buf, sizeof(buf), "%s", spec);
+    char buf[4096];
+    if ((size_t)snprintf(buf, sizeof(buf), "%s", spec) >= sizeof(buf)) {
+        fprintf(stderr, "DEMI_TXN_BANK_HOSTS: longer than %zu bytes\n", sizeof(buf) - 1);
+        return EINVAL;
+    }
     char *save = NULL, *tok = strtok_r(buf, " ", &save);
     int n = 0;
     for (; tok && n < NHOSTS; tok = strtok_r(NULL, " ", &save), n++) {
         struct host *h = &g_host[n];
         struct in_addr a;
-        if (sscanf(tok, "%63[^,],%31[^,],%15s", h->ns, h->ifname, h->ip) != 3 || inet_pton(AF_INET, h->ip, &a) != 1) {
-            fprintf(stderr, "DEMI_TXN_BANK_HOSTS: expected NS,IF,IP, got \"%s\"\n", tok);
+        int got = sscanf(tok, "%63[^,],%31[^,],%15[^,],%255s", h->ns, h->ifname, h->ip, h->config);
+        if (got < 3 || inet_pton(AF_INET, h->ip, &a) != 1) {
+            fprintf(stderr, "DEMI_TXN_BANK_HOSTS: expected NS,IF,IP[,CONFIG], got \"%s\"\n", tok);
             return EINVAL;
         }
+        if (got == 3)
+            h->config[0] = '\0';
     }
     if (n != NHOSTS || tok) {
         fprintf(stderr, "DEMI_TXN_BANK_HOSTS: expected %d hosts (%d replicas, then %d clients)\n", NHOSTS,
@@ -237,6 +245,8 @@ static int host_enter(int i)
     close(fd);
     setenv("LINUX_INTERFACE_NAME", g_host[i].ifname, 1);
     setenv("LOCAL_IPV4_ADDR", g_host[i].ip, 1);
+    if (g_host[i].config[0])
+        setenv("CONFIG_PATH", g_host[i].config, 1);
     return 0;
 }
 

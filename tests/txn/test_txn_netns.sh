@@ -3,14 +3,15 @@
 # bank of tests/txn/test_txn_bank.c (transfers and audits whose history is
 # checked for strict serializability, the total unchanged, no balance
 # negative, and after a SIGKILL of one backup mid-run every commit still
-# there), with every replica and every client on catpowder, each in its own
-# namespace on a Linux bridge (scripts/netns.sh bridge: 2 shards x 3
+# there), with every replica and every client on libdemi's stack (catpowder
+# or catnip), each in its own namespace on a Linux bridge (scripts/netns.sh bridge: 2 shards x 3
 # demi-txnd replicas in occ mode and 4 clients, ten hosts, one libdemi
 # instance per interface).
 #
 #   tests/txn/test_txn_netns.sh MODE
-#     MODE  catpowder-xdp | catpowder-packet (scripts/bypass.sh: AF_XDP or
-#           AF_PACKET under catpowder)
+#     MODE  catpowder-xdp | catpowder-packet | catnip-afxdp
+#           (scripts/bypass.sh: AF_XDP or AF_PACKET under catpowder, or
+#           DPDK's net_af_xdp under catnip, a configuration file per host)
 #
 #   1. No loss: the bank with DEMI_TXN_BANK_TXNS (default 2000) commits,
 #      then the kill and 500 more transfers.
@@ -20,7 +21,9 @@
 #      of those it saw: the loss really happened, and the stack recovered.
 #
 # Every process sleeps when idle (SPIN_US=0; catpowder waits on its
-# socket's descriptor): ten of them share what may be two CPUs. Each has a
+# socket's descriptor, catnip polls its port with a back-off of 16 us to
+# 2 ms, net_af_xdp having no receive interrupt): ten of them share what
+# may be two CPUs. Each has a
 # 256 MiB heap (test_txn_bank sets HEAP_SIZE: under AddressSanitizer the
 # default 4 GiB costs about 2 s of CPU a process to release at exit).
 # Timeouts only guard against hangs: the bank waits on its clients'
@@ -28,7 +31,7 @@
 #
 # Exit 0 pass, 1 fail, 77 skip: only when not root, or when the kernel
 # lacks MODE's socket family. Creates and removes the namespaces of bridge
-# topology 120 (xdp) or 121 (packet); the bank kills its own children by
+# topology 120 (catpowder-xdp), 121 (catpowder-packet) or 124 (catnip-afxdp); the bank kills its own children by
 # PID (and they die with it), this script stops only the bank, by PID.
 set -euo pipefail
 
@@ -45,8 +48,9 @@ mode=${1:-}
 case $mode in
 catpowder-xdp) id=120 ;;
 catpowder-packet) id=121 ;;
+catnip-afxdp) id=124 ;;
 *)
-  echo "usage: $0 catpowder-xdp|catpowder-packet" >&2
+  echo "usage: $0 catpowder-xdp|catpowder-packet|catnip-afxdp" >&2
   exit 2
   ;;
 esac
@@ -95,14 +99,23 @@ for ((k = 1; k <= NHOSTS; k++)); do
   ifn=$(sed -n "s/^DEMI_BR_IF_$k=//p" "$tmp/topo")
   ip=$(sed -n "s/^DEMI_BR_IP_$k=//p" "$tmp/topo")
   [[ -n $ns && -n $ifn && -n $ip ]] || fail "scripts/netns.sh printed no host $k"
-  hosts+="${hosts:+ }$ns,$ifn,$ip"
+  # catnip: bypass_env writes the host's configuration file (its DPDK port
+  # on IF), which the bank hands to that host's process as CONFIG_PATH.
+  conf=
+  if [[ $mode == catnip-* ]]; then
+    for w in $(bypass_env "$mode" "$ifn" "$ip" "$tmp"); do
+      [[ $w == CONFIG_PATH=* ]] && conf=,${w#CONFIG_PATH=}
+    done
+    [[ -n $conf ]] || fail "bypass_env wrote no configuration for host $k"
+  fi
+  hosts+="${hosts:+ }$ns,$ifn,$ip$conf"
 done
-# bypass_env's words for catpowder, less the per-host interface and
-# address (the bank sets those in each child).
+# bypass_env's words, less the per-host interface, address and
+# configuration file (the bank sets those in each child).
 read -r -a ours <<<"$(bypass_env "$mode" IF 0.0.0.0 "$tmp")"
 libos_env=()
 for w in "${ours[@]}"; do
-  case $w in LINUX_INTERFACE_NAME=* | LOCAL_IPV4_ADDR=*) ;; *) libos_env+=("$w") ;; esac
+  case $w in LINUX_INTERFACE_NAME=* | LOCAL_IPV4_ADDR=* | CONFIG_PATH=*) ;; *) libos_env+=("$w") ;; esac
 done
 echo "mode $mode: 10 hosts on bridge dm${id}br (10.201.$id.1-10), ${libos_env[*]} SPIN_US=0"
 
