@@ -12,9 +12,16 @@
 # rate). Writes bench/results/catnip.json and prints a table. It reports,
 # never judges; it fails only when a run fails.
 #
+# BENCH_BASE=DIR, a build of an earlier commit (scripts/build-at.sh COMMIT
+# DIR prints one), adds that build's demi-echo to every round, TCP, UDP
+# and bulk, right beside the current one's (in alternating order), and
+# reports the per-I/O cost and bulk rate of both and their ratios: a change
+# measured against what it changed, in one run and one VM mode.
+#
 #   bench/catnip.sh [BUILD]
 # Environment: BENCH_ROUNDS=3 BENCH_ITERS=100000 BENCH_WARMUP=1000
 #   BENCH_BULK_SECONDS=3 BENCH_SERVER_CPU=1 BENCH_CLIENT_CPU=0 BENCH_RESULTS=<repo>/bench/results
+#   BENCH_BASE=<build of an earlier commit> (none)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -38,6 +45,11 @@ fi
 for b in demi-echo bench/linux_echo bench/dpdk_l2; do
     [[ -x $build/$b ]] || die "$build/$b not built (make build)"
 done
+base=${BENCH_BASE:-} base_commit=
+if [[ -n $base ]]; then
+    [[ -x $base/demi-echo ]] || die "BENCH_BASE=$base: no demi-echo there (scripts/build-at.sh builds one)"
+    base_commit=$(cat "$base/COMMIT" 2>/dev/null || echo "$base")
+fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/demi-catnip-bench.XXXXXX")
 bench_traps
@@ -94,6 +106,18 @@ run() {
     echo "bench/catnip: $tag: $(cat "$tmp/$tag.json")" >&2
 }
 
+# builds_in_order ROUND: "cur" alone, or with BENCH_BASE "cur base" in odd
+# rounds and "base cur" in even ones.
+builds_in_order() {
+    if [[ -z $base ]]; then
+        echo cur
+    elif (($1 % 2)); then
+        echo cur base
+    else
+        echo base cur
+    fi
+}
+
 echo_args=(--iters "$iters" --warmup "$warmup" --size 64)
 for ((r = 1; r <= rounds; r++)); do
     sock=$tmp/l2.$r.sock
@@ -105,9 +129,15 @@ for ((r = 1; r <= rounds; r++)); do
         sock=$tmp/$proto.$r.sock
         config server 10.77.0.1 02:00:00:00:77:01 "$sock" >"$tmp/s.yaml"
         config client 10.77.0.2 02:00:00:00:77:02 "$sock" >"$tmp/c.yaml"
-        run "catnip-$proto.$r" env CONFIG_PATH="$tmp/s.yaml" "$build/demi-echo" server "${udp[@]}" \
-            --addr 10.77.0.1:7000 -- \
-            env CONFIG_PATH="$tmp/c.yaml" "$build/demi-echo" client "${udp[@]}" --addr 10.77.0.1:7000 "${echo_args[@]}"
+        # The current build and (BENCH_BASE) the earlier one, in alternating
+        # order from round to round.
+        for which in $(builds_in_order "$r"); do
+            b=$build tag=catnip-$proto
+            [[ $which == base ]] && b=$base tag=catnip-base-$proto
+            run "$tag.$r" env CONFIG_PATH="$tmp/s.yaml" "$b/demi-echo" server "${udp[@]}" \
+                --addr 10.77.0.1:7000 -- \
+                env CONFIG_PATH="$tmp/c.yaml" "$b/demi-echo" client "${udp[@]}" --addr 10.77.0.1:7000 "${echo_args[@]}"
+        done
         for mode in blocking busypoll; do
             port=$((7100 + n))
             run "linux-$mode-$proto.$r" "$build/bench/linux_echo" server "${udp[@]}" --mode "$mode" \
@@ -118,9 +148,13 @@ for ((r = 1; r <= rounds; r++)); do
     sock=$tmp/bulk.$r.sock
     config server 10.77.0.1 02:00:00:00:77:01 "$sock" >"$tmp/s.yaml"
     config client 10.77.0.2 02:00:00:00:77:02 "$sock" >"$tmp/c.yaml"
-    run "catnip-bulk.$r" env CONFIG_PATH="$tmp/s.yaml" "$build/demi-echo" server --addr 10.77.0.1:7000 -- \
-        env CONFIG_PATH="$tmp/c.yaml" "$build/demi-echo" client --addr 10.77.0.1:7000 --size 65536 \
-        --seconds "$bulk_secs" --warmup 100
+    for which in $(builds_in_order "$r"); do
+        b=$build tag=catnip-bulk
+        [[ $which == base ]] && b=$base tag=catnip-base-bulk
+        run "$tag.$r" env CONFIG_PATH="$tmp/s.yaml" "$b/demi-echo" server --addr 10.77.0.1:7000 -- \
+            env CONFIG_PATH="$tmp/c.yaml" "$b/demi-echo" client --addr 10.77.0.1:7000 --size 65536 \
+            --seconds "$bulk_secs" --warmup 100
+    done
     port=$((7100 + n))
     run "linux-busypoll-bulk.$r" "$build/bench/linux_echo" server --mode busypoll --addr "127.0.0.1:$port" -- \
         "$build/bench/linux_echo" client --mode busypoll --addr "127.0.0.1:$port" --size 65536 \
@@ -128,9 +162,10 @@ for ((r = 1; r <= rounds; r++)); do
 done
 
 mkdir -p "$results"
-python3 - "$tmp" "$rounds" "$results/catnip.json" "$scpu" "$ccpu" <<'PY'
+python3 - "$tmp" "$rounds" "$results/catnip.json" "$scpu" "$ccpu" "$base_commit" "$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)" <<'PY'
 import datetime, json, platform, sys
 tmp, rounds, out, scpu, ccpu = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+base_commit, head = sys.argv[6], sys.argv[7]
 def rounds_of(name):
     return [json.load(open(f"{tmp}/{name}.{r}.json")) for r in range(1, rounds + 1)]
 def median(runs, key, reverse=False):
@@ -139,13 +174,17 @@ res = {"benchmark": "catnip over net_memif vs Linux over 127.0.0.1",
        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
        "machine": {"kernel": platform.release()}, "cpus": {"server": scpu, "client": ccpu},
        "rounds": rounds, "chosen": "median round by p50 (bulk: by rate)", "runs": {}, "all_rounds": {},
-       "ratios": {}}
-names = ["l2"] + [f"{n}-{p}" for p in ("tcp", "udp") for n in ("catnip", "linux-blocking", "linux-busypoll")]
+       "ratios": {}, "commit": head}
+if base_commit:
+    res["base_commit"] = base_commit
+catnips = ["catnip", "catnip-base"] if base_commit else ["catnip"]
+names = ["l2"] + [f"{n}-{p}" for p in ("tcp", "udp") for n in catnips + ["linux-blocking", "linux-busypoll"]]
 for n in names:
     rs = rounds_of(n)
     res["runs"][n] = median(rs, "p50_us")
     res["all_rounds"][n] = [{k: x[k] for k in ("p50_us", "p99_us", "p999_us")} for x in rs]
-for n in ("catnip-bulk", "linux-busypoll-bulk"):
+bulks = [f"{n}-bulk" for n in catnips] + ["linux-busypoll-bulk"]
+for n in bulks:
     rs = rounds_of(n)
     for x in rs:
         x["bytes_per_s_each_way"] = x["rps"] * x["size"]
@@ -160,8 +199,18 @@ for p in ("tcp", "udp"):
     rat[f"catnip_{p}_p50-l2_p50_us"] = round(c["p50_us"] - R["l2"]["p50_us"], 3)
     # Four stack passes per round trip (client out, server in, server out, client in).
     rat[f"catnip_{p}_libos_us_per_io"] = round((c["p50_us"] - R["l2"]["p50_us"]) / 4, 3)
+    if base_commit:
+        b = R[f"catnip-base-{p}"]
+        rat[f"catnip_base_{p}_libos_us_per_io"] = round((b["p50_us"] - R["l2"]["p50_us"]) / 4, 3)
+        cur = rat[f"catnip_{p}_libos_us_per_io"]
+        # How many times lower the current per-I/O cost is (issue 15's target: 2).
+        rat[f"catnip_base_{p}_per_io/catnip_{p}_per_io"] = (
+            round(rat[f"catnip_base_{p}_libos_us_per_io"] / cur, 2) if cur > 0 else None)
 rat["catnip_bulk/linux_busypoll_bulk"] = round(R["catnip-bulk"]["bytes_per_s_each_way"] /
                                               R["linux-busypoll-bulk"]["bytes_per_s_each_way"], 2)
+if base_commit:
+    rat["catnip_bulk/catnip_base_bulk"] = round(R["catnip-bulk"]["bytes_per_s_each_way"] /
+                                               R["catnip-base-bulk"]["bytes_per_s_each_way"], 2)
 with open(out, "w") as f:
     json.dump(res, f, indent=2)
     f.write("\n")
@@ -174,7 +223,14 @@ for p in ("tcp", "udp"):
     print(f"{p}: Linux blocking / catnip p50 {rat[f'linux-blocking_{p}_p50/catnip_{p}_p50']}x, "
           f"busy-poll / catnip p50 {rat[f'linux-busypoll_{p}_p50/catnip_{p}_p50']}x; "
           f"catnip - floor {rat[f'catnip_{p}_p50-l2_p50_us']} µs, about {rat[f'catnip_{p}_libos_us_per_io']} µs of libOS work per I/O")
-for n in ("catnip-bulk", "linux-busypoll-bulk"):
+for n in bulks:
     print(f"{n:<24}{R[n]['bytes_per_s_each_way'] * 8 / 1e9:>9.2f} Gbit/s each way (64 KiB echoes)")
-print(f"bulk: catnip / Linux busy-poll {rat['catnip_bulk/linux_busypoll_bulk']}x\nwrote {out}")
+print(f"bulk: catnip / Linux busy-poll {rat['catnip_bulk/linux_busypoll_bulk']}x")
+if base_commit:
+    for p in ("tcp", "udp"):
+        print(f"{p}: per I/O {rat[f'catnip_base_{p}_libos_us_per_io']} µs at {base_commit[:12]} (catnip-base), "
+              f"{rat[f'catnip_{p}_libos_us_per_io']} µs now: then / now "
+              f"{rat[f'catnip_base_{p}_per_io/catnip_{p}_per_io']}x (issue 15's target: at least 2)")
+    print(f"bulk: now / at {base_commit[:12]} {rat['catnip_bulk/catnip_base_bulk']}x")
+print(f"wrote {out}")
 PY
