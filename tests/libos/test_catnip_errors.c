@@ -95,16 +95,14 @@ int main(void)
     }
     const char *base[] = {"LIBOS=catnip", "LOCAL_IPV4_ADDR=10.9.9.1", "HUGEPAGES=off", NULL};
     expect("no dpdk.eal_init", base, EINVAL, "dpdk.eal_init (EAL_INIT) is empty");
-    expect("no local address", (const char *[]){"LIBOS=catnip", "EAL_INIT=" NOHUGE, NULL}, EINVAL,
-           "local_ipv4_addr");
+    expect("no local address", (const char *[]){"LIBOS=catnip", "EAL_INIT=" NOHUGE, NULL}, EINVAL, "local_ipv4_addr");
     expect("an unknown EAL option",
            (const char *[]){"LIBOS=catnip", "LOCAL_IPV4_ADDR=10.9.9.1", "EAL_INIT=--bogus", NULL}, EINVAL,
            "EAL initialisation failed");
-    expect("no port", (const char *[]){"LIBOS=catnip", "LOCAL_IPV4_ADDR=10.9.9.1", "EAL_INIT=" NOHUGE, NULL},
-           ENODEV, "found no port");
+    expect("no port", (const char *[]){"LIBOS=catnip", "LOCAL_IPV4_ADDR=10.9.9.1", "EAL_INIT=" NOHUGE, NULL}, ENODEV,
+           "found no port");
     expect("an unknown device",
-           (const char *[]){"LIBOS=catnip", "LOCAL_IPV4_ADDR=10.9.9.1", "EAL_INIT=" NOHUGE "--vdev=net_nosuch0",
-                            NULL},
+           (const char *[]){"LIBOS=catnip", "LOCAL_IPV4_ADDR=10.9.9.1", "EAL_INIT=" NOHUGE "--vdev=net_nosuch0", NULL},
            EINVAL, "EAL initialisation failed");
     expect("too few mbufs",
            (const char *[]){"LIBOS=catnip", "LOCAL_IPV4_ADDR=10.9.9.1", "EAL_INIT=" NOHUGE, "DPDK_MBUFS=100", NULL},
@@ -121,8 +119,8 @@ int main(void)
     char dir[] = "/tmp/demi-catnip-errors.XXXXXX";
     CHECK(mkdtemp(dir));
     char eal[512];
-    snprintf(eal, sizeof(eal),
-             "EAL_INIT=" NOHUGE "--vdev=net_memif0,role=server,socket=%s/m.sock,socket-abstract=no", dir);
+    snprintf(eal, sizeof(eal), "EAL_INIT=" NOHUGE "--vdev=net_memif0,role=server,socket=%s/m.sock,socket-abstract=no",
+             dir);
     putenv(eal);
     putenv("LIBOS=catnip");
     putenv("LOCAL_IPV4_ADDR=10.9.9.1");
