@@ -52,8 +52,7 @@ start() {
     }
 }
 
-# p50 JSON: the p50_us of a demi-echo client's JSON line.
-p50() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["p50_us"])' <<<"$1"; }
+# field OUTPUT KEY: KEY of the last (JSON) line of a demi-echo client's output.
 field() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])[sys.argv[1]])' "$2" <<<"$1"; }
 
 results=()
@@ -86,8 +85,8 @@ measure() {
         bench_stop_server "$name server" "$tmp/$name.$spin.log"
     done
     printf '%-16s idle CPU %6s%% of a core (%s us in %s s); busy p50 %s us; first echo after %s ms: p50 %s us (max %s) sleeping, %s us (max %s) polling\n' \
-        "$name" "$idle_pct" "$idle_us" "$idle_s" "$(p50 "$busy")" "$pause_ms" "$(p50 "$after_sleep")" \
-        "$(field "$after_sleep" max_us)" "$(p50 "$after_spin")" "$(field "$after_spin" max_us)"
+        "$name" "$idle_pct" "$idle_us" "$idle_s" "$(field "$busy" p50_us)" "$pause_ms" "$(field "$after_sleep" p50_us)" \
+        "$(field "$after_sleep" max_us)" "$(field "$after_spin" p50_us)" "$(field "$after_spin" max_us)"
     results+=("{\"server\": \"$name\", \"idle_cpu_pct\": $idle_pct, \"idle_cpu_us\": $idle_us, \"idle_s\": $idle_s, \"busy\": $(tail -1 <<<"$busy"), \"after_pause_sleeping\": $(tail -1 <<<"$after_sleep"), \"after_pause_polling\": $(tail -1 <<<"$after_spin")}")
 }
 
