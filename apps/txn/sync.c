@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* What a step hands its callbacks. */
@@ -168,4 +169,99 @@ const char *txsync_in_apply(struct txsync_in *in, struct txs *s, const struct tx
     default:
         return "not a sync message";
     }
+}
+
+/* ---- A backup's prepared transactions, kept across a sync. ---- */
+
+struct keep_ctx {
+    struct txsync_keep *k;
+    int err;
+};
+
+static void keep_one(void *arg, uint64_t txnid, uint64_t ts, const struct txn_op *reads, uint32_t nreads,
+                     const struct txn_op *writes, uint32_t nwrites)
+{
+    struct keep_ctx *kc = arg;
+    struct txsync_keep *k = kc->k;
+    if (kc->err)
+        return;
+    ctx_msg(TXN_SYNC_PREPARED);
+    ctx.m.txnid = txnid;
+    ctx.m.ts = ts;
+    ctx.m.nreads = nreads;
+    ctx.m.nwrites = nwrites;
+    memcpy(ctx.m.reads, reads, nreads * sizeof(*reads));
+    memcpy(ctx.m.writes, writes, nwrites * sizeof(*writes));
+    size_t need = txn_msg_size(&ctx.m);
+    if (need == 0) {
+        kc->err = EINVAL; /* the store holds only what a frame carried */
+        return;
+    }
+    if (k->cap - k->len < need) {
+        size_t cap = k->cap ? k->cap : 4096;
+        while (cap - k->len < need)
+            cap *= 2;
+        uint8_t *b = realloc(k->buf, cap);
+        if (!b) {
+            kc->err = ENOMEM;
+            return;
+        }
+        k->buf = b;
+        k->cap = cap;
+    }
+    k->len += txn_msg_encode(&ctx.m, k->buf + k->len, k->cap - k->len);
+    k->n++;
+}
+
+int txsync_keep_take(struct txsync_keep *k, const struct txs *s)
+{
+    memset(k, 0, sizeof(*k));
+    struct keep_ctx kc = {.k = k};
+    uint64_t cursor = 0;
+    while (cursor != TXS_SCAN_END && !kc.err)
+        txs_scan_prepared(s, &cursor, 256, keep_one, &kc);
+    if (kc.err) {
+        txsync_keep_drop(k);
+        return kc.err;
+    }
+    k->held = true;
+    return 0;
+}
+
+int txsync_keep_restore(struct txsync_keep *k, struct txs *s, txsync_emit_fn *fn, void *arg, uint64_t *n)
+{
+    static struct txn_msg m; /* one thread; too large for the stack */
+    int err = 0;
+    if (n)
+        *n = 0;
+    for (size_t off = 0; off < k->len;) {
+        size_t flen = 0;
+        const char *why = NULL;
+        /* Frames keep_one encoded: they decode. */
+        if (txn_frame_len(k->buf + off, k->len - off, &flen, &why) != 1 ||
+            txn_msg_decode(k->buf + off, flen, &m, &why) != 0) {
+            err = err ? err : EBADMSG;
+            break;
+        }
+        off += flen;
+        int e = txs_prepare(s, m.txnid, m.ts, m.reads, m.nreads, m.writes, m.nwrites, true, NULL, NULL);
+        if (e == EEXIST || e == EALREADY)
+            continue; /* held again already, or decided since: its decision stands */
+        if (e) {
+            err = err ? err : e;
+            continue;
+        }
+        if (n)
+            (*n)++;
+        if (fn)
+            fn(arg, &m);
+    }
+    txsync_keep_drop(k);
+    return err;
+}
+
+void txsync_keep_drop(struct txsync_keep *k)
+{
+    free(k->buf);
+    memset(k, 0, sizeof(*k));
 }

@@ -39,8 +39,9 @@
  *    the scan's copies with txs_install, which slots older ones in and
  *    finds the same one EEXIST.
  * The backup drops its own prepared transactions at SYNC_BEGIN (their
- * fate may have been decided while it was away); its committed versions
- * stay (the primary's come on top). A merge (txsync_in.merge: a new
+ * fate may have been decided while it was away; txsync_keep, below, keeps
+ * a copy for a sync cut short); its committed versions stay (the
+ * primary's come on top). A merge (txsync_in.merge: a new
  * primary taking in another replica's store during a view change) keeps
  * its own prepared transactions instead: they may be ones only it holds,
  * and the decisions sent first settle those the other replica saw
@@ -103,6 +104,39 @@ struct txsync_in {
  * match, a version or transaction the store refuses, a decision that
  * contradicts this replica's). */
 const char *txsync_in_apply(struct txsync_in *in, struct txs *s, const struct txn_msg *m);
+
+/*
+ * What a backup drops at SYNC_BEGIN, kept until its SYNC_END: a copy of its
+ * prepared transactions (as SYNC_PREPARED frames), taken only while its
+ * store is complete. A sync cut short (the primary lost before SYNC_END,
+ * the backup moving to another view) puts them back, and the store is then
+ * what it held before the sync plus part of the primary's state: the
+ * state of a backup the sync had not reached yet, which counts as
+ * complete in a view change. Without it a primary lost while one backup
+ * was being synced (after a spurious view change, say) would leave one
+ * complete replica of two alive, and no view could start.
+ */
+struct txsync_keep {
+    uint8_t *buf; /* the frames, back to back */
+    size_t len, cap;
+    uint64_t n;
+    bool held; /* a copy is held (it may hold no transaction) */
+};
+
+/* Copies every prepared transaction of S into K (K must not hold one).
+ * Returns 0, or ENOMEM (K then holds nothing). */
+int txsync_keep_take(struct txsync_keep *k, const struct txs *s);
+
+/* Prepares K's transactions in S again (forced, as a backup does; one the
+ * store holds or has seen decided since is skipped) and frees K. FN, if
+ * not NULL, gets each transaction put back, as a SYNC_PREPARED frame (for
+ * a log); *N (if not NULL) counts them. Returns 0 when every one is back
+ * or skipped, else the store's error for the first that could not be put
+ * back (ENOMEM, ENOSPC: the store is then not complete). */
+int txsync_keep_restore(struct txsync_keep *k, struct txs *s, txsync_emit_fn *fn, void *arg, uint64_t *n);
+
+/* Frees K's copy (its sync completed). */
+void txsync_keep_drop(struct txsync_keep *k);
 
 static inline bool txsync_is_sync_type(uint8_t t)
 {

@@ -566,6 +566,7 @@ static void do_put(struct conn *c, const struct txn_msg *m, uint8_t rtype)
 
 /* A backup's state transfer from its primary (sync.h), as received. */
 static struct txsync_in sync_in;
+static struct txsync_keep sync_keep; /* this backup's prepared transactions, during a sync (sync.h) */
 
 /* A backup applying what its primary decided, in the primary's order. */
 static void do_repl(struct conn *c, const struct txn_msg *m)
@@ -1268,7 +1269,8 @@ static int vstate = V_NORMAL;
 /* The store holds everything this replica ever acknowledged: true for a
  * fresh replica and after a log replay, false after --rejoin without a
  * log, and false during a state transfer from the primary (which starts by
- * dropping the prepared transactions) until its SYNC_END. */
+ * dropping the prepared transactions) until its SYNC_END, or until the
+ * transfer is cut short and they are put back (sync_cut_short). */
 static bool complete = true;
 static bool rejoin;                     /* --rejoin */
 static int64_t failover_ns = 1000 * MS; /* --failover-ms; 0: never change views on a timeout */
@@ -1279,6 +1281,7 @@ static uint32_t vc_have;                /* V_CHANGE, the new primary: replicas w
 static int64_t next_beat;
 static struct {
     uint64_t changes, led, joined; /* view changes begun; views started as primary; joined as backup */
+    uint64_t syncs_cut;            /* syncs to this backup cut short, its prepared transactions put back */
 } view_st;
 
 /* The backup's end: the primary's current link is the connection that
@@ -1404,8 +1407,42 @@ static void depose(void)
     fprintf(stderr, "demi-txnd: no longer the primary (view %llu)\n", (unsigned long long)view);
 }
 
+/* Log callback for the prepared transactions a cut-short sync puts back. */
+static void log_restored(void *arg, const struct txn_msg *m)
+{
+    (void)arg;
+    log_change(m, TXN_SYNC_PREPARED);
+}
+
+/* A sync from the primary that began (dropping this backup's prepared
+ * transactions, kept in sync_keep) and will not end: they are put back,
+ * and the store is complete again (sync.h's txsync_keep). */
+static void sync_cut_short(void)
+{
+    if (!sync_keep.held)
+        return;
+    uint64_t n = 0;
+    int e = txsync_keep_restore(&sync_keep, store, log_restored, NULL, &n);
+    view_st.syncs_cut++;
+    if (e) {
+        fprintf(stderr,
+                "demi-txnd: the sync from the primary was cut short; %llu prepared transactions put back, "
+                "but not all (%s): this replica's store is not complete\n",
+                (unsigned long long)n, strerror(e));
+        return;
+    }
+    complete = true;
+    fprintf(stderr,
+            "demi-txnd: the sync from the primary was cut short; its %llu prepared transactions put back, "
+            "this replica's store is complete again\n",
+            (unsigned long long)n);
+}
+
 static void forget_primary_link(void)
 {
+    if (sync_in.active)
+        sync_cut_short();
+    txsync_keep_drop(&sync_keep);
     sync_qd = -1;
     sync_serial = 0;
     primary_inc = 0;
@@ -1653,7 +1690,16 @@ static void sync_frame(struct conn *c, const struct txn_msg *m)
     }
     if (m->type == TXN_SYNC_BEGIN) {
         sync_in_start = mono_ns();
-        complete = false; /* it drops its prepared transactions: they come again */
+        /* It drops its prepared transactions (they come again): a copy is
+         * kept until SYNC_END, if the store is complete (once per sync: a
+         * sync begun again keeps the first one's). */
+        if (complete && !sync_keep.held) {
+            int e = txsync_keep_take(&sync_keep, store);
+            if (e)
+                fprintf(stderr, "demi-txnd: cannot keep a copy of the prepared transactions during the sync: %s\n",
+                        strerror(e));
+        }
+        complete = false;
         fprintf(stderr, "demi-txnd: syncing from the primary (%s, %llu keys)\n", c->peer, (unsigned long long)m->ts);
     }
     const char *why = txsync_in_apply(&sync_in, store, m);
@@ -1666,6 +1712,7 @@ static void sync_frame(struct conn *c, const struct txn_msg *m)
         log_change(m, m->type);
     if (m->type == TXN_SYNC_END) {
         complete = true;
+        txsync_keep_drop(&sync_keep);
         /* On standard output too, after "ready": a parent that started
          * this replica learns it is up to date (and in which view). */
         printf("synced view %llu\n", (unsigned long long)view);
@@ -2265,13 +2312,14 @@ static void print_stats(void)
                                  : "none completed");
         fprintf(stderr,
                 "demi-txnd: view %llu (%s, primary: replica %u), store %s; view changes begun %llu, views led %llu, "
-                "joined %llu\n",
+                "joined %llu; syncs to it cut short %llu\n",
                 (unsigned long long)view,
                 vstate == V_NORMAL   ? "normal"
                 : vstate == V_CHANGE ? "changing"
                                      : "rejoining",
                 primary_of(view), complete ? "complete" : "not complete", (unsigned long long)view_st.changes,
-                (unsigned long long)view_st.led, (unsigned long long)view_st.joined);
+                (unsigned long long)view_st.led, (unsigned long long)view_st.joined,
+                (unsigned long long)view_st.syncs_cut);
     }
 }
 

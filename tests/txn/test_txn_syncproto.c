@@ -9,7 +9,8 @@
  * decided and skips the sender's prepared ones the receiver saw decided;
  * and the receiving end refuses what is out of order (an item outside a
  * sync, an END whose counts do not match, a store that refuses an item, a
- * decision that contradicts its own). No network, no libOS. Each case in its own process, with a leak check under ASan.
+ * decision that contradicts its own); a backup's sync cut short puts back
+ * the prepared transactions SYNC_BEGIN dropped (txsync_keep). No network, no libOS. Each case in its own process, with a leak check under ASan.
  */
 #include "msg.h"
 #include "store.h"
@@ -418,6 +419,88 @@ static void case_decided_refusals(void)
     txs_destroy(l.backup);
 }
 
+static uint64_t restored;
+
+static void count_restored(void *arg, const struct txn_msg *m)
+{
+    (void)arg;
+    CHECK_EQ(m->type, TXN_SYNC_PREPARED);
+    restored++;
+}
+
+/* TXNID is held prepared in S with the write K=V at TS (prep's). */
+static void held_is(struct txs *s, uint64_t id, uint64_t ts, const char *k, const char *v)
+{
+    struct txn_op w = op_w(k, v);
+    CHECK_EQ(txs_prepare(s, id, ts, NULL, 0, &w, 1, true, NULL, NULL), EEXIST);
+}
+
+/* A backup's sync cut short: what SYNC_BEGIN dropped is put back from the
+ * copy kept (txsync_keep), except a transaction the partial sync decided;
+ * what the sync brought stays. A copy that cannot all be put back (the
+ * store full) says so. */
+static void case_keep_restore(void)
+{
+    struct txs *a = txs_create(NULL);
+    struct link l = {.backup = txs_create(NULL)};
+    prep(l.backup, 1, 10, "k1", "v1");
+    prep(l.backup, 2, 11, "k2", "v2");
+    prep(l.backup, 3, 12, "k3", "v3");
+    prep(a, 1, 10, "k1", "v1");
+    CHECK_EQ(txs_abort(a, 1), 0); /* the primary aborted txn 1 while the backup was away */
+    prep(a, 4, 13, "k4", "v4");
+    struct txsync_keep k;
+    CHECK_EQ(txsync_keep_take(&k, l.backup), 0);
+    CHECK(k.held);
+    CHECK_EQ(k.n, 3);
+    /* The sync's first steps only: SYNC_BEGIN, the decision, then txn 4. */
+    struct txsync_out o;
+    txsync_out_start(&o);
+    while (o.prepared == 0)
+        CHECK(!txsync_out_step(&o, a, 1, deliver, &l));
+    CHECK(l.why == NULL);
+    CHECK(l.in.active);
+    CHECK_EQ(o.decided, 1);
+    held_is(l.backup, 4, 13, "k4", "v4");
+    prep(l.backup, 2, 11, "k2", "v2"); /* txn 2 comes again before the cut (REPL_PREPARE, say) */
+    restored = 0;
+    uint64_t n = 99;
+    CHECK_EQ(txsync_keep_restore(&k, l.backup, count_restored, NULL, &n), 0);
+    CHECK_EQ(n, 1); /* txn 3; txn 1 is decided, txn 2 held again */
+    CHECK_EQ(restored, 1);
+    CHECK(!k.held && k.buf == NULL);
+    held_is(l.backup, 2, 11, "k2", "v2");
+    held_is(l.backup, 3, 12, "k3", "v3");
+    held_is(l.backup, 4, 13, "k4", "v4");
+    decided_is(l.backup, 1, 0, 0);
+    struct txn_op w = op_w("k1", "v1");
+    CHECK_EQ(txs_prepare(l.backup, 1, 10, NULL, 0, &w, 1, true, NULL, NULL), EALREADY);
+
+    /* Nothing prepared: an empty copy, held. */
+    struct txs *e = txs_create(NULL);
+    CHECK_EQ(txsync_keep_take(&k, e), 0);
+    CHECK(k.held);
+    CHECK_EQ(k.n, 0);
+    CHECK_EQ(txsync_keep_restore(&k, e, NULL, NULL, NULL), 0);
+    txs_destroy(e);
+
+    /* Room for two prepared transactions: the sync's two take it, so the
+     * copy's cannot come back. */
+    struct txs_limits lim = {.max_prepared = 2};
+    struct txs *f = txs_create(&lim);
+    prep(f, 5, 20, "k5", "v5");
+    CHECK_EQ(txsync_keep_take(&k, f), 0);
+    CHECK_EQ(txs_abort_all(f), 1);
+    prep(f, 6, 21, "k6", "v6");
+    prep(f, 7, 22, "k7", "v7");
+    CHECK_EQ(txsync_keep_restore(&k, f, NULL, NULL, &n), ENOSPC);
+    CHECK_EQ(n, 0);
+    CHECK(!k.held);
+    txs_destroy(f);
+    txs_destroy(a);
+    txs_destroy(l.backup);
+}
+
 static void run_case(const struct tcase *tc)
 {
     tc->run();
@@ -433,6 +516,7 @@ static const struct tcase cases[] = {
     {"backup_full", case_backup_full, 0},
     {"merge", case_merge, 0},
     {"decided_refusals", case_decided_refusals, 0},
+    {"keep_restore", case_keep_restore, 0},
 };
 
 int main(int argc, char **argv)
