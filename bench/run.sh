@@ -253,6 +253,12 @@ if [[ ${BENCH_CATNIP:-1} != 0 ]]; then
     "$here/catnip.sh" "$build"
 fi
 
+# Where a catnip echo server's time goes, layer by layer (perf samples;
+# bench/catnip_profile.sh, root and perf). BENCH_PROFILE=0 skips it.
+if [[ ${BENCH_PROFILE:-1} != 0 ]]; then
+    "$here/catnip_profile.sh" "$build"
+fi
+
 # demi-kv against redis-server with redis-benchmark (bench/kv.sh, issue 7);
 # BENCH_KV=0 skips it.
 if [[ ${BENCH_KV:-1} != 0 ]]; then

@@ -10,6 +10,7 @@ PKGS=(
   libyaml-dev                                 # configuration parser
   python3                                     # test and bench helpers
   gnuplot-nox                                 # bench plots
+  linux-perf                                  # bench/catnip_profile.sh: perf record
   util-linux procps                           # taskset, timeout, pgrep
   liburing-dev                                # cattree: io_uring storage backend
   e2fsprogs mount                             # cattree tests: loop-mounted ext4 images (mkfs.ext4, mount, losetup)
