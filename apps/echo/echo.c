@@ -601,9 +601,70 @@ struct conn {
     bool busy;
 };
 
-static inline uint8_t pattern(uint32_t conn, uint64_t iter, uint32_t i)
+/* Byte I of echo ITER on connection CONN is (base + g_step[I]) mod 256,
+ * base = CONN * 131 + ITER * 31 and g_step[I] = I * 7 + I / 256: a message
+ * that differs at every position from one round trip and one connection
+ * to the next. g_step is computed once (o->size bytes), so that filling a
+ * message and checking its echo are a byte add over 16 bytes at a time
+ * (GCC's vector types), not a multiply and a branch per byte: with 64 KiB
+ * messages the per-byte loops were 60% of the client's time, and the bulk
+ * figures measured the client, not the stack. */
+static uint8_t *g_step;
+
+typedef uint8_t v16u8 __attribute__((vector_size(16)));
+
+static void step_init(uint32_t size)
 {
-    return (uint8_t)(conn * 131u + iter * 31u + i * 7u + (i >> 8));
+    g_step = malloc(size ? size : 1);
+    if (!g_step)
+        die("malloc", ENOMEM);
+    for (uint32_t i = 0; i < size; i++)
+        g_step[i] = (uint8_t)(i * 7u + (i >> 8));
+}
+
+static inline uint8_t pattern_base(uint32_t conn, uint64_t iter)
+{
+    return (uint8_t)(conn * 131u + iter * 31u);
+}
+
+/* Writes bytes OFF..OFF+LEN of the message with BASE into P. */
+static void pattern_fill(uint8_t *p, uint32_t off, uint32_t len, uint8_t base)
+{
+    const uint8_t *q = g_step + off;
+    uint32_t i = 0;
+    for (; i + 16 <= len; i += 16) {
+        v16u8 v;
+        memcpy(&v, q + i, 16);
+        v += base;
+        memcpy(p + i, &v, 16);
+    }
+    for (; i < len; i++)
+        p[i] = (uint8_t)(q[i] + base);
+}
+
+/* The first of LEN bytes at P that is not byte OFF+i of the message with
+ * BASE, or LEN when all are. */
+static uint32_t pattern_check(const uint8_t *p, uint32_t off, uint32_t len, uint8_t base)
+{
+    const uint8_t *q = g_step + off;
+    uint32_t i = 0;
+    for (; i + 64 <= len; i += 64) {
+        v16u8 diff = {0};
+        for (int k = 0; k < 64; k += 16) {
+            v16u8 a, b;
+            memcpy(&a, p + i + k, 16);
+            memcpy(&b, q + i + k, 16);
+            diff |= a ^ (v16u8)(b + base);
+        }
+        uint64_t w[2];
+        memcpy(w, &diff, 16);
+        if (w[0] | w[1])
+            break; /* the byte loop below finds which */
+    }
+    for (; i < len; i++)
+        if (p[i] != (uint8_t)(q[i] + base))
+            return i;
+    return len;
 }
 
 static int send_one(const struct opts *o, struct conn *c, uint32_t idx)
@@ -613,9 +674,7 @@ static int send_one(const struct opts *o, struct conn *c, uint32_t idx)
         die("sgaalloc", errno);
     uint32_t off = 0;
     for (uint32_t s = 0; s < sga.sga_numsegs; s++) {
-        uint8_t *p = sga.sga_segs[s].sgaseg_buf;
-        for (uint32_t i = 0; i < sga.sga_segs[s].sgaseg_len; i++)
-            p[i] = pattern(idx, c->iter, off + i);
+        pattern_fill(sga.sga_segs[s].sgaseg_buf, off, sga.sga_segs[s].sgaseg_len, pattern_base(idx, c->iter));
         off += sga.sga_segs[s].sgaseg_len;
     }
     demi_qtoken_t qt;
@@ -639,6 +698,7 @@ static void client(const struct opts *o)
     int *byqd = NULL;
     if (!conns)
         die("calloc", ENOMEM);
+    step_init(o->size);
     for (uint32_t i = 0; i < o->clients; i++) {
         if ((e = demi_socket(&conns[i].qd, AF_INET, o->udp ? SOCK_DGRAM : SOCK_STREAM, 0)))
             die("socket", e);
@@ -700,15 +760,16 @@ static void client(const struct opts *o)
                 exit(1);
             }
             for (uint32_t s = 0; s < sga->sga_numsegs; s++) {
-                const uint8_t *p = sga->sga_segs[s].sgaseg_buf;
-                for (uint32_t i = 0; i < sga->sga_segs[s].sgaseg_len; i++) {
-                    if (c->got + i >= o->size || p[i] != pattern(idx, c->iter, c->got + i)) {
-                        fprintf(stderr, "demi-echo: byte %u of echo %llu on connection %u is wrong\n", c->got + i,
-                                (unsigned long long)c->iter, idx);
-                        exit(1);
-                    }
+                uint32_t len = sga->sga_segs[s].sgaseg_len;
+                /* Bytes past the message's end are wrong too. */
+                uint32_t in = len <= o->size - c->got ? len : o->size - c->got;
+                uint32_t i = pattern_check(sga->sga_segs[s].sgaseg_buf, c->got, in, pattern_base(idx, c->iter));
+                if (i < len) {
+                    fprintf(stderr, "demi-echo: byte %u of echo %llu on connection %u is wrong\n", c->got + i,
+                            (unsigned long long)c->iter, idx);
+                    exit(1);
                 }
-                c->got += sga->sga_segs[s].sgaseg_len;
+                c->got += len;
             }
             demi_sgafree(sga);
             if (c->got < o->size) {
@@ -756,6 +817,8 @@ static void client(const struct opts *o)
     free(h);
     free(byqd);
     free(conns);
+    free(g_step);
+    g_step = NULL;
 }
 
 int main(int argc, char **argv)
