@@ -20,6 +20,7 @@
 #include "hist.h"
 
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -506,14 +507,29 @@ struct client {
 
 static pthread_barrier_t start_barrier;
 
+/* g_pos[i] = i ^ (i >> 8), truncated to a byte: computed once (the
+ * message's size), shared by the client threads, read only. */
+static unsigned char *g_pos;
+
 /* A message that differs at every byte position from one round trip (and
- * one client) to the next, so a stale, shifted or mixed-up echo is caught. */
+ * one client) to the next, so a stale, shifted or mixed-up echo is caught:
+ * byte i is byte i % 8 of X (little-endian) ^ g_pos[i], so 8 bytes at a
+ * time are one load, one xor and one store. (A per-byte loop here was two
+ * thirds of the client's time at 64 KiB, and made the bulk figures
+ * measure the client.) */
 static void fill(struct client *c)
 {
     uint64_t x = (c->seq + 1) * 0x9E3779B97F4A7C15ull ^ ((uint64_t)c->id + 1) * 0xBF58476D1CE4E5B9ull;
     x ^= x >> 31;
-    for (size_t i = 0; i < c->o->size; i++)
-        c->tx[i] = (unsigned char)((x >> ((i & 7) * 8)) ^ i ^ (i >> 8));
+    size_t n = c->o->size, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, g_pos + i, 8);
+        w ^= htole64(x);
+        memcpy(c->tx + i, &w, 8);
+    }
+    for (; i < n; i++)
+        c->tx[i] = (unsigned char)((x >> ((i & 7) * 8)) ^ g_pos[i]);
 }
 
 static void check(const struct client *c)
@@ -698,6 +714,11 @@ static int run_client(const struct opts *o)
     if (err)
         die(1, "pthread_barrier_init: %s", strerror(err));
 
+    g_pos = malloc(o->size);
+    if (!g_pos)
+        die(1, "out of memory");
+    for (size_t i = 0; i < o->size; i++)
+        g_pos[i] = (unsigned char)(i ^ (i >> 8));
     for (unsigned i = 0; i < o->clients; i++) {
         struct client *c = &cs[i];
         c->o = o;
@@ -745,6 +766,7 @@ static int run_client(const struct opts *o)
     }
     free(cs);
     free(ts);
+    free(g_pos);
     pthread_barrier_destroy(&start_barrier);
     return 0;
 }
