@@ -39,10 +39,10 @@ static void emit_version(void *arg, const uint8_t *key, size_t klen, uint64_t ts
     ctx.o->items++;
 }
 
-static void emit_prepared(void *arg, uint64_t txnid, uint64_t ts, const struct txn_op *reads, uint32_t nreads,
-                          const struct txn_op *writes, uint32_t nwrites)
+/* ctx.m as the SYNC_PREPARED frame of a prepared transaction. */
+static void ctx_prepared(uint64_t txnid, uint64_t ts, const struct txn_op *reads, uint32_t nreads,
+                         const struct txn_op *writes, uint32_t nwrites)
 {
-    (void)arg;
     ctx_msg(TXN_SYNC_PREPARED);
     ctx.m.txnid = txnid;
     ctx.m.ts = ts;
@@ -50,6 +50,13 @@ static void emit_prepared(void *arg, uint64_t txnid, uint64_t ts, const struct t
     ctx.m.nwrites = nwrites;
     memcpy(ctx.m.reads, reads, nreads * sizeof(*reads));
     memcpy(ctx.m.writes, writes, nwrites * sizeof(*writes));
+}
+
+static void emit_prepared(void *arg, uint64_t txnid, uint64_t ts, const struct txn_op *reads, uint32_t nreads,
+                          const struct txn_op *writes, uint32_t nwrites)
+{
+    (void)arg;
+    ctx_prepared(txnid, ts, reads, nreads, writes, nwrites);
     ctx.emit(ctx.arg, &ctx.m);
     ctx.o->prepared++;
 }
@@ -185,13 +192,7 @@ static void keep_one(void *arg, uint64_t txnid, uint64_t ts, const struct txn_op
     struct txsync_keep *k = kc->k;
     if (kc->err)
         return;
-    ctx_msg(TXN_SYNC_PREPARED);
-    ctx.m.txnid = txnid;
-    ctx.m.ts = ts;
-    ctx.m.nreads = nreads;
-    ctx.m.nwrites = nwrites;
-    memcpy(ctx.m.reads, reads, nreads * sizeof(*reads));
-    memcpy(ctx.m.writes, writes, nwrites * sizeof(*writes));
+    ctx_prepared(txnid, ts, reads, nreads, writes, nwrites);
     size_t need = txn_msg_size(&ctx.m);
     if (need == 0) {
         kc->err = EINVAL; /* the store holds only what a frame carried */
