@@ -324,7 +324,6 @@ static int make_rx_pool(struct dpdk_dev *d, const struct config *c, int socket)
     return d->rx_pool ? 0 : ENOMEM;
 }
 
-
 /* Mbufs free in MP, as this thread can take them: the pool's common store
  * plus this lcore's cache. rte_mempool_avail_count adds every lcore's
  * cache (RTE_MAX_LCORE of them, 128 here), a cost on each received burst

@@ -10,7 +10,8 @@
  * and the receiving end refuses what is out of order (an item outside a
  * sync, an END whose counts do not match, a store that refuses an item, a
  * decision that contradicts its own); a backup's sync cut short puts back
- * the prepared transactions SYNC_BEGIN dropped (txsync_keep). No network, no libOS. Each case in its own process, with a leak check under ASan.
+ * the prepared transactions SYNC_BEGIN dropped (txsync_keep). No network,
+ * no libOS. Each case in its own process, with a leak check under ASan.
  */
 #include "msg.h"
 #include "store.h"
