@@ -873,7 +873,17 @@ static void fake_votes(void)
     } votes[] = {{"v-f", ENOSPC}, {"v-u", EIO}, {"v-n", EIO}, {"v-x", EINPROGRESS}, {"v-r", EAGAIN}};
     for (size_t i = 0; i < sizeof(votes) / sizeof(votes[0]); i++) {
         CHECK_ERR(put(c, votes[i].key, "x"), 0);
-        COMMIT(c, votes[i].rc);
+        if (votes[i].rc == EIO) {
+            /* Retried until the deadline: ETIMEDOUT when the last round's
+             * answer had not come by then (a loaded machine). */
+            int e = txc_commit(c, NULL);
+            if (e != EIO && e != ETIMEDOUT) {
+                fprintf(stderr, "%s: commit: %d (%s), wanted EIO or ETIMEDOUT\n", votes[i].key, e, strerror(e));
+                exit(1);
+            }
+        } else {
+            COMMIT(c, votes[i].rc);
+        }
     }
     /* v-r: a COMMIT answered ABORT is an abort, not an unknown outcome. */
     CHECK(stats(c).aborts == 2);
@@ -1103,9 +1113,13 @@ static void fake_unavail_forever(void)
     fprintf(stderr, "gave up after %ld ms, %" PRIu64 " retries, with %s\n", ms, st.retries, strerror(e));
     CHECK(e == EIO || e == ETIMEDOUT);
     CHECK(ms <= SHORT_MS + 5000);
-    CHECK(st.retries >= 1 && st.prepares == 1 + st.retries && st.commits == 0 && st.failovers == 0);
-    CHECK(seen_n(&seen[0].prepares) == st.prepares && seen_n(&seen[1].prepares) == 0);
-    CHECK(seen_n(&seen[0].aborts) >= 1); /* UNAVAIL is a doubt: aborted */
+    CHECK(st.commits == 0);
+    if (e == EIO) {
+        /* Every round was answered: each at the replica it guessed. */
+        CHECK(st.retries >= 1 && st.prepares == 1 + st.retries && st.failovers == 0);
+        CHECK(seen_n(&seen[0].prepares) == st.prepares && seen_n(&seen[1].prepares) == 0);
+        CHECK(seen_n(&seen[0].aborts) >= 1); /* UNAVAIL is a doubt: aborted */
+    }
     /* The client is still usable. */
     CHECK_ERR(put(c, "v-o", "x"), 0);
     COMMIT(c, 0);
