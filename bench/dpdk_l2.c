@@ -9,9 +9,13 @@
  *
  * The server runs until SIGINT or SIGTERM, or until the client's last
  * frame (sequence LONG_MIN) says it is done, and exits 0: the memif PMD can
- * crash a process polling a queue while its peer disconnects, so the
- * client leaves only after the server stopped polling. The EAL runs with
- * --no-huge and no shared files: nothing is left behind.
+ * crash a process polling a queue while its peer disconnects, so neither
+ * end polls once the goodbye is sent: the server stops at it and closes,
+ * and the client, which stopped polling when it sent it, waits for the
+ * link to go down (the server gone; at most 10 s) before it closes in
+ * turn (it used to sleep 200 ms: a server that had not seen the goodbye by
+ * then was still polling, and crashed once). The EAL runs with --no-huge
+ * and no shared files: nothing is left behind.
  */
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -177,16 +181,22 @@ int main(int argc, char **argv)
         }
         if (stop)
             return 1;
-        /* Goodbye: the server stops polling before we disconnect. */
+        /* Goodbye: the server stops polling and closes; this end polls no
+         * more and closes once the link is down (the server gone). */
         struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
         uint8_t *p = m ? (uint8_t *)rte_pktmbuf_append(m, (uint16_t)size) : NULL;
         if (p) {
             long bye = LONG_MIN;
             memset(p, 0, (size_t)size);
             memcpy(p + 14, &bye, sizeof(bye));
-            while (rte_eth_tx_burst(0, 0, &m, 1) == 0)
+            while (rte_eth_tx_burst(0, 0, &m, 1) == 0 && !stop)
                 ;
-            usleep(200000);
+            for (int i = 0; i < 1000 && !stop; i++) {
+                rte_eth_link_get_nowait(0, &link);
+                if (!link.link_status)
+                    break;
+                usleep(10000);
+            }
         }
         double secs = (double)(rte_rdtsc() - t_start) / (double)hz;
         qsort(lat, (size_t)iters, sizeof(*lat), cmp_u64);
