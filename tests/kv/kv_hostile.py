@@ -63,15 +63,19 @@ def flood_until(port, done, timeout=120):
     done(idle) holds (asked about every 0.1 s; idle: the seconds since the
     server last took bytes), the server drops it, or @timeout s pass (a
     hang guard). A server slow to read for a while (a loaded machine) does
-    not end it unless done() says so."""
+    not end it unless done() says so. Returns the socket, the bytes sent,
+    and how it ended (printed: a run that fails later says why the flood
+    stopped)."""
     g = socket.create_connection(("127.0.0.1", port))
     g.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     g.setblocking(False)
     cmd = Conn.encode("ECHO", b"e" * 65536) * 16
     sent, deadline, asked, moved = 0, time.time() + timeout, 0.0, time.time()
+    why = f"{timeout} s passed"
     while time.time() < deadline:
         if time.time() - asked >= 0.1:
             if done(time.time() - moved):
+                why = "done"
                 break
             asked = time.time()
         _, w, _ = select.select([], [g], [], 0.1)
@@ -82,9 +86,10 @@ def flood_until(port, done, timeout=120):
             moved = time.time()
         except BlockingIOError:
             pass
-        except OSError:
+        except OSError as e:
+            why = f"send: {e}"
             break
-    return g, sent
+    return g, sent, why
 
 
 def greedy_reader():
@@ -98,8 +103,8 @@ def greedy_reader():
         def stopped(idle):
             return idle >= 3 and int(info(b, "memory")["mem_clients_normal"]) >= 16 << 20
 
-        g, sent = flood_until(kv.port, stopped)
-        print(f"the greedy client sent {sent >> 20} MiB")
+        g, sent, why = flood_until(kv.port, stopped)
+        print(f"the greedy client sent {sent >> 20} MiB (the flood ended: {why})")
         # The bystander is served all along.
         for i in range(200):
             check(b.cmd("SET", f"k{i}", b"v" * 1000) == "OK", f"bystander SET #{i}")
@@ -132,7 +137,7 @@ def heap_exhausted():
         def exhausted(idle):
             return idle >= 3 and int(info(b, "memory")["used_memory_heap"]) >= 32 << 20
 
-        g, sent = flood_until(kv.port, exhausted)
+        g, sent, _ = flood_until(kv.port, exhausted)
         print(f"with no output limit, the greedy client sent {sent >> 20} MiB into a 64 MiB heap")
         for i in range(200):
             check(b.cmd("SET", f"k{i}", b"v" * 1000) == "OK", f"bystander SET #{i} with the heap exhausted")
@@ -147,7 +152,7 @@ def heap_exhausted():
         def dropped(idle=0):
             return int(info(b, "stats")["demi_memory_disconnections"]) >= 2
 
-        g, sent = flood_until(kv.port, dropped)
+        g, sent, _ = flood_until(kv.port, dropped)
         print(f"over maxmemory, the greedy client sent {sent >> 20} MiB")
         wait_for("the greedy client dropped over maxmemory", dropped, 120)
         check(b.cmd("GET", "k1") == b"v" * 1000, "bystander GET after")
