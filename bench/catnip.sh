@@ -62,7 +62,7 @@ bench_traps
 config() { # ROLE IP MAC SOCKET
     local cpu=$scpu
     [[ $1 == client ]] && cpu=$ccpu
-    EAL_EXTRA="-l $cpu" "$repo/scripts/memif-config.sh" "$@"
+    bench_memif_config "$cpu" "$@"
 }
 
 n=0

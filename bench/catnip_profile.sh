@@ -57,12 +57,6 @@ bench_on_exit() {
 }
 bench_traps
 
-config() { # ROLE IP MAC SOCKET
-    local cpu=$scpu
-    [[ $1 == client ]] && cpu=$ccpu
-    EAL_EXTRA="-l $cpu" "$repo/scripts/memif-config.sh" "$@"
-}
-
 # The source file of every function in libdemi.so: "name file" lines.
 nm -l --defined-only "$lib" 2>/dev/null | awk 'NF >= 4 && $2 ~ /^[tTwW]$/ { sub(/:[0-9]+$/, "", $4); print $3, $4 }' \
     >"$tmp/syms"
@@ -73,8 +67,8 @@ profile() {
     local tag=$1 proto=$2 conns=$3 udp=()
     [[ $proto == udp ]] && udp=(--udp)
     local sock=$tmp/$tag.sock
-    config server 10.77.0.1 02:00:00:00:77:01 "$sock" >"$tmp/s.yaml"
-    config client 10.77.0.2 02:00:00:00:77:02 "$sock" >"$tmp/c.yaml"
+    bench_memif_config "$scpu" server 10.77.0.1 02:00:00:00:77:01 "$sock" >"$tmp/s.yaml"
+    bench_memif_config "$ccpu" client 10.77.0.2 02:00:00:00:77:02 "$sock" >"$tmp/c.yaml"
     CONFIG_PATH=$tmp/s.yaml "$build/demi-echo" server "${udp[@]}" --addr 10.77.0.1:7000 \
         >"$tmp/$tag.sout" 2>"$tmp/$tag.serr" &
     server_pid=$!

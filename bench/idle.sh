@@ -96,9 +96,8 @@ measure catnap env LIBOS=catnap "$echo_bin" client --addr 127.0.0.1:$port -- \
 
 # Server on CPU 1, client on CPU 0 (EAL -l, as bench/catnip.sh does): the
 # EAL's interrupt thread stays off the polling core.
-memif_cfg() { EAL_EXTRA="-l $1" "$bench_repo/scripts/memif-config.sh" "${@:2}"; }
-memif_cfg 1 server 10.88.0.1 02:00:00:00:88:01 "$tmp/m.sock" >"$tmp/ms.yaml"
-memif_cfg 0 client 10.88.0.2 02:00:00:00:88:02 "$tmp/m.sock" >"$tmp/mc.yaml"
+bench_memif_config 1 server 10.88.0.1 02:00:00:00:88:01 "$tmp/m.sock" >"$tmp/ms.yaml"
+bench_memif_config 0 client 10.88.0.2 02:00:00:00:88:02 "$tmp/m.sock" >"$tmp/mc.yaml"
 measure catnip-memif env CONFIG_PATH="$tmp/mc.yaml" "$echo_bin" client --addr 10.88.0.1:$port -- \
     env CONFIG_PATH="$tmp/ms.yaml" "$echo_bin" server --addr 10.88.0.1:$port
 

@@ -63,6 +63,13 @@ bench_need() {
     done
 }
 
+# bench_memif_config CPU ROLE IP MAC SOCKET: scripts/memif-config.sh's
+# catnip configuration for one end of a net_memif link, the polling thread
+# pinned to CPU by the EAL's -l (bench/catnip.sh says why not taskset).
+bench_memif_config() {
+    EAL_EXTRA="-l $1" "$bench_repo/scripts/memif-config.sh" "${@:2}"
+}
+
 # bench_traps: the EXIT trap runs bench_cleanup; INT and TERM exit through it.
 bench_traps() {
     trap bench_cleanup EXIT
