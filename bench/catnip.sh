@@ -191,6 +191,12 @@ for n in bulks:
     res["runs"][n] = median(rs, "bytes_per_s_each_way", reverse=True)
     res["all_rounds"][n] = [x["bytes_per_s_each_way"] for x in rs]
 R, rat = res["runs"], res["ratios"]
+floor = [x["p50_us"] for x in rounds_of("l2")]
+def per_io(name):
+    """NAME's libOS cost per I/O in each round, against that round's floor."""
+    return [(x["p50_us"] - f) / 4 for x, f in zip(rounds_of(name), floor)]
+def mid(v):
+    return sorted(v)[(len(v) - 1) // 2]
 for p in ("tcp", "udp"):
     c = R[f"catnip-{p}"]
     for b in ("linux-blocking", "linux-busypoll"):
@@ -199,18 +205,15 @@ for p in ("tcp", "udp"):
     # Per round, against that round's floor (the VM can change latency
     # mode between rounds, even within one: a median of catnip's rounds
     # less a median of the floor's could mix two modes), then the median.
-    fl = [x["p50_us"] for x in rounds_of("l2")]
-    def per_io(name):
-        return [(x["p50_us"] - f) / 4 for x, f in zip(rounds_of(name), fl)]
-    def mid(v):
-        return sorted(v)[(len(v) - 1) // 2]
-    rat[f"catnip_{p}_p50-l2_p50_us"] = round(mid([4 * v for v in per_io(f"catnip-{p}")]), 3)
     # Four stack passes per round trip (client out, server in, server out, client in).
-    rat[f"catnip_{p}_libos_us_per_io"] = round(mid(per_io(f"catnip-{p}")), 3)
-    res.setdefault("per_io_by_round", {})[f"catnip-{p}"] = [round(v, 3) for v in per_io(f"catnip-{p}")]
+    io = per_io(f"catnip-{p}")
+    rat[f"catnip_{p}_p50-l2_p50_us"] = round(mid([4 * v for v in io]), 3)
+    rat[f"catnip_{p}_libos_us_per_io"] = round(mid(io), 3)
+    res.setdefault("per_io_by_round", {})[f"catnip-{p}"] = [round(v, 3) for v in io]
     if base_commit:
-        res["per_io_by_round"][f"catnip-base-{p}"] = [round(v, 3) for v in per_io(f"catnip-base-{p}")]
-        rat[f"catnip_base_{p}_libos_us_per_io"] = round(mid(per_io(f"catnip-base-{p}")), 3)
+        io_base = per_io(f"catnip-base-{p}")
+        res["per_io_by_round"][f"catnip-base-{p}"] = [round(v, 3) for v in io_base]
+        rat[f"catnip_base_{p}_libos_us_per_io"] = round(mid(io_base), 3)
         cur = rat[f"catnip_{p}_libos_us_per_io"]
         # How many times lower the current per-I/O cost is (issue 15's target: 2).
         rat[f"catnip_base_{p}_per_io/catnip_{p}_per_io"] = (
