@@ -9,7 +9,8 @@
 # a PAUSE_MS pause (demi-echo client --pause), once with the server's
 # default SPIN_US (it sleeps when idle) and once with SPIN_US of an hour (it
 # never sleeps): the price of sleeping. It reports and never judges.
-#   bench/idle.sh [BUILD]   (env: IDLE_S=5 PAUSE_MS=1000 PAUSES=10 BENCH_IDLE_ID=123)
+#   bench/idle.sh [BUILD]   (env: IDLE_S=5 PAUSE_MS=1000 PAUSES=10 BENCH_IDLE_ID=123
+#                           BENCH_RESULTS=<repo>/bench/results, where idle.json goes)
 # Without root only catnap and catnip/memif run.
 set -euo pipefail
 bench_name=idle
@@ -23,7 +24,7 @@ echo_bin=$build/demi-echo
 bench_need python3
 id=${BENCH_IDLE_ID:-123}
 tmp=$(mktemp -d)
-out=$bench_repo/bench/results/idle.json
+out=${BENCH_RESULTS:-$bench_repo/bench/results}/idle.json
 export HUGEPAGES=off
 root=0
 [[ $(id -u) -eq 0 ]] && root=1
