@@ -48,11 +48,17 @@ static void thread_exit(void *p)
         teardown(p);
 }
 
-/* Process exit: release the instance of the thread calling exit(). */
+/* The process that created the instances (set by the first demi_init). */
+static pid_t owner_pid;
+
+/* Process exit: release the instance of the thread calling exit(). A
+ * child forked from the process that made it leaves it alone: the
+ * devices, sockets and shared rings are the parent's, and tearing them
+ * down (a memif disconnect, an XDP program detached) would break it. */
 static void process_exit(void)
 {
     struct runtime *rt = tls_rt;
-    if (!rt)
+    if (!rt || getpid() != owner_pid)
         return;
     tls_rt = NULL;
     pthread_setspecific(rt_key, NULL);
@@ -61,6 +67,7 @@ static void process_exit(void)
 
 static void make_key(void)
 {
+    owner_pid = getpid();
     pthread_key_create(&rt_key, thread_exit);
     atexit(process_exit);
 }

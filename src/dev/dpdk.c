@@ -160,9 +160,14 @@ static unsigned long hugepages_free(void)
     return n;
 }
 
+/* The process that initialised the EAL: a forked child's exit() must not
+ * clean up the parent's ports and memory. */
+static pid_t eal_pid;
+
 static void eal_exit(void)
 {
-    rte_eal_cleanup();
+    if (getpid() == eal_pid)
+        rte_eal_cleanup();
 }
 
 static int eal_init(const struct config *c)
@@ -254,6 +259,7 @@ static int eal_init(const struct config *c)
      * after initialisation: remove it now, so that even a process that
      * ends in _exit or a signal leaves nothing behind. */
     remove_rundir();
+    eal_pid = getpid();
     atexit(eal_exit);
     log_info("catnip: DPDK memory: %s, IOVA as %s", rte_eal_has_hugepages() ? "hugepages" : "4 KiB pages (--no-huge)",
              rte_eal_iova_mode() == RTE_IOVA_VA ? "VA" : "PA");
