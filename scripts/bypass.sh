@@ -121,3 +121,17 @@ stop_pid() {
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
+
+# preload_env BUILD: the environment that runs an unmodified program on the
+# stack through BUILD/libdemi-posix.so (issue 13). In an AddressSanitizer
+# build (DEMI_SANITIZED=1) the ASan runtime is preloaded first, as an
+# uninstrumented program needs; leak checking is off there, since every
+# allocation the program itself never frees would be reported as ours.
+preload_env() {
+  local lib=$1/libdemi-posix.so
+  if [[ ${DEMI_SANITIZED:-0} == 1 ]]; then
+    echo "LD_PRELOAD=$(gcc -print-file-name=libasan.so):$lib ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0"
+  else
+    echo "LD_PRELOAD=$lib"
+  fi
+}

@@ -4,9 +4,14 @@
 # topology (veth, no kernel address on its side), redis-cli,
 # redis-benchmark and a Python client in the Linux namespace.
 #
-#   tests/kv/test_kv_bypass.sh MODE
-#     MODE  catpowder-xdp | catpowder-packet | catnip-afxdp | catnip-afpacket
-#           (scripts/bypass.sh: how our side runs)
+#   tests/kv/test_kv_bypass.sh MODE [SERVER]
+#     MODE    catpowder-xdp | catpowder-packet | catnip-afxdp | catnip-afpacket
+#             (scripts/bypass.sh: how our side runs)
+#     SERVER  demi-kv (the default), or redis: Debian's unmodified
+#             redis-server under LD_PRELOAD=libdemi-posix.so (issue 13),
+#             checked the same way, plus a BGSAVE (a fork: the child
+#             writes the snapshot with its kernel descriptors, the parent's
+#             stack keeps serving) whose snapshot must hold every key.
 #
 #   1. redis-cli round trips, every result checked: SET/GET/INCR/INCRBY/
 #      DECR/DEL/EXISTS/MSET/MGET, EXPIRE/TTL/PERSIST and a key that expires,
@@ -40,13 +45,22 @@ known=$here/kv_known.py
 . "$src/scripts/bypass.sh"
 
 mode=${1:-}
+server=${2:-demi-kv}
 case $mode in
 catpowder-xdp) id=50 ;;
 catpowder-packet) id=51 ;;
 catnip-afxdp) id=52 ;;
 catnip-afpacket) id=53 ;;
 *)
-  echo "usage: $0 catpowder-xdp|catpowder-packet|catnip-afxdp|catnip-afpacket" >&2
+  echo "usage: $0 catpowder-xdp|catpowder-packet|catnip-afxdp|catnip-afpacket [demi-kv|redis]" >&2
+  exit 2
+  ;;
+esac
+case $server in
+demi-kv) ;;
+redis) id=$((id + 20)) ;; # topologies 70..73
+*)
+  echo "usage: $0 MODE [demi-kv|redis]" >&2
   exit 2
   ;;
 esac
@@ -64,7 +78,12 @@ skip() {
 for t in ip ethtool ss nstat python3 timeout redis-cli redis-benchmark; do
   command -v $t >/dev/null || fail "'$t' not found (scripts/deps.sh installs it)"
 done
-[[ -x $kv ]] || fail "$kv is not built (DEMI_BUILD=$build)"
+if [[ $server == redis ]]; then
+  command -v redis-server >/dev/null || fail "'redis-server' not found (scripts/deps.sh installs it)"
+  [[ -f $build/libdemi-posix.so ]] || fail "$build/libdemi-posix.so is not built (DEMI_BUILD=$build)"
+else
+  [[ -x $kv ]] || fail "$kv is not built (DEMI_BUILD=$build)"
+fi
 rc=0
 bypass_socket_check "$mode" || rc=$?
 case $rc in
@@ -91,19 +110,29 @@ show() { tail -n 20 "$1" 2>/dev/null | sed 's/^/    | /'; }
 bypass_topology up "$id" || fail "scripts/netns.sh up $id printed no topology"
 port=6379
 read -r -a ours <<<"$(bypass_env "$mode" "$if_a" "$ip_a" "$tmp")"
-echo "mode $mode: demi-kv on $ip_a:$port in $ns_a (${ours[*]}), clients in $ns_b"
+echo "mode $mode: $server on $ip_a:$port in $ns_a (${ours[*]}), clients in $ns_b"
 
-ip netns exec "$ns_a" env "${ours[@]}" DEMI_LOG=info "$kv" --addr "$ip_a:$port" >"$tmp/kv.out" 2>"$tmp/kv.err" &
+if [[ $server == redis ]]; then
+  read -r -a preload <<<"$(preload_env "$build")"
+  ip netns exec "$ns_a" env "${ours[@]}" "${preload[@]}" DEMI_LOG=info redis-server \
+    --bind "$ip_a" --port "$port" --protected-mode no --save "" --appendonly no --dir "$tmp" \
+    --dbfilename dump.rdb --logfile "" >"$tmp/kv.out" 2>"$tmp/kv.err" &
+  ready_line="Ready to accept connections"
+else
+  ip netns exec "$ns_a" env "${ours[@]}" DEMI_LOG=info "$kv" --addr "$ip_a:$port" >"$tmp/kv.out" 2>"$tmp/kv.err" &
+  ready_line="ready $ip_a:$port"
+fi
 kv_pid=$!
 pids+=("$kv_pid")
 for _ in $(seq 150); do
-  grep -q '^ready ' "$tmp/kv.out" 2>/dev/null && break
+  grep -q "$ready_line" "$tmp/kv.out" 2>/dev/null && break
   kill -0 "$kv_pid" 2>/dev/null || break
   sleep 0.1
 done
-grep -q "^ready $ip_a:$port\$" "$tmp/kv.out" || {
+grep -q "$ready_line" "$tmp/kv.out" || {
+  show "$tmp/kv.out"
   show "$tmp/kv.err"
-  fail "demi-kv did not print 'ready $ip_a:$port' within 15 s"
+  fail "$server did not print '$ready_line' within 15 s"
 }
 
 . "$here/../lib.sh"
@@ -203,6 +232,21 @@ bench "-c 50" $n_c -c 50
 
 # ---- 3. nothing lost -----------------------------------------------------
 expect $((known_keys + keys)) DBSIZE
+if [[ $server == redis ]]; then
+  # A fork under the preload: the child writes the snapshot through the
+  # kernel while the parent's stack keeps serving; the snapshot must hold
+  # every key (DEBUG RELOAD is not used: it would not fork).
+  expect "Background saving started" BGSAVE
+  for _ in $(seq 600); do
+    [[ $(stat persistence rdb_bgsave_in_progress) == 0 ]] && break
+    sleep 0.1
+  done
+  [[ $(stat persistence rdb_last_bgsave_status) == ok ]] ||
+    bad "BGSAVE under the preload: status $(stat persistence rdb_last_bgsave_status)"
+  expect PONG PING
+  [[ -s $tmp/dump.rdb ]] || bad "BGSAVE wrote no $tmp/dump.rdb"
+  echo "BGSAVE (fork): $(stat persistence rdb_last_bgsave_status), snapshot $(wc -c <"$tmp/dump.rdb") bytes"
+fi
 out=$(linux timeout 60 python3 "$known" check "$ip_a" "$port" --keys $known_keys --bench-keys $keys --bench-size 3) ||
   fail "$out"
 echo "$out"
@@ -216,14 +260,14 @@ for _ in $(seq 30); do
   [[ $clients == 1 ]] && break
   sleep 0.1
 done
-[[ $clients == 1 ]] || bad "demi-kv still counts $clients connected clients (want 1: this INFO's)"
+[[ $clients == 1 ]] || bad "$server still counts $clients connected clients (want 1: this INFO's)"
 left=
 for _ in $(seq 30); do
   left=$(linux ss -Htan "( dst $ip_a )" | grep -v TIME-WAIT || true)
   [[ -z $left ]] && break
   sleep 0.1
 done
-[[ -z $left ]] || bad "Linux still holds connections with demi-kv: $(head -n 3 <<<"$left" | tr -s ' ')"
+[[ -z $left ]] || bad "Linux still holds connections with $server: $(head -n 3 <<<"$left" | tr -s ' ')"
 retrans1=$(linux nstat -asz TcpRetransSegs | awk '$1 == "TcpRetransSegs" {print $2}')
 
 kill -INT "$kv_pid"
@@ -232,12 +276,12 @@ for _ in $(seq 100); do
   kill -0 "$kv_pid" 2>/dev/null || break
   sleep 0.1
 done
-kill -0 "$kv_pid" 2>/dev/null && fail "demi-kv did not exit within 10 s of SIGINT"
+kill -0 "$kv_pid" 2>/dev/null && fail "$server did not exit within 10 s of SIGINT"
 wait "$kv_pid" || rc=$?
 pids=()
 ((rc == 0)) || {
   show "$tmp/kv.err"
-  fail "demi-kv exited $rc on SIGINT"
+  fail "$server exited $rc on SIGINT"
 }
 counter() { # KEY: a counter our stack logged as it exited (0 if never counted)
   local v
@@ -250,7 +294,7 @@ counter() { # KEY: a counter our stack logged as it exited (0 if never counted)
 }
 grep -q 'counters:' "$tmp/kv.err" || {
   show "$tmp/kv.err"
-  fail "demi-kv logged no stack counters as it exited (DEMI_LOG=info)"
+  fail "$server logged no stack counters as it exited (DEMI_LOG=info)"
 }
 for k in ip_rx_bad_csum tcp_rx_bad_csum; do
   [[ $(counter $k) -eq 0 ]] || bad "our stack counted $k=$(counter $k)"
