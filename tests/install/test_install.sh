@@ -32,10 +32,16 @@ libdir=$(cd "$libdir" && pwd)
 
 # 1. The files.
 for f in include/demi/libos.h include/demi/types.h include/demi/sga.h include/demi/wait.h \
-  share/man/man3/demi_push.3 share/man/man7/libdemi.7 bin/demi-echo bin/demi-hugepages; do
+  share/man/man3/demi_push.3 share/man/man7/libdemi.7 share/man/man7/libdemi-posix.7 bin/demi-echo \
+  bin/demi-hugepages; do
   [[ -e $prefix/$f ]] || { echo "missing after install: $f"; exit 1; }
 done
-[[ -f $libdir/libdemi.so && -f $libdir/libdemi.a ]] || { echo "libraries missing in $libdir"; exit 1; }
+[[ -f $libdir/libdemi.so && -f $libdir/libdemi.a && -f $libdir/libdemi-posix.so ]] ||
+  { echo "libraries missing in $libdir"; exit 1; }
+# The preload library finds the libdemi.so installed beside it, not the
+# build tree's.
+[[ $(ldd "$libdir/libdemi-posix.so" | awk '$1 == "libdemi.so.0" {print $3}' | xargs -r realpath) == \
+  "$(realpath "$libdir/libdemi.so.0")" ]] || { echo "installed libdemi-posix.so does not load $libdir/libdemi.so.0"; exit 1; }
 "$prefix/bin/demi-hugepages" --status >/dev/null || { echo "demi-hugepages --status failed"; exit 1; }
 
 san=()
