@@ -37,6 +37,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,10 +66,12 @@ struct dpdk_dev {
     bool rx_zc;    /* receive pool made of carved heap blocks */
     bool dma;      /* map heap chunks for the device's DMA */
     bool hooked;
-    bool af_packet;  /* net_af_packet: its fanout reassembles IP fragments */
-    bool warned_cut; /* said once that a frame came cut short */
-    bool warned_low; /* said once that the receive pool ran low */
-    uint32_t rx_low; /* how few free receive mbufs make rx_burst copy */
+    bool af_packet;        /* net_af_packet: its fanout reassembles IP fragments */
+    bool memif;            /* net_memif: bursts run guarded (see guarded_rx) */
+    bool warned_cut;       /* said once that a frame came cut short */
+    bool warned_low;       /* said once that the receive pool ran low */
+    uint32_t rx_low;       /* how few free receive mbufs make rx_burst copy */
+    uint64_t memif_faults; /* bursts lost to the memif disconnect race */
     struct rte_device *rte_dev;
     struct rte_mempool *rx_pool;   /* receive: external buffers in the heap (or DPDK's, rx_zc false) */
     struct rte_mempool *tx_pool;   /* transmit: mbufs without data, for attaching heap bytes */
@@ -343,12 +347,115 @@ static unsigned pool_free(struct rte_mempool *mp)
     return c ? n + c->len : n;
 }
 
+/* ---- net_memif: a peer that goes away mid-burst ----
+ *
+ * DPDK's memif driver (22.11, and upstream since) handles its control
+ * channel on the EAL's interrupt thread. When the peer process goes away,
+ * that thread clears the port's connected flag and unmaps the shared
+ * regions, while this thread may be inside rx/tx_burst, past the flag's
+ * check and about to read the ring: the read faults, and the process dies
+ * whenever a peer exits at the wrong moment (1 disconnect in 5 to 20 here,
+ * where pollers are preempted often). No lock of the driver's can be taken
+ * from outside, so the bursts on memif ports run guarded: a SIGSEGV taken
+ * inside one jumps back out, and if the port's link is down (the driver
+ * marks it down before it unmaps) the burst is counted as lost: nothing
+ * received, everything handed over sent. What the driver had taken in
+ * that burst (at most a burst of mbufs) is leaked, once per such
+ * disconnect. A fault with the link up is not this race: it is re-raised
+ * under the handler that was there before ours. An application that
+ * installs its own SIGSEGV handler after the port starts replaces the
+ * guard (the race then kills the process, as without it). */
+
+static __thread sigjmp_buf *guard_env;
+static struct sigaction guard_prev;
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+
+static void guard_handler(int sig, siginfo_t *si, void *ctx)
+{
+    (void)sig;
+    (void)si;
+    (void)ctx;
+    sigjmp_buf *env = guard_env;
+    if (env) {
+        guard_env = NULL;
+        siglongjmp(*env, 1);
+    }
+    /* Not inside a guarded burst: the previous disposition takes the fault
+     * when the instruction runs again. */
+    sigaction(SIGSEGV, &guard_prev, NULL);
+}
+
+static void guard_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = guard_handler;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER; /* NODEFER: the jump leaves SIGSEGV unblocked */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &guard_prev);
+}
+
+/* After a fault in a burst on @d: counted and logged if it was the
+ * disconnect race, else re-raised (the process ends as it would have). */
+static void guard_recovered(struct dpdk_dev *d, const char *what)
+{
+    struct rte_eth_link link;
+    memset(&link, 0, sizeof(link));
+    rte_eth_link_get_nowait(d->port, &link);
+    if (link.link_status == RTE_ETH_LINK_UP) {
+        log_error("catnip: port %u (net_memif): a memory fault in %s_burst with the link up: not the "
+                  "disconnect race, re-raised",
+                  d->port, what);
+        sigaction(SIGSEGV, &guard_prev, NULL);
+        raise(SIGSEGV);
+        return;
+    }
+    d->memif_faults++;
+    log_warn("catnip: port %u (net_memif): the peer went away during a %s burst and the driver read its "
+             "unmapped ring; burst dropped (%llu so far)",
+             d->port, what, (unsigned long long)d->memif_faults);
+}
+
+static uint16_t guarded_rx(struct dpdk_dev *d, uint16_t max)
+{
+    if (!d->memif)
+        return rte_eth_rx_burst(d->port, 0, d->burst, max);
+    sigjmp_buf env;
+    if (sigsetjmp(env, 0)) {
+        guard_recovered(d, "rx");
+        return 0;
+    }
+    guard_env = &env;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* the handler sees guard_env set before the burst starts */
+    uint16_t n = rte_eth_rx_burst(d->port, 0, d->burst, max);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    guard_env = NULL;
+    return n;
+}
+
+static uint16_t guarded_tx(struct dpdk_dev *d, struct rte_mbuf **ms, uint16_t n)
+{
+    if (!d->memif)
+        return rte_eth_tx_burst(d->port, 0, ms, n);
+    sigjmp_buf env;
+    if (sigsetjmp(env, 0)) {
+        guard_recovered(d, "tx");
+        return n; /* some may have been freed by the driver already: never free twice */
+    }
+    guard_env = &env;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    uint16_t sent = rte_eth_tx_burst(d->port, 0, ms, n);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    guard_env = NULL;
+    return sent;
+}
+
 static int dpdk_rx_burst(struct netdev *nd, struct rxframe *out, int max)
 {
     struct dpdk_dev *d = to_dpdk(nd);
     if (max > RX_BURST_MAX)
         max = RX_BURST_MAX;
-    uint16_t n = rte_eth_rx_burst(d->port, 0, d->burst, (uint16_t)max);
+    uint16_t n = guarded_rx(d, (uint16_t)max);
     int k = 0;
     /* Receive-pool pressure: the stack and the application hold many
      * received buffers (a peer that stops acknowledging fills our send
@@ -535,7 +642,7 @@ static int dpdk_tx_burst(struct netdev *nd, struct pkt *pkts, int n)
             break;
         offload(d, ms[built], &pkts[built]);
     }
-    uint16_t sent = built ? rte_eth_tx_burst(d->port, 0, ms, (uint16_t)built) : 0;
+    uint16_t sent = built ? guarded_tx(d, ms, (uint16_t)built) : 0;
     for (int i = 0; i < sent; i++) {
         /* Attached views: the references went to the mbufs. Copies: the
          * packet's references are done with. */
@@ -734,6 +841,9 @@ static int setup(struct dpdk_dev *d, const struct config *c)
      * receive into external buffers. */
     d->rx_zc = strcmp(drv, "net_af_xdp") != 0;
     d->af_packet = strcmp(drv, "net_af_packet") == 0;
+    d->memif = strcmp(drv, "net_memif") == 0;
+    if (d->memif)
+        pthread_once(&guard_once, guard_install);
     d->multiseg = (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0;
     /* A buffer holds a whole frame after the headroom. net_af_packet
      * insists on room for its ring's whole frame (framesz, 2048 by
