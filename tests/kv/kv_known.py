@@ -103,7 +103,11 @@ def fill(a):
         except (OSError, EOFError, ValueError) as e:
             errors.append(f"connection {c}: {e}")
 
-    ts = [threading.Thread(target=worker, args=(c,)) for c in range(a.conns)]
+    if a.conns == 1:
+        # On the calling thread: under libdemi-posix.so only the thread
+        # that opened the first socket has the stack.
+        worker(0)
+    ts = [threading.Thread(target=worker, args=(c,)) for c in range(a.conns)] if a.conns > 1 else []
     for t in ts:
         t.start()
     for t in ts:
