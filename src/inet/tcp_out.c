@@ -282,6 +282,22 @@ static uint32_t window_to_offer(struct tcp_pcb *pcb)
     return space > max ? max : space;
 }
 
+/* The window field for an offer of @wnd bytes: in units of 2^rcv_wscale
+ * (RFC 7323 2.2), rounded up where rounding down would pull the right edge
+ * back from what was already advertised. A peer may have sent up to that
+ * edge; were it retracted, the peer's next ACK (its sequence number past
+ * our edge) would be unacceptable once the window is full, its ACK field
+ * ignored, and both sides would wait for ever (seen against Linux with an
+ * application that writes and does not read). As Linux does, the offer may
+ * then exceed the free space by less than one unit. */
+static uint32_t window_field(const struct tcp_pcb *pcb, uint32_t wnd)
+{
+    uint32_t unit = 1u << pcb->rcv_wscale;
+    uint32_t offered = seq_gt(pcb->rcv_adv, pcb->rcv_nxt) ? pcb->rcv_adv - pcb->rcv_nxt : 0;
+    uint32_t f = wnd >> pcb->rcv_wscale, need = offered / unit + (offered % unit != 0);
+    return MIN(f > need ? f : need, 65535u);
+}
+
 static uint32_t put_ts(uint8_t *o, struct tcp_pcb *pcb, uint64_t now)
 {
     uint32_t tsval = htonl((uint32_t)(now / 1000000)); /* millisecond ticks (RFC 7323 5.4) */
@@ -391,17 +407,17 @@ static int xmit(struct inet *in, struct tcp_pcb *pcb, uint8_t flags, uint32_t se
     }
     if (sent < len)
         flags &= (uint8_t)~TH_FIN; /* the FIN rides only with the last byte */
-    uint32_t wnd = window_to_offer(pcb);
+    uint32_t field = window_field(pcb, window_to_offer(pcb));
     th->sport = htons(pcb->lport);
     th->dport = htons(pcb->rport);
     th->seq = htonl(seq);
     th->ack = htonl((flags & TH_ACK) ? pcb->rcv_nxt : 0);
     th->off = (uint8_t)((hlen / 4) << 4);
     th->flags = flags;
-    th->win = htons((uint16_t)MIN(wnd >> pcb->rcv_wscale, 65535u));
+    th->win = htons((uint16_t)field);
     th->urp = 0;
     if (flags & TH_ACK) {
-        pcb->rcv_adv = pcb->rcv_nxt + (MIN(wnd >> pcb->rcv_wscale, 65535u) << pcb->rcv_wscale);
+        pcb->rcv_adv = pcb->rcv_nxt + (field << pcb->rcv_wscale);
         pcb->ack_now = false;
         pcb->segs_since_ack = 0;
         timer_cancel(&in->rt->timers, &pcb->delack_tm);
