@@ -46,11 +46,40 @@ struct px_epi {
 struct px_ep {
     struct px_epi *all;
     struct px_epi *qh, *qt;
-    unsigned nours;   /* stack sockets in the set */
-    unsigned nkernel; /* kernel descriptors added through us (an upper bound) */
+    unsigned nours; /* stack sockets in the set */
 };
 
 static struct px_ep **px_eps;
+/* Kernel descriptors added to each epoll set (by its descriptor), counted
+ * from the first epoll_ctl on, whether or not the set has stack sockets
+ * yet. An upper bound: a descriptor closed without EPOLL_CTL_DEL leaves
+ * the set without being counted out, which only keeps the waits in 1 ms
+ * slices. */
+static uint32_t *px_epk;
+
+static uint32_t *epk_table(void)
+{
+    uint32_t *t = __atomic_load_n(&px_epk, __ATOMIC_ACQUIRE);
+    if (t || !px_nfds)
+        return t;
+    void *p =
+        mmap(NULL, px_nfds * sizeof(*t), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    uint32_t *expected = NULL;
+    if (!__atomic_compare_exchange_n(&px_epk, &expected, (uint32_t *)p, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        munmap(p, px_nfds * sizeof(*t));
+        return expected;
+    }
+    return p;
+}
+
+/* Kernel descriptors in epoll set @epfd (a bound; 1 if unknown). */
+static uint32_t kernel_count(int epfd)
+{
+    uint32_t *t = epk_table();
+    return t ? __atomic_load_n(&t[epfd], __ATOMIC_RELAXED) : 1;
+}
 
 static void q_push(struct px_ep *ep, struct px_epi *e)
 {
@@ -129,8 +158,11 @@ static struct px_ep *ep_of(int fd)
     return t[fd];
 }
 
+static void epk_forget(int fd);
+
 void px_ev_close_fd(int fd)
 {
+    epk_forget(fd);
     struct px_ep *ep = ep_of(fd);
     if (!ep)
         return;
@@ -141,6 +173,14 @@ void px_ev_close_fd(int fd)
     }
     px_eps[fd] = NULL;
     free(ep);
+}
+
+/* The descriptor @fd is being closed: forget what was counted for it. */
+static void epk_forget(int fd)
+{
+    uint32_t *t = __atomic_load_n(&px_epk, __ATOMIC_ACQUIRE);
+    if (t && fd >= 0 && (size_t)fd < px_nfds)
+        __atomic_store_n(&t[fd], 0, __ATOMIC_RELAXED);
 }
 
 /* Is @fd a kernel epoll descriptor? */
@@ -203,13 +243,11 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
         return px_fail(refused);
     if (!s) {
         int r = px_real.epoll_ctl(epfd, op, fd, ev);
-        struct px_ep *ep = px_inside ? NULL : ep_of(epfd);
-        if (r == 0 && ep) {
-            if (op == EPOLL_CTL_ADD)
-                ep->nkernel++;
-            else if (op == EPOLL_CTL_DEL && ep->nkernel)
-                ep->nkernel--;
-        }
+        uint32_t *t = px_inside || r || epfd < 0 || (size_t)epfd >= px_nfds ? NULL : epk_table();
+        if (t && op == EPOLL_CTL_ADD)
+            __atomic_fetch_add(&t[epfd], 1, __ATOMIC_RELAXED);
+        else if (t && op == EPOLL_CTL_DEL && __atomic_load_n(&t[epfd], __ATOMIC_RELAXED))
+            __atomic_fetch_sub(&t[epfd], 1, __ATOMIC_RELAXED);
         return r;
     }
     if (fd == epfd)
@@ -337,7 +375,8 @@ static int ep_wait(int epfd, struct epoll_event *evs, int max, int timeout, cons
     for (;;) {
         px_drive(&zero);
         n = ep_collect(ep, evs, max);
-        if (n < max && ep->nkernel) {
+        uint32_t nk = kernel_count(epfd);
+        if (n < max && nk) {
             int k = px_real.epoll_wait(epfd, evs + n, max - n, 0);
             if (k < 0 && !n) {
                 n = -1;
@@ -348,7 +387,7 @@ static int ep_wait(int epfd, struct epoll_event *evs, int max, int timeout, cons
         }
         if (n || expired(timeout, deadline))
             break;
-        struct timespec ts = slice_until(deadline, ep->nkernel);
+        struct timespec ts = slice_until(deadline, nk > 0);
         px_drive(&ts);
     }
     if (mask) {

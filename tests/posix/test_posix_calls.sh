@@ -9,8 +9,10 @@
 # plain Linux (tests/posix/px_kernel_check.sh, run first here).
 #
 #   tests/posix/test_posix_calls.sh catnap
-#       on 127.0.0.1: the server under the preload against kernel clients,
-#       then kernel server against clients under the preload.
+#       px_rules (the errors libdemi-posix(7) promises, the thread rule,
+#       kernel descriptors beside stack sockets), then on 127.0.0.1: the
+#       server under the preload against kernel clients, then a kernel
+#       server against clients under the preload.
 #   tests/posix/test_posix_calls.sh catpowder-xdp|catpowder-packet|catnip-afxdp|catnip-afpacket
 #       over a veth between two namespaces (scripts/netns.sh, topology
 #       80..83), our stack on one side, Linux on the other: the server under
@@ -61,10 +63,19 @@ check() { # LABEL: px_kernel_check.sh with the PX_* variables set by the caller
   return $rc
 }
 rc=0
-PX_SERVER_WRAP= PX_CLIENT_WRAP= check "plain Linux (proves the test programs)" || exit 1
+PX_SERVER_WRAP='' PX_CLIENT_WRAP='' check "plain Linux (proves the test programs)" || exit 1
 
 if [[ $mode == catnap ]]; then
   ours="env LIBOS=catnap HUGEPAGES=off ${preload[*]}"
+  # What the preload refuses, and the kernel's descriptors beside its own.
+  echo "== px_rules (libdemi-posix(7)'s errors, threads, kernel descriptors)"
+  # shellcheck disable=SC2086 # $ours is words
+  if $ours timeout -k 5 120 "$bin/px_rules" >"$tmp/rules.log" 2>&1; then
+    grep -v '^libdemi' "$tmp/rules.log"
+  else
+    sed 's/^/    | /' "$tmp/rules.log"
+    rc=1
+  fi
   PX_SERVER_WRAP=$ours check "server under the preload (catnap), Linux clients" || rc=1
   PX_CLIENT_WRAP=$ours check "Linux server, clients under the preload (catnap)" || rc=1
   exit $rc
