@@ -372,8 +372,14 @@ static int ep_wait(int epfd, struct epoll_event *evs, int max, int timeout, cons
     static const struct timespec zero = {0, 0};
     uint64_t deadline = deadline_ms(timeout);
     int n;
+    /* After a wait that harvested completions, collect at once: another
+     * pass first would send the ACKs the stack owes for what just arrived
+     * on their own, where the program's reply would have carried them
+     * (a second frame per request). */
+    bool harvested = false;
     for (;;) {
-        px_drive(&zero);
+        if (!harvested)
+            px_drive(&zero);
         n = ep_collect(ep, evs, max);
         uint32_t nk = kernel_count(epfd);
         if (n < max && nk) {
@@ -388,7 +394,7 @@ static int ep_wait(int epfd, struct epoll_event *evs, int max, int timeout, cons
         if (n || expired(timeout, deadline))
             break;
         struct timespec ts = slice_until(deadline, nk > 0);
-        px_drive(&ts);
+        harvested = px_drive(&ts) == 0;
     }
     if (mask) {
         int saved = errno;
@@ -442,8 +448,9 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t 
     static const struct timespec zero = {0, 0};
     uint64_t deadline = deadline_ms(timeout);
     int ready;
+    bool harvested = false; /* as in ep_wait */
     for (;;) {
-        if (px_started_here())
+        if (px_started_here() && !harvested)
             px_drive(&zero);
         ready = 0;
         for (nfds_t i = 0; i < n; i++) {
@@ -472,7 +479,7 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t 
         if (ready || expired(timeout, deadline) || !px_started_here())
             break;
         struct timespec ts = slice_until(deadline, nk > 0);
-        px_drive(&ts);
+        harvested = px_drive(&ts) == 0;
     }
     if (mask) {
         int saved = errno;
