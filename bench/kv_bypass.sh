@@ -6,6 +6,10 @@
 #   demi-kv-catpowder   demi-kv, LIBOS=catpowder over AF_XDP (copy mode)
 #   demi-kv-catnip      demi-kv, LIBOS=catnip over DPDK's net_af_xdp vdev
 #   redis-server        Debian's redis-server 7 on the Linux kernel's TCP/IP
+#   redis-preload-catpowder, redis-preload-catnip
+#                       the same unmodified redis-server under
+#                       LD_PRELOAD=libdemi-posix.so (issue 13), on catpowder
+#                       (AF_XDP) and on catnip (net_af_xdp)
 # The two demi-kv runs own the server side's address in libdemi's stack
 # (the interface has no kernel address then, see scripts/netns.sh); for the
 # redis-server runs the same interface gets the same address in the kernel,
@@ -40,7 +44,7 @@
 #   BENCH_KVB_NP=50000          requests per test with -c 50 -P 16
 #   BENCH_KVB_KEYSPACE=100000   -r: random keys out of this many
 #   BENCH_KVB_SIZE=3            -d: value bytes (redis-benchmark's default)
-#   BENCH_KVB_SERVERS="demi-kv-catpowder demi-kv-catnip redis-server"
+#   BENCH_KVB_SERVERS="demi-kv-catpowder demi-kv-catnip redis-server redis-preload-catpowder redis-preload-catnip"
 #   BENCH_KVB_ID=54             scripts/netns.sh topology ID
 #   BENCH_SERVER_CPU=1 / BENCH_CLIENT_CPU=0, BENCH_TIMEOUT=600, BENCH_RESULTS=<repo>/bench/results
 #   DEMI_KV=BUILD/demi-kv       REDIS_SERVER=redis-server
@@ -68,7 +72,7 @@ n50=${BENCH_KVB_N50:-20000}
 np=${BENCH_KVB_NP:-50000}
 keyspace=${BENCH_KVB_KEYSPACE:-100000}
 size=${BENCH_KVB_SIZE:-3}
-read -r -a servers <<<"${BENCH_KVB_SERVERS:-demi-kv-catpowder demi-kv-catnip redis-server}"
+read -r -a servers <<<"${BENCH_KVB_SERVERS:-demi-kv-catpowder demi-kv-catnip redis-server redis-preload-catpowder redis-preload-catnip}"
 id=${BENCH_KVB_ID:-54}
 server_cpu=${BENCH_SERVER_CPU:-1}
 client_cpu=${BENCH_CLIENT_CPU:-0}
@@ -83,6 +87,7 @@ bench_kv_tests BENCH_KVB_TESTS
 for s in "${servers[@]}"; do
     case $s in
     demi-kv-catpowder | demi-kv-catnip | redis-server) ;;
+    redis-preload-*) [[ -f $build/libdemi-posix.so ]] || die "libdemi-posix.so not built in $build (run 'make build')" ;;
     *) die "BENCH_KVB_SERVERS: unknown server '$s'" ;;
     esac
 done
@@ -128,6 +133,19 @@ start_server() {
     demi-kv-catnip)
         read -r -a e <<<"$(bypass_env catnip-afxdp "$if_a" "$ip_a" "$tmp" "$server_cpu")"
         cmd=(env "${e[@]}" DEMI_LOG=info "$demi_kv" --addr "$ip_a:$port")
+        ;;
+    redis-preload-catpowder | redis-preload-catnip)
+        # Unmodified redis-server, its sockets on our stack (libdemi-posix(7)).
+        if [[ $name == *catpowder ]]; then
+            read -r -a e <<<"$(bypass_env catpowder-xdp "$if_a" "$ip_a" "$tmp")"
+            cmd=(taskset -c "$server_cpu" env "${e[@]}")
+        else
+            read -r -a e <<<"$(bypass_env catnip-afxdp "$if_a" "$ip_a" "$tmp" "$server_cpu")"
+            cmd=(env "${e[@]}")
+        fi
+        mkdir -p "$tmp/$tag.dir"
+        cmd+=(DEMI_LOG=info LD_PRELOAD="$build/libdemi-posix.so" "$redis_server" --port "$port" --bind "$ip_a"
+            --protected-mode no --save '' --appendonly no --dir "$tmp/$tag.dir" --daemonize no)
         ;;
     redis-server)
         kernel_addr add
@@ -194,6 +212,16 @@ check_libos() {
     case $name in
     demi-kv-catpowder) want=catpowder dev="catpowder: $ip_a on $if_a via xdp" ;;
     demi-kv-catnip) want=catnip dev="initialised catnip " ;;
+    redis-preload-*)
+        # redis-server's INFO is its own; libdemi's log says where it ran.
+        want=${name#redis-preload-} dev="initialised $want "
+        [[ $want == catpowder ]] && dev="catpowder: $ip_a on $if_a via xdp"
+        grep -q "initialised $want " "$tmp/$tag.err" && grep -qF "$dev" "$tmp/$tag.err" || {
+            show_log "$tmp/$tag.err"
+            die "$name's log lacks 'initialised $want' or '$dev': did it run on $want? ($tag)"
+        }
+        return 0
+        ;;
     redis-server)
         [[ -z $libos ]] || die "the redis-server run answered as a demi-kv on $libos ($tag)"
         grep -q '^redis_version:' "$tmp/$tag.info" || die "the redis-server run's INFO has no redis_version ($tag)"
@@ -234,7 +262,7 @@ run() {
     ip netns exec "$ns_b" timeout 10 redis-cli -h "$ip_a" -p "$port" INFO server >"$tmp/$tag.info" 2>/dev/null ||
         die "INFO from $name failed after the run"
     stop_server "$name" "$tag"
-    if [[ $name == demi-kv-* ]]; then
+    if [[ $name != redis-server ]]; then
         grep -q 'counters:' "$tmp/$tag.err" || {
             show_log "$tmp/$tag.err"
             die "$name logged no stack counters as it exited"
