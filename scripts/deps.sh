@@ -20,6 +20,7 @@ PKGS=(
   libsystemd-dev                              # pkg-config --static --libs demi: static DPDK links libsystemd
   clang libclang-rt-14-dev                    # libFuzzer target of demi-kv's RESP parser
   redis-tools redis-server                    # demi-kv tests (redis-cli, redis-benchmark, redis-server)
+  nginx-light curl                            # libdemi-posix tests: an unmodified nginx, fetched by curl
   python3-redis                               # demi-kv tests: redis-py as a client library
 )
 

@@ -28,6 +28,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -89,6 +90,8 @@ struct px_real {
     int (*__poll_chk)(struct pollfd *, nfds_t, int, size_t);
     int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
     int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
+    int (*sigaction)(int, const struct sigaction *, struct sigaction *);
+    __sighandler_t (*signal)(int, __sighandler_t);
 };
 extern struct px_real px_real;
 
@@ -206,8 +209,19 @@ int px_op_add(demi_qtoken_t qt, struct px_sock *s, enum px_kind kind, uint32_t b
 void px_rx_free(struct px_rx *r);
 /* Readiness of @s as epoll bits (EPOLLIN, EPOLLOUT, EPOLLERR, ...). */
 uint32_t px_events(const struct px_sock *s);
-/* Waits until @done(@s) or the timeout @tv (zero: none) expires: 0, or
- * EAGAIN on timeout. */
+/* Signals delivered to the program's handlers (all of them, and those
+ * whose handler was installed without SA_RESTART), counted by the wrapper
+ * px_sigaction installs: a wait returns EINTR when one came. */
+struct px_sigcount {
+    uint64_t any, intr;
+};
+void px_sig_snapshot(struct px_sigcount *c);
+/* The longest slice a wait may sleep in the stack before it looks for a
+ * signal (ns): 50 ms once the program has a handler, else 1 s. */
+uint64_t px_sig_slice_ns(void);
+
+/* Waits until @done(@s) or the timeout @tv (zero: none) expires: 0,
+ * EAGAIN on timeout, or EINTR when a handler without SA_RESTART ran. */
 int px_block(struct px_sock *s, bool (*done)(const struct px_sock *), const struct timeval *tv);
 /* Starts the stack on this thread if it is not running: 0 or an errno. */
 int px_start(void);

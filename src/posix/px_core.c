@@ -133,6 +133,8 @@ __attribute__((constructor)) static void px_load(void)
     RESOLVE(__poll_chk);
     RESOLVE(select);
     RESOLVE(pselect);
+    RESOLVE(sigaction);
+    RESOLVE(signal);
     /* One slot per descriptor the process may ever hold. The table is
      * reserved, not touched: untouched pages cost nothing. */
     struct rlimit rl;
@@ -471,17 +473,125 @@ int px_block(struct px_sock *s, bool (*done)(const struct px_sock *), const stru
     uint64_t limit = tv && (tv->tv_sec || tv->tv_usec)
                          ? px_now_ns() + (uint64_t)tv->tv_sec * 1000000000u + (uint64_t)tv->tv_usec * 1000u
                          : 0;
+    struct px_sigcount c0, c;
+    px_sig_snapshot(&c0);
     while (!done(s)) {
-        struct timespec ts = {1, 0};
+        uint64_t left = px_sig_slice_ns();
         if (limit) {
             uint64_t now = px_now_ns();
             if (now >= limit)
                 return EAGAIN;
-            uint64_t left = limit - now;
-            if (left < 1000000000u)
-                ts = (struct timespec){0, (long)left};
+            if (limit - now < left)
+                left = limit - now;
         }
+        struct timespec ts = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
         px_drive(&ts);
+        px_sig_snapshot(&c);
+        if (c.intr != c0.intr && !done(s))
+            return EINTR;
     }
     return 0;
+}
+
+/* ---- signals: the program's handlers, wrapped to count deliveries ----
+ * A wait in the stack cannot be interrupted the way a system call is, so
+ * the handlers the program installs are wrapped: each delivery is counted,
+ * and a wait that sees the count move returns EINTR (epoll_wait, poll and
+ * select always, as in the kernel; blocking socket calls when the handler
+ * lacks SA_RESTART). The program sees its own handler in oldact. */
+
+static struct sigaction px_app[_NSIG];
+static struct px_sigcount px_sigs;
+static int px_nhandlers;
+
+void px_sig_snapshot(struct px_sigcount *c)
+{
+    c->any = __atomic_load_n(&px_sigs.any, __ATOMIC_ACQUIRE);
+    c->intr = __atomic_load_n(&px_sigs.intr, __ATOMIC_ACQUIRE);
+}
+
+uint64_t px_sig_slice_ns(void)
+{
+    return __atomic_load_n(&px_nhandlers, __ATOMIC_RELAXED) ? 50000000u : 1000000000u;
+}
+
+static void px_sig_wrapper(int sig, siginfo_t *si, void *ctx)
+{
+    struct sigaction a = px_app[sig];
+    __atomic_fetch_add(&px_sigs.any, 1, __ATOMIC_RELEASE);
+    if (!(a.sa_flags & SA_RESTART))
+        __atomic_fetch_add(&px_sigs.intr, 1, __ATOMIC_RELEASE);
+    if (a.sa_flags & SA_RESETHAND) {
+        /* One delivery only, as the kernel would have done. */
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof(dfl));
+        dfl.sa_handler = SIG_DFL;
+        px_real.sigaction(sig, &dfl, NULL);
+        memset(&px_app[sig], 0, sizeof(px_app[sig]));
+        __atomic_fetch_sub(&px_nhandlers, 1, __ATOMIC_RELAXED);
+    }
+    if (a.sa_flags & SA_SIGINFO) {
+        if (a.sa_sigaction)
+            a.sa_sigaction(sig, si, ctx);
+    } else if (a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN) {
+        a.sa_handler(sig);
+    }
+}
+
+static bool is_handler(const struct sigaction *a)
+{
+    return (a->sa_flags & SA_SIGINFO) ? a->sa_sigaction != NULL : a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN;
+}
+
+int sigaction(int sig, const struct sigaction *act, struct sigaction *oldact)
+{
+    if (px_inside || sig <= 0 || sig >= _NSIG || !px_real.sigaction)
+        return px_real.sigaction(sig, act, oldact);
+    struct sigaction prev;
+    int r;
+    if (act && is_handler(act)) {
+        struct sigaction w = *act;
+        w.sa_flags |= SA_SIGINFO;
+        w.sa_flags &= ~SA_RESETHAND; /* the wrapper does the reset */
+        w.sa_sigaction = px_sig_wrapper;
+        struct sigaction saved = px_app[sig];
+        px_app[sig] = *act;
+        r = px_real.sigaction(sig, &w, &prev);
+        if (r) {
+            px_app[sig] = saved;
+            return r;
+        }
+        if (prev.sa_sigaction == px_sig_wrapper && (prev.sa_flags & SA_SIGINFO))
+            prev = saved;
+        else
+            __atomic_fetch_add(&px_nhandlers, 1, __ATOMIC_RELAXED);
+    } else {
+        r = px_real.sigaction(sig, act, &prev);
+        if (r)
+            return r;
+        if (prev.sa_sigaction == px_sig_wrapper && (prev.sa_flags & SA_SIGINFO)) {
+            prev = px_app[sig];
+            if (act)
+                __atomic_fetch_sub(&px_nhandlers, 1, __ATOMIC_RELAXED);
+        }
+    }
+    if (oldact)
+        *oldact = prev;
+    return 0;
+}
+
+__sighandler_t signal(int sig, __sighandler_t handler)
+{
+    if (px_inside || !px_real.sigaction)
+        return px_real.signal(sig, handler);
+    /* As glibc's signal(): BSD semantics, the call restarted. */
+    struct sigaction a, old;
+    memset(&a, 0, sizeof(a));
+    a.sa_handler = handler;
+    a.sa_flags = SA_RESTART;
+    sigemptyset(&a.sa_mask);
+    sigaddset(&a.sa_mask, sig);
+    if (sigaction(sig, &a, &old) < 0)
+        return SIG_ERR;
+    return (old.sa_flags & SA_SIGINFO) ? (__sighandler_t)(void (*)(void))old.sa_sigaction : old.sa_handler;
 }

@@ -341,6 +341,8 @@ static struct timespec slice_until(uint64_t deadline, bool kernel_too)
         uint64_t now = px_now_ns();
         left = deadline > now ? deadline - now : 0;
     }
+    if (left > px_sig_slice_ns())
+        left = px_sig_slice_ns();
     if (kernel_too && left > 1000000u)
         left = 1000000u;
     return (struct timespec){(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
@@ -377,6 +379,8 @@ static int ep_wait(int epfd, struct epoll_event *evs, int max, int timeout, cons
      * on their own, where the program's reply would have carried them
      * (a second frame per request). */
     bool harvested = false;
+    struct px_sigcount c0, c;
+    px_sig_snapshot(&c0);
     for (;;) {
         if (!harvested)
             px_drive(&zero);
@@ -395,6 +399,12 @@ static int ep_wait(int epfd, struct epoll_event *evs, int max, int timeout, cons
             break;
         struct timespec ts = slice_until(deadline, nk > 0);
         harvested = px_drive(&ts) == 0;
+        px_sig_snapshot(&c);
+        if (c.any != c0.any && !harvested) {
+            /* A handler ran: as the kernel's epoll_wait, EINTR. */
+            n = px_fail(EINTR);
+            break;
+        }
     }
     if (mask) {
         int saved = errno;
@@ -449,6 +459,8 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t 
     uint64_t deadline = deadline_ms(timeout);
     int ready;
     bool harvested = false; /* as in ep_wait */
+    struct px_sigcount c0, c;
+    px_sig_snapshot(&c0);
     for (;;) {
         if (px_started_here() && !harvested)
             px_drive(&zero);
@@ -480,6 +492,11 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t 
             break;
         struct timespec ts = slice_until(deadline, nk > 0);
         harvested = px_drive(&ts) == 0;
+        px_sig_snapshot(&c);
+        if (c.any != c0.any && !harvested) {
+            ready = px_fail(EINTR); /* as the kernel's poll and select */
+            break;
+        }
     }
     if (mask) {
         int saved = errno;

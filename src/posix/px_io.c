@@ -122,7 +122,9 @@ static ssize_t stream_recv(struct px_sock *s, const struct iovec *iov, int iovcn
     if (s->state == PX_CONNECTING) {
         if (nonblock)
             return px_fail(EAGAIN);
-        px_block(s, connect_settled, NULL);
+        int e = px_block(s, connect_settled, NULL);
+        if (e)
+            return px_fail(e);
     }
     if (s->state == PX_FAILED && s->err) {
         int e = s->err;
@@ -158,10 +160,11 @@ static ssize_t stream_recv(struct px_sock *s, const struct iovec *iov, int iovcn
                 break;
             return px_fail(EAGAIN);
         }
-        if (px_block(s, readable, &s->rcvtimeo)) {
+        int e = px_block(s, readable, &s->rcvtimeo);
+        if (e) {
             if (got)
                 break;
-            return px_fail(EAGAIN);
+            return px_fail(e);
         }
     }
     return (ssize_t)got;
@@ -176,8 +179,9 @@ static ssize_t dgram_recv(struct px_sock *s, const struct iovec *iov, int iovcnt
         if (s->nonblock || (flags & MSG_DONTWAIT))
             return px_fail(EAGAIN);
         px_want_input(s);
-        if (px_block(s, readable, &s->rcvtimeo))
-            return px_fail(EAGAIN);
+        int e = px_block(s, readable, &s->rcvtimeo);
+        if (e)
+            return px_fail(e);
     }
     struct px_rx *r = s->rx_head;
     struct iov_cur c = {iov, iovcnt, 0, 0};
@@ -285,7 +289,9 @@ static ssize_t stream_send(struct px_sock *s, const struct iovec *iov, int iovcn
     if (s->state == PX_CONNECTING) {
         if (nonblock)
             return px_fail(EAGAIN);
-        px_block(s, connect_settled, NULL);
+        int e = px_block(s, connect_settled, NULL);
+        if (e)
+            return px_fail(e);
     }
     if (s->state == PX_FAILED && s->err) {
         int e = s->err;
@@ -304,11 +310,17 @@ static ssize_t stream_send(struct px_sock *s, const struct iovec *iov, int iovcn
         return broken_pipe(flags);
     }
     size_t sent = 0;
+    int why = EAGAIN; /* what an empty write fails with: EAGAIN, or EINTR */
     while (sent < total) {
         size_t room = s->tx_inflight < PX_TX_LIMIT ? PX_TX_LIMIT - s->tx_inflight : 0;
         if (!room) {
-            if (nonblock || px_block(s, writable, &s->sndtimeo) || s->fatal)
+            if (nonblock || s->fatal)
                 break;
+            int e = px_block(s, writable, &s->sndtimeo);
+            if (e) {
+                why = e;
+                break;
+            }
             continue;
         }
         size_t k = total - sent < room ? total - sent : room;
@@ -323,7 +335,7 @@ static ssize_t stream_send(struct px_sock *s, const struct iovec *iov, int iovcn
     if (!sent && total) {
         if (s->fatal)
             return broken_pipe(flags);
-        return px_fail(EAGAIN);
+        return px_fail(why);
     }
     return (ssize_t)sent;
 }
@@ -338,8 +350,11 @@ static ssize_t dgram_send(struct px_sock *s, const struct iovec *iov, int iovcnt
     if (total > 65507)
         return px_fail(EMSGSIZE);
     while (s->tx_inflight >= PX_TX_LIMIT) {
-        if (s->nonblock || (flags & MSG_DONTWAIT) || px_block(s, writable, &s->sndtimeo))
+        if (s->nonblock || (flags & MSG_DONTWAIT))
             return px_fail(EAGAIN);
+        int e = px_block(s, writable, &s->sndtimeo);
+        if (e)
+            return px_fail(e);
     }
     if (!total) {
         /* PDPIX has no empty datagram. */

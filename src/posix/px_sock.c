@@ -199,8 +199,9 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     if (!s->acc_head) {
         if (s->nonblock)
             return px_fail(EAGAIN);
-        if (px_block(s, has_conn, &s->rcvtimeo))
-            return px_fail(EAGAIN);
+        int e = px_block(s, has_conn, &s->rcvtimeo);
+        if (e)
+            return px_fail(e);
     }
     struct px_acc *a = s->acc_head;
     int nfd;
@@ -242,7 +243,7 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len)
         return refused ? px_fail(refused) : px_real.connect(fd, addr, len);
     if (s->type == SOCK_STREAM) {
         if (s->state == PX_CONNECTING)
-            return px_fail(s->nonblock ? EALREADY : EINPROGRESS);
+            return px_fail(EALREADY);
         if (s->state == PX_CONNECTED)
             return px_fail(EISCONN);
         if (s->state == PX_FAILED && s->err) {
@@ -267,8 +268,11 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len)
         s->state = PX_CONNECTING;
         if (s->nonblock)
             return px_fail(EINPROGRESS);
-        if (px_block(s, connect_done, &s->sndtimeo))
-            return px_fail(EINPROGRESS);
+        /* Timed out or interrupted: the connection goes on (EINPROGRESS,
+         * EINTR), as in the kernel; a later connect() says EALREADY. */
+        e = px_block(s, connect_done, &s->sndtimeo);
+        if (e)
+            return px_fail(e == EAGAIN ? EINPROGRESS : e);
         if (s->state == PX_FAILED) {
             e = s->err;
             s->err = 0;

@@ -18,7 +18,10 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 static int failures;
@@ -169,6 +172,62 @@ static void threads(void)
     EXPECT(close(o.fd) == 0, "the network thread's close after the refusals: %s", strerror(errno));
 }
 
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    alarms++;
+}
+
+/* Arms SIGALRM in 100 ms, its handler installed with @flags. */
+static void alarm_in_100ms(int flags)
+{
+    struct sigaction a;
+    memset(&a, 0, sizeof(a));
+    a.sa_handler = on_alarm;
+    a.sa_flags = flags;
+    sigemptyset(&a.sa_mask);
+    sigaction(SIGALRM, &a, NULL);
+    struct itimerval it = {{0, 0}, {0, 100000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* A signal handler interrupts waits as the kernel's calls are: epoll_wait
+ * and poll with EINTR always, a blocking accept with EINTR without
+ * SA_RESTART; with SA_RESTART the accept goes on waiting (until its
+ * SO_RCVTIMEO here). The program sees its own handler in oldact. */
+static void signals(void)
+{
+    int s = tcp_socket();
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    EXPECT(bind(s, (struct sockaddr *)&sin, sizeof(sin)) == 0 && listen(s, 4) == 0, "bind/listen: %s",
+           strerror(errno));
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = s};
+    EXPECT(epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev) == 0, "epoll_ctl");
+    alarm_in_100ms(SA_RESTART);
+    struct sigaction old;
+    EXPECT(sigaction(SIGALRM, NULL, &old) == 0 && old.sa_handler == on_alarm, "oldact is not the program's handler");
+    int a0 = alarms;
+    EXPECT_ERR(epoll_wait(ep, &ev, 1, -1), EINTR);
+    EXPECT(alarms == a0 + 1, "the handler ran %d times (want 1)", alarms - a0);
+    alarm_in_100ms(SA_RESTART);
+    struct pollfd p = {.fd = s, .events = POLLIN};
+    EXPECT_ERR(poll(&p, 1, -1), EINTR);
+    alarm_in_100ms(0);
+    EXPECT_ERR(accept(s, NULL, NULL), EINTR);
+    alarm_in_100ms(SA_RESTART);
+    struct timeval tv = {0, 400000};
+    EXPECT(setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0, "SO_RCVTIMEO");
+    a0 = alarms;
+    EXPECT_ERR(accept(s, NULL, NULL), EAGAIN); /* restarted after the handler, then timed out */
+    EXPECT(alarms == a0 + 1, "the handler ran %d times during the restarted accept (want 1)", alarms - a0);
+    signal(SIGALRM, SIG_DFL);
+    close(ep);
+    close(s);
+}
+
 int main(void)
 {
     const char *pre = getenv("LD_PRELOAD");
@@ -179,6 +238,7 @@ int main(void)
     unsupported_calls();
     kernel_descriptors();
     threads();
+    signals();
     if (failures) {
         printf("px_rules: %d check(s) failed\n", failures);
         return 1;
