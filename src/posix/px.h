@@ -168,11 +168,21 @@ extern struct px_sock **px_fds;
  * fail with (EPERM: another thread; EBADF: a forked child). */
 int px_refuse(int fd);
 
+/* Resolves the kernel's functions if the constructor has not yet. */
+extern bool px_ready;
+void px_ensure(void);
+#define PX_ENSURE()                                                                                                    \
+    do {                                                                                                               \
+        if (__builtin_expect(!__atomic_load_n(&px_ready, __ATOMIC_ACQUIRE), 0))                                        \
+            px_ensure();                                                                                               \
+    } while (0)
+
 /* The socket behind @fd when the calling thread may use it, else NULL:
  * not ours (pass through), or *refused set to the errno to fail with. */
 static inline struct px_sock *px_sock_of(int fd, int *refused)
 {
     *refused = 0;
+    PX_ENSURE();
     if (px_inside || fd < 0 || (size_t)fd >= px_nfds)
         return NULL;
     struct px_sock *s = __atomic_load_n(&px_fds[fd], __ATOMIC_ACQUIRE);

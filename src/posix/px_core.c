@@ -84,7 +84,25 @@ static void px_atfork_child(void)
 
 #define RESOLVE(name) px_real.name = (__typeof__(px_real.name))dlsym(RTLD_NEXT, #name)
 
-__attribute__((constructor)) static void px_load(void)
+bool px_ready;
+static pthread_once_t px_load_once = PTHREAD_ONCE_INIT;
+
+static void px_load(void);
+
+/* Another library's constructor (or the AddressSanitizer runtime, preloaded
+ * before us) may call an interposed function before our constructor ran:
+ * every entry point makes sure the kernel's functions are known first. */
+void px_ensure(void)
+{
+    pthread_once(&px_load_once, px_load);
+}
+
+__attribute__((constructor)) static void px_constructor(void)
+{
+    px_ensure();
+}
+
+static void px_load(void)
 {
     RESOLVE(socket);
     RESOLVE(close);
@@ -150,6 +168,7 @@ __attribute__((constructor)) static void px_load(void)
         px_nfds = n;
     }
     pthread_atfork(NULL, NULL, px_atfork_child);
+    __atomic_store_n(&px_ready, true, __ATOMIC_RELEASE);
 }
 
 int px_start(void)
@@ -543,9 +562,18 @@ static bool is_handler(const struct sigaction *a)
     return (a->sa_flags & SA_SIGINFO) ? a->sa_sigaction != NULL : a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN;
 }
 
+/* sigaction and signal can be called before our constructor ran (by the
+ * AddressSanitizer runtime's own start, preloaded before us): resolve
+ * them on first use. */
+static void sig_resolve(void)
+{
+    PX_ENSURE();
+}
+
 int sigaction(int sig, const struct sigaction *act, struct sigaction *oldact)
 {
-    if (px_inside || sig <= 0 || sig >= _NSIG || !px_real.sigaction)
+    sig_resolve();
+    if (px_inside || sig <= 0 || sig >= _NSIG)
         return px_real.sigaction(sig, act, oldact);
     struct sigaction prev;
     int r;
@@ -582,7 +610,8 @@ int sigaction(int sig, const struct sigaction *act, struct sigaction *oldact)
 
 __sighandler_t signal(int sig, __sighandler_t handler)
 {
-    if (px_inside || !px_real.sigaction)
+    sig_resolve();
+    if (px_inside)
         return px_real.signal(sig, handler);
     /* As glibc's signal(): BSD semantics, the call restarted. */
     struct sigaction a, old;

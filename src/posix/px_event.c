@@ -360,6 +360,7 @@ static bool expired(int timeout, uint64_t deadline)
 
 static int ep_wait(int epfd, struct epoll_event *evs, int max, int timeout, const sigset_t *mask, bool pwait)
 {
+    PX_ENSURE();
     struct px_ep *ep = px_inside ? NULL : ep_of(epfd);
     if (!ep || !ep->nours || !px_started_here()) {
         if (ep && ep->nours && !px_started_here() && px_refuse(-1) == EPERM)
@@ -527,6 +528,7 @@ static bool any_ours(const struct pollfd *fds, nfds_t n)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
+    PX_ENSURE();
     if (!fds || !any_ours(fds, n))
         return px_real.poll(fds, n, timeout);
     return poll_mixed(fds, n, timeout, NULL);
@@ -534,6 +536,7 @@ int poll(struct pollfd *fds, nfds_t n, int timeout)
 
 int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
 {
+    PX_ENSURE();
     if (!fds || !any_ours(fds, n))
         return px_real.__poll_chk(fds, n, timeout, fdslen);
     if (fdslen / sizeof(*fds) < n)
@@ -553,6 +556,7 @@ static int ts_to_ms(const struct timespec *ts)
 
 int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
 {
+    PX_ENSURE();
     if (!fds || !any_ours(fds, n))
         return px_real.ppoll(fds, n, ts, mask);
     int ms = ts_to_ms(ts);
@@ -629,6 +633,7 @@ static bool sets_have_ours(int nfds, fd_set *r, fd_set *w, fd_set *x)
 
 int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv)
 {
+    PX_ENSURE();
     if (!sets_have_ours(nfds, r, w, x))
         return px_real.select(nfds, r, w, x, tv);
     if (nfds > FD_SETSIZE)
@@ -656,6 +661,7 @@ int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv)
 
 int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts, const sigset_t *mask)
 {
+    PX_ENSURE();
     if (!sets_have_ours(nfds, r, w, x))
         return px_real.pselect(nfds, r, w, x, ts, mask);
     if (nfds > FD_SETSIZE)

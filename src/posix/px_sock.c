@@ -92,6 +92,7 @@ static bool sock_is_ours_kind(int domain, int base)
 int socket(int domain, int type, int protocol)
 {
     int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    PX_ENSURE();
     if (px_inside || !px_fds)
         return px_real.socket(domain, type, protocol);
     bool inet = domain == AF_INET || domain == AF_INET6;
@@ -289,6 +290,7 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 int close(int fd)
 {
+    PX_ENSURE();
     if (px_inside || fd < 0 || (size_t)fd >= px_nfds)
         return px_real.close(fd);
     struct px_sock *s = __atomic_load_n(&px_fds[fd], __ATOMIC_ACQUIRE);
@@ -594,6 +596,7 @@ int dup3(int oldfd, int newfd, int flags)
 
 int close_range(unsigned first, unsigned last, int flags)
 {
+    PX_ENSURE();
     if (!px_inside && px_started_here() && !(flags & 4 /* CLOSE_RANGE_CLOEXEC */)) {
         for (unsigned fd = first; fd <= last && (int)fd <= px_fd_hw; fd++) {
             struct px_sock *s = px_fds[fd];
