@@ -116,23 +116,32 @@ static bool connect_settled(const struct px_sock *s)
     return s->state != PX_CONNECTING;
 }
 
-static ssize_t stream_recv(struct px_sock *s, const struct iovec *iov, int iovcnt, size_t want, int flags)
+/* A TCP read or write needs a connection: one being made is waited for
+ * (or EAGAIN), a failed one reports its error once, then ENOTCONN. 0 when
+ * connected. */
+static int stream_connected(struct px_sock *s, bool nonblock)
 {
-    bool nonblock = s->nonblock || (flags & MSG_DONTWAIT);
     if (s->state == PX_CONNECTING) {
         if (nonblock)
-            return px_fail(EAGAIN);
+            return EAGAIN;
         int e = px_block(s, connect_settled, NULL);
         if (e)
-            return px_fail(e);
+            return e;
     }
     if (s->state == PX_FAILED && s->err) {
         int e = s->err;
         s->err = 0;
-        return px_fail(e);
+        return e;
     }
-    if (s->state != PX_CONNECTED)
-        return px_fail(ENOTCONN);
+    return s->state == PX_CONNECTED ? 0 : ENOTCONN;
+}
+
+static ssize_t stream_recv(struct px_sock *s, const struct iovec *iov, int iovcnt, size_t want, int flags)
+{
+    bool nonblock = s->nonblock || (flags & MSG_DONTWAIT);
+    int ce = stream_connected(s, nonblock);
+    if (ce)
+        return px_fail(ce);
     if (!want)
         return 0;
     struct iov_cur c = {iov, iovcnt, 0, 0};
@@ -286,20 +295,9 @@ static ssize_t push_slice(struct px_sock *s, const struct iovec *iov, int iovcnt
 static ssize_t stream_send(struct px_sock *s, const struct iovec *iov, int iovcnt, size_t total, int flags)
 {
     bool nonblock = s->nonblock || (flags & MSG_DONTWAIT);
-    if (s->state == PX_CONNECTING) {
-        if (nonblock)
-            return px_fail(EAGAIN);
-        int e = px_block(s, connect_settled, NULL);
-        if (e)
-            return px_fail(e);
-    }
-    if (s->state == PX_FAILED && s->err) {
-        int e = s->err;
-        s->err = 0;
-        return px_fail(e);
-    }
-    if (s->state != PX_CONNECTED)
-        return px_fail(ENOTCONN);
+    int ce = stream_connected(s, nonblock);
+    if (ce)
+        return px_fail(ce);
     if (s->wr_shut)
         return broken_pipe(flags);
     if (s->fatal) {

@@ -43,6 +43,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "px_io.h"
+
 #define CASE_ALARM_S 120
 #define BULK_ALARM_S 600
 #define ECHO_CONNS 64
@@ -65,7 +67,6 @@
             return false;                                                                          \
     } while (0)
 
-enum io_style { IO_RW, IO_SENDRECV, IO_VEC, IO_MSG, IO_NSTYLES };
 
 static const char *g_case = "-";
 static struct sockaddr_in g_srv;    /* HOST:PORT (TCP) */
@@ -325,19 +326,7 @@ static bool wait_fd(int fd, short events, short *revents)
 
 static ssize_t io_send(int fd, const uint8_t *p, size_t n, enum io_style st)
 {
-    size_t a = n / 3, b = n / 3;
-    struct iovec iov[3] = { { (void *)p, a }, { (void *)(p + a), b }, { (void *)(p + a + b), n - a - b } };
-    struct msghdr m = { .msg_iov = iov, .msg_iovlen = 3 };
-    switch (st) {
-    case IO_RW:
-        return write(fd, p, n);
-    case IO_SENDRECV:
-        return send(fd, p, n, MSG_NOSIGNAL);
-    case IO_VEC:
-        return writev(fd, iov, 3);
-    default:
-        return sendmsg(fd, &m, MSG_NOSIGNAL);
-    }
+    return px_io_write(fd, p, n, st);
 }
 
 static const char *const style_send_name[] = { "write", "send", "writev", "sendmsg" };
@@ -345,23 +334,7 @@ static const char *const style_recv_name[] = { "read", "recv", "readv", "recvmsg
 
 static ssize_t io_recv(int fd, uint8_t *p, size_t n, enum io_style st, int *msg_flags)
 {
-    size_t a = n / 2;
-    struct iovec iov[2] = { { p, a }, { p + a, n - a } };
-    struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
-    ssize_t r;
-    *msg_flags = 0;
-    switch (st) {
-    case IO_RW:
-        return read(fd, p, n);
-    case IO_SENDRECV:
-        return recv(fd, p, n, 0);
-    case IO_VEC:
-        return readv(fd, iov, 2);
-    default:
-        r = recvmsg(fd, &m, 0);
-        *msg_flags = m.msg_flags;
-        return r;
-    }
+    return px_io_read(fd, p, n, st, msg_flags);
 }
 
 /* Blocking: send all n bytes (partial counts continue). */

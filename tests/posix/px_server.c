@@ -77,6 +77,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "px_io.h"
+
 #define IO_CHUNK 65536
 #define UDP_MAX 65536
 #define CTRL_MAGIC "CTRL "
@@ -90,7 +92,6 @@
 enum mode { M_BLOCK, M_EPOLL_LT, M_EPOLL_ET, M_POLL, M_SELECT };
 enum ent_type { E_LISTEN, E_UDP, E_PIPE, E_TIMER, E_CONN };
 enum conn_kind { K_UNKNOWN, K_ECHO, K_CTRL };
-enum io_style { IO_RW, IO_SENDRECV, IO_VEC, IO_MSG, IO_NSTYLES };
 enum rstep { R_DATA, R_AGAIN, R_CLOSED };
 enum wstep { W_DONE, W_AGAIN, W_CLOSED };
 
@@ -209,42 +210,16 @@ static void out_append_str(struct outbuf *b, const char *s)
 
 static ssize_t io_write(int fd, const uint8_t *p, size_t n, enum io_style st)
 {
-    size_t h = n / 2;
-    struct iovec iov[2] = { { (void *)p, h }, { (void *)(p + h), n - h } };
-    struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
-
-    switch (st) {
-    case IO_RW:
-        return write(fd, p, n);
-    case IO_SENDRECV:
-        return send(fd, p, n, MSG_NOSIGNAL);
-    case IO_VEC:
-        return writev(fd, iov, 2);
-    default:
-        return sendmsg(fd, &m, MSG_NOSIGNAL);
-    }
+    return px_io_write(fd, p, n, st);
 }
 
 static ssize_t io_read(int fd, uint8_t *p, size_t n, enum io_style st)
 {
-    size_t h = n / 3;
-    struct iovec iov[2] = { { p, h }, { p + h, n - h } };
-    struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
-    ssize_t r;
-
-    switch (st) {
-    case IO_RW:
-        return read(fd, p, n);
-    case IO_SENDRECV:
-        return recv(fd, p, n, 0);
-    case IO_VEC:
-        return readv(fd, iov, 2);
-    default:
-        r = recvmsg(fd, &m, 0);
-        if (r >= 0 && (m.msg_flags & MSG_TRUNC))
-            report_msg("recvmsg on TCP set MSG_TRUNC");
-        return r;
-    }
+    int mf;
+    ssize_t r = px_io_read(fd, p, n, st, &mf);
+    if (r >= 0 && (mf & MSG_TRUNC))
+        report_msg("recvmsg on TCP set MSG_TRUNC");
+    return r;
 }
 
 /* ---- entries ---- */
