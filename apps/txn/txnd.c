@@ -1521,6 +1521,10 @@ static void start_view(void)
     log_view();
     fprintf(stderr, "demi-txnd: view %llu: the primary (stores of %d replicas merged)\n", (unsigned long long)view,
             __builtin_popcount(vc_have));
+    /* On standard output too, as "synced view": merging a majority's
+     * stores brought it up to date as well. */
+    printf("primary view %llu\n", (unsigned long long)view);
+    fflush(stdout);
     next_beat = mono_ns() + TICK_NS;
     for (uint32_t i = 0; i < nbk; i++)
         if (bk[i].state == B_UP && !bk[i].c->broken)

@@ -369,14 +369,22 @@ static int start_server(int s, int r, const uint16_t *ports, const char *extra)
 
 /* Reads SV's standard output until a line that starts with WANT (put in
  * LINE, LEN bytes), for at most READY_S seconds (a hang guard). 0 or EIO. */
+/* As wait_out, for a line that starts with @want or with @alt. */
+static int wait_out2(const struct server *sv, const char *want, const char *alt, char *line, size_t len);
+
 static int wait_out(const struct server *sv, const char *want, char *line, size_t len)
+{
+    return wait_out2(sv, want, NULL, line, len);
+}
+
+static int wait_out2(const struct server *sv, const char *want, const char *alt, char *line, size_t len)
 {
     size_t got = 0;
     uint64_t deadline = tguard_now_ns() + (uint64_t)READY_S * 1000000000u;
     line[0] = '\0';
     while (tguard_now_ns() < deadline && got < len - 1) {
         char *nl = strchr(line, '\n');
-        if (nl && strncmp(line, want, strlen(want)) == 0) {
+        if (nl && (strncmp(line, want, strlen(want)) == 0 || (alt && strncmp(line, alt, strlen(alt)) == 0))) {
             *nl = '\0';
             return 0;
         }
@@ -1766,15 +1774,23 @@ static int phase_rejoin(const struct totals *t3, struct totals *t4, size_t *hist
     if (start_server(FAILED_SHARD, 0, g_ports, "--rejoin") || wait_ready(sv))
         return fail("the killed primary could not be started again");
     char line[128];
-    if (wait_out(sv, "synced view ", line, sizeof(line)))
+    /* Synced by the primary of a view, or (a view change under loss can
+     * make it so) the primary of a view itself, up to date by merging a
+     * majority's stores. */
+    if (wait_out2(sv, "synced view ", "primary view ", line, sizeof(line)))
         return fail("the rejoined replica was never brought up to date");
-    unsigned long long v = strtoull(line + strlen("synced view "), NULL, 10);
+    bool led = strncmp(line, "primary view ", strlen("primary view ")) == 0;
+    unsigned long long v = strtoull(line + strlen(led ? "primary view " : "synced view "), NULL, 10);
     int p = (int)(v % NREPL);
-    tprogress("replica 0 of shard %d rejoined (--rejoin) and was synced in view %llu, whose primary is replica %d\n",
-              FAILED_SHARD, v, p);
-    if (p == 0)
-        return fail("the rejoined replica was synced in a view it is the primary of");
-    if (run_with_kill(FAILED_SHARD, p, FAULT_TXNS))
+    if (led != (p == 0))
+        return fail(led ? "the rejoined replica leads a view whose primary is another replica"
+                        : "the rejoined replica was synced in a view it is the primary of");
+    /* Then the majority left must include the rejoined replica: kill the
+     * view's primary, or, if that is the rejoined replica, a backup. */
+    int victim = led ? 1 : p;
+    tprogress("replica 0 of shard %d rejoined (--rejoin) and %s view %llu; killing replica %d\n", FAILED_SHARD,
+              led ? "leads" : "was synced in", v, victim);
+    if (run_with_kill(FAILED_SHARD, victim, FAULT_TXNS))
         return 1;
     *t4 = sum_workers();
     tprogress("%" PRIu64 " transfers committed after the second primary's kill\n", t4->transfers - t3->transfers);
