@@ -80,8 +80,6 @@ struct px_real {
     ssize_t (*sendfile)(int, int, off_t *, size_t);
     ssize_t (*sendfile64)(int, int, off_t *, size_t);
     FILE *(*fdopen)(int, const char *);
-    int (*epoll_create)(int);
-    int (*epoll_create1)(int);
     int (*epoll_ctl)(int, int, int, struct epoll_event *);
     int (*epoll_wait)(int, struct epoll_event *, int, int);
     int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);

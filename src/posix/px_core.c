@@ -141,8 +141,6 @@ static void px_load(void)
     RESOLVE(sendfile);
     RESOLVE(sendfile64);
     RESOLVE(fdopen);
-    RESOLVE(epoll_create);
-    RESOLVE(epoll_create1);
     RESOLVE(epoll_ctl);
     RESOLVE(epoll_wait);
     RESOLVE(epoll_pwait);
