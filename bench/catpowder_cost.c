@@ -150,9 +150,9 @@ int main(int argc, char **argv)
         die("rt_create", e);
     struct netdev *inner = NULL;
     if (strcmp(rt->cfg.raw_backend, "packet") != 0)
-        e = xdp_dev_create(rt->heap, rt->cfg.linux_interface_name, rt->cfg.xdp_native, &inner);
+        e = xdp_dev_create(rt->heap, rt->cfg.linux_interface_name, 0, rt->cfg.xdp_native, &inner);
     if (!inner && strcmp(rt->cfg.raw_backend, "xdp") != 0)
-        e = packet_dev_create(rt->heap, rt->cfg.linux_interface_name, false, &inner);
+        e = packet_dev_create(rt->heap, rt->cfg.linux_interface_name, false, 0, &inner);
     if (!inner)
         die("device", e);
     struct timed_dev *td = calloc(1, sizeof(*td));

@@ -20,7 +20,7 @@
 # bypass_socket_check MODE           0 if the kernel can make MODE's raw
 #     socket; 2 if it lacks the family altogether (EAFNOSUPPORT: the caller
 #     skips); 1 on any other error. The reason is in $bypass_why.
-# bypass_topology up|env ID          runs scripts/netns.sh up|env ID and sets
+# bypass_topology up|env ID [ARG...] runs scripts/netns.sh up|env ID [ARG...] and sets
 #     ns_a, if_a, ip_a, mac_a (the bypass side), ns_b, if_b, ip_b, mac_b
 #     (the Linux side) and ns_m (the impairment bridge's namespace, if any)
 #     from the KEY=VALUE lines it prints; returns 1 when they name no bypass
@@ -99,7 +99,7 @@ bypass_topology() {
     DEMI_MAC_LINUX) mac_b=$v ;;
     DEMI_NS_MIDDLE) ns_m=$v ;;
     esac
-  done < <("$(dirname "${BASH_SOURCE[0]}")/netns.sh" "$1" "$2")
+  done < <("$(dirname "${BASH_SOURCE[0]}")/netns.sh" "$@")
   [[ -n ${ns_a:-} && -n ${ip_a:-} ]]
 }
 

@@ -23,6 +23,8 @@
 # hooks, so rules there would never see them).
 #
 #   scripts/netns.sh up ID [impair]   create; print the environment (KEY=VALUE lines)
+#   scripts/netns.sh up ID queues N   the same with N transmit and receive queues on each
+#                                     end of the veth (libdemi.queues, issue 14)
 #   scripts/netns.sh bridge ID N      create N hosts on a bridge (N is 2..60); print
 #                                     DEMI_BR_NS_k, DEMI_BR_IF_k, DEMI_BR_IP_k, DEMI_BR_MAC_k
 #                                     for each host and DEMI_BR_HUB, DEMI_BR_N
@@ -38,7 +40,7 @@
 # but the namespaces and interfaces it names; sends nothing anywhere.
 set -euo pipefail
 
-usage() { echo "usage: $0 up ID [impair] | bridge ID N | env ID | loss ID PERCENT | counters ID | down ID" >&2; exit 2; }
+usage() { echo "usage: $0 up ID [impair | queues N] | bridge ID N | env ID | loss ID PERCENT | counters ID | down ID" >&2; exit 2; }
 [[ $# -ge 2 ]] || usage
 cmd=$1 id=$2
 [[ $id =~ ^[0-9]+$ && $id -ge 1 && $id -le 250 ]] || { echo "netns: ID must be 1..250" >&2; exit 2; }
@@ -122,6 +124,11 @@ up)
     ip link add "$if_b" netns "$ns_b" type veth peer name "$if_mb" netns "$ns_m"
     quiet_if "$ns_m" "$if_ma"
     quiet_if "$ns_m" "$if_mb"
+  elif [[ ${3:-} == queues ]]; then
+    q=${4:-}
+    [[ $q =~ ^[0-9]+$ && $q -ge 1 && $q -le 16 ]] || { echo "netns: queues needs N, 1..16" >&2; exit 2; }
+    ip link add "$if_a" numtxqueues "$q" numrxqueues "$q" netns "$ns_a" type veth peer name "$if_b" \
+      numtxqueues "$q" numrxqueues "$q" netns "$ns_b"
   else
     ip link add "$if_a" netns "$ns_a" type veth peer name "$if_b" netns "$ns_b"
   fi

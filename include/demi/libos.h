@@ -217,6 +217,16 @@ typedef struct demi_stats {
     /** cattree: records found in the logs at demi_open (the recovery
      *  scan), summed over every open. */
     uint64_t log_records_replayed;
+    /** This instance's queue and how many instances share its device
+     *  (libdemi.queue, libdemi.queues; 0 and 1 when alone, and on catnap,
+     *  where the kernel steers). */
+    uint32_t queue, queues;
+    /** Frames that reached this instance's queue but belonged to another
+     *  instance's flow, handed to it (out); frames other instances handed
+     *  to this one (in). Both count ARP, of which every instance gets a
+     *  copy. A frame handed out and not in was dropped (its owner's ring
+     *  was full, or its owner gone): as a loss on the wire. */
+    uint64_t frames_handed_out, frames_handed_in;
 } demi_stats_t;
 
 /** Fills @p stats: 0, or EINVAL (NULL), EPERM (no demi_init on this thread). */

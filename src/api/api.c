@@ -649,6 +649,7 @@ int demi_get_stats(demi_stats_t *st)
     st->heap_bytes_in_use = hs->bytes_in_use;
     size_t n = strnlen(rt->cfg.libos, sizeof(st->libos) - 1); /* names are short: catnap, catpowder */
     memcpy(st->libos, rt->cfg.libos, n);
+    st->queues = 1;
     for (int i = 0; i < rt->nlos; i++)
         if (rt->los[i]->ops->stats)
             rt->los[i]->ops->stats(rt->los[i], st);

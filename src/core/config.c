@@ -137,6 +137,8 @@ static const struct key keys[] = {
     KEYF("libdemi", "heap_reserve", "HEAP_RESERVE", T_SIZE, heap_reserve, heap_reserve_set),
     KEY("libdemi", "hugepages", "HUGEPAGES", T_HUGE, hugepages),
     KEY("libdemi", "spin_us", "SPIN_US", T_U32, spin_us),
+    KEY("libdemi", "queues", "QUEUES", T_U32, queues),
+    KEY("libdemi", "queue", "QUEUE", T_U32, queue),
 };
 
 /* Where values are coming from, and where errors go. */
@@ -1262,6 +1264,11 @@ int config_validate(const struct config *c, char *err, size_t errlen)
         return put_err(err, errlen,
                        "dpdk.mbufs: %u cannot fill a %u-descriptor receive ring and leave 512 to the stack",
                        c->dpdk_mbufs, c->dpdk_rx_ring);
+    if (c->queues < 1 || c->queues > 16)
+        return put_err(err, errlen, "libdemi.queues: %" PRIu32 " is out of range [1, 16]", c->queues);
+    if (c->queue != UINT32_MAX && c->queue >= c->queues)
+        return put_err(err, errlen, "libdemi.queue: %" PRIu32 " is not below libdemi.queues (%" PRIu32 ")", c->queue,
+                       c->queues);
     if (strcmp(c->raw_backend, "auto") && strcmp(c->raw_backend, "xdp") && strcmp(c->raw_backend, "packet"))
         return put_err(err, errlen, "raw_socket.backend: \"%.*s\" is not one of auto, xdp, packet",
                        (int)sizeof(c->raw_backend), c->raw_backend);
@@ -1297,6 +1304,8 @@ void config_defaults(struct config *c)
         .heap_size = 4ull << 30,
         .hugepages = CONFIG_HUGE_AUTO,
         .spin_us = 1000,
+        .queues = 1,
+        .queue = UINT32_MAX,
         .nodelay = true,
         .keepalive_time_ms = 7200000,
         .keepalive_interval_ms = 75000,

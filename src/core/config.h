@@ -64,6 +64,10 @@
  *     hugepages: auto                    # HUGEPAGES: auto | on | off
  *     spin_us: 1000                      # SPIN_US: busy-poll this long before a
  *                                        #   waiting thread sleeps (every network libOS)
+ *     queues: 1                          # QUEUES: instances (threads) of this process that
+ *                                        #   share the device, one queue each (1..16)
+ *     queue: 0                           # QUEUE: this instance's queue; unset: the lowest
+ *                                        #   one no instance has (the order of demi_init)
  *
  * A duration is a number of seconds (fractions allowed) or a number with a
  * unit: ns, us, ms, s.
@@ -96,6 +100,8 @@ struct config {
     bool heap_reserve_set;
     int hugepages; /* enum config_huge */
     uint32_t spin_us;
+    uint32_t queues;
+    uint32_t queue; /* UINT32_MAX: unset */
 
     /* demikernel */
     bool has_local_ipv4_addr;

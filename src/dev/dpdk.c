@@ -704,7 +704,7 @@ static void dma_unmap(void *arg, void *addr, size_t len)
  * an idle port costs about 500 short wake-ups a second (a wake-up costs
  * some 30 us of CPU in this VM: under 2% of a core) and the first frame
  * after a pause waits at most 2 ms. */
-static void dpdk_wait(struct netdev *nd, uint64_t timeout_ns)
+static void dpdk_wait(struct netdev *nd, uint64_t timeout_ns, int also_fd)
 {
     struct dpdk_dev *d = to_dpdk(nd);
     uint64_t seen = nd->stats.rx_frames + nd->stats.tx_frames;
@@ -717,20 +717,19 @@ static void dpdk_wait(struct netdev *nd, uint64_t timeout_ns)
         /* A frame that came after the last look and before the arming
          * raised no interrupt: look again, where the PMD can count. */
         if (rte_eth_rx_queue_count(d->port, 0) <= 0) {
-            if (timeout_ns >= 1000000u) {
+            if (timeout_ns >= 1000000u && also_fd < 0) {
                 struct rte_epoll_event ev;
                 int ms = timeout_ns / 1000000u > INT32_MAX ? -1 : (int)(timeout_ns / 1000000u);
                 rte_epoll_wait(RTE_EPOLL_PER_THREAD, &ev, 1, ms);
             } else {
-                netif_wait_fd(d->intr_fd, timeout_ns);
+                netif_wait_fd(d->intr_fd, also_fd, timeout_ns);
             }
         }
         rte_eth_dev_rx_intr_disable(d->port, 0);
         return;
     }
     uint64_t ns = timeout_ns < d->idle_ns ? timeout_ns : d->idle_ns;
-    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
-    nanosleep(&ts, NULL);
+    netif_wait_fd(also_fd, -1, ns); /* also_fd -1: a plain sleep */
     if (d->idle_ns < IDLE_POLL_MAX_NS)
         d->idle_ns = d->idle_ns * 2 < IDLE_POLL_MAX_NS ? d->idle_ns * 2 : IDLE_POLL_MAX_NS;
 }

@@ -33,6 +33,7 @@ enum {
     PKT_TX_L4_CSUM = 1 << 1,
     PKT_RX_CSUM_GOOD = 1 << 4, /* IPv4 and L4 checksums verified good */
     PKT_RX_CSUM_BAD = 1 << 5,  /* a checksum is wrong: drop */
+    PKT_RX_HANDED = 1 << 6,    /* handed over by another instance of the group (inet/group.h) */
 };
 
 struct pkt_seg {
@@ -68,10 +69,10 @@ struct netdev_ops {
     /* Transmits up to @n packets; returns how many it took (see above). */
     int (*tx_burst)(struct netdev *d, struct pkt *pkts, int n);
     void (*destroy)(struct netdev *d);
-    /* Optional: sleeps until a frame may have arrived or @timeout_ns
-     * passed (UINT64_MAX: no limit). NULL when the device can only be
-     * polled. */
-    void (*wait)(struct netdev *d, uint64_t timeout_ns);
+    /* Optional: sleeps until a frame may have arrived, @also_fd (if not
+     * -1) became readable, or @timeout_ns passed (UINT64_MAX: no limit).
+     * NULL when the device can only be polled. */
+    void (*wait)(struct netdev *d, uint64_t timeout_ns, int also_fd);
 };
 
 struct netdev_stats {

@@ -42,14 +42,14 @@ int netif_info(const char *ifname, uint8_t mac[6], uint32_t *mtu, int *ifindex)
     return e;
 }
 
-void netif_wait_fd(int fd, uint64_t timeout_ns)
+void netif_wait_fd(int fd, int also_fd, uint64_t timeout_ns)
 {
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    struct pollfd pfd[2] = {{.fd = fd, .events = POLLIN}, {.fd = also_fd, .events = POLLIN}};
     struct timespec ts, *tsp = NULL;
     if (timeout_ns != UINT64_MAX) {
         ts.tv_sec = (time_t)(timeout_ns / 1000000000u);
         ts.tv_nsec = (long)(timeout_ns % 1000000000u);
         tsp = &ts;
     }
-    ppoll(&pfd, 1, tsp, NULL);
+    ppoll(pfd, also_fd >= 0 ? 2 : 1, tsp, NULL);
 }

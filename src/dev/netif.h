@@ -11,8 +11,9 @@
 /* MAC, MTU and index of a Linux interface. 0, ENODEV, EINVAL or an errno. */
 int netif_info(const char *ifname, uint8_t mac[6], uint32_t *mtu, int *ifindex);
 
-/* Sleeps until @fd is readable, a signal arrives or @timeout_ns pass
- * (UINT64_MAX: no limit): the wait op of a device on a socket. */
-void netif_wait_fd(int fd, uint64_t timeout_ns);
+/* Sleeps until @fd or @also_fd (ignored if -1) is readable, a signal
+ * arrives or @timeout_ns pass (UINT64_MAX: no limit): the wait op of a
+ * device on a socket. */
+void netif_wait_fd(int fd, int also_fd, uint64_t timeout_ns);
 
 #endif

@@ -156,14 +156,14 @@ static void pk_destroy(struct netdev *d)
     free(p);
 }
 
-static void pk_wait(struct netdev *d, uint64_t timeout_ns)
+static void pk_wait(struct netdev *d, uint64_t timeout_ns, int also_fd)
 {
-    netif_wait_fd(((struct packet_dev *)d)->fd, timeout_ns);
+    netif_wait_fd(((struct packet_dev *)d)->fd, also_fd, timeout_ns);
 }
 
 static const struct netdev_ops packet_ops = {"packet", pk_rx, pk_tx, pk_destroy, pk_wait};
 
-int packet_dev_create(struct heap *heap, const char *ifname, bool promisc, struct netdev **out)
+int packet_dev_create(struct heap *heap, const char *ifname, bool promisc, uint32_t fanout, struct netdev **out)
 {
     uint8_t mac[6];
     uint32_t mtu;
@@ -222,6 +222,16 @@ int packet_dev_create(struct heap *heap, const char *ifname, bool promisc, struc
         e = errno;
         log_error("packet: bind to '%s': %s", ifname, strerror(e));
         goto fail;
+    }
+    /* Instances sharing the interface: the kernel hands each frame to one
+     * socket of the group by its flow hash (fragments reassembled first). */
+    if (fanout) {
+        int arg = (int)((fanout & 0xffff) | ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16));
+        if (setsockopt(p->fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) < 0) {
+            e = errno;
+            log_error("packet: PACKET_FANOUT group on '%s': %s", ifname, strerror(e));
+            goto fail;
+        }
     }
     if (promisc) {
         struct packet_mreq mr = {.mr_ifindex = ifindex, .mr_type = PACKET_MR_PROMISC};

@@ -143,6 +143,11 @@ static int xd_tx(struct netdev *d, struct pkt *pkts, int n)
     return done;
 }
 
+/* libxdp loads the interface's program with the first socket and finds it
+ * for the next: instances creating (and deleting) sockets on one
+ * interface at once from several threads take turns. */
+static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void xd_destroy(struct netdev *d)
 {
     struct xdp_dev *x = (struct xdp_dev *)d;
@@ -156,8 +161,11 @@ static void xd_destroy(struct netdev *d)
                  (unsigned long long)st.rx_dropped, (unsigned long long)st.rx_ring_full,
                  (unsigned long long)st.rx_fill_ring_empty_descs, (unsigned long long)st.rx_invalid_descs,
                  (unsigned long long)st.tx_invalid_descs, (unsigned long long)st.tx_ring_empty_descs);
-    if (x->xsk)
-        xsk_socket__delete(x->xsk); /* also detaches libxdp's program */
+    if (x->xsk) {
+        pthread_mutex_lock(&create_lock);
+        xsk_socket__delete(x->xsk); /* the last one also detaches libxdp's program */
+        pthread_mutex_unlock(&create_lock);
+    }
     if (x->umem)
         xsk_umem__delete(x->umem);
     if (x->umem_blk)
@@ -165,9 +173,9 @@ static void xd_destroy(struct netdev *d)
     free(x);
 }
 
-static void xd_wait(struct netdev *d, uint64_t timeout_ns)
+static void xd_wait(struct netdev *d, uint64_t timeout_ns, int also_fd)
 {
-    netif_wait_fd(((struct xdp_dev *)d)->fd, timeout_ns);
+    netif_wait_fd(((struct xdp_dev *)d)->fd, also_fd, timeout_ns);
 }
 
 static const struct netdev_ops xdp_ops = {"xdp", xd_rx, xd_tx, xd_destroy, xd_wait};
@@ -205,7 +213,7 @@ static void set_prints(void)
     libxdp_set_print(xdp_print);
 }
 
-int xdp_dev_create(struct heap *heap, const char *ifname, bool native, struct netdev **out)
+int xdp_dev_create(struct heap *heap, const char *ifname, uint32_t queue, bool native, struct netdev **out)
 {
     pthread_once(&print_once, set_prints);
     uint8_t mac[6];
@@ -250,14 +258,17 @@ int xdp_dev_create(struct heap *heap, const char *ifname, bool native, struct ne
      * asynchronously: a process restarted at once can find it still busy
      * for a moment, so EBUSY is retried for up to a second. */
     for (int tries = 0;; tries++) {
-        e = -xsk_socket__create(&x->xsk, ifname, 0, x->umem, &x->rx, &x->tx, &sc);
+        pthread_mutex_lock(&create_lock);
+        e = -xsk_socket__create(&x->xsk, ifname, queue, x->umem, &x->rx, &x->tx, &sc);
+        pthread_mutex_unlock(&create_lock);
         if (e != EBUSY || tries == 20)
             break;
         struct timespec nap = {0, 50 * 1000 * 1000};
         nanosleep(&nap, NULL);
     }
     if (e) {
-        const char *hint = e == EBUSY ? " (queue 0 is held by another AF_XDP socket)"
+        const char *hint = e == EBUSY ? " (the queue is held by another AF_XDP socket)"
+                           : e == EINVAL && queue ? " (the interface has no such queue: see libdemi.queues)"
                            : e == EEXIST ? " (another XDP program is attached: 'ip link set dev IF xdp off')"
                            : e == EPERM ? " (needs CAP_NET_ADMIN and CAP_BPF: run as root)"
                            : e == EOPNOTSUPP ? " (the driver lacks this XDP mode)"
@@ -278,7 +289,7 @@ int xdp_dev_create(struct heap *heap, const char *ifname, bool native, struct ne
     memcpy(x->d.mac, mac, 6);
     x->d.mtu = mtu;
     x->d.offloads = 0;
-    log_info("xdp: AF_XDP on %s queue 0 (%s mode, copy), %u-frame UMEM in the heap", ifname,
+    log_info("xdp: AF_XDP on %s queue %u (%s mode, copy), %u-frame UMEM in the heap", ifname, queue,
              native ? "native" : "skb", XDP_FRAMES);
     *out = &x->d;
     return 0;

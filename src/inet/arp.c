@@ -365,6 +365,9 @@ void arp_input(struct inet *in, struct rxframe *f)
     memcpy(sha, a->sha, 6);
     bool for_us = a->tpa == in->ip;
     uint16_t op = ntohs(a->op);
+    /* A copy from another instance sharing the device (every instance
+     * learns from ARP): the instance that received it answers. */
+    bool answer = !(f->flags & PKT_RX_HANDED);
     heap_unref(in->heap, f->blk);
     if (spa == in->ip) {
         /* Someone else claims our address: nothing to learn or answer.
@@ -375,7 +378,7 @@ void arp_input(struct inet *in, struct rxframe *f)
         log_debug("arp: %02x:%02x:%02x:%02x:%02x:%02x claims our address", sha[0], sha[1], sha[2], sha[3], sha[4],
                   sha[5]);
         uint64_t now = inet_now(in);
-        if (!in->arp_defended || now - in->arp_defended >= ARP_DEFEND_NS) {
+        if (answer && (!in->arp_defended || now - in->arp_defended >= ARP_DEFEND_NS)) {
             static const uint8_t zero[6];
             in->arp_defended = now;
             send_arp(in, 1, zero, in->ip, bcast_mac);
@@ -386,7 +389,7 @@ void arp_input(struct inet *in, struct rxframe *f)
         /* A probe (RFC 5227 2.1.1): nothing to learn, but one for our
          * address is answered, to its sender, so that it finds the address
          * taken. */
-        if (for_us && op == 1)
+        if (for_us && op == 1 && answer)
             send_arp(in, 2, sha, 0, sha);
         return;
     }
@@ -400,7 +403,7 @@ void arp_input(struct inet *in, struct rxframe *f)
     if (op == 2 && !lookup(in, spa))
         in->st.arp_rx_ignored++;
     learn(in, spa, sha, for_us && op == 1);
-    if (for_us && op == 1)
+    if (for_us && op == 1 && answer)
         send_arp(in, 2, sha, spa, sha);
 }
 

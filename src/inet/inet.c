@@ -10,6 +10,8 @@
  */
 #include "inet/inet_int.h"
 
+#include "inet/group.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
@@ -24,12 +26,121 @@ const struct inet_stats *inet_stats(const struct inet *in)
     return &in->st;
 }
 
-/* One receive burst through the stack; the number of frames. */
+#define STEER_ALL UINT32_MAX
+
+static uint32_t steer_hash(uint32_t a, uint32_t b, uint32_t n)
+{
+    uint64_t k = (((uint64_t)a << 32) | b) * 0x9e3779b97f4a7c15ull;
+    return (uint32_t)((k >> 32) % n);
+}
+
+/*
+ * Which instance of the group owns a received frame: ARP every instance
+ * (each keeps its own table); a TCP segment or UDP datagram to an
+ * ephemeral port the instance that takes such ports (port % n, see
+ * inet_ephemeral), to another port the one the peer's address and port
+ * hash to (a listener in every instance shares the port); an IPv4
+ * fragment the one its source and ID hash to, where it is reassembled and
+ * delivered; anything else, or anything too short to say, this one (whose
+ * checks then drop what is malformed).
+ */
+static uint32_t steer(const struct inet *in, const uint8_t *f, uint32_t len)
+{
+    uint32_t n = in->cfg.group_size, self = in->cfg.group_index;
+    if (len < ETH_HDR_LEN + 24)
+        return len >= ETH_HDR_LEN && f[12] == (ETH_P_ARP >> 8) && f[13] == (ETH_P_ARP & 0xff) ? STEER_ALL : self;
+    uint16_t type = (uint16_t)(f[12] << 8 | f[13]);
+    if (type == ETH_P_ARP)
+        return STEER_ALL;
+    const uint8_t *ip = f + ETH_HDR_LEN;
+    uint32_t ihl = (ip[0] & 15u) * 4;
+    if (type != ETH_P_IPV4 || (ip[0] >> 4) != 4 || ihl < 20 || len < ETH_HDR_LEN + ihl + 4)
+        return self;
+    uint32_t src;
+    memcpy(&src, ip + 12, 4);
+    if (((ip[6] << 8) | ip[7]) & 0x3fff) /* MF or an offset: a fragment */
+        return steer_hash(src, (uint32_t)(ip[4] << 8 | ip[5]), n);
+    if (ip[9] != IPPROTO_TCP && ip[9] != IPPROTO_UDP)
+        return self;
+    const uint8_t *l4 = ip + ihl;
+    uint32_t sport = (uint32_t)(l4[0] << 8 | l4[1]), dport = (uint32_t)(l4[2] << 8 | l4[3]);
+    if (dport >= EPHEMERAL_LO)
+        return dport % n;
+    return steer_hash(src, sport, n);
+}
+
+/* A received frame this instance does not own goes to its owner (ARP to
+ * every other instance as well); false if it went (it is no longer ours). */
+static bool steer_keep(struct inet *in, struct rxframe *f)
+{
+    struct inet_group *g = in->cfg.group;
+    uint32_t self = in->cfg.group_index, to = steer(in, f->data, f->len);
+    if (to == self)
+        return true;
+    if (to == STEER_ALL) {
+        for (uint32_t j = 0; j < in->cfg.group_size; j++) {
+            if (j == self)
+                continue;
+            if (inet_group_send(g, self, j, f->data, f->len, f->flags))
+                in->st.group_arp_copies++;
+            else
+                in->st.group_hand_drops++;
+        }
+        return true;
+    }
+    if (inet_group_send(g, self, to, f->data, f->len, f->flags))
+        in->st.group_handed_out++;
+    else
+        in->st.group_hand_drops++; /* its owner is gone or busy: as a drop on the wire */
+    heap_unref(in->heap, f->blk);
+    return false;
+}
+
+/* Frames the other instances handed to this one, into the stack (a burst
+ * from each at most); how many. */
+static int group_input(struct inet *in)
+{
+    uint32_t self = in->cfg.group_index;
+    int got = 0;
+    for (uint32_t j = 0; j < in->cfg.group_size; j++) {
+        if (j == self)
+            continue;
+        for (int k = 0; k < INET_RX_BURST; k++) {
+            uint32_t len, flags;
+            const uint8_t *d = inet_group_peek(in->cfg.group, j, self, &len, &flags);
+            if (!d)
+                break;
+            struct heap_blk *b = heap_alloc(in->heap, len ? len : 1);
+            if (b)
+                memcpy(heap_blk_data(in->heap, b), d, len);
+            inet_group_next(in->cfg.group, j, self);
+            if (!b) {
+                in->st.group_hand_drops++;
+                continue;
+            }
+            in->st.group_handed_in++;
+            struct rxframe f = {b, heap_blk_data(in->heap, b), len, flags | PKT_RX_HANDED};
+            eth_input(in, &f);
+            got++;
+        }
+    }
+    return got;
+}
+
+/* One receive burst through the stack (and what other instances handed
+ * over); the number of frames. */
 static int rx_once(struct inet *in)
 {
     int n = in->dev->ops->rx_burst(in->dev, in->rx, INET_RX_BURST);
-    for (int i = 0; i < n; i++)
-        eth_input(in, &in->rx[i]);
+    if (!in->cfg.group) {
+        for (int i = 0; i < n; i++)
+            eth_input(in, &in->rx[i]);
+    } else {
+        for (int i = 0; i < n; i++)
+            if (steer_keep(in, &in->rx[i]))
+                eth_input(in, &in->rx[i]);
+        n += group_input(in);
+    }
     if (n > 0)
         in->rt->activity++;
     return n;
@@ -61,7 +172,16 @@ static void idle(void *arg, uint64_t timeout_ns)
         inet_flush(in);
     if (in->nloop || in->acklist)
         return;
-    in->dev->ops->wait(in->dev, timeout_ns);
+    if (!in->cfg.group) {
+        in->dev->ops->wait(in->dev, timeout_ns, -1);
+        return;
+    }
+    /* A frame another instance hands over must wake us too. */
+    int fd = inet_group_sleep(in->cfg.group, in->cfg.group_index);
+    if (fd < 0)
+        return;
+    in->dev->ops->wait(in->dev, timeout_ns, fd);
+    inet_group_woke(in->cfg.group, in->cfg.group_index);
 }
 
 /* Background work woken by timers (see tcp_do_work). */

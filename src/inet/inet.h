@@ -38,6 +38,12 @@ struct inet_config {
     uint32_t mss;        /* MSS we advertise (<= mtu - 40) */
     bool rx_csum_skip;   /* trust PKT_RX_CSUM_GOOD from the device */
 
+    /* Instances sharing the device (inet/group.h): NULL when alone. The
+     * stack hands frames it does not own to their owner, and takes its
+     * ephemeral ports from those with port % group_size == group_index. */
+    struct inet_group *group;
+    uint32_t group_index, group_size;
+
     /* ARP */
     uint64_t arp_ttl_ns;
     uint64_t arp_timeout_ns; /* per request */
@@ -132,7 +138,8 @@ int inet_getsockname(struct inet *in, struct inet_sock *s, struct sockaddr_in *o
     X(tcp_syn_rx) X(tcp_syn_dropped) X(tcp_conns_opened) X(tcp_conns_accepted) X(tcp_conns_freed) \
     X(tcp_tx_segs) X(tcp_retrans_segs) X(tcp_rto_expiries) X(tcp_fast_retransmits) X(tcp_tlp_probes) \
     X(tcp_syncookies_sent) X(tcp_syncookies_ok) X(tcp_syncookies_failed) X(tcp_syn_evicted) \
-    X(tcp_rcv_collapsed_bytes) X(tcp_ofo_pruned) X(tcp_orphan_aborts)
+    X(tcp_rcv_collapsed_bytes) X(tcp_ofo_pruned) X(tcp_orphan_aborts) \
+    X(group_handed_out) X(group_handed_in) X(group_arp_copies) X(group_hand_drops)
 /* clang-format on */
 
 struct inet_stats {

@@ -432,6 +432,11 @@ static inline uint64_t inet_rand(struct inet *in)
     return z ^ (z >> 31);
 }
 
+/* A free ephemeral port (@taken says which are not), from a random start;
+ * in a group of instances, only those that steer to this one (port %
+ * group_size == group_index). 0 if none is free. */
+uint16_t inet_ephemeral(struct inet *in, bool (*taken)(const struct inet *in, uint16_t port));
+
 /* ---- Ethernet (eth.c) ---- */
 
 /* A header block with room for Ethernet + IPv4 + L4 headers; the caller

@@ -50,6 +50,19 @@ void sock_free(struct inet *in, struct inet_sock *s)
     free(s);
 }
 
+uint16_t inet_ephemeral(struct inet *in, bool (*taken)(const struct inet *in, uint16_t port))
+{
+    uint32_t span = EPHEMERAL_HI - EPHEMERAL_LO + 1;
+    uint32_t start = (uint32_t)(inet_rand(in) % span);
+    uint32_t n = in->cfg.group ? in->cfg.group_size : 1, self = in->cfg.group ? in->cfg.group_index : 0;
+    for (uint32_t i = 0; i < span; i++) {
+        uint16_t port = (uint16_t)(EPHEMERAL_LO + (start + i) % span);
+        if (port % n == self && !taken(in, port))
+            return port;
+    }
+    return 0;
+}
+
 int inet_socket(struct inet *in, int type, struct inet_sock **out)
 {
     struct inet_sock *s = sock_new(in, type);

@@ -48,18 +48,17 @@ void tcp_port_release(struct inet *in, uint16_t port)
         in->tcp_port_users[port]--;
 }
 
+static bool tcp_port_taken(const struct inet *in, uint16_t port)
+{
+    return in->tcp_port_users[port] != 0;
+}
+
 uint16_t tcp_port_ephemeral(struct inet *in)
 {
-    uint32_t span = EPHEMERAL_HI - EPHEMERAL_LO + 1;
-    uint32_t start = (uint32_t)(inet_rand(in) % span);
-    for (uint32_t i = 0; i < span; i++) {
-        uint16_t port = (uint16_t)(EPHEMERAL_LO + (start + i) % span);
-        if (!in->tcp_port_users[port]) {
-            in->tcp_port_users[port]++;
-            return port;
-        }
-    }
-    return 0;
+    uint16_t port = inet_ephemeral(in, tcp_port_taken);
+    if (port)
+        in->tcp_port_users[port]++;
+    return port;
 }
 
 /* ---- connection table ---- */

@@ -35,22 +35,15 @@ int pkt_attach(struct inet *in, struct pkt *p, void *buf, uint32_t len)
     return 0;
 }
 
-static uint16_t ephemeral_udp(struct inet *in)
+static bool udp_port_taken(const struct inet *in, uint16_t port)
 {
-    uint32_t span = EPHEMERAL_HI - EPHEMERAL_LO + 1;
-    uint32_t start = (uint32_t)(inet_rand(in) % span);
-    for (uint32_t i = 0; i < span; i++) {
-        uint16_t port = (uint16_t)(EPHEMERAL_LO + (start + i) % span);
-        if (!in->udp_ports[port])
-            return port;
-    }
-    return 0;
+    return in->udp_ports[port] != NULL;
 }
 
 int udp_bind_port(struct inet *in, struct inet_sock *s, uint16_t port)
 {
     if (port == 0) {
-        port = ephemeral_udp(in);
+        port = inet_ephemeral(in, udp_port_taken);
         if (!port)
             return EADDRINUSE;
     } else if (in->udp_ports[port]) {

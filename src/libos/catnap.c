@@ -380,10 +380,14 @@ static int nap_socket(struct libos *l, int type, void **q_out)
 
 static int nap_bind(struct libos *l, void *qv, const struct sockaddr_in *addr)
 {
-    (void)l;
     struct nap_queue *q = qv;
     if (q->bound)
         return EINVAL;
+    /* libdemi.queues > 1: the process's instances (one per thread) share
+     * the ports they bind, and the kernel spreads the flows among them. */
+    int on = 1;
+    if (nap_of(l)->base.rt->cfg.queues > 1 && setsockopt(q->fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) < 0)
+        return errno;
     if (bind(q->fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0)
         return errno;
     q->bound = true;

@@ -31,5 +31,5 @@ int catnip_create(struct runtime *rt, struct libos **out)
     int e = dpdk_dev_create(rt->heap, c, &dev);
     if (e)
         return e;
-    return inetos_create(rt, dev, "catnip", "the DPDK port", out);
+    return inetos_create(rt, dev, NULL, 0, "catnip", "the DPDK port", out);
 }

@@ -12,6 +12,7 @@
 
 #include "core/common.h"
 #include "core/log.h"
+#include "inet/group.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +25,8 @@ struct inetos {
     struct libos base; /* first: the API layer holds a struct libos * */
     struct inet *in;
     struct netdev *dev; /* owned: destroyed after the stack */
+    struct inet_group *group; /* NULL: the device is ours alone */
+    uint32_t group_index, group_size;
 };
 
 static struct inetos *inetos_of(struct libos *l)
@@ -150,6 +153,8 @@ static void os_destroy(struct libos *l)
     struct inetos *os = inetos_of(l);
     inet_destroy(os->in);
     os->dev->ops->destroy(os->dev);
+    if (os->group)
+        inet_group_leave(os->group, os->group_index);
     free(os);
 }
 
@@ -161,6 +166,13 @@ static void os_stats(struct libos *l, demi_stats_t *st)
     st->rx_bytes += ds->rx_bytes;
     st->tx_frames += ds->tx_frames;
     st->tx_bytes += ds->tx_bytes;
+    const struct inet_stats *is = inet_stats(inetos_of(l)->in);
+    st->frames_handed_out += is->group_handed_out + is->group_arp_copies;
+    st->frames_handed_in += is->group_handed_in;
+    if (inetos_of(l)->group) {
+        st->queue = inetos_of(l)->group_index;
+        st->queues = inetos_of(l)->group_size;
+    }
 }
 
 static const struct libos_ops inetos_ops = {
@@ -181,11 +193,26 @@ static const struct libos_ops inetos_ops = {
     .destroy = os_destroy,
 };
 
-int inetos_create(struct runtime *rt, struct netdev *dev, const char *who, const char *where, struct libos **out)
+int inetos_group_join(struct runtime *rt, const char *key, uint32_t frame_max, struct inet_group **g, uint32_t *index)
+{
+    *g = NULL;
+    *index = 0;
+    if (rt->cfg.queues <= 1)
+        return 0;
+    return inet_group_join(key, rt->cfg.queues, rt->cfg.queue, frame_max, g, index);
+}
+
+int inetos_create(struct runtime *rt, struct netdev *dev, struct inet_group *group, uint32_t group_index,
+                  const char *who, const char *where, struct libos **out)
 {
     const struct config *c = &rt->cfg;
     struct inet_config ic;
     inetos_config(&ic, c);
+    if (group) {
+        ic.group = group;
+        ic.group_index = group_index;
+        ic.group_size = c->queues;
+    }
     if (ic.mtu > dev->mtu) {
         log_warn("%s: inetstack_config.mtu %u exceeds %s's MTU %u; using %u", who, ic.mtu, where, dev->mtu, dev->mtu);
         ic.mtu = dev->mtu;
@@ -193,23 +220,27 @@ int inetos_create(struct runtime *rt, struct netdev *dev, const char *who, const
     if (ic.mss > ic.mtu - 40)
         ic.mss = ic.mtu - 40;
     struct inetos *os = calloc(1, sizeof(*os));
-    if (!os) {
-        dev->ops->destroy(dev);
-        return ENOMEM;
-    }
-    int e = inet_create(rt, dev, &ic, &os->in);
+    int e = os ? inet_create(rt, dev, &ic, &os->in) : ENOMEM;
     if (e) {
         free(os);
         dev->ops->destroy(dev);
+        if (group)
+            inet_group_leave(group, group_index);
         return e;
     }
     os->base.ops = &inetos_ops;
     os->base.rt = rt;
     os->dev = dev;
+    os->group = group;
+    os->group_index = ic.group_index;
+    os->group_size = ic.group ? ic.group_size : 1;
     inet_set_qowner(os->in, &os->base);
     char ip[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &c->local_ipv4_addr, ip, sizeof(ip));
-    log_info("%s: %s on %s via %s", who, ip, where, dev->ops->name);
+    if (group)
+        log_info("%s: %s on %s via %s, queue %u of %u", who, ip, where, dev->ops->name, group_index, c->queues);
+    else
+        log_info("%s: %s on %s via %s", who, ip, where, dev->ops->name);
     *out = &os->base;
     return 0;
 }

@@ -523,6 +523,20 @@ static void test_env_errors(void)
     setenv("EAL_INIT", many, 1);
     CHECK(config_load(&c, NULL, err, sizeof(err)) == EINVAL && has("EAL_INIT=") && has("more than 64 entries"));
     clear_env();
+    /* Instances sharing a device: 1..16, and a queue below their number. */
+    setenv("QUEUES", "17", 1);
+    CHECK(config_load(&c, NULL, err, sizeof(err)) == EINVAL && has("libdemi.queues: 17 is out of range [1, 16]"));
+    setenv("QUEUES", "0", 1);
+    CHECK(config_load(&c, NULL, err, sizeof(err)) == EINVAL && has("libdemi.queues: 0 is out of range"));
+    setenv("QUEUES", "2", 1);
+    setenv("QUEUE", "2", 1);
+    CHECK(config_load(&c, NULL, err, sizeof(err)) == EINVAL && has("libdemi.queue: 2 is not below libdemi.queues (2)"));
+    setenv("QUEUE", "1", 1);
+    CHECK(config_load(&c, NULL, err, sizeof(err)) == 0 && c.queues == 2 && c.queue == 1);
+    unsetenv("QUEUE");
+    unsetenv("QUEUES");
+    CHECK(config_load(&c, NULL, err, sizeof(err)) == 0 && c.queues == 1 && c.queue == UINT32_MAX);
+    clear_env();
 }
 
 static void test_syntax(void)

@@ -1,0 +1,48 @@
+/*
+ * inet/group: stack instances of one process that share a device, one per
+ * thread and queue (libdemi.queues > 1). Each instance owns its flows;
+ * a frame that reaches the wrong instance's queue is copied to its owner
+ * through a single-producer single-consumer ring (one per ordered pair of
+ * instances), and ARP frames are copied to every instance.
+ *
+ * Joining and leaving take a process-wide mutex (control path only); the
+ * rings take no lock. A member that sleeps announces it, and a sender
+ * that finds it asleep writes its eventfd.
+ */
+#ifndef DEMI_INET_GROUP_H
+#define DEMI_INET_GROUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define INET_GROUP_MAX 16 /* instances sharing one device, at most */
+
+struct inet_group;
+
+/* Joins the group named @key (created by its first member) of @n
+ * instances; @want is the index asked for (UINT32_MAX: the lowest free
+ * one). @frame_max is the largest frame a ring carries (the group's is
+ * its first member's). Errors: EINVAL (@n differs from the group's, or
+ * @want >= @n), EBUSY (@want is taken, or all @n are), ENOMEM. */
+int inet_group_join(const char *key, uint32_t n, uint32_t want, uint32_t frame_max, struct inet_group **out,
+                    uint32_t *index);
+void inet_group_leave(struct inet_group *g, uint32_t index);
+
+/* Copies a frame into the ring from @from to @to; false if @to has no
+ * member now, the ring is full, or the frame is larger than the group's
+ * frames (the frame is dropped: counted by the caller). */
+bool inet_group_send(struct inet_group *g, uint32_t from, uint32_t to, const uint8_t *data, uint32_t len,
+                     uint32_t flags);
+
+/* The oldest frame in the ring from @from to @self, or NULL; consumed by
+ * inet_group_next. */
+const uint8_t *inet_group_peek(struct inet_group *g, uint32_t from, uint32_t self, uint32_t *len, uint32_t *flags);
+void inet_group_next(struct inet_group *g, uint32_t from, uint32_t self);
+
+/* Sleeping: inet_group_sleep announces it and returns the eventfd to wait
+ * on too, or -1 if a frame is already waiting (do not sleep);
+ * inet_group_woke ends it. */
+int inet_group_sleep(struct inet_group *g, uint32_t self);
+void inet_group_woke(struct inet_group *g, uint32_t self);
+
+#endif
