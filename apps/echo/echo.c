@@ -4,7 +4,7 @@
  *
  *   demi-echo server|client [--udp] --addr IP:PORT [--size BYTES]
  *             [--iters N | --seconds S] [--clients N] [--hist FILE] [--warmup N]
- *             [--max-pending BYTES]
+ *             [--max-pending BYTES] [--threads N] [--cpus LIST]
  *   demi-echo --help | --version
  *
  * The server echoes each popped array back with zero copies (it pushes the
@@ -13,10 +13,16 @@
  * and when an accept fails for want of descriptors or memory it logs (one
  * line a second at most), tries again after a growing delay, and keeps
  * serving. SIGUSR1 makes it print a "stats" line (heap bytes in use, and
- * the most seen, from demi_get_stats) on stdout. The
+ * the most seen, from demi_get_stats) on stdout. With --threads N, N
+ * threads each run the server on their own libdemi instance, sharing the
+ * port and the device (libdemi.queues = N), and each prints a "thread"
+ * line with what it served when the server stops. The
  * client runs round trips over --clients connections at once, checks every
  * echoed byte, and prints one JSON line with the latency percentiles.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* CPU_SET, pthread_setaffinity_np */
+#endif
 #include "hist.h"
 
 #include <demi/libos.h>
@@ -27,6 +33,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -47,6 +55,9 @@ struct opts {
     const char *hist;
     uint64_t max_pending;
     uint64_t pause_ms;
+    uint32_t threads;  /* server: instances, one per thread */
+    int cpus[64];      /* --cpus: thread i runs on cpus[i % ncpus] */
+    uint32_t ncpus;
 };
 
 /* A connection's incomplete pushes the server allows before it stops
@@ -69,7 +80,7 @@ static void usage(FILE *f, int status)
 {
     fprintf(f, "usage: demi-echo server|client [--udp] --addr IP:PORT [--size BYTES]\n"
                "                 [--iters N | --seconds S] [--clients N] [--hist FILE] [--warmup N]\n"
-               "                 [--max-pending BYTES] [--pause MS]\n"
+               "                 [--max-pending BYTES] [--pause MS] [--threads N] [--cpus LIST]\n"
                "       demi-echo --help | --version\n"
                "  --addr IP:PORT       server: listen there (port 0 picks a free port);\n"
                "                       client: connect (or send) there. Required\n"
@@ -84,6 +95,10 @@ static void usage(FILE *f, int status)
                "  --max-pending BYTES  server: stop reading a TCP connection while BYTES of its echoes\n"
                "                       are not yet sent (a client that does not read them);\n"
                "                       default 262144 (256 KiB)\n"
+               "  --threads N          server: N threads, each its own libdemi instance (1..16, default\n"
+               "                       1); they share the port (a fixed one below 49152) and the\n"
+               "                       device (libdemi.queues, set to N unless QUEUES says so)\n"
+               "  --cpus LIST          server: pin thread i to the i-th CPU of LIST (e.g. 0,1)\n"
                "  --pause MS           client: sleep MS milliseconds before each round trip after the\n"
                "                       warm-up (outside the libOS: the server idles), so that the\n"
                "                       latencies are those of a first request after a pause\n"
@@ -135,6 +150,26 @@ static uint64_t parse_u64(const char *s, const char *what)
     return v;
 }
 
+static void parse_cpus(const char *s, struct opts *o)
+{
+    o->ncpus = 0;
+    for (const char *p = s; *p;) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (errno || end == p || v < 0 || v >= CPU_SETSIZE || o->ncpus == 64 || (*end && *end != ',')) {
+            fprintf(stderr, "demi-echo: --cpus: expected a list of CPU numbers like 0,1, got %s\n", s);
+            exit(2);
+        }
+        o->cpus[o->ncpus++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    if (!o->ncpus) {
+        fprintf(stderr, "demi-echo: --cpus: empty list\n");
+        exit(2);
+    }
+}
+
 static void parse(int argc, char **argv, struct opts *o)
 {
     static const struct option lo[] = {{"udp", no_argument, 0, 'u'},
@@ -147,6 +182,8 @@ static void parse(int argc, char **argv, struct opts *o)
                                        {"warmup", required_argument, 0, 'w'},
                                        {"max-pending", required_argument, 0, 'm'},
                                        {"pause", required_argument, 0, 'p'},
+                                       {"threads", required_argument, 0, 'T'},
+                                       {"cpus", required_argument, 0, 'C'},
                                        {"help", no_argument, 0, 'h'},
                                        {"version", no_argument, 0, 'V'},
                                        {0, 0, 0, 0}};
@@ -155,6 +192,7 @@ static void parse(int argc, char **argv, struct opts *o)
     o->clients = 1;
     o->warmup = 1000;
     o->max_pending = MAX_PENDING_DEFAULT;
+    o->threads = 1;
     bool have_addr = false, have_iters = false;
     if (argc < 2)
         usage(stderr, 2);
@@ -221,6 +259,18 @@ static void parse(int argc, char **argv, struct opts *o)
                 exit(2);
             }
             break;
+        case 'T': {
+            uint64_t v = parse_u64(optarg, "--threads");
+            if (v == 0 || v > 16) {
+                fprintf(stderr, "demi-echo: --threads must be 1..16\n");
+                exit(2);
+            }
+            o->threads = (uint32_t)v;
+            break;
+        }
+        case 'C':
+            parse_cpus(optarg, o);
+            break;
         case 'h':
             usage(stdout, 0);
             break;
@@ -239,6 +289,15 @@ static void parse(int argc, char **argv, struct opts *o)
     }
     if (!have_iters && o->seconds <= 0)
         o->iters = 100000;
+    if ((o->threads > 1 || o->ncpus) && !o->server) {
+        fprintf(stderr, "demi-echo: --threads and --cpus are server options\n");
+        exit(2);
+    }
+    if (o->threads > 1 && (ntohs(o->addr.sin_port) == 0 || ntohs(o->addr.sin_port) >= 49152)) {
+        fprintf(stderr, "demi-echo: --threads %u: give a fixed port below 49152 (the threads share it; ephemeral\n"
+                        "           ports each belong to one instance)\n", o->threads);
+        exit(2);
+    }
     if (o->udp && o->size > 65507) {
         fprintf(stderr, "demi-echo: --size over 65507 cannot be one UDP datagram\n");
         exit(2);
@@ -290,6 +349,7 @@ struct server {
     demi_qtoken_t accept_qt;
     uint64_t accept_at;
     uint64_t backoff_ns;
+    uint64_t accepted, echoed; /* connections, and messages (datagrams) echoed */
     /* At most one line a second about failed accepts. */
     uint64_t log_at;
     uint64_t log_suppressed;
@@ -419,6 +479,7 @@ static void econn_popped(struct server *s, int qd, demi_sgarray_t *sga)
         econn_close(s, qd); /* out of memory for this push: drop this client only */
         return;
     }
+    s->echoed++;
     uint32_t tail = (c->head + c->n) % PEND_MAX;
     c->q[tail].qt = qt;
     c->q[tail].len = (uint32_t)len;
@@ -465,7 +526,7 @@ static void server_stats(struct server *s)
     }
 }
 
-static void server_udp(const struct opts *o, int qd)
+static void server_udp(struct server *s, int qd)
 {
     demi_qresult_t qr[BATCH];
     demi_qtoken_t qt;
@@ -473,7 +534,6 @@ static void server_udp(const struct opts *o, int qd)
     struct timespec tick = {0, 100 * 1000 * 1000};
     if ((e = demi_pop(&qt, qd)))
         die("pop", e);
-    (void)o;
     while (!stop) {
         int n;
         e = demi_wait_next_n(qr, BATCH, &n, &tick);
@@ -487,7 +547,9 @@ static void server_udp(const struct opts *o, int qd)
                 demi_sgarray_t *sga = &r->qr_value.sga;
                 /* A datagram goes back to its sender; a push that fails
                  * (no memory) loses only this datagram. */
-                demi_pushto(&qt, qd, sga, (const struct sockaddr *)&sga->sga_addr, sizeof(sga->sga_addr));
+                demi_qtoken_t pqt;
+                if (demi_pushto(&pqt, qd, sga, (const struct sockaddr *)&sga->sga_addr, sizeof(sga->sga_addr)) == 0)
+                    s->echoed++;
                 demi_sgafree(sga);
                 if ((e = demi_pop(&qt, qd)))
                     die("pop", e);
@@ -498,7 +560,24 @@ static void server_udp(const struct opts *o, int qd)
     }
 }
 
-static void server(const struct opts *o)
+/* The threads of --threads: all bound before "ready" is printed. */
+static pthread_barrier_t bound;
+
+/* What one thread served, when the server stops (with --threads). */
+static void server_report(struct server *s, uint32_t idx)
+{
+    demi_stats_t st;
+    if (demi_get_stats(&st) != 0)
+        return;
+    printf("thread %u queue=%u/%u accepted=%llu echoed=%llu rx_frames=%llu frames_handed_out=%llu "
+           "frames_handed_in=%llu\n",
+           idx, st.queue, st.queues, (unsigned long long)s->accepted, (unsigned long long)s->echoed,
+           (unsigned long long)st.rx_frames, (unsigned long long)st.frames_handed_out,
+           (unsigned long long)st.frames_handed_in);
+    fflush(stdout);
+}
+
+static void server(const struct opts *o, uint32_t idx)
 {
     struct server s = {.o = o};
     int e;
@@ -519,14 +598,20 @@ static void server(const struct opts *o)
         die("getsockname", e);
     char ip[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &local.sin_addr, ip, sizeof(ip));
-    printf("ready %s:%u\n", ip, ntohs(local.sin_port));
-    fflush(stdout);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_usr1;
-    sigaction(SIGUSR1, &sa, NULL);
+    if (o->threads > 1)
+        pthread_barrier_wait(&bound);
+    if (idx == 0) {
+        printf("ready %s:%u\n", ip, ntohs(local.sin_port));
+        fflush(stdout);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_usr1;
+        sigaction(SIGUSR1, &sa, NULL);
+    }
     if (o->udp) {
-        server_udp(o, s.lqd);
+        server_udp(&s, s.lqd);
+        if (o->threads > 1)
+            server_report(&s, idx);
         demi_close(s.lqd);
         return;
     }
@@ -555,6 +640,7 @@ static void server(const struct opts *o)
             case DEMI_OPC_ACCEPT:
                 s.accepting = false;
                 s.backoff_ns = 0;
+                s.accepted++;
                 econn_new(&s, r->qr_value.ares.qd);
                 accept_arm(&s);
                 break;
@@ -584,11 +670,64 @@ static void server(const struct opts *o)
             accept_arm(&s);
         server_stats(&s);
     }
+    if (o->threads > 1)
+        server_report(&s, idx);
     for (size_t qd = 0; qd < s.cap; qd++)
         if (s.c[qd].open)
             econn_close(&s, (int)qd);
     demi_close(s.lqd);
     free(s.c);
+}
+
+struct server_thread {
+    const struct opts *o;
+    struct demi_args *args;
+    uint32_t idx;
+    pthread_t tid;
+};
+
+/* One --threads thread: its own instance, on its CPU if --cpus names one. */
+static void *server_main(void *arg)
+{
+    struct server_thread *t = arg;
+    const struct opts *o = t->o;
+    if (o->ncpus) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(o->cpus[t->idx % o->ncpus], &set);
+        int e = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+        if (e)
+            die("--cpus", e);
+    }
+    int e = demi_init(t->args);
+    if (e)
+        die("demi_init", e);
+    server(o, t->idx);
+    return NULL;
+}
+
+static void servers(const struct opts *o, struct demi_args *args)
+{
+    char n[16];
+    snprintf(n, sizeof(n), "%u", o->threads);
+    const char *q = getenv("QUEUES");
+    if (!q)
+        setenv("QUEUES", n, 1);
+    else if (strcmp(q, n) != 0 && o->threads > 1) {
+        fprintf(stderr, "demi-echo: --threads %u but QUEUES=%s\n", o->threads, q);
+        exit(2);
+    }
+    struct server_thread t[16];
+    pthread_barrier_init(&bound, NULL, o->threads);
+    for (uint32_t i = 0; i < o->threads; i++) {
+        t[i] = (struct server_thread){o, args, i, 0};
+        int e = pthread_create(&t[i].tid, NULL, server_main, &t[i]);
+        if (e)
+            die("pthread_create", e);
+    }
+    for (uint32_t i = 0; i < o->threads; i++)
+        pthread_join(t[i].tid, NULL);
+    pthread_barrier_destroy(&bound);
 }
 
 /* ---- client ---- */
@@ -831,11 +970,15 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     struct demi_args args = {.argc = argc, .argv = argv, .callback = NULL};
+    if (o.server && (o.threads > 1 || o.ncpus)) {
+        servers(&o, &args);
+        return 0;
+    }
     int e = demi_init(&args);
     if (e)
         die("demi_init", e);
     if (o.server)
-        server(&o);
+        server(&o, 0);
     else
         client(&o);
     return 0;

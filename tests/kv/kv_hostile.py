@@ -105,6 +105,11 @@ def greedy_reader():
 
         g, sent, why = flood_until(kv.port, stopped)
         print(f"the greedy client sent {sent >> 20} MiB (the flood ended: {why})")
+        if why != "done":
+            # Not stopped at the soft limit: show how each end saw it.
+            print("CLIENT LIST:", b.cmd("CLIENT", "LIST"))
+            print(subprocess.run(["ss", "-tmin", "sport", "=", str(kv.port)], capture_output=True,
+                                 text=True).stdout)
         # The bystander is served all along.
         for i in range(200):
             check(b.cmd("SET", f"k{i}", b"v" * 1000) == "OK", f"bystander SET #{i}")

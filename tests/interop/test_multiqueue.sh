@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Two libdemi instances in one process sharing one device (issue 14,
+# libdemi.queues = 2): demi-echo server --threads 2 against Linux clients.
+#   catpowder-xdp     AF_XDP sockets on queues 0 and 1 of a veth made with
+#                     2 queues (native mode: in skb mode veth hands every
+#                     frame to queue 0)
+#   catpowder-packet  two AF_PACKET sockets in one PACKET_FANOUT hash group
+#   catnap            two kernel sockets with SO_REUSEPORT, on loopback
+# Checks, on one server run:
+#   1. 500 TCP connections from Linux at once (demi-echo's catnap client,
+#      every echoed byte checked): all served, by both instances;
+#   2. 64 MiB echoed on each of 2 connections at once (every byte checked);
+#   3. then a UDP server: 16 sockets' datagrams, served by both instances;
+# and on the bypass modes that frames which reached the wrong instance's
+# queue were handed to their owner (counted on both sides) and that every
+# instance answered only the ARP it received itself.
+# Exit 0 pass, 1 fail, 77 skip (not root, or no such socket family).
+# Stops only what it started, by PID; removes its namespaces.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+build=${DEMI_BUILD:-$src/build}
+[[ $build == /* ]] || build=$src/$build
+# shellcheck source=../../scripts/bypass.sh
+. "$src/scripts/bypass.sh"
+
+mode=${1:-}
+case $mode in
+catnap) id= ;;
+catpowder-xdp) id=90 ;;
+catpowder-packet) id=91 ;;
+*)
+  echo "usage: $0 catnap|catpowder-xdp|catpowder-packet" >&2
+  exit 2
+  ;;
+esac
+fail() {
+  echo "FAIL: $*"
+  exit 1
+}
+if [[ $mode != catnap ]]; then
+  [[ $(id -u) -eq 0 ]] || { echo "skip: needs root (network namespaces, veth, raw sockets)"; exit 77; }
+  rc=0
+  bypass_socket_check "$mode" || rc=$?
+  case $rc in
+  0) ;;
+  2) echo "skip: this kernel has no $(bypass_family "$mode") sockets ($bypass_why)"; exit 77 ;;
+  *) fail "cannot open a $(bypass_family "$mode") socket: $bypass_why" ;;
+  esac
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/demi-multiqueue.XXXXXX")
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do stop_pid "$p"; done
+  [[ -n $id ]] && "$src/scripts/netns.sh" down "$id" >/dev/null 2>&1
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+show() { tail -n 30 "$1" 2>/dev/null | sed 's/^/    | /'; }
+
+if [[ $mode == catnap ]]; then
+  ip_a=127.0.0.1
+  server_env=(LIBOS=catnap)
+  exec_a() { exec "$@"; }
+  on_b() { "$@"; }
+else
+  bypass_topology up "$id" queues 2 || fail "scripts/netns.sh up $id queues 2 printed no topology"
+  read -r -a server_env <<<"$(bypass_env "$mode" "$if_a" "$ip_a" "$tmp")"
+  server_env+=(XDP_NATIVE=1)
+  exec_a() { exec ip netns exec "$ns_a" "$@"; } # run with &: $! is then the program itself
+  on_b() { ip netns exec "$ns_b" "$@"; }
+fi
+port=7300
+
+# serve [--udp]: demi-echo with 2 threads until stopped; its output in $tmp/server.*
+serve() {
+  : >"$tmp/server.out"
+  exec_a env "${server_env[@]}" HUGEPAGES=off DEMI_LOG=info \
+    "$build/demi-echo" server "$@" --threads 2 --addr "$ip_a:$port" >"$tmp/server.out" 2>"$tmp/server.err" &
+  srv=$!
+  pids=("$srv")
+  for _ in $(seq 300); do
+    grep -q '^ready' "$tmp/server.out" && return 0
+    kill -0 "$srv" 2>/dev/null || break
+    sleep 0.1
+  done
+  show "$tmp/server.err"
+  fail "demi-echo server $* --threads 2 did not print ready"
+}
+# unserve: SIGINT; the threads print their lines and the server exits 0.
+unserve() {
+  kill -INT "$srv"
+  local i
+  for i in $(seq 300); do
+    kill -0 "$srv" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$srv" 2>/dev/null; then
+    cat "$tmp/server.out"; show "$tmp/server.err"
+    fail "demi-echo server did not exit within 30 s of SIGINT"
+  fi
+  wait "$srv"
+  local rc=$?
+  pids=()
+  [[ $rc -eq 0 ]] || { show "$tmp/server.err"; fail "demi-echo server exited $rc"; }
+}
+client() { # ARGS: a catnap client on the Linux side
+  on_b env LIBOS=catnap HUGEPAGES=off "$build/demi-echo" client --addr "$ip_a:$port" "$@" 2>"$tmp/client.err" ||
+    { show "$tmp/client.err"; show "$tmp/server.err"; fail "demi-echo client $* failed"; }
+}
+# field NAME THREAD: a number from the server's "thread" line
+field() { sed -n "s/^thread $2 .*\\b$1=\\([0-9]*\\).*/\\1/p" "$tmp/server.out"; }
+# each_thread NAME WHAT: both threads' NAME above 0
+each_thread() {
+  local t v
+  for t in 0 1; do
+    v=$(field "$1" "$t")
+    [[ -n $v && $v -gt 0 ]] || { cat "$tmp/server.out"; fail "$2: thread $t has $1=${v:-none}"; }
+  done
+}
+# handed WHAT: on bypass modes, frames went both ways between the instances
+handed() {
+  [[ $mode == catnap ]] && return 0
+  local out=0 in=0 t
+  for t in 0 1; do
+    out=$((out + $(field frames_handed_out "$t")))
+    in=$((in + $(field frames_handed_in "$t")))
+  done
+  [[ $in -gt 0 ]] || { cat "$tmp/server.out"; fail "$1: no frame was handed between the instances"; }
+  [[ $in -le $out ]] || fail "$1: $in frames handed in but only $out out"
+  echo "$1: $out frames handed over, $in taken in (the rest dropped: ring full)"
+}
+
+serve
+client --clients 500 --iters 20000 --size 200 --warmup 0 >"$tmp/c1.json"
+echo "500 connections: $(cat "$tmp/c1.json")"
+client --clients 2 --iters 2 --size 67108864 --warmup 0 >"$tmp/c2.json"
+echo "64 MiB twice at once: $(cat "$tmp/c2.json")"
+unserve
+cat "$tmp/server.out"
+a0=$(field accepted 0) a1=$(field accepted 1)
+[[ $((a0 + a1)) -eq 502 ]] || fail "the threads accepted $a0 + $a1 connections, not 502"
+each_thread accepted "TCP"
+each_thread echoed "TCP"
+handed "TCP"
+if [[ $mode != catnap ]]; then
+  # Each instance sees every ARP frame (one from its queue or the other's
+  # copy), and only the one that received it answers: the replies are at
+  # most half the ARP frames seen (answering the copies too would make them
+  # all of the requests).
+  sum() { grep -o "$1=[0-9]*" "$tmp/server.err" | cut -d= -f2 | { local n=0 v; while read -r v; do n=$((n + v)); done; echo $n; }; }
+  replies=$(sum arp_reply_sent) arps=$(sum arp_rx)
+  [[ $replies -ge 1 && $((2 * replies)) -le $arps ]] ||
+    { grep counters "$tmp/server.err"; fail "ARP: $replies replies for $arps ARP frames seen by the instances"; }
+  echo "ARP: $replies replies, $arps frames seen by the two instances"
+fi
+
+serve --udp
+client --udp --clients 16 --iters 20000 --size 500 --warmup 0 >"$tmp/c3.json"
+echo "UDP, 16 sockets: $(cat "$tmp/c3.json")"
+unserve
+cat "$tmp/server.out"
+each_thread echoed "UDP"
+handed "UDP"
+echo "ok"
