@@ -8,6 +8,7 @@
 #include "inet/group.h"
 
 #include "core/log.h"
+#include "inet/inet_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -194,6 +195,46 @@ void inet_group_next(struct inet_group *g, uint32_t from, uint32_t self)
 {
     struct ring *r = ring_of(g, from, self);
     atomic_store_explicit(&r->tail, atomic_load_explicit(&r->tail, memory_order_relaxed) + 1, memory_order_release);
+}
+
+static uint32_t steer_hash(uint32_t a, uint32_t b, uint32_t n)
+{
+    uint64_t k = (((uint64_t)a << 32) | b) * 0x9e3779b97f4a7c15ull;
+    return (uint32_t)((k >> 32) % n);
+}
+
+/*
+ * The owner of a frame: ARP every instance
+ * (each keeps its own table); a TCP segment or UDP datagram to an
+ * ephemeral port the instance that takes such ports (port % n, see
+ * inet_ephemeral), to another port the one the peer's address and port
+ * hash to (a listener in every instance shares the port); an IPv4
+ * fragment the one its source and ID hash to, where it is reassembled and
+ * delivered; anything else, or anything too short to say, this one (whose
+ * checks then drop what is malformed).
+ */
+uint32_t inet_group_steer(uint32_t n, uint32_t self, const uint8_t *f, uint32_t len)
+{
+    if (len < ETH_HDR_LEN + 24)
+        return len >= ETH_HDR_LEN && f[12] == (ETH_P_ARP >> 8) && f[13] == (ETH_P_ARP & 0xff) ? INET_GROUP_ALL : self;
+    uint16_t type = (uint16_t)(f[12] << 8 | f[13]);
+    if (type == ETH_P_ARP)
+        return INET_GROUP_ALL;
+    const uint8_t *ip = f + ETH_HDR_LEN;
+    uint32_t ihl = (ip[0] & 15u) * 4;
+    if (type != ETH_P_IPV4 || (ip[0] >> 4) != 4 || ihl < 20 || len < ETH_HDR_LEN + ihl + 4)
+        return self;
+    uint32_t src;
+    memcpy(&src, ip + 12, 4);
+    if (((ip[6] << 8) | ip[7]) & 0x3fff) /* MF or an offset: a fragment */
+        return steer_hash(src, (uint32_t)(ip[4] << 8 | ip[5]), n);
+    if (ip[9] != IPPROTO_TCP && ip[9] != IPPROTO_UDP)
+        return self;
+    const uint8_t *l4 = ip + ihl;
+    uint32_t sport = (uint32_t)(l4[0] << 8 | l4[1]), dport = (uint32_t)(l4[2] << 8 | l4[3]);
+    if (dport >= EPHEMERAL_LO)
+        return dport % n;
+    return steer_hash(src, sport, n);
 }
 
 static bool any_waiting(struct inet_group *g, uint32_t self)

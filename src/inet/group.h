@@ -15,7 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define INET_GROUP_MAX 16 /* instances sharing one device, at most */
+#define INET_GROUP_MAX 16         /* instances sharing one device, at most */
+#define INET_GROUP_ALL UINT32_MAX /* inet_group_steer: every instance */
 
 struct inet_group;
 
@@ -27,6 +28,12 @@ struct inet_group;
 int inet_group_join(const char *key, uint32_t n, uint32_t want, uint32_t frame_max, struct inet_group **out,
                     uint32_t *index);
 void inet_group_leave(struct inet_group *g, uint32_t index);
+
+/* Which of @n instances owns a received Ethernet frame (INET_GROUP_ALL:
+ * each needs it), asked by instance @self, which keeps what the rule
+ * cannot place; decided from the frame alone, so that every instance
+ * agrees whichever queue it reached (the rule: group.c, libdemi(7)). */
+uint32_t inet_group_steer(uint32_t n, uint32_t self, const uint8_t *f, uint32_t len);
 
 /* Copies a frame into the ring from @from to @to; false if @to has no
  * member now, the ring is full, or the frame is larger than the group's

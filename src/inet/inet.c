@@ -26,58 +26,15 @@ const struct inet_stats *inet_stats(const struct inet *in)
     return &in->st;
 }
 
-#define STEER_ALL UINT32_MAX
-
-static uint32_t steer_hash(uint32_t a, uint32_t b, uint32_t n)
-{
-    uint64_t k = (((uint64_t)a << 32) | b) * 0x9e3779b97f4a7c15ull;
-    return (uint32_t)((k >> 32) % n);
-}
-
-/*
- * Which instance of the group owns a received frame: ARP every instance
- * (each keeps its own table); a TCP segment or UDP datagram to an
- * ephemeral port the instance that takes such ports (port % n, see
- * inet_ephemeral), to another port the one the peer's address and port
- * hash to (a listener in every instance shares the port); an IPv4
- * fragment the one its source and ID hash to, where it is reassembled and
- * delivered; anything else, or anything too short to say, this one (whose
- * checks then drop what is malformed).
- */
-static uint32_t steer(const struct inet *in, const uint8_t *f, uint32_t len)
-{
-    uint32_t n = in->cfg.group_size, self = in->cfg.group_index;
-    if (len < ETH_HDR_LEN + 24)
-        return len >= ETH_HDR_LEN && f[12] == (ETH_P_ARP >> 8) && f[13] == (ETH_P_ARP & 0xff) ? STEER_ALL : self;
-    uint16_t type = (uint16_t)(f[12] << 8 | f[13]);
-    if (type == ETH_P_ARP)
-        return STEER_ALL;
-    const uint8_t *ip = f + ETH_HDR_LEN;
-    uint32_t ihl = (ip[0] & 15u) * 4;
-    if (type != ETH_P_IPV4 || (ip[0] >> 4) != 4 || ihl < 20 || len < ETH_HDR_LEN + ihl + 4)
-        return self;
-    uint32_t src;
-    memcpy(&src, ip + 12, 4);
-    if (((ip[6] << 8) | ip[7]) & 0x3fff) /* MF or an offset: a fragment */
-        return steer_hash(src, (uint32_t)(ip[4] << 8 | ip[5]), n);
-    if (ip[9] != IPPROTO_TCP && ip[9] != IPPROTO_UDP)
-        return self;
-    const uint8_t *l4 = ip + ihl;
-    uint32_t sport = (uint32_t)(l4[0] << 8 | l4[1]), dport = (uint32_t)(l4[2] << 8 | l4[3]);
-    if (dport >= EPHEMERAL_LO)
-        return dport % n;
-    return steer_hash(src, sport, n);
-}
-
 /* A received frame this instance does not own goes to its owner (ARP to
  * every other instance as well); false if it went (it is no longer ours). */
 static bool steer_keep(struct inet *in, struct rxframe *f)
 {
     struct inet_group *g = in->cfg.group;
-    uint32_t self = in->cfg.group_index, to = steer(in, f->data, f->len);
+    uint32_t self = in->cfg.group_index, to = inet_group_steer(in->cfg.group_size, self, f->data, f->len);
     if (to == self)
         return true;
-    if (to == STEER_ALL) {
+    if (to == INET_GROUP_ALL) {
         for (uint32_t j = 0; j < in->cfg.group_size; j++) {
             if (j == self)
                 continue;
