@@ -11,6 +11,10 @@
 #      every echoed byte checked): all served, by both instances;
 #   2. 64 MiB echoed on each of 2 connections at once (every byte checked);
 #   3. then a UDP server: 16 sockets' datagrams, served by both instances;
+#   4. the other way round: two instances of mq_client open 8 connections
+#      each to a Linux echo server (64 KiB round trips) and send datagrams
+#      from ephemeral ports, so that replies must reach the instance that
+#      owns their port whichever queue they land on;
 # and on the bypass modes that frames which reached the wrong instance's
 # queue were handed to their owner (counted on both sides) and that every
 # instance answered only the ARP it received itself.
@@ -54,7 +58,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/demi-multiqueue.XXXXXX")
 pids=()
 cleanup() {
   local p
-  for p in "${pids[@]}"; do stop_pid "$p"; done
+  for p in "${pids[@]}"; do stop_pid "$p"; done # exec_a/exec_b: $! is the program itself
   [[ -n $id ]] && "$src/scripts/netns.sh" down "$id" >/dev/null 2>&1
   rm -rf "$tmp"
 }
@@ -64,15 +68,19 @@ trap 'exit 143' TERM
 show() { tail -n 30 "$1" 2>/dev/null | sed 's/^/    | /'; }
 
 if [[ $mode == catnap ]]; then
-  ip_a=127.0.0.1
+  ip_a=127.0.0.1 ip_b=127.0.0.1
   server_env=(LIBOS=catnap)
   exec_a() { exec "$@"; }
+  exec_b() { exec "$@"; }
+  on_a() { "$@"; }
   on_b() { "$@"; }
 else
   bypass_topology up "$id" queues 2 || fail "scripts/netns.sh up $id queues 2 printed no topology"
   read -r -a server_env <<<"$(bypass_env "$mode" "$if_a" "$ip_a" "$tmp")"
   server_env+=(XDP_NATIVE=1)
   exec_a() { exec ip netns exec "$ns_a" "$@"; } # run with &: $! is then the program itself
+  exec_b() { exec ip netns exec "$ns_b" "$@"; }
+  on_a() { ip netns exec "$ns_a" "$@"; }
   on_b() { ip netns exec "$ns_b" "$@"; }
 fi
 port=7300
@@ -167,4 +175,29 @@ unserve
 cat "$tmp/server.out"
 each_thread echoed "UDP"
 handed "UDP"
+
+# 4: Linux serves (TCP and UDP on one port), our two instances connect.
+lport=7301
+exec_b env LIBOS=catnap HUGEPAGES=off "$build/demi-echo" server --addr "$ip_b:$lport" >"$tmp/lt.out" 2>&1 &
+pids+=($!)
+exec_b env LIBOS=catnap HUGEPAGES=off "$build/demi-echo" server --udp --addr "$ip_b:$lport" >"$tmp/lu.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 300); do
+  grep -q '^ready' "$tmp/lt.out" && grep -q '^ready' "$tmp/lu.out" && break
+  sleep 0.1
+done
+grep -q '^ready' "$tmp/lt.out" && grep -q '^ready' "$tmp/lu.out" || fail "the Linux echo servers did not start"
+on_a env "${server_env[@]}" HUGEPAGES=off DEMI_LOG=info QUEUES=2 \
+  "$build/tests/interop/mq_client" "$ip_b" "$lport" "$lport" 2 8 20 65536 >"$tmp/mq.out" 2>"$tmp/mq.err" ||
+  { cat "$tmp/mq.out"; show "$tmp/mq.err"; fail "mq_client (two instances connecting out) failed"; }
+cat "$tmp/mq.out"
+for t in 0 1; do
+  grep -q "^thread $t .*conns=8 bytes=$((8 * 20 * 65536)) datagrams=20 " "$tmp/mq.out" ||
+    fail "mq_client thread $t did not finish every round trip"
+done
+if [[ $mode != catnap ]]; then
+  hin=$(sed -n 's/.*frames_handed_in=\([0-9]*\).*/\1/p' "$tmp/mq.out" | paste -sd' ')
+  [[ $hin != "0 0" ]] || fail "outgoing: no reply was handed between the instances (ports steered by chance?)"
+  echo "outgoing: frames handed in per instance: $hin"
+fi
 echo "ok"
