@@ -39,7 +39,7 @@
 # BENCH_PROTOS ("tcp udp"), BENCH_SERVER_CPU (1), BENCH_CLIENT_CPU (0),
 # BENCH_TIMEOUT (600), BENCH_RESULTS (bench/results), as for bench/run.sh;
 # BENCH_BULK_SIZE (16777216), BENCH_BULK_ITERS (8); CATPOWDER_IDS ("91 92 93": topologies A, L
-# and P; the test suite uses 41-63 and 120-124).
+# and P; the test scripts name theirs near their top: keep them apart).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -271,6 +271,13 @@ if [[ -x $build/bench/catpowder_cost ]]; then
     "$here/catpowder.sh" "$build"
 fi
 
+# Throughput with 1..N instances sharing one device (bench/scale.sh, issue
+# 14): needs root, and says so and does nothing without it. BENCH_SCALE=0
+# skips it.
+if [[ ${BENCH_SCALE:-1} != 0 ]]; then
+    "$here/scale.sh" "$build"
+fi
+
 # demi-kv on catpowder and catnip against redis-server over veth
 # (bench/kv_bypass.sh, issue 7): needs root, and says so and does nothing
 # without it. BENCH_KV_BYPASS=0 skips it.

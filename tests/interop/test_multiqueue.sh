@@ -32,8 +32,8 @@ build=${DEMI_BUILD:-$src/build}
 mode=${1:-}
 case $mode in
 catnap) id= ;;
-catpowder-xdp) id=90 ;;
-catpowder-packet) id=91 ;;
+catpowder-xdp) id=96 ;;
+catpowder-packet) id=97 ;;
 *)
   echo "usage: $0 catnap|catpowder-xdp|catpowder-packet" >&2
   exit 2
