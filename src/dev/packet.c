@@ -226,7 +226,8 @@ int packet_dev_create(struct heap *heap, const char *ifname, bool promisc, uint3
     /* Instances sharing the interface: the kernel hands each frame to one
      * socket of the group by its flow hash (fragments reassembled first). */
     if (fanout) {
-        int arg = (int)((fanout & 0xffff) | ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16));
+        uint32_t mode = PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG;
+        int arg = (int)((fanout & 0xffffu) | (mode << 16));
         if (setsockopt(p->fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) < 0) {
             e = errno;
             log_error("packet: PACKET_FANOUT group on '%s': %s", ifname, strerror(e));
