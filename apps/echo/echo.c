@@ -20,10 +20,8 @@
  * client runs round trips over --clients connections at once, checks every
  * echoed byte, and prints one JSON line with the latency percentiles.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* CPU_SET, pthread_setaffinity_np */
-#endif
 #include "hist.h"
+#include "threads.h"
 
 #include <demi/libos.h>
 #include <demi/sga.h>
@@ -33,8 +31,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -55,9 +51,7 @@ struct opts {
     const char *hist;
     uint64_t max_pending;
     uint64_t pause_ms;
-    uint32_t threads;  /* server: instances, one per thread */
-    int cpus[64];      /* --cpus: thread i runs on cpus[i % ncpus] */
-    uint32_t ncpus;
+    struct app_threads th; /* server: --threads (instances, one per thread) and --cpus */
 };
 
 /* A connection's incomplete pushes the server allows before it stops
@@ -150,26 +144,6 @@ static uint64_t parse_u64(const char *s, const char *what)
     return v;
 }
 
-static void parse_cpus(const char *s, struct opts *o)
-{
-    o->ncpus = 0;
-    for (const char *p = s; *p;) {
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (errno || end == p || v < 0 || v >= CPU_SETSIZE || o->ncpus == 64 || (*end && *end != ',')) {
-            fprintf(stderr, "demi-echo: --cpus: expected a list of CPU numbers like 0,1, got %s\n", s);
-            exit(2);
-        }
-        o->cpus[o->ncpus++] = (int)v;
-        p = *end ? end + 1 : end;
-    }
-    if (!o->ncpus) {
-        fprintf(stderr, "demi-echo: --cpus: empty list\n");
-        exit(2);
-    }
-}
-
 static void parse(int argc, char **argv, struct opts *o)
 {
     static const struct option lo[] = {{"udp", no_argument, 0, 'u'},
@@ -192,7 +166,7 @@ static void parse(int argc, char **argv, struct opts *o)
     o->clients = 1;
     o->warmup = 1000;
     o->max_pending = MAX_PENDING_DEFAULT;
-    o->threads = 1;
+    o->th = (struct app_threads){.prog = "demi-echo", .n = 1};
     bool have_addr = false, have_iters = false;
     if (argc < 2)
         usage(stderr, 2);
@@ -259,17 +233,11 @@ static void parse(int argc, char **argv, struct opts *o)
                 exit(2);
             }
             break;
-        case 'T': {
-            uint64_t v = parse_u64(optarg, "--threads");
-            if (v == 0 || v > 16) {
-                fprintf(stderr, "demi-echo: --threads must be 1..16\n");
-                exit(2);
-            }
-            o->threads = (uint32_t)v;
+        case 'T':
+            app_threads_parse_n(&o->th, optarg);
             break;
-        }
         case 'C':
-            parse_cpus(optarg, o);
+            app_threads_parse_cpus(&o->th, optarg);
             break;
         case 'h':
             usage(stdout, 0);
@@ -289,13 +257,13 @@ static void parse(int argc, char **argv, struct opts *o)
     }
     if (!have_iters && o->seconds <= 0)
         o->iters = 100000;
-    if ((o->threads > 1 || o->ncpus) && !o->server) {
+    if ((o->th.n > 1 || o->th.ncpus) && !o->server) {
         fprintf(stderr, "demi-echo: --threads and --cpus are server options\n");
         exit(2);
     }
-    if (o->threads > 1 && (ntohs(o->addr.sin_port) == 0 || ntohs(o->addr.sin_port) >= 49152)) {
+    if (o->th.n > 1 && (ntohs(o->addr.sin_port) == 0 || ntohs(o->addr.sin_port) >= 49152)) {
         fprintf(stderr, "demi-echo: --threads %u: give a fixed port below 49152 (the threads share it; ephemeral\n"
-                        "           ports each belong to one instance)\n", o->threads);
+                        "           ports each belong to one instance)\n", o->th.n);
         exit(2);
     }
     if (o->udp && o->size > 65507) {
@@ -560,9 +528,6 @@ static void server_udp(struct server *s, int qd)
     }
 }
 
-/* The threads of --threads: all bound before "ready" is printed. */
-static pthread_barrier_t bound;
-
 /* What one thread served, when the server stops (with --threads). */
 static void server_report(struct server *s, uint32_t idx)
 {
@@ -598,8 +563,7 @@ static void server(const struct opts *o, uint32_t idx)
         die("getsockname", e);
     char ip[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &local.sin_addr, ip, sizeof(ip));
-    if (o->threads > 1)
-        pthread_barrier_wait(&bound);
+    app_threads_bound(&o->th);
     if (idx == 0) {
         printf("ready %s:%u\n", ip, ntohs(local.sin_port));
         fflush(stdout);
@@ -610,7 +574,7 @@ static void server(const struct opts *o, uint32_t idx)
     }
     if (o->udp) {
         server_udp(&s, s.lqd);
-        if (o->threads > 1)
+        if (o->th.n > 1)
             server_report(&s, idx);
         demi_close(s.lqd);
         return;
@@ -670,7 +634,7 @@ static void server(const struct opts *o, uint32_t idx)
             accept_arm(&s);
         server_stats(&s);
     }
-    if (o->threads > 1)
+    if (o->th.n > 1)
         server_report(&s, idx);
     for (size_t qd = 0; qd < s.cap; qd++)
         if (s.c[qd].open)
@@ -679,55 +643,10 @@ static void server(const struct opts *o, uint32_t idx)
     free(s.c);
 }
 
-struct server_thread {
-    const struct opts *o;
-    struct demi_args *args;
-    uint32_t idx;
-    pthread_t tid;
-};
-
-/* One --threads thread: its own instance, on its CPU if --cpus names one. */
-static void *server_main(void *arg)
+/* One --threads thread: its own instance (app_threads_run). */
+static void server_main(void *ctx, uint32_t idx)
 {
-    struct server_thread *t = arg;
-    const struct opts *o = t->o;
-    if (o->ncpus) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(o->cpus[t->idx % o->ncpus], &set);
-        int e = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-        if (e)
-            die("--cpus", e);
-    }
-    int e = demi_init(t->args);
-    if (e)
-        die("demi_init", e);
-    server(o, t->idx);
-    return NULL;
-}
-
-static void servers(const struct opts *o, struct demi_args *args)
-{
-    char n[16];
-    snprintf(n, sizeof(n), "%u", o->threads);
-    const char *q = getenv("QUEUES");
-    if (!q)
-        setenv("QUEUES", n, 1);
-    else if (strcmp(q, n) != 0 && o->threads > 1) {
-        fprintf(stderr, "demi-echo: --threads %u but QUEUES=%s\n", o->threads, q);
-        exit(2);
-    }
-    struct server_thread t[16];
-    pthread_barrier_init(&bound, NULL, o->threads);
-    for (uint32_t i = 0; i < o->threads; i++) {
-        t[i] = (struct server_thread){o, args, i, 0};
-        int e = pthread_create(&t[i].tid, NULL, server_main, &t[i]);
-        if (e)
-            die("pthread_create", e);
-    }
-    for (uint32_t i = 0; i < o->threads; i++)
-        pthread_join(t[i].tid, NULL);
-    pthread_barrier_destroy(&bound);
+    server(ctx, idx);
 }
 
 /* ---- client ---- */
@@ -970,8 +889,8 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     struct demi_args args = {.argc = argc, .argv = argv, .callback = NULL};
-    if (o.server && (o.threads > 1 || o.ncpus)) {
-        servers(&o, &args);
+    if (o.server && (o.th.n > 1 || o.th.ncpus)) {
+        app_threads_run(&o.th, &args, server_main, &o);
         return 0;
     }
     int e = demi_init(&args);

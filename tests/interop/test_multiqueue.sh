@@ -15,6 +15,12 @@
 #      each to a Linux echo server (64 KiB round trips) and send datagrams
 #      from ephemeral ports, so that replies must reach the instance that
 #      owns their port whichever queue they land on;
+#   5. demi-relay --threads 2 with 8 pairs between Linux UDP sockets
+#      (mq_relay.py: every datagram's bytes and source checked): both
+#      instances relay, and a pair whose two directions land on different
+#      instances works because the peers are shared (with per-instance
+#      peers such a pair would drop everything; all 8 pairs landing whole
+#      on one instance each has probability 1/256);
 # and on the bypass modes that frames which reached the wrong instance's
 # queue were handed to their owner (counted on both sides) and that every
 # instance answered only the ARP it received itself.
@@ -200,4 +206,39 @@ if [[ $mode != catnap ]]; then
   [[ $hin != "0 0" ]] || fail "outgoing: no reply was handed between the instances (ports steered by chance?)"
   echo "outgoing: frames handed in per instance: $hin"
 fi
+for p in "${pids[@]}"; do stop_pid "$p"; done
+pids=()
+
+# 5: demi-relay --threads 2 between Linux UDP peers.
+pairs=() ports=()
+for i in $(seq 0 7); do
+  pairs+=(--pair "$ip_a:$((7310 + 2 * i))=$ip_a:$((7311 + 2 * i))")
+  ports+=("$((7310 + 2 * i))=$((7311 + 2 * i))")
+done
+exec_a env "${server_env[@]}" HUGEPAGES=off DEMI_LOG=info \
+  "$build/demi-relay" --threads 2 "${pairs[@]}" >"$tmp/relay.out" 2>"$tmp/relay.err" &
+relay=$!
+pids=("$relay")
+for _ in $(seq 300); do
+  grep -q '^ready' "$tmp/relay.out" && break
+  kill -0 "$relay" 2>/dev/null || break
+  sleep 0.1
+done
+grep -q '^ready' "$tmp/relay.out" || { show "$tmp/relay.err"; fail "demi-relay --threads 2 did not print ready"; }
+on_b python3 -B "$here/mq_relay.py" "$ip_a" "$ip_b" "$(IFS=,; echo "${ports[*]}")" 200 >"$tmp/mr.out" 2>"$tmp/mr.err" ||
+  { cat "$tmp/mr.out" "$tmp/mr.err"; show "$tmp/relay.err"; fail "relaying through two instances failed"; }
+cat "$tmp/mr.out"
+kill -INT "$relay"
+for _ in $(seq 300); do
+  kill -0 "$relay" 2>/dev/null || break
+  sleep 0.1
+done
+kill -0 "$relay" 2>/dev/null && fail "demi-relay did not exit within 30 s of SIGINT"
+wait "$relay" || { show "$tmp/relay.err"; fail "demi-relay exited $?"; }
+pids=()
+grep '^demi-relay: thread' "$tmp/relay.err"
+for t in 0 1; do
+  v=$(sed -n "s/^demi-relay: thread $t .*received=\([0-9]*\).*/\1/p" "$tmp/relay.err")
+  [[ -n $v && $v -gt 0 ]] || fail "relay: thread $t received ${v:-nothing}"
+done
 echo "ok"
