@@ -1264,8 +1264,8 @@ int config_validate(const struct config *c, char *err, size_t errlen)
         return put_err(err, errlen,
                        "dpdk.mbufs: %u cannot fill a %u-descriptor receive ring and leave 512 to the stack",
                        c->dpdk_mbufs, c->dpdk_rx_ring);
-    if (c->queues < 1 || c->queues > 16)
-        return put_err(err, errlen, "libdemi.queues: %" PRIu32 " is out of range [1, 16]", c->queues);
+    if (c->queues < 1 || c->queues > CONFIG_MAX_QUEUES)
+        return put_err(err, errlen, "libdemi.queues: %" PRIu32 " is out of range [1, %d]", c->queues, CONFIG_MAX_QUEUES);
     if (c->queue != UINT32_MAX && c->queue >= c->queues)
         return put_err(err, errlen, "libdemi.queue: %" PRIu32 " is not below libdemi.queues (%" PRIu32 ")", c->queue,
                        c->queues);

@@ -82,6 +82,7 @@
 
 #define CONFIG_MAX_ARP  64
 #define CONFIG_MAX_EAL  64
+#define CONFIG_MAX_QUEUES 16 /* libdemi.queues at most */
 #define CONFIG_IFNAMSIZ 16
 
 enum config_huge { CONFIG_HUGE_AUTO = 0, CONFIG_HUGE_ON, CONFIG_HUGE_OFF };
@@ -100,7 +101,7 @@ struct config {
     bool heap_reserve_set;
     int hugepages; /* enum config_huge */
     uint32_t spin_us;
-    uint32_t queues;
+    uint32_t queues; /* 1..CONFIG_MAX_QUEUES */
     uint32_t queue; /* UINT32_MAX: unset */
 
     /* demikernel */

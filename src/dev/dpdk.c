@@ -61,6 +61,8 @@ struct tx_priv {
 struct dpdk_dev {
     struct netdev nd;
     uint16_t port;
+    uint16_t queue; /* this instance's receive and transmit queue */
+    bool shared;    /* the port is shared by the process's instances (eal.share) */
     bool started;
     bool multiseg; /* the port takes chained mbufs */
     bool rx_zc;    /* receive pool made of carved heap blocks */
@@ -96,10 +98,26 @@ static struct dpdk_dev *to_dpdk(struct netdev *d)
 
 /* ---- the EAL: once per process ---- */
 
+/* A port shared by the instances of the process (libdemi.queues > 1): the
+ * first instance configures it with nq queue pairs, each with pools of its
+ * own in DPDK memory, and starts it; each instance then drives its own
+ * queue pair. The pools stay (and are reused by an instance that takes the
+ * queue again) until the last instance leaves and the port closes: a
+ * transmitted mbuf may sit in a queue's ring after its instance is gone. */
+struct port_share {
+    uint16_t nq;    /* queue pairs; 0: not shared */
+    uint32_t users; /* instances that picked the port (claimed under eal.mu) */
+    uint32_t taken; /* bit q: queue q has an instance */
+    struct rte_mempool *rx_pool[CONFIG_MAX_QUEUES];
+    struct rte_mempool *tx_pool[CONFIG_MAX_QUEUES];
+    struct rte_mempool *copy_pool[CONFIG_MAX_QUEUES];
+};
+
 static struct {
     pthread_mutex_t mu;
     int state; /* 0: not tried; 1: up; > 0: the errno it failed with */
     bool used[RTE_MAX_ETHPORTS];
+    struct port_share share[RTE_MAX_ETHPORTS];
     bool no_shconf;
     char rundir[256]; /* a run-time directory we made DPDK create, removed at exit */
 } eal = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -419,7 +437,7 @@ static void guard_recovered(struct dpdk_dev *d, const char *what)
 static uint16_t guarded_rx(struct dpdk_dev *d, uint16_t max)
 {
     if (!d->memif)
-        return rte_eth_rx_burst(d->port, 0, d->burst, max);
+        return rte_eth_rx_burst(d->port, d->queue, d->burst, max);
     sigjmp_buf env;
     if (sigsetjmp(env, 0)) {
         guard_recovered(d, "rx");
@@ -427,7 +445,7 @@ static uint16_t guarded_rx(struct dpdk_dev *d, uint16_t max)
     }
     guard_env = &env;
     __atomic_signal_fence(__ATOMIC_SEQ_CST); /* the handler sees guard_env set before the burst starts */
-    uint16_t n = rte_eth_rx_burst(d->port, 0, d->burst, max);
+    uint16_t n = rte_eth_rx_burst(d->port, d->queue, d->burst, max);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     guard_env = NULL;
     return n;
@@ -436,7 +454,7 @@ static uint16_t guarded_rx(struct dpdk_dev *d, uint16_t max)
 static uint16_t guarded_tx(struct dpdk_dev *d, struct rte_mbuf **ms, uint16_t n)
 {
     if (!d->memif)
-        return rte_eth_tx_burst(d->port, 0, ms, n);
+        return rte_eth_tx_burst(d->port, d->queue, ms, n);
     sigjmp_buf env;
     if (sigsetjmp(env, 0)) {
         guard_recovered(d, "tx");
@@ -444,7 +462,7 @@ static uint16_t guarded_tx(struct dpdk_dev *d, struct rte_mbuf **ms, uint16_t n)
     }
     guard_env = &env;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    uint16_t sent = rte_eth_tx_burst(d->port, 0, ms, n);
+    uint16_t sent = rte_eth_tx_burst(d->port, d->queue, ms, n);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     guard_env = NULL;
     return sent;
@@ -759,11 +777,48 @@ static void setup_intr(struct dpdk_dev *d)
 
 /* ---- create / destroy ---- */
 
+/* Closes a shared port and frees every queue's pools; eal.mu held. */
+static void share_close(uint16_t port)
+{
+    struct port_share *sh = &eal.share[port];
+    struct rte_eth_stats es;
+    if (sh->nq && rte_eth_stats_get(port, &es) == 0)
+        log_info("dpdk: kernel: rx_dropped=%llu rx_nombuf=%llu rx_errors=%llu tx_errors=%llu (the port's counters, "
+                 "every queue: frames lost before our rings)",
+                 (unsigned long long)es.imissed, (unsigned long long)es.rx_nombuf, (unsigned long long)es.ierrors,
+                 (unsigned long long)es.oerrors);
+    if (sh->nq) {
+        rte_eth_dev_stop(port);
+        rte_eth_dev_close(port);
+    }
+    for (uint32_t q = 0; q < CONFIG_MAX_QUEUES; q++) {
+        rte_mempool_free(sh->rx_pool[q]);
+        rte_mempool_free(sh->tx_pool[q]);
+        rte_mempool_free(sh->copy_pool[q]);
+    }
+    memset(sh, 0, sizeof(*sh));
+    eal.used[port] = false;
+}
+
 static void dpdk_destroy(struct netdev *nd)
 {
     if (!nd)
         return;
     struct dpdk_dev *d = to_dpdk(nd);
+    if (d->shared) {
+        /* The pools are the port's: they go when the last instance does. */
+        if (d->hooked)
+            heap_remove_hook(nd->heap, d);
+        pthread_mutex_lock(&eal.mu);
+        struct port_share *sh = &eal.share[d->port];
+        if (d->started)
+            sh->taken &= ~(1u << d->queue);
+        if (!--sh->users)
+            share_close(d->port);
+        pthread_mutex_unlock(&eal.mu);
+        free(d);
+        return;
+    }
     struct rte_eth_stats es;
     if (d->started && rte_eth_stats_get(d->port, &es) == 0)
         log_info("dpdk: kernel: rx_dropped=%llu rx_nombuf=%llu rx_errors=%llu tx_errors=%llu (the port's counters: "
@@ -805,15 +860,18 @@ static const struct netdev_ops dpdk_ops = {
     .wait = dpdk_wait,
 };
 
-/* The port to use: the one with our MAC, else the first free one. */
-static int pick_port(const struct config *c, uint16_t *out)
+/* The port to use: the one with our MAC, else the first free one. With
+ * nq > 1 (libdemi.queues), a port the process's instances already share
+ * comes first. */
+static int pick_port(const struct config *c, uint16_t nq, uint16_t *out)
 {
     uint16_t first = RTE_MAX_ETHPORTS, p;
     RTE_ETH_FOREACH_DEV(p)
     {
-        if (eal.used[p])
+        bool joinable = nq > 1 && eal.share[p].users > 0;
+        if (eal.used[p] && !joinable)
             continue;
-        if (first == RTE_MAX_ETHPORTS)
+        if (first == RTE_MAX_ETHPORTS || (joinable && !eal.share[first].users))
             first = p;
         struct rte_ether_addr mac;
         if (c->has_local_link_addr && rte_eth_macaddr_get(p, &mac) == 0 &&
@@ -828,7 +886,10 @@ static int pick_port(const struct config *c, uint16_t *out)
     return 0;
 }
 
-static int setup(struct dpdk_dev *d, const struct config *c)
+static int setup_shared(struct dpdk_dev *d, const struct config *c, struct rte_eth_conf *conf, const char *drv,
+                        int socket, uint16_t nq);
+
+static int setup(struct dpdk_dev *d, const struct config *c, uint16_t nq)
 {
     struct rte_eth_dev_info info;
     int r = rte_eth_dev_info_get(d->port, &info);
@@ -838,7 +899,7 @@ static int setup(struct dpdk_dev *d, const struct config *c)
     const char *drv = info.driver_name ? info.driver_name : "?";
     /* net_af_xdp builds its UMEM from the pool's own memory: it cannot
      * receive into external buffers. */
-    d->rx_zc = strcmp(drv, "net_af_xdp") != 0;
+    d->rx_zc = strcmp(drv, "net_af_xdp") != 0 && !d->shared; /* a shared port's pools are the port's */
     d->af_packet = strcmp(drv, "net_af_packet") == 0;
     d->memif = strcmp(drv, "net_memif") == 0;
     if (d->memif)
@@ -875,6 +936,14 @@ static int setup(struct dpdk_dev *d, const struct config *c)
     if ((info.tx_offload_capa & tx_l4) == tx_l4 && (d->nd.offloads & NETDEV_TX_IPV4_CSUM)) {
         conf.txmode.offloads |= tx_l4;
         d->nd.offloads |= NETDEV_TX_L4_CSUM;
+    }
+    if (d->shared) {
+        pthread_mutex_lock(&eal.mu);
+        r = setup_shared(d, c, &conf, drv, socket, nq);
+        pthread_mutex_unlock(&eal.mu);
+        if (r)
+            return r;
+        goto started;
     }
     /* Receive interrupts where the port has them, for idle sleeps; a port
      * without ignores the request, one that refuses it starts without. */
@@ -931,6 +1000,7 @@ static int setup(struct dpdk_dev *d, const struct config *c)
     d->started = true;
     if (conf.intr_conf.rxq)
         setup_intr(d);
+started:;
 
     struct rte_ether_addr mac;
     rte_eth_macaddr_get(d->port, &mac);
@@ -947,8 +1017,8 @@ static int setup(struct dpdk_dev *d, const struct config *c)
     /* Heap memory for the device's DMA (chunks mapped later too). */
     d->dma = rte_eal_iova_mode() == RTE_IOVA_VA;
     d->hooked = heap_add_hook(d->nd.heap, dma_map, dma_unmap, d) == 0;
-    log_info("catnip: port %u (%s), MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u, %s receive, %s transmit%s", d->port, drv,
-             d->nd.mac[0], d->nd.mac[1], d->nd.mac[2], d->nd.mac[3], d->nd.mac[4], d->nd.mac[5], d->nd.mtu,
+    log_info("catnip: port %u (%s) queue %u, MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u, %s receive, %s transmit%s", d->port,
+             drv, d->queue, d->nd.mac[0], d->nd.mac[1], d->nd.mac[2], d->nd.mac[3], d->nd.mac[4], d->nd.mac[5], d->nd.mtu,
              d->rx_zc ? "zero-copy" : "copying", d->multiseg ? "zero-copy" : "copying (no chained mbufs)",
              d->nd.offloads ? ", checksum offloads" : "");
     log_info("catnip: port %u: an idle wait %s", d->port,
@@ -956,19 +1026,85 @@ static int setup(struct dpdk_dev *d, const struct config *c)
     return 0;
 }
 
-int dpdk_dev_create(struct heap *heap, const struct config *c, struct netdev **out)
+/* A shared port (eal.share): configured, given every queue's pools and
+ * started by its first instance; each instance takes queue d->queue.
+ * Receive copies (the pools are DPDK's memory, not an instance's heap);
+ * waits poll (no receive interrupts). eal.mu held. */
+static int setup_shared(struct dpdk_dev *d, const struct config *c, struct rte_eth_conf *conf, const char *drv,
+                        int socket, uint16_t nq)
+{
+    struct port_share *sh = &eal.share[d->port];
+    int r;
+    if (sh->nq && sh->nq != nq) {
+        log_error("catnip: port %u is shared by %u queues; this instance was configured for %u (libdemi.queues)",
+                  d->port, sh->nq, nq);
+        return EINVAL;
+    }
+    if (sh->taken & (1u << d->queue)) {
+        log_error("catnip: port %u queue %u has an instance already (libdemi.queue)", d->port, d->queue);
+        return EBUSY;
+    }
+    if (!sh->nq) {
+        conf->intr_conf.rxq = 0;
+        if ((r = rte_eth_dev_configure(d->port, nq, nq, conf)) != 0) {
+            log_error("catnip: configuring port %u (%s) with %u queue pairs (libdemi.queues): %s", d->port, drv, nq,
+                      rte_strerror(-r));
+            return -r;
+        }
+        uint16_t nrx = (uint16_t)c->dpdk_rx_ring, ntx = (uint16_t)c->dpdk_tx_ring;
+        rte_eth_dev_adjust_nb_rx_tx_desc(d->port, &nrx, &ntx);
+        uint16_t priv = (uint16_t)RTE_ALIGN(sizeof(struct tx_priv), RTE_MBUF_PRIV_ALIGN);
+        for (uint16_t q = 0; q < nq; q++) {
+            char name[RTE_MEMPOOL_NAMESIZE];
+            snprintf(name, sizeof(name), "demi_rx%u_%u", d->port, q);
+            sh->rx_pool[q] =
+                rte_pktmbuf_pool_create(name, c->dpdk_mbufs, POOL_CACHE, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+            snprintf(name, sizeof(name), "demi_tx%u_%u", d->port, q);
+            sh->tx_pool[q] = rte_pktmbuf_pool_create(name, c->dpdk_mbufs, POOL_CACHE, priv, 0, socket);
+            snprintf(name, sizeof(name), "demi_cp%u_%u", d->port, q);
+            sh->copy_pool[q] = rte_pktmbuf_pool_create(name, 2047, POOL_CACHE, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+            if (!sh->rx_pool[q] || !sh->tx_pool[q] || !sh->copy_pool[q]) {
+                log_error("catnip: no DPDK memory for queue %u's pools (%s); with --no-huge, raise -m", q,
+                          rte_strerror(rte_errno));
+                return ENOMEM;
+            }
+            if ((r = rte_eth_rx_queue_setup(d->port, q, nrx, (unsigned)socket, NULL, sh->rx_pool[q])) != 0 ||
+                (r = rte_eth_tx_queue_setup(d->port, q, ntx, (unsigned)socket, NULL)) != 0) {
+                log_error("catnip: setting up port %u's queue %u: %s", d->port, q, rte_strerror(-r));
+                return -r;
+            }
+        }
+        if ((r = rte_eth_dev_start(d->port)) != 0) {
+            log_error("catnip: starting port %u (%s) with %u queue pairs: %s", d->port, drv, nq, rte_strerror(-r));
+            return -r;
+        }
+        sh->nq = nq;
+        log_info("catnip: port %u (%s) started with %u queue pairs, shared by the process's instances", d->port, drv,
+                 nq);
+    }
+    sh->taken |= 1u << d->queue;
+    d->started = true;
+    d->rx_pool = sh->rx_pool[d->queue];
+    d->tx_pool = sh->tx_pool[d->queue];
+    d->copy_pool = sh->copy_pool[d->queue];
+    return 0;
+}
+
+int dpdk_dev_create(struct heap *heap, const struct config *c, uint32_t queue, uint32_t nq, struct netdev **out)
 {
     pthread_mutex_lock(&eal.mu);
     int e = eal_init(c);
     uint16_t port = 0;
     if (!e) {
-        e = pick_port(c, &port);
+        e = pick_port(c, (uint16_t)nq, &port);
         if (e == ENODEV)
             log_error("catnip: DPDK found no port: give a --vdev or a device in dpdk.eal_init");
         else if (e == EBUSY)
             log_error("catnip: every DPDK port is in use by another runtime (or was closed by one)");
         else
             eal.used[port] = true;
+        if (!e && nq > 1)
+            eal.share[port].users++;
     }
     pthread_mutex_unlock(&eal.mu);
     if (e)
@@ -976,7 +1112,10 @@ int dpdk_dev_create(struct heap *heap, const struct config *c, struct netdev **o
     struct dpdk_dev *d = calloc(1, sizeof(*d));
     if (!d) {
         pthread_mutex_lock(&eal.mu);
-        eal.used[port] = false;
+        if (nq > 1 && !--eal.share[port].users)
+            share_close(port);
+        else if (nq <= 1)
+            eal.used[port] = false;
         pthread_mutex_unlock(&eal.mu);
         return ENOMEM;
     }
@@ -985,7 +1124,9 @@ int dpdk_dev_create(struct heap *heap, const struct config *c, struct netdev **o
     d->intr_fd = -1;
     d->idle_ns = IDLE_POLL_MIN_NS;
     d->port = port;
-    e = setup(d, c);
+    d->queue = (uint16_t)queue;
+    d->shared = nq > 1;
+    e = setup(d, c, (uint16_t)nq);
     if (e) {
         dpdk_destroy(&d->nd);
         return e > 0 ? e : EINVAL;

@@ -22,10 +22,14 @@
 #include "dev/netdev.h"
 
 /* The port for @c (its MAC is demikernel.local_link_addr if one matches,
- * else the first port), started with one RX and one TX queue. Errors are
- * one logged line each: EINVAL (bad EAL arguments or config), ENODEV (no
- * port), ENOMEM (no DPDK memory: hugepages?), EBUSY (port in use by
+ * else the first port), started with one RX and one TX queue; with
+ * @nq > 1, the port the process's instances share (libdemi.queues),
+ * started by the first with @nq queue pairs, this instance on queue
+ * @queue (receive then copies into the heap: the port's pools are not one
+ * instance's). Errors are one logged line each: EINVAL (bad EAL arguments
+ * or config, or another queue count than the port's), ENODEV (no port),
+ * ENOMEM (no DPDK memory: hugepages?), EBUSY (port or queue in use by
  * another runtime), ENOTSUP (DPDK cannot start here). */
-int dpdk_dev_create(struct heap *heap, const struct config *c, struct netdev **out);
+int dpdk_dev_create(struct heap *heap, const struct config *c, uint32_t queue, uint32_t nq, struct netdev **out);
 
 #endif

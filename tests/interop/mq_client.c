@@ -11,8 +11,10 @@
  * and runs ROUNDS round trips of SIZE bytes on each, all connections at
  * once, every echoed byte checked (the bytes depend on thread, connection
  * and round); then ROUNDS datagrams of up to SIZE bytes (at most 1400)
- * from one unconnected UDP socket on an ephemeral port to an echo server
- * at IP:UDP_PORT, each checked. Each thread prints
+ * from each of CONNS unconnected UDP sockets (at least 1, at most 64) on
+ * ephemeral ports to an echo server at IP:UDP_PORT, one at a time, each
+ * checked. TCP_PORT 0: no TCP; UDP_PORT 0: no UDP.
+ * Each thread prints
  *   thread I queue=Q/N conns=C bytes=B datagrams=D frames_handed_out=O frames_handed_in=H
  * Exit 0 if every thread finished with every byte right, else 1 (a line
  * says what went wrong).
@@ -104,44 +106,59 @@ static int round_trip(unsigned t, unsigned c, unsigned r, int qd, uint64_t *byte
     return 0;
 }
 
-static int udp_rounds(unsigned t, uint64_t *datagrams)
+/* ROUNDS datagrams from each of @nsock sockets (ephemeral ports, so
+ * flows that hash to different instances of the server). */
+static int udp_rounds(unsigned t, unsigned nsock, uint64_t *datagrams)
 {
-    int qd, e;
-    if ((e = demi_socket(&qd, AF_INET, SOCK_DGRAM, 0)))
-        return e;
+    int qds[64], e = 0;
+    unsigned open = 0;
     struct sockaddr_in any = {.sin_family = AF_INET};
-    if ((e = demi_bind(qd, (struct sockaddr *)&any, sizeof(any))))
-        return e;
+    for (; open < nsock && !e; open++)
+        if (!(e = demi_socket(&qds[open], AF_INET, SOCK_DGRAM, 0)) &&
+            (e = demi_bind(qds[open], (struct sockaddr *)&any, sizeof(any))))
+            demi_close(qds[open]);
+    if (e)
+        open--;
     unsigned len = size < 1400 ? size : 1400;
-    for (unsigned r = 0; r < rounds; r++) {
-        demi_sgarray_t s = demi_sgaalloc(len);
-        if (s.sga_numsegs != 1)
-            return ENOMEM;
-        uint8_t *p = s.sga_segs[0].sgaseg_buf;
-        for (size_t i = 0; i < len; i++)
-            p[i] = pattern(t, 9999, r, i);
-        demi_qtoken_t qt;
-        demi_qresult_t qr;
-        e = demi_pushto(&qt, qd, &s, (struct sockaddr *)&udp_to, sizeof(udp_to));
-        demi_sgafree(&s);
-        if (e || (e = wait_one(qt, &qr)))
-            return e;
-        /* One datagram in flight over a veth: none is lost. */
-        if ((e = demi_pop(&qt, qd)) || (e = wait_one(qt, &qr)))
-            return e;
-        if (qr.qr_opcode != DEMI_OPC_POP)
-            return qr.qr_opcode == DEMI_OPC_FAILED ? (int)qr.qr_ret : EPROTO;
-        demi_sgarray_t *g = &qr.qr_value.sga;
-        int ok = g->sga_numsegs == 1 && g->sga_segs[0].sgaseg_len == len;
-        const uint8_t *d = ok ? g->sga_segs[0].sgaseg_buf : NULL;
-        for (size_t i = 0; ok && i < len; i++)
-            ok = d[i] == pattern(t, 9999, r, i);
-        demi_sgafree(g);
-        if (!ok)
-            return EILSEQ;
-        (*datagrams)++;
+    for (unsigned r = 0; r < rounds && !e; r++) {
+        for (unsigned k = 0; k < open && !e; k++) {
+            int qd = qds[k];
+            demi_sgarray_t s = demi_sgaalloc(len);
+            if (s.sga_numsegs != 1) {
+                e = ENOMEM;
+                break;
+            }
+            uint8_t *p = s.sga_segs[0].sgaseg_buf;
+            for (size_t i = 0; i < len; i++)
+                p[i] = pattern(t, 9999 - k, r, i);
+            demi_qtoken_t qt;
+            demi_qresult_t qr;
+            e = demi_pushto(&qt, qd, &s, (struct sockaddr *)&udp_to, sizeof(udp_to));
+            demi_sgafree(&s);
+            if (e || (e = wait_one(qt, &qr)))
+                break;
+            /* One datagram in flight over a veth or memif: none is lost. */
+            if ((e = demi_pop(&qt, qd)) || (e = wait_one(qt, &qr)))
+                break;
+            if (qr.qr_opcode != DEMI_OPC_POP) {
+                e = qr.qr_opcode == DEMI_OPC_FAILED ? (int)qr.qr_ret : EPROTO;
+                break;
+            }
+            demi_sgarray_t *g = &qr.qr_value.sga;
+            int ok = g->sga_numsegs == 1 && g->sga_segs[0].sgaseg_len == len;
+            const uint8_t *d = ok ? g->sga_segs[0].sgaseg_buf : NULL;
+            for (size_t i = 0; ok && i < len; i++)
+                ok = d[i] == pattern(t, 9999 - k, r, i);
+            demi_sgafree(g);
+            if (!ok)
+                e = EILSEQ;
+            else
+                (*datagrams)++;
+        }
     }
-    return demi_close(qd);
+    for (unsigned k = 0; k < open; k++)
+        demi_close(qds[k]);
+    return e;
 }
 
 static void *worker(void *arg)
@@ -155,7 +172,7 @@ static void *worker(void *arg)
     }
     int *qd = calloc(conns, sizeof(*qd));
     uint64_t bytes = 0, datagrams = 0;
-    for (unsigned c = 0; c < conns && !e; c++) {
+    for (unsigned c = 0; c < conns && tcp_to.sin_port && !e; c++) {
         demi_qtoken_t qt;
         demi_qresult_t qr;
         if (!(e = demi_socket(&qd[c], AF_INET, SOCK_STREAM, 0)) &&
@@ -164,20 +181,20 @@ static void *worker(void *arg)
         if (e)
             bad(t, "connect", e);
     }
-    for (unsigned r = 0; r < rounds && !e; r++)
+    for (unsigned r = 0; r < rounds && tcp_to.sin_port && !e; r++)
         for (unsigned c = 0; c < conns && !e; c++)
             if ((e = round_trip(t, c, r, qd[c], &bytes)))
                 bad(t, e == EILSEQ ? "TCP echo" : "TCP round trip", e == EILSEQ ? 0 : e);
-    for (unsigned c = 0; c < conns; c++)
+    for (unsigned c = 0; c < conns && tcp_to.sin_port; c++)
         demi_close(qd[c]);
     free(qd);
-    if (!e && (e = udp_rounds(t, &datagrams)))
+    if (!e && udp_to.sin_port && (e = udp_rounds(t, conns < 1 ? 1 : conns > 64 ? 64 : conns, &datagrams)))
         bad(t, e == EILSEQ ? "UDP echo" : "UDP round trip", e == EILSEQ ? 0 : e);
     poll_until_all_done(nthreads);
     demi_stats_t st;
     if (!demi_get_stats(&st))
         printf("thread %u queue=%u/%u conns=%u bytes=%llu datagrams=%llu frames_handed_out=%llu frames_handed_in=%llu\n",
-               t, st.queue, st.queues, conns, (unsigned long long)bytes, (unsigned long long)datagrams,
+               t, st.queue, st.queues, tcp_to.sin_port ? conns : 0, (unsigned long long)bytes, (unsigned long long)datagrams,
                (unsigned long long)st.frames_handed_out, (unsigned long long)st.frames_handed_in);
     fflush(stdout);
     return NULL;
@@ -201,8 +218,8 @@ int main(int argc, char **argv)
     conns = (unsigned)atoi(argv[5]);
     rounds = (unsigned)atoi(argv[6]);
     size = (unsigned)atoi(argv[7]);
-    if (threads < 1 || threads > 16 || conns < 1 || rounds < 1 || size < 1 || size > (64u << 20)) {
-        fprintf(stderr, "mq_client: THREADS 1..16, CONNS, ROUNDS and SIZE (up to 64 MiB) at least 1\n");
+    if (threads < 1 || threads > 16 || rounds < 1 || size < 1 || size > (64u << 20)) {
+        fprintf(stderr, "mq_client: THREADS 1..16, ROUNDS and SIZE (up to 64 MiB) at least 1\n");
         return 2;
     }
     pthread_t tid[16];

@@ -198,7 +198,7 @@ on_a env "${server_env[@]}" HUGEPAGES=off DEMI_LOG=info QUEUES=2 \
   { cat "$tmp/mq.out"; show "$tmp/mq.err"; fail "mq_client (two instances connecting out) failed"; }
 cat "$tmp/mq.out"
 for t in 0 1; do
-  grep -q "^thread $t .*conns=8 bytes=$((8 * 20 * 65536)) datagrams=20 " "$tmp/mq.out" ||
+  grep -q "^thread $t .*conns=8 bytes=$((8 * 20 * 65536)) datagrams=160 " "$tmp/mq.out" ||
     fail "mq_client thread $t did not finish every round trip"
 done
 if [[ $mode != catnap ]]; then
