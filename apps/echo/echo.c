@@ -18,7 +18,9 @@
  * port and the device (libdemi.queues = N), and each prints a "thread"
  * line with what it served when the server stops. The
  * client runs round trips over --clients connections at once, checks every
- * echoed byte, and prints one JSON line with the latency percentiles.
+ * echoed byte, and prints one JSON line with the latency percentiles; with
+ * --threads N, N instances share the connections (and the round trips),
+ * and the line merges them.
  */
 #include "hist.h"
 #include "threads.h"
@@ -89,10 +91,12 @@ static void usage(FILE *f, int status)
                "  --max-pending BYTES  server: stop reading a TCP connection while BYTES of its echoes\n"
                "                       are not yet sent (a client that does not read them);\n"
                "                       default 262144 (256 KiB)\n"
-               "  --threads N          server: N threads, each its own libdemi instance (1..16, default\n"
-               "                       1); they share the port (a fixed one below 49152) and the\n"
-               "                       device (libdemi.queues, set to N unless QUEUES says so)\n"
-               "  --cpus LIST          server: pin thread i to the i-th CPU of LIST (e.g. 0,1)\n"
+               "  --threads N          N threads, each its own libdemi instance (1..16, default 1),\n"
+               "                       sharing the device (libdemi.queues, set to N unless QUEUES\n"
+               "                       says so); server: they share the port (a fixed one below\n"
+               "                       49152); client: they share --clients and --iters, and the\n"
+               "                       JSON line sums their requests/s and merges their latencies\n"
+               "  --cpus LIST          pin thread i to the i-th CPU of LIST (e.g. 0,1)\n"
                "  --pause MS           client: sleep MS milliseconds before each round trip after the\n"
                "                       warm-up (outside the libOS: the server idles), so that the\n"
                "                       latencies are those of a first request after a pause\n"
@@ -257,11 +261,11 @@ static void parse(int argc, char **argv, struct opts *o)
     }
     if (!have_iters && o->seconds <= 0)
         o->iters = 100000;
-    if ((o->th.n > 1 || o->th.ncpus) && !o->server) {
-        fprintf(stderr, "demi-echo: --threads and --cpus are server options\n");
+    if (o->th.n > o->clients && !o->server) {
+        fprintf(stderr, "demi-echo: --threads %u: more threads than --clients (%u)\n", o->th.n, o->clients);
         exit(2);
     }
-    if (o->th.n > 1 && (ntohs(o->addr.sin_port) == 0 || ntohs(o->addr.sin_port) >= 49152)) {
+    if (o->server && o->th.n > 1 && (ntohs(o->addr.sin_port) == 0 || ntohs(o->addr.sin_port) >= 49152)) {
         fprintf(stderr, "demi-echo: --threads %u: give a fixed port below 49152 (the threads share it; ephemeral\n"
                         "           ports each belong to one instance)\n", o->th.n);
         exit(2);
@@ -748,16 +752,44 @@ static int send_one(const struct opts *o, struct conn *c, uint32_t idx)
     return 0;
 }
 
-static void client(const struct opts *o)
+/* What one client instance measured. */
+struct client_part {
+    uint32_t first, nconns; /* its connections: indices first.. of --clients */
+    uint64_t iters;         /* its share of --iters (0: --seconds) */
+    struct hist *h;
+    uint64_t done, elapsed_ns;
+};
+
+/* Client instances that have finished (--threads): the others keep
+ * polling until all have, since frames for one instance that reach
+ * another's queue move only while that one polls (libdemi(7)). */
+static uint32_t clients_done;
+static char client_libos[32]; /* the libOS's name, as the first instance saw it */
+
+static void client_linger(const struct opts *o)
+{
+    __atomic_add_fetch(&clients_done, 1, __ATOMIC_RELEASE);
+    demi_qresult_t qr[BATCH];
+    struct timespec tick = {0, 1000 * 1000};
+    while (__atomic_load_n(&clients_done, __ATOMIC_ACQUIRE) < o->th.n) {
+        int n = 0;
+        demi_wait_next_n(qr, BATCH, &n, &tick);
+        for (int k = 0; k < n; k++)
+            if (qr[k].qr_opcode == DEMI_OPC_POP)
+                demi_sgafree(&qr[k].qr_value.sga);
+    }
+}
+
+static void client_run(const struct opts *o, struct client_part *part)
 {
     int e;
-    struct conn *conns = calloc(o->clients, sizeof(*conns));
+    uint32_t nconns = part->nconns;
+    struct conn *conns = calloc(nconns, sizeof(*conns));
     int maxqd = 0;
     int *byqd = NULL;
     if (!conns)
         die("calloc", ENOMEM);
-    step_init(o->size);
-    for (uint32_t i = 0; i < o->clients; i++) {
+    for (uint32_t i = 0; i < nconns; i++) {
         if ((e = demi_socket(&conns[i].qd, AF_INET, o->udp ? SOCK_DGRAM : SOCK_STREAM, 0)))
             die("socket", e);
         {
@@ -778,10 +810,10 @@ static void client(const struct opts *o)
     byqd = malloc(sizeof(int) * (size_t)(maxqd + 1));
     if (!byqd)
         die("malloc", ENOMEM);
-    for (uint32_t i = 0; i < o->clients; i++)
+    for (uint32_t i = 0; i < nconns; i++)
         byqd[conns[i].qd] = (int)i;
 
-    struct hist *h = malloc(sizeof(*h));
+    struct hist *h = part->h = malloc(sizeof(*h));
     if (!h)
         die("malloc", ENOMEM);
     hist_init(h);
@@ -789,9 +821,9 @@ static void client(const struct opts *o)
     uint64_t start = hist_now_ns(), measured_start = start;
     uint64_t end_ns = o->seconds > 0 ? start + (uint64_t)(o->seconds * 1e9) : UINT64_MAX;
     bool stopping = false;
-    for (uint32_t i = 0; i < o->clients; i++)
-        send_one(o, &conns[i], i);
-    uint32_t busy = o->clients;
+    for (uint32_t i = 0; i < nconns; i++)
+        send_one(o, &conns[i], part->first + i);
+    uint32_t busy = nconns;
 
     demi_qresult_t qr[BATCH];
     struct timespec to = {10, 0};
@@ -810,8 +842,8 @@ static void client(const struct opts *o)
                 die("operation failed", (int)r->qr_ret);
             if (r->qr_opcode != DEMI_OPC_POP)
                 continue;
-            uint32_t idx = (uint32_t)byqd[r->qr_qd];
-            struct conn *c = &conns[idx];
+            struct conn *c = &conns[byqd[r->qr_qd]];
+            uint32_t idx = part->first + (uint32_t)byqd[r->qr_qd];
             demi_sgarray_t *sga = &r->qr_value.sga;
             if (sga->sga_numsegs == 0) {
                 fprintf(stderr, "demi-echo: server closed the connection\n");
@@ -846,7 +878,7 @@ static void client(const struct opts *o)
             }
             c->iter++;
             c->busy = false;
-            if ((o->iters && done >= o->iters) || now >= end_ns || stop)
+            if ((part->iters && done >= part->iters) || now >= end_ns || stop)
                 stopping = true;
             if (stopping) {
                 busy--;
@@ -860,21 +892,67 @@ static void client(const struct opts *o)
             send_one(o, c, idx);
         }
     }
-    uint64_t elapsed = hist_now_ns() - measured_start;
-    for (uint32_t i = 0; i < o->clients; i++)
+    part->elapsed_ns = hist_now_ns() - measured_start;
+    part->done = done;
+    if (part->first == 0)
+        snprintf(client_libos, sizeof(client_libos), "%s", libos_name());
+    for (uint32_t i = 0; i < nconns; i++)
         demi_close(conns[i].qd);
+    if (o->th.n > 1)
+        client_linger(o);
+    free(byqd);
+    free(conns);
+}
+
+static struct client_part parts[APP_THREADS_MAX];
+
+/* One --threads client thread: its own instance (app_threads_run). */
+static void client_main(void *ctx, uint32_t idx)
+{
+    client_run(ctx, &parts[idx]);
+}
+
+/* Splits --clients and --iters over the threads, runs them, and prints
+ * one JSON line for all. */
+static void client(const struct opts *o, struct demi_args *args)
+{
+    uint32_t n = o->th.n;
+    step_init(o->size);
+    for (uint32_t t = 0, first = 0; t < n; t++) {
+        parts[t].first = first;
+        parts[t].nconns = o->clients / n + (t < o->clients % n);
+        parts[t].iters = o->iters ? o->iters / n + (t < o->iters % n) : 0;
+        first += parts[t].nconns;
+    }
+    if (n > 1 || o->th.ncpus) {
+        app_threads_run(&o->th, args, client_main, (void *)o);
+    } else {
+        int e = demi_init(args);
+        if (e)
+            die("demi_init", e);
+        client_run(o, &parts[0]);
+    }
+    struct hist *h = parts[0].h;
+    uint64_t done = 0;
+    double rps = 0;
+    for (uint32_t t = 0; t < n; t++) {
+        if (t)
+            hist_merge(h, parts[t].h);
+        done += parts[t].done;
+        if (parts[t].elapsed_ns)
+            rps += (double)parts[t].done * 1e9 / (double)parts[t].elapsed_ns;
+    }
+    int e;
     if (o->hist && (e = hist_write_cdf(h, o->hist)))
         die(o->hist, e);
     printf("{\"libos\":\"%s\",\"proto\":\"%s\",\"size\":%u,\"clients\":%u,\"n\":%llu,"
            "\"p50_us\":%.3f,\"p99_us\":%.3f,\"p999_us\":%.3f,\"mean_us\":%.3f,\"min_us\":%.3f,"
-           "\"max_us\":%.3f,\"rps\":%.0f}\n",
-           libos_name(), o->udp ? "udp" : "tcp", o->size, o->clients, (unsigned long long)done,
+           "\"max_us\":%.3f,\"rps\":%.0f,\"threads\":%u}\n",
+           client_libos, o->udp ? "udp" : "tcp", o->size, o->clients, (unsigned long long)done,
            hist_quantile(h, 0.50) / 1e3, hist_quantile(h, 0.99) / 1e3, hist_quantile(h, 0.999) / 1e3,
-           hist_mean(h) / 1e3, (done ? h->min : 0) / 1e3, h->max / 1e3,
-           elapsed ? (double)done * 1e9 / (double)elapsed : 0.0);
-    free(h);
-    free(byqd);
-    free(conns);
+           hist_mean(h) / 1e3, (done ? h->min : 0) / 1e3, h->max / 1e3, rps, n);
+    for (uint32_t t = 0; t < n; t++)
+        free(parts[t].h);
     free(g_step);
     g_step = NULL;
 }
@@ -889,16 +967,17 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     struct demi_args args = {.argc = argc, .argv = argv, .callback = NULL};
-    if (o.server && (o.th.n > 1 || o.th.ncpus)) {
+    if (!o.server) {
+        client(&o, &args);
+        return 0;
+    }
+    if (o.th.n > 1 || o.th.ncpus) {
         app_threads_run(&o.th, &args, server_main, &o);
         return 0;
     }
     int e = demi_init(&args);
     if (e)
         die("demi_init", e);
-    if (o.server)
-        server(&o, 0);
-    else
-        client(&o);
+    server(&o, 0);
     return 0;
 }

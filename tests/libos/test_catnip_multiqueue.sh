@@ -13,7 +13,9 @@
 #      each of 8 sockets on its own ephemeral ports, each checked; both
 #      server instances echo (16 flows all hashing to one has probability
 #      2^-15);
-# and in both that frames were handed between the instances on each side,
+#   3. demi-echo's own client with --threads 2: 32 connections, 20000
+#      round trips in all, every byte checked by the client;
+# and in all that frames were handed between the instances on each side,
 # no more taken in than handed out.
 # No root needed: memif over a socket file in a private directory.
 set -uo pipefail
@@ -36,7 +38,9 @@ show() { tail -n 30 "$1" 2>/dev/null | sed 's/^/    | /'; }
 scale=1
 [[ ${DEMI_SANITIZED:-0} == 1 ]] && scale=3
 
-# run NAME SERVER_ARGS -- CLIENT_ARGS: a fresh memif link per part.
+# run NAME SERVER_ARGS -- CLIENT...: a fresh memif link per part; CLIENT is
+# mq_client's arguments after the server's IP, or "echo" and demi-echo
+# client's.
 run() {
   local name=$1
   shift
@@ -55,9 +59,11 @@ run() {
     sleep 0.1
   done
   grep -q '^ready' "$tmp/$name.server" || { show "$tmp/$name.server.err"; fail "$name: the server did not print ready"; }
+  local client=("$build/tests/interop/mq_client" 10.78.0.1)
+  [[ ${cargs[0]} == echo ]] && { client=("$build/demi-echo" client --addr 10.78.0.1:7400); cargs=("${cargs[@]:1}"); }
   CONFIG_PATH=$tmp/client.yaml QUEUES=2 HUGEPAGES=off DEMI_LOG=info timeout -k 5 $((120 * scale)) \
-    "$build/tests/interop/mq_client" 10.78.0.1 "${cargs[@]}" >"$tmp/$name.client" 2>"$tmp/$name.client.err" ||
-    { cat "$tmp/$name.client"; show "$tmp/$name.client.err"; show "$tmp/$name.server.err"; fail "$name: mq_client failed"; }
+    "${client[@]}" "${cargs[@]}" >"$tmp/$name.client" 2>"$tmp/$name.client.err" ||
+    { cat "$tmp/$name.client"; show "$tmp/$name.client.err"; show "$tmp/$name.server.err"; fail "$name: ${client[0]##*/} failed"; }
   kill -INT "$srv"
   for _ in $(seq $((300 * scale))); do
     kill -0 "$srv" 2>/dev/null || break
@@ -112,4 +118,10 @@ done
 both "$tmp/udp.server" echoed "UDP server"
 handed "$tmp/udp.server" "UDP server"
 handed "$tmp/udp.client" "UDP client"
+
+run echo -- echo --threads 2 --clients 32 --iters 20000 --warmup 0 --size 256
+grep -q '"threads":2' "$tmp/echo.client" || fail "demi-echo client --threads 2 printed no result for 2 threads"
+n=$(sed -n 's/.*"n":\([0-9]*\).*/\1/p' "$tmp/echo.client")
+[[ -n $n && $n -ge 20000 ]] || fail "demi-echo client --threads 2: $n round trips, not 20000"
+both "$tmp/echo.server" echoed "demi-echo client --threads 2, server"
 echo "ok"
