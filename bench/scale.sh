@@ -3,8 +3,9 @@
 # (issue 14, libdemi.queues): demi-echo server --threads N on catpowder over
 # a veth with N queues (AF_XDP in native mode, and AF_PACKET with
 # PACKET_FANOUT), against demi-echo clients on Linux (catnap) in the other
-# namespace: echo requests per second, TCP and UDP, 64 B, BENCH_SCALE_CLIENTS
-# connections or sockets. N runs up to the CPUs the machine has minus one
+# namespace, and on catnip over net_memif with N queue pairs against
+# demi-echo client --threads N on catnip: echo requests per second, TCP
+# and UDP, 64 B, BENCH_SCALE_CLIENTS connections or sockets. N runs up to the CPUs the machine has minus one
 # for the load generator (at least 2, so that the multi-instance path is
 # measured even where it cannot scale). Every configuration runs once per
 # round, rounds interleaved; each reports its median round. Results:
@@ -14,7 +15,7 @@
 # It reports figures and never judges them; the target (>= 0.9 x N x the
 # 1-instance throughput up to 8 instances) needs a machine with >= 8 cores
 # plus the load generator's, and the results say so when this one is too
-# small. catnip (DPDK) has no multi-instance support yet: not measured.
+# small.
 #
 #   bench/scale.sh [BUILD]     (also run by bench/run.sh, so by `make bench`)
 #
@@ -24,7 +25,8 @@
 #
 # Environment: BENCH_ROUNDS (3), BENCH_SCALE_SECONDS (5), BENCH_SCALE_CLIENTS
 # (64), BENCH_SCALE_MAX (instances at most; default as above), BENCH_PROTOS
-# ("tcp udp"), BENCH_RESULTS (bench/results), SCALE_IDS ("98 99 100 ...").
+# ("tcp udp"), BENCH_SCALE_BACKENDS ("xdp packet memif"), BENCH_RESULTS
+# (bench/results), SCALE_IDS ("98 99 100 ...").
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -43,6 +45,8 @@ rounds=${BENCH_ROUNDS:-3}
 seconds=${BENCH_SCALE_SECONDS:-5}
 clients=${BENCH_SCALE_CLIENTS:-64}
 protos=${BENCH_PROTOS:-tcp udp}
+backends=${BENCH_SCALE_BACKENDS:-xdp packet memif}
+dev_name() { [[ $1 == memif ]] && echo catnip-memif || echo "catpowder-$1"; }
 results=${BENCH_RESULTS:-$repo/bench/results}
 cpus=$(nproc)
 max=$((cpus - 1))
@@ -67,18 +71,33 @@ for ((n = 1; n <= max; n++)); do
 done
 
 port=7500
-# run BACKEND N PROTO: one measurement; prints requests/s.
+# run BACKEND N PROTO: one measurement; prints requests/s. BACKEND xdp or
+# packet: catpowder in namespace a, the catnap client in b; memif: catnip
+# at both ends of a net_memif link with N queue pairs (memif needs as many
+# on each side), demi-echo client --threads N.
 run() {
-    local backend=$1 n=$2 proto=$3 id=${ids[$2 - 1]} udp=()
+    local backend=$1 n=$2 proto=$3 id=${ids[$2 - 1]} udp=() server=() client=() addr
     [[ $proto == udp ]] && udp=(--udp)
-    ip netns exec "dm${id}a" env LIBOS=catpowder "LINUX_INTERFACE_NAME=dm${id}a" "LOCAL_IPV4_ADDR=10.200.$id.1" \
-        "RAW_SOCKET_BACKEND=$backend" XDP_NATIVE=1 "QUEUES=$n" HUGEPAGES=off \
-        "$demi_echo" server "${udp[@]}" --threads "$n" --addr "10.200.$id.1:$port" >"$tmp/server.out" 2>"$tmp/server.err" &
+    if [[ $backend == memif ]]; then
+        addr=10.79.0.1:$port
+        rm -f "$tmp/memif.sock"
+        "$repo/scripts/memif-config.sh" server 10.79.0.1 02:00:00:00:79:01 "$tmp/memif.sock" >"$tmp/server.yaml"
+        "$repo/scripts/memif-config.sh" client 10.79.0.2 02:00:00:00:79:02 "$tmp/memif.sock" >"$tmp/client.yaml"
+        server=(env "CONFIG_PATH=$tmp/server.yaml")
+        client=(env "CONFIG_PATH=$tmp/client.yaml" "$demi_echo" client --threads "$n")
+    else
+        addr=10.200.$id.1:$port
+        server=(ip netns exec "dm${id}a" env LIBOS=catpowder "LINUX_INTERFACE_NAME=dm${id}a" "LOCAL_IPV4_ADDR=10.200.$id.1"
+            "RAW_SOCKET_BACKEND=$backend" XDP_NATIVE=1)
+        client=(ip netns exec "dm${id}b" env LIBOS=catnap "$demi_echo" client)
+    fi
+    "${server[@]}" "QUEUES=$n" HUGEPAGES=off \
+        "$demi_echo" server "${udp[@]}" --threads "$n" --addr "$addr" >"$tmp/server.out" 2>"$tmp/server.err" &
     server_pid=$!
     bench_wait 60 grep -q '^ready' "$tmp/server.out" || { show_log "$tmp/server.err"; die "$backend x$n: the server did not start"; }
     local out
-    out=$(timeout $((seconds + 120)) ip netns exec "dm${id}b" env LIBOS=catnap HUGEPAGES=off "$demi_echo" client \
-        "${udp[@]}" --addr "10.200.$id.1:$port" --clients "$clients" --seconds "$seconds" --warmup 1000 2>"$tmp/client.err") ||
+    out=$(HUGEPAGES=off timeout $((seconds + 120)) "${client[@]}" \
+        "${udp[@]}" --addr "$addr" --clients "$clients" --seconds "$seconds" --warmup 1000 2>"$tmp/client.err") ||
         { show_log "$tmp/client.err"; die "$backend x$n $proto: the client failed"; }
     kill -INT "$server_pid"
     wait "$server_pid" || { show_log "$tmp/server.err"; die "$backend x$n $proto: the server failed"; }
@@ -88,12 +107,12 @@ run() {
 
 : >"$tmp/runs"
 for ((r = 1; r <= rounds; r++)); do
-    for backend in xdp packet; do
+    for backend in $backends; do
         for proto in $protos; do
             for ((n = 1; n <= max; n++)); do
                 rps=$(run "$backend" "$n" "$proto")
                 echo "$backend $proto $n $r $rps" >>"$tmp/runs"
-                echo "bench: scale: round $r: catpowder-$backend $proto, $n instance(s): $rps requests/s" >&2
+                echo "bench: scale: round $r: $(dev_name "$backend") $proto, $n instance(s): $rps requests/s" >&2
             done
         done
     done
@@ -106,9 +125,11 @@ runs, out, cpus, clients, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), 
 by = {}
 for line in open(runs):
     backend, proto, n, r, rps = line.split()
-    by.setdefault(f"catpowder-{backend}", {}).setdefault(proto, {}).setdefault(int(n), []).append(float(rps))
-res = {"cpus": cpus, "clients": clients, "seconds": seconds, "load_generator": "demi-echo client on catnap (Linux TCP/UDP), same machine",
-       "catnip": "not measured: catnip has no multi-instance support yet",
+    by.setdefault("catnip-memif" if backend == "memif" else f"catpowder-{backend}", {}).setdefault(proto, {}).setdefault(int(n), []).append(float(rps))
+res = {"cpus": cpus, "clients": clients, "seconds": seconds,
+       "load_generator": {"catpowder-xdp": "demi-echo client on catnap (Linux TCP/UDP) in the other namespace, same machine",
+                          "catpowder-packet": "demi-echo client on catnap (Linux TCP/UDP) in the other namespace, same machine",
+                          "catnip-memif": "demi-echo client --threads N on catnip at the other end of the memif link (as many queue pairs as the server), same machine"},
        "runs": {}}
 if cpus < 9:
     res["note"] = (f"this machine has {cpus} CPUs: the instances and the load generator share them, so no scaling "

@@ -85,6 +85,24 @@ bypass_socket_check() {
   return 0
 }
 
+# bypass_require MODE: for a test, MODE's socket family must open: exits 77
+# (skip) when this kernel has no such family, 1 when it fails otherwise.
+bypass_require() {
+  local rc=0
+  bypass_socket_check "$1" || rc=$?
+  case $rc in
+  0) ;;
+  2)
+    echo "skip: this kernel has no $(bypass_family "$1") sockets ($bypass_why)"
+    exit 77
+    ;;
+  *)
+    echo "FAIL: cannot open a $(bypass_family "$1") socket: $bypass_why"
+    exit 1
+    ;;
+  esac
+}
+
 bypass_topology() {
   local k v
   while IFS='=' read -r k v; do
@@ -109,6 +127,30 @@ forget() {
     [[ $p == "$1" ]] || keep+=("$p")
   done
   pids=("${keep[@]}")
+}
+
+# wait_for FILE PATTERN SECONDS PID: FILE gets a line matching PATTERN
+# (grep -E) while PID lives, within SECONDS (a bound for a broken run, not a
+# measurement).
+wait_for() {
+  local file=$1 pat=$2 secs=$3 pid=$4 i
+  for ((i = 0; i < secs * 10; i++)); do
+    grep -qE "$pat" "$file" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -qE "$pat" "$file" 2>/dev/null
+}
+
+# wait_exit PID SECONDS: until PID has exited (0), or SECONDS have passed
+# (1). Reap it with wait afterwards.
+wait_exit() {
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  ! kill -0 "$1" 2>/dev/null
 }
 
 stop_pid() {

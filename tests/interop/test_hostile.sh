@@ -120,10 +120,7 @@ done
 for f in "$app" "$echo_bin"; do
   [[ -x $f ]] || fail "$f is not built (DEMI_BUILD=$build)"
 done
-rc=0
-bypass_socket_check "$mode" || rc=$?
-[[ $rc -eq 2 ]] && skip "this kernel cannot run $mode: $bypass_why"
-[[ $rc -eq 0 ]] || fail "cannot open $mode's socket: $bypass_why"
+bypass_require "$mode"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/demi-hostile.XXXXXX")
 pids=()
@@ -144,18 +141,6 @@ ip_raw=${ip_b%.*}.3
 
 indent() { sed 's/^/    | /'; }
 show() { tail -n 15 "$1" 2>/dev/null | indent; }
-
-# wait_for FILE PATTERN SECONDS PID: FILE gets a line matching PATTERN while
-# PID lives, within SECONDS (a bound for a broken run, not a measurement).
-wait_for() {
-  local file=$1 pat=$2 secs=$3 pid=$4
-  for _ in $(seq $((secs * 10))); do
-    grep -qE "$pat" "$file" 2>/dev/null && return 0
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  grep -qE "$pat" "$file" 2>/dev/null
-}
 
 # start NAME NS CMD...: a background process in namespace NS; PID in $last_pid.
 start() {

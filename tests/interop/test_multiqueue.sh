@@ -51,13 +51,7 @@ fail() {
 }
 if [[ $mode != catnap ]]; then
   [[ $(id -u) -eq 0 ]] || { echo "skip: needs root (network namespaces, veth, raw sockets)"; exit 77; }
-  rc=0
-  bypass_socket_check "$mode" || rc=$?
-  case $rc in
-  0) ;;
-  2) echo "skip: this kernel has no $(bypass_family "$mode") sockets ($bypass_why)"; exit 77 ;;
-  *) fail "cannot open a $(bypass_family "$mode") socket: $bypass_why" ;;
-  esac
+  bypass_require "$mode"
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/demi-multiqueue.XXXXXX")
@@ -98,23 +92,14 @@ serve() {
     "$build/demi-echo" server "$@" --threads 2 --addr "$ip_a:$port" >"$tmp/server.out" 2>"$tmp/server.err" &
   srv=$!
   pids=("$srv")
-  for _ in $(seq 300); do
-    grep -q '^ready' "$tmp/server.out" && return 0
-    kill -0 "$srv" 2>/dev/null || break
-    sleep 0.1
-  done
+  wait_for "$tmp/server.out" ^ready 30 "$srv" && return 0
   show "$tmp/server.err"
   fail "demi-echo server $* --threads 2 did not print ready"
 }
 # unserve: SIGINT; the threads print their lines and the server exits 0.
 unserve() {
   kill -INT "$srv"
-  local i
-  for i in $(seq 300); do
-    kill -0 "$srv" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$srv" 2>/dev/null; then
+  if ! wait_exit "$srv" 30; then
     cat "$tmp/server.out"; show "$tmp/server.err"
     fail "demi-echo server did not exit within 30 s of SIGINT"
   fi
@@ -186,13 +171,10 @@ handed "UDP"
 lport=7301
 exec_b env LIBOS=catnap HUGEPAGES=off "$build/demi-echo" server --addr "$ip_b:$lport" >"$tmp/lt.out" 2>&1 &
 pids+=($!)
+wait_for "$tmp/lt.out" ^ready 30 $! || fail "the Linux TCP echo server did not start"
 exec_b env LIBOS=catnap HUGEPAGES=off "$build/demi-echo" server --udp --addr "$ip_b:$lport" >"$tmp/lu.out" 2>&1 &
 pids+=($!)
-for _ in $(seq 300); do
-  grep -q '^ready' "$tmp/lt.out" && grep -q '^ready' "$tmp/lu.out" && break
-  sleep 0.1
-done
-grep -q '^ready' "$tmp/lt.out" && grep -q '^ready' "$tmp/lu.out" || fail "the Linux echo servers did not start"
+wait_for "$tmp/lu.out" ^ready 30 $! || fail "the Linux UDP echo server did not start"
 on_a env "${server_env[@]}" HUGEPAGES=off DEMI_LOG=info QUEUES=2 \
   "$build/tests/interop/mq_client" "$ip_b" "$lport" "$lport" 2 8 20 65536 >"$tmp/mq.out" 2>"$tmp/mq.err" ||
   { cat "$tmp/mq.out"; show "$tmp/mq.err"; fail "mq_client (two instances connecting out) failed"; }
@@ -219,21 +201,12 @@ exec_a env "${server_env[@]}" HUGEPAGES=off DEMI_LOG=info \
   "$build/demi-relay" --threads 2 "${pairs[@]}" >"$tmp/relay.out" 2>"$tmp/relay.err" &
 relay=$!
 pids=("$relay")
-for _ in $(seq 300); do
-  grep -q '^ready' "$tmp/relay.out" && break
-  kill -0 "$relay" 2>/dev/null || break
-  sleep 0.1
-done
-grep -q '^ready' "$tmp/relay.out" || { show "$tmp/relay.err"; fail "demi-relay --threads 2 did not print ready"; }
+wait_for "$tmp/relay.out" ^ready 30 "$relay" || { show "$tmp/relay.err"; fail "demi-relay --threads 2 did not print ready"; }
 on_b python3 -B "$here/mq_relay.py" "$ip_a" "$ip_b" "$(IFS=,; echo "${ports[*]}")" 200 >"$tmp/mr.out" 2>"$tmp/mr.err" ||
   { cat "$tmp/mr.out" "$tmp/mr.err"; show "$tmp/relay.err"; fail "relaying through two instances failed"; }
 cat "$tmp/mr.out"
 kill -INT "$relay"
-for _ in $(seq 300); do
-  kill -0 "$relay" 2>/dev/null || break
-  sleep 0.1
-done
-kill -0 "$relay" 2>/dev/null && fail "demi-relay did not exit within 30 s of SIGINT"
+wait_exit "$relay" 30 || fail "demi-relay did not exit within 30 s of SIGINT"
 wait "$relay" || { show "$tmp/relay.err"; fail "demi-relay exited $?"; }
 pids=()
 grep '^demi-relay: thread' "$tmp/relay.err"

@@ -84,13 +84,7 @@ if [[ $server == redis ]]; then
 else
   [[ -x $kv ]] || fail "$kv is not built (DEMI_BUILD=$build)"
 fi
-rc=0
-bypass_socket_check "$mode" || rc=$?
-case $rc in
-0) ;;
-2) skip "this kernel has no $(bypass_family "$mode") sockets ($bypass_why)" ;;
-*) fail "cannot open a $(bypass_family "$mode") socket: $bypass_why" ;;
-esac
+bypass_require "$mode"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/demi-kv-bypass.XXXXXX")
 pids=() # what this script started in the background, by PID

@@ -23,6 +23,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 build=${DEMI_BUILD:-$src/build}
 [[ $build == /* ]] || build=$src/$build
+# shellcheck source=../../scripts/bypass.sh
+. "$src/scripts/bypass.sh" # wait_for, wait_exit
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/demi-catnip-mq.XXXXXX")
 srv=
 cleanup() {
@@ -53,23 +55,15 @@ run() {
   CONFIG_PATH=$tmp/server.yaml HUGEPAGES=off DEMI_LOG=info \
     "$build/demi-echo" server "${sargs[@]}" --threads 2 --addr 10.78.0.1:7400 >"$tmp/$name.server" 2>"$tmp/$name.server.err" &
   srv=$!
-  for _ in $(seq $((300 * scale))); do
-    grep -q '^ready' "$tmp/$name.server" && break
-    kill -0 "$srv" 2>/dev/null || break
-    sleep 0.1
-  done
-  grep -q '^ready' "$tmp/$name.server" || { show "$tmp/$name.server.err"; fail "$name: the server did not print ready"; }
+  wait_for "$tmp/$name.server" ^ready $((30 * scale)) "$srv" ||
+    { show "$tmp/$name.server.err"; fail "$name: the server did not print ready"; }
   local client=("$build/tests/interop/mq_client" 10.78.0.1)
   [[ ${cargs[0]} == echo ]] && { client=("$build/demi-echo" client --addr 10.78.0.1:7400); cargs=("${cargs[@]:1}"); }
   CONFIG_PATH=$tmp/client.yaml QUEUES=2 HUGEPAGES=off DEMI_LOG=info timeout -k 5 $((120 * scale)) \
     "${client[@]}" "${cargs[@]}" >"$tmp/$name.client" 2>"$tmp/$name.client.err" ||
     { cat "$tmp/$name.client"; show "$tmp/$name.client.err"; show "$tmp/$name.server.err"; fail "$name: ${client[0]##*/} failed"; }
   kill -INT "$srv"
-  for _ in $(seq $((300 * scale))); do
-    kill -0 "$srv" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -0 "$srv" 2>/dev/null && fail "$name: the server did not exit within $((30 * scale)) s of SIGINT"
+  wait_exit "$srv" $((30 * scale)) || fail "$name: the server did not exit within $((30 * scale)) s of SIGINT"
   wait "$srv" || { show "$tmp/$name.server.err"; fail "$name: the server exited $?"; }
   srv=
   grep -q "started with 2 queue pairs" "$tmp/$name.server.err" || { show "$tmp/$name.server.err"; fail "$name: the server's port did not start with 2 queue pairs"; }

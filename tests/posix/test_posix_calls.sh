@@ -82,13 +82,7 @@ if [[ $mode == catnap ]]; then
 fi
 
 [[ $(id -u) -eq 0 ]] || { echo "skip: needs root (network namespaces, veth, raw sockets)"; exit 77; }
-brc=0
-bypass_socket_check "$mode" || brc=$?
-case $brc in
-0) ;;
-2) echo "skip: this kernel has no $(bypass_family "$mode") sockets ($bypass_why)"; exit 77 ;;
-*) echo "FAIL: cannot open a $(bypass_family "$mode") socket: $bypass_why"; exit 1 ;;
-esac
+bypass_require "$mode"
 bypass_topology up "$id" || { echo "FAIL: scripts/netns.sh up $id printed no topology"; exit 1; }
 read -r -a env_a <<<"$(bypass_env "$mode" "$if_a" "$ip_a" "$tmp")"
 ours="ip netns exec $ns_a env ${env_a[*]} HUGEPAGES=off DEMI_LOG=info ${preload[*]}"

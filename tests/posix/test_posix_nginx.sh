@@ -43,13 +43,7 @@ for t in nginx curl sha256sum; do
   command -v $t >/dev/null || fail "'$t' not found (scripts/deps.sh installs it)"
 done
 [[ -f $build/libdemi-posix.so ]] || fail "$build/libdemi-posix.so is not built"
-rc=0
-bypass_socket_check "$mode" || rc=$?
-case $rc in
-0) ;;
-2) echo "skip: this kernel has no $(bypass_family "$mode") sockets ($bypass_why)"; exit 77 ;;
-*) fail "cannot open a $(bypass_family "$mode") socket: $bypass_why" ;;
-esac
+bypass_require "$mode"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/demi-posix-nginx.XXXXXX")
 pids=()

@@ -73,13 +73,7 @@ for t in ip ethtool nft python3 timeout; do
 done
 [[ -x $bank ]] || fail "$bank is not built (DEMI_BUILD=$build)"
 [[ -x $build/demi-txnd ]] || fail "$build/demi-txnd is not built"
-rc=0
-bypass_socket_check "$mode" || rc=$?
-case $rc in
-0) ;;
-2) skip "this kernel has no $(bypass_family "$mode") sockets ($bypass_why)" ;;
-*) fail "cannot open a $(bypass_family "$mode") socket: $bypass_why" ;;
-esac
+bypass_require "$mode"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/demi-txn-netns.XXXXXX")
 pids=()
