@@ -74,6 +74,31 @@ extern int demi_socket(int *sockqd_out, int domain, int type, int protocol);
 extern int demi_open(int *qd_out, const char *pathname, int flags, mode_t mode);
 
 /**
+ * @brief Creates a memory queue (a pipe) named @p name, for another
+ *        instance of this process (another thread's) or this one to open.
+ *
+ * @details A pipe is a two-way message channel with two ends: this one,
+ * and the one demi_open_pipe() gives. demi_push() on one end sends the
+ * array's bytes, copied, as one message; demi_pop() on the other end
+ * receives the oldest message as a new array of its own instance's heap.
+ * Once the other end is closed and its messages taken, a pop completes
+ * with an empty array and a push fails with EPIPE. See demi_create_pipe(3).
+ *
+ * @return 0, or EINVAL (NULL, or a name that is empty or longer than 255
+ *         bytes), EEXIST (the name is in use), ENOMEM, EMFILE, EPERM (no
+ *         demi_init on this thread).
+ */
+extern int demi_create_pipe(int *memqd_out, const char *name);
+
+/**
+ * @brief Opens the other end of the pipe @p name made by demi_create_pipe().
+ *
+ * @return 0, or EINVAL, ENOENT (no pipe has that name), EBUSY (its other
+ *         end is already open), ENOMEM, EMFILE, EPERM.
+ */
+extern int demi_open_pipe(int *memqd_out, const char *name);
+
+/**
  * demi_open() flag (libdemi's own, above every O_* bit of open(2) on every
  * Linux architecture): repair a log whose valid records continue after a
  * damaged one, by keeping only the records before the damage (O_RDWR cuts
@@ -227,6 +252,9 @@ typedef struct demi_stats {
      *  copy. A frame handed out and not in was dropped (its owner's ring
      *  was full, or its owner gone): as a loss on the wire. */
     uint64_t frames_handed_out, frames_handed_in;
+    /** Memory queues (demi_create_pipe): messages this instance pushed
+     *  into pipes and popped from them. */
+    uint64_t pipe_pushes, pipe_pops;
 } demi_stats_t;
 
 /** Fills @p stats: 0, or EINVAL (NULL), EPERM (no demi_init on this thread). */

@@ -238,6 +238,58 @@ int demi_open(int *qd_out, const char *pathname, int flags, mode_t mode)
     return 0;
 }
 
+/* The thread's memory libOS (pipes), created at its first pipe call. */
+static int memory_libos(struct runtime *rt, struct libos **out)
+{
+    for (int i = 1; i < rt->nlos; i++) {
+        if (rt->los[i]->ops->pipe) {
+            *out = rt->los[i];
+            return 0;
+        }
+    }
+    if (rt->nlos == RT_MAX_LIBOS)
+        return ENOMEM;
+    struct libos *l;
+    int e = catmem_create(rt, &l);
+    if (e)
+        return e;
+    rt->los[rt->nlos++] = l;
+    *out = l;
+    return 0;
+}
+
+static int pipe_call(int *qd_out, const char *name, bool create)
+{
+    GET_RT(rt);
+    if (!qd_out || !name)
+        return EINVAL;
+    struct libos *l;
+    int e = memory_libos(rt, &l);
+    if (e)
+        return e;
+    void *q;
+    if ((e = l->ops->pipe(l, name, create, &q)))
+        return e;
+    int qd;
+    e = qtable_alloc(&rt->qtable, l, q, &qd);
+    if (e) {
+        l->ops->close(l, q);
+        return e;
+    }
+    *qd_out = qd;
+    return 0;
+}
+
+int demi_create_pipe(int *memqd_out, const char *name)
+{
+    return pipe_call(memqd_out, name, true);
+}
+
+int demi_open_pipe(int *memqd_out, const char *name)
+{
+    return pipe_call(memqd_out, name, false);
+}
+
 int demi_bind(int sockqd, const struct sockaddr *addr, socklen_t size)
 {
     GET_RT(rt);

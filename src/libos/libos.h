@@ -50,6 +50,9 @@ struct libos_ops {
     int (*open)(struct libos *l, const char *path, int flags, mode_t mode, void **q_out);
     /* Optional: adds the libOS's device counters to @st. */
     void (*stats)(struct libos *l, demi_stats_t *st);
+    /* Memory libOS only (NULL elsewhere): creates the pipe @name (@create)
+     * or opens its other end. */
+    int (*pipe)(struct libos *l, const char *name, bool create, void **q_out);
 };
 
 struct libos {
@@ -69,5 +72,8 @@ int catnip_create(struct runtime *rt, struct libos **out);
 /* The storage libOS (a log over io_uring): created by demi_open beside the
  * network libOS, never named by LIBOS. ENOTSUP where io_uring is off. */
 int cattree_create(struct runtime *rt, struct libos **out);
+/* The memory libOS (pipes between the process's instances): created by the
+ * first demi_create_pipe or demi_open_pipe. */
+int catmem_create(struct runtime *rt, struct libos **out);
 
 #endif

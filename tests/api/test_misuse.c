@@ -28,6 +28,8 @@ int main(void)
     CHECK_EQ(demi_pop(&qt, 0), EPERM);
     CHECK_EQ(demi_wait(&qr, 1, NULL), EPERM);
     CHECK_EQ(demi_close(0), EPERM);
+    CHECK_EQ(demi_create_pipe(&qd, "p"), EPERM);
+    CHECK_EQ(demi_open_pipe(&qd, "p"), EPERM);
     errno = 0;
     demi_sgarray_t s0 = demi_sgaalloc(10);
     CHECK_EQ(s0.sga_numsegs, 0);
