@@ -95,6 +95,15 @@
 #define AUDIT_ONE_IN 100   /* about one transaction in this many is an audit */
 #define AUDIT_TRIES  40    /* attempts before an audit gives up (contention) */
 #define TRIES_MAX    2000  /* aborts in a row of one transaction: a livelock */
+/* From the BACKOFF_FROM-th abort in a row of one transfer, a pause before
+ * each retry, doubling from 64 us to BACKOFF_MAX_US: a transaction
+ * prepared at a shard whose primary was killed before the decision reached
+ * it holds its keys until the new primary's orphan sweep decides it (10 to
+ * 20 s, demi-txnd --orphan-ms), and TRIES_MAX retries without a pause ran
+ * out before that on a loaded machine. With the pauses, TRIES_MAX aborts in
+ * a row take over 30 s. */
+#define BACKOFF_FROM   8
+#define BACKOFF_MAX_US 20000
 #define ERRS_MAX     200   /* failed calls tolerated (see on_error) */
 #define ERR_PAUSE_MS 10
 #define GUARD_S      600 /* the whole run: a guard against hangs only */
@@ -1253,6 +1262,11 @@ static int on_error(struct worker *w, int e, const char *what)
 static int transfer(struct worker *w, int a, int b, int64_t x)
 {
     for (int tries = 0; tries < TRIES_MAX; tries++) {
+        if (tries >= BACKOFF_FROM) {
+            int k = tries - BACKOFF_FROM;
+            unsigned us = k >= 9 ? BACKOFF_MAX_US : 64u << k;
+            usleep(us < BACKOFF_MAX_US ? us : BACKOFF_MAX_US);
+        }
         struct txrec r = {.start = tguard_now_ns()};
         txc_begin(w->c);
         int e = read_acct(w, &r, a);
