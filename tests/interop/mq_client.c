@@ -25,6 +25,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,29 +67,45 @@ static int wait_one(demi_qtoken_t qt, demi_qresult_t *qr)
     return demi_wait(qr, qt, &to);
 }
 
-/* One round on connection @c: push SIZE bytes, pop until they are back. */
+/* One round on connection @c: push SIZE bytes, and pop while the push is
+ * in flight until they are all back (a large push completes only as the
+ * echo drains: the server stops reading while its echoes wait). */
 static int round_trip(unsigned t, unsigned c, unsigned r, int qd, uint64_t *bytes)
 {
     demi_sgarray_t s = demi_sgaalloc(size);
-    if (s.sga_numsegs != 1)
+    if (s.sga_numsegs == 0)
         return ENOMEM;
-    uint8_t *p = s.sga_segs[0].sgaseg_buf;
-    for (size_t i = 0; i < size; i++)
-        p[i] = pattern(t, c, r, i);
-    demi_qtoken_t qt;
-    demi_qresult_t qr;
-    int e = demi_push(&qt, qd, &s);
+    size_t off = 0;
+    for (uint32_t k = 0; k < s.sga_numsegs; k++) {
+        uint8_t *p = s.sga_segs[k].sgaseg_buf;
+        for (size_t i = 0; i < s.sga_segs[k].sgaseg_len; i++, off++)
+            p[i] = pattern(t, c, r, off);
+    }
+    demi_qtoken_t qts[2]; /* the push, then the pop */
+    int e = demi_push(&qts[0], qd, &s);
     demi_sgafree(&s);
-    if (e || (e = wait_one(qt, &qr)))
+    if (e || (e = demi_pop(&qts[1], qd)))
         return e;
-    if (qr.qr_opcode != DEMI_OPC_PUSH)
-        return qr.qr_opcode == DEMI_OPC_FAILED ? (int)qr.qr_ret : EPROTO;
+    bool pushed = false;
     size_t got = 0;
-    while (got < size) {
-        if ((e = demi_pop(&qt, qd)) || (e = wait_one(qt, &qr)))
+    while (!pushed || got < size) {
+        demi_qresult_t qr;
+        int idx;
+        struct timespec to = {60, 0};
+        if (!pushed && got < size)
+            e = demi_wait_any(&qr, &idx, qts, 2, &to);
+        else
+            e = demi_wait(&qr, qts[pushed ? 1 : 0], &to);
+        if (e)
             return e;
+        if (qr.qr_opcode == DEMI_OPC_FAILED)
+            return (int)qr.qr_ret;
+        if (qr.qr_opcode == DEMI_OPC_PUSH) {
+            pushed = true;
+            continue;
+        }
         if (qr.qr_opcode != DEMI_OPC_POP)
-            return qr.qr_opcode == DEMI_OPC_FAILED ? (int)qr.qr_ret : EPROTO;
+            return EPROTO;
         demi_sgarray_t *g = &qr.qr_value.sga;
         if (g->sga_numsegs == 0)
             return ECONNRESET; /* closed before the echo was back */
@@ -101,6 +118,8 @@ static int round_trip(unsigned t, unsigned c, unsigned r, int qd, uint64_t *byte
                 }
         }
         demi_sgafree(g);
+        if (got < size && (e = demi_pop(&qts[1], qd)))
+            return e;
     }
     *bytes += size;
     return 0;

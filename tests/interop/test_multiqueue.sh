@@ -14,7 +14,8 @@
 #   4. the other way round: two instances of mq_client open 8 connections
 #      each to a Linux echo server (64 KiB round trips) and send datagrams
 #      from ephemeral ports, so that replies must reach the instance that
-#      owns their port whichever queue they land on;
+#      owns their port whichever queue they land on; then 64 MiB each
+#      way on one connection per instance;
 #   5. demi-relay --threads 2 with 8 pairs between Linux UDP sockets
 #      (mq_relay.py: every datagram's bytes and source checked): both
 #      instances relay, and a pair whose two directions land on different
@@ -193,6 +194,17 @@ if [[ $mode != catnap ]]; then
   [[ $hin != "0 0" ]] || fail "outgoing: no reply was handed between the instances (ports steered by chance?)"
   echo "outgoing: frames handed in per instance: $hin"
 fi
+# 64 MiB each way on one connection per instance (16 MiB under ASan).
+mib=64
+[[ ${DEMI_SANITIZED:-0} == 1 ]] && mib=16
+on_a env "${server_env[@]}" HUGEPAGES=off DEMI_LOG=info QUEUES=2 \
+  "$build/tests/interop/mq_client" "$ip_b" "$lport" 0 2 1 1 $((mib << 20)) >"$tmp/mqbig.out" 2>"$tmp/mqbig.err" ||
+  { cat "$tmp/mqbig.out"; show "$tmp/mqbig.err"; fail "mq_client ($mib MiB per instance) failed"; }
+for t in 0 1; do
+  grep -q "^thread $t .*conns=1 bytes=$((mib << 20)) " "$tmp/mqbig.out" ||
+    fail "mq_client thread $t did not echo $mib MiB"
+done
+echo "outgoing: $mib MiB sent and echoed back on one connection per instance, every byte checked"
 for p in "${pids[@]}"; do stop_pid "$p"; done
 pids=()
 
