@@ -1,7 +1,8 @@
 /*
  * Runtime instance and its wait loop (see runtime.h). The wait loop is the
- * only place libdemi spins; it sleeps only through a libOS idle hook and
- * never longer than the next timer or the caller's deadline.
+ * only place libdemi spins; it sleeps only through a libOS idle hook, never
+ * longer than the next timer or the caller's deadline, and other threads
+ * wake it through the runtime's bell.
  */
 #include "core/runtime.h"
 
@@ -26,8 +27,11 @@ int rt_create(struct runtime **out, const struct config *cfg, bool virtual_clock
     sched_init(&rt->sched);
     qtable_init(&rt->qtable);
     rt->spin_ns = (uint64_t)cfg->spin_us * 1000u;
-    int err = heap_create(&rt->heap, cfg->heap_size, cfg->hugepages);
+    int err = bell_create(&rt->bell);
+    if (!err)
+        err = heap_create(&rt->heap, cfg->heap_size, cfg->hugepages);
     if (err) {
+        bell_unref(rt->bell);
         sched_fini(&rt->sched);
         qtable_fini(&rt->qtable);
         free(rt);
@@ -45,6 +49,7 @@ void rt_destroy(struct runtime *rt)
     sched_fini(&rt->sched);
     qtable_fini(&rt->qtable);
     heap_destroy(rt->heap);
+    bell_unref(rt->bell);
     config_free(&rt->cfg);
     free(rt);
 }
@@ -53,6 +58,12 @@ void rt_set_idle(struct runtime *rt, rt_idle_fn fn, void *arg)
 {
     rt->idle_fn = fn;
     rt->idle_arg = arg;
+}
+
+void rt_set_pending(struct runtime *rt, rt_pending_fn fn, void *arg)
+{
+    rt->pending_fn = fn;
+    rt->pending_arg = arg;
 }
 
 int rt_wait(struct runtime *rt, bool (*done)(void *arg), void *arg, uint64_t deadline_ns)
@@ -86,7 +97,12 @@ int rt_wait(struct runtime *rt, bool (*done)(void *arg), void *arg, uint64_t dea
             until = deadline_ns;
         if (rt->clock.kind == CLOCK_KIND_VIRTUAL)
             continue; /* tests drive time themselves */
-        rt->idle_fn(rt->idle_arg, until == UINT64_MAX ? UINT64_MAX : (until > rt->now ? until - rt->now : 0));
+        /* Armed before the last look for other threads' work: either we
+         * see it here (or the idle hook sees its own), or they ring. */
+        bell_arm(rt->bell);
+        if (!rt->pending_fn || !rt->pending_fn(rt->pending_arg))
+            rt->idle_fn(rt->idle_arg, until == UINT64_MAX ? UINT64_MAX : (until > rt->now ? until - rt->now : 0));
+        bell_disarm(rt->bell);
     }
 }
 

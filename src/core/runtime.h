@@ -7,6 +7,7 @@
 #ifndef DEMI_CORE_RUNTIME_H
 #define DEMI_CORE_RUNTIME_H
 
+#include "core/bell.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/qtable.h"
@@ -19,9 +20,14 @@
 struct libos;
 
 /* Blocks for at most @timeout_ns (UINT64_MAX: no limit) waiting for device
- * events, handling whatever arrives. Registered by libOSes that can block
- * (catnap: epoll; the stack, when its device has a wait). */
+ * events, handling whatever arrives; it must also wake when the runtime's
+ * bell (rt->bell->fd) becomes readable. Registered by libOSes that can
+ * block (catnap: epoll; the stack, when its device has a wait). */
 typedef void (*rt_idle_fn)(void *arg, uint64_t timeout_ns);
+
+/* Whether work from another thread is waiting (looked at after the bell is
+ * armed, before sleeping): registered by the memory libOS. */
+typedef bool (*rt_pending_fn)(void *arg);
 
 struct runtime {
     struct clock clock;
@@ -35,6 +41,9 @@ struct runtime {
     int nlos;
     rt_idle_fn idle_fn; /* at most one blocking libOS */
     void *idle_arg;
+    struct bell *bell; /* wakes the idle wait from other threads */
+    rt_pending_fn pending_fn;
+    void *pending_arg;
     int idle_blockers; /* libOSes that cannot block: idling is off */
     uint64_t activity; /* bumped by libOSes on device events */
     uint64_t spin_ns;
@@ -69,6 +78,7 @@ static inline void rt_poll(struct runtime *rt)
 int rt_wait(struct runtime *rt, bool (*done)(void *arg), void *arg, uint64_t deadline_ns);
 
 void rt_set_idle(struct runtime *rt, rt_idle_fn fn, void *arg);
+void rt_set_pending(struct runtime *rt, rt_pending_fn fn, void *arg);
 
 /* A timer that wakes a task: how background work (retransmission, delayed
  * ACKs, ARP retries) sleeps until a deadline. Embed it in the task's owner. */

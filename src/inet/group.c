@@ -7,6 +7,7 @@
  */
 #include "inet/group.h"
 
+#include "core/bell.h"
 #include "core/log.h"
 #include "inet/inet_int.h"
 
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #define RING_SLOTS 512 /* a power of two */
@@ -34,8 +34,7 @@ struct ring {
 
 struct member {
     _Alignas(64) _Atomic bool live;
-    _Atomic bool sleeping;
-    int efd;
+    struct bell *bell; /* set while live (under groups_lock) */
 };
 
 struct inet_group {
@@ -45,6 +44,10 @@ struct inet_group {
     uint32_t frame_max, slot_size;
     struct member m[INET_GROUP_MAX];
     struct ring *rings; /* n * n; the diagonal unused */
+    /* Bells of members gone: a sender may still hold one it loaded before
+     * the member left, so they are released only with the group. */
+    struct bell **retired;
+    uint32_t nretired;
 };
 
 static pthread_mutex_t groups_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -60,9 +63,11 @@ static void group_free(struct inet_group *g)
     for (uint32_t i = 0; g->rings && i < g->n * g->n; i++)
         free(g->rings[i].slots);
     free(g->rings);
-    for (uint32_t i = 0; i < g->n; i++)
-        if (g->m[i].efd >= 0)
-            close(g->m[i].efd);
+    for (uint32_t i = 0; i < INET_GROUP_MAX; i++)
+        bell_unref(g->m[i].bell);
+    for (uint32_t i = 0; i < g->nretired; i++)
+        bell_unref(g->retired[i]);
+    free(g->retired);
     free(g);
 }
 
@@ -75,15 +80,10 @@ static struct inet_group *group_new(const char *key, uint32_t n, uint32_t frame_
     g->n = n;
     g->frame_max = frame_max;
     g->slot_size = (uint32_t)((sizeof(struct slot_hdr) + frame_max + 63) & ~63u);
-    for (uint32_t i = 0; i < INET_GROUP_MAX; i++)
-        g->m[i].efd = -1;
     g->rings = calloc((size_t)n * n, sizeof(*g->rings));
     if (!g->rings)
         goto fail;
     for (uint32_t i = 0; i < n; i++) {
-        g->m[i].efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (g->m[i].efd < 0)
-            goto fail;
         for (uint32_t j = 0; j < n; j++)
             if (i != j && !(ring_of(g, i, j)->slots = calloc(RING_SLOTS, g->slot_size)))
                 goto fail;
@@ -94,8 +94,8 @@ fail:
     return NULL;
 }
 
-int inet_group_join(const char *key, uint32_t n, uint32_t want, uint32_t frame_max, struct inet_group **out,
-                    uint32_t *index)
+int inet_group_join(const char *key, uint32_t n, uint32_t want, uint32_t frame_max, struct bell *bell,
+                    struct inet_group **out, uint32_t *index)
 {
     if (n < 2 || n > INET_GROUP_MAX || (want != UINT32_MAX && want >= n) || strlen(key) >= KEY_MAX)
         return EINVAL;
@@ -124,8 +124,20 @@ int inet_group_join(const char *key, uint32_t n, uint32_t want, uint32_t frame_m
             e = EBUSY;
         }
     }
+    if (!e && g->m[i].bell) { /* the last member on this index left it */
+        struct bell **r = realloc(g->retired, (g->nretired + 1) * sizeof(*r));
+        if (r) {
+            g->retired = r;
+            g->retired[g->nretired++] = g->m[i].bell;
+            g->m[i].bell = NULL;
+        } else {
+            e = ENOMEM;
+        }
+    }
     if (!e) {
-        atomic_store(&g->m[i].sleeping, false);
+        if (bell)
+            bell_ref(bell);
+        g->m[i].bell = bell;
         atomic_store(&g->m[i].live, true);
         g->nlive++;
         *out = g;
@@ -166,14 +178,9 @@ bool inet_group_send(struct inet_group *g, uint32_t from, uint32_t to, const uin
     memcpy(s, &h, sizeof(h));
     memcpy(s + sizeof(h), data, len);
     atomic_store_explicit(&r->head, head + 1, memory_order_release);
-    /* Pairs with inet_group_sleep: either it sees our head, or we see it
-     * asleep and wake it. */
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&m->sleeping, memory_order_relaxed)) {
-        uint64_t one = 1;
-        ssize_t k = write(m->efd, &one, sizeof(one));
-        (void)k; /* EAGAIN: the counter is full, so it is awake anyway */
-    }
+    /* Either it sees our head before it sleeps, or we see its bell armed. */
+    if (m->bell)
+        bell_ring(m->bell);
     return true;
 }
 
@@ -249,23 +256,7 @@ static bool any_waiting(struct inet_group *g, uint32_t self)
     return false;
 }
 
-int inet_group_sleep(struct inet_group *g, uint32_t self)
+bool inet_group_pending(struct inet_group *g, uint32_t self)
 {
-    struct member *m = &g->m[self];
-    atomic_store_explicit(&m->sleeping, true, memory_order_relaxed);
-    atomic_thread_fence(memory_order_seq_cst);
-    if (any_waiting(g, self)) {
-        atomic_store_explicit(&m->sleeping, false, memory_order_relaxed);
-        return -1;
-    }
-    return m->efd;
-}
-
-void inet_group_woke(struct inet_group *g, uint32_t self)
-{
-    struct member *m = &g->m[self];
-    atomic_store_explicit(&m->sleeping, false, memory_order_relaxed);
-    uint64_t v;
-    ssize_t k = read(m->efd, &v, sizeof(v)); /* EAGAIN: nobody wrote */
-    (void)k;
+    return any_waiting(g, self);
 }

@@ -6,8 +6,8 @@
  * instances), and ARP frames are copied to every instance.
  *
  * Joining and leaving take a process-wide mutex (control path only); the
- * rings take no lock. A member that sleeps announces it, and a sender
- * that finds it asleep writes its eventfd.
+ * rings take no lock. A member sleeps with its runtime's bell armed
+ * (core/bell.h), and a sender rings it.
  */
 #ifndef DEMI_INET_GROUP_H
 #define DEMI_INET_GROUP_H
@@ -19,14 +19,17 @@
 #define INET_GROUP_ALL UINT32_MAX /* inet_group_steer: every instance */
 
 struct inet_group;
+struct bell;
 
 /* Joins the group named @key (created by its first member) of @n
  * instances; @want is the index asked for (UINT32_MAX: the lowest free
  * one). @frame_max is the largest frame a ring carries (the group's is
- * its first member's). Errors: EINVAL (@n differs from the group's, or
- * @want >= @n), EBUSY (@want is taken, or all @n are), ENOMEM. */
-int inet_group_join(const char *key, uint32_t n, uint32_t want, uint32_t frame_max, struct inet_group **out,
-                    uint32_t *index);
+ * its first member's). @bell (a reference is taken; NULL: never woken)
+ * is rung when a frame is handed to this member. Errors: EINVAL (@n
+ * differs from the group's, or @want >= @n), EBUSY (@want is taken, or
+ * all @n are), ENOMEM. */
+int inet_group_join(const char *key, uint32_t n, uint32_t want, uint32_t frame_max, struct bell *bell,
+                    struct inet_group **out, uint32_t *index);
 void inet_group_leave(struct inet_group *g, uint32_t index);
 
 /* Which of @n instances owns a received Ethernet frame (INET_GROUP_ALL:
@@ -46,10 +49,8 @@ bool inet_group_send(struct inet_group *g, uint32_t from, uint32_t to, const uin
 const uint8_t *inet_group_peek(struct inet_group *g, uint32_t from, uint32_t self, uint32_t *len, uint32_t *flags);
 void inet_group_next(struct inet_group *g, uint32_t from, uint32_t self);
 
-/* Sleeping: inet_group_sleep announces it and returns the eventfd to wait
- * on too, or -1 if a frame is already waiting (do not sleep);
- * inet_group_woke ends it. */
-int inet_group_sleep(struct inet_group *g, uint32_t self);
-void inet_group_woke(struct inet_group *g, uint32_t self);
+/* Whether a frame waits for @self in any ring: looked at with the bell
+ * armed, before sleeping. */
+bool inet_group_pending(struct inet_group *g, uint32_t self);
 
 #endif

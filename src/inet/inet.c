@@ -129,16 +129,11 @@ static void idle(void *arg, uint64_t timeout_ns)
         inet_flush(in);
     if (in->nloop || in->acklist)
         return;
-    if (!in->cfg.group) {
-        in->dev->ops->wait(in->dev, timeout_ns, -1);
+    /* The bell is armed (rt_wait): a frame another instance hands over,
+     * or a memory queue's message, rings it. */
+    if (in->cfg.group && inet_group_pending(in->cfg.group, in->cfg.group_index))
         return;
-    }
-    /* A frame another instance hands over must wake us too. */
-    int fd = inet_group_sleep(in->cfg.group, in->cfg.group_index);
-    if (fd < 0)
-        return;
-    in->dev->ops->wait(in->dev, timeout_ns, fd);
-    inet_group_woke(in->cfg.group, in->cfg.group_index);
+    in->dev->ops->wait(in->dev, timeout_ns, in->rt->bell->fd);
 }
 
 /* Background work woken by timers (see tcp_do_work). */

@@ -16,11 +16,14 @@
  * (end of file), and a push then fails with EPIPE. The registry of names
  * (a mutex) is touched only by create, open and close.
  *
- * Waiting: an instance with a push or pop waiting on a pipe does not sleep
- * in its device's idle wait (it polls, as while storage I/O is pending), so
- * a message from another thread is seen within one pass. An instance whose
- * pipes have nothing waiting sleeps as usual.
+ * Waiting: an instance with a push or pop waiting on a pipe retries it on
+ * every pass of its wait loop, and when the loop goes to sleep (after
+ * libdemi.spin_us) it sleeps in its device's idle wait as usual: each end
+ * holds its runtime's bell (core/bell.h), and the other end rings it after
+ * every message it puts in and every message it takes out, and when it
+ * closes.
  */
+#include "core/bell.h"
 #include "core/common.h"
 #include "core/log.h"
 #include "core/runtime.h"
@@ -58,6 +61,9 @@ struct pipe {
     bool opened;             /* end 1 was taken (registry lock) */
     int ends;                /* ends held (registry lock): freed at 0 */
     _Atomic bool closed[2];  /* end e closed */
+    /* End e's runtime's bell: set when the end is made (NULL before end 1
+     * is opened: nobody to wake), released with the pipe. */
+    struct bell *_Atomic bell[2];
     struct ring to[2];       /* to[e]: messages for end e */
 };
 
@@ -82,7 +88,6 @@ struct catmem {
     struct sched_task *poller; /* retries waiting tasks while any wait */
     struct memq *waiting;      /* ends with waiting tasks */
     struct memq *all;          /* every open end */
-    bool blocking;             /* holds one rt->idle_blockers */
     uint64_t st_pushes, st_pops;
 };
 
@@ -93,16 +98,23 @@ static struct catmem *mem_of(struct libos *l)
 
 /* ---- the rings ---- */
 
-/* Appends @m toward end @end, if the bounds allow. */
-static bool ring_put(struct ring *r, struct msg *m)
+/* Whether @len more bytes fit (one message of any size fits an empty
+ * ring); asked by the producer. */
+static bool ring_room(struct ring *r, uint64_t len)
 {
     uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
     uint32_t head = atomic_load_explicit(&r->head, memory_order_acquire);
     if (tail - head == PIPE_SLOTS)
         return false;
-    uint64_t bytes = atomic_load_explicit(&r->bytes, memory_order_relaxed);
-    if (tail != head && bytes + m->len > PIPE_BYTES)
-        return false; /* one message of any size fits an empty ring */
+    return tail == head || atomic_load_explicit(&r->bytes, memory_order_relaxed) + len <= PIPE_BYTES;
+}
+
+/* Appends @m, if the bounds allow. */
+static bool ring_put(struct ring *r, struct msg *m)
+{
+    if (!ring_room(r, m->len))
+        return false;
+    uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
     atomic_fetch_add_explicit(&r->bytes, m->len, memory_order_relaxed);
     r->slot[tail % PIPE_SLOTS] = m;
     atomic_store_explicit(&r->tail, tail + 1, memory_order_release);
@@ -125,6 +137,14 @@ static void ring_drop_head(struct ring *r)
     atomic_store_explicit(&r->head, head + 1, memory_order_release);
 }
 
+/* Rings end @e's instance, if the end exists yet. */
+static void wake_end(struct pipe *p, int e)
+{
+    struct bell *b = atomic_load_explicit(&p->bell[e], memory_order_acquire);
+    if (b)
+        bell_ring(b);
+}
+
 /* Frees the pipe and what is still in it; both ends are gone. */
 static void pipe_free(struct pipe *p)
 {
@@ -134,20 +154,16 @@ static void pipe_free(struct pipe *p)
             ring_drop_head(&p->to[e]);
             free(m);
         }
+        bell_unref(atomic_load(&p->bell[e]));
     }
     free(p);
 }
 
 /* ---- waiting ---- */
 
-static void update_blocking(struct catmem *cm)
+static void wake_poller(struct catmem *cm)
 {
-    bool busy = cm->waiting != NULL;
-    if (busy != cm->blocking) {
-        cm->blocking = busy;
-        cm->base.rt->idle_blockers += busy ? 1 : -1;
-    }
-    if (busy)
+    if (cm->waiting)
         sched_wake(&cm->base.rt->sched, cm->poller);
 }
 
@@ -161,7 +177,7 @@ static void list_end(struct memq *q)
     if (q->next)
         q->next->prev = q;
     q->cm->waiting = q;
-    update_blocking(q->cm);
+    wake_poller(q->cm);
 }
 
 static void unlist_end(struct memq *q)
@@ -175,7 +191,7 @@ static void unlist_end(struct memq *q)
         q->cm->waiting = q->next;
     if (q->next)
         q->next->prev = q->prev;
-    update_blocking(q->cm);
+    wake_poller(q->cm);
 }
 
 /* Tries the push @t (its message in arg[0]): true when it is finished
@@ -193,6 +209,7 @@ static bool try_push(struct memq *q, struct sched_task *t)
     }
     if (!ring_put(&q->p->to[!q->end], m))
         return false;
+    wake_end(q->p, !q->end);
     t->arg[0] = 0;
     tlist_remove(t);
     cm->st_pushes++;
@@ -235,6 +252,7 @@ static bool try_pop(struct memq *q, struct sched_task *t)
     }
     ring_drop_head(r);
     free(m);
+    wake_end(q->p, !q->end); /* a push there may wait for room */
     cm->st_pops++;
     t->qr.qr_opcode = DEMI_OPC_POP;
     t->qr.qr_ret = 0;
@@ -251,6 +269,24 @@ static void retry_end(struct memq *q)
     while ((t = q->pops.head) && try_pop(q, t))
         ;
     unlist_end(q);
+}
+
+/* rt_pending_fn: whether a waiting operation can now finish (the bell is
+ * armed: a later change rings it). */
+static bool pending(void *arg)
+{
+    struct catmem *cm = arg;
+    for (struct memq *q = cm->waiting; q; q = q->next) {
+        bool peer_gone = atomic_load_explicit(&q->p->closed[!q->end], memory_order_acquire);
+        if (q->pops.len && (peer_gone || ring_peek(&q->p->to[q->end])))
+            return true;
+        if (q->pushes.head) {
+            const struct msg *m = (const struct msg *)(uintptr_t)q->pushes.head->arg[0];
+            if (peer_gone || ring_room(&q->p->to[!q->end], m->len))
+                return true;
+        }
+    }
+    return false;
 }
 
 static int poller(struct sched *s, struct sched_task *t)
@@ -330,6 +366,7 @@ static void end_release(struct memq *q)
         q->anext->aprev = q->aprev;
     struct pipe *p = q->p;
     atomic_store_explicit(&p->closed[q->end], true, memory_order_release);
+    wake_end(p, !q->end); /* its pops see the end, its pushes EPIPE */
     pthread_mutex_lock(&registry_mu);
     bool last = --p->ends == 0;
     if (last) {
@@ -384,6 +421,8 @@ static int mem_pipe(struct libos *l, const char *name, bool create, void **q_out
             fresh = NULL;
             memcpy(p->name, name, n + 1);
             p->ends = 1;
+            bell_ref(l->rt->bell);
+            atomic_store_explicit(&p->bell[0], l->rt->bell, memory_order_release);
             p->next = registry;
             registry = p;
             q->end = 0;
@@ -395,6 +434,8 @@ static int mem_pipe(struct libos *l, const char *name, bool create, void **q_out
     } else {
         p->opened = true;
         p->ends++;
+        bell_ref(l->rt->bell);
+        atomic_store_explicit(&p->bell[1], l->rt->bell, memory_order_release);
         q->end = 1;
     }
     pthread_mutex_unlock(&registry_mu);
@@ -480,8 +521,8 @@ static void mem_destroy(struct libos *l)
             free((void *)(uintptr_t)t->arg[0]);
         end_release(q);
     }
-    if (cm->blocking)
-        cm->base.rt->idle_blockers--;
+    if (cm->base.rt->pending_arg == cm)
+        rt_set_pending(cm->base.rt, NULL, NULL);
     free(cm);
 }
 
@@ -517,6 +558,7 @@ int catmem_create(struct runtime *rt, struct libos **out)
         return ENOMEM;
     }
     cm->poller->background = 1;
+    rt_set_pending(rt, pending, cm);
     *out = &cm->base;
     return 0;
 }

@@ -269,6 +269,8 @@ static void handle_events(struct catnap *n, int k)
     for (int i = 0; i < k; i++) {
         struct nap_queue *q = n->ev[i].data.ptr;
         uint32_t e = n->ev[i].events;
+        if (!q)
+            continue; /* the runtime's bell: rt_wait drains it */
         if (e & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
             q->drained = false;
             woke |= q->readers.head != NULL;
@@ -932,6 +934,15 @@ int catnap_create(struct runtime *rt, struct libos **out)
         return ENOMEM;
     }
     n->poller->background = 1;
+    /* Another thread's work (a memory queue's message) rings the bell. */
+    struct epoll_event bev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (epoll_ctl(n->epfd, EPOLL_CTL_ADD, rt->bell->fd, &bev) < 0) {
+        int e = errno;
+        sched_free(&rt->sched, n->poller);
+        close(n->epfd);
+        free(n);
+        return e;
+    }
     sched_wake(&rt->sched, n->poller);
     rt_set_idle(rt, idle, n);
     *out = &n->base;

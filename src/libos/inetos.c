@@ -199,7 +199,7 @@ int inetos_group_join(struct runtime *rt, const char *key, uint32_t frame_max, s
     *index = 0;
     if (rt->cfg.queues <= 1)
         return 0;
-    return inet_group_join(key, rt->cfg.queues, rt->cfg.queue, frame_max, g, index);
+    return inet_group_join(key, rt->cfg.queues, rt->cfg.queue, frame_max, rt->bell, g, index);
 }
 
 int inetos_create(struct runtime *rt, struct netdev *dev, struct inet_group *group, uint32_t group_index,

@@ -6,7 +6,8 @@
  * byte checked; pushes beyond the pipe's 1024 messages in flight wait
  * until the other end pops, order kept; closing with a pop waiting cancels
  * it; the other end's close (and its thread's exit) gives end of file to
- * pops and EPIPE to pushes; the name is free again once both ends close.
+ * pops and EPIPE to pushes; an instance asleep in a pop wakes for a message
+ * and for the other end's close (the bell); the name is free again once both ends close.
  * Counters from demi_get_stats. Needs no network: catnap is the libOS.
  */
 #include "tcheck.h"
@@ -19,6 +20,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #define ROUNDS 20000
 
@@ -229,15 +231,21 @@ static void two_threads(void)
         CHECK_EQ(v, ~i);
         CHECK(memcmp(back + 4, buf + 4, n - 4) == 0);
     }
+    /* The peer waits in its pop long enough to go to sleep (libdemi.spin_us
+     * is 1 ms): the push must ring it awake (else its wait ends only at the
+     * 60 s deadline, and the test fails). */
+    struct timespec pause = {0, 50 * 1000 * 1000};
+    nanosleep(&pause, NULL);
     push_bytes(qd, "x", 1);
-    CHECK_EQ(pthread_join(t, NULL), 0);
-    /* Its thread exited: end of file, then EPIPE. */
+    /* Then this thread sleeps in its pop until the peer's exit closes its
+     * end: the close rings it, and the pop is the end of file. */
     demi_qtoken_t qt;
     demi_qresult_t qr;
     CHECK_EQ(demi_pop(&qt, qd), 0);
     CHECK_EQ(demi_wait(&qr, qt, &forever_ish), 0);
     CHECK_EQ(qr.qr_opcode, DEMI_OPC_POP);
     CHECK_EQ(qr.qr_value.sga.sga_numsegs, 0);
+    CHECK_EQ(pthread_join(t, NULL), 0);
     demi_sgarray_t s = demi_sgaalloc(1);
     CHECK_EQ(demi_push(&qt, qd, &s), 0);
     CHECK_EQ(demi_sgafree(&s), 0);

@@ -96,12 +96,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct inet_group *g;
     uint32_t a, b;
-    if (inet_group_join("fuzz", n, self, FRAME_MAX, &g, &a) != 0 || a != self)
+    if (inet_group_join("fuzz", n, self, FRAME_MAX, NULL, &g, &a) != 0 || a != self)
         fail("join");
     struct inet_group *g2;
-    if (inet_group_join("fuzz", n, self, FRAME_MAX, &g2, &b) == 0)
+    if (inet_group_join("fuzz", n, self, FRAME_MAX, NULL, &g2, &b) == 0)
         fail("a taken queue was given again");
-    if (inet_group_join("fuzz", n, other, FRAME_MAX, &g2, &b) != 0 || g2 != g || b != other)
+    if (inet_group_join("fuzz", n, other, FRAME_MAX, NULL, &g2, &b) != 0 || g2 != g || b != other)
         fail("join of a second instance");
     ring_trip(g, self, other, f, len, fill);
     inet_group_leave(g, other);
