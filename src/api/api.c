@@ -143,6 +143,19 @@ static int get_addr(const struct sockaddr *addr, socklen_t size, struct sockaddr
     return 0;
 }
 
+/* A descriptor for the new queue @q of @l (closed again if none is free). */
+static int install(struct runtime *rt, struct libos *l, void *q, int *qd_out)
+{
+    int qd;
+    int e = qtable_alloc(&rt->qtable, l, q, &qd);
+    if (e) {
+        l->ops->close(l, q);
+        return e;
+    }
+    *qd_out = qd;
+    return 0;
+}
+
 int demi_socket(int *sockqd_out, int domain, int type, int protocol)
 {
     GET_RT(rt);
@@ -161,22 +174,17 @@ int demi_socket(int *sockqd_out, int domain, int type, int protocol)
     int e = l->ops->socket(l, base, &q);
     if (e)
         return e;
-    int qd;
-    e = qtable_alloc(&rt->qtable, l, q, &qd);
-    if (e) {
-        l->ops->close(l, q);
-        return e;
-    }
-    *sockqd_out = qd;
-    return 0;
+    return install(rt, l, q, sockqd_out);
 }
 
-/* The thread's storage libOS, created at its first demi_open beside the
- * network libOS (los[0]): same runtime, scheduler, heap and qd table. */
-static int storage_libos(struct runtime *rt, struct libos **out)
+/* A libOS beside the network one (los[0]), on the same runtime, scheduler,
+ * heap and qd table: the storage libOS (ops->open) or the memory one
+ * (ops->pipe), created by @create at the thread's first call that needs it. */
+static int side_libos(struct runtime *rt, bool storage, int (*create)(struct runtime *, struct libos **),
+                      struct libos **out)
 {
     for (int i = 1; i < rt->nlos; i++) {
-        if (rt->los[i]->ops->open) {
+        if (storage ? rt->los[i]->ops->open != NULL : rt->los[i]->ops->pipe != NULL) {
             *out = rt->los[i];
             return 0;
         }
@@ -184,7 +192,7 @@ static int storage_libos(struct runtime *rt, struct libos **out)
     if (rt->nlos == RT_MAX_LIBOS)
         return ENOMEM;
     struct libos *l;
-    int e = cattree_create(rt, &l);
+    int e = create(rt, &l);
     if (e)
         return e;
     rt->los[rt->nlos++] = l;
@@ -221,41 +229,14 @@ int demi_open(int *qd_out, const char *pathname, int flags, mode_t mode)
     if (mode & ~(mode_t)07777)
         return EINVAL;
     struct libos *l;
-    int e = storage_libos(rt, &l);
+    int e = side_libos(rt, true, cattree_create, &l);
     if (e)
         return e;
     void *q;
     e = l->ops->open(l, pathname, flags & ~O_CLOEXEC, mode, &q);
     if (e)
         return e;
-    int qd;
-    e = qtable_alloc(&rt->qtable, l, q, &qd);
-    if (e) {
-        l->ops->close(l, q);
-        return e;
-    }
-    *qd_out = qd;
-    return 0;
-}
-
-/* The thread's memory libOS (pipes), created at its first pipe call. */
-static int memory_libos(struct runtime *rt, struct libos **out)
-{
-    for (int i = 1; i < rt->nlos; i++) {
-        if (rt->los[i]->ops->pipe) {
-            *out = rt->los[i];
-            return 0;
-        }
-    }
-    if (rt->nlos == RT_MAX_LIBOS)
-        return ENOMEM;
-    struct libos *l;
-    int e = catmem_create(rt, &l);
-    if (e)
-        return e;
-    rt->los[rt->nlos++] = l;
-    *out = l;
-    return 0;
+    return install(rt, l, q, qd_out);
 }
 
 static int pipe_call(int *qd_out, const char *name, bool create)
@@ -264,20 +245,13 @@ static int pipe_call(int *qd_out, const char *name, bool create)
     if (!qd_out || !name)
         return EINVAL;
     struct libos *l;
-    int e = memory_libos(rt, &l);
+    int e = side_libos(rt, false, catmem_create, &l);
     if (e)
         return e;
     void *q;
     if ((e = l->ops->pipe(l, name, create, &q)))
         return e;
-    int qd;
-    e = qtable_alloc(&rt->qtable, l, q, &qd);
-    if (e) {
-        l->ops->close(l, q);
-        return e;
-    }
-    *qd_out = qd;
-    return 0;
+    return install(rt, l, q, qd_out);
 }
 
 int demi_create_pipe(int *memqd_out, const char *name)

@@ -118,6 +118,21 @@ client() { # ARGS: a catnap client on the Linux side
   on_b env LIBOS=catnap HUGEPAGES=off "$build/demi-echo" client --addr "$ip_a:$port" "$@" 2>"$tmp/client.err" ||
     { show "$tmp/client.err"; show "$tmp/server.err"; fail "demi-echo client $* failed"; }
 }
+# mq NAME WHAT UDP_PORT CONNS ROUNDS SIZE: mq_client's two instances
+# against the Linux echo servers on $lport; each must report CONNS
+# connections and CONNS x ROUNDS x SIZE bytes. Output in $tmp/NAME.out.
+mq() {
+  local name=$1 what=$2 uport=$3 conns=$4 rounds=$5 size=$6 t
+  on_a env "${server_env[@]}" HUGEPAGES=off DEMI_LOG=info QUEUES=2 \
+    "$build/tests/interop/mq_client" "$ip_b" "$lport" "$uport" 2 "$conns" "$rounds" "$size" \
+    >"$tmp/$name.out" 2>"$tmp/$name.err" ||
+    { cat "$tmp/$name.out"; show "$tmp/$name.err"; fail "mq_client ($what) failed"; }
+  cat "$tmp/$name.out"
+  for t in 0 1; do
+    grep -q "^thread $t .*conns=$conns bytes=$((conns * rounds * size)) " "$tmp/$name.out" ||
+      fail "mq_client ($what): thread $t did not finish every round trip"
+  done
+}
 # field NAME THREAD: a number from the server's "thread" line
 field() { sed -n "s/^thread $2 .*\\b$1=\\([0-9]*\\).*/\\1/p" "$tmp/server.out"; }
 # each_thread NAME WHAT: both threads' NAME above 0
@@ -181,14 +196,8 @@ wait_for "$tmp/lt.out" ^ready 30 $! || fail "the Linux TCP echo server did not s
 exec_b env LIBOS=catnap HUGEPAGES=off "$build/demi-echo" server --udp --addr "$ip_b:$lport" >"$tmp/lu.out" 2>&1 &
 pids+=($!)
 wait_for "$tmp/lu.out" ^ready 30 $! || fail "the Linux UDP echo server did not start"
-on_a env "${server_env[@]}" HUGEPAGES=off DEMI_LOG=info QUEUES=2 \
-  "$build/tests/interop/mq_client" "$ip_b" "$lport" "$lport" 2 8 20 65536 >"$tmp/mq.out" 2>"$tmp/mq.err" ||
-  { cat "$tmp/mq.out"; show "$tmp/mq.err"; fail "mq_client (two instances connecting out) failed"; }
-cat "$tmp/mq.out"
-for t in 0 1; do
-  grep -q "^thread $t .*conns=8 bytes=$((8 * 20 * 65536)) datagrams=160 " "$tmp/mq.out" ||
-    fail "mq_client thread $t did not finish every round trip"
-done
+mq mq "two instances connecting out" "$lport" 8 20 65536
+grep -c "datagrams=160 " "$tmp/mq.out" | grep -qx 2 || fail "mq_client: a thread did not get its 160 datagrams back"
 if [[ $mode != catnap ]]; then
   hin=$(sed -n 's/.*frames_handed_in=\([0-9]*\).*/\1/p' "$tmp/mq.out" | paste -sd' ')
   [[ $hin != "0 0" ]] || fail "outgoing: no reply was handed between the instances (ports steered by chance?)"
@@ -197,13 +206,7 @@ fi
 # 64 MiB each way on one connection per instance (16 MiB under ASan).
 mib=64
 [[ ${DEMI_SANITIZED:-0} == 1 ]] && mib=16
-on_a env "${server_env[@]}" HUGEPAGES=off DEMI_LOG=info QUEUES=2 \
-  "$build/tests/interop/mq_client" "$ip_b" "$lport" 0 2 1 1 $((mib << 20)) >"$tmp/mqbig.out" 2>"$tmp/mqbig.err" ||
-  { cat "$tmp/mqbig.out"; show "$tmp/mqbig.err"; fail "mq_client ($mib MiB per instance) failed"; }
-for t in 0 1; do
-  grep -q "^thread $t .*conns=1 bytes=$((mib << 20)) " "$tmp/mqbig.out" ||
-    fail "mq_client thread $t did not echo $mib MiB"
-done
+mq mqbig "$mib MiB per instance" 0 1 1 $((mib << 20))
 echo "outgoing: $mib MiB sent and echoed back on one connection per instance, every byte checked"
 for p in "${pids[@]}"; do stop_pid "$p"; done
 pids=()
@@ -249,14 +252,7 @@ r=$(retrans "$tmp/server.err")
 exec_b env LIBOS=catnap HUGEPAGES=off "$build/demi-echo" server --addr "$ip_b:$lport" >"$tmp/lt.out" 2>&1 &
 pids+=($!)
 wait_for "$tmp/lt.out" ^ready 30 $! || fail "the Linux TCP echo server did not start"
-on_a env "${server_env[@]}" HUGEPAGES=off DEMI_LOG=info QUEUES=2 \
-  "$build/tests/interop/mq_client" "$ip_b" "$lport" 0 2 4 4 1048576 >"$tmp/mq6.out" 2>"$tmp/mq6.err" ||
-  { cat "$tmp/mq6.out"; show "$tmp/mq6.err"; fail "mq_client under 2% loss failed"; }
-cat "$tmp/mq6.out"
-for t in 0 1; do
-  grep -q "^thread $t .*conns=4 bytes=$((4 * 4 * 1048576)) " "$tmp/mq6.out" ||
-    fail "mq_client under 2% loss: thread $t did not finish every round trip"
-done
+mq mq6 "under 2% loss" 0 4 4 1048576
 "$src/scripts/netns.sh" loss "$id" 0
 echo "2% loss: retransmitted segments: $r by the server's instances, $(retrans "$tmp/mq6.err") by mq_client's"
 echo "ok"
