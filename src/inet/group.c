@@ -34,7 +34,7 @@ struct ring {
 
 struct member {
     _Alignas(64) _Atomic bool live;
-    struct bell *bell; /* set while live (under groups_lock) */
+    struct bell *bell; /* set at join (under groups_lock); kept after a leave, retired at the next join */
 };
 
 struct inet_group {
@@ -244,7 +244,7 @@ uint32_t inet_group_steer(uint32_t n, uint32_t self, const uint8_t *f, uint32_t 
     return steer_hash(src, sport, n);
 }
 
-static bool any_waiting(struct inet_group *g, uint32_t self)
+bool inet_group_pending(struct inet_group *g, uint32_t self)
 {
     for (uint32_t j = 0; j < g->n; j++) {
         if (j == self)
@@ -254,9 +254,4 @@ static bool any_waiting(struct inet_group *g, uint32_t self)
             return true;
     }
     return false;
-}
-
-bool inet_group_pending(struct inet_group *g, uint32_t self)
-{
-    return any_waiting(g, self);
 }

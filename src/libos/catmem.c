@@ -453,56 +453,6 @@ static int mem_pipe(struct libos *l, const char *name, bool create, void **q_out
     return 0;
 }
 
-/* ---- socket calls on a pipe ---- */
-
-static int mem_socket(struct libos *l, int type, void **q_out)
-{
-    (void)l, (void)type, (void)q_out;
-    return EOPNOTSUPP;
-}
-
-static int mem_bind(struct libos *l, void *q, const struct sockaddr_in *a)
-{
-    (void)l, (void)q, (void)a;
-    return ENOTSOCK;
-}
-
-static int mem_listen(struct libos *l, void *q, int backlog)
-{
-    (void)l, (void)q, (void)backlog;
-    return ENOTSOCK;
-}
-
-static int mem_accept(struct libos *l, void *q, struct sched_task *t)
-{
-    (void)l, (void)q, (void)t;
-    return ENOTSOCK;
-}
-
-static int mem_connect(struct libos *l, void *q, const struct sockaddr_in *a, struct sched_task *t)
-{
-    (void)l, (void)q, (void)a, (void)t;
-    return ENOTSOCK;
-}
-
-static int mem_setsockopt(struct libos *l, void *q, int level, int name, const void *val, socklen_t len)
-{
-    (void)l, (void)q, (void)level, (void)name, (void)val, (void)len;
-    return ENOTSOCK;
-}
-
-static int mem_getsockopt(struct libos *l, void *q, int level, int name, void *val, socklen_t *len)
-{
-    (void)l, (void)q, (void)level, (void)name, (void)val, (void)len;
-    return ENOTSOCK;
-}
-
-static int mem_name(struct libos *l, void *q, struct sockaddr_in *out)
-{
-    (void)l, (void)q, (void)out;
-    return ENOTSOCK;
-}
-
 static void mem_stats(struct libos *l, demi_stats_t *st)
 {
     struct catmem *cm = mem_of(l);
@@ -528,18 +478,18 @@ static void mem_destroy(struct libos *l)
 
 static const struct libos_ops catmem_ops = {
     .name = "catmem",
-    .socket = mem_socket,
-    .bind = mem_bind,
-    .listen = mem_listen,
-    .accept = mem_accept,
-    .connect = mem_connect,
+    .socket = nosock_socket,
+    .bind = nosock_bind,
+    .listen = nosock_listen,
+    .accept = nosock_accept,
+    .connect = nosock_connect,
     .push = mem_push,
     .pop = mem_pop,
     .close = mem_close,
-    .setsockopt = mem_setsockopt,
-    .getsockopt = mem_getsockopt,
-    .getpeername = mem_name,
-    .getsockname = mem_name,
+    .setsockopt = nosock_setsockopt,
+    .getsockopt = nosock_getsockopt,
+    .getpeername = nosock_name,
+    .getsockname = nosock_name,
     .destroy = mem_destroy,
     .pipe = mem_pipe,
     .stats = mem_stats,

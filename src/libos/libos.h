@@ -60,6 +60,17 @@ struct libos {
     struct runtime *rt;
 };
 
+/* The socket calls of a libOS without sockets (nosock.c): socket gives
+ * EOPNOTSUPP, the others ENOTSOCK. */
+int nosock_socket(struct libos *l, int type, void **q_out);
+int nosock_bind(struct libos *l, void *q, const struct sockaddr_in *a);
+int nosock_listen(struct libos *l, void *q, int backlog);
+int nosock_accept(struct libos *l, void *q, struct sched_task *t);
+int nosock_connect(struct libos *l, void *q, const struct sockaddr_in *a, struct sched_task *t);
+int nosock_setsockopt(struct libos *l, void *q, int level, int name, const void *val, socklen_t len);
+int nosock_getsockopt(struct libos *l, void *q, int level, int name, void *val, socklen_t *len);
+int nosock_name(struct libos *l, void *q, struct sockaddr_in *out);
+
 /* Creates the libOS called @name on @rt. ENOTSUP (with one log line saying
  * why) for a libOS that this build or machine cannot run; EINVAL for an
  * unknown name. */

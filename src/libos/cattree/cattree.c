@@ -1306,61 +1306,6 @@ static void tree_destroy(struct libos *l)
     free(ct);
 }
 
-/* Socket calls on a log. */
-
-static int not_socket(void)
-{
-    return ENOTSOCK;
-}
-
-static int tree_socket(struct libos *l, int type, void **q_out)
-{
-    (void)l, (void)type, (void)q_out;
-    return EOPNOTSUPP;
-}
-
-static int tree_bind(struct libos *l, void *q, const struct sockaddr_in *a)
-{
-    (void)l, (void)q, (void)a;
-    return not_socket();
-}
-
-static int tree_listen(struct libos *l, void *q, int backlog)
-{
-    (void)l, (void)q, (void)backlog;
-    return not_socket();
-}
-
-static int tree_accept(struct libos *l, void *q, struct sched_task *t)
-{
-    (void)l, (void)q, (void)t;
-    return not_socket();
-}
-
-static int tree_connect(struct libos *l, void *q, const struct sockaddr_in *a, struct sched_task *t)
-{
-    (void)l, (void)q, (void)a, (void)t;
-    return not_socket();
-}
-
-static int tree_setsockopt(struct libos *l, void *q, int level, int name, const void *val, socklen_t len)
-{
-    (void)l, (void)q, (void)level, (void)name, (void)val, (void)len;
-    return not_socket();
-}
-
-static int tree_getsockopt(struct libos *l, void *q, int level, int name, void *val, socklen_t *len)
-{
-    (void)l, (void)q, (void)level, (void)name, (void)val, (void)len;
-    return not_socket();
-}
-
-static int tree_name(struct libos *l, void *q, struct sockaddr_in *out)
-{
-    (void)l, (void)q, (void)out;
-    return not_socket();
-}
-
 static void tree_stats(struct libos *l, demi_stats_t *st)
 {
     struct cattree *ct = tree_of(l);
@@ -1372,18 +1317,18 @@ static void tree_stats(struct libos *l, demi_stats_t *st)
 
 static const struct libos_ops cattree_ops = {
     .name = "cattree",
-    .socket = tree_socket,
-    .bind = tree_bind,
-    .listen = tree_listen,
-    .accept = tree_accept,
-    .connect = tree_connect,
+    .socket = nosock_socket,
+    .bind = nosock_bind,
+    .listen = nosock_listen,
+    .accept = nosock_accept,
+    .connect = nosock_connect,
     .push = tree_push,
     .pop = tree_pop,
     .close = tree_close,
-    .setsockopt = tree_setsockopt,
-    .getsockopt = tree_getsockopt,
-    .getpeername = tree_name,
-    .getsockname = tree_name,
+    .setsockopt = nosock_setsockopt,
+    .getsockopt = nosock_getsockopt,
+    .getpeername = nosock_name,
+    .getsockname = nosock_name,
     .destroy = tree_destroy,
     .open = tree_open,
     .stats = tree_stats,
