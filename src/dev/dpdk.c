@@ -307,6 +307,24 @@ static void rx_release(void *arg, struct heap_blk *b)
         rte_pktmbuf_free(m);
 }
 
+/* A queue pair's transmit pools, named after @tag: mbufs without data, for
+ * attaching heap bytes, and a small pool for copies (ports without chained
+ * mbufs). ENOMEM with one line when DPDK has no memory for them. */
+static int make_tx_pools(const struct config *c, const char *tag, int socket, struct rte_mempool **tx,
+                         struct rte_mempool **copy)
+{
+    char name[RTE_MEMPOOL_NAMESIZE];
+    snprintf(name, sizeof(name), "demi_tx%s", tag);
+    uint16_t priv = (uint16_t)RTE_ALIGN(sizeof(struct tx_priv), RTE_MBUF_PRIV_ALIGN);
+    *tx = rte_pktmbuf_pool_create(name, c->dpdk_mbufs, POOL_CACHE, priv, 0, socket);
+    snprintf(name, sizeof(name), "demi_cp%s", tag);
+    *copy = rte_pktmbuf_pool_create(name, 2047, POOL_CACHE, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    if (*tx && *copy)
+        return 0;
+    log_error("catnip: no DPDK memory for the transmit pools (%s); with --no-huge, raise -m", rte_strerror(rte_errno));
+    return ENOMEM;
+}
+
 static int make_rx_pool(struct dpdk_dev *d, const struct config *c, int socket)
 {
     char name[RTE_MEMPOOL_NAMESIZE];
@@ -777,20 +795,26 @@ static void setup_intr(struct dpdk_dev *d)
 
 /* ---- create / destroy ---- */
 
+/* Stops and closes a started port (which frees the mbufs in its rings),
+ * after one line with its drop counters. */
+static void port_stop(uint16_t port)
+{
+    struct rte_eth_stats es;
+    if (rte_eth_stats_get(port, &es) == 0)
+        log_info("dpdk: kernel: rx_dropped=%llu rx_nombuf=%llu rx_errors=%llu tx_errors=%llu (the port's counters: "
+                 "frames lost before our rings)",
+                 (unsigned long long)es.imissed, (unsigned long long)es.rx_nombuf, (unsigned long long)es.ierrors,
+                 (unsigned long long)es.oerrors);
+    rte_eth_dev_stop(port);
+    rte_eth_dev_close(port);
+}
+
 /* Closes a shared port and frees every queue's pools; eal.mu held. */
 static void share_close(uint16_t port)
 {
     struct port_share *sh = &eal.share[port];
-    struct rte_eth_stats es;
-    if (sh->nq && rte_eth_stats_get(port, &es) == 0)
-        log_info("dpdk: kernel: rx_dropped=%llu rx_nombuf=%llu rx_errors=%llu tx_errors=%llu (the port's counters, "
-                 "every queue: frames lost before our rings)",
-                 (unsigned long long)es.imissed, (unsigned long long)es.rx_nombuf, (unsigned long long)es.ierrors,
-                 (unsigned long long)es.oerrors);
-    if (sh->nq) {
-        rte_eth_dev_stop(port);
-        rte_eth_dev_close(port);
-    }
+    if (sh->nq)
+        port_stop(port);
     for (uint32_t q = 0; q < CONFIG_MAX_QUEUES; q++) {
         rte_mempool_free(sh->rx_pool[q]);
         rte_mempool_free(sh->tx_pool[q]);
@@ -819,18 +843,10 @@ static void dpdk_destroy(struct netdev *nd)
         free(d);
         return;
     }
-    struct rte_eth_stats es;
-    if (d->started && rte_eth_stats_get(d->port, &es) == 0)
-        log_info("dpdk: kernel: rx_dropped=%llu rx_nombuf=%llu rx_errors=%llu tx_errors=%llu (the port's counters: "
-                 "frames lost before our ring)",
-                 (unsigned long long)es.imissed, (unsigned long long)es.rx_nombuf, (unsigned long long)es.ierrors,
-                 (unsigned long long)es.oerrors);
     if (d->intr_fd >= 0)
         rte_eth_dev_rx_intr_ctl_q(d->port, 0, RTE_EPOLL_PER_THREAD, RTE_INTR_EVENT_DEL, NULL);
-    if (d->started) {
-        rte_eth_dev_stop(d->port);
-        rte_eth_dev_close(d->port); /* frees the mbufs in its rings */
-    }
+    if (d->started)
+        port_stop(d->port);
     if (d->hooked)
         heap_remove_hook(nd->heap, d);
     if (d->rx_pool)
@@ -966,17 +982,10 @@ static int setup(struct dpdk_dev *d, const struct config *c, uint16_t nq)
                       rte_strerror(rte_errno));
         return e;
     }
-    char name[RTE_MEMPOOL_NAMESIZE];
-    snprintf(name, sizeof(name), "demi_tx%u", d->port);
-    uint16_t priv = (uint16_t)RTE_ALIGN(sizeof(struct tx_priv), RTE_MBUF_PRIV_ALIGN);
-    d->tx_pool = rte_pktmbuf_pool_create(name, c->dpdk_mbufs, POOL_CACHE, priv, 0, socket);
-    snprintf(name, sizeof(name), "demi_cp%u", d->port);
-    d->copy_pool = rte_pktmbuf_pool_create(name, 2047, POOL_CACHE, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
-    if (!d->tx_pool || !d->copy_pool) {
-        log_error("catnip: no DPDK memory for the transmit pools (%s); with --no-huge, raise -m",
-                  rte_strerror(rte_errno));
-        return ENOMEM;
-    }
+    char tag[16];
+    snprintf(tag, sizeof(tag), "%u", d->port);
+    if ((e = make_tx_pools(c, tag, socket, &d->tx_pool, &d->copy_pool)))
+        return e;
     for (;;) {
         if ((r = rte_eth_rx_queue_setup(d->port, 0, nrx, (unsigned)socket, NULL, d->rx_pool)) != 0 ||
             (r = rte_eth_tx_queue_setup(d->port, 0, ntx, (unsigned)socket, NULL)) != 0) {
@@ -1053,21 +1062,20 @@ static int setup_shared(struct dpdk_dev *d, const struct config *c, struct rte_e
         }
         uint16_t nrx = (uint16_t)c->dpdk_rx_ring, ntx = (uint16_t)c->dpdk_tx_ring;
         rte_eth_dev_adjust_nb_rx_tx_desc(d->port, &nrx, &ntx);
-        uint16_t priv = (uint16_t)RTE_ALIGN(sizeof(struct tx_priv), RTE_MBUF_PRIV_ALIGN);
         for (uint16_t q = 0; q < nq; q++) {
             char name[RTE_MEMPOOL_NAMESIZE];
             snprintf(name, sizeof(name), "demi_rx%u_%u", d->port, q);
             sh->rx_pool[q] =
                 rte_pktmbuf_pool_create(name, c->dpdk_mbufs, POOL_CACHE, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
-            snprintf(name, sizeof(name), "demi_tx%u_%u", d->port, q);
-            sh->tx_pool[q] = rte_pktmbuf_pool_create(name, c->dpdk_mbufs, POOL_CACHE, priv, 0, socket);
-            snprintf(name, sizeof(name), "demi_cp%u_%u", d->port, q);
-            sh->copy_pool[q] = rte_pktmbuf_pool_create(name, 2047, POOL_CACHE, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
-            if (!sh->rx_pool[q] || !sh->tx_pool[q] || !sh->copy_pool[q]) {
-                log_error("catnip: no DPDK memory for queue %u's pools (%s); with --no-huge, raise -m", q,
+            if (!sh->rx_pool[q]) {
+                log_error("catnip: no DPDK memory for queue %u's receive pool (%s); with --no-huge, raise -m", q,
                           rte_strerror(rte_errno));
                 return ENOMEM;
             }
+            char tag[16];
+            snprintf(tag, sizeof(tag), "%u_%u", d->port, q);
+            if ((r = make_tx_pools(c, tag, socket, &sh->tx_pool[q], &sh->copy_pool[q])))
+                return r;
             if ((r = rte_eth_rx_queue_setup(d->port, q, nrx, (unsigned)socket, NULL, sh->rx_pool[q])) != 0 ||
                 (r = rte_eth_tx_queue_setup(d->port, q, ntx, (unsigned)socket, NULL)) != 0) {
                 log_error("catnip: setting up port %u's queue %u: %s", d->port, q, rte_strerror(-r));
