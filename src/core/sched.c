@@ -120,8 +120,10 @@ unsigned sched_run(struct sched *s)
                 unsigned i = (unsigned)__builtin_ctzll(m);
                 m &= m - 1;
                 struct sched_task *t = &pg->task[i];
-                if (t->state != TASK_ACTIVE)
-                    continue; /* completed or freed after it was woken */
+                /* Completed or freed after it was woken, or its slot
+                 * since given to a task that is not polled. */
+                if (t->state != TASK_ACTIVE || !t->poll)
+                    continue;
                 polled++;
                 int r = t->poll(s, t);
                 if (r == SCHED_YIELD) {

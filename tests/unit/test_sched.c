@@ -113,6 +113,20 @@ int main(void)
     sched_run(&s);
     CHECK_EQ(polls[120], 0);
 
+    /* A woken task freed and its slot given to a task without a poll
+     * function (an operation completed by its libOS, such as a memory
+     * queue's) before the scheduler ran: the stale wake polls nothing
+     * (it called a NULL function, and crashed demi-kv --threads). */
+    sched_wake(&s, ts[21]);
+    sched_free(&s, ts[21]);
+    struct sched_task *bare = sched_alloc(&s, NULL, NULL);
+    CHECK(bare == ts[21]);
+    memset(polls, 0, sizeof(polls));
+    sched_run(&s);
+    CHECK_EQ(polls[121], 0);
+    CHECK_EQ(bare->state, TASK_ACTIVE);
+    sched_free(&s, bare);
+
     sched_fini(&s);
     printf("sched: ok\n");
     return 0;
