@@ -29,13 +29,13 @@ ttl_check() {
 
 # ---- demi-kv on catnap, 127.0.0.1 (scripts set kv and tmp first) ----
 
-# kv_start [ARG ...]: demi-kv --addr 127.0.0.1:0 [ARG ...] in the
+# kv_start [ARG ...]: demi-kv --addr 127.0.0.1:${KV_PORT:-0} [ARG ...] in the
 # background, stdout in $tmp/out and stderr in $tmp/err; sets pid and port.
 # It waits for the "ready" line as long as demi-kv lives, up to KV_READY_S
 # (60) seconds: a hang guard, as a loaded machine starts it late, not never.
 kv_start() {
     : >"$tmp/out"
-    LIBOS=catnap HUGEPAGES=off "$kv" --addr 127.0.0.1:0 "$@" >"$tmp/out" 2>"$tmp/err" &
+    LIBOS=catnap HUGEPAGES=off "$kv" --addr "127.0.0.1:${KV_PORT:-0}" "$@" >"$tmp/out" 2>"$tmp/err" &
     pid=$!
     local t0=$SECONDS
     until grep -q '^ready ' "$tmp/out" 2>/dev/null; do

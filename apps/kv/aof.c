@@ -331,7 +331,7 @@ int aof_close(struct aof *a, int secs)
 
 /* ---- replay ---- */
 
-static int64_t replay_now;
+static _Thread_local int64_t replay_now;
 
 static int64_t replay_clock(void)
 {

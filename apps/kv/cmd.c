@@ -2119,6 +2119,44 @@ static void cmd_command_docs(struct ctx *x)
     }
 }
 
+/* Where key spec @k finds keys in @argv: first, first + step, ..., last.
+ * 1 with the range, 0 when it finds none, -1 when the arguments do not
+ * fit it (a bad key count). */
+static int keyspec_range(const struct keyspec *k, int argc, const struct resp_arg *argv, long long *first_out,
+                         long long *last_out, long long *step_out)
+{
+    long long first = k->begin, last, step;
+    if (first <= 0 || first >= argc)
+        return 0;
+    if (k->keynum) {
+        long long num;
+        if (first + k->a >= argc || !resp_str2ll(argv[first + k->a].ptr, argv[first + k->a].len, &num) || num < 0 ||
+            num > argc)
+            return -1;
+        step = k->c > 0 ? k->c : 1;
+        first += k->b;
+        if (num == 0)
+            return 0;
+        last = first + (num - 1) * step;
+        if (last >= argc)
+            return -1;
+    } else {
+        step = k->b > 0 ? k->b : 1;
+        if (k->a >= 0)
+            last = first + k->a;
+        else if (k->c <= 0)
+            last = argc + k->a;
+        else
+            last = first + ((argc - first) / k->c + k->a);
+        if (last >= argc || last < first)
+            return 0; /* the command itself reports the arity */
+    }
+    *first_out = first;
+    *last_out = last;
+    *step_out = step;
+    return 1;
+}
+
 /* The keys of the command line @argv, found by its key specs as Redis's
  * getKeysUsingKeySpecs does: counted, and written to @r (with their
  * spec's flags when @with_flags) unless @r is NULL. Returns how many; 0
@@ -2129,41 +2167,18 @@ static size_t command_keys(const struct keyspec *ks, int nks, int argc, const st
 {
     size_t n = 0;
     for (int i = 0; i < nks; i++) {
-        const struct keyspec *k = &ks[i];
-        long long first = k->begin, last, step;
-        if (first <= 0 || first >= argc)
-            continue;
-        if (k->keynum) {
-            long long num;
-            if (first + k->a >= argc || !resp_str2ll(argv[first + k->a].ptr, argv[first + k->a].len, &num) || num < 0 ||
-                num > argc)
-                return 0;
-            step = k->c > 0 ? k->c : 1;
-            first += k->b;
-            if (num == 0)
-                continue;
-            last = first + (num - 1) * step;
-            if (last >= argc)
-                return 0;
-        } else {
-            step = k->b > 0 ? k->b : 1;
-            if (k->a >= 0)
-                last = first + k->a;
-            else if (k->c <= 0)
-                last = argc + k->a;
-            else
-                last = first + ((argc - first) / k->c + k->a);
-            if (last >= argc || last < first)
-                continue; /* the command itself reports the arity */
-        }
-        for (long long j = first; j <= last; j += step, n++) {
+        long long first, last, step;
+        int st = keyspec_range(&ks[i], argc, argv, &first, &last, &step);
+        if (st < 0)
+            return 0;
+        for (long long j = first; st > 0 && j <= last; j += step, n++) {
             if (!r)
                 continue;
             if (with_flags)
                 reply_array(r, 2);
             reply_bulk(r, argv[j].ptr, argv[j].len);
             if (with_flags)
-                word_array(r, k->flags, "");
+                word_array(r, ks[i].flags, "");
         }
     }
     return n;
@@ -2561,4 +2576,98 @@ size_t kv_active_expire(struct kv_server *s, int64_t budget_us)
             break;
     }
     return total;
+}
+
+/* ---- the keyspace split across threads (demi-kv --threads) ---- */
+
+/* CRC16-CCITT (XMODEM: polynomial 0x1021, initial 0), Redis Cluster's key
+ * hash, four bits at a time. */
+static uint16_t crc16(const uint8_t *p, size_t n)
+{
+    static const uint16_t nib[16] = {0x0000, 0x1021, 0x2042, 0x3063, 0x4084, 0x50a5, 0x60c6, 0x70e7,
+                                     0x8108, 0x9129, 0xa14a, 0xb16b, 0xc18c, 0xd1ad, 0xe1ce, 0xf1ef};
+    uint16_t crc = 0;
+    for (size_t i = 0; i < n; i++) {
+        crc = (uint16_t)((crc << 4) ^ nib[((crc >> 12) ^ (p[i] >> 4)) & 0xf]);
+        crc = (uint16_t)((crc << 4) ^ nib[((crc >> 12) ^ (p[i] & 0xf)) & 0xf]);
+    }
+    return crc;
+}
+
+unsigned kv_key_slot(const uint8_t *key, size_t len)
+{
+    const uint8_t *open = memchr(key, '{', len);
+    if (open) {
+        size_t rest = len - (size_t)(open - key) - 1;
+        const uint8_t *close = memchr(open + 1, '}', rest);
+        if (close && close > open + 1)
+            return crc16(open + 1, (size_t)(close - open - 1)) & (KV_SLOTS - 1);
+    }
+    return crc16(key, len) & (KV_SLOTS - 1);
+}
+
+void kv_route(const struct kv_server *s, int argc, const struct resp_arg *argv, unsigned nshards,
+              struct kv_route *out)
+{
+    *out = (struct kv_route){.kind = KV_ROUTE_HERE};
+    if (argc < 1)
+        return;
+    const struct kv_cmd *cmd = find_cmd(s, argv[0].ptr, argv[0].len);
+    if (cmd && cmd->nsubs && argc >= 2) {
+        const struct kv_cmd *sub = NULL;
+        for (int i = 0; i < cmd->nsubs && !sub; i++)
+            if (arg_is(&argv[1], cmd->subs[i].name))
+                sub = &cmd->subs[i];
+        cmd = sub;
+    }
+    /* An unknown command or a wrong arity: the client's own thread
+     * replies the error. */
+    if (!cmd || (cmd->arity > 0 && cmd->arity != argc) || argc < -cmd->arity)
+        return;
+    const char *name = cmd->fullname;
+    if (strcmp(name, "dbsize") == 0) {
+        out->kind = KV_ROUTE_ALL;
+        out->combine = KV_COMBINE_SUM;
+        return;
+    }
+    if (strcmp(name, "keys") == 0) {
+        out->kind = KV_ROUTE_ALL;
+        out->combine = KV_COMBINE_ARRAYS;
+        return;
+    }
+    if (strcmp(name, "flushall") == 0 || strcmp(name, "flushdb") == 0 || strcmp(name, "config|set") == 0 ||
+        strcmp(name, "config|resetstat") == 0) {
+        out->kind = KV_ROUTE_ALL;
+        out->combine = KV_COMBINE_ALL_OK;
+        return;
+    }
+    if (strcmp(name, "scan") == 0 || strcmp(name, "randomkey") == 0 || strcmp(name, "monitor") == 0) {
+        out->kind = KV_ROUTE_REFUSED;
+        out->why = strcmp(name, "scan") == 0        ? "ERR SCAN is not supported by demi-kv --threads (use KEYS)"
+                   : strcmp(name, "randomkey") == 0 ? "ERR RANDOMKEY is not supported by demi-kv --threads"
+                                                    : "ERR MONITOR is not supported by demi-kv --threads";
+        return;
+    }
+    struct keyspec ks[KEYSPECS_MAX];
+    int nks = command_keyspecs(cmd, ks);
+    bool any = false;
+    for (int i = 0; i < nks; i++) {
+        long long first, last, step;
+        int st = keyspec_range(&ks[i], argc, argv, &first, &last, &step);
+        if (st < 0) {
+            out->kind = KV_ROUTE_HERE; /* the command replies its own error */
+            return;
+        }
+        for (long long j = first; st > 0 && j <= last; j += step) {
+            unsigned shard = kv_key_slot(argv[j].ptr, argv[j].len) % nshards;
+            if (!any) {
+                out->kind = KV_ROUTE_SHARD;
+                out->shard = shard;
+                any = true;
+            } else if (shard != out->shard) {
+                out->kind = KV_ROUTE_CROSSSLOT;
+                return;
+            }
+        }
+    }
 }

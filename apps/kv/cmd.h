@@ -204,4 +204,40 @@ void kv_server_cron(struct kv_server *s);
  * does, for at most @budget_us microseconds. Returns how many it deleted. */
 size_t kv_active_expire(struct kv_server *s, int64_t budget_us);
 
+/*
+ * demi-kv --threads: the keyspace split across threads, each the only one
+ * to touch its part. A key belongs to one of Redis Cluster's 16384 slots
+ * (CRC16 of the key, or of the part between its first '{' and the next
+ * '}' when that part is not empty: a hash tag), and slot s to thread
+ * s mod n.
+ */
+#define KV_SLOTS 16384
+unsigned kv_key_slot(const uint8_t *key, size_t len);
+
+enum kv_route_kind {
+    KV_ROUTE_HERE,      /* no key (or an error the command replies itself): the client's own thread runs it */
+    KV_ROUTE_SHARD,     /* every key belongs to thread @shard */
+    KV_ROUTE_CROSSSLOT, /* keys of several threads: Redis Cluster's CROSSSLOT error */
+    KV_ROUTE_ALL,       /* the whole keyspace: every thread runs it, the replies combined by @combine */
+    KV_ROUTE_REFUSED,   /* not served with threads: the error @why */
+};
+
+enum kv_combine {
+    KV_COMBINE_SUM,    /* integers added (DBSIZE) */
+    KV_COMBINE_ALL_OK, /* the first error, else the client's thread's reply (FLUSHALL, CONFIG SET) */
+    KV_COMBINE_ARRAYS, /* arrays joined (KEYS) */
+};
+
+struct kv_route {
+    enum kv_route_kind kind;
+    unsigned shard;
+    enum kv_combine combine;
+    const char *why;
+};
+
+/* Where the command line @argv runs when the keyspace is split into
+ * @nshards parts. */
+void kv_route(const struct kv_server *s, int argc, const struct resp_arg *argv, unsigned nshards,
+              struct kv_route *out);
+
 #endif

@@ -12,7 +12,7 @@
 
 #define MIN_BUCKETS 4
 
-static uint64_t seed;
+static _Thread_local uint64_t seed;
 
 static uint64_t hash(const void *key, size_t klen)
 {

@@ -1,8 +1,8 @@
 /*
- * demi-kv: a Redis-protocol (RESP2) key-value server on PDPIX, one thread,
- * any libOS (LIBOS=...). Uses only libdemi's public API.
+ * demi-kv: a Redis-protocol (RESP2) key-value server on PDPIX, one thread
+ * or --threads N, any libOS (LIBOS=...). Uses only libdemi's public API.
  *
- *   demi-kv [--addr IP:PORT] [--aof PATH]
+ *   demi-kv [--addr IP:PORT] [--aof PATH] [--threads N [--cpus LIST]]
  *
  * --addr defaults to 127.0.0.1:6379 (port 0 picks one). --aof keeps an
  * append-only file on a cattree log (aof.h): the log is replayed before
@@ -29,11 +29,17 @@
  * (reads still work), and the failed records are appended again every
  * second; the first success ends the refusal. Their commands stay applied
  * in memory meanwhile, as in Redis.
+ *
+ * With --threads N, every thread runs this loop on its own instance (all
+ * of this file's state is per thread), accepts on the shared port, and
+ * owns the keys of one part of the keyspace; commands on another thread's
+ * keys go there through memory queues (the "--threads" section below).
  */
 #include "aof.h"
 #include "cmd.h"
 #include "reply.h"
 #include "resp.h"
+#include "threads.h"
 
 #include <demi/libos.h>
 #include <demi/sga.h>
@@ -71,6 +77,12 @@
 struct span {
     size_t off, len;
     uint64_t seq;
+};
+
+/* A growable byte buffer (malloc's memory). */
+struct bytes {
+    uint8_t *p;
+    size_t len, cap;
 };
 
 /* A push not yet completed. */
@@ -114,36 +126,51 @@ struct conn {
     size_t mon_len, mon_cap;
     long mon_at;
     bool mon_over; /* a line did not fit in its output limit: drop it */
+    /* --threads: a command sent to the thread owning its key (or to every
+     * thread) whose reply has not all come back. Meanwhile the connection
+     * runs nothing and is not read: what follows waits in `in`, so that
+     * replies keep the commands' order. */
+    uint64_t serial; /* tells this connection from a later one on the same qd */
+    bool hop;
+    bool hop_silent;  /* CLIENT REPLY OFF or SKIP: the reply is dropped */
+    unsigned fan_want; /* KV_ROUTE_ALL: threads yet to answer */
+    enum kv_combine fan_combine;
+    struct bytes *fan; /* KV_ROUTE_ALL: each thread's reply */
 };
 
 static volatile sig_atomic_t stop;
-static struct kv_server srv;
-static struct reply out;
-static struct conn **conns; /* indexed by qd */
-static size_t nconns_cap;
-static int listen_qd = -1;
-static bool aof_on;
-static struct aof aof;
-static struct conn *waiting;   /* connections with held replies */
-static struct conn *exec_conn; /* the connection whose command runs */
-static uint64_t dirty_before;
-static char misconf[128];
+static unsigned nshards = 1; /* --threads; set before the threads start */
+static _Thread_local uint64_t conn_serial; /* connections accepted by this thread */
+/* --threads: commands this thread sent to others, and ran for them. */
+static _Thread_local uint64_t hops_sent, hops_served;
+static _Thread_local struct kv_server srv;
+static _Thread_local struct reply out;
+static _Thread_local struct conn **conns; /* indexed by qd */
+static _Thread_local size_t nconns_cap;
+static _Thread_local int listen_qd = -1;
+static _Thread_local bool aof_on;
+static _Thread_local struct aof aof;
+static _Thread_local struct conn *waiting;   /* connections with held replies */
+static _Thread_local struct conn *exec_conn; /* the connection whose command runs */
+static _Thread_local uint64_t dirty_before;
+static _Thread_local char misconf[128];
 /* Accepting: an accept is posted, or the next is due at accept_at (ns)
  * after a failure; the delay doubles while accepts fail. */
-static bool accepting;
-static demi_qtoken_t accept_qt;
-static int64_t accept_at, accept_backoff;
-static int64_t next_retry; /* after a failed append: when to try again */
+static _Thread_local bool accepting;
+static _Thread_local demi_qtoken_t accept_qt;
+static _Thread_local int64_t accept_at, accept_backoff;
+static _Thread_local int64_t next_retry; /* after a failed append: when to try again */
 /* The time commands see: read once per popped batch (and for each active
  * expiry round), not once per command. */
-static int64_t batch_now;
+static _Thread_local int64_t batch_now;
 /* The clients in MONITOR mode. */
-static struct conn **mons;
-static size_t nmons, mons_cap;
+static _Thread_local struct conn **mons;
+static _Thread_local size_t nmons, mons_cap;
 
 static void mon_update(struct conn *c);
 static bool mon_flush(struct conn *c);
 static void clients_ops_init(void);
+static void fan_free(struct conn *c);
 
 static int64_t batch_clock(void)
 {
@@ -165,7 +192,7 @@ static void die(const char *what, int err)
 static void usage(FILE *f, int status)
 {
     fprintf(f, "usage: demi-kv [--addr IP:PORT] [--aof PATH [--aof-repair]] [--client-output-buffer-limit LIMITS]\n"
-               "               [--maxclients N] [--maxmemory BYTES]\n"
+               "               [--maxclients N] [--maxmemory BYTES] [--threads N [--cpus LIST]]\n"
                "       demi-kv --help | --version\n"
                "  --addr IP:PORT  listen there (default 127.0.0.1:6379; port 0 picks a free port)\n"
                "  --aof PATH      append-only persistence on a cattree log at PATH (created if\n"
@@ -181,6 +208,12 @@ static void usage(FILE *f, int status)
                "                  (default 10000, lowered to the descriptor limit on catnap)\n"
                "  --maxmemory BYTES  when the heap holds more, disconnect the clients holding the\n"
                "                  most buffers, then refuse writes with -OOM (default 0: none)\n"
+               "  --threads N     N threads (1-16), each its own libdemi instance, connections\n"
+               "                  and part of the keyspace (Redis Cluster's slots, slot mod N); a\n"
+               "                  command on another thread's keys goes there and back through a\n"
+               "                  memory queue; keys of several threads in one command: -CROSSSLOT.\n"
+               "                  Needs a fixed port below 49152; not with --aof\n"
+               "  --cpus LIST     pin thread i to the i-th CPU of LIST (\"0,1\")\n"
                "  --help          this text\n"
                "  --version       the program's and libdemi's version\n"
                "LIBOS picks the network libOS (default catnap); see demi-kv(1) and libdemi(7).\n");
@@ -243,7 +276,7 @@ static void ratelog(struct ratelog *rl, const char *fmt, ...)
     rl->next = now + 1000000000LL;
 }
 
-static struct ratelog log_accept, log_drop;
+static _Thread_local struct ratelog log_accept, log_drop;
 
 /* ---- connections ---- */
 
@@ -335,6 +368,7 @@ static void conn_close(struct conn *c)
     resp_free(&c->p);
     kv_client_free(&c->cl);
     free(c->in);
+    fan_free(c);
     free(c);
     srv.connected_clients--;
 }
@@ -514,7 +548,7 @@ static bool conn_limits(struct conn *c, int64_t now)
  * (backpressure: a client that does not read is not read either). */
 static void conn_next_pop(struct conn *c)
 {
-    if (c->popping || c->closing)
+    if (c->popping || c->closing || c->hop)
         return;
     if (conn_obuf(c) >= pause_at()) {
         c->paused = true;
@@ -814,6 +848,7 @@ static void conn_new(int qd)
     }
     c->popping = true;
     c->qd = qd;
+    c->serial = ++conn_serial;
     c->mon_at = -1;
     kv_client_init(&srv, &c->cl);
     resp_init(&c->p);
@@ -840,21 +875,28 @@ static bool in_reserve(struct conn *c, size_t want)
     return true;
 }
 
+static bool route_cmd(struct conn *c);
+
 /*
  * Parses and runs the commands in [buf, buf + len), which starts at a
  * command boundary. Returns how many bytes it consumed; the rest is the
  * start of an incomplete command. Sets c->closing on a protocol error or
- * QUIT (the rest is then ignored, as Redis does).
+ * QUIT (the rest is then ignored, as Redis does). Stops after a command
+ * that went to other threads (c->hop): the rest waits for its reply.
  */
 static size_t run_commands(struct conn *c, const uint8_t *buf, size_t len)
 {
     size_t off = 0;
-    while (off < len && !c->closing) {
+    while (off < len && !c->closing && !c->hop) {
         size_t used;
         int st = resp_parse(&c->p, buf + off, len - off, &used);
         if (st == RESP_MORE)
             break;
         if (st == RESP_CMD) {
+            if (nshards > 1 && route_cmd(c)) {
+                off += used;
+                continue; /* gone to other threads, or refused */
+            }
             kv_exec(&srv, &c->cl, c->p.argc, c->p.argv, &out);
             if (c->cl.monitor != (c->mon_at >= 0))
                 mon_update(c);
@@ -871,6 +913,23 @@ static size_t run_commands(struct conn *c, const uint8_t *buf, size_t len)
         off += used;
     }
     return off;
+}
+
+/* Runs the complete commands kept in c->in, and keeps the rest. */
+static void conn_run_in(struct conn *c)
+{
+    size_t off = run_commands(c, c->in, c->in_len);
+    if (c->closing)
+        return;
+    if (off > 0) {
+        memmove(c->in, c->in + off, c->in_len - off);
+        c->in_len -= off;
+    }
+    if (c->in_len == 0 && c->in_cap > 65536) {
+        free(c->in); /* do not keep a big buffer for an idle connection */
+        c->in = NULL;
+        c->in_cap = 0;
+    }
 }
 
 /* Feeds one popped segment to the connection's parser. */
@@ -894,19 +953,10 @@ static void conn_input(struct conn *c, const uint8_t *data, size_t len)
     c->in_len += len;
     if (c->p.need > c->in_len && c->p.need <= QUERY_LIMIT)
         in_reserve(c, c->p.need); /* a large bulk: grow once, not per pop */
-    size_t off = run_commands(c, c->in, c->in_len);
-    if (c->closing)
-        return;
-    if (off > 0) {
-        memmove(c->in, c->in + off, c->in_len - off);
-        c->in_len -= off;
-    }
-    if (c->in_len == 0 && c->in_cap > 65536) {
-        free(c->in); /* do not keep a big buffer for an idle connection */
-        c->in = NULL;
-        c->in_cap = 0;
-    }
+    conn_run_in(c);
 }
+
+static void conn_batch_end(struct conn *c);
 
 static void conn_popped(struct conn *c, demi_sgarray_t *sga)
 {
@@ -931,9 +981,16 @@ static void conn_popped(struct conn *c, demi_sgarray_t *sga)
     batch_now = kv_now_ms();
     for (uint32_t i = 0; i < sga->sga_numsegs && !c->closing; i++)
         conn_input(c, sga->sga_segs[i].sgaseg_buf, sga->sga_segs[i].sgaseg_len);
+    demi_sgafree(sga); /* the replies point at no byte of it */
+    conn_batch_end(c);
+}
+
+/* Ends a batch of the connection's commands: pushes their replies, then
+ * closes the connection or reads on. */
+static void conn_batch_end(struct conn *c)
+{
     int e = reply_flush(&out);
     exec_conn = NULL;
-    demi_sgafree(sga);
     if (e == ENOMEM) {
         mem_drop(c, "out of memory"); /* no other client held more (reclaim) */
         return;
@@ -977,6 +1034,448 @@ static void conn_pushed(struct conn *c, demi_qtoken_t qt)
     }
     if (!conn_limits(c, mono_ns()) && c->paused)
         conn_next_pop(c);
+}
+
+/* ---- --threads: the keyspace split across threads ---- */
+
+/*
+ * Thread i owns the keys of the slots s with s mod n = i (cmd.h). A
+ * command whose keys another thread owns goes there through a memory queue
+ * (demi_create_pipe), is run there against that thread's keyspace, and its
+ * reply comes back through the same queue to the client's thread, which
+ * sends it. Each ordered pair of threads has its own queue: thread i
+ * creates "demi-kv.PID.i.j", where the requests of thread j arrive and
+ * their replies leave (srv_pipe[j]); thread j opens it to send them
+ * (cli_pipe[i]).
+ *
+ * A message is a struct hop header then bytes: a request's commands in
+ * RESP, or their replies as the client would read them. Either may span
+ * several messages (at most HOP_CHUNK bytes each); the last has HOP_LAST.
+ * A queue carries one request's messages in a row, and keeps their order.
+ */
+#define HOP_CHUNK ((size_t)1 << 20)
+#define HOP_LAST  1u
+
+struct hop {
+    uint32_t flags;
+    int32_t qd;      /* the client's connection on the requesting thread */
+    uint64_t serial; /* and its serial there */
+};
+
+static _Thread_local unsigned self;
+static _Thread_local int srv_pipe[APP_THREADS_MAX], cli_pipe[APP_THREADS_MAX];
+static _Thread_local demi_qtoken_t srv_pop[APP_THREADS_MAX], cli_pop[APP_THREADS_MAX];
+/* Per requesting thread: its request so far, and the client its commands
+ * run as here. */
+static _Thread_local struct bytes req_in[APP_THREADS_MAX];
+static _Thread_local struct kv_client proxy[APP_THREADS_MAX];
+/* Replies written into `captured` instead of being pushed. */
+static _Thread_local struct reply capture;
+static _Thread_local struct bytes captured, hop_tx, hop_rx;
+static _Thread_local struct ratelog log_hop;
+
+static bool bytes_add(struct bytes *b, const void *p, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n)
+            cap *= 2;
+        uint8_t *q = realloc(b->p, cap);
+        if (!q)
+            return false;
+        b->p = q;
+        b->cap = cap;
+    }
+    if (n)
+        memcpy(b->p + b->len, p, n);
+    b->len += n;
+    return true;
+}
+
+static void bytes_free(struct bytes *b)
+{
+    free(b->p);
+    *b = (struct bytes){0};
+}
+
+/* The reply builder's push, for replies run here on another thread's
+ * behalf: the bytes go into `captured`. */
+static int capture_push(void *arg, const demi_sgarray_t *sga)
+{
+    (void)arg;
+    for (uint32_t i = 0; i < sga->sga_numsegs; i++)
+        if (!bytes_add(&captured, sga->sga_segs[i].sgaseg_buf, sga->sga_segs[i].sgaseg_len))
+            return ENOMEM;
+    return 0;
+}
+
+/* Sends [p, p + n) on the pipe @qd as messages of @h. 0 or an errno. */
+static int hop_send(int qd, struct hop h, const uint8_t *p, size_t n)
+{
+    do {
+        size_t k = n < HOP_CHUNK ? n : HOP_CHUNK;
+        demi_sgarray_t sga = demi_sgaalloc(sizeof(h) + k);
+        if (sga.sga_numsegs != 1) {
+            if (sga.sga_numsegs)
+                demi_sgafree(&sga);
+            return ENOMEM;
+        }
+        h.flags = k == n ? HOP_LAST : 0;
+        memcpy(sga.sga_segs[0].sgaseg_buf, &h, sizeof(h));
+        if (k)
+            memcpy((uint8_t *)sga.sga_segs[0].sgaseg_buf + sizeof(h), p, k);
+        sga.sga_segs[0].sgaseg_len = (uint32_t)(sizeof(h) + k);
+        demi_qtoken_t qt;
+        int e = demi_push(&qt, qd, &sga);
+        demi_sgafree(&sga); /* the push holds its own reference */
+        if (e)
+            return e;
+        p += k;
+        n -= k;
+    } while (n > 0);
+    return 0;
+}
+
+/* The command the parser holds, in RESP, into hop_tx. */
+static bool encode_cmd(int argc, const struct resp_arg *argv)
+{
+    char num[32];
+    hop_tx.len = 0;
+    bool ok = bytes_add(&hop_tx, num, (size_t)snprintf(num, sizeof(num), "*%d\r\n", argc));
+    for (int i = 0; ok && i < argc; i++)
+        ok = bytes_add(&hop_tx, num, (size_t)snprintf(num, sizeof(num), "$%zu\r\n", argv[i].len)) &&
+             bytes_add(&hop_tx, argv[i].ptr, argv[i].len) && bytes_add(&hop_tx, "\r\n", 2);
+    return ok;
+}
+
+/* An error reply of the router's own, unless the client turned replies off. */
+static void route_error(struct conn *c, const char *err)
+{
+    if (c->cl.reply_off)
+        return;
+    if (c->cl.reply_skip) {
+        c->cl.reply_skip = false;
+        return;
+    }
+    reply_error(&out, err);
+}
+
+/* Runs a command here into `captured` (for another thread, or as this
+ * thread's part of a command that every thread runs). */
+static void run_captured(struct kv_client *cl, int argc, const struct resp_arg *argv)
+{
+    reply_target(&capture, capture_push, NULL);
+    batch_now = kv_now_ms();
+    kv_exec(&srv, cl, argc, argv, &capture);
+    if (reply_flush(&capture))
+        captured.len = 0; /* out of memory: the requester gets an error */
+}
+
+static void fan_free(struct conn *c)
+{
+    if (!c->fan)
+        return;
+    for (unsigned i = 0; i < nshards; i++)
+        bytes_free(&c->fan[i]);
+    free(c->fan);
+    c->fan = NULL;
+}
+
+/*
+ * Before the command the parser holds runs: sends it where its keys are
+ * (true, c->hop set), or replies the router's error (true), or leaves it to
+ * run here (false).
+ */
+static bool route_cmd(struct conn *c)
+{
+    struct kv_route rt;
+    kv_route(&srv, c->p.argc, c->p.argv, nshards, &rt);
+    switch (rt.kind) {
+    case KV_ROUTE_HERE:
+        return false;
+    case KV_ROUTE_SHARD:
+        if (rt.shard == self)
+            return false;
+        break;
+    case KV_ROUTE_CROSSSLOT:
+        route_error(c, "CROSSSLOT Keys in request don't hash to the same slot");
+        return true;
+    case KV_ROUTE_REFUSED:
+        route_error(c, rt.why);
+        return true;
+    case KV_ROUTE_ALL:
+        break;
+    }
+    if (!encode_cmd(c->p.argc, c->p.argv)) {
+        route_error(c, "OOM command not allowed: no memory to pass it to another thread");
+        return true;
+    }
+    struct hop h = {.qd = c->qd, .serial = c->serial};
+    if (rt.kind == KV_ROUTE_ALL) {
+        c->fan = calloc(nshards, sizeof(*c->fan));
+        if (!c->fan) {
+            route_error(c, "OOM command not allowed: no memory to pass it to another thread");
+            return true;
+        }
+    }
+    for (unsigned i = 0; i < nshards; i++) {
+        if (i == self || (rt.kind == KV_ROUTE_SHARD && i != rt.shard))
+            continue;
+        int e = hop_send(cli_pipe[i], h, hop_tx.p, hop_tx.len);
+        if (e) {
+            /* The messages sent before stay on their way: the connection
+             * cannot be answered in order any more. */
+            ratelog(&log_hop, "cannot pass a command to thread %u: %s; disconnecting client id=%llu", i,
+                    strerror(e), (unsigned long long)c->cl.id);
+            c->closing = true;
+            fan_free(c);
+            return true;
+        }
+        c->fan_want++;
+        hops_sent++;
+    }
+    c->hop = true;
+    c->hop_silent = c->cl.reply_off || c->cl.reply_skip;
+    c->cl.reply_skip = false;
+    c->fan_combine = rt.combine;
+    if (rt.kind == KV_ROUTE_ALL) {
+        /* This thread's part, now: kv_exec sees the client's own state. */
+        captured.len = 0;
+        bool off = c->cl.reply_off;
+        c->cl.reply_off = false;
+        run_captured(&c->cl, c->p.argc, c->p.argv);
+        c->cl.reply_off = off;
+        if (!bytes_add(&c->fan[self], captured.p, captured.len))
+            c->fan[self].len = 0;
+    }
+    return true;
+}
+
+/* The replies of every thread to a KV_ROUTE_ALL command, combined into
+ * hop_tx as the client would get them from one server. */
+static void fan_combine(struct conn *c)
+{
+    static const char bad[] = "-ERR a thread's reply was lost\r\n";
+    hop_tx.len = 0;
+    long long sum = 0;
+    const struct bytes *err = NULL;
+    for (unsigned i = 0; i < nshards && !err; i++) {
+        const struct bytes *b = &c->fan[i];
+        if (b->len == 0 || b->p[0] == '-')
+            err = b;
+        else if (c->fan_combine != KV_COMBINE_ALL_OK) {
+            long long v;
+            const uint8_t *crlf = memchr(b->p, '\r', b->len);
+            char want = c->fan_combine == KV_COMBINE_SUM ? ':' : '*';
+            if (b->p[0] != want || !crlf || crlf + 1 == b->p + b->len || crlf[1] != '\n' ||
+                !resp_str2ll(b->p + 1, (size_t)(crlf - b->p - 1), &v) || v < 0)
+                err = b;
+            else
+                sum += v;
+        }
+    }
+    if (err) {
+        if (err->len)
+            bytes_add(&hop_tx, err->p, err->len);
+        else
+            bytes_add(&hop_tx, bad, sizeof(bad) - 1);
+        return;
+    }
+    if (c->fan_combine == KV_COMBINE_ALL_OK) {
+        bytes_add(&hop_tx, c->fan[self].p, c->fan[self].len);
+        return;
+    }
+    char num[32];
+    bytes_add(&hop_tx, num, (size_t)snprintf(num, sizeof(num), "%c%lld\r\n",
+                                             c->fan_combine == KV_COMBINE_SUM ? ':' : '*', sum));
+    if (c->fan_combine == KV_COMBINE_ARRAYS)
+        for (unsigned i = 0; i < nshards; i++) {
+            const uint8_t *body = (const uint8_t *)memchr(c->fan[i].p, '\n', c->fan[i].len) + 1; /* checked */
+            bytes_add(&hop_tx, body, c->fan[i].len - (size_t)(body - c->fan[i].p));
+        }
+}
+
+/* The rest of a reply from thread @from for the connection (qd, serial). */
+static void hop_reply(unsigned from, const struct hop *h, const uint8_t *p, size_t n)
+{
+    struct conn *c = conn_of(h->qd);
+    if (!c || c->serial != h->serial || !c->hop)
+        return; /* the client is gone */
+    if (c->fan) {
+        if (!bytes_add(&c->fan[from], p, n)) {
+            mem_drop(c, "out of memory for a reply from another thread");
+            return;
+        }
+        if (!(h->flags & HOP_LAST) || --c->fan_want > 0)
+            return;
+        fan_combine(c);
+        fan_free(c);
+        p = hop_tx.p;
+        n = hop_tx.len;
+    }
+    if (!c->hop_silent && n > 0) {
+        int e = send_copy(c, p, n);
+        if (e) {
+            if (e == ENOMEM)
+                mem_drop(c, "out of memory");
+            else
+                conn_drop(c);
+            return;
+        }
+    }
+    if (!(h->flags & HOP_LAST))
+        return;
+    /* The reply is complete: run what the client sent after it. */
+    c->hop = false;
+    c->fan_want = 0;
+    reply_target(&out, conn_push, c);
+    exec_conn = c;
+    batch_now = kv_now_ms();
+    if (c->in_len)
+        conn_run_in(c);
+    conn_batch_end(c);
+}
+
+/* A request from thread @from, complete in req_in[from]: its commands run
+ * here, their replies go back. */
+static void hop_serve(unsigned from, const struct hop *h)
+{
+    struct bytes *in = &req_in[from];
+    struct resp_parser p;
+    resp_init(&p);
+    captured.len = 0;
+    size_t off = 0;
+    while (off < in->len) {
+        size_t used;
+        int st = resp_parse(&p, in->p + off, in->len - off, &used);
+        if (st != RESP_CMD)
+            break; /* cannot be: the requester parsed it */
+        run_captured(&proxy[from], p.argc, p.argv);
+        hops_served++;
+        off += used;
+    }
+    resp_free(&p);
+    in->len = 0;
+    if (in->cap > HOP_CHUNK * 4)
+        bytes_free(in);
+    static const char oom[] = "-OOM command not allowed: no memory for the reply\r\n";
+    const uint8_t *rp = captured.len ? captured.p : (const uint8_t *)oom;
+    size_t rn = captured.len ? captured.len : sizeof(oom) - 1;
+    int e = hop_send(srv_pipe[from], *h, rp, rn);
+    if (e)
+        ratelog(&log_hop, "cannot send a reply to thread %u: %s", from, strerror(e));
+    if (captured.cap > HOP_CHUNK * 4)
+        bytes_free(&captured);
+}
+
+/* A completion on one of the pipes: true if it was one. */
+static bool hop_result(demi_qresult_t *r)
+{
+    unsigned from;
+    bool is_srv = false;
+    for (from = 0; from < nshards; from++) {
+        if (from == self)
+            continue;
+        if (r->qr_qd == srv_pipe[from]) {
+            is_srv = true;
+            break;
+        }
+        if (r->qr_qd == cli_pipe[from])
+            break;
+    }
+    if (from == nshards)
+        return false;
+    if (r->qr_opcode == DEMI_OPC_FAILED) {
+        if (r->qr_ret != ECANCELED && !stop)
+            ratelog(&log_hop, "the pipe to thread %u failed: %s", from, strerror((int)r->qr_ret));
+        return true;
+    }
+    if (r->qr_opcode != DEMI_OPC_POP)
+        return true; /* a push done */
+    demi_sgarray_t *sga = &r->qr_value.sga;
+    if (sga->sga_numsegs == 0)
+        return true; /* the other thread has stopped */
+    /* The message in one piece. */
+    const uint8_t *m = sga->sga_segs[0].sgaseg_buf;
+    size_t n = sga->sga_segs[0].sgaseg_len;
+    if (sga->sga_numsegs > 1) {
+        hop_rx.len = 0;
+        for (uint32_t i = 0; i < sga->sga_numsegs; i++)
+            if (!bytes_add(&hop_rx, sga->sga_segs[i].sgaseg_buf, sga->sga_segs[i].sgaseg_len))
+                die("memory for a message from another thread", ENOMEM);
+        m = hop_rx.p;
+        n = hop_rx.len;
+    }
+    struct hop h;
+    if (n < sizeof(h))
+        die("a short message from another thread", EPROTO);
+    memcpy(&h, m, sizeof(h));
+    if (is_srv) {
+        if (!bytes_add(&req_in[from], m + sizeof(h), n - sizeof(h)))
+            die("memory for a request from another thread", ENOMEM);
+        if (h.flags & HOP_LAST)
+            hop_serve(from, &h);
+    } else {
+        hop_reply(from, &h, m + sizeof(h), n - sizeof(h));
+    }
+    demi_sgafree(sga);
+    int e = demi_pop(is_srv ? &srv_pop[from] : &cli_pop[from], r->qr_qd);
+    if (e && !stop)
+        die("pop on a pipe", e);
+    return true;
+}
+
+/* Makes the pipes to and from every other thread: its own ends to serve
+ * requests before the barrier, the others' after. */
+static void hop_create(unsigned idx)
+{
+    self = idx;
+    reply_init(&capture);
+    for (unsigned j = 0; j < nshards; j++) {
+        srv_pipe[j] = cli_pipe[j] = -1;
+        if (j == idx)
+            continue;
+        char name[64];
+        snprintf(name, sizeof(name), "demi-kv.%d.%u.%u", (int)getpid(), idx, j);
+        int e = demi_create_pipe(&srv_pipe[j], name);
+        if (e)
+            die("demi_create_pipe", e);
+        if ((e = demi_pop(&srv_pop[j], srv_pipe[j])))
+            die("pop on a pipe", e);
+        kv_client_init(&srv, &proxy[j]);
+        snprintf(proxy[j].addr, sizeof(proxy[j].addr), "thread:%u", j);
+    }
+}
+
+static void hop_open(void)
+{
+    for (unsigned j = 0; j < nshards; j++) {
+        if (j == self)
+            continue;
+        char name[64];
+        snprintf(name, sizeof(name), "demi-kv.%d.%u.%u", (int)getpid(), j, self);
+        int e = demi_open_pipe(&cli_pipe[j], name);
+        if (e)
+            die("demi_open_pipe", e);
+        if ((e = demi_pop(&cli_pop[j], cli_pipe[j])))
+            die("pop on a pipe", e);
+    }
+}
+
+static void hop_close(void)
+{
+    for (unsigned j = 0; j < nshards; j++) {
+        if (j == self)
+            continue;
+        demi_close(srv_pipe[j]);
+        demi_close(cli_pipe[j]);
+        bytes_free(&req_in[j]);
+        kv_client_free(&proxy[j]);
+    }
+    reply_free(&capture);
+    bytes_free(&captured);
+    bytes_free(&hop_tx);
+    bytes_free(&hop_rx);
 }
 
 /* ---- the clients as the server commands see them (CLIENT, MONITOR) ---- */
@@ -1183,6 +1682,8 @@ static void accept_arm(void)
 
 static void handle(demi_qresult_t *r)
 {
+    if (nshards > 1 && hop_result(r))
+        return;
     if (aof_on && aof_owns(&aof, r->qr_qd, r->qr_qt)) {
         aof_result(r);
         return;
@@ -1269,6 +1770,17 @@ static void fit_maxclients(void)
     }
 }
 
+/* The command line, shared by the threads. */
+struct opts {
+    struct sockaddr_in addr;
+    const char *aof_path;
+    bool aof_repair;
+    const char *obuf_arg, *maxclients_arg, *maxmemory_arg;
+    struct app_threads th;
+};
+
+static void serve(void *arg, uint32_t idx);
+
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {{"addr", required_argument, 0, 'a'},
@@ -1277,24 +1789,23 @@ int main(int argc, char **argv)
                                        {"client-output-buffer-limit", required_argument, 0, 'o'},
                                        {"maxclients", required_argument, 0, 'c'},
                                        {"maxmemory", required_argument, 0, 'm'},
+                                       {"threads", required_argument, 0, 't'},
+                                       {"cpus", required_argument, 0, 'C'},
                                        {"help", no_argument, 0, 'h'},
                                        {"version", no_argument, 0, 'V'},
                                        {0, 0, 0, 0}};
-    struct sockaddr_in addr;
-    parse_addr("127.0.0.1:6379", &addr);
-    const char *aof_path = NULL;
-    bool aof_repair = false;
-    const char *obuf_arg = NULL, *maxclients_arg = NULL, *maxmemory_arg = NULL;
+    struct opts o = {.th = {.prog = "demi-kv", .n = 1}};
+    parse_addr("127.0.0.1:6379", &o.addr);
     int opt;
     while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         if (opt == 'o') {
-            obuf_arg = optarg;
+            o.obuf_arg = optarg;
         } else if (opt == 'c') {
-            maxclients_arg = optarg;
+            o.maxclients_arg = optarg;
         } else if (opt == 'm') {
-            maxmemory_arg = optarg;
+            o.maxmemory_arg = optarg;
         } else if (opt == 'a') {
-            if (parse_addr(optarg, &addr)) {
+            if (parse_addr(optarg, &o.addr)) {
                 fprintf(stderr, "demi-kv: --addr: expected IPv4:PORT, got %s\n", optarg);
                 usage(stderr, 2);
             }
@@ -1303,9 +1814,13 @@ int main(int argc, char **argv)
                 fprintf(stderr, "demi-kv: --aof: expected a file name\n");
                 usage(stderr, 2);
             }
-            aof_path = optarg;
+            o.aof_path = optarg;
         } else if (opt == 'r') {
-            aof_repair = true;
+            o.aof_repair = true;
+        } else if (opt == 't') {
+            app_threads_parse_n(&o.th, optarg);
+        } else if (opt == 'C') {
+            app_threads_parse_cpus(&o.th, optarg);
         } else if (opt == 'h') {
             usage(stdout, 0);
         } else if (opt == 'V') {
@@ -1325,10 +1840,38 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     raise_nofile();
 
+    if (o.th.n > 1) {
+        if (o.aof_path) {
+            fprintf(stderr, "demi-kv: --aof cannot be used with --threads (one log per keyspace is not built)\n");
+            exit(2);
+        }
+        uint16_t port = ntohs(o.addr.sin_port);
+        if (port == 0 || port >= 49152) {
+            fprintf(stderr, "demi-kv: --threads %u: give a fixed port below 49152 (the threads share it; ephemeral\n"
+                            "         ports each belong to one instance)\n", o.th.n);
+            exit(2);
+        }
+    }
+    nshards = o.th.n;
     struct demi_args args = {.argc = argc, .argv = argv};
+    if (o.th.n > 1) {
+        app_threads_run(&o.th, &args, serve, &o);
+        return 0;
+    }
     int e = demi_init(&args);
     if (e)
         die("demi_init", e);
+    serve(&o, 0);
+    return 0;
+}
+
+/* One thread's server: its own keyspace (its slots' with --threads), its
+ * own connections, on its own instance. */
+static void serve(void *arg, uint32_t idx)
+{
+    const struct opts *o = arg;
+    const char *aof_path = o->aof_path;
+    int e;
     if ((e = kv_server_init(&srv)))
         die("init", e);
     const char *libos = getenv("LIBOS");
@@ -1342,21 +1885,21 @@ int main(int argc, char **argv)
     reply_init(&out);
     out.reclaim = reclaim;
     const char *why = NULL;
-    if (obuf_arg && kv_obuf_parse(obuf_arg, srv.obuf_limit, &why)) {
-        fprintf(stderr, "demi-kv: --client-output-buffer-limit %s: %s\n", obuf_arg, why);
+    if (o->obuf_arg && kv_obuf_parse(o->obuf_arg, srv.obuf_limit, &why)) {
+        fprintf(stderr, "demi-kv: --client-output-buffer-limit %s: %s\n", o->obuf_arg, why);
         exit(2);
     }
-    if (maxmemory_arg && kv_mem_parse(maxmemory_arg, &srv.maxmemory)) {
+    if (o->maxmemory_arg && kv_mem_parse(o->maxmemory_arg, &srv.maxmemory)) {
         fprintf(stderr, "demi-kv: --maxmemory %s: expected a memory value (bytes, or with k, kb, m, mb, g, gb)\n",
-                maxmemory_arg);
+                o->maxmemory_arg);
         exit(2);
     }
-    if (maxclients_arg) {
+    if (o->maxclients_arg) {
         char *end;
         errno = 0;
-        unsigned long long v = strtoull(maxclients_arg, &end, 10);
-        if (errno || *end || !*maxclients_arg || *maxclients_arg == '-' || v < 1 || v > 1000000) {
-            fprintf(stderr, "demi-kv: --maxclients %s: expected 1..1000000\n", maxclients_arg);
+        unsigned long long v = strtoull(o->maxclients_arg, &end, 10);
+        if (errno || *end || !*o->maxclients_arg || *o->maxclients_arg == '-' || v < 1 || v > 1000000) {
+            fprintf(stderr, "demi-kv: --maxclients %s: expected 1..1000000\n", o->maxclients_arg);
             exit(2);
         }
         srv.maxclients = v;
@@ -1365,7 +1908,7 @@ int main(int argc, char **argv)
 
     if (aof_path) {
         /* Replay before listening: no client sees a partial keyspace. */
-        if ((e = aof_open(&aof, aof_path, aof_repair, &srv.aof))) {
+        if ((e = aof_open(&aof, aof_path, o->aof_repair, &srv.aof))) {
             fprintf(stderr, "demi-kv: --aof %s: %s%s\n", aof_path, strerror(e),
                     e == EBUSY     ? " (another process has the log open)"
                     : e == EUCLEAN ? " (damage in the middle of the log, with valid records after it: nothing "
@@ -1394,7 +1937,7 @@ int main(int argc, char **argv)
         die("socket", e);
     int one = 1;
     demi_setsockopt(listen_qd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if ((e = demi_bind(listen_qd, (const struct sockaddr *)&addr, sizeof(addr))))
+    if ((e = demi_bind(listen_qd, (const struct sockaddr *)&o->addr, sizeof(o->addr))))
         die("bind", e);
     if ((e = demi_listen(listen_qd, 1024)))
         die("listen", e);
@@ -1407,8 +1950,15 @@ int main(int argc, char **argv)
     if ((e = demi_accept(&accept_qt, listen_qd)))
         die("accept", e);
     accepting = true;
-    printf("ready %s:%u\n", srv.bind, srv.port);
-    fflush(stdout);
+    if (nshards > 1)
+        hop_create(idx);
+    app_threads_bound(&o->th); /* every thread listens and serves its pipes */
+    if (nshards > 1)
+        hop_open();
+    if (idx == 0) {
+        printf("ready %s:%u\n", srv.bind, srv.port);
+        fflush(stdout);
+    }
 
     demi_qresult_t qr[BATCH];
     int64_t next_expire = mono_ns() + EXPIRE_PERIOD_NS;
@@ -1463,6 +2013,14 @@ int main(int argc, char **argv)
         if (conns[i])
             conn_close(conns[i]);
     demi_close(listen_qd);
+    if (nshards > 1) {
+        hop_close();
+        fprintf(stderr,
+                "demi-kv: thread %u: %llu connections, %llu commands run, %llu sent to other threads, %llu run for "
+                "them, %zu keys\n",
+                idx, (unsigned long long)srv.connections_received, (unsigned long long)srv.commands,
+                (unsigned long long)hops_sent, (unsigned long long)hops_served, kv_size(&srv.store));
+    }
     if (aof_on && (e = aof_close(&aof, 10)))
         fprintf(stderr, "demi-kv: aof: the last writes may not be in the log: %s\n", strerror(e));
     else if (srv.shutdown)
@@ -1479,5 +2037,4 @@ int main(int argc, char **argv)
     kv_server_free(&srv);
     free(conns);
     free(mons);
-    return 0;
 }

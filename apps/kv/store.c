@@ -19,14 +19,14 @@
 #define INITIAL_BUCKETS 16
 
 /* Heap bytes held by all values; reported by INFO (see kv_val_bytes). */
-static uint64_t val_bytes;
+static _Thread_local uint64_t val_bytes;
 
 uint64_t kv_val_bytes(void)
 {
     return val_bytes;
 }
 
-static uint64_t obj_bytes;
+static _Thread_local uint64_t obj_bytes;
 
 uint64_t kv_obj_bytes(void)
 {

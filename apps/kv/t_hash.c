@@ -579,7 +579,7 @@ static void cmd_hvals(struct ctx *x)
 /* splitmix64, seeded once from the kernel: HRANDFIELD's draws. */
 static uint64_t rand64(void)
 {
-    static uint64_t state;
+    static _Thread_local uint64_t state;
     if (state == 0 && getrandom(&state, sizeof(state), GRND_NONBLOCK) != (ssize_t)sizeof(state))
         state = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     uint64_t z = (state += 0x9e3779b97f4a7c15ull);

@@ -133,7 +133,7 @@ static void reply_all(struct ctx *x, const struct dict *d)
         reply_member(x, e);
 }
 
-static uint64_t rng_state;
+static _Thread_local uint64_t rng_state;
 
 static uint64_t rnd(void)
 {

@@ -465,7 +465,7 @@ enum { ZSCAN_SMALL_LEN = 128, ZSCAN_SMALL_BYTES = 64 };
 
 static uint64_t level_seed(void)
 {
-    static uint64_t seed, count;
+    static _Thread_local uint64_t seed, count;
     if (seed == 0) {
         if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
             seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();

@@ -22,6 +22,10 @@
 #      instances works because the peers are shared (with per-instance
 #      peers such a pair would drop everything; all 8 pairs landing whole
 #      on one instance each has probability 1/256);
+#   5b. demi-kv --threads 2 (keyspace split between the instances): 2000
+#      known values from 8 Linux connections and redis-benchmark -P 16's
+#      keys read back, then tests/kv/kv_threads.py; each thread sent
+#      commands to the other and ran the other's;
 #   6. on the bypass modes, with 2% of frames dropped each way (nftables on
 #      the Linux side): 16 connections from Linux echo 4 MiB twice each, and
 #      the two instances open 4 connections each to a Linux echo server for
@@ -233,6 +237,40 @@ grep '^demi-relay: thread' "$tmp/relay.err"
 for t in 0 1; do
   v=$(sed -n "s/^demi-relay: thread $t .*received=\([0-9]*\).*/\1/p" "$tmp/relay.err")
   [[ -n $v && $v -gt 0 ]] || fail "relay: thread $t received ${v:-nothing}"
+done
+
+# 5b: demi-kv --threads 2 (the keyspace split between the instances) and
+# Linux clients: known values over 8 connections and redis-benchmark's keys
+# read back, then kv_threads.py; each thread must have sent commands to
+# the other and run the other's.
+kvport=7320
+exec_a env "${server_env[@]}" HUGEPAGES=off "$build/demi-kv" --threads 2 --addr "$ip_a:$kvport" \
+  >"$tmp/kv.out" 2>"$tmp/kv.err" &
+kvpid=$!
+pids=("$kvpid")
+wait_for "$tmp/kv.out" ^ready 30 "$kvpid" || { show "$tmp/kv.err"; fail "demi-kv --threads 2 did not print ready"; }
+kvcheck() { # WHAT COMMAND...: a client on the Linux side, or fail
+  local what=$1
+  shift
+  on_b "$@" >"$tmp/kvc.out" 2>&1 || { show "$tmp/kvc.out"; show "$tmp/kv.err"; fail "demi-kv --threads 2: $what"; }
+  grep -v '^"' "$tmp/kvc.out"
+}
+kvcheck "known values" python3 -B "$src/tests/kv/kv_known.py" fill "$ip_a" "$kvport" --keys 2000 --conns 8
+kvcheck redis-benchmark timeout 300 redis-benchmark -h "$ip_a" -p "$kvport" -t set,get -n 50000 -c 50 -P 16 \
+  -r 1000 -d 100 --csv
+echo "demi-kv --threads 2: redis-benchmark -P 16: $(tr '\n' ' ' <"$tmp/kvc.out")"
+kvcheck "values read back" python3 -B "$src/tests/kv/kv_known.py" check "$ip_a" "$kvport" --keys 2000 \
+  --bench-keys 1000 --bench-size 100
+kvcheck kv_threads.py python3 -B "$src/tests/kv/kv_threads.py" "$ip_a" "$kvport" --threads 2
+kill -TERM "$kvpid"
+wait_exit "$kvpid" 30 || fail "demi-kv did not exit within 30 s of SIGTERM"
+wait "$kvpid" || { show "$tmp/kv.err"; fail "demi-kv exited $?"; }
+pids=()
+grep '^demi-kv: thread' "$tmp/kv.err"
+for t in 0 1; do
+  v=$(sed -n "s/^demi-kv: thread $t: .* \([0-9]*\) sent to other threads, \([0-9]*\) run for them.*/\1 \2/p" "$tmp/kv.err")
+  read -r sent ran <<<"$v"
+  [[ ${sent:-0} -gt 0 && ${ran:-0} -gt 0 ]] || fail "demi-kv: thread $t sent ${sent:-?} and ran ${ran:-?} for the other"
 done
 
 # 6: loss.
