@@ -278,6 +278,12 @@ if [[ ${BENCH_SCALE:-1} != 0 ]]; then
     "$here/scale.sh" "$build"
 fi
 
+# demi-kv --threads 2 against one thread, redis-benchmark over loopback
+# (bench/kv_threads.sh, issue 14). BENCH_KV_THREADS_RUN=0 skips it.
+if [[ ${BENCH_KV_THREADS_RUN:-1} != 0 ]]; then
+    "$here/kv_threads.sh" "$build"
+fi
+
 # demi-kv on catpowder and catnip against redis-server over veth
 # (bench/kv_bypass.sh, issue 7): needs root, and says so and does nothing
 # without it. BENCH_KV_BYPASS=0 skips it.

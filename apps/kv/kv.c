@@ -875,7 +875,7 @@ static bool in_reserve(struct conn *c, size_t want)
     return true;
 }
 
-static bool route_cmd(struct conn *c);
+static bool route_cmd(struct conn *c, const uint8_t *rest, size_t rest_len, size_t *extra);
 
 /*
  * Parses and runs the commands in [buf, buf + len), which starts at a
@@ -893,9 +893,10 @@ static size_t run_commands(struct conn *c, const uint8_t *buf, size_t len)
         if (st == RESP_MORE)
             break;
         if (st == RESP_CMD) {
-            if (nshards > 1 && route_cmd(c)) {
-                off += used;
-                continue; /* gone to other threads, or refused */
+            size_t extra;
+            if (nshards > 1 && route_cmd(c, buf + off + used, len - off - used, &extra)) {
+                off += used + extra;
+                continue; /* gone to other threads (with the next @extra bytes), or refused */
             }
             kv_exec(&srv, &c->cl, c->p.argc, c->p.argv, &out);
             if (c->cl.monitor != (c->mon_at >= 0))
@@ -1072,6 +1073,7 @@ static _Thread_local struct kv_client proxy[APP_THREADS_MAX];
 /* Replies written into `captured` instead of being pushed. */
 static _Thread_local struct reply capture;
 static _Thread_local struct bytes captured, hop_tx, hop_rx;
+static _Thread_local struct resp_parser look; /* reads ahead for a batch (batch_more) */
 static _Thread_local struct ratelog log_hop;
 
 static bool bytes_add(struct bytes *b, const void *p, size_t n)
@@ -1136,11 +1138,10 @@ static int hop_send(int qd, struct hop h, const uint8_t *p, size_t n)
     return 0;
 }
 
-/* The command the parser holds, in RESP, into hop_tx. */
+/* A command in RESP, added to hop_tx. */
 static bool encode_cmd(int argc, const struct resp_arg *argv)
 {
     char num[32];
-    hop_tx.len = 0;
     bool ok = bytes_add(&hop_tx, num, (size_t)snprintf(num, sizeof(num), "*%d\r\n", argc));
     for (int i = 0; ok && i < argc; i++)
         ok = bytes_add(&hop_tx, num, (size_t)snprintf(num, sizeof(num), "$%zu\r\n", argv[i].len)) &&
@@ -1182,13 +1183,45 @@ static void fan_free(struct conn *c)
 }
 
 /*
- * Before the command the parser holds runs: sends it where its keys are
- * (true, c->hop set), or replies the router's error (true), or leaves it to
- * run here (false).
+ * The commands after one sent to thread @shard, in [p, p + n): those that
+ * follow it without a break and go to the same thread join it in hop_tx
+ * (one message there and one back, not one per command; at most HOP_BATCH).
+ * Returns how many bytes they took, and counts them in *ncmds.
  */
-static bool route_cmd(struct conn *c)
+#define HOP_BATCH 64
+static size_t batch_more(unsigned shard, const uint8_t *p, size_t n, unsigned *ncmds)
+{
+    size_t off = 0;
+    while (off < n && *ncmds < HOP_BATCH && hop_tx.len < HOP_CHUNK) {
+        size_t used;
+        int st = resp_parse(&look, p + off, n - off, &used);
+        if (st == RESP_EMPTY) {
+            off += used;
+            continue;
+        }
+        if (st != RESP_CMD)
+            break;
+        struct kv_route rt;
+        kv_route(&srv, look.argc, look.argv, nshards, &rt);
+        if (rt.kind != KV_ROUTE_SHARD || rt.shard != shard || !encode_cmd(look.argc, look.argv))
+            break;
+        off += used;
+        ++*ncmds;
+    }
+    resp_reset(&look); /* a command it stopped in is parsed again by the connection's parser */
+    return off;
+}
+
+/*
+ * Before the command the parser holds runs (the bytes after it are
+ * [rest, rest + rest_len)): sends it where its keys are (true, c->hop set;
+ * *extra is how many bytes of the rest went with it), or replies the
+ * router's error (true), or leaves it to run here (false).
+ */
+static bool route_cmd(struct conn *c, const uint8_t *rest, size_t rest_len, size_t *extra)
 {
     struct kv_route rt;
+    *extra = 0;
     kv_route(&srv, c->p.argc, c->p.argv, nshards, &rt);
     switch (rt.kind) {
     case KV_ROUTE_HERE:
@@ -1206,10 +1239,15 @@ static bool route_cmd(struct conn *c)
     case KV_ROUTE_ALL:
         break;
     }
+    hop_tx.len = 0;
     if (!encode_cmd(c->p.argc, c->p.argv)) {
         route_error(c, "OOM command not allowed: no memory to pass it to another thread");
         return true;
     }
+    unsigned ncmds = 1;
+    /* CLIENT REPLY SKIP drops one reply: that command goes alone. */
+    if (rt.kind == KV_ROUTE_SHARD && !c->cl.reply_skip)
+        *extra = batch_more(rt.shard, rest, rest_len, &ncmds);
     struct hop h = {.qd = c->qd, .serial = c->serial};
     if (rt.kind == KV_ROUTE_ALL) {
         c->fan = calloc(nshards, sizeof(*c->fan));
@@ -1232,7 +1270,7 @@ static bool route_cmd(struct conn *c)
             return true;
         }
         c->fan_want++;
-        hops_sent++;
+        hops_sent += ncmds;
     }
     c->hop = true;
     c->hop_silent = c->cl.reply_off || c->cl.reply_skip;
@@ -1431,6 +1469,7 @@ static void hop_create(unsigned idx)
 {
     self = idx;
     reply_init(&capture);
+    resp_init(&look);
     for (unsigned j = 0; j < nshards; j++) {
         srv_pipe[j] = cli_pipe[j] = -1;
         if (j == idx)
@@ -1473,6 +1512,7 @@ static void hop_close(void)
         kv_client_free(&proxy[j]);
     }
     reply_free(&capture);
+    resp_free(&look);
     bytes_free(&captured);
     bytes_free(&hop_tx);
     bytes_free(&hop_rx);
