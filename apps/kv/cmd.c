@@ -2650,6 +2650,11 @@ void kv_route(const struct kv_server *s, int argc, const struct resp_arg *argv, 
     }
     struct keyspec ks[KEYSPECS_MAX];
     int nks = command_keyspecs(cmd, ks);
+    if (nks == 0 && strstr(cmd->flags, "movablekeys")) {
+        out->kind = KV_ROUTE_REFUSED; /* keys the table cannot find */
+        out->why = "ERR this command is not supported by demi-kv --threads";
+        return;
+    }
     bool any = false;
     for (int i = 0; i < nks; i++) {
         long long first, last, step;

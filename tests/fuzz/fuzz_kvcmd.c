@@ -12,6 +12,9 @@
  *     per argument a byte: < 0x80 one of the tokens below (keys k0..k3,
  *     members, numbers, inf, nan, "(1", "[a", option words), 0x80..0xbf a
  *     small integer (byte - 0x88), >= 0xc0 that many (low 6 bits) raw bytes.
+ * Before each command runs, kv_route (demi-kv --threads) places it with
+ * every slot its own shard and with 2, 3 and 16 threads, and the answers
+ * must agree (check_route).
  * Pseudo-commands, both forms: "@tick N" moves the fake clock N ms on (keys
  * expire), "@expire" runs active expiry, "@cron" the server cron, "@check"
  * the checks below at once. FUZZ_KVCMD_TRACE=1 shows every command and
@@ -328,9 +331,36 @@ static void srv_free(struct srv *v)
     memset(v, 0, sizeof(*v));
 }
 
+/* Where demi-kv --threads would run the command (kv_route): with every
+ * slot its own shard, then with 2, 3 and 16 threads, which must agree
+ * (keys of one slot are on one thread whatever the count; keys of
+ * several threads are of several slots). */
+static void check_route(const struct kv_server *s, int argc, const struct resp_arg *argv)
+{
+    struct kv_route all, rt;
+    kv_route(s, argc, argv, KV_SLOTS, &all);
+    static const unsigned ns[] = {2, 3, 16};
+    for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+        kv_route(s, argc, argv, ns[i], &rt);
+        if (rt.kind == KV_ROUTE_SHARD && rt.shard >= ns[i])
+            abort();
+        if (rt.kind == KV_ROUTE_REFUSED && !rt.why)
+            abort();
+        if (all.kind == KV_ROUTE_SHARD && (rt.kind != KV_ROUTE_SHARD || rt.shard != all.shard % ns[i]))
+            abort();
+        if (rt.kind == KV_ROUTE_CROSSSLOT && all.kind != KV_ROUTE_CROSSSLOT)
+            abort();
+        bool keyed = rt.kind == KV_ROUTE_SHARD || rt.kind == KV_ROUTE_CROSSSLOT;
+        bool all_keyed = all.kind == KV_ROUTE_SHARD || all.kind == KV_ROUTE_CROSSSLOT;
+        if (keyed != all_keyed || (!keyed && rt.kind != all.kind))
+            abort();
+    }
+}
+
 /* Runs one command on @v; its reply is in v->k afterwards. */
 static void srv_exec(struct srv *v, int argc, const struct resp_arg *argv)
 {
+    check_route(&v->s, argc, argv);
     v->k.len = 0;
     v->in_write = false;
     kv_exec(&v->s, &v->c, argc, argv, &v->r);

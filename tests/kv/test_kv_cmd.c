@@ -896,12 +896,67 @@ static void test_rehash(void)
     T("FLUSHALL\r\n", "+OK\r\n");
 }
 
+/* Routes the inline command @line with @n threads. */
+static struct kv_route route_of(const char *line, unsigned n)
+{
+    struct resp_parser p;
+    resp_init(&p);
+    size_t used;
+    CHECK_EQ(resp_parse(&p, (const uint8_t *)line, strlen(line), &used), RESP_CMD);
+    struct kv_route rt;
+    kv_route(&srv, p.argc, p.argv, n, &rt);
+    resp_free(&p);
+    return rt;
+}
+
+/* demi-kv --threads: Redis Cluster's slots (values from CLUSTER KEYSLOT
+ * and the cluster specification) and where commands go. */
+static void test_slots(void)
+{
+#define SLOT(k) kv_key_slot((const uint8_t *)(k), sizeof(k) - 1)
+    CHECK_EQ(SLOT("foo"), 12182);
+    CHECK_EQ(SLOT("123456789"), 0x31c3 & 16383);
+    CHECK_EQ(SLOT("{user1000}.following"), SLOT("{user1000}.followers"));
+    CHECK_EQ(SLOT("{user1000}.following"), SLOT("user1000"));
+    CHECK_EQ(SLOT("foo{}{bar}"), kv_key_slot((const uint8_t *)"foo{}{bar}", 10)); /* {} is no tag: all of it */
+    CHECK(SLOT("foo{}{bar}") != SLOT("bar"));
+    CHECK_EQ(SLOT("foo{{bar}}zap"), SLOT("{bar"));
+    CHECK_EQ(SLOT("foo{bar}{zap}"), SLOT("bar"));
+    CHECK_EQ(SLOT(""), 0);
+#undef SLOT
+    struct kv_route rt = route_of("GET foo\r\n", 2);
+    CHECK(rt.kind == KV_ROUTE_SHARD && rt.shard == 12182 % 2);
+    rt = route_of("MSET {t}a 1 {t}b 2\r\n", 3);
+    CHECK(rt.kind == KV_ROUTE_SHARD);
+    rt = route_of("MSET foo 1 qux 2\r\n", 2); /* slots 12182 and 9995 */
+    CHECK(rt.kind == KV_ROUTE_CROSSSLOT);
+    rt = route_of("MSET foo 1 qux 2\r\n", 3); /* both slots mod 3 are 2: one thread's */
+    CHECK(rt.kind == KV_ROUTE_SHARD && rt.shard == 2);
+    rt = route_of("LMPOP 2 foo bar LEFT\r\n", 2); /* keys counted by an argument */
+    CHECK(rt.kind == KV_ROUTE_CROSSSLOT);
+    rt = route_of("LMPOP 1 foo bar LEFT\r\n", 2); /* bar is not a key here */
+    CHECK(rt.kind == KV_ROUTE_SHARD && rt.shard == 0);
+    CHECK(route_of("PING\r\n", 2).kind == KV_ROUTE_HERE);
+    CHECK(route_of("GET\r\n", 2).kind == KV_ROUTE_HERE); /* the arity error is replied here */
+    CHECK(route_of("NOSUCH a\r\n", 2).kind == KV_ROUTE_HERE);
+    rt = route_of("DBSIZE\r\n", 2);
+    CHECK(rt.kind == KV_ROUTE_ALL && rt.combine == KV_COMBINE_SUM);
+    rt = route_of("KEYS *\r\n", 2);
+    CHECK(rt.kind == KV_ROUTE_ALL && rt.combine == KV_COMBINE_ARRAYS);
+    rt = route_of("CONFIG SET maxmemory 0\r\n", 2);
+    CHECK(rt.kind == KV_ROUTE_ALL && rt.combine == KV_COMBINE_ALL_OK);
+    CHECK(route_of("CONFIG GET maxmemory\r\n", 2).kind == KV_ROUTE_HERE);
+    rt = route_of("SCAN 0\r\n", 2);
+    CHECK(rt.kind == KV_ROUTE_REFUSED && strstr(rt.why, "--threads"));
+}
+
 int main(void)
 {
     sink_begin(&srv, &cl, &rep, fake_clock);
     reply_target(&rep, checked_push, NULL);
 
     test_basic();
+    test_slots();
     test_set_options();
     test_errors();
     test_limits();
