@@ -152,11 +152,23 @@ def check_fan(a):
     n = call(c, "DBSIZE")
     if r != (b"+", b"OK") or n != (b":", b"0"):
         bad(f"fan: FLUSHDB {r!r} then DBSIZE {n!r}")
+    # CONFIG SET reaches every thread: read back over 8 new connections
+    # (spread over the threads by the port's hash).
+    if call(c, "CONFIG", "SET", "slowlog-max-len", "77") != (b"+", b"OK"):
+        bad("fan: CONFIG SET slowlog-max-len 77")
+    for _ in range(8):
+        o = Conn(a.host, a.port)
+        g = call(o, "CONFIG", "GET", "slowlog-max-len")
+        o.close()
+        if g != [b"slowlog-max-len", b"77"]:
+            bad(f"fan: CONFIG GET slowlog-max-len on another connection: {g!r}")
+            break
     for args in (("SCAN", "0"), ("RANDOMKEY",)):
         r = call(c, *args)
         if not (isinstance(r, tuple) and r[0] == b"-" and b"--threads" in r[1]):
             bad(f"fan: {args[0]}: {r!r}, want an error naming --threads")
-    print(f"fan: DBSIZE, KEYS, FLUSHDB over {a.threads} threads ({per} keys each); SCAN and RANDOMKEY refused")
+    print(f"fan: DBSIZE, KEYS, FLUSHDB, CONFIG SET over {a.threads} threads ({per} keys each); SCAN and RANDOMKEY "
+          "refused")
     c.close()
 
 
