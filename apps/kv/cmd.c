@@ -1604,6 +1604,21 @@ static const struct kv_cmd *find_cmd(const struct kv_server *s, const uint8_t *n
     }
 }
 
+/* The command a command line names: its subcommand when it has
+ * subcommands and names one (NULL when it names none of them). */
+static const struct kv_cmd *find_cmd_line(const struct kv_server *s, int argc, const struct resp_arg *argv)
+{
+    const struct kv_cmd *c = find_cmd(s, argv[0].ptr, argv[0].len);
+    if (c && c->nsubs && argc >= 2) {
+        const struct kv_cmd *sub = NULL;
+        for (int i = 0; i < c->nsubs && !sub; i++)
+            if (arg_is(&argv[1], c->subs[i].name))
+                sub = &c->subs[i];
+        c = sub;
+    }
+    return c;
+}
+
 /* ---- COMMAND ---- */
 
 /* A command by name, or a subcommand by "container|sub" (COMMAND INFO and
@@ -2189,14 +2204,7 @@ static void getkeys_generic(struct ctx *x, bool with_flags)
 {
     int argc = x->argc - 2;
     const struct resp_arg *argv = x->argv + 2;
-    const struct kv_cmd *c = find_cmd(x->s, argv[0].ptr, argv[0].len);
-    if (c && c->nsubs && argc >= 2) {
-        const struct kv_cmd *sub = NULL;
-        for (int i = 0; i < c->nsubs && !sub; i++)
-            if (arg_is(&argv[1], c->subs[i].name))
-                sub = &c->subs[i];
-        c = sub;
-    }
+    const struct kv_cmd *c = find_cmd_line(x->s, argc, argv);
     if (!c) {
         reply_error(x->r, "ERR Invalid command specified");
         return;
@@ -2612,14 +2620,7 @@ void kv_route(const struct kv_server *s, int argc, const struct resp_arg *argv, 
     *out = (struct kv_route){.kind = KV_ROUTE_HERE};
     if (argc < 1)
         return;
-    const struct kv_cmd *cmd = find_cmd(s, argv[0].ptr, argv[0].len);
-    if (cmd && cmd->nsubs && argc >= 2) {
-        const struct kv_cmd *sub = NULL;
-        for (int i = 0; i < cmd->nsubs && !sub; i++)
-            if (arg_is(&argv[1], cmd->subs[i].name))
-                sub = &cmd->subs[i];
-        cmd = sub;
-    }
+    const struct kv_cmd *cmd = find_cmd_line(s, argc, argv);
     /* An unknown command or a wrong arity: the client's own thread
      * replies the error. */
     if (!cmd || (cmd->arity > 0 && cmd->arity != argc) || argc < -cmd->arity)

@@ -118,6 +118,15 @@ unserve() {
   pids=()
   [[ $rc -eq 0 ]] || { show "$tmp/server.err"; fail "demi-echo server exited $rc"; }
 }
+# stop_app PID SIGNAL NAME ERR: the signal, then exit status 0 within 30 s;
+# shows the lines its threads printed on stderr (ERR).
+stop_app() {
+  kill -"$2" "$1"
+  wait_exit "$1" 30 || fail "$3 did not exit within 30 s of SIG$2"
+  wait "$1" || { show "$4"; fail "$3 exited $?"; }
+  pids=()
+  grep "^$3: thread" "$4"
+}
 client() { # ARGS: a catnap client on the Linux side
   on_b env LIBOS=catnap HUGEPAGES=off "$build/demi-echo" client --addr "$ip_a:$port" "$@" 2>"$tmp/client.err" ||
     { show "$tmp/client.err"; show "$tmp/server.err"; fail "demi-echo client $* failed"; }
@@ -229,11 +238,7 @@ wait_for "$tmp/relay.out" ^ready 30 "$relay" || { show "$tmp/relay.err"; fail "d
 on_b python3 -B "$here/mq_relay.py" "$ip_a" "$ip_b" "$(IFS=,; echo "${ports[*]}")" 200 >"$tmp/mr.out" 2>"$tmp/mr.err" ||
   { cat "$tmp/mr.out" "$tmp/mr.err"; show "$tmp/relay.err"; fail "relaying through two instances failed"; }
 cat "$tmp/mr.out"
-kill -INT "$relay"
-wait_exit "$relay" 30 || fail "demi-relay did not exit within 30 s of SIGINT"
-wait "$relay" || { show "$tmp/relay.err"; fail "demi-relay exited $?"; }
-pids=()
-grep '^demi-relay: thread' "$tmp/relay.err"
+stop_app "$relay" INT demi-relay "$tmp/relay.err"
 for t in 0 1; do
   v=$(sed -n "s/^demi-relay: thread $t .*received=\([0-9]*\).*/\1/p" "$tmp/relay.err")
   [[ -n $v && $v -gt 0 ]] || fail "relay: thread $t received ${v:-nothing}"
@@ -262,11 +267,7 @@ echo "demi-kv --threads 2: redis-benchmark -P 16: $(tr '\n' ' ' <"$tmp/kvc.out")
 kvcheck "values read back" python3 -B "$src/tests/kv/kv_known.py" check "$ip_a" "$kvport" --keys 2000 \
   --bench-keys 1000 --bench-size 100
 kvcheck kv_threads.py python3 -B "$src/tests/kv/kv_threads.py" "$ip_a" "$kvport" --threads 2
-kill -TERM "$kvpid"
-wait_exit "$kvpid" 30 || fail "demi-kv did not exit within 30 s of SIGTERM"
-wait "$kvpid" || { show "$tmp/kv.err"; fail "demi-kv exited $?"; }
-pids=()
-grep '^demi-kv: thread' "$tmp/kv.err"
+stop_app "$kvpid" TERM demi-kv "$tmp/kv.err"
 for t in 0 1; do
   v=$(sed -n "s/^demi-kv: thread $t: .* \([0-9]*\) sent to other threads, \([0-9]*\) run for them.*/\1 \2/p" "$tmp/kv.err")
   read -r sent ran <<<"$v"
