@@ -23,9 +23,13 @@
 # exits 0. Touches only the namespaces of its topology IDs (SCALE_IDS, one
 # per instance count, default 98, 99, ...); stops only what it started.
 #
+# With proto kv (catpowder only), demi-kv --threads N instead of the echo
+# server, against Linux redis-benchmark (-c 50 -P 16, SET and GET over
+# random keys, BENCH_SCALE_KV_REQUESTS requests): ops/s.
+#
 # Environment: BENCH_ROUNDS (3), BENCH_SCALE_SECONDS (5), BENCH_SCALE_CLIENTS
 # (64), BENCH_SCALE_MAX (instances at most; default as above), BENCH_PROTOS
-# ("tcp udp"), BENCH_SCALE_BACKENDS ("xdp packet memif"), BENCH_RESULTS
+# ("tcp udp kv"), BENCH_SCALE_KV_REQUESTS (200000), BENCH_SCALE_BACKENDS ("xdp packet memif"), BENCH_RESULTS
 # (bench/results), SCALE_IDS ("98 99 100 ...").
 set -euo pipefail
 
@@ -44,7 +48,8 @@ bench_build "${1:-build}"
 rounds=${BENCH_ROUNDS:-3}
 seconds=${BENCH_SCALE_SECONDS:-5}
 clients=${BENCH_SCALE_CLIENTS:-64}
-protos=${BENCH_PROTOS:-tcp udp}
+protos=${BENCH_PROTOS:-tcp udp kv}
+kv_requests=${BENCH_SCALE_KV_REQUESTS:-200000}
 backends=${BENCH_SCALE_BACKENDS:-xdp packet memif}
 dev_name() { [[ $1 == memif ]] && echo catnip-memif || echo "catpowder-$1"; }
 results=${BENCH_RESULTS:-$repo/bench/results}
@@ -59,6 +64,9 @@ read -r -a ids <<<"${SCALE_IDS:-$(seq -s ' ' 98 $((98 + max - 1)))}"
 bench_need ip timeout python3
 demi_echo=$build/demi-echo
 [[ -x $demi_echo ]] || die "$demi_echo is not built (run 'make build')"
+demi_kv=$build/demi-kv
+[[ $protos != *kv* ]] || { [[ -x $demi_kv ]] && command -v redis-benchmark >/dev/null; } ||
+    die "BENCH_PROTOS has kv: $demi_kv and redis-benchmark are needed (make build, scripts/deps.sh)"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/demi-bench-scale.XXXXXX")
 bench_on_exit() {
@@ -77,6 +85,7 @@ port=7500
 # on each side), demi-echo client --threads N.
 run() {
     local backend=$1 n=$2 proto=$3 id=${ids[$2 - 1]} udp=() server=() client=() addr
+    [[ $proto == kv ]] && { run_kv "$@"; return; }
     [[ $proto == udp ]] && udp=(--udp)
     if [[ $backend == memif ]]; then
         addr=10.79.0.1:$port
@@ -105,14 +114,35 @@ run() {
     python3 -c 'import json,sys; print(json.loads(sys.argv[1])["rps"])' "$out"
 }
 
+# run_kv BACKEND N kv: demi-kv --threads N (the keyspace split across the
+# instances) in namespace a, redis-benchmark SET,GET -c 50 -P 16 over
+# random keys from namespace b; prints the mean of its SET and GET ops/s.
+run_kv() {
+    local backend=$1 n=$2 id=${ids[$2 - 1]} addr=10.200.${ids[$2 - 1]}.1
+    ip netns exec "dm${id}a" env LIBOS=catpowder "LINUX_INTERFACE_NAME=dm${id}a" "LOCAL_IPV4_ADDR=$addr" \
+        "RAW_SOCKET_BACKEND=$backend" XDP_NATIVE=1 "QUEUES=$n" HUGEPAGES=off \
+        "$demi_kv" --threads "$n" --addr "$addr:$port" >"$tmp/server.out" 2>"$tmp/server.err" &
+    server_pid=$!
+    bench_wait 60 grep -q '^ready' "$tmp/server.out" || { show_log "$tmp/server.err"; die "$backend x$n: demi-kv did not start"; }
+    ip netns exec "dm${id}b" timeout 600 redis-benchmark -h "$addr" -p "$port" -t set,get -c 50 -P 16 \
+        -n "$kv_requests" -r 100000 --csv >"$tmp/kv.csv" 2>"$tmp/kv.err" ||
+        { show_log "$tmp/kv.err"; die "$backend x$n kv: redis-benchmark failed"; }
+    kill -INT "$server_pid"
+    wait "$server_pid" || { show_log "$tmp/server.err"; die "$backend x$n kv: demi-kv failed"; }
+    server_pid=
+    python3 -c 'import csv,sys; v=[float(r[1]) for r in csv.reader(open(sys.argv[1])) if r and r[0] in ("SET","GET")]; print(sum(v)/len(v))' "$tmp/kv.csv"
+}
+
 : >"$tmp/runs"
 for ((r = 1; r <= rounds; r++)); do
     for backend in $backends; do
         for proto in $protos; do
+            [[ $proto == kv && $backend == memif ]] && continue # no catnip load generator for it here
             for ((n = 1; n <= max; n++)); do
                 rps=$(run "$backend" "$n" "$proto")
                 echo "$backend $proto $n $r $rps" >>"$tmp/runs"
-                echo "bench: scale: round $r: $(dev_name "$backend") $proto, $n instance(s): $rps requests/s" >&2
+                echo "bench: scale: round $r: $(dev_name "$backend") $proto, $n instance(s): $rps requests/s" \
+                    "$([[ $proto == kv ]] && echo "(demi-kv ops/s)")" >&2
             done
         done
     done
@@ -129,7 +159,8 @@ for line in open(runs):
 res = {"cpus": cpus, "clients": clients, "seconds": seconds,
        "load_generator": {"catpowder-xdp": "demi-echo client on catnap (Linux TCP/UDP) in the other namespace, same machine",
                           "catpowder-packet": "demi-echo client on catnap (Linux TCP/UDP) in the other namespace, same machine",
-                          "catnip-memif": "demi-echo client --threads N on catnip at the other end of the memif link (as many queue pairs as the server), same machine"},
+                          "catnip-memif": "demi-echo client --threads N on catnip at the other end of the memif link (as many queue pairs as the server), same machine",
+                          "kv": "demi-kv --threads N (keyspace split across the instances) against Linux redis-benchmark -t set,get -c 50 -P 16 -r 100000 in the other namespace: ops/s, the mean of SET and GET; catpowder only (over memif the load generator would have to be on catnip)"},
        "runs": {}}
 if cpus < 9:
     res["note"] = (f"this machine has {cpus} CPUs: the instances and the load generator share them, so no scaling "
