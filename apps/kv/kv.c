@@ -1065,7 +1065,6 @@ struct hop {
 
 static _Thread_local unsigned self;
 static _Thread_local int srv_pipe[APP_THREADS_MAX], cli_pipe[APP_THREADS_MAX];
-static _Thread_local demi_qtoken_t srv_pop[APP_THREADS_MAX], cli_pop[APP_THREADS_MAX];
 /* Per requesting thread: its request so far, and the client its commands
  * run as here. */
 static _Thread_local struct bytes req_in[APP_THREADS_MAX];
@@ -1166,7 +1165,6 @@ static void route_error(struct conn *c, const char *err)
 static void run_captured(struct kv_client *cl, int argc, const struct resp_arg *argv)
 {
     reply_target(&capture, capture_push, NULL);
-    batch_now = kv_now_ms();
     kv_exec(&srv, cl, argc, argv, &capture);
     if (reply_flush(&capture))
         captured.len = 0; /* out of memory: the requester gets an error */
@@ -1382,6 +1380,7 @@ static void hop_serve(unsigned from, const struct hop *h)
     struct resp_parser p;
     resp_init(&p);
     captured.len = 0;
+    batch_now = kv_now_ms(); /* the time this request's commands see */
     size_t off = 0;
     while (off < in->len) {
         size_t used;
@@ -1457,10 +1456,28 @@ static bool hop_result(demi_qresult_t *r)
         hop_reply(from, &h, m + sizeof(h), n - sizeof(h));
     }
     demi_sgafree(sga);
-    int e = demi_pop(is_srv ? &srv_pop[from] : &cli_pop[from], r->qr_qd);
+    demi_qtoken_t qt; /* its result is told by its qd (hop_result) */
+    int e = demi_pop(&qt, r->qr_qd);
     if (e && !stop)
         die("pop on a pipe", e);
     return true;
+}
+
+/* The name of the pipe where thread @to serves the requests of @from. */
+static void pipe_name(char *buf, size_t n, unsigned to, unsigned from)
+{
+    snprintf(buf, n, "demi-kv.%d.%u.%u", (int)getpid(), to, from);
+}
+
+/* Opens (or creates) a pipe end and posts its first pop. */
+static void pipe_start(int *qd, const char *name, bool create)
+{
+    int e = create ? demi_create_pipe(qd, name) : demi_open_pipe(qd, name);
+    if (e)
+        die(create ? "demi_create_pipe" : "demi_open_pipe", e);
+    demi_qtoken_t qt;
+    if ((e = demi_pop(&qt, *qd)))
+        die("pop on a pipe", e);
 }
 
 /* Makes the pipes to and from every other thread: its own ends to serve
@@ -1475,12 +1492,8 @@ static void hop_create(unsigned idx)
         if (j == idx)
             continue;
         char name[64];
-        snprintf(name, sizeof(name), "demi-kv.%d.%u.%u", (int)getpid(), idx, j);
-        int e = demi_create_pipe(&srv_pipe[j], name);
-        if (e)
-            die("demi_create_pipe", e);
-        if ((e = demi_pop(&srv_pop[j], srv_pipe[j])))
-            die("pop on a pipe", e);
+        pipe_name(name, sizeof(name), idx, j);
+        pipe_start(&srv_pipe[j], name, true);
         kv_client_init(&srv, &proxy[j]);
         snprintf(proxy[j].addr, sizeof(proxy[j].addr), "thread:%u", j);
     }
@@ -1492,12 +1505,8 @@ static void hop_open(void)
         if (j == self)
             continue;
         char name[64];
-        snprintf(name, sizeof(name), "demi-kv.%d.%u.%u", (int)getpid(), j, self);
-        int e = demi_open_pipe(&cli_pipe[j], name);
-        if (e)
-            die("demi_open_pipe", e);
-        if ((e = demi_pop(&cli_pop[j], cli_pipe[j])))
-            die("pop on a pipe", e);
+        pipe_name(name, sizeof(name), j, self);
+        pipe_start(&cli_pipe[j], name, false);
     }
 }
 
