@@ -19,7 +19,7 @@ static bool is_log_type(uint8_t t)
 {
     return t == TXN_REPL_PREPARE || t == TXN_REPL_COMMIT || t == TXN_REPL_ABORT || t == TXN_LOAD ||
            t == TXN_SYNC_BEGIN || t == TXN_SYNC_ITEM || t == TXN_SYNC_PREPARED || t == TXN_SYNC_DECIDED ||
-           t == TXN_VIEW_START;
+           t == TXN_SYNC_END || t == TXN_VIEW_START;
 }
 
 size_t lrec_size(const struct txn_msg *m)
@@ -75,6 +75,11 @@ int lrec_apply(struct txs *s, const uint8_t *buf, size_t len, uint64_t recno, st
         case TXN_SYNC_BEGIN:
             txs_abort_all(s);
             st->syncs++;
+            st->incomplete = true;
+            break;
+        case TXN_SYNC_END:
+            st->ends++;
+            st->incomplete = false;
             break;
         case TXN_VIEW_START:
             st->views++;
@@ -213,12 +218,16 @@ static void snap_decided(void *arg, uint64_t txnid, uint64_t ts)
     sn->err = sn->emit(sn->arg, &m, TXN_SYNC_DECIDED);
 }
 
-int lrec_snapshot(const struct txs *s, uint64_t view, lrec_emit_fn *emit, void *arg)
+int lrec_snapshot(const struct txs *s, uint64_t view, bool incomplete, lrec_emit_fn *emit, void *arg)
 {
     struct snap sn = {emit, arg, 0};
     if (view > 0) {
         struct txn_msg m = {.type = TXN_VIEW_START, .txnid = view};
         sn.err = emit(arg, &m, TXN_VIEW_START);
+    }
+    if (incomplete && !sn.err) {
+        struct txn_msg m = {.type = TXN_SYNC_BEGIN};
+        sn.err = emit(arg, &m, TXN_SYNC_BEGIN);
     }
     uint64_t cur = 0;
     while (cur != TXS_SCAN_END && !sn.err)

@@ -17,7 +17,14 @@
  *   REPL_ABORT     txnid                     a prepared transaction aborted
  *   LOAD           ts, key, value            a LOAD, or a qw PUT, stored
  *   SYNC_BEGIN     ts                        a backup's state transfer began:
- *                                            every prepared transaction aborted
+ *                                            every prepared transaction aborted,
+ *                                            and the store is not complete
+ *                                            until a SYNC_END
+ *   SYNC_END       txnid, ts (ignored)       the store is complete again (its
+ *                                            transfer ended, or was cut short
+ *                                            and what it dropped was put back,
+ *                                            or a view merged it); changes no
+ *                                            store
  *   SYNC_ITEM      ts, key, value            a version the primary sent, installed
  *   SYNC_PREPARED  txnid, ts, reads, writes  a prepared transaction it sent
  *   SYNC_DECIDED   txnid, ts                 a decision it sent (ts 0: aborted),
@@ -26,7 +33,14 @@
  *                                            (ts ignored); changes no store
  *
  * (A backup logs its state transfer as it applies it, so that what it
- * acknowledges after the transfer rests on a durable copy of it. A new
+ * acknowledges after the transfer rests on a durable copy of it. Whether
+ * the store is complete (it holds everything the replica ever
+ * acknowledged: txnd.c's `complete`) is in the log too: a replica that
+ * starts with --rejoin on an empty log, or learns that its store is
+ * stale, logs a bare SYNC_BEGIN, and one whose store becomes complete
+ * again a SYNC_END; so a replay that ends inside a transfer, or before
+ * the first one ended, says the store is not complete (lrec_stats), and
+ * the replica does not count until a primary has synced it. A new
  * primary logs the SYNC_DECIDED, SYNC_PREPARED and SYNC_ITEM frames it
  * merges from another replica without a SYNC_BEGIN, whose replay would
  * drop every prepared transaction: none of the three depends on one
@@ -56,6 +70,8 @@ struct lrec_stats {
     uint64_t decided;           /* SYNC_DECIDED entries applied (EEXIST included) */
     uint64_t views;             /* VIEW_START entries replayed */
     uint64_t view;              /* the highest view a VIEW_START entry named (0: none) */
+    uint64_t ends;              /* SYNC_END entries */
+    bool incomplete;            /* a SYNC_BEGIN with no SYNC_END after it: not complete */
     /* Entries that found nothing to do: commits or aborts of a
      * transaction not prepared (after a repair, or a replay of the same
      * log again), prepares of one remembered as decided. */
@@ -90,7 +106,8 @@ int lrec_apply(struct txs *s, const uint8_t *buf, size_t len, uint64_t recno, st
 typedef int lrec_emit_fn(void *arg, const struct txn_msg *m, uint8_t type);
 
 /* The store as log entries (a compaction's snapshot): VIEW_START(VIEW)
- * when VIEW is above 0, then every remembered decision as a SYNC_DECIDED,
+ * when VIEW is above 0, a bare SYNC_BEGIN when the store is INCOMPLETE
+ * (before any entry that a SYNC_BEGIN would undo), then every remembered decision as a SYNC_DECIDED,
  * oldest first (so that a replay remembers them in the same order and
  * forgets the same ones first), then every kept version as a LOAD, each
  * key's oldest first, then every prepared transaction as the REPL_PREPARE
@@ -100,6 +117,6 @@ typedef int lrec_emit_fn(void *arg, const struct txn_msg *m, uint8_t type);
  * of a key a prepared transaction holds would be refused); the decisions
  * concern none of the prepared ones (a store never holds both). Returns 0,
  * or the first error EMIT returned. EMIT must not change the store. */
-int lrec_snapshot(const struct txs *s, uint64_t view, lrec_emit_fn *emit, void *arg);
+int lrec_snapshot(const struct txs *s, uint64_t view, bool incomplete, lrec_emit_fn *emit, void *arg);
 
 #endif

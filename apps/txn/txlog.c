@@ -82,6 +82,7 @@ int txl_replay(struct txl *l, struct txs *s, struct lrec_stats *st, uint64_t *re
     int e = logread_all(l->qd, replay_one, &x, records, msg, msglen);
     if (e == 0) {
         l->view = st->view;
+        l->incomplete = st->incomplete;
         l->replayed = *records;
     }
     return e;
@@ -393,7 +394,7 @@ int txl_compact_start(struct txl *l, struct txs *s)
         return e;
     }
     /* The store as it is now holds every change made so far. */
-    if ((e = lrec_snapshot(s, l->view, snap_add, n))) {
+    if ((e = lrec_snapshot(s, l->view, l->incomplete, snap_add, n))) {
         compact_abandon(l, e == ENOBUFS ? "the store is too large for one record" : "cannot copy the store", e);
         return e;
     }
@@ -409,12 +410,9 @@ int txl_compact_start(struct txl *l, struct txs *s)
     return 0;
 }
 
-int txl_close(struct txl *l, int secs)
+int txl_flush(struct txl *l, int secs)
 {
     int rc = 0;
-    if (l->qd < 0)
-        return 0;
-    compact_abandon(l, "the replica stops", 0);
     struct timespec end;
     log_deadline(&end, secs);
     while (!l->err && (l->inflight || l->cur_len > 0)) {
@@ -433,8 +431,15 @@ int txl_close(struct txl *l, int secs)
         }
         done_one(l, qr.qr_opcode, (int)qr.qr_ret);
     }
-    if (l->err)
-        rc = l->err;
+    return l->err ? l->err : rc;
+}
+
+int txl_close(struct txl *l, int secs)
+{
+    if (l->qd < 0)
+        return 0;
+    compact_abandon(l, "the replica stops", 0);
+    int rc = txl_flush(l, secs);
     demi_close(l->qd);
     l->qd = -1;
     free(l->cur);

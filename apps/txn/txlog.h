@@ -72,6 +72,11 @@ struct txl {
      * log names; demi-txnd sets it again whenever it enters a view (after
      * txl_start: txl_open zeroes it), besides logging that VIEW_START. */
     uint64_t view;
+    /* The store is not complete (logrec.h): a compaction's snapshot then
+     * begins with a bare SYNC_BEGIN. txl_replay sets it from the log;
+     * demi-txnd sets it again whenever its store becomes complete or
+     * stops being so, besides logging that. */
+    bool incomplete;
     uint64_t replayed; /* records txl_replay found (0: a new or empty log) */
 };
 
@@ -132,8 +137,13 @@ bool txl_compact_due(const struct txl *l, struct txs *s);
  * is over TXL_RECORD_MAX as a record). */
 int txl_compact_start(struct txl *l, struct txs *s);
 
-/* For a clean stop: appends what is queued, waiting up to SECS, then
- * closes the log. 0 when everything logged is durable. */
+/* Appends what is queued and waits, up to SECS, until it is durable
+ * (driving only the log's own queue). 0, or an errno (ETIMEDOUT, or the
+ * log's error). */
+int txl_flush(struct txl *l, int secs);
+
+/* For a clean stop: txl_flush, then closes the log. 0 when everything
+ * logged is durable. */
 int txl_close(struct txl *l, int secs);
 
 #endif

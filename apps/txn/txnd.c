@@ -1270,8 +1270,26 @@ static int vstate = V_NORMAL;
  * fresh replica and after a log replay, false after --rejoin without a
  * log, and false during a state transfer from the primary (which starts by
  * dropping the prepared transactions) until its SYNC_END, or until the
- * transfer is cut short and they are put back (sync_cut_short). */
+ * transfer is cut short and they are put back (sync_cut_short). With
+ * --log, the log says it too (logrec.h): a replay that ends inside a
+ * transfer, or before the first one after --rejoin ended, leaves it
+ * false. Changed only through set_complete and sync_frame. */
 static bool complete = true;
+
+/* The store became complete (C) or stopped being so: with --log, a bare
+ * SYNC_END or SYNC_BEGIN entry records it for a restart, and a
+ * compaction's snapshot will begin with the state (txl.incomplete).
+ * (sync_frame logs the primary's own SYNC_BEGIN and SYNC_END frames.) */
+static void set_complete(bool c, bool log)
+{
+    bool was = complete;
+    complete = c;
+    tlog.incomplete = !c;
+    if (log && c != was) {
+        struct txn_msg m = {.type = c ? TXN_SYNC_END : TXN_SYNC_BEGIN};
+        log_change(&m, m.type);
+    }
+}
 static bool rejoin;                     /* --rejoin */
 static int64_t failover_ns = 1000 * MS; /* --failover-ms; 0: never change views on a timeout */
 static uint64_t incarnation;            /* this process's: tells a restarted primary from its predecessor */
@@ -1431,7 +1449,7 @@ static void sync_cut_short(void)
                 (unsigned long long)n, strerror(e));
         return;
     }
-    complete = true;
+    set_complete(true, true);
     fprintf(stderr,
             "demi-txnd: the sync from the primary was cut short; its %llu prepared transactions put back, "
             "this replica's store is complete again\n",
@@ -1514,7 +1532,7 @@ static void adopt(uint64_t v, struct conn *c, uint64_t inc)
 static void start_view(void)
 {
     vstate = V_NORMAL;
-    complete = true; /* the union of complete stores of a majority */
+    set_complete(true, true); /* the union of complete stores of a majority */
     set_role();
     view_st.led++;
     drop_contributions();
@@ -1542,7 +1560,7 @@ static void on_view_info(struct conn *c, const struct txn_msg *m)
     if (f & TXN_VI_STALE) {
         /* This replica's VIEW_START was refused: it was the primary of that
          * view once, restarted, and lost what it held. */
-        complete = false;
+        set_complete(false, true);
         enter_change((v > view ? v : view) + 1);
         return;
     }
@@ -1703,7 +1721,7 @@ static void sync_frame(struct conn *c, const struct txn_msg *m)
                 fprintf(stderr, "demi-txnd: cannot keep a copy of the prepared transactions during the sync: %s\n",
                         strerror(e));
         }
-        complete = false;
+        set_complete(false, false); /* the SYNC_BEGIN below says it */
         fprintf(stderr, "demi-txnd: syncing from the primary (%s, %llu keys)\n", c->peer, (unsigned long long)m->ts);
     }
     const char *why = txsync_in_apply(&sync_in, store, m);
@@ -1712,10 +1730,9 @@ static void sync_frame(struct conn *c, const struct txn_msg *m)
         conn_bad(c, why);
         return;
     }
-    if (m->type != TXN_SYNC_END)
-        log_change(m, m->type);
+    log_change(m, m->type);
     if (m->type == TXN_SYNC_END) {
-        complete = true;
+        set_complete(true, false); /* logged just above */
         txsync_keep_drop(&sync_keep);
         /* On standard output too, after "ready": a parent that started
          * this replica learns it is up to date (and in which view). */
@@ -2656,9 +2673,21 @@ int main(int argc, char **argv)
         if (rejoin || tlog.replayed > 0) {
             view = tlog.view;
             vstate = V_RECOVER;
-            complete = tlog.replayed > 0;
+            set_complete(tlog.replayed > 0 && !tlog.incomplete, false);
             fprintf(stderr, "demi-txnd: rejoining (last view known: %llu; store %s)\n", (unsigned long long)view,
-                    complete ? "complete, from the log" : "empty, until a primary sends it");
+                    complete             ? "complete, from the log"
+                    : tlog.replayed == 0 ? "empty, until a primary sends it"
+                                         : "from the log but not complete, until a primary syncs it: "
+                                           "a state transfer or a rejoin had not ended");
+            /* A rejoin on an empty log says so in it before anything
+             * else, durably: a restart on that log must not take the
+             * store for a fresh replica's, complete. */
+            if (tlog.replayed == 0 && tlog.qd >= 0) {
+                struct txn_msg m = {.type = TXN_SYNC_BEGIN};
+                log_change(&m, TXN_SYNC_BEGIN);
+                if ((e = txl_flush(&tlog, 30)))
+                    die("--log: recording the rejoin", e);
+            }
         }
         heard_at = mono_ns();
     }

@@ -6,8 +6,9 @@
  * are msg.c's frames (fuzz_txnmsg fuzzes that decoder); this target covers
  * what logrec.c adds: walking a payload entry by entry, refusing the types
  * a log never holds, and driving the store with forced prepares, commits,
- * aborts, loads, state transfers, decisions learned (SYNC_DECIDED) and
- * views (VIEW_START) in any order. Every input gets a malloc'd copy of
+ * aborts, loads, state transfers, decisions learned (SYNC_DECIDED),
+ * views (VIEW_START) and the store's completeness (SYNC_BEGIN, SYNC_END)
+ * in any order. Every input gets a malloc'd copy of
  * exactly its bytes and a fresh store with small bounds (four remembered
  * decisions, so that forgetting them is exercised). It checks that:
  *   - lrec_apply never crashes and returns 0, EBADMSG, ENOSPC or ENOMEM,
@@ -64,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (off != size)
             fail("a payload accepted that is not whole frames", off, size);
         uint64_t counted = st.prepares + st.commits + st.aborts + st.loads + st.stale + st.syncs + st.sync_items +
-                           st.decided + st.views;
+                           st.ends + st.decided + st.views;
         if (counted != n)
             fail("entries not counted once each", (size_t)counted, n);
         struct txs_stats ts;

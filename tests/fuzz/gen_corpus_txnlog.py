@@ -2,7 +2,7 @@
 """Writes tests/fuzz/corpus_txnlog/: log record payloads for fuzz_txnlog
 (demi-txnd's --log replay), each a run of msg.h frames: the entries a log
 holds (REPL_PREPARE, REPL_COMMIT, REPL_ABORT, LOAD, a backup's state
-transfer: SYNC_BEGIN, SYNC_ITEM, SYNC_PREPARED, SYNC_DECIDED, and the
+transfer: SYNC_BEGIN, SYNC_ITEM, SYNC_PREPARED, SYNC_DECIDED, SYNC_END, and the
 failover's VIEW_START and a new primary's merge without SYNC_BEGIN), in
 orders a replica writes and in orders it never does, and a few malformed
 ones.
@@ -93,7 +93,13 @@ seeds = {
     "snapshot": view_start(9) + decided(21, 0) + decided(22, 220) + load(b"q", b"1", 220)
     + prepare(23, 230, [(b"q", 0)], [(b"r", b"v")]),
     "bad-view-change": frame(VIEW_CHANGE, struct.pack("<QQ", 1, 0)),
-    "bad-sync-end": sync_begin(0) + frame(SYNC_END, struct.pack("<QQ", 0, 0)),
+    # Completeness: a transfer ended, one cut (no SYNC_END), a rejoin's
+    # bare marker, and a snapshot of a store not complete.
+    "sync-end": sync_begin(0) + frame(SYNC_END, struct.pack("<QQ", 0, 0)),
+    "sync-cut": sync_begin(2) + sync_item(b"s", b"1", 2) + frame(SYNC_END, struct.pack("<QQ", 0, 1)) + sync_begin(2)
+    + sync_item(b"t", b"2", 3),
+    "incomplete-snapshot": view_start(4) + sync_begin(0) + load(b"q", b"1", 5)
+    + prepare(24, 240, [], [(b"r", b"v")]) + frame(SYNC_END, struct.pack("<QQ", 0, 0)) + commit(24, 240),
     "bad-get": frame(GET, struct.pack("<QQ", 0, 1) + s(b"k")),
     "bad-reqid": frame(REPL_ABORT, struct.pack("<Q", 1), reqid=9),
     "bad-cut": (load(b"k", b"v", 1) + commit(1, 1))[:-3],

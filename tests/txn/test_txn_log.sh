@@ -26,7 +26,11 @@
 #     ulimit -f, with SIGXFSZ ignored: EFBIG) is reported and acknowledged
 #     to nobody: once the replica says so the client is killed, and after a
 #     restart without the limit every write it was told of is there (one
-#     acknowledged but not logged would be missing).
+#     acknowledged but not logged would be missing);
+#  8. completeness rides in the log: a replica that rejoins (--rejoin, its
+#     log lost) with no primary to sync it, killed -9 and restarted on that
+#     log without --rejoin, must still say its store is not complete; once
+#     a primary synced it and it stopped, a restart finds it complete.
 # No time windows: every wait is for a line or a count, with a hang guard.
 # It must never stop a process it did not start, nor leave one or a
 # temporary file behind (txn_lib.sh's EXIT trap kills by PID and removes
@@ -234,6 +238,55 @@ else
     bad "f1: the replica with a file size limit did not start"
     cat "$tmp/f1.err"
 fi
+
+# 8. Completeness across restarts. replica NAME INDEX [ARGS]: replica
+# INDEX of the cluster in $jlist alone, on its log in $TXND_LOGDIR; sets
+# rpid once it is ready.
+replica() {
+    local addr
+    addr=$(cut -d, -f$(($2 + 1)) <<<"$jlist")
+    LIBOS=catnap HUGEPAGES=off SPIN_US=0 "$txnd" --mode occ --addr "$addr" --replicas "$jlist" --index "$2" \
+        --log "$TXND_LOGDIR/0.$2.log" "${@:3}" >"$tmp/$1.out" 2>"$tmp/$1.err" &
+    rpid=$!
+    pids+=("$rpid")
+    wait_line "$tmp/$1.out" "^ready " "$rpid" || { bad "$1: replica $2 did not become ready"; cat "$tmp/$1.err"; }
+}
+store_line() { grep -h "rejoining (" "$tmp/$1.err"; }
+mode=occ cvar=TXN_OCC acks=$tmp/jacks TXND_LOGDIR=$tmp/jlogs
+unset TXND_COMPACT_MIN
+mkdir -p "$TXND_LOGDIR"
+start j1
+client write "$acks" 50 j1 >"$tmp/j1.w.out" 2>&1 || { bad "j1: writing failed"; cat "$tmp/j1.w.out"; }
+stop_cluster j1 || bad "j1: a replica did not stop cleanly"
+jlist=$cluster
+rm -f "$TXND_LOGDIR/0.2.log" # replica 2 lost its disk
+replica j2 2 --rejoin # the others are down: nobody syncs it
+echo "j2: $(store_line j2)"
+kill -KILL "$rpid"
+wait "$rpid" 2>/dev/null
+replica j3 2 # the same log, no --rejoin
+echo "j3: $(store_line j3)"
+store_line j3 | grep -q "not complete" || bad "j3: a rejoin that never synced restarted as complete"
+kill -KILL "$rpid"
+wait "$rpid" 2>/dev/null
+# The whole shard on its logs: replica 2 (not complete) waits for a sync.
+cpids=()
+for i in 0 1 2; do
+    replica j4.$i $i
+    cpids+=("$rpid")
+done
+READY_S=120 wait_line "$tmp/j4.2.err" "synced from the primary" "$rpid" || {
+    bad "j4: replica 2 was not synced"
+    tail -n 20 "$tmp"/j4.*.err
+}
+cluster=$jlist
+check j4
+stop_cluster j4 || bad "j4: a replica did not stop cleanly"
+replica j5 2
+echo "j5: $(store_line j5)"
+store_line j5 | grep -q "store complete, from the log" || bad "j5: a synced replica restarted as not complete"
+kill -TERM "$rpid"
+wait "$rpid" || bad "j5: the replica did not stop cleanly"
 
 ((fails == 0)) || { echo "test_txn_log: $fails failure(s)"; exit 1; }
 echo "test_txn_log: ok"

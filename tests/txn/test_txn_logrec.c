@@ -9,7 +9,8 @@
  * writes its snapshot, rebuilds the same store, decisions and view. The
  * failover's entries: SYNC_DECIDED (applied, repeated, contradicted),
  * VIEW_START (reported), and a new primary's merge logged without a
- * SYNC_BEGIN.
+ * SYNC_BEGIN. Whether the store is complete (SYNC_BEGIN without SYNC_END),
+ * through a replay and a snapshot.
  * Pure code: no libdemi, no I/O.
  */
 #include "logrec.h"
@@ -356,7 +357,7 @@ static void case_snapshot(void)
 
     static struct pay p;
     p.len = 0;
-    CHECK_EQ(lrec_snapshot(s, 0, snap_add, &p), 0);
+    CHECK_EQ(lrec_snapshot(s, 0, false, snap_add, &p), 0);
     CHECK_EQ(p.buf[3], TXN_LOAD); /* view 0: no VIEW_START */
     struct txs *t = txs_create(&lim);
     CHECK(t != NULL);
@@ -593,7 +594,7 @@ static void case_snapshot_decided(void)
     CHECK_EQ(apply(s, &p0, &st, msg), 0);
     static struct pay p;
     p.len = 0;
-    CHECK_EQ(lrec_snapshot(s, 9, snap_add, &p), 0);
+    CHECK_EQ(lrec_snapshot(s, 9, false, snap_add, &p), 0);
     CHECK_EQ(p.buf[3], TXN_VIEW_START);
     struct txs *t = txs_create(&lim);
     CHECK(t != NULL);
@@ -628,6 +629,77 @@ static void case_snapshot_decided(void)
     txs_destroy(t);
 }
 
+/* Whether the store is complete rides in the log: a SYNC_BEGIN with no
+ * SYNC_END after it (a transfer the replica died in, or a rejoin's bare
+ * marker) leaves lrec_stats.incomplete set, a SYNC_END clears it, and a
+ * snapshot of a store that is not complete replays as not complete, its
+ * prepared transactions kept (the marker comes before them). */
+static void case_complete(void)
+{
+    struct txn_msg end = {.type = TXN_SYNC_END, .txnid = 1, .ts = 3};
+    struct txs *s = mk(0);
+    struct lrec_stats st;
+    char msg[256] = "";
+    /* Loads and a prepare only: complete. */
+    struct pay p = {.len = 0};
+    add_load(&p, "a", "a10", 10);
+    add_prepare(&p, 1, 20, NULL, 0, "b", "b20");
+    memset(&st, 0, sizeof(st));
+    CHECK_EQ(apply(s, &p, &st, msg), 0);
+    CHECK(!st.incomplete);
+    /* A transfer that began and was never ended (the replica died in it). */
+    p.len = 0;
+    add_sync(&p, TXN_SYNC_BEGIN, NULL, NULL, 2);
+    add_sync(&p, TXN_SYNC_ITEM, "c", "c7", 7);
+    CHECK_EQ(apply(s, &p, &st, msg), 0);
+    CHECK(st.incomplete);
+    /* Its end (the primary's SYNC_END frame, or a bare one). */
+    p.len = 0;
+    add(&p, &end, TXN_SYNC_END);
+    CHECK_EQ(apply(s, &p, &st, msg), 0);
+    CHECK(!st.incomplete);
+    GET_IS(s, "c", 0, 7, "c7");
+    /* A bare SYNC_BEGIN (a rejoin, a stale store), then a prepare made
+     * while not complete: still not complete. */
+    p.len = 0;
+    struct txn_msg begin = {.type = TXN_SYNC_BEGIN};
+    add(&p, &begin, TXN_SYNC_BEGIN);
+    add_prepare(&p, 4, 40, NULL, 0, "d", "d40");
+    CHECK_EQ(apply(s, &p, &st, msg), 0);
+    CHECK(st.incomplete);
+    CHECK_EQ(st.syncs, 2);
+    /* The snapshot of a store not complete: VIEW_START, the marker, then
+     * the rest; replayed, it is not complete and holds the same prepare. */
+    static struct pay snap;
+    snap.len = 0;
+    CHECK_EQ(lrec_snapshot(s, 4, true, snap_add, &snap), 0);
+    CHECK_EQ(snap.buf[3], TXN_VIEW_START);
+    struct txs *t = mk(0);
+    struct lrec_stats st2;
+    memset(&st2, 0, sizeof(st2));
+    CHECK_EQ(apply(t, &snap, &st2, msg), 0);
+    CHECK(st2.incomplete);
+    CHECK_EQ(st2.view, 4);
+    struct txs_stats a, b;
+    txs_get_stats(s, &a);
+    txs_get_stats(t, &b);
+    CHECK_EQ(b.prepared, 1);
+    CHECK_EQ(a.prepared, b.prepared);
+    CHECK_EQ(a.versions, b.versions);
+    CHECK_EQ(txs_commit(t, 4, 40), 0);
+    /* And the same store's snapshot as complete has no marker. */
+    snap.len = 0;
+    CHECK_EQ(lrec_snapshot(s, 4, false, snap_add, &snap), 0);
+    memset(&st2, 0, sizeof(st2));
+    txs_destroy(t);
+    t = mk(0);
+    CHECK_EQ(apply(t, &snap, &st2, msg), 0);
+    CHECK(!st2.incomplete);
+    CHECK_EQ(st2.syncs, 0);
+    txs_destroy(s);
+    txs_destroy(t);
+}
+
 static void run_case(const struct tcase *tc)
 {
     tc->run();
@@ -649,6 +721,7 @@ static const struct tcase cases[] = {
     {"decided_contradicts", case_decided_contradicts, 0},
     {"merge_without_begin", case_merge_without_begin, 0},
     {"snapshot_decided", case_snapshot_decided, 0},
+    {"complete", case_complete, 0},
 };
 
 int main(int argc, char **argv)
