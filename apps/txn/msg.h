@@ -122,6 +122,7 @@ static inline uint32_t txn_id_coord(uint64_t id)
 #define TXN_VI_PRIMARY (1ull << 1) /* and it is the view's primary */
 #define TXN_VI_QUERY   (1ull << 2) /* a replica that restarted asks: answer with a VIEW_INFO */
 #define TXN_VI_STALE   (1ull << 3) /* to a primary that restarted: its VIEW_START is refused */
+#define TXN_VI_PULL    (1ull << 4) /* qw: a replica that rejoins asks for the store (a SYNC_* stream back) */
 
 /* Which fields a type's body holds (txn_type_fields). */
 enum {

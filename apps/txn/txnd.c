@@ -244,12 +244,17 @@ struct conn {
     uint64_t vc_view;
     uint32_t vc_from;
     struct txsync_in vin;
+    /* qw, a connection from a replica that rejoins: this store, being
+     * sent on it (sync_pump). */
+    bool pulling;
+    struct txsync_out pull;
     /* On the list of connections with output to push or a close to do. */
     bool dirty;
     struct conn *dprev, *dnext;
 };
 
 static struct conn **conns; /* indexed by qd */
+static uint32_t npulling;   /* connections with pulling set */
 static size_t nconns_cap;
 static uint64_t nclients, next_serial;
 static struct conn *dirty_head;
@@ -483,6 +488,8 @@ static void conn_close(struct conn *c)
     conns[c->qd] = NULL;
     if (c->backup == -1)
         nclients--;
+    if (c->pulling)
+        npulling--;
     int backup = c->backup;
     const char *why = c->why ? c->why : "closed";
     free(c->in);
@@ -1290,6 +1297,12 @@ static void set_complete(bool c, bool log)
         log_change(&m, m.type);
     }
 }
+
+/* qw --rejoin: the replicas whose stores this one merged (bits by index),
+ * and whether that is enough to answer GET (qw_pull_frame). */
+static uint32_t qw_have;
+static bool qw_synced = true;
+
 static bool rejoin;                     /* --rejoin */
 static int64_t failover_ns = 1000 * MS; /* --failover-ms; 0: never change views on a timeout */
 static uint64_t incarnation;            /* this process's: tells a restarted primary from its predecessor */
@@ -1398,10 +1411,67 @@ static void link_query(struct backup *b)
     send_view_msg(b->c, TXN_VIEW_INFO, view, TXN_VI_QUERY);
 }
 
+/*
+ * qw --rejoin: a replica that lost its store (restarted without a log)
+ * asks each other replica for its store (VIEW_INFO with TXN_VI_PULL on
+ * its link) and merges the SYNC_* stream that comes back (sync.h's merge
+ * mode; last writer wins per version). A PUT acknowledged by a quorum of
+ * n / 2 + 1 replicas is on at least one of any n - n / 2 others, so once
+ * that many stores are merged every acknowledged write is here; until
+ * then GET is answered UNAVAIL (PUTs are taken meanwhile, as ever).
+ */
+static uint32_t qw_needed(void)
+{
+    return nreplicas - nreplicas / 2;
+}
+
+static void qw_pull_ask(struct backup *b)
+{
+    if (qw_synced || (qw_have & (1u << b->replica)))
+        return;
+    memset(&b->c->vin, 0, sizeof(b->c->vin));
+    b->c->vin.merge = true;
+    b->c->vc_from = b->replica;
+    send_view_msg(b->c, TXN_VIEW_INFO, 0, TXN_VI_PULL);
+}
+
+/* A frame of another replica's store, on this replica's link to it. */
+static void qw_pull_frame(struct conn *c, const struct txn_msg *m)
+{
+    uint32_t bit = 1u << c->vc_from;
+    if (qw_synced || (qw_have & bit))
+        return; /* enough stores merged: the rest is not needed */
+    const char *why = txsync_in_apply(&c->vin, store, m);
+    if (why) {
+        ratelog(&log_bad, "merging the store of replica %u failed: %s", c->vc_from, why);
+        conn_bad(c, why);
+        return;
+    }
+    if (m->type == TXN_SYNC_ITEM)
+        log_change(m, TXN_SYNC_ITEM);
+    if (m->type != TXN_SYNC_END)
+        return;
+    qw_have |= bit;
+    uint32_t n = (uint32_t)__builtin_popcount(qw_have);
+    fprintf(stderr, "demi-txnd: merged replica %u's store (%llu versions); %u of the %u needed\n", c->vc_from,
+            (unsigned long long)c->vin.items, n, qw_needed());
+    if (n < qw_needed())
+        return;
+    qw_synced = true;
+    fprintf(stderr, "demi-txnd: synced from the other replicas (qw): answering GET\n");
+    /* On standard output too, after "ready", as an occ backup's line. */
+    printf("synced qw\n");
+    fflush(stdout);
+}
+
 /* What a link does once up, by this replica's state. */
 static void link_up(struct backup *b)
 {
     b->started = b->contributing = b->syncing = false;
+    if (!occ) {
+        qw_pull_ask(b);
+        return;
+    }
     if (primary)
         link_start(b);
     else if (vstate == V_CHANGE)
@@ -1553,6 +1623,14 @@ static void start_view(void)
 static void on_view_info(struct conn *c, const struct txn_msg *m)
 {
     uint64_t v = m->txnid, f = m->ts;
+    if (!occ && (f & TXN_VI_PULL) && c->backup == -1) {
+        /* A qw replica that rejoins: this store goes back on the
+         * connection (again from the start if asked again). */
+        npulling += !c->pulling;
+        c->pulling = true;
+        txsync_out_start(&c->pull);
+        return;
+    }
     if (!failover_on()) {
         conn_bad(c, "a VIEW_INFO sent to a replica without failover (qw, or a single replica)");
         return;
@@ -1747,8 +1825,26 @@ static void sync_frame(struct conn *c, const struct txn_msg *m)
 /* Each loop turn: every syncing link's next steps, while it takes them.
  * A backup counts toward majorities from SYNC_END on: any ack it sends
  * for a later prepare comes after it applied the whole sync (TCP order). */
+static void pull_emit(void *arg, const struct txn_msg *m)
+{
+    conn_send(arg, m);
+}
+
 static void sync_pump(void)
 {
+    for (size_t qd = 0; npulling && qd < nconns_cap; qd++) {
+        struct conn *c = conns[qd];
+        if (!c || !c->pulling)
+            continue;
+        while (c->pulling && !c->broken && c->out_bytes + c->ob_cap < SYNC_WINDOW) {
+            if (!txsync_out_step(&c->pull, store, SYNC_STEP, pull_emit, c))
+                continue;
+            c->pulling = false;
+            npulling--;
+            fprintf(stderr, "demi-txnd: store sent to a replica that rejoins (%s): %llu versions\n", c->peer,
+                    (unsigned long long)c->pull.items);
+        }
+    }
     for (uint32_t i = 0; i < nbk; i++) {
         struct backup *b = &bk[i];
         while (b->state == B_UP && b->syncing && !b->c->broken && b->c->out_bytes + b->c->ob_cap < SYNC_WINDOW) {
@@ -1789,7 +1885,9 @@ static void handle_frame(struct conn *c, const uint8_t *frame, size_t len)
         return;
     }
     if (c->backup >= 0) {
-        if (m->type == TXN_VIEW_INFO)
+        if (!occ && txsync_is_sync_type(m->type))
+            qw_pull_frame(c, m);
+        else if (m->type == TXN_VIEW_INFO)
             on_view_info(c, m);
         else if (m->type != TXN_REPL_ACK)
             conn_bad(c, "a replica sent on this replica's link something other than REPL_ACK or VIEW_INFO");
@@ -1807,7 +1905,7 @@ static void handle_frame(struct conn *c, const uint8_t *frame, size_t len)
     }
     switch (m->type) {
     case TXN_GET:
-        if (occ && !primary && !complete)
+        if ((occ && !primary && !complete) || !qw_synced)
             reply(c, TXN_GET_REPLY, m->reqid, TXN_ST_UNAVAIL, 0, NULL, 0); /* not brought up to date yet */
         else
             do_get(c, m);
@@ -2126,6 +2224,8 @@ static void backup_down(int i, const char *why)
 /* Connects to the backups that are due; gives up on slow connects. */
 static void backup_timers(int64_t now)
 {
+    if (!occ && qw_synced)
+        return; /* qw: links only to pull the others' stores at a rejoin */
     for (uint32_t i = 0; i < nbk; i++) {
         struct backup *b = &bk[i];
         if (b->state == B_DOWN && now >= b->at) {
@@ -2372,8 +2472,10 @@ static void usage(FILE *f, int status)
             "                     (k, m, g suffixes; default 64m; 0: never)\n"
             "  --failover-ms MS   occ: a backup that hears nothing from its primary for MS ms starts a\n"
             "                     view change (default 1000; 0: never)\n"
-            "  --rejoin           occ: this replica restarts without a log: it asks the others which\n"
-            "                     view they are in and takes no part until a primary sent it its store\n"
+            "  --rejoin           this replica restarts without a log. occ: it asks the others which\n"
+            "                     view they are in and takes no part until a primary sent it its store;\n"
+            "                     qw: it merges the stores of enough others to hold every write a\n"
+            "                     quorum acknowledged, and answers GET only then\n"
             "  --orphan-ms MS     occ: the primary aborts a transaction this shard decides (of this shard\n"
             "                     alone, or coordinated here) that was prepared MS to 2 x MS ms ago and\n"
             "                     never decided, and asks the coordinator about others (default 10000; 0: never)\n"
@@ -2622,6 +2724,23 @@ static void open_log(void)
     tlog.min_compact = log_compact_min;
 }
 
+/* A link to every other replica (bk[]), connected from the first loop
+ * turn on. */
+static void make_links(void)
+{
+    for (uint32_t r = 0; r < nreplicas; r++) {
+        if (r == my_index)
+            continue;
+        struct backup *b = &bk[nbk++];
+        b->replica = r;
+        char a[24];
+        addr_str(&replicas[r], a, sizeof(a));
+        snprintf(b->name, sizeof(b->name), "%u (%s)", r, a);
+        b->state = B_DOWN;
+        b->at = 0;
+    }
+}
+
 int main(int argc, char **argv)
 {
     struct sockaddr_in addr;
@@ -2654,17 +2773,7 @@ int main(int argc, char **argv)
         /* A link to every other replica: the primary replicates on them,
          * the others change views on them. */
         need = nreplicas / 2; /* with the primary: nreplicas / 2 + 1, a majority */
-        for (uint32_t r = 0; r < nreplicas; r++) {
-            if (r == my_index)
-                continue;
-            struct backup *b = &bk[nbk++];
-            b->replica = r;
-            char a[24];
-            addr_str(&replicas[r], a, sizeof(a));
-            snprintf(b->name, sizeof(b->name), "%u (%s)", r, a);
-            b->state = B_DOWN;
-            b->at = 0; /* the first loop turn connects */
-        }
+        make_links();
         if (getrandom(&incarnation, sizeof(incarnation), 0) != sizeof(incarnation) || incarnation == 0)
             incarnation = (uint64_t)mono_ns() ^ ((uint64_t)getpid() << 32) ^ 1;
         /* A replica that restarts (--rejoin, or a log with something in
@@ -2690,6 +2799,11 @@ int main(int argc, char **argv)
             }
         }
         heard_at = mono_ns();
+    } else if (!occ && rejoin && nreplicas > 1) {
+        make_links(); /* to pull the others' stores */
+        qw_synced = false;
+        fprintf(stderr, "demi-txnd: rejoining (qw): merging the stores of %u other replicas before answering GET\n",
+                qw_needed());
     }
     set_role();
 

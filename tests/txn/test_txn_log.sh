@@ -30,7 +30,11 @@
 #  8. completeness rides in the log: a replica that rejoins (--rejoin, its
 #     log lost) with no primary to sync it, killed -9 and restarted on that
 #     log without --rejoin, must still say its store is not complete; once
-#     a primary synced it and it stopped, a restart finds it complete.
+#     a primary synced it and it stopped, a restart finds it complete;
+#  9. qw --rejoin, no log: a replica killed -9 and restarted empty with
+#     --rejoin answers GET only once it merged the others' stores, and
+#     then holds, alone, every write a quorum acknowledged (some written
+#     while it was down).
 # No time windows: every wait is for a line or a count, with a hang guard.
 # It must never stop a process it did not start, nor leave one or a
 # temporary file behind (txn_lib.sh's EXIT trap kills by PID and removes
@@ -240,13 +244,13 @@ else
 fi
 
 # 8. Completeness across restarts. replica NAME INDEX [ARGS]: replica
-# INDEX of the cluster in $jlist alone, on its log in $TXND_LOGDIR; sets
-# rpid once it is ready.
+# INDEX of the cluster in $jlist alone (--mode $mode), on its log in
+# $TXND_LOGDIR if set; sets rpid once it is ready.
 replica() {
     local addr
     addr=$(cut -d, -f$(($2 + 1)) <<<"$jlist")
-    LIBOS=catnap HUGEPAGES=off SPIN_US=0 "$txnd" --mode occ --addr "$addr" --replicas "$jlist" --index "$2" \
-        --log "$TXND_LOGDIR/0.$2.log" "${@:3}" >"$tmp/$1.out" 2>"$tmp/$1.err" &
+    LIBOS=catnap HUGEPAGES=off SPIN_US=0 "$txnd" --mode "$mode" --addr "$addr" --replicas "$jlist" --index "$2" \
+        ${TXND_LOGDIR:+--log "$TXND_LOGDIR/0.$2.log"} "${@:3}" >"$tmp/$1.out" 2>"$tmp/$1.err" &
     rpid=$!
     pids+=("$rpid")
     wait_line "$tmp/$1.out" "^ready " "$rpid" || { bad "$1: replica $2 did not become ready"; cat "$tmp/$1.err"; }
@@ -287,6 +291,26 @@ echo "j5: $(store_line j5)"
 store_line j5 | grep -q "store complete, from the log" || bad "j5: a synced replica restarted as not complete"
 kill -TERM "$rpid"
 wait "$rpid" || bad "j5: the replica did not stop cleanly"
+
+# 9. qw --rejoin without a log. cpids lists replicas 2, 1, 0 (started so).
+mode=qw cvar=TXN_QW acks=$tmp/qracks
+unset TXND_LOGDIR
+start k1
+jlist=$cluster
+client write "$acks" 200 k1 >"$tmp/k1.w.out" 2>&1 || { bad "k1: writing failed"; cat "$tmp/k1.w.out"; }
+kill -KILL "${cpids[0]}"
+wait "${cpids[0]}" 2>/dev/null
+# Written while replica 2 is down: the client needs every replica of a qw
+# shard connected, so these go to the two others, as a shard of 2.
+cluster=$(cut -d, -f1,2 <<<"$jlist")
+client write "$acks" 100 k2 >"$tmp/k2.w.out" 2>&1 || { bad "k2: writing without replica 2 failed"; cat "$tmp/k2.w.out"; }
+replica k3 2 --rejoin
+wait_line "$tmp/k3.out" "^synced qw" "$rpid" || { bad "k3: the rejoined replica did not merge the others' stores"; tail -n 20 "$tmp/k3.err"; }
+grep -h "merged replica\|synced from" "$tmp/k3.err"
+cluster=$(cut -d, -f3 <<<"$jlist") # replica 2 alone: every write must be on it
+check k3
+cpids=("$rpid" "${cpids[@]:1}")
+stop_cluster k3 || bad "k3: a replica did not stop cleanly"
 
 ((fails == 0)) || { echo "test_txn_log: $fails failure(s)"; exit 1; }
 echo "test_txn_log: ok"
