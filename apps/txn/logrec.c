@@ -140,16 +140,24 @@ int lrec_apply(struct txs *s, const uint8_t *buf, size_t len, uint64_t recno, st
                          recno, off, m.txnid, m.ts);
                 return EBADMSG;
             }
-            if (e == 0)
+            if (e == 0) {
                 st->commits++;
-            else
+            } else {
+                /* Not prepared here: decided before a snapshot's scan
+                 * reached it (or a repaired log). The decision is a fact
+                 * all the same; a contradiction is left to the entries
+                 * that made it. */
+                (void)txs_note_decided(s, m.txnid, m.ts);
                 st->stale++;
+            }
             break;
         case TXN_REPL_ABORT:
-            if (txs_abort(s, m.txnid) == 0)
+            if (txs_abort(s, m.txnid) == 0) {
                 st->aborts++;
-            else
+            } else {
+                (void)txs_note_decided(s, m.txnid, 0);
                 st->stale++;
+            }
             break;
         default: /* TXN_LOAD */
             e = txs_put(s, m.key.p, m.key.n, m.val.p, m.val.n, m.ts, NULL);
@@ -173,70 +181,49 @@ int lrec_apply(struct txs *s, const uint8_t *buf, size_t len, uint64_t recno, st
 
 /* ---- snapshots ---- */
 
-struct snap {
+void lrec_snap_start(struct lrec_snap *sn, uint64_t view, bool incomplete)
+{
+    memset(sn, 0, sizeof(*sn));
+    txsync_out_start(&sn->out);
+    sn->view = view;
+    sn->incomplete = incomplete;
+}
+
+struct snap_ctx {
     lrec_emit_fn *emit;
     void *arg;
     int err; /* the first error: later entries are skipped */
 };
 
-static void snap_version(void *arg, const uint8_t *key, size_t klen, uint64_t ts, const uint8_t *val, size_t vlen)
+/* A frame of the transfer's stream, as a log entry of its own type. */
+static void snap_frame(void *arg, const struct txn_msg *m)
 {
-    struct snap *sn = arg;
-    if (sn->err)
+    struct snap_ctx *x = arg;
+    if (x->err || m->type == TXN_SYNC_BEGIN || m->type == TXN_SYNC_END)
         return;
-    struct txn_msg m = {.type = TXN_LOAD, .ts = ts};
-    m.key = (struct txn_bytes){key, (uint32_t)klen};
-    m.val = (struct txn_bytes){val, (uint32_t)vlen};
-    sn->err = sn->emit(sn->arg, &m, TXN_LOAD);
+    x->err = x->emit(x->arg, m, m->type);
 }
 
-static void snap_prepared(void *arg, uint64_t txnid, uint64_t ts, const struct txn_op *reads, uint32_t nreads,
-                          const struct txn_op *writes, uint32_t nwrites)
+int lrec_snap_step(struct lrec_snap *sn, struct txs *s, size_t max, lrec_emit_fn *emit, void *arg, bool *done)
 {
-    struct snap *sn = arg;
-    if (sn->err)
-        return;
-    /* Large (two sets of 64 entries); the replica is single-threaded. */
-    static struct txn_msg m;
-    memset(&m, 0, sizeof(m));
-    m.type = TXN_REPL_PREPARE;
-    m.txnid = txnid;
-    m.ts = ts;
-    m.nreads = nreads;
-    m.nwrites = nwrites;
-    memcpy(m.reads, reads, nreads * sizeof(*reads));
-    memcpy(m.writes, writes, nwrites * sizeof(*writes));
-    sn->err = sn->emit(sn->arg, &m, TXN_REPL_PREPARE);
-}
-
-static void snap_decided(void *arg, uint64_t txnid, uint64_t ts)
-{
-    struct snap *sn = arg;
-    if (sn->err)
-        return;
-    struct txn_msg m = {.type = TXN_SYNC_DECIDED, .txnid = txnid, .ts = ts};
-    sn->err = sn->emit(sn->arg, &m, TXN_SYNC_DECIDED);
-}
-
-int lrec_snapshot(const struct txs *s, uint64_t view, bool incomplete, lrec_emit_fn *emit, void *arg)
-{
-    struct snap sn = {emit, arg, 0};
-    if (view > 0) {
-        struct txn_msg m = {.type = TXN_VIEW_START, .txnid = view};
-        sn.err = emit(arg, &m, TXN_VIEW_START);
+    struct snap_ctx x = {emit, arg, 0};
+    *done = false;
+    if (!sn->begun) {
+        /* Always one entry, even for an empty store in view 0: a
+         * compaction's new log then has a record to make durable. */
+        struct txn_msg v = {.type = TXN_VIEW_START, .txnid = sn->view};
+        x.err = emit(arg, &v, TXN_VIEW_START);
+        if (sn->incomplete && !x.err) {
+            struct txn_msg m = {.type = TXN_SYNC_BEGIN};
+            x.err = emit(arg, &m, TXN_SYNC_BEGIN);
+        }
+        if (x.err)
+            return x.err;
+        sn->begun = true;
     }
-    if (incomplete && !sn.err) {
-        struct txn_msg m = {.type = TXN_SYNC_BEGIN};
-        sn.err = emit(arg, &m, TXN_SYNC_BEGIN);
-    }
-    uint64_t cur = 0;
-    while (cur != TXS_SCAN_END && !sn.err)
-        txs_scan_decided(s, &cur, SIZE_MAX, snap_decided, &sn);
-    cur = 0;
-    while (cur != TXS_SCAN_END && !sn.err)
-        txs_scan_keys(s, &cur, SIZE_MAX, snap_version, &sn);
-    cur = 0;
-    while (cur != TXS_SCAN_END && !sn.err)
-        txs_scan_prepared(s, &cur, SIZE_MAX, snap_prepared, &sn);
-    return sn.err;
+    bool end = txsync_out_step(&sn->out, s, max, snap_frame, &x);
+    if (x.err)
+        return x.err;
+    *done = end;
+    return 0;
 }

@@ -59,6 +59,7 @@
 
 #include "msg.h"
 #include "store.h"
+#include "sync.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -105,18 +106,33 @@ int lrec_apply(struct txs *s, const uint8_t *buf, size_t len, uint64_t recno, st
  * on, or an errno to stop the walk. */
 typedef int lrec_emit_fn(void *arg, const struct txn_msg *m, uint8_t type);
 
-/* The store as log entries (a compaction's snapshot): VIEW_START(VIEW)
- * when VIEW is above 0, a bare SYNC_BEGIN when the store is INCOMPLETE
- * (before any entry that a SYNC_BEGIN would undo), then every remembered decision as a SYNC_DECIDED,
- * oldest first (so that a replay remembers them in the same order and
- * forgets the same ones first), then every kept version as a LOAD, each
- * key's oldest first, then every prepared transaction as the REPL_PREPARE
- * that prepares it again (its reads' versions 0: the store does not keep
- * them, and a forced prepare does not look at them). Versions before
- * prepared transactions, so that replaying them rebuilds the store (a load
- * of a key a prepared transaction holds would be refused); the decisions
- * concern none of the prepared ones (a store never holds both). Returns 0,
- * or the first error EMIT returned. EMIT must not change the store. */
-int lrec_snapshot(const struct txs *s, uint64_t view, bool incomplete, lrec_emit_fn *emit, void *arg);
+/*
+ * A compaction's snapshot, taken from the live store a step at a time
+ * while the replica goes on (its changes are logged after the entries
+ * emitted so far, interleaved with the rest): VIEW_START(VIEW) (view 0
+ * too: the snapshot is never empty), a bare SYNC_BEGIN when the store is INCOMPLETE, then the
+ * store as a state transfer sends it (sync.h: every remembered decision
+ * as SYNC_DECIDED, oldest first, every prepared transaction as
+ * SYNC_PREPARED, every kept version as SYNC_ITEM), without the transfer's
+ * own SYNC_BEGIN and SYNC_END (whether the store is complete is the
+ * marker's, and the changes', to say). Replayed into an empty store with
+ * the changes where they were made, it rebuilds the store for the reasons
+ * a backup's transfer does (sync.h), and a REPL_COMMIT or REPL_ABORT that
+ * finds its transaction not prepared (decided before the scan reached
+ * it) is remembered as decided by the replay, as the live store did.
+ */
+struct lrec_snap {
+    struct txsync_out out;
+    uint64_t view;
+    bool incomplete;
+    bool begun; /* the VIEW_START and the marker are out */
+};
+
+void lrec_snap_start(struct lrec_snap *sn, uint64_t view, bool incomplete);
+
+/* Emits about MAX more of the store's entries (whole hash buckets) through
+ * EMIT, which must not change the store. Returns 0 with *DONE set once
+ * the snapshot is all out, or the first error EMIT returned. */
+int lrec_snap_step(struct lrec_snap *sn, struct txs *s, size_t max, lrec_emit_fn *emit, void *arg, bool *done);
 
 #endif

@@ -128,8 +128,9 @@ int txl_start(struct txl *l, const char *path, bool repair, struct txs *s, char 
                      " aborts, %" PRIu64 " loads; %" PRIu64 " keys, %" PRIu64 " transactions still prepared",
                      records, (long long)(mono_ms() - t0), ls.prepares, ls.commits, ls.aborts, ls.loads, ts.keys,
                      ts.prepared);
-    if (ls.syncs && n > 0 && (size_t)n < msglen)
-        n += snprintf(msg + n, msglen - (size_t)n, "; %" PRIu64 " state transfers (%" PRIu64 " versions)", ls.syncs,
+    if ((ls.syncs || ls.sync_items) && n > 0 && (size_t)n < msglen)
+        n += snprintf(msg + n, msglen - (size_t)n,
+                      "; %" PRIu64 " state transfers, %" PRIu64 " versions from transfers or a snapshot", ls.syncs,
                       ls.sync_items);
     if ((ls.decided || ls.view) && n > 0 && (size_t)n < msglen)
         n += snprintf(msg + n, msglen - (size_t)n, "; %" PRIu64 " decisions learned, view %" PRIu64, ls.decided,
@@ -290,7 +291,7 @@ static void compact_abandon(struct txl *l, const char *why, int err)
 static void compact_switch(struct txl *l)
 {
     struct txl *n = l->next;
-    if (!n || n->records == 0 || n->durable < n->snap_last)
+    if (!n || n->snapping || n->records < n->snap_rec || n->durable < n->snap_last_change)
         return;
     l->frozen = true;
     if (l->inflight || n->durable < l->durable)
@@ -371,6 +372,9 @@ static int snap_add(void *arg, const struct txn_msg *m, uint8_t type)
     return log_add(arg, m, type, 0);
 }
 
+/* About this many snapshot bytes per loop turn (a record each, or so). */
+#define SNAP_TURN_BYTES ((size_t)1 << 20)
+
 int txl_compact_start(struct txl *l, struct txs *s)
 {
     if (l->next)
@@ -393,21 +397,40 @@ int txl_compact_start(struct txl *l, struct txs *s)
         compact_abandon(l, "cannot create the new log", e);
         return e;
     }
-    /* The store as it is now holds every change made so far. */
-    if ((e = lrec_snapshot(s, l->view, l->incomplete, snap_add, n))) {
-        compact_abandon(l, e == ENOBUFS ? "the store is too large for one record" : "cannot copy the store", e);
-        return e;
-    }
-    n->cur_last = n->snap_last = l->appended;
-    if ((e = kick_one(n))) {
-        compact_abandon(l, "cannot append to the new log", e);
-        return e;
-    }
-    fprintf(stderr,
-            "demi-txnd: --log %s: compacting (log %" PRIu64
-            " bytes) into %s: the store copied in %lld ms (%zu bytes)\n",
-            l->path, l->size, l->tmp, (long long)((mono_ns() - l->compact_start_ns) / 1000000), n->fly_len);
+    /* The snapshot covers every change made so far; the changes from now
+     * on reach the new log as they are made (txl_append). */
+    lrec_snap_start(&n->snap, l->view, l->incomplete);
+    n->snapping = true;
+    n->cur_last = n->snap_last_change = l->appended;
+    fprintf(stderr, "demi-txnd: --log %s: compacting (log %" PRIu64 " bytes) into %s\n", l->path, l->size, l->tmp);
+    txl_compact_step(l, s);
     return 0;
+}
+
+void txl_compact_step(struct txl *l, struct txs *s)
+{
+    struct txl *n = l->next;
+    if (!n || !n->snapping)
+        return;
+    bool done = false;
+    size_t start = n->cur_len;
+    while (!done && n->cur_len - start < SNAP_TURN_BYTES) {
+        int e = lrec_snap_step(&n->snap, s, 64, snap_add, n, &done);
+        if (e) {
+            compact_abandon(l, "cannot copy the store", e);
+            return;
+        }
+    }
+    if (!done)
+        return;
+    n->snapping = false;
+    /* Every record up to the one open now holds part of it. */
+    n->snap_rec = n->records + (n->inflight ? 1 : 0) + (n->cur_len > 0 ? 1 : 0);
+    fprintf(stderr,
+            "demi-txnd: --log %s: the store copied into %s in %lld ms (%" PRIu64 " versions, %" PRIu64
+            " prepared, %" PRIu64 " decisions)\n",
+            l->path, l->tmp, (long long)((mono_ns() - l->compact_start_ns) / 1000000), n->snap.out.items,
+            n->snap.out.prepared, n->snap.out.decided);
 }
 
 int txl_flush(struct txl *l, int secs)

@@ -15,12 +15,13 @@
  * Changes (entries) are numbered from 1 as they are appended: every change
  * up to number txl_durable() is durable.
  *
- * Compaction (txl_compact_due, txl_compact_start): once the log outgrows
- * twice the store's bytes (and a minimum), a new log, PATH.compact, gets
- * the store as it is (the view, the decisions it remembers, every version
- * kept, as LOADs oldest first, then every prepared transaction:
- * lrec_snapshot), written at once in one record from the
- * loop, then every change made after, which goes to both logs. Once the
+ * Compaction (txl_compact_due, txl_compact_start, txl_compact_step): once
+ * the log outgrows twice the store's bytes (and a minimum), a new log,
+ * PATH.compact, gets the store (the view, the decisions it remembers,
+ * every prepared transaction, every version kept: lrec_snap), taken from
+ * the live store about a MiB per loop turn, so that the loop never stops
+ * for long, and every change made from the start on, which goes to both
+ * logs, interleaved with the snapshot as it is made. Once the whole
  * snapshot is durable the old log stops appending (its changes wait), and
  * as soon as the new log holds durably every change the old one did, it
  * is renamed over PATH (the directory synced) and becomes the log. A
@@ -51,19 +52,22 @@ struct txl {
     size_t fly_len, fly_cap;
     bool inflight;
     demi_qtoken_t qt;
-    uint64_t appended;       /* the number of the last change appended */
-    uint64_t cur_last;       /* the last change in cur (or before it) */
-    uint64_t fly_last;       /* the last change in fly */
-    uint64_t durable;        /* every change up to this one is durable */
-    int err;                 /* an append failed: nothing more is durable */
-    uint64_t size;           /* payload bytes in the file (replayed and appended) */
-    uint64_t records, bytes; /* appended and durable (this run) */
-    uint64_t compactions;    /* done (this run) */
-    uint64_t min_compact;    /* no compaction below this size (0: never) */
-    bool frozen;             /* compacting: the new log catches up, this one waits */
-    struct txl *next;        /* the new log of a compaction, or NULL */
-    char *tmp;               /* its path */
-    uint64_t snap_last;      /* the new log: the last change its snapshot holds */
+    uint64_t appended;         /* the number of the last change appended */
+    uint64_t cur_last;         /* the last change in cur (or before it) */
+    uint64_t fly_last;         /* the last change in fly */
+    uint64_t durable;          /* every change up to this one is durable */
+    int err;                   /* an append failed: nothing more is durable */
+    uint64_t size;             /* payload bytes in the file (replayed and appended) */
+    uint64_t records, bytes;   /* appended and durable (this run) */
+    uint64_t compactions;      /* done (this run) */
+    uint64_t min_compact;      /* no compaction below this size (0: never) */
+    bool frozen;               /* compacting: the new log catches up, this one waits */
+    struct txl *next;          /* the new log of a compaction, or NULL */
+    char *tmp;                 /* its path */
+    struct lrec_snap snap;     /* the new log: its snapshot, being taken */
+    bool snapping;             /* the new log: the snapshot is not all emitted */
+    uint64_t snap_last_change; /* the new log: the last change made before its snapshot began */
+    uint64_t snap_rec;         /* the new log: its records up to the snapshot's last */
     int64_t compact_start_ns;
     int64_t compact_retry_ns; /* after a failed compaction: none before (mono ns) */
     /* The view the replica is in, which a compaction's snapshot begins
@@ -131,11 +135,15 @@ int txl_done(struct txl *l, int qd, int opcode, int err);
  * the entries a snapshot gives them), with no compaction running. */
 bool txl_compact_due(const struct txl *l, struct txs *s);
 
-/* Starts a compaction (see above); it blocks the loop while it copies the
- * store into the new log's first record. 0, or an errno (the compaction
- * is then not started, with a line on standard error; ENOBUFS: the store
- * is over TXL_RECORD_MAX as a record). */
+/* Starts a compaction (see above). 0, or an errno (the compaction is then
+ * not started, with a line on standard error). */
 int txl_compact_start(struct txl *l, struct txs *s);
+
+/* The compaction's next step: about a MiB more of the snapshot into the
+ * new log's open record (txl_kick appends it), once a loop turn. Nothing
+ * when no snapshot is being taken; a failure abandons the compaction,
+ * with a line on standard error. */
+void txl_compact_step(struct txl *l, struct txs *s);
 
 /* Appends what is queued and waits, up to SECS, until it is durable
  * (driving only the log's own queue). 0, or an errno (ETIMEDOUT, or the

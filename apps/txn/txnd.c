@@ -2315,6 +2315,8 @@ static void log_turn(void)
         return;
     if (txl_compact_due(&tlog, store))
         txl_compact_start(&tlog, store); /* on failure it says why and the log stays */
+    else
+        txl_compact_step(&tlog, store); /* a compaction's next part of the store */
     if (!tlog.err && txl_kick(&tlog))
         fprintf(stderr, "demi-txnd: --log %s: appending failed: %s; no more replies will be sent\n", tlog.path,
                 strerror(tlog.err));

@@ -326,10 +326,24 @@ static void case_bounds(void)
     txs_destroy(s);
 }
 
-/* A compaction's snapshot (lrec_snapshot) into a payload. */
+/* A compaction's snapshot (lrec_snap) into a payload. */
 static int snap_add(void *arg, const struct txn_msg *m, uint8_t type)
 {
     add(arg, m, type);
+    return 0;
+}
+
+/* The whole snapshot, a few buckets a step. */
+static int snapshot(struct txs *s, uint64_t view, bool incomplete, struct pay *p)
+{
+    struct lrec_snap sn;
+    lrec_snap_start(&sn, view, incomplete);
+    bool done = false;
+    while (!done) {
+        int e = lrec_snap_step(&sn, s, 4, snap_add, p, &done);
+        if (e)
+            return e;
+    }
     return 0;
 }
 
@@ -357,8 +371,8 @@ static void case_snapshot(void)
 
     static struct pay p;
     p.len = 0;
-    CHECK_EQ(lrec_snapshot(s, 0, false, snap_add, &p), 0);
-    CHECK_EQ(p.buf[3], TXN_LOAD); /* view 0: no VIEW_START */
+    CHECK_EQ(snapshot(s, 0, false, &p), 0);
+    CHECK_EQ(p.buf[3], TXN_VIEW_START); /* view 0 too */
     struct txs *t = txs_create(&lim);
     CHECK(t != NULL);
     CHECK_EQ(apply(t, &p, &st, msg), 0);
@@ -594,7 +608,7 @@ static void case_snapshot_decided(void)
     CHECK_EQ(apply(s, &p0, &st, msg), 0);
     static struct pay p;
     p.len = 0;
-    CHECK_EQ(lrec_snapshot(s, 9, false, snap_add, &p), 0);
+    CHECK_EQ(snapshot(s, 9, false, &p), 0);
     CHECK_EQ(p.buf[3], TXN_VIEW_START);
     struct txs *t = txs_create(&lim);
     CHECK(t != NULL);
@@ -672,7 +686,7 @@ static void case_complete(void)
      * the rest; replayed, it is not complete and holds the same prepare. */
     static struct pay snap;
     snap.len = 0;
-    CHECK_EQ(lrec_snapshot(s, 4, true, snap_add, &snap), 0);
+    CHECK_EQ(snapshot(s, 4, true, &snap), 0);
     CHECK_EQ(snap.buf[3], TXN_VIEW_START);
     struct txs *t = mk(0);
     struct lrec_stats st2;
@@ -689,13 +703,120 @@ static void case_complete(void)
     CHECK_EQ(txs_commit(t, 4, 40), 0);
     /* And the same store's snapshot as complete has no marker. */
     snap.len = 0;
-    CHECK_EQ(lrec_snapshot(s, 4, false, snap_add, &snap), 0);
+    CHECK_EQ(snapshot(s, 4, false, &snap), 0);
     memset(&st2, 0, sizeof(st2));
     txs_destroy(t);
     t = mk(0);
     CHECK_EQ(apply(t, &snap, &st2, msg), 0);
     CHECK(!st2.incomplete);
     CHECK_EQ(st2.syncs, 0);
+    txs_destroy(s);
+    txs_destroy(t);
+}
+
+/* A change made while a compaction's snapshot is being taken: applied to
+ * the live store S and logged after the entries emitted so far (P), as
+ * txl_append does. */
+static void change(struct txs *s, struct pay *p, const struct pay *c)
+{
+    struct lrec_stats st;
+    memset(&st, 0, sizeof(st));
+    char msg[256] = "";
+    CHECK_EQ(apply(s, c, &st, msg), 0);
+    CHECK(p->len + c->len <= sizeof(p->buf));
+    memcpy(p->buf + p->len, c->buf, c->len);
+    p->len += c->len;
+}
+
+/* The snapshot taken one bucket a step from a live store while changes go
+ * on between steps (commits and aborts of transactions the scan has or
+ * has not reached, new prepares, new versions of keys before and after
+ * the key scan's position): replayed into an empty store with the changes
+ * where they were logged, it is the live store: the same versions, the
+ * same prepared transactions, and every decision remembered. */
+static void case_snapshot_live(void)
+{
+    struct txs_limits lim = {.max_versions = 4, .max_decided = 256};
+    struct txs *s = txs_create(&lim);
+    CHECK(s != NULL);
+    char k[16], v[16];
+    for (int key = 0; key < 40; key++) {
+        snprintf(k, sizeof(k), "k%d", key);
+        snprintf(v, sizeof(v), "v%d", key);
+        CHECK_EQ(txs_put(s, B(k), strlen(k), B(v), strlen(v), 10, NULL), 0);
+    }
+    struct lrec_stats st;
+    memset(&st, 0, sizeof(st));
+    char msg[256] = "";
+    struct pay c = {.len = 0};
+    for (uint64_t id = 1; id <= 12; id++) { /* prepared on p0..p11 */
+        snprintf(k, sizeof(k), "p%llu", (unsigned long long)id);
+        add_prepare(&c, id, 100 + id, NULL, 0, k, "pv");
+    }
+    CHECK_EQ(apply(s, &c, &st, msg), 0);
+    static struct pay p;
+    p.len = 0;
+    struct lrec_snap sn;
+    lrec_snap_start(&sn, 2, false);
+    bool done = false;
+    int step = 0;
+    uint64_t next_id = 100;
+    while (!done) {
+        CHECK_EQ(lrec_snap_step(&sn, s, 1, snap_add, &p, &done), 0);
+        step++;
+        c.len = 0;
+        uint64_t id = (uint64_t)(step % 12) + 1;
+        /* Decide a prepared transaction (once): committed or aborted. */
+        if (step <= 12)
+            add_decide(&c, id % 2 ? TXN_REPL_COMMIT : TXN_REPL_ABORT, id, 100 + id);
+        /* A new transaction prepared, and one of the old keys written. */
+        snprintf(k, sizeof(k), "n%d", step);
+        add_prepare(&c, next_id, 1000 + next_id, NULL, 0, k, "nv");
+        if (step % 3 == 0)
+            add_decide(&c, TXN_REPL_COMMIT, next_id, 1000 + next_id);
+        next_id++;
+        snprintf(k, sizeof(k), "k%d", (step * 7) % 40);
+        snprintf(v, sizeof(v), "w%d", step);
+        add_load(&c, k, v, 20 + (uint64_t)step);
+        change(s, &p, &c);
+        CHECK(step < 10000);
+    }
+    CHECK(step > 12); /* the changes came at every stage of the scan */
+    struct txs *t = txs_create(&lim);
+    CHECK(t != NULL);
+    memset(&st, 0, sizeof(st));
+    CHECK_EQ(apply(t, &p, &st, msg), 0);
+    CHECK_EQ(st.view, 2);
+    CHECK(!st.incomplete);
+    struct txs_stats a, b;
+    txs_get_stats(s, &a);
+    txs_get_stats(t, &b);
+    CHECK_EQ(a.keys, b.keys);
+    CHECK_EQ(a.versions, b.versions);
+    CHECK_EQ(a.prepared, b.prepared);
+    for (int key = 0; key < 40; key++) {
+        snprintf(k, sizeof(k), "k%d", key);
+        for (uint64_t ts = 10; ts < 20 + (uint64_t)step; ts++) {
+            const uint8_t *va = NULL, *vb = NULL;
+            size_t la = 0, lb = 0;
+            uint64_t xa = 0, xb = 0;
+            int ea = txs_get(s, B(k), strlen(k), ts, &va, &la, &xa);
+            int eb = txs_get(t, B(k), strlen(k), ts, &vb, &lb, &xb);
+            CHECK(ea == eb || (ea == ESTALE && eb == ENOENT));
+            if (ea == 0) {
+                CHECK_EQ(xa, xb);
+                CHECK(la == lb && memcmp(va, vb, la) == 0);
+            }
+        }
+    }
+    /* Every decision the live store remembers, the replayed one does. */
+    static struct dlist da;
+    decided_list(s, &da);
+    for (size_t i = 0; i < da.n; i++) {
+        uint64_t ts = 1;
+        CHECK_EQ(txs_decided(t, da.id[i], &ts), 0);
+        CHECK_EQ(ts, da.ts[i]);
+    }
     txs_destroy(s);
     txs_destroy(t);
 }
@@ -722,6 +843,7 @@ static const struct tcase cases[] = {
     {"merge_without_begin", case_merge_without_begin, 0},
     {"snapshot_decided", case_snapshot_decided, 0},
     {"complete", case_complete, 0},
+    {"snapshot_live", case_snapshot_live, 0},
 };
 
 int main(int argc, char **argv)
