@@ -333,6 +333,36 @@ static int snap_add(void *arg, const struct txn_msg *m, uint8_t type)
     return 0;
 }
 
+/* S and T hold as many keys, versions and prepared transactions, and keys
+ * k0..k(NKEYS-1) read the same from both at every timestamp from 10 to
+ * MAXTS. A version discarded before a snapshot is ESTALE in the store and
+ * NOTFOUND after it: the snapshot keeps only what is kept. */
+static void same_store(struct txs *s, struct txs *t, int nkeys, uint64_t maxts)
+{
+    struct txs_stats a, b;
+    txs_get_stats(s, &a);
+    txs_get_stats(t, &b);
+    CHECK_EQ(a.keys, b.keys);
+    CHECK_EQ(a.versions, b.versions);
+    CHECK_EQ(a.prepared, b.prepared);
+    char k[16];
+    for (int key = 0; key < nkeys; key++) {
+        snprintf(k, sizeof(k), "k%d", key);
+        for (uint64_t ts = 10; ts <= maxts; ts++) {
+            const uint8_t *va = NULL, *vb = NULL;
+            size_t la = 0, lb = 0;
+            uint64_t xa = 0, xb = 0;
+            int ea = txs_get(s, B(k), strlen(k), ts, &va, &la, &xa);
+            int eb = txs_get(t, B(k), strlen(k), ts, &vb, &lb, &xb);
+            CHECK(ea == eb || (ea == ESTALE && eb == ENOENT));
+            if (ea == 0) {
+                CHECK_EQ(xa, xb);
+                CHECK(la == lb && memcmp(va, vb, la) == 0);
+            }
+        }
+    }
+}
+
 /* The whole snapshot, a few buckets a step. */
 static int snapshot(struct txs *s, uint64_t view, bool incomplete, struct pay *p)
 {
@@ -376,30 +406,7 @@ static void case_snapshot(void)
     struct txs *t = txs_create(&lim);
     CHECK(t != NULL);
     CHECK_EQ(apply(t, &p, &st, msg), 0);
-    struct txs_stats a, b;
-    txs_get_stats(s, &a);
-    txs_get_stats(t, &b);
-    CHECK_EQ(a.keys, b.keys);
-    CHECK_EQ(a.versions, b.versions);
-    CHECK_EQ(a.prepared, b.prepared);
-    for (int key = 0; key < 20; key++) {
-        snprintf(k, sizeof(k), "k%d", key);
-        for (uint64_t ts = 10; ts <= 50; ts += 10) {
-            const uint8_t *va = NULL, *vb = NULL;
-            size_t la = 0, lb = 0;
-            uint64_t xa = 0, xb = 0;
-            int ea = txs_get(s, B(k), strlen(k), ts, &va, &la, &xa);
-            int eb = txs_get(t, B(k), strlen(k), ts, &vb, &lb, &xb);
-            /* A version discarded before the snapshot is ESTALE in the
-             * store and NOTFOUND after it: the snapshot keeps only what
-             * is kept. */
-            CHECK(ea == eb || (ea == ESTALE && eb == ENOENT));
-            if (ea == 0) {
-                CHECK_EQ(xa, xb);
-                CHECK(la == lb && memcmp(va, vb, la) == 0);
-            }
-        }
-    }
+    same_store(s, t, 20, 50);
     GET_IS(t, "empty", 0, 3, "");
     /* The prepared transactions hold their keys, and commit. */
     CHECK_EQ(txs_put(t, B("k2"), 2, B("x"), 1, 1000, NULL), EBUSY);
@@ -628,12 +635,9 @@ static void case_snapshot_decided(void)
         CHECK_EQ(da.ts[i], db.ts[i]);
     }
     CHECK_EQ(da.id[7], 50);
-    struct txs_stats a, b;
+    same_store(s, t, 0, 0);
+    struct txs_stats a;
     txs_get_stats(s, &a);
-    txs_get_stats(t, &b);
-    CHECK_EQ(a.keys, b.keys);
-    CHECK_EQ(a.versions, b.versions);
-    CHECK_EQ(a.prepared, b.prepared);
     CHECK_EQ(a.prepared, 4); /* 3, 6, 9, 12 */
     GET_IS(t, "k10", 0, 110, "v");
     GET_IS(t, "k11", ENOENT, 0, NULL);
@@ -788,27 +792,7 @@ static void case_snapshot_live(void)
     CHECK_EQ(apply(t, &p, &st, msg), 0);
     CHECK_EQ(st.view, 2);
     CHECK(!st.incomplete);
-    struct txs_stats a, b;
-    txs_get_stats(s, &a);
-    txs_get_stats(t, &b);
-    CHECK_EQ(a.keys, b.keys);
-    CHECK_EQ(a.versions, b.versions);
-    CHECK_EQ(a.prepared, b.prepared);
-    for (int key = 0; key < 40; key++) {
-        snprintf(k, sizeof(k), "k%d", key);
-        for (uint64_t ts = 10; ts < 20 + (uint64_t)step; ts++) {
-            const uint8_t *va = NULL, *vb = NULL;
-            size_t la = 0, lb = 0;
-            uint64_t xa = 0, xb = 0;
-            int ea = txs_get(s, B(k), strlen(k), ts, &va, &la, &xa);
-            int eb = txs_get(t, B(k), strlen(k), ts, &vb, &lb, &xb);
-            CHECK(ea == eb || (ea == ESTALE && eb == ENOENT));
-            if (ea == 0) {
-                CHECK_EQ(xa, xb);
-                CHECK(la == lb && memcmp(va, vb, la) == 0);
-            }
-        }
-    }
+    same_store(s, t, 40, 20 + (uint64_t)step);
     /* Every decision the live store remembers, the replayed one does. */
     static struct dlist da;
     decided_list(s, &da);
