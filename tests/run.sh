@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Runs libdemi's test suite: every program listed in tests/suite.txt, each
 # under `timeout`, each with its own log. Exit 0 pass, 77 skip, else fail.
-# A line is "PROGRAM TIMEOUT [ARG | ENV=VALUE ...]".
+# A line is "PROGRAM TIMEOUT [ARG | ENV=VALUE | normal-only ...]".
 #   tests/run.sh BUILD_DIR [FILTER]
 # DEMI_NO_SKIP=1 turns skips into failures (CI sets it: a skipped test
-# proves nothing). DEMI_SANITIZED=1 triples the timeouts.
+# proves nothing). DEMI_SANITIZED=1 triples the timeouts and leaves out the
+# lines marked normal-only: a second way of running code that another line
+# already runs under the sanitizers (suite.txt says which, line by line).
+# They are listed at the end, not counted as skips: `make test` ran them in
+# its normal pass.
 set -uo pipefail
 
 build=${1:-build}
@@ -22,7 +26,7 @@ if [[ ${DEMI_SANITIZED:-0} == 1 && -z ${LSAN_OPTIONS:-} ]]; then
 fi
 
 pass=0 fail=0 skip=0
-failed=() skipped=()
+failed=() skipped=() normal_only=()
 start_all=$(date +%s)
 
 # Every built test program must be listed: nothing is silently left out.
@@ -38,12 +42,17 @@ while read -r name tmo rest; do
   [[ -z $name || $name == \#* ]] && continue
   # After the timeout: ENV=VALUE words set the environment, other words are
   # arguments; a test listed with several argument sets runs once for each.
-  args=() envs=()
+  args=() envs=() normal=0
   for w in $rest; do
-    if [[ $w == *=* ]]; then envs+=("$w"); else args+=("$w"); fi
+    if [[ $w == normal-only ]]; then normal=1
+    elif [[ $w == *=* ]]; then envs+=("$w")
+    else args+=("$w"); fi
   done
   label=$name${args[*]:+ ${args[*]}}
   [[ -n $filter && $label != *$filter* ]] && continue
+  if [[ $normal == 1 && $scale == 3 ]]; then
+    normal_only+=("$label"); continue
+  fi
   # Programs are built into BUILD/tests; scripts (*.sh) run from the source tree.
   if [[ $name == *.sh ]]; then exe="$here/$name"; else exe="$build/tests/$name"; fi
   log="$logs/${label//[\/ ]/_}.log"
@@ -77,5 +86,7 @@ done <"$here/suite.txt"
 echo "----"
 echo "tests: $pass passed, $fail failed, $skip skipped in $(( $(date +%s) - start_all ))s ($build)"
 [[ $skip -gt 0 ]] && echo "skipped: ${skipped[*]}"
+[[ ${#normal_only[@]} -gt 0 ]] &&
+  echo "not run under the sanitizers (normal-only in tests/suite.txt; the normal pass runs them): ${normal_only[*]}"
 [[ $fail -gt 0 ]] && { echo "failed: ${failed[*]}"; exit 1; }
 exit 0
