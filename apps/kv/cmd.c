@@ -1357,12 +1357,12 @@ static void cmd_info(struct ctx *x)
                  "instantaneous_ops_per_sec:%llu\r\nexpired_keys:%llu\r\nevicted_keys:0\r\n"
                  "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\nrejected_connections:%llu\r\n"
                  "client_output_buffer_limit_disconnections:%llu\r\ndemi_memory_disconnections:%llu\r\n"
-                 "demi_pushes:%llu\r\n",
+                 "demi_pushes:%llu\r\ndemi_hop_pops_retried:%llu\r\n",
                  (unsigned long long)s->connections_received, (unsigned long long)s->commands,
                  (unsigned long long)ops_per_sec(s), (unsigned long long)st->expired, (unsigned long long)st->hits,
                  (unsigned long long)st->misses, (unsigned long long)s->rejected_connections,
                  (unsigned long long)s->obuf_disconnections, (unsigned long long)s->mem_disconnections,
-                 (unsigned long long)s->pushes);
+                 (unsigned long long)s->pushes, (unsigned long long)s->hop_pops_retried);
     }
     if (info_wants(x, "replication")) {
         info_section(&b, &n, "Replication");

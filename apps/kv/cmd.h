@@ -142,6 +142,7 @@ struct kv_server {
     uint64_t rejected_connections;
     uint64_t obuf_disconnections; /* over client-output-buffer-limit */
     uint64_t mem_disconnections;  /* the greediest client, when memory ran short */
+    uint64_t hop_pops_retried;    /* --threads: pipe pops failed (no heap) and posted again */
     /* What the clients' buffers hold (INFO memory's mem_clients_normal),
      * when the loop provides it. */
     uint64_t (*clients_mem)(void);

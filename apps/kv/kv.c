@@ -1065,6 +1065,13 @@ struct hop {
 
 static _Thread_local unsigned self;
 static _Thread_local int srv_pipe[APP_THREADS_MAX], cli_pipe[APP_THREADS_MAX];
+/* Each pipe end's posted pop ([1]: the srv_pipe ends). One that failed
+ * (no heap for the message, which stays in the pipe) is posted again a
+ * little later: bit 2j + side of repop, from repop_at (mono_ns). */
+static _Thread_local demi_qtoken_t pipe_qt[2][APP_THREADS_MAX];
+static _Thread_local uint32_t repop;
+static _Thread_local int64_t repop_at;
+#define HOP_RETRY_NS 10000000LL /* 10 ms */
 /* Per requesting thread: its request so far, and the client its commands
  * run as here. */
 static _Thread_local struct bytes req_in[APP_THREADS_MAX];
@@ -1110,25 +1117,20 @@ static int capture_push(void *arg, const demi_sgarray_t *sga)
     return 0;
 }
 
-/* Sends [p, p + n) on the pipe @qd as messages of @h. 0 or an errno. */
+/* Sends [p, p + n) on the pipe @qd as messages of @h. 0 or an errno.
+ * The segments point at the header and the bytes where they are: a pipe
+ * copies a push into its own message at once (malloc'd, not this
+ * instance's heap), so a thread whose heap is full still sends. */
 static int hop_send(int qd, struct hop h, const uint8_t *p, size_t n)
 {
     do {
         size_t k = n < HOP_CHUNK ? n : HOP_CHUNK;
-        demi_sgarray_t sga = demi_sgaalloc(sizeof(h) + k);
-        if (sga.sga_numsegs != 1) {
-            if (sga.sga_numsegs)
-                demi_sgafree(&sga);
-            return ENOMEM;
-        }
         h.flags = k == n ? HOP_LAST : 0;
-        memcpy(sga.sga_segs[0].sgaseg_buf, &h, sizeof(h));
-        if (k)
-            memcpy((uint8_t *)sga.sga_segs[0].sgaseg_buf + sizeof(h), p, k);
-        sga.sga_segs[0].sgaseg_len = (uint32_t)(sizeof(h) + k);
+        demi_sgarray_t sga = {.sga_numsegs = k ? 2 : 1};
+        sga.sga_segs[0] = (demi_sgaseg_t){.sgaseg_buf = &h, .sgaseg_len = sizeof(h)};
+        sga.sga_segs[1] = (demi_sgaseg_t){.sgaseg_buf = (void *)p, .sgaseg_len = (uint32_t)k};
         demi_qtoken_t qt;
         int e = demi_push(&qt, qd, &sga);
-        demi_sgafree(&sga); /* the push holds its own reference */
         if (e)
             return e;
         p += k;
@@ -1423,8 +1425,23 @@ static bool hop_result(demi_qresult_t *r)
     if (from == nshards)
         return false;
     if (r->qr_opcode == DEMI_OPC_FAILED) {
-        if (r->qr_ret != ECANCELED && !stop)
-            ratelog(&log_hop, "the pipe to thread %u failed: %s", from, strerror((int)r->qr_ret));
+        if (r->qr_ret == ECANCELED || stop)
+            return true;
+        bool pop = r->qr_qt == pipe_qt[is_srv][from];
+        ratelog(&log_hop, "a %s on the pipe %s thread %u failed: %s%s", pop ? "pop" : "push", is_srv ? "from" : "to",
+                from, strerror((int)r->qr_ret), pop ? "; posted again" : "");
+        if (pop) {
+            /* Out of heap for the message: the client holding the most
+             * buffers goes (if one holds enough), and the pop is tried
+             * again, at once if that freed memory. */
+            exec_conn = NULL;
+            bool freed = r->qr_ret == ENOMEM && reclaim();
+            int64_t at = mono_ns() + (freed ? 0 : HOP_RETRY_NS);
+            if (!repop || at < repop_at)
+                repop_at = at;
+            repop |= 1u << (2 * from + is_srv);
+            srv.hop_pops_retried++;
+        }
         return true;
     }
     if (r->qr_opcode != DEMI_OPC_POP)
@@ -1456,11 +1473,27 @@ static bool hop_result(demi_qresult_t *r)
         hop_reply(from, &h, m + sizeof(h), n - sizeof(h));
     }
     demi_sgafree(sga);
-    demi_qtoken_t qt; /* its result is told by its qd (hop_result) */
-    int e = demi_pop(&qt, r->qr_qd);
+    int e = demi_pop(&pipe_qt[is_srv][from], r->qr_qd);
     if (e && !stop)
         die("pop on a pipe", e);
     return true;
+}
+
+/* Posts again the pipe pops that failed, when their time has come. */
+static void hop_repop(void)
+{
+    if (!repop || mono_ns() < repop_at)
+        return;
+    uint32_t bits = repop;
+    repop = 0;
+    for (unsigned j = 0; j < nshards; j++)
+        for (int side = 0; side < 2; side++) {
+            if (!(bits & (1u << (2 * j + side))))
+                continue;
+            int e = demi_pop(&pipe_qt[side][j], side ? srv_pipe[j] : cli_pipe[j]);
+            if (e)
+                die("pop on a pipe", e);
+        }
 }
 
 /* The name of the pipe where thread @to serves the requests of @from. */
@@ -1469,14 +1502,15 @@ static void pipe_name(char *buf, size_t n, unsigned to, unsigned from)
     snprintf(buf, n, "demi-kv.%d.%u.%u", (int)getpid(), to, from);
 }
 
-/* Opens (or creates) a pipe end and posts its first pop. */
-static void pipe_start(int *qd, const char *name, bool create)
+/* Opens (or creates: the srv_pipe end) the pipe end of thread @j and
+ * posts its first pop. */
+static void pipe_start(unsigned j, const char *name, bool create)
 {
+    int *qd = create ? &srv_pipe[j] : &cli_pipe[j];
     int e = create ? demi_create_pipe(qd, name) : demi_open_pipe(qd, name);
     if (e)
         die(create ? "demi_create_pipe" : "demi_open_pipe", e);
-    demi_qtoken_t qt;
-    if ((e = demi_pop(&qt, *qd)))
+    if ((e = demi_pop(&pipe_qt[create][j], *qd)))
         die("pop on a pipe", e);
 }
 
@@ -1493,7 +1527,7 @@ static void hop_create(unsigned idx)
             continue;
         char name[64];
         pipe_name(name, sizeof(name), idx, j);
-        pipe_start(&srv_pipe[j], name, true);
+        pipe_start(j, name, true);
         kv_client_init(&srv, &proxy[j]);
         snprintf(proxy[j].addr, sizeof(proxy[j].addr), "thread:%u", j);
     }
@@ -1506,7 +1540,7 @@ static void hop_open(void)
             continue;
         char name[64];
         pipe_name(name, sizeof(name), j, self);
-        pipe_start(&cli_pipe[j], name, false);
+        pipe_start(j, name, false);
     }
 }
 
@@ -2015,6 +2049,8 @@ static void serve(void *arg, uint32_t idx)
         int64_t wait_ns = next_expire - mono_ns();
         if (!accepting && accept_at - mono_ns() < wait_ns)
             wait_ns = accept_at - mono_ns();
+        if (repop && repop_at - mono_ns() < wait_ns)
+            wait_ns = repop_at - mono_ns();
         if (wait_ns < 0 || (aof_on && aof_rewrite_busy(&aof)))
             wait_ns = 0; /* the rewrite's walk has work */
         struct timespec to = {wait_ns / 1000000000LL, wait_ns % 1000000000LL};
@@ -2029,6 +2065,7 @@ static void serve(void *arg, uint32_t idx)
             break;
         }
         mon_flush_all();
+        hop_repop();
         if (!accepting && mono_ns() >= accept_at)
             accept_arm();
         memory_check();

@@ -12,7 +12,10 @@
 #     then every key read back and counted (KEYS), and a run of its other
 #     data types;
 #   - at SIGTERM each thread reports what it sent to the other and ran for
-#     it: both must be non-zero, and each must hold keys.
+#     it: both must be non-zero, and each must hold keys;
+#   - kv_threads_full.py, on a server with a 32 MiB heap per thread: a
+#     command waiting in the queue of a thread whose heap is full runs once
+#     that thread frees memory (the queue's failed pop is posted again).
 # Starts demi-kv itself and stops only that process, by PID.
 set -uo pipefail
 build=${DEMI_BUILD:-build}
@@ -96,5 +99,14 @@ for t in 0 1; do
     ((BASH_REMATCH[1] > 0 && BASH_REMATCH[2] > 0 && BASH_REMATCH[3] > 0)) ||
         bad "thread $t: sent ${BASH_REMATCH[1]}, ran ${BASH_REMATCH[2]} for the other, ${BASH_REMATCH[3]} keys: all must be > 0"
 done
+
+# A full heap on one thread: its queue from the other is read again once
+# memory is freed.
+px_pick_port KV_PORT || exit 1
+HEAP_SIZE=32M kv_start --threads 2
+python3 "$here/kv_threads_full.py" 127.0.0.1 "$port" || bad "kv_threads_full.py"
+kv_stop
+grep -q "a pop on the pipe from thread 1 failed: Cannot allocate memory; posted again" "$tmp/err" ||
+    bad "no failed pop of thread 0's queue in demi-kv's log: $(cat "$tmp/err")"
 ((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }
 echo ok
