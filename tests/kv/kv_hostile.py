@@ -66,8 +66,15 @@ def flood_until(port, done, timeout=120):
     not end it unless done() says so. Returns the socket, the bytes sent,
     and how it ended (printed: a run that fails later says why the flood
     stopped)."""
-    g = socket.create_connection(("127.0.0.1", port))
+    # The small receive buffer is set before connecting, as socket(7)
+    # asks: set after, the window already offered (and its scale) exceed
+    # the buffer and the two kernels can stall each other in retransmission
+    # backoff (a flood that stopped at 4 MiB in CI: the server's kernel had
+    # retransmitted 327680 of the 393216 bytes it sent, RTO 104 s, and
+    # dropped 9 of the client's segments; demi-kv had read all it got).
+    g = socket.socket()
     g.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    g.connect(("127.0.0.1", port))
     g.setblocking(False)
     cmd = Conn.encode("ECHO", b"e" * 65536) * 16
     sent, deadline, asked, moved = 0, time.time() + timeout, 0.0, time.time()

@@ -183,8 +183,9 @@ def test_resets(port):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()
     # A client that pipelines many large replies and never reads them.
-    s = socket.create_connection(("127.0.0.1", port))
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting (kv_hostile.py says why)
+    s.connect(("127.0.0.1", port))
     try:
         s.settimeout(2)
         s.sendall(Conn.encode("GET", "r") * 2000)
