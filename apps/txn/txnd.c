@@ -1822,14 +1822,16 @@ static void sync_frame(struct conn *c, const struct txn_msg *m)
     }
 }
 
-/* Each loop turn: every syncing link's next steps, while it takes them.
- * A backup counts toward majorities from SYNC_END on: any ack it sends
- * for a later prepare comes after it applied the whole sync (TCP order). */
+/* A frame of this store, to a qw replica that rejoins (txsync_out_step). */
 static void pull_emit(void *arg, const struct txn_msg *m)
 {
     conn_send(arg, m);
 }
 
+/* Each loop turn: every syncing link's next steps, while it takes them,
+ * and the store's next frames to each qw replica that rejoins.
+ * A backup counts toward majorities from SYNC_END on: any ack it sends
+ * for a later prepare comes after it applied the whole sync (TCP order). */
 static void sync_pump(void)
 {
     for (size_t qd = 0; npulling && qd < nconns_cap; qd++) {
