@@ -17,9 +17,9 @@ from kv_known import Conn, cmd
 from kv_threads import bad, call, keys_of
 
 
-def thread_of(c, probe):
-    """0 if @c is served by thread 0: @probe (a key of thread 0) shows in
-    its thread's own INFO keyspace."""
+def thread_of(c):
+    """0 if @c is served by thread 0, where the one key set so far (a key
+    of thread 0) shows in the thread's own INFO keyspace."""
     info = call(c, "INFO", "keyspace")
     return 0 if b"keys=1" in info else 1
 
@@ -35,7 +35,7 @@ def main():
     conns = [first]
     for _ in range(64):
         c = conns[-1]
-        by[thread_of(c, probe)].append(c)
+        by[thread_of(c)].append(c)
         if by[0] and by[1]:
             break
         conns.append(Conn(host, port))
