@@ -22,6 +22,7 @@
 #include "core/log.h"
 
 #include <rte_dev.h>
+#include <rte_devargs.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -85,6 +86,7 @@ struct dpdk_dev {
     struct rte_mbuf **holder; /* carved slot * per_chunk + block index -> its mbuf */
     uint32_t per_chunk;
     unsigned rx_shift;  /* receive buffer size: 1 << rx_shift */
+    uint16_t room;      /* DPDK-owned buffers' data room: a frame of the MTU after the headroom */
     int intr_fd;        /* the receive queue's interrupt descriptor, or -1 (see dpdk_wait) */
     uint32_t idle_ns;   /* the next idle sleep without interrupts */
     uint64_t idle_seen; /* frames moved when the last idle sleep began */
@@ -310,7 +312,7 @@ static void rx_release(void *arg, struct heap_blk *b)
 /* A queue pair's transmit pools, named after @tag: mbufs without data, for
  * attaching heap bytes, and a small pool for copies (ports without chained
  * mbufs). ENOMEM with one line when DPDK has no memory for them. */
-static int make_tx_pools(const struct config *c, const char *tag, int socket, struct rte_mempool **tx,
+static int make_tx_pools(const struct config *c, const char *tag, int socket, uint16_t room, struct rte_mempool **tx,
                          struct rte_mempool **copy)
 {
     char name[RTE_MEMPOOL_NAMESIZE];
@@ -318,7 +320,7 @@ static int make_tx_pools(const struct config *c, const char *tag, int socket, st
     uint16_t priv = (uint16_t)RTE_ALIGN(sizeof(struct tx_priv), RTE_MBUF_PRIV_ALIGN);
     *tx = rte_pktmbuf_pool_create(name, c->dpdk_mbufs, POOL_CACHE, priv, 0, socket);
     snprintf(name, sizeof(name), "demi_cp%s", tag);
-    *copy = rte_pktmbuf_pool_create(name, 2047, POOL_CACHE, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    *copy = rte_pktmbuf_pool_create(name, 2047, POOL_CACHE, 0, room, socket);
     if (*tx && *copy)
         return 0;
     log_error("catnip: no DPDK memory for the transmit pools (%s); with --no-huge, raise -m", rte_strerror(rte_errno));
@@ -331,7 +333,7 @@ static int make_rx_pool(struct dpdk_dev *d, const struct config *c, int socket)
     snprintf(name, sizeof(name), "demi_rx%u", d->port);
     uint32_t n = c->dpdk_mbufs;
     if (!d->rx_zc) {
-        d->rx_pool = rte_pktmbuf_pool_create(name, n, POOL_CACHE, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+        d->rx_pool = rte_pktmbuf_pool_create(name, n, POOL_CACHE, 0, d->room, socket);
         return d->rx_pool ? 0 : ENOMEM;
     }
     d->per_chunk = (uint32_t)(HEAP_CHUNK >> d->rx_shift);
@@ -905,6 +907,18 @@ static int pick_port(const struct config *c, uint16_t nq, uint16_t *out)
 static int setup_shared(struct dpdk_dev *d, const struct config *c, struct rte_eth_conf *conf, const char *drv,
                         int socket, uint16_t nq);
 
+/* A net_memif port's packet buffer size: its bsize device argument, or the
+ * driver's default of 2048. */
+static uint32_t memif_bsize(const struct rte_device *dev)
+{
+    const struct rte_devargs *da = dev ? rte_dev_devargs(dev) : NULL;
+    const char *a = da ? da->args : NULL;
+    for (const char *p = a; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (strncmp(p, "bsize=", 6) == 0)
+            return (uint32_t)strtoul(p + 6, NULL, 0);
+    return 2048;
+}
+
 static int setup(struct dpdk_dev *d, const struct config *c, uint16_t nq)
 {
     struct rte_eth_dev_info info;
@@ -927,6 +941,45 @@ static int setup(struct dpdk_dev *d, const struct config *c, uint16_t nq)
     uint32_t need = 1514;
     if (strcmp(drv, "net_af_packet") == 0)
         need = 4096 - RTE_PKTMBUF_HEADROOM;
+    /* Jumbo frames (inetstack_config.mtu above 1500, which needs
+     * enable_jumbo_frames): the port must take the MTU, and every buffer
+     * holds a whole frame, so nothing arrives chained (a chained frame is
+     * copied). */
+    bool set_mtu = c->mtu > RTE_ETHER_MTU;
+    if (d->memif) {
+        /* net_memif tells ethdev 1518-byte frames at most, but its rings
+         * carry any frame that fits its packet buffers (bsize): the MTU is
+         * ours to choose, with buffers that hold it. A longer frame would
+         * span descriptors, and with DPDK 22.11's memif such frames came
+         * out merged and replayed (millions of duplicates in a 64 KiB
+         * echo run), most likely because its transmit path leaves a
+         * reused first descriptor's chain flag set. */
+        uint32_t bsize = memif_bsize(info.device);
+        if (bsize < c->mtu + RTE_ETHER_HDR_LEN) {
+            log_error("catnip: port %u (net_memif): MTU %u needs %u-byte memif buffers, and they are %u: add "
+                      "bsize=%u to its --vdev (frames that span buffers are corrupted by DPDK 22.11's memif)",
+                      d->port, c->mtu, c->mtu + RTE_ETHER_HDR_LEN, bsize,
+                      RTE_ALIGN_CEIL(c->mtu + RTE_ETHER_HDR_LEN, 1024u));
+            return EINVAL;
+        }
+        if (set_mtu)
+            log_info("catnip: port %u (net_memif): MTU %u in %u-byte memif buffers (the port's ethdev limit of "
+                     "1518-byte frames does not apply to its rings)",
+                     d->port, c->mtu, bsize);
+        set_mtu = false;
+    }
+    if (set_mtu) {
+        if (info.max_mtu < c->mtu || info.max_rx_pktlen < c->mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN) {
+            uint32_t most = info.max_rx_pktlen - RTE_ETHER_HDR_LEN - RTE_ETHER_CRC_LEN;
+            log_error("catnip: port %u (%s) takes an MTU of at most %u; inetstack_config.mtu is %u", d->port, drv,
+                      MIN(most, (uint32_t)info.max_mtu), c->mtu);
+            return EINVAL;
+        }
+    }
+    if (need < c->mtu + RTE_ETHER_HDR_LEN)
+        need = c->mtu + RTE_ETHER_HDR_LEN;
+    d->room = (uint16_t)MAX((uint32_t)RTE_MBUF_DEFAULT_BUF_SIZE,
+                            RTE_ALIGN_CEIL(c->mtu + RTE_ETHER_HDR_LEN + RTE_PKTMBUF_HEADROOM, 1024u));
     d->rx_shift = RX_BUF_SHIFT;
     while ((1u << d->rx_shift) < need + RTE_PKTMBUF_HEADROOM && d->rx_shift < 16)
         d->rx_shift++;
@@ -936,6 +989,8 @@ static int setup(struct dpdk_dev *d, const struct config *c, uint16_t nq)
 
     struct rte_eth_conf conf;
     memset(&conf, 0, sizeof(conf));
+    if (set_mtu)
+        conf.rxmode.mtu = c->mtu;
     if (d->multiseg)
         conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
     const uint64_t rx_csum =
@@ -984,7 +1039,7 @@ static int setup(struct dpdk_dev *d, const struct config *c, uint16_t nq)
     }
     char tag[16];
     snprintf(tag, sizeof(tag), "%u", d->port);
-    if ((e = make_tx_pools(c, tag, socket, &d->tx_pool, &d->copy_pool)))
+    if ((e = make_tx_pools(c, tag, socket, d->room, &d->tx_pool, &d->copy_pool)))
         return e;
     for (;;) {
         if ((r = rte_eth_rx_queue_setup(d->port, 0, nrx, (unsigned)socket, NULL, d->rx_pool)) != 0 ||
@@ -1020,7 +1075,9 @@ started:;
     }
     uint16_t mtu = 1500;
     rte_eth_dev_get_mtu(d->port, &mtu);
-    uint32_t room = (d->rx_zc ? 1u << d->rx_shift : RTE_MBUF_DEFAULT_BUF_SIZE) - RTE_PKTMBUF_HEADROOM - 14;
+    if (c->mtu > mtu && d->memif)
+        mtu = (uint16_t)c->mtu; /* see setup's net_memif line */
+    uint32_t room = (d->rx_zc ? 1u << d->rx_shift : d->room) - RTE_PKTMBUF_HEADROOM - RTE_ETHER_HDR_LEN;
     d->nd.mtu = mtu < room ? mtu : room;
 
     /* Heap memory for the device's DMA (chunks mapped later too). */
@@ -1065,8 +1122,7 @@ static int setup_shared(struct dpdk_dev *d, const struct config *c, struct rte_e
         for (uint16_t q = 0; q < nq; q++) {
             char name[RTE_MEMPOOL_NAMESIZE];
             snprintf(name, sizeof(name), "demi_rx%u_%u", d->port, q);
-            sh->rx_pool[q] =
-                rte_pktmbuf_pool_create(name, c->dpdk_mbufs, POOL_CACHE, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+            sh->rx_pool[q] = rte_pktmbuf_pool_create(name, c->dpdk_mbufs, POOL_CACHE, 0, d->room, socket);
             if (!sh->rx_pool[q]) {
                 log_error("catnip: no DPDK memory for queue %u's receive pool (%s); with --no-huge, raise -m", q,
                           rte_strerror(rte_errno));
@@ -1074,7 +1130,7 @@ static int setup_shared(struct dpdk_dev *d, const struct config *c, struct rte_e
             }
             char tag[16];
             snprintf(tag, sizeof(tag), "%u_%u", d->port, q);
-            if ((r = make_tx_pools(c, tag, socket, &sh->tx_pool[q], &sh->copy_pool[q])))
+            if ((r = make_tx_pools(c, tag, socket, d->room, &sh->tx_pool[q], &sh->copy_pool[q])))
                 return r;
             if ((r = rte_eth_rx_queue_setup(d->port, q, nrx, (unsigned)socket, NULL, sh->rx_pool[q])) != 0 ||
                 (r = rte_eth_tx_queue_setup(d->port, q, ntx, (unsigned)socket, NULL)) != 0) {

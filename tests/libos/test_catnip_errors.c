@@ -119,6 +119,13 @@ int main(void)
     char dir[] = "/tmp/demi-catnip-errors.XXXXXX";
     CHECK(mkdtemp(dir));
     char eal[512];
+    /* Jumbo frames on a memif port whose buffers cannot hold them. */
+    snprintf(eal, sizeof(eal), "EAL_INIT=" NOHUGE "--vdev=net_memif0,role=server,socket=%s/j.sock,socket-abstract=no",
+             dir);
+    expect("MTU 9000 in 2 KiB memif buffers",
+           (const char *[]){"LIBOS=catnip", "LOCAL_IPV4_ADDR=10.9.9.1", "HUGEPAGES=off", eal, "MTU=9000",
+                            "ENABLE_JUMBO_FRAMES=true", NULL},
+           EINVAL, "add bsize=9216 to its --vdev");
     snprintf(eal, sizeof(eal), "EAL_INIT=" NOHUGE "--vdev=net_memif0,role=server,socket=%s/m.sock,socket-abstract=no",
              dir);
     putenv(eal);
@@ -144,6 +151,8 @@ int main(void)
     /* Nor ours in /tmp: the memif socket (if the PMD left it), the directory. */
     char sock[sizeof(dir) + 8];
     snprintf(sock, sizeof(sock), "%s/m.sock", dir);
+    unlink(sock);
+    snprintf(sock, sizeof(sock), "%s/j.sock", dir);
     unlink(sock);
     CHECK_EQ(rmdir(dir), 0);
     printf("catnip errors: ok\n");
