@@ -18,6 +18,7 @@
 #endif
 
 #include "hist.h"
+#include "rate.h"
 
 #include <arpa/inet.h>
 #include <endian.h>
@@ -62,7 +63,12 @@ struct opts {
     unsigned clients;
     uint64_t warmup;
     const char *hist_path;
+    bool stream; /* client: send one way for --seconds (to a --sink server) */
+    bool sink;   /* server: read TCP connections, echo nothing */
 };
+
+/* --sink, for the serving threads. */
+static bool g_sink;
 
 static const char *prog = "linux_echo";
 
@@ -84,7 +90,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: %s server|client [--udp] --addr IP:PORT [--size BYTES]\n"
             "       [--iters N | --seconds S] [--clients N] [--hist FILE] [--warmup N]\n"
-            "       [--mode blocking|busypoll]\n"
+            "       [--mode blocking|busypoll] [--stream | --sink]\n"
             "\n"
             "  server   bind IP:PORT (port 0 picks a free one), print \"ready IP:PORT\",\n"
             "           echo until SIGINT or SIGTERM, then exit 0\n"
@@ -97,7 +103,11 @@ static void usage(FILE *f)
             "  --clients N    concurrent client connections (default 1)\n"
             "  --warmup N     unmeasured round trips per client first (default 1000)\n"
             "  --hist FILE    write the latency CDF: \"<latency_us> <fraction>\" per line\n"
-            "  --mode M       blocking (default) or busypoll\n",
+            "  --mode M       blocking (default) or busypoll\n"
+            "  --stream       client: send --size messages one way over one TCP connection\n"
+            "                 for --seconds (after --warmup of them) and print the bytes per\n"
+            "                 second, overall and in one-second samples (server: --sink)\n"
+            "  --sink         server: read TCP connections and echo nothing\n",
             prog);
 }
 
@@ -184,10 +194,15 @@ static void parse_args(int argc, char **argv, struct opts *o)
             usage(stdout);
             exit(0);
         }
-        if (!strcmp(arg, "--udp")) {
+        if (!strcmp(arg, "--udp") || !strcmp(arg, "--stream") || !strcmp(arg, "--sink")) {
             if (val)
-                bad_arg("--udp takes no value");
-            o->udp = true;
+                bad_arg("%s takes no value", arg);
+            if (!strcmp(arg, "--udp"))
+                o->udp = true;
+            else if (!strcmp(arg, "--stream"))
+                o->stream = true;
+            else
+                o->sink = true;
             continue;
         }
         if (strcmp(arg, "--addr") && strcmp(arg, "--size") && strcmp(arg, "--iters") && strcmp(arg, "--seconds") &&
@@ -236,6 +251,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
         bad_arg("--iters and --seconds exclude each other");
     if (o->udp && o->size > UDP_MAX_PAYLOAD)
         bad_arg("--size: %zu bytes does not fit in one UDP datagram (max %d)", o->size, UDP_MAX_PAYLOAD);
+    if ((o->stream && (o->server || o->udp || !(o->seconds > 0) || o->clients != 1)) ||
+        (o->sink && (!o->server || o->udp)))
+        bad_arg("--stream is for a TCP client with --seconds and one connection; --sink for a TCP server");
     if (!o->server && o->addr.sin_port == 0)
         bad_arg("--addr: a client needs a non-zero port");
 }
@@ -279,6 +297,8 @@ static void *serve_conn_blocking(void *arg)
             continue;
         if (n <= 0)
             break; /* The peer closed or reset: that connection is done. */
+        if (g_sink)
+            continue;
         ssize_t off = 0;
         while (off < n) {
             ssize_t w = send(fd, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
@@ -368,9 +388,11 @@ static void *serve_tcp_busypoll(void *arg)
             bool closed = false;
             if (p->off == p->len) {
                 ssize_t n = recv(p->fd, p->buf, SERVER_BUF, MSG_DONTWAIT);
-                if (n > 0) {
+                if (n > 0 && !g_sink) {
                     p->len = (size_t)n;
                     p->off = 0;
+                } else if (n > 0) {
+                    continue; /* --sink: read on */
                 } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
                     closed = true;
                 }
@@ -453,6 +475,7 @@ static int run_server(const struct opts *o)
 
     static struct server s;
     s.o = o;
+    g_sink = o->sink;
     s.fd = socket(AF_INET, (o->udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
     if (s.fd < 0)
         die(1, "socket: %s", strerror(errno));
@@ -703,6 +726,47 @@ static void *client_main(void *arg)
     return NULL;
 }
 
+/* --stream: send the same --size bytes over and over for --seconds. */
+static int run_stream(const struct opts *o)
+{
+    signal(SIGPIPE, SIG_IGN);
+    struct client c = {.o = o};
+    c.tx = calloc(1, o->size);
+    if (!c.tx)
+        die(1, "out of memory");
+    memset(c.tx, 0x5a, o->size);
+    client_connect(&c);
+    static struct rate r;
+    uint64_t sent = 0, warm = o->warmup * o->size, end_ns = UINT64_MAX;
+    size_t off = 0;
+    if (warm == 0) {
+        rate_start(&r, hist_now_ns());
+        end_ns = r.start_ns + (uint64_t)(o->seconds * 1e9);
+    }
+    for (;;) {
+        ssize_t w = send(c.fd, c.tx + off, o->size - off, MSG_NOSIGNAL);
+        uint64_t now = hist_now_ns();
+        if (now >= end_ns)
+            break;
+        if (w < 0 && (errno == EINTR || (o->mode == MODE_BUSYPOLL && (errno == EAGAIN || errno == EWOULDBLOCK))))
+            continue;
+        if (w <= 0) /* blocking: EAGAIN after SO_SNDTIMEO, nothing taken for 10 s */
+            die(1, "send: %s", w < 0 ? strerror(errno) : "sent nothing");
+        off = (off + (size_t)w) % o->size;
+        if (sent < warm && (sent += (uint64_t)w) >= warm) {
+            rate_start(&r, now);
+            end_ns = r.start_ns + (uint64_t)(o->seconds * 1e9);
+        } else if (sent >= warm) {
+            rate_add(&r, (uint64_t)w, now);
+        }
+    }
+    rate_add(&r, 0, end_ns);
+    close(c.fd);
+    rate_print(&r, libos_name(o), o->size, end_ns);
+    free(c.tx);
+    return 0;
+}
+
 static int run_client(const struct opts *o)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -779,5 +843,5 @@ int main(int argc, char **argv)
         prog = slash ? slash + 1 : argv[0];
     }
     parse_args(argc, argv, &o);
-    return o.server ? run_server(&o) : run_client(&o);
+    return o.server ? run_server(&o) : o.stream ? run_stream(&o) : run_client(&o);
 }

@@ -23,6 +23,7 @@
  * and the line merges them.
  */
 #include "hist.h"
+#include "rate.h"
 #include "threads.h"
 
 #include <demi/libos.h>
@@ -53,6 +54,8 @@ struct opts {
     const char *hist;
     uint64_t max_pending;
     uint64_t pause_ms;
+    bool stream;           /* client: push one way for --seconds (to a --sink server) */
+    bool sink;             /* server: take what TCP clients send, echo nothing */
     struct app_threads th; /* server: --threads (instances, one per thread) and --cpus */
 };
 
@@ -77,6 +80,7 @@ static void usage(FILE *f, int status)
     fprintf(f, "usage: demi-echo server|client [--udp] --addr IP:PORT [--size BYTES]\n"
                "                 [--iters N | --seconds S] [--clients N] [--hist FILE] [--warmup N]\n"
                "                 [--max-pending BYTES] [--pause MS] [--threads N] [--cpus LIST]\n"
+               "                 [--stream | --sink]\n"
                "       demi-echo --help | --version\n"
                "  --addr IP:PORT       server: listen there (port 0 picks a free port);\n"
                "                       client: connect (or send) there. Required\n"
@@ -100,6 +104,11 @@ static void usage(FILE *f, int status)
                "  --pause MS           client: sleep MS milliseconds before each round trip after the\n"
                "                       warm-up (outside the libOS: the server idles), so that the\n"
                "                       latencies are those of a first request after a pause\n"
+               "  --stream             client: push --size messages one way for --seconds over one TCP\n"
+               "                       connection (16 in flight, after --warmup of them) and print the\n"
+               "                       bytes per second, overall and in one-second samples; the\n"
+               "                       server must run with --sink\n"
+               "  --sink               server: read TCP connections and echo nothing\n"
                "  --help               this text\n"
                "  --version            the program's and libdemi's version\n"
                "LIBOS picks the libOS (default catnap); see demi-echo(1) and libdemi(7).\n");
@@ -162,6 +171,8 @@ static void parse(int argc, char **argv, struct opts *o)
                                        {"pause", required_argument, 0, 'p'},
                                        {"threads", required_argument, 0, 'T'},
                                        {"cpus", required_argument, 0, 'C'},
+                                       {"stream", no_argument, 0, 'S'},
+                                       {"sink", no_argument, 0, 'K'},
                                        {"help", no_argument, 0, 'h'},
                                        {"version", no_argument, 0, 'V'},
                                        {0, 0, 0, 0}};
@@ -243,6 +254,12 @@ static void parse(int argc, char **argv, struct opts *o)
         case 'C':
             app_threads_parse_cpus(&o->th, optarg);
             break;
+        case 'S':
+            o->stream = true;
+            break;
+        case 'K':
+            o->sink = true;
+            break;
         case 'h':
             usage(stdout, 0);
             break;
@@ -268,6 +285,12 @@ static void parse(int argc, char **argv, struct opts *o)
     if (o->server && o->th.n > 1 && (ntohs(o->addr.sin_port) == 0 || ntohs(o->addr.sin_port) >= 49152)) {
         fprintf(stderr, "demi-echo: --threads %u: give a fixed port below 49152 (the threads share it; ephemeral\n"
                         "           ports each belong to one instance)\n", o->th.n);
+        exit(2);
+    }
+    if ((o->stream && (o->server || o->udp || o->seconds <= 0 || o->clients != 1 || o->th.n != 1)) ||
+        (o->sink && (!o->server || o->udp))) {
+        fprintf(stderr, "demi-echo: --stream is for a TCP client with --seconds, one connection and one thread;\n"
+                        "           --sink for a TCP server\n");
         exit(2);
     }
     if (o->udp && o->size > 65507) {
@@ -442,6 +465,11 @@ static void econn_popped(struct server *s, int qd, demi_sgarray_t *sga)
     uint64_t len = 0;
     for (uint32_t i = 0; i < sga->sga_numsegs; i++)
         len += sga->sga_segs[i].sgaseg_len;
+    if (s->o->sink) {
+        demi_sgafree(sga);
+        econn_pop(s, qd);
+        return;
+    }
     /* Zero copy: push back the very buffer we popped. The push holds its
      * own reference, so freeing now is safe. */
     demi_qtoken_t qt;
@@ -904,6 +932,76 @@ static void client_run(const struct opts *o, struct client_part *part)
     free(conns);
 }
 
+/* --stream: one connection, pushing the same --size buffer (the push
+ * takes its own reference; the bytes never change) with STREAM_DEPTH
+ * pushes in flight for --seconds after --warmup of them complete. */
+#define STREAM_DEPTH 16
+
+static void client_stream(const struct opts *o)
+{
+    int qd, e;
+    demi_qtoken_t qt;
+    demi_qresult_t qr[BATCH];
+    if ((e = demi_socket(&qd, AF_INET, SOCK_STREAM, 0)))
+        die("socket", e);
+    if ((e = demi_connect(&qt, qd, (const struct sockaddr *)&o->addr, sizeof(o->addr))))
+        die("connect", e);
+    struct timespec to = {10, 0};
+    if ((e = demi_wait(&qr[0], qt, &to)))
+        die("connect wait", e);
+    if (qr[0].qr_opcode != DEMI_OPC_CONNECT)
+        die("connect", (int)qr[0].qr_ret);
+    demi_sgarray_t sga = demi_sgaalloc(o->size);
+    if (sga.sga_numsegs == 0)
+        die("sgaalloc", ENOMEM);
+    for (uint32_t i = 0; i < sga.sga_numsegs; i++)
+        pattern_fill(sga.sga_segs[i].sgaseg_buf, 0, sga.sga_segs[i].sgaseg_len, 0);
+    static struct rate r;
+    uint64_t end_ns = UINT64_MAX, completed = 0;
+    uint32_t inflight = 0;
+    if (o->warmup == 0) {
+        rate_start(&r, hist_now_ns());
+        end_ns = r.start_ns + (uint64_t)(o->seconds * 1e9);
+    }
+    for (;;) {
+        uint64_t now = hist_now_ns();
+        bool more = now < end_ns && !stop;
+        while (more && inflight < STREAM_DEPTH) {
+            if ((e = demi_push(&qt, qd, &sga)))
+                die("push", e);
+            inflight++;
+        }
+        if (inflight == 0)
+            break;
+        int n;
+        if ((e = demi_wait_next_n(qr, BATCH, &n, &to)) == ETIMEDOUT) {
+            fprintf(stderr, "demi-echo: no push completed for 10 s (server gone?)\n");
+            exit(1);
+        }
+        if (e)
+            die("wait", e);
+        now = hist_now_ns();
+        for (int k = 0; k < n; k++) {
+            if (qr[k].qr_opcode == DEMI_OPC_FAILED)
+                die("push failed", (int)qr[k].qr_ret);
+            if (qr[k].qr_opcode != DEMI_OPC_PUSH)
+                continue;
+            inflight--;
+            if (++completed == o->warmup) {
+                rate_start(&r, now);
+                end_ns = r.start_ns + (uint64_t)(o->seconds * 1e9);
+            } else if (now < end_ns) {
+                rate_add(&r, o->size, now);
+            }
+        }
+    }
+    rate_add(&r, 0, end_ns); /* close the last full sample */
+    snprintf(client_libos, sizeof(client_libos), "%s", libos_name());
+    demi_sgafree(&sga);
+    demi_close(qd);
+    rate_print(&r, client_libos, o->size, end_ns);
+}
+
 static struct client_part parts[APP_THREADS_MAX];
 
 /* One --threads client thread: its own instance (app_threads_run). */
@@ -967,6 +1065,15 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     struct demi_args args = {.argc = argc, .argv = argv, .callback = NULL};
+    if (o.stream) {
+        int e = demi_init(&args);
+        if (e)
+            die("demi_init", e);
+        step_init(o.size);
+        client_stream(&o);
+        free(g_step);
+        return 0;
+    }
     if (!o.server) {
         client(&o, &args);
         return 0;

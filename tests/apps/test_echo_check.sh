@@ -6,7 +6,9 @@
 # 63, 64, 65, 1000, 65507; over TCP also 65536 + 7, and 1 MiB with 3
 # connections); and against a Python echo server that corrupts one byte (the first,
 # one inside a 64-byte block, one in the byte tail) or echoes one byte too
-# many, it must exit 1 naming the wrong byte.
+# many, it must exit 1 naming the wrong byte. Then the stream mode
+# (--stream into --sink): its samples add up, it never claims more bytes
+# than a sink received, and it refuses to run without --seconds.
 set -euo pipefail
 build=${DEMI_BUILD:?DEMI_BUILD names the build directory}
 echo_bin=$build/demi-echo
@@ -102,4 +104,42 @@ for pos in 0 70 999 -1; do
   grep -q "$want" "$tmp/c.err" || fail "byte $pos spoiled: no '$want' in: $(tail -2 "$tmp/c.err")"
 done
 echo "a spoiled byte (first, inside a block, in the tail) and a byte too many: each caught and named"
+# --stream into --sink: one JSON line whose bytes its one-second samples
+# add up to; against a Python sink that counts what arrives, the client
+# must not claim more than the sink got (a push completes once the kernel
+# holds its bytes, and the client closes before the sink counts).
+"$echo_bin" server --sink --addr 127.0.0.1:0 >"$tmp/s.out" 2>"$tmp/s.err" &
+spid=$!
+port=$(wait_ready "$tmp/s.out") || fail "sink: the server never said ready: $(tail -3 "$tmp/s.err")"
+"$echo_bin" client --stream --addr "127.0.0.1:$port" --size 65536 --seconds 2 --warmup 10 >"$tmp/c.out" \
+  2>"$tmp/c.err" || fail "stream: $(tail -3 "$tmp/c.err")"
+kill -INT "$spid"
+wait "$spid" || fail "sink: the server exited with $? on SIGINT"
+spid=
+python3 -c '
+import json, sys
+r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+assert r["mode"] == "stream" and r["bytes"] > 0 and len(r["samples_bytes_per_s"]) == 2, r
+assert sum(r["samples_bytes_per_s"]) == r["bytes"], r
+' "$tmp/c.out" || fail "stream: a wrong JSON line: $(cat "$tmp/c.out")"
+printf '%s\n' 'import socket' 'ls = socket.socket()' 'ls.bind(("127.0.0.1", 0))' 'ls.listen(1)' \
+  'print(ls.getsockname()[1], flush=True)' 'c, _ = ls.accept()' 'n = 0' 'while True:' \
+  '    d = c.recv(1 << 20)' '    if not d:' '        break' '    n += len(d)' 'print(n, flush=True)' >"$tmp/sink.py"
+python3 "$tmp/sink.py" >"$tmp/sink.out" &
+spid=$!
+for _ in $(seq 100); do [[ -s $tmp/sink.out ]] && break; sleep 0.05; done
+port=$(head -1 "$tmp/sink.out")
+[[ -n $port ]] || fail "the Python sink did not start"
+timeout 60 "$echo_bin" client --stream --addr "127.0.0.1:$port" --size 10000 --seconds 1 --warmup 0 \
+  >"$tmp/c.out" 2>"$tmp/c.err" || fail "stream to the Python sink: $(tail -3 "$tmp/c.err")"
+wait "$spid" || fail "the Python sink failed"
+spid=
+got=$(sed -n 2p "$tmp/sink.out")
+claimed=$(grep -o '"bytes":[0-9]*' "$tmp/c.out" | cut -d: -f2)
+[[ -n $got && -n $claimed ]] && ((claimed > 0 && claimed <= got)) ||
+  fail "stream: the client counted ${claimed:-?} bytes, the sink received ${got:-?}"
+rc=0
+"$echo_bin" client --stream --addr "127.0.0.1:$port" --iters 5 >/dev/null 2>"$tmp/c.err" || rc=$?
+((rc == 2)) || fail "--stream without --seconds: exit $rc, not 2"
+echo "stream: $claimed bytes counted, $got received by a sink; the samples add up; misuse refused"
 echo "test_echo_check: ok"
