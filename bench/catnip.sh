@@ -5,7 +5,13 @@
 #   - 64 B echo round trips, TCP and UDP: demi-echo on catnip vs
 #     bench/linux_echo (blocking and busy-poll);
 #   - bulk: 64 KiB echoes over one TCP connection for a few seconds, as
-#     bytes per second each way: catnip vs linux_echo busy-poll.
+#     bytes per second each way: catnip vs linux_echo busy-poll; catnip
+#     both at the default MTU of 1500 and with jumbo frames
+#     (BENCH_JUMBO_MTU, 9000; 0 leaves that run out), the link's largest
+#     frames for each (Linux's loopback has an MTU of 65536);
+#   - streams: 64 KiB pushes one way over one TCP connection into a
+#     sink for a few seconds (iperf-style, one-second samples): catnip at
+#     both MTUs vs linux_echo busy-poll.
 # Server on one CPU, client on the other; BENCH_ROUNDS rounds, each running
 # every configuration once, interleaved (this VM flips between latency
 # modes); each configuration reports its median round by p50 (bulk: by
@@ -20,7 +26,7 @@
 #
 #   bench/catnip.sh [BUILD]
 # Environment: BENCH_ROUNDS=3 BENCH_ITERS=100000 BENCH_WARMUP=1000
-#   BENCH_BULK_SECONDS=3 BENCH_SERVER_CPU=1 BENCH_CLIENT_CPU=0 BENCH_RESULTS=<repo>/bench/results
+#   BENCH_BULK_SECONDS=3 BENCH_JUMBO_MTU=9000 BENCH_SERVER_CPU=1 BENCH_CLIENT_CPU=0 BENCH_RESULTS=<repo>/bench/results
 #   BENCH_BASE=<build of an earlier commit> (none)
 set -euo pipefail
 
@@ -37,6 +43,8 @@ bulk_secs=${BENCH_BULK_SECONDS:-3}
 scpu=${BENCH_SERVER_CPU:-1}
 ccpu=${BENCH_CLIENT_CPU:-0}
 results=${BENCH_RESULTS:-$repo/bench/results}
+jumbo=${BENCH_JUMBO_MTU:-9000}
+[[ $jumbo =~ ^[0-9]+$ ]] || die "BENCH_JUMBO_MTU=$jumbo is not a number"
 
 if [[ $(id -u) -ne 0 ]]; then
     echo "bench/catnip: skipped: DPDK's memif needs root here (run as root for catnip figures)" >&2
@@ -155,6 +163,32 @@ for ((r = 1; r <= rounds; r++)); do
             env CONFIG_PATH="$tmp/c.yaml" "$b/demi-echo" client --addr 10.77.0.1:7000 --size 65536 \
             --seconds "$bulk_secs" --warmup 100
     done
+    if ((jumbo > 1500)); then
+        sock=$tmp/jbulk.$r.sock
+        MTU=$jumbo config server 10.77.0.1 02:00:00:00:77:01 "$sock" >"$tmp/s.yaml"
+        MTU=$jumbo config client 10.77.0.2 02:00:00:00:77:02 "$sock" >"$tmp/c.yaml"
+        run "catnip-bulk-jumbo.$r" env CONFIG_PATH="$tmp/s.yaml" "$build/demi-echo" server --addr 10.77.0.1:7000 -- \
+            env CONFIG_PATH="$tmp/c.yaml" "$build/demi-echo" client --addr 10.77.0.1:7000 --size 65536 \
+            --seconds "$bulk_secs" --warmup 100
+    fi
+    # One-way streams (iperf-style, one-second samples): catnip at both
+    # MTUs into a --sink server, against Linux busy-poll.
+    streams=(1500)
+    ((jumbo > 1500)) && streams+=("$jumbo")
+    for mtu in "${streams[@]}"; do
+        tag=catnip-stream
+        ((mtu > 1500)) && tag=catnip-stream-jumbo
+        sock=$tmp/stream$mtu.$r.sock
+        MTU=$mtu config server 10.77.0.1 02:00:00:00:77:01 "$sock" >"$tmp/s.yaml"
+        MTU=$mtu config client 10.77.0.2 02:00:00:00:77:02 "$sock" >"$tmp/c.yaml"
+        run "$tag.$r" env CONFIG_PATH="$tmp/s.yaml" "$build/demi-echo" server --sink --addr 10.77.0.1:7000 -- \
+            env CONFIG_PATH="$tmp/c.yaml" "$build/demi-echo" client --stream --addr 10.77.0.1:7000 --size 65536 \
+            --seconds "$bulk_secs" --warmup 100
+    done
+    port=$((7100 + n))
+    run "linux-busypoll-stream.$r" "$build/bench/linux_echo" server --mode busypoll --sink --addr "127.0.0.1:$port" -- \
+        "$build/bench/linux_echo" client --mode busypoll --stream --addr "127.0.0.1:$port" --size 65536 \
+        --seconds "$bulk_secs" --warmup 100
     port=$((7100 + n))
     run "linux-busypoll-bulk.$r" "$build/bench/linux_echo" server --mode busypoll --addr "127.0.0.1:$port" -- \
         "$build/bench/linux_echo" client --mode busypoll --addr "127.0.0.1:$port" --size 65536 \
@@ -162,10 +196,10 @@ for ((r = 1; r <= rounds; r++)); do
 done
 
 mkdir -p "$results"
-python3 - "$tmp" "$rounds" "$results/catnip.json" "$scpu" "$ccpu" "$base_commit" "$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)" <<'PY'
+python3 - "$tmp" "$rounds" "$results/catnip.json" "$scpu" "$ccpu" "$base_commit" "$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)" "$jumbo" <<'PY'
 import datetime, json, platform, sys
 tmp, rounds, out, scpu, ccpu = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-base_commit, head = sys.argv[6], sys.argv[7]
+base_commit, head, jumbo = sys.argv[6], sys.argv[7], int(sys.argv[8])
 def rounds_of(name):
     return [json.load(open(f"{tmp}/{name}.{r}.json")) for r in range(1, rounds + 1)]
 def median(runs, key, reverse=False):
@@ -183,7 +217,9 @@ for n in names:
     rs = rounds_of(n)
     res["runs"][n] = median(rs, "p50_us")
     res["all_rounds"][n] = [{k: x[k] for k in ("p50_us", "p99_us", "p999_us")} for x in rs]
-bulks = [f"{n}-bulk" for n in catnips] + ["linux-busypoll-bulk"]
+bulks = [f"{n}-bulk" for n in catnips] + (["catnip-bulk-jumbo"] if jumbo > 1500 else []) + ["linux-busypoll-bulk"]
+if jumbo > 1500:
+    res["jumbo_mtu"] = jumbo
 for n in bulks:
     rs = rounds_of(n)
     for x in rs:
@@ -225,6 +261,19 @@ for p in ("tcp", "udp"):
         rat[f"catnip_{p}_faster_rounds"] = f"{sum(v > 0 for v in d)} of {len(d)}"
 rat["catnip_bulk/linux_busypoll_bulk"] = round(R["catnip-bulk"]["bytes_per_s_each_way"] /
                                               R["linux-busypoll-bulk"]["bytes_per_s_each_way"], 2)
+streams = ["catnip-stream"] + (["catnip-stream-jumbo"] if jumbo > 1500 else []) + ["linux-busypoll-stream"]
+for n in streams:
+    rs = rounds_of(n)
+    res["runs"][n] = median(rs, "bytes_per_s", reverse=True)
+    res["all_rounds"][n] = [{"bytes_per_s": x["bytes_per_s"], "samples": x["samples_bytes_per_s"]} for x in rs]
+for n in streams[:-1]:
+    rat[f"{n.replace('-', '_')}/linux_busypoll_stream"] = round(R[n]["bytes_per_s"] /
+                                                                R["linux-busypoll-stream"]["bytes_per_s"], 2)
+if jumbo > 1500:
+    rat["catnip_bulk_jumbo/linux_busypoll_bulk"] = round(R["catnip-bulk-jumbo"]["bytes_per_s_each_way"] /
+                                                        R["linux-busypoll-bulk"]["bytes_per_s_each_way"], 2)
+    rat["catnip_bulk_jumbo/catnip_bulk"] = round(R["catnip-bulk-jumbo"]["bytes_per_s_each_way"] /
+                                                R["catnip-bulk"]["bytes_per_s_each_way"], 2)
 if base_commit:
     rat["catnip_bulk/catnip_base_bulk"] = round(R["catnip-bulk"]["bytes_per_s_each_way"] /
                                                R["catnip-base-bulk"]["bytes_per_s_each_way"], 2)
@@ -243,6 +292,14 @@ for p in ("tcp", "udp"):
 for n in bulks:
     print(f"{n:<24}{R[n]['bytes_per_s_each_way'] * 8 / 1e9:>9.2f} Gbit/s each way (64 KiB echoes)")
 print(f"bulk: catnip / Linux busy-poll {rat['catnip_bulk/linux_busypoll_bulk']}x")
+for n in streams:
+    print(f"{n:<24}{R[n]['bytes_per_s'] * 8 / 1e9:>9.2f} Gbit/s one way (64 KiB pushes, "
+          f"samples {', '.join(f'{v * 8 / 1e9:.1f}' for v in R[n]['samples_bytes_per_s'])})")
+for n in streams[:-1]:
+    print(f"stream: {n} / Linux busy-poll {rat[n.replace('-', '_') + '/linux_busypoll_stream']}x")
+if jumbo > 1500:
+    print(f"bulk at MTU {jumbo}: catnip / Linux busy-poll {rat['catnip_bulk_jumbo/linux_busypoll_bulk']}x, "
+          f"{rat['catnip_bulk_jumbo/catnip_bulk']}x catnip's rate at MTU 1500")
 if base_commit:
     for p in ("tcp", "udp"):
         print(f"{p}: per I/O {rat[f'catnip_base_{p}_libos_us_per_io']} µs at {base_commit[:12]} (catnip-base), "
