@@ -11,7 +11,9 @@
 #     frames for each (Linux's loopback has an MTU of 65536);
 #   - streams: 64 KiB pushes one way over one TCP connection into a
 #     sink for a few seconds (iperf-style, one-second samples): catnip at
-#     both MTUs vs linux_echo busy-poll.
+#     both MTUs vs linux_echo busy-poll, and the floor: raw frames of the
+#     largest MTU's size streamed one way over memif (dpdk_l2 --stream),
+#     as frames per second times the TCP payload such a frame carries.
 # Server on one CPU, client on the other; BENCH_ROUNDS rounds, each running
 # every configuration once, interleaved (this VM flips between latency
 # modes); each configuration reports its median round by p50 (bulk: by
@@ -45,6 +47,8 @@ ccpu=${BENCH_CLIENT_CPU:-0}
 results=${BENCH_RESULTS:-$repo/bench/results}
 jumbo=${BENCH_JUMBO_MTU:-9000}
 [[ $jumbo =~ ^[0-9]+$ ]] || die "BENCH_JUMBO_MTU=$jumbo is not a number"
+stream_mtu=1500
+((jumbo > 1500)) && stream_mtu=$jumbo
 
 if [[ $(id -u) -ne 0 ]]; then
     echo "bench/catnip: skipped: DPDK's memif needs root here (run as root for catnip figures)" >&2
@@ -87,7 +91,7 @@ run() {
     cargs=("$@")
     n=$((n + 1))
     local spin=(taskset -c "$scpu") cpin=(taskset -c "$ccpu")
-    if [[ $tag == catnip* ]]; then spin=(); cpin=(); fi
+    if [[ $tag == catnip* || $tag == l2-stream* ]]; then spin=(); cpin=(); fi
     "${spin[@]}" "${sargs[@]}" >"$tmp/$tag.sout" 2>"$tmp/$tag.serr" &
     server_pid=$!
     local st=0
@@ -171,6 +175,12 @@ for ((r = 1; r <= rounds; r++)); do
             env CONFIG_PATH="$tmp/c.yaml" "$build/demi-echo" client --addr 10.77.0.1:7000 --size 65536 \
             --seconds "$bulk_secs" --warmup 100
     fi
+    # The floor under a stream: raw frames of the largest MTU's size one
+    # way over memif (dpdk_l2 --stream, pinned by its EAL like catnip).
+    sock=$tmp/l2s.$r.sock
+    run "l2-stream.$r" "$build/bench/dpdk_l2" server --socket "$sock" --stream --size $((stream_mtu + 14)) \
+        --lcore "$scpu" -- "$build/bench/dpdk_l2" client --socket "$sock" --stream --size $((stream_mtu + 14)) \
+        --seconds "$bulk_secs" --lcore "$ccpu"
     # One-way streams (iperf-style, one-second samples): catnip at both
     # MTUs into a --sink server, against Linux busy-poll.
     streams=(1500)
@@ -266,6 +276,15 @@ for n in streams:
     rs = rounds_of(n)
     res["runs"][n] = median(rs, "bytes_per_s", reverse=True)
     res["all_rounds"][n] = [{"bytes_per_s": x["bytes_per_s"], "samples": x["samples_bytes_per_s"]} for x in rs]
+# The floor: frames per second of raw frames of the largest MTU's size,
+# times the TCP payload such a frame carries (MTU - 40 - 12 of timestamps).
+rs = rounds_of("l2-stream")
+res["runs"]["l2-stream"] = median(rs, "frames_per_s", reverse=True)
+res["all_rounds"]["l2-stream"] = [x["frames_per_s"] for x in rs]
+stream_mtu = jumbo if jumbo > 1500 else 1500
+floor_payload = R["l2-stream"]["frames_per_s"] * (stream_mtu - 52)
+res["l2_stream_payload_bytes_per_s"] = round(floor_payload)
+rat[f"{streams[-2].replace('-', '_')}/l2_stream_payload"] = round(R[streams[-2]]["bytes_per_s"] / floor_payload, 3)
 for n in streams[:-1]:
     rat[f"{n.replace('-', '_')}/linux_busypoll_stream"] = round(R[n]["bytes_per_s"] /
                                                                 R["linux-busypoll-stream"]["bytes_per_s"], 2)
@@ -295,6 +314,9 @@ print(f"bulk: catnip / Linux busy-poll {rat['catnip_bulk/linux_busypoll_bulk']}x
 for n in streams:
     print(f"{n:<24}{R[n]['bytes_per_s'] * 8 / 1e9:>9.2f} Gbit/s one way (64 KiB pushes, "
           f"samples {', '.join(f'{v * 8 / 1e9:.1f}' for v in R[n]['samples_bytes_per_s'])})")
+print(f"{'l2-stream':<24}{R['l2-stream']['frames_per_s'] / 1e6:>9.2f} M frames/s of {stream_mtu + 14} bytes: "
+      f"{floor_payload * 8 / 1e9:.2f} Gbit/s of TCP payload at MTU {stream_mtu} (the floor); "
+      f"{streams[-2]} reaches {rat[streams[-2].replace('-', '_') + '/l2_stream_payload'] * 100:.0f}% of it")
 for n in streams[:-1]:
     print(f"stream: {n} / Linux busy-poll {rat[n.replace('-', '_') + '/linux_busypoll_stream']}x")
 if jumbo > 1500:

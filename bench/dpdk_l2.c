@@ -6,6 +6,15 @@
  * prints one JSON line of percentiles, in the shape demi-echo prints.
  *
  *   dpdk_l2 server|client --socket PATH [--iters N] [--warmup N] [--size BYTES]
+ *   dpdk_l2 server|client --socket PATH --stream [--seconds S] [--size BYTES] [--lcore CPU]
+ *
+ * --stream (both ends) measures throughput instead: the client sends
+ * frames of --size bytes (up to 9216; memif buffers are made to hold one)
+ * in bursts of 32 for --seconds (default 3), the server counts and frees
+ * them and answers the goodbye with its count, and the client prints the
+ * frames and bytes per second the server received: the floor under a
+ * stream at that frame size. --lcore pins through the EAL (-l), which
+ * keeps the EAL's interrupt thread off the polling CPU.
  *
  * The server runs until SIGINT or SIGTERM, or until the client's last
  * frame (sequence LONG_MIN) says it is done, and exits 0: the memif PMD can
@@ -47,7 +56,8 @@ static int cmp_u64(const void *a, const void *b)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: dpdk_l2 server|client --socket PATH [--iters N] [--warmup N] [--size BYTES]\n");
+    fprintf(stderr, "usage: dpdk_l2 server|client --socket PATH [--iters N] [--warmup N] [--size BYTES]\n"
+                    "       dpdk_l2 server|client --socket PATH --stream [--seconds S] [--size BYTES] [--lcore CPU]\n");
     exit(2);
 }
 
@@ -57,11 +67,16 @@ int main(int argc, char **argv)
         usage();
     bool server = strcmp(argv[1], "server") == 0;
     const char *sock = NULL;
-    long iters = 100000, warmup = 1000, size = 64;
+    long iters = 100000, warmup = 1000, size = 64, lcore = -1;
+    bool stream = false;
+    double seconds = 3;
     static const struct option opts[] = {{"socket", required_argument, 0, 's'},
                                          {"iters", required_argument, 0, 'n'},
                                          {"warmup", required_argument, 0, 'w'},
                                          {"size", required_argument, 0, 'z'},
+                                         {"stream", no_argument, 0, 'S'},
+                                         {"seconds", required_argument, 0, 't'},
+                                         {"lcore", required_argument, 0, 'l'},
                                          {0, 0, 0, 0}};
     int c;
     optind = 2;
@@ -79,20 +94,36 @@ int main(int argc, char **argv)
         case 'z':
             size = atol(optarg);
             break;
+        case 'S':
+            stream = true;
+            break;
+        case 't':
+            seconds = atof(optarg);
+            break;
+        case 'l':
+            lcore = atol(optarg);
+            break;
         default:
             usage();
         }
     }
-    if (!sock || iters <= 0 || warmup < 0 || size < 60 || size > 1514)
+    if (!sock || iters <= 0 || warmup < 0 || size < 60 || size > (stream ? 9216 : 1514) || !(seconds > 0) ||
+        lcore > 1023)
         usage();
+    /* Memif buffers and mbufs that hold a whole frame (see dpdk.c on
+     * frames that span memif buffers). */
+    long bsize = size > 2048 ? (size + 1023) / 1024 * 1024 : 2048;
 
-    char vdev[512], prefix[64];
-    snprintf(vdev, sizeof(vdev), "--vdev=net_memif0,role=%s,socket=%s,socket-abstract=no,mac=02:00:00:00:00:%s",
-             server ? "server" : "client", sock, server ? "01" : "02");
+    char vdev[512], prefix[64], lc[16];
+    snprintf(vdev, sizeof(vdev),
+             "--vdev=net_memif0,role=%s,socket=%s,socket-abstract=no,mac=02:00:00:00:00:%s,bsize=%ld",
+             server ? "server" : "client", sock, server ? "01" : "02", bsize);
+    snprintf(lc, sizeof(lc), "-l%ld", lcore);
     snprintf(prefix, sizeof(prefix), "--file-prefix=l2_%d", (int)getpid());
     char *eal[] = {"dpdk_l2", "--no-pci", "--no-huge", "-m", "128", prefix, "--no-shconf", "--no-telemetry",
-                   "--log-level=*:warning", vdev, NULL};
-    if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal) < 0) {
+                   "--log-level=*:warning", vdev, lcore >= 0 ? lc : NULL, NULL};
+    int neal = lcore >= 0 ? (int)(sizeof(eal) / sizeof(eal[0])) - 1 : (int)(sizeof(eal) / sizeof(eal[0])) - 2;
+    if (rte_eal_init(neal, eal) < 0) {
         fprintf(stderr, "dpdk_l2: EAL: %s\n", rte_strerror(rte_errno));
         return 1;
     }
@@ -102,7 +133,8 @@ int main(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
 
-    struct rte_mempool *mp = rte_pktmbuf_pool_create("l2", 4095, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    struct rte_mempool *mp =
+        rte_pktmbuf_pool_create("l2", 4095, 256, 0, (uint16_t)(bsize + RTE_PKTMBUF_HEADROOM), 0);
     struct rte_eth_conf conf;
     memset(&conf, 0, sizeof(conf));
     if (!mp || rte_eth_dev_configure(0, 1, 1, &conf) || rte_eth_rx_queue_setup(0, 0, 1024, 0, NULL, mp) ||
@@ -111,7 +143,125 @@ int main(int argc, char **argv)
         return 1;
     }
     struct rte_mbuf *burst[32];
-    if (server) {
+    if (server && stream) {
+        printf("ready %s\n", sock);
+        fflush(stdout);
+        uint64_t frames = 0;
+        while (!stop) {
+            uint16_t n = rte_eth_rx_burst(0, 0, burst, 32);
+            for (uint16_t i = 0; i < n; i++) {
+                long seq;
+                memcpy(&seq, rte_pktmbuf_mtod_offset(burst[i], uint8_t *, 14), sizeof(seq));
+                if (seq == LONG_MIN + 1) {
+                    /* The last word: the client polls no more. */
+                    rte_pktmbuf_free(burst[i]);
+                    stop = 1;
+                } else if (seq == LONG_MIN) {
+                    /* The goodbye: answer with the count, polling on
+                     * until the client's last word (a memif peer that
+                     * leaves while the other polls can crash it). */
+                    memcpy(rte_pktmbuf_mtod_offset(burst[i], uint8_t *, 14 + sizeof(seq)), &frames, sizeof(frames));
+                    struct rte_ether_hdr *eh = rte_pktmbuf_mtod(burst[i], struct rte_ether_hdr *);
+                    struct rte_ether_addr t = eh->src_addr;
+                    eh->src_addr = eh->dst_addr;
+                    eh->dst_addr = t;
+                    while (rte_eth_tx_burst(0, 0, &burst[i], 1) == 0 && !stop)
+                        ;
+                } else {
+                    frames++;
+                    rte_pktmbuf_free(burst[i]);
+                }
+            }
+        }
+    } else if (stream) {
+        struct rte_eth_link link;
+        for (int i = 0; i < 1000; i++) {
+            rte_eth_link_get_nowait(0, &link);
+            if (link.link_status)
+                break;
+            usleep(10000);
+        }
+        if (!link.link_status) {
+            fprintf(stderr, "dpdk_l2: memif link did not come up (is the server running on %s?)\n", sock);
+            return 1;
+        }
+        uint64_t hz = rte_get_tsc_hz(), sent = 0;
+        uint64_t t_start = rte_rdtsc(), t_end = t_start + (uint64_t)(seconds * (double)hz);
+        long seq = 0;
+        uint16_t held = 0; /* frames of a burst the ring had no room for: sent first */
+        while (rte_rdtsc() < t_end && !stop) {
+            if (held) {
+                uint16_t n = rte_eth_tx_burst(0, 0, burst + 32 - held, held);
+                sent += n;
+                held = (uint16_t)(held - n);
+                continue;
+            }
+            if (rte_pktmbuf_alloc_bulk(mp, burst, 32) != 0)
+                continue; /* the PMD still holds them */
+            for (int i = 0; i < 32; i++) {
+                uint8_t *p = (uint8_t *)rte_pktmbuf_append(burst[i], (uint16_t)size);
+                struct rte_ether_hdr *eh = (struct rte_ether_hdr *)p;
+                memcpy(eh->dst_addr.addr_bytes, "\x02\0\0\0\0\x01", 6);
+                memcpy(eh->src_addr.addr_bytes, "\x02\0\0\0\0\x02", 6);
+                eh->ether_type = rte_cpu_to_be_16(0x88b5);
+                memcpy(p + 14, &seq, sizeof(seq));
+                seq++;
+            }
+            uint16_t n = rte_eth_tx_burst(0, 0, burst, 32);
+            sent += n;
+            held = (uint16_t)(32 - n);
+        }
+        for (uint16_t i = (uint16_t)(32 - held); i < 32; i++)
+            rte_pktmbuf_free(burst[i]);
+        double secs = (double)(rte_rdtsc() - t_start) / (double)hz;
+        /* Goodbye, and the server's count in its answer (5 s at most);
+         * then the last word, after which this end polls no more and
+         * closes once the server is gone. */
+        uint64_t got = UINT64_MAX;
+        struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
+        uint8_t *p = m ? (uint8_t *)rte_pktmbuf_append(m, 64) : NULL;
+        if (p) {
+            long bye = LONG_MIN;
+            memset(p, 0, 64);
+            memcpy(p + 14, &bye, sizeof(bye));
+            while (rte_eth_tx_burst(0, 0, &m, 1) == 0 && !stop)
+                ;
+            uint64_t give_up = rte_rdtsc() + 5 * hz;
+            while (got == UINT64_MAX && rte_rdtsc() < give_up && !stop) {
+                uint16_t n = rte_eth_rx_burst(0, 0, burst, 32);
+                for (uint16_t i = 0; i < n; i++) {
+                    long s2;
+                    memcpy(&s2, rte_pktmbuf_mtod_offset(burst[i], uint8_t *, 14), sizeof(s2));
+                    if (s2 == LONG_MIN)
+                        memcpy(&got, rte_pktmbuf_mtod_offset(burst[i], uint8_t *, 14 + sizeof(s2)), sizeof(got));
+                    rte_pktmbuf_free(burst[i]);
+                }
+            }
+        }
+        m = rte_pktmbuf_alloc(mp);
+        p = m ? (uint8_t *)rte_pktmbuf_append(m, 64) : NULL;
+        if (p) {
+            long last = LONG_MIN + 1;
+            memset(p, 0, 64);
+            memcpy(p + 14, &last, sizeof(last));
+            while (rte_eth_tx_burst(0, 0, &m, 1) == 0 && !stop)
+                ;
+            for (int i = 0; i < 1000 && !stop; i++) {
+                rte_eth_link_get_nowait(0, &link);
+                if (!link.link_status)
+                    break;
+                usleep(10000);
+            }
+        }
+        if (got == UINT64_MAX) {
+            fprintf(stderr, "dpdk_l2: the server never answered with its count\n");
+            return 1;
+        }
+        printf("{\"libos\":\"dpdk-l2\",\"proto\":\"l2\",\"mode\":\"stream\",\"size\":%ld,\"sent\":%llu,"
+               "\"frames\":%llu,\"seconds\":%.3f,\"frames_per_s\":%.0f,\"bytes_per_s\":%.0f}\n",
+               size, (unsigned long long)sent, (unsigned long long)got, secs, (double)got / secs,
+               (double)got * (double)size / secs);
+    } else if (server) {
         printf("ready %s\n", sock);
         fflush(stdout);
         while (!stop) {
