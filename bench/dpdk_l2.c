@@ -70,14 +70,10 @@ int main(int argc, char **argv)
     long iters = 100000, warmup = 1000, size = 64, lcore = -1;
     bool stream = false;
     double seconds = 3;
-    static const struct option opts[] = {{"socket", required_argument, 0, 's'},
-                                         {"iters", required_argument, 0, 'n'},
-                                         {"warmup", required_argument, 0, 'w'},
-                                         {"size", required_argument, 0, 'z'},
-                                         {"stream", no_argument, 0, 'S'},
-                                         {"seconds", required_argument, 0, 't'},
-                                         {"lcore", required_argument, 0, 'l'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {{"socket", required_argument, 0, 's'}, {"iters", required_argument, 0, 'n'},
+                                         {"warmup", required_argument, 0, 'w'}, {"size", required_argument, 0, 'z'},
+                                         {"stream", no_argument, 0, 'S'},       {"seconds", required_argument, 0, 't'},
+                                         {"lcore", required_argument, 0, 'l'},  {0, 0, 0, 0}};
     int c;
     optind = 2;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -120,9 +116,19 @@ int main(int argc, char **argv)
              server ? "server" : "client", sock, server ? "01" : "02", bsize);
     snprintf(lc, sizeof(lc), "-l%ld", lcore);
     snprintf(prefix, sizeof(prefix), "--file-prefix=l2_%d", (int)getpid());
-    char *eal[] = {"dpdk_l2", "--no-pci", "--no-huge", "-m", "128", prefix, "--no-shconf", "--no-telemetry",
-                   "--log-level=*:warning", vdev, lcore >= 0 ? lc : NULL, NULL};
-    int neal = lcore >= 0 ? (int)(sizeof(eal) / sizeof(eal[0])) - 1 : (int)(sizeof(eal) / sizeof(eal[0])) - 2;
+    char *eal[12] = {"dpdk_l2",
+                     "--no-pci",
+                     "--no-huge",
+                     "-m",
+                     "128",
+                     prefix,
+                     "--no-shconf",
+                     "--no-telemetry",
+                     "--log-level=*:warning",
+                     vdev};
+    int neal = 10;
+    if (lcore >= 0)
+        eal[neal++] = lc;
     if (rte_eal_init(neal, eal) < 0) {
         fprintf(stderr, "dpdk_l2: EAL: %s\n", rte_strerror(rte_errno));
         return 1;
@@ -133,8 +139,7 @@ int main(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
 
-    struct rte_mempool *mp =
-        rte_pktmbuf_pool_create("l2", 4095, 256, 0, (uint16_t)(bsize + RTE_PKTMBUF_HEADROOM), 0);
+    struct rte_mempool *mp = rte_pktmbuf_pool_create("l2", 4095, 256, 0, (uint16_t)(bsize + RTE_PKTMBUF_HEADROOM), 0);
     struct rte_eth_conf conf;
     memset(&conf, 0, sizeof(conf));
     if (!mp || rte_eth_dev_configure(0, 1, 1, &conf) || rte_eth_rx_queue_setup(0, 0, 1024, 0, NULL, mp) ||
