@@ -61,6 +61,65 @@ static void usage(void)
     exit(2);
 }
 
+/* Waits (10 s at most) for the memif link to come up; false if it did not. */
+static bool link_up(const char *sock)
+{
+    struct rte_eth_link link;
+    for (int i = 0; i < 1000; i++) {
+        rte_eth_link_get_nowait(0, &link);
+        if (link.link_status)
+            return true;
+        usleep(10000);
+    }
+    fprintf(stderr, "dpdk_l2: memif link did not come up (is the server running on %s?)\n", sock);
+    return false;
+}
+
+/* Waits (10 s at most) for the link to go down: the peer gone. */
+static void link_down(void)
+{
+    struct rte_eth_link link;
+    for (int i = 0; i < 1000 && !stop; i++) {
+        rte_eth_link_get_nowait(0, &link);
+        if (!link.link_status)
+            return;
+        usleep(10000);
+    }
+}
+
+/* Sends one SIZE-byte frame carrying SEQ (a goodbye, say); false if there
+ * was no mbuf for it. */
+static bool send_seq(struct rte_mempool *mp, long size, long seq)
+{
+    struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
+    uint8_t *p = m ? (uint8_t *)rte_pktmbuf_append(m, (uint16_t)size) : NULL;
+    if (!p) {
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    memset(p, 0, (size_t)size);
+    memcpy(p + 14, &seq, sizeof(seq));
+    while (rte_eth_tx_burst(0, 0, &m, 1) == 0 && !stop)
+        ;
+    return true;
+}
+
+/* The frame's sequence number, after the Ethernet header. */
+static long seq_of(const struct rte_mbuf *m)
+{
+    long seq;
+    memcpy(&seq, rte_pktmbuf_mtod_offset(m, const uint8_t *, 14), sizeof(seq));
+    return seq;
+}
+
+static void swap_macs(struct rte_mbuf *m)
+{
+    struct rte_ether_hdr *eh = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+    struct rte_ether_addr t = eh->src_addr;
+    eh->src_addr = eh->dst_addr;
+    eh->dst_addr = t;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || (strcmp(argv[1], "server") && strcmp(argv[1], "client")))
@@ -155,8 +214,7 @@ int main(int argc, char **argv)
         while (!stop) {
             uint16_t n = rte_eth_rx_burst(0, 0, burst, 32);
             for (uint16_t i = 0; i < n; i++) {
-                long seq;
-                memcpy(&seq, rte_pktmbuf_mtod_offset(burst[i], uint8_t *, 14), sizeof(seq));
+                long seq = seq_of(burst[i]);
                 if (seq == LONG_MIN + 1) {
                     /* The last word: the client polls no more. */
                     rte_pktmbuf_free(burst[i]);
@@ -166,10 +224,7 @@ int main(int argc, char **argv)
                      * until the client's last word (a memif peer that
                      * leaves while the other polls can crash it). */
                     memcpy(rte_pktmbuf_mtod_offset(burst[i], uint8_t *, 14 + sizeof(seq)), &frames, sizeof(frames));
-                    struct rte_ether_hdr *eh = rte_pktmbuf_mtod(burst[i], struct rte_ether_hdr *);
-                    struct rte_ether_addr t = eh->src_addr;
-                    eh->src_addr = eh->dst_addr;
-                    eh->dst_addr = t;
+                    swap_macs(burst[i]);
                     while (rte_eth_tx_burst(0, 0, &burst[i], 1) == 0 && !stop)
                         ;
                 } else {
@@ -179,17 +234,8 @@ int main(int argc, char **argv)
             }
         }
     } else if (stream) {
-        struct rte_eth_link link;
-        for (int i = 0; i < 1000; i++) {
-            rte_eth_link_get_nowait(0, &link);
-            if (link.link_status)
-                break;
-            usleep(10000);
-        }
-        if (!link.link_status) {
-            fprintf(stderr, "dpdk_l2: memif link did not come up (is the server running on %s?)\n", sock);
+        if (!link_up(sock))
             return 1;
-        }
         uint64_t hz = rte_get_tsc_hz(), sent = 0;
         uint64_t t_start = rte_rdtsc(), t_end = t_start + (uint64_t)(seconds * (double)hz);
         long seq = 0;
@@ -223,41 +269,19 @@ int main(int argc, char **argv)
          * then the last word, after which this end polls no more and
          * closes once the server is gone. */
         uint64_t got = UINT64_MAX;
-        struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
-        uint8_t *p = m ? (uint8_t *)rte_pktmbuf_append(m, 64) : NULL;
-        if (p) {
-            long bye = LONG_MIN;
-            memset(p, 0, 64);
-            memcpy(p + 14, &bye, sizeof(bye));
-            while (rte_eth_tx_burst(0, 0, &m, 1) == 0 && !stop)
-                ;
+        if (send_seq(mp, 64, LONG_MIN)) {
             uint64_t give_up = rte_rdtsc() + 5 * hz;
             while (got == UINT64_MAX && rte_rdtsc() < give_up && !stop) {
                 uint16_t n = rte_eth_rx_burst(0, 0, burst, 32);
                 for (uint16_t i = 0; i < n; i++) {
-                    long s2;
-                    memcpy(&s2, rte_pktmbuf_mtod_offset(burst[i], uint8_t *, 14), sizeof(s2));
-                    if (s2 == LONG_MIN)
-                        memcpy(&got, rte_pktmbuf_mtod_offset(burst[i], uint8_t *, 14 + sizeof(s2)), sizeof(got));
+                    if (seq_of(burst[i]) == LONG_MIN)
+                        memcpy(&got, rte_pktmbuf_mtod_offset(burst[i], uint8_t *, 14 + sizeof(long)), sizeof(got));
                     rte_pktmbuf_free(burst[i]);
                 }
             }
         }
-        m = rte_pktmbuf_alloc(mp);
-        p = m ? (uint8_t *)rte_pktmbuf_append(m, 64) : NULL;
-        if (p) {
-            long last = LONG_MIN + 1;
-            memset(p, 0, 64);
-            memcpy(p + 14, &last, sizeof(last));
-            while (rte_eth_tx_burst(0, 0, &m, 1) == 0 && !stop)
-                ;
-            for (int i = 0; i < 1000 && !stop; i++) {
-                rte_eth_link_get_nowait(0, &link);
-                if (!link.link_status)
-                    break;
-                usleep(10000);
-            }
-        }
+        if (send_seq(mp, 64, LONG_MIN + 1))
+            link_down();
         if (got == UINT64_MAX) {
             fprintf(stderr, "dpdk_l2: the server never answered with its count\n");
             return 1;
@@ -272,14 +296,9 @@ int main(int argc, char **argv)
         while (!stop) {
             uint16_t n = rte_eth_rx_burst(0, 0, burst, 32);
             for (uint16_t i = 0; i < n; i++) {
-                long seq;
-                memcpy(&seq, rte_pktmbuf_mtod_offset(burst[i], uint8_t *, 14), sizeof(seq));
-                if (seq == LONG_MIN)
+                if (seq_of(burst[i]) == LONG_MIN)
                     stop = 1;
-                struct rte_ether_hdr *eh = rte_pktmbuf_mtod(burst[i], struct rte_ether_hdr *);
-                struct rte_ether_addr t = eh->src_addr;
-                eh->src_addr = eh->dst_addr;
-                eh->dst_addr = t;
+                swap_macs(burst[i]);
             }
             uint16_t sent = 0;
             while (sent < n && !stop)
@@ -288,18 +307,8 @@ int main(int argc, char **argv)
                 rte_pktmbuf_free(burst[i]);
         }
     } else {
-        /* Wait for the memif connection. */
-        struct rte_eth_link link;
-        for (int i = 0; i < 1000; i++) {
-            rte_eth_link_get_nowait(0, &link);
-            if (link.link_status)
-                break;
-            usleep(10000);
-        }
-        if (!link.link_status) {
-            fprintf(stderr, "dpdk_l2: memif link did not come up (is the server running on %s?)\n", sock);
+        if (!link_up(sock))
             return 1;
-        }
         uint64_t *lat = calloc((size_t)iters, sizeof(*lat));
         uint64_t hz = rte_get_tsc_hz();
         uint64_t t_start = rte_rdtsc();
@@ -323,9 +332,7 @@ int main(int argc, char **argv)
             while (!got && !stop) {
                 uint16_t n = rte_eth_rx_burst(0, 0, burst, 32);
                 for (uint16_t i = 0; i < n; i++) {
-                    long seq;
-                    memcpy(&seq, rte_pktmbuf_mtod_offset(burst[i], uint8_t *, 14), sizeof(seq));
-                    if (seq == k)
+                    if (seq_of(burst[i]) == k)
                         got = true;
                     rte_pktmbuf_free(burst[i]);
                 }
@@ -338,21 +345,8 @@ int main(int argc, char **argv)
             return 1;
         /* Goodbye: the server stops polling and closes; this end polls no
          * more and closes once the link is down (the server gone). */
-        struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
-        uint8_t *p = m ? (uint8_t *)rte_pktmbuf_append(m, (uint16_t)size) : NULL;
-        if (p) {
-            long bye = LONG_MIN;
-            memset(p, 0, (size_t)size);
-            memcpy(p + 14, &bye, sizeof(bye));
-            while (rte_eth_tx_burst(0, 0, &m, 1) == 0 && !stop)
-                ;
-            for (int i = 0; i < 1000 && !stop; i++) {
-                rte_eth_link_get_nowait(0, &link);
-                if (!link.link_status)
-                    break;
-                usleep(10000);
-            }
-        }
+        if (send_seq(mp, size, LONG_MIN))
+            link_down();
         double secs = (double)(rte_rdtsc() - t_start) / (double)hz;
         qsort(lat, (size_t)iters, sizeof(*lat), cmp_u64);
 #define US(i) ((double)lat[(size_t)(i)] * 1e6 / (double)hz)
