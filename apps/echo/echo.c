@@ -808,6 +808,25 @@ static void client_linger(const struct opts *o)
     }
 }
 
+/* A connected TCP socket (UDP: one whose default peer is set, as a Linux
+ * client's would be) to --addr; dies on failure. */
+static int open_conn(const struct opts *o)
+{
+    int qd, e;
+    demi_qtoken_t qt;
+    demi_qresult_t qr;
+    if ((e = demi_socket(&qd, AF_INET, o->udp ? SOCK_DGRAM : SOCK_STREAM, 0)))
+        die("socket", e);
+    if ((e = demi_connect(&qt, qd, (const struct sockaddr *)&o->addr, sizeof(o->addr))))
+        die("connect", e);
+    struct timespec to = {10, 0};
+    if ((e = demi_wait(&qr, qt, &to)))
+        die("connect wait", e);
+    if (qr.qr_opcode != DEMI_OPC_CONNECT)
+        die("connect", (int)qr.qr_ret);
+    return qd;
+}
+
 static void client_run(const struct opts *o, struct client_part *part)
 {
     int e;
@@ -818,20 +837,7 @@ static void client_run(const struct opts *o, struct client_part *part)
     if (!conns)
         die("calloc", ENOMEM);
     for (uint32_t i = 0; i < nconns; i++) {
-        if ((e = demi_socket(&conns[i].qd, AF_INET, o->udp ? SOCK_DGRAM : SOCK_STREAM, 0)))
-            die("socket", e);
-        {
-            /* TCP: connect; UDP: set the default peer, as a Linux client would. */
-            demi_qtoken_t qt;
-            demi_qresult_t qr;
-            if ((e = demi_connect(&qt, conns[i].qd, (const struct sockaddr *)&o->addr, sizeof(o->addr))))
-                die("connect", e);
-            struct timespec to = {10, 0};
-            if ((e = demi_wait(&qr, qt, &to)))
-                die("connect wait", e);
-            if (qr.qr_opcode != DEMI_OPC_CONNECT)
-                die("connect", (int)qr.qr_ret);
-        }
+        conns[i].qd = open_conn(o);
         if (conns[i].qd > maxqd)
             maxqd = conns[i].qd;
     }
@@ -939,18 +945,10 @@ static void client_run(const struct opts *o, struct client_part *part)
 
 static void client_stream(const struct opts *o)
 {
-    int qd, e;
+    int qd = open_conn(o), e;
     demi_qtoken_t qt;
     demi_qresult_t qr[BATCH];
-    if ((e = demi_socket(&qd, AF_INET, SOCK_STREAM, 0)))
-        die("socket", e);
-    if ((e = demi_connect(&qt, qd, (const struct sockaddr *)&o->addr, sizeof(o->addr))))
-        die("connect", e);
     struct timespec to = {10, 0};
-    if ((e = demi_wait(&qr[0], qt, &to)))
-        die("connect wait", e);
-    if (qr[0].qr_opcode != DEMI_OPC_CONNECT)
-        die("connect", (int)qr[0].qr_ret);
     demi_sgarray_t sga = demi_sgaalloc(o->size);
     if (sga.sga_numsegs == 0)
         die("sgaalloc", ENOMEM);
