@@ -739,10 +739,8 @@ static int run_stream(const struct opts *o)
     static struct rate r;
     uint64_t sent = 0, warm = o->warmup * o->size, end_ns = UINT64_MAX;
     size_t off = 0;
-    if (warm == 0) {
-        rate_start(&r, hist_now_ns());
-        end_ns = r.start_ns + (uint64_t)(o->seconds * 1e9);
-    }
+    if (warm == 0)
+        end_ns = rate_start(&r, hist_now_ns(), o->seconds);
     for (;;) {
         ssize_t w = send(c.fd, c.tx + off, o->size - off, MSG_NOSIGNAL);
         uint64_t now = hist_now_ns();
@@ -753,16 +751,13 @@ static int run_stream(const struct opts *o)
         if (w <= 0) /* blocking: EAGAIN after SO_SNDTIMEO, nothing taken for 10 s */
             die(1, "send: %s", w < 0 ? strerror(errno) : "sent nothing");
         off = (off + (size_t)w) % o->size;
-        if (sent < warm && (sent += (uint64_t)w) >= warm) {
-            rate_start(&r, now);
-            end_ns = r.start_ns + (uint64_t)(o->seconds * 1e9);
-        } else if (sent >= warm) {
+        if (sent < warm && (sent += (uint64_t)w) >= warm)
+            end_ns = rate_start(&r, now, o->seconds);
+        else if (sent >= warm)
             rate_add(&r, (uint64_t)w, now);
-        }
     }
-    rate_add(&r, 0, end_ns);
     close(c.fd);
-    rate_print(&r, libos_name(o), o->size, end_ns);
+    rate_print(&r, libos_name(o), o->size);
     free(c.tx);
     return 0;
 }

@@ -2,11 +2,13 @@
 
 #include <stdio.h>
 
-void rate_start(struct rate *r, uint64_t now_ns)
+uint64_t rate_start(struct rate *r, uint64_t now_ns, double seconds)
 {
     r->start_ns = r->sample_ns = now_ns ? now_ns : 1;
+    r->end_ns = r->start_ns + (uint64_t)(seconds * 1e9);
     r->sample_bytes = r->bytes = 0;
     r->nsamples = 0;
+    return r->end_ns;
 }
 
 void rate_add(struct rate *r, uint64_t bytes, uint64_t now_ns)
@@ -24,9 +26,10 @@ void rate_add(struct rate *r, uint64_t bytes, uint64_t now_ns)
     r->bytes += bytes;
 }
 
-void rate_print(const struct rate *r, const char *libos, size_t size, uint64_t end_ns)
+void rate_print(struct rate *r, const char *libos, size_t size)
 {
-    double secs = r->start_ns && end_ns > r->start_ns ? (double)(end_ns - r->start_ns) / 1e9 : 0;
+    rate_add(r, 0, r->end_ns);
+    double secs = r->start_ns ? (double)(r->end_ns - r->start_ns) / 1e9 : 0;
     printf("{\"libos\":\"%s\",\"proto\":\"tcp\",\"mode\":\"stream\",\"size\":%zu,\"bytes\":%llu,\"seconds\":%.3f,"
            "\"bytes_per_s\":%.0f,\"samples_bytes_per_s\":[",
            libos, size, (unsigned long long)r->bytes, secs, secs > 0 ? (double)r->bytes / secs : 0.0);

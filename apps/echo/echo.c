@@ -957,10 +957,8 @@ static void client_stream(const struct opts *o)
     static struct rate r;
     uint64_t end_ns = UINT64_MAX, completed = 0;
     uint32_t inflight = 0;
-    if (o->warmup == 0) {
-        rate_start(&r, hist_now_ns());
-        end_ns = r.start_ns + (uint64_t)(o->seconds * 1e9);
-    }
+    if (o->warmup == 0)
+        end_ns = rate_start(&r, hist_now_ns(), o->seconds);
     for (;;) {
         uint64_t now = hist_now_ns();
         bool more = now < end_ns && !stop;
@@ -985,19 +983,16 @@ static void client_stream(const struct opts *o)
             if (qr[k].qr_opcode != DEMI_OPC_PUSH)
                 continue;
             inflight--;
-            if (++completed == o->warmup) {
-                rate_start(&r, now);
-                end_ns = r.start_ns + (uint64_t)(o->seconds * 1e9);
-            } else if (now < end_ns) {
+            if (++completed == o->warmup)
+                end_ns = rate_start(&r, now, o->seconds);
+            else if (now < end_ns)
                 rate_add(&r, o->size, now);
-            }
         }
     }
-    rate_add(&r, 0, end_ns); /* close the last full sample */
     snprintf(client_libos, sizeof(client_libos), "%s", libos_name());
     demi_sgafree(&sga);
     demi_close(qd);
-    rate_print(&r, client_libos, o->size, end_ns);
+    rate_print(&r, client_libos, o->size);
 }
 
 static struct client_part parts[APP_THREADS_MAX];
