@@ -71,10 +71,12 @@ bench_traps
 # polling thread's only CPU, and DPDK 22.11's memif PMD, which unmaps the
 # shared memory from that thread when the peer leaves, can then pull it
 # from under a receive burst it preempted (a crash at the end of a run).
-config() { # ROLE IP MAC SOCKET
-    local cpu=$scpu
-    [[ $1 == client ]] && cpu=$ccpu
-    bench_memif_config "$cpu" "$@"
+# configs SOCKET [MTU]: both ends' configurations for a memif link on
+# SOCKET, into $tmp/s.yaml (server, 10.77.0.1 on the server CPU) and
+# $tmp/c.yaml (client, 10.77.0.2 on the client CPU), at MTU (1500).
+configs() {
+    MTU=${2:-1500} bench_memif_config "$scpu" server 10.77.0.1 02:00:00:00:77:01 "$1" >"$tmp/s.yaml"
+    MTU=${2:-1500} bench_memif_config "$ccpu" client 10.77.0.2 02:00:00:00:77:02 "$1" >"$tmp/c.yaml"
 }
 
 n=0
@@ -139,8 +141,7 @@ for ((r = 1; r <= rounds; r++)); do
         udp=()
         [[ $proto == udp ]] && udp=(--udp)
         sock=$tmp/$proto.$r.sock
-        config server 10.77.0.1 02:00:00:00:77:01 "$sock" >"$tmp/s.yaml"
-        config client 10.77.0.2 02:00:00:00:77:02 "$sock" >"$tmp/c.yaml"
+        configs "$sock"
         # The current build and (BENCH_BASE) the earlier one, in alternating
         # order from round to round.
         for which in $(builds_in_order "$r"); do
@@ -158,8 +159,7 @@ for ((r = 1; r <= rounds; r++)); do
         done
     done
     sock=$tmp/bulk.$r.sock
-    config server 10.77.0.1 02:00:00:00:77:01 "$sock" >"$tmp/s.yaml"
-    config client 10.77.0.2 02:00:00:00:77:02 "$sock" >"$tmp/c.yaml"
+    configs "$sock"
     for which in $(builds_in_order "$r"); do
         b=$build tag=catnip-bulk
         [[ $which == base ]] && b=$base tag=catnip-base-bulk
@@ -169,8 +169,7 @@ for ((r = 1; r <= rounds; r++)); do
     done
     if ((jumbo > 1500)); then
         sock=$tmp/jbulk.$r.sock
-        MTU=$jumbo config server 10.77.0.1 02:00:00:00:77:01 "$sock" >"$tmp/s.yaml"
-        MTU=$jumbo config client 10.77.0.2 02:00:00:00:77:02 "$sock" >"$tmp/c.yaml"
+        configs "$sock" "$jumbo"
         run "catnip-bulk-jumbo.$r" env CONFIG_PATH="$tmp/s.yaml" "$build/demi-echo" server --addr 10.77.0.1:7000 -- \
             env CONFIG_PATH="$tmp/c.yaml" "$build/demi-echo" client --addr 10.77.0.1:7000 --size 65536 \
             --seconds "$bulk_secs" --warmup 100
@@ -189,8 +188,7 @@ for ((r = 1; r <= rounds; r++)); do
         tag=catnip-stream
         ((mtu > 1500)) && tag=catnip-stream-jumbo
         sock=$tmp/stream$mtu.$r.sock
-        MTU=$mtu config server 10.77.0.1 02:00:00:00:77:01 "$sock" >"$tmp/s.yaml"
-        MTU=$mtu config client 10.77.0.2 02:00:00:00:77:02 "$sock" >"$tmp/c.yaml"
+        configs "$sock" "$mtu"
         run "$tag.$r" env CONFIG_PATH="$tmp/s.yaml" "$build/demi-echo" server --sink --addr 10.77.0.1:7000 -- \
             env CONFIG_PATH="$tmp/c.yaml" "$build/demi-echo" client --stream --addr 10.77.0.1:7000 --size 65536 \
             --seconds "$bulk_secs" --warmup 100
